@@ -1,0 +1,119 @@
+//! The gRPC flavour: `predict.v1.Predictor/Predict`, with the standard health
+//! service and server reflection so that generic tools can discover and call
+//! it.
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::ServerTlsConfig;
+use tonic::{Request, Response, Status};
+
+use crate::{MAX_TEXT_BYTES, SharedModel};
+
+/// The generated messages, client and server of proto/predict/v1/predict.proto.
+pub mod pb {
+    tonic::include_proto!("predict.v1");
+
+    /// The encoded descriptors of predict.proto, for reflection and for
+    /// clients that build messages at run time.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/predict_descriptor.bin"));
+}
+
+use pb::predictor_server::{Predictor, PredictorServer};
+use pb::{PredictRequest, PredictResponse};
+
+/// The Predictor service over a shared model.
+#[derive(Clone)]
+pub struct PredictService {
+    model: SharedModel,
+}
+
+impl PredictService {
+    pub fn new(model: SharedModel) -> Self {
+        PredictService { model }
+    }
+}
+
+#[tonic::async_trait]
+impl Predictor for PredictService {
+    async fn predict(
+        &self,
+        request: Request<PredictRequest>,
+    ) -> Result<Response<PredictResponse>, Status> {
+        let Some(model) = self.model.get() else {
+            return Err(Status::unavailable("the model is still loading"));
+        };
+        let text = &request.get_ref().text;
+        if text.is_empty() {
+            return Err(Status::invalid_argument("text must not be empty"));
+        }
+        if text.len() > MAX_TEXT_BYTES {
+            return Err(Status::invalid_argument(format!(
+                "text is {} bytes; the limit is {MAX_TEXT_BYTES}",
+                text.len()
+            )));
+        }
+        let p = model.predict(text);
+        Ok(Response::new(PredictResponse {
+            category: p.category as i32,
+            label: p.label.to_owned(),
+        }))
+    }
+}
+
+/// Errors building the gRPC server.
+#[derive(Debug, thiserror::Error)]
+pub enum GrpcError {
+    #[error("building the reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("gRPC transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Serves Predictor, health and reflection on `listener` (TLS when `tls` is
+/// given) until `shutdown` completes, then drains the connections in flight.
+/// Health reports SERVING once the model is loaded.
+pub async fn serve(
+    listener: TcpListener,
+    model: SharedModel,
+    tls: Option<ServerTlsConfig>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), GrpcError> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_not_serving::<PredictorServer<PredictService>>()
+        .await;
+    {
+        let model = model.clone();
+        tokio::spawn(async move {
+            model.wait_loaded().await;
+            reporter
+                .set_serving::<PredictorServer<PredictService>>()
+                .await;
+        });
+    }
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls)?;
+    }
+    builder
+        .tcp_nodelay(true)
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(PredictorServer::new(PredictService::new(model)))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,1 @@
+//! volley: a distributed load tester for REST and gRPC APIs.
