@@ -1,1 +1,12 @@
 //! volley: a distributed load tester for REST and gRPC APIs.
+//!
+//! Dependencies point one way: [`scenario`] is what users write; [`client`]
+//! speaks the protocols; [`engine`] generates load and publishes [`stats`]
+//! snapshots; [`report`] reads statistics; [`cli`] wires them together.
+
+pub mod cli;
+pub mod client;
+pub mod engine;
+pub mod report;
+pub mod scenario;
+pub mod stats;

@@ -1,22 +1,16 @@
-//! volley: a distributed load tester for REST and gRPC APIs.
+//! volley: a distributed load tester for REST and gRPC APIs. This binary only
+//! parses the command line, sets up logging and maps outcomes to exit codes.
 
 use clap::Parser;
 
-/// volley — a distributed load tester for REST and gRPC APIs.
-///
-/// Coming next: `volley run` (the load engine, headless mode and thresholds
-/// for CI), `volley master` and `volley worker` (distributed runs over QUIC),
-/// the live terminal console, and `volley demo`. Today this repository ships
-/// the prediction API volley studies: see predict-rest, predict-grpc and
-/// predict-train.
-#[derive(Parser)]
-#[command(version)]
-struct Cli {}
-
 fn main() {
-    let _ = Cli::parse();
-    println!(
-        "volley {}: run `volley --help` to see what is coming",
-        env!("CARGO_PKG_VERSION")
-    );
+    let cli = volley::cli::Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VOLLEY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+    std::process::exit(volley::cli::main(cli));
 }

@@ -1,0 +1,269 @@
+//! delay_target: an HTTP/1.1 server whose latencies are known in advance, for
+//! testing how exactly a load generator measures them.
+//!
+//! Every request, whatever its method and path, is answered `200` with a small
+//! JSON body after a delay taken from a schedule:
+//!
+//! - `--delay fixed:10ms`: every request waits 10 ms.
+//! - `--delay mix:50%=5ms,40%=20ms,10%=100ms`: a schedule of 1000 slots,
+//!   500 of 5 ms, 400 of 20 ms and 100 of 100 ms, shuffled once with
+//!   ChaCha8 seeded by `--seed` (default 42). The n-th request to arrive
+//!   (counting from 0, over all connections) waits slot n mod 1000. So every
+//!   1000 consecutive requests carry exactly the mix, and its percentiles are
+//!   known exactly: here p50 = 5 ms, p90 = 20 ms, p99 = 100 ms (nearest-rank).
+//!   Shares are given in steps of 0.1% and must add up to 100%.
+//!
+//! A delay is measured from the moment the request head has been read
+//! (`sleep_until(arrival + delay)`), so it does not add up with time spent
+//! queueing for the runtime; tokio's timer has a 1 ms resolution, so each
+//! answer comes between the delay and about 1 ms after it (more when the
+//! server's CPU is saturated).
+//!
+//! `--stall-at 5s --stall-for 1s`: a stall window, from 5 s to 6 s after the
+//! first request arrived (or after start, with `--clock start`). Every request
+//! that arrives inside the window is held until the window ends, then answered
+//! at once; such requests take no slot of the schedule, so the requests
+//! outside the window still follow it exactly.
+//!
+//! The body is `{"delay_us":N}` (the scheduled delay) or `{"stalled_us":N}`
+//! (how long a stalled request was held). The server prints
+//! `listening on ADDR` to stderr once it accepts, and nothing per request.
+//!
+//! ```sh
+//! cargo build --release -p volley-predict --example delay_target
+//! taskset -c 0 target/release/examples/delay_target --addr 127.0.0.1:0 \
+//!     --delay mix:50%=5ms,40%=20ms,10%=100ms --stall-at 5s --stall-for 1s
+//! ```
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use bytes::Bytes;
+use clap::{Parser, ValueEnum};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+
+/// Slots in a `mix:` schedule.
+const SLOTS: usize = 1000;
+
+/// An HTTP/1.1 server that answers after known delays.
+#[derive(Parser)]
+struct Cli {
+    /// Address to listen on (port 0: any free port; see the printed address).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    addr: SocketAddr,
+    /// The delay of each answer: `fixed:DURATION` or
+    /// `mix:P%=DURATION,P%=DURATION,...` (shares in steps of 0.1%, adding up
+    /// to 100%). Durations take a unit: us, ms, s or m.
+    #[arg(long, default_value = "fixed:0ms", value_parser = parse_schedule)]
+    delay: Schedule,
+    /// Seed of the shuffle of a `mix:` schedule.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Start of the stall window, counted on the clock chosen by --clock.
+    #[arg(long, value_parser = parse_duration, requires = "stall_for")]
+    stall_at: Option<Duration>,
+    /// Length of the stall window.
+    #[arg(long, value_parser = parse_duration, requires = "stall_at")]
+    stall_for: Option<Duration>,
+    /// Where the stall window's clock starts.
+    #[arg(long, value_enum, default_value_t = Clock::FirstRequest)]
+    clock: Clock,
+    /// Tokio worker threads (default: the CPUs this process may run on).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Clock {
+    /// The first request's arrival.
+    FirstRequest,
+    /// The moment the server starts listening.
+    Start,
+}
+
+/// The delays, one per slot, used in turn.
+#[derive(Clone, Debug)]
+struct Schedule(Vec<Duration>);
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| format!("{s:?}: give a unit, us, ms, s or m"))?;
+    let (number, unit) = s.split_at(split);
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("{s:?}: not a number followed by a unit"))?;
+    let secs = match unit {
+        "us" => n / 1e6,
+        "ms" => n / 1e3,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?}; use us, ms, s or m")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
+}
+
+fn parse_schedule(s: &str) -> Result<Schedule, String> {
+    if let Some(d) = s.strip_prefix("fixed:") {
+        return Ok(Schedule(vec![parse_duration(d)?]));
+    }
+    let Some(parts) = s.strip_prefix("mix:") else {
+        return Err(format!(
+            "{s:?}: expected fixed:DURATION or mix:P%=DURATION,..."
+        ));
+    };
+    let mut slots = Vec::with_capacity(SLOTS);
+    for part in parts.split(',') {
+        let (share, delay) = part
+            .split_once("%=")
+            .ok_or_else(|| format!("{part:?}: expected P%=DURATION"))?;
+        let share: f64 = share
+            .parse()
+            .map_err(|_| format!("{part:?}: {share:?} is not a percentage"))?;
+        let count = share * (SLOTS as f64) / 100.0;
+        if !(count >= 1.0 - 1e-9 && (count - count.round()).abs() < 1e-6) {
+            return Err(format!(
+                "{part:?}: shares are whole numbers of 0.1%, at least 0.1%"
+            ));
+        }
+        let delay = parse_duration(delay)?;
+        slots.extend(std::iter::repeat_n(delay, count.round() as usize));
+    }
+    if slots.len() != SLOTS {
+        return Err(format!(
+            "{s:?}: shares add up to {:.1}%, not 100%",
+            slots.len() as f64 * 100.0 / SLOTS as f64
+        ));
+    }
+    Ok(Schedule(slots))
+}
+
+struct State {
+    schedule: Vec<Duration>,
+    next: AtomicU64,
+    started: Instant,
+    first: OnceLock<Instant>,
+    clock: Clock,
+    stall: Option<(Duration, Duration)>,
+}
+
+impl State {
+    /// How long to hold a request that arrived at `arrival`: the rest of the
+    /// stall window, or the next slot's delay.
+    fn hold(&self, arrival: Instant) -> (Instant, Bytes) {
+        let origin = match self.clock {
+            Clock::Start => self.started,
+            Clock::FirstRequest => *self.first.get_or_init(|| arrival),
+        };
+        if let Some((at, length)) = self.stall {
+            let (from, until) = (origin + at, origin + at + length);
+            if arrival >= from && arrival < until {
+                let held = until - arrival;
+                let body = format!("{{\"stalled_us\":{}}}", held.as_micros());
+                return (until, Bytes::from(body));
+            }
+        }
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let delay = self.schedule[(n % self.schedule.len() as u64) as usize];
+        let body = format!("{{\"delay_us\":{}}}", delay.as_micros());
+        (arrival + delay, Bytes::from(body))
+    }
+}
+
+async fn answer(
+    state: Arc<State>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let arrival = Instant::now();
+    let (until, body) = state.hold(arrival);
+    // Read the whole body so that the connection stays reusable.
+    let _ = request.into_body().collect().await;
+    tokio::time::sleep_until(until).await;
+    let mut response = Response::new(Full::new(body));
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let mut schedule = cli.delay.0.clone();
+    if schedule.is_empty() {
+        bail!("empty schedule");
+    }
+    schedule.shuffle(&mut ChaCha8Rng::seed_from_u64(cli.seed));
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = cli.threads {
+        runtime.worker_threads(threads.max(1));
+    }
+    runtime.enable_all().build()?.block_on(async move {
+        let listener = TcpListener::bind(cli.addr).await?;
+        let state = Arc::new(State {
+            schedule,
+            next: AtomicU64::new(0),
+            started: Instant::now(),
+            first: OnceLock::new(),
+            clock: cli.clock,
+            stall: cli.stall_at.zip(cli.stall_for),
+        });
+        eprintln!("listening on {}", listener.local_addr()?);
+        loop {
+            let (stream, _) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                // Out of file descriptors and the like: wait, don't spin.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let state = state.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request| answer(state.clone(), request));
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mix_has_the_shares() {
+        let s = parse_schedule("mix:50%=5ms,40%=20ms,10%=100ms").unwrap().0;
+        assert_eq!(s.len(), SLOTS);
+        let count = |d: u64| s.iter().filter(|x| **x == Duration::from_millis(d)).count();
+        assert_eq!((count(5), count(20), count(100)), (500, 400, 100));
+        assert!(parse_schedule("mix:50%=5ms,40%=20ms").is_err());
+        assert!(parse_schedule("mix:50.05%=5ms,49.95%=1ms").is_err());
+        assert_eq!(
+            parse_schedule("mix:99.9%=1ms,0.1%=1s").unwrap().0.len(),
+            SLOTS
+        );
+        assert_eq!(
+            parse_schedule("fixed:10ms").unwrap().0,
+            vec![Duration::from_millis(10)]
+        );
+    }
+}

@@ -1,0 +1,54 @@
+//! `volley check`: compile a scenario and say what it holds, sending nothing.
+
+use clap::Args;
+use std::path::PathBuf;
+
+use super::Exit;
+use crate::report::threshold::Threshold;
+use crate::scenario::compile::Options;
+use crate::scenario::{LoadModel, RequestKind, Schema};
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Scenario file to validate.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+pub fn check(args: CheckArgs) -> Result<i32, Exit> {
+    let scenario =
+        crate::scenario::load(&args.file, &Options::default()).map_err(Exit::cannot_start)?;
+    for t in &scenario.thresholds {
+        Threshold::parse(t)
+            .map_err(|e| Exit::cannot_start(anyhow::anyhow!("{}: {e}", args.file.display())))?;
+    }
+    println!("{}: ok, scenario {:?}", args.file.display(), scenario.name);
+    match &scenario.load.model {
+        LoadModel::Closed {
+            users, spawn_rate, ..
+        } => println!("  closed model: {users} users, {spawn_rate} spawned per second"),
+        LoadModel::Open { rate, .. } => println!("  open model: {rate} requests per second"),
+    }
+    for r in &scenario.requests {
+        let what = match &r.kind {
+            RequestKind::Http(h) => format!("HTTP {} {}", h.method, h.base),
+            RequestKind::Grpc(g) => format!(
+                "gRPC {} at {} (schema: {})",
+                g.method,
+                g.endpoint,
+                match g.schema {
+                    Schema::Protos(_) => ".proto files",
+                    Schema::Reflection => "server reflection, at run time",
+                }
+            ),
+        };
+        println!("  request {:?} (weight {}): {what}", r.name, r.weight);
+    }
+    for d in &scenario.data {
+        println!("  data {:?}: {} records", d.name, d.rows.len());
+    }
+    for t in &scenario.thresholds {
+        println!("  threshold {t}");
+    }
+    Ok(0)
+}

@@ -1,0 +1,60 @@
+//! The command line: flags in groups with their help, turned into checked
+//! settings before anything runs. Exit codes: 0 all thresholds passed, 1 a
+//! threshold failed, 2 the run could not start (bad scenario, flags, target).
+
+pub mod check;
+pub mod load_args;
+pub mod run;
+
+use clap::{Parser, Subcommand};
+
+/// Why a command ended unsuccessfully, with the exit code it means.
+#[derive(Debug)]
+pub struct Exit {
+    pub code: i32,
+    pub error: Option<anyhow::Error>,
+}
+
+impl Exit {
+    /// Could not start: bad input or an unreachable target (exit 2).
+    pub fn cannot_start(e: impl Into<anyhow::Error>) -> Self {
+        Exit {
+            code: 2,
+            error: Some(e.into()),
+        }
+    }
+}
+
+/// volley: a distributed load tester for REST and gRPC APIs.
+#[derive(Parser)]
+#[command(version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run a scenario from this machine and report (headless: a status line
+    /// every few seconds, a summary at the end, thresholds as the exit code).
+    Run(Box<run::RunArgs>),
+    /// Validate a scenario file without sending anything.
+    Check(check::CheckArgs),
+}
+
+/// Runs the parsed command; returns the process exit code.
+pub fn main(cli: Cli) -> i32 {
+    let result = match cli.command {
+        Command::Run(args) => run::run(*args),
+        Command::Check(args) => check::check(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(Exit { code, error }) => {
+            if let Some(e) = error {
+                eprintln!("error: {e:#}");
+            }
+            code
+        }
+    }
+}

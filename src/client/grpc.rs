@@ -1,0 +1,472 @@
+//! Unary gRPC for any method of any proto: messages are built at run time
+//! with prost-reflect from the scenario's JSON (compiled once: per request only
+//! the templated fields are set), sent as raw bytes through tonic, and decoded
+//! only when a check needs the response.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes};
+use http::uri::PathAndQuery;
+use prost::Message as _;
+use prost_reflect::{
+    DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, MethodDescriptor,
+    Value,
+};
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+
+use crate::scenario::template::RenderCtx;
+use crate::scenario::{GrpcSpec, PathSeg, Template};
+use crate::stats::{Failure, FailureKind};
+
+/// gRPC code names as the scenario writes them.
+const CODES: [&str; 17] = [
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+];
+
+/// The code for a name such as "NOT_FOUND" (any case).
+pub fn code_from_name(name: &str) -> Option<tonic::Code> {
+    let upper = name.trim().to_ascii_uppercase();
+    CODES
+        .iter()
+        .position(|c| *c == upper)
+        .map(|i| tonic::Code::from(i as i32))
+}
+
+pub fn code_name(code: i32) -> &'static str {
+    CODES.get(code as usize).copied().unwrap_or("UNKNOWN")
+}
+
+/// Passes message bytes through tonic untouched.
+#[derive(Clone, Copy, Default)]
+pub struct RawCodec;
+
+pub struct RawEncoder;
+pub struct RawDecoder;
+
+impl Encoder for RawEncoder {
+    type Item = Bytes;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        dst.put(item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawDecoder {
+    type Item = Bytes;
+    type Error = tonic::Status;
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
+        let n = src.remaining();
+        Ok(Some(src.copy_to_bytes(n)))
+    }
+}
+
+impl Codec for RawCodec {
+    type Encode = Bytes;
+    type Decode = Bytes;
+    type Encoder = RawEncoder;
+    type Decoder = RawDecoder;
+    fn encoder(&mut self) -> RawEncoder {
+        RawEncoder
+    }
+    fn decoder(&mut self) -> RawDecoder {
+        RawDecoder
+    }
+}
+
+/// The field of `desc` along `path`, for a templated value.
+fn field_along(
+    desc: &MessageDescriptor,
+    path: &[PathSeg],
+) -> Result<(Vec<FieldDescriptor>, FieldDescriptor), String> {
+    let mut msg = desc.clone();
+    let mut fields = Vec::new();
+    let mut iter = path.iter().peekable();
+    while let Some(seg) = iter.next() {
+        let PathSeg::Key(key) = seg else {
+            return Err("templates inside lists must be inside a repeated field".into());
+        };
+        let field = msg
+            .get_field_by_json_name(key)
+            .or_else(|| msg.get_field_by_name(key))
+            .ok_or_else(|| format!("{} has no field {key:?}", msg.full_name()))?;
+        if field.is_map() {
+            return Err(format!(
+                "templates inside map field {key:?} are not supported"
+            ));
+        }
+        if field.is_list() {
+            if let Some(PathSeg::Index(_)) = iter.peek() {
+                iter.next();
+            } else {
+                return Err(format!("{key:?} is a repeated field: give a list"));
+            }
+        }
+        if iter.peek().is_none() {
+            return Ok((fields, field));
+        }
+        match field.kind() {
+            Kind::Message(m) => {
+                fields.push(field.clone());
+                msg = m;
+            }
+            _ => return Err(format!("{key:?} is not a message field")),
+        }
+    }
+    Err("empty path".into())
+}
+
+/// A placeholder value for type checking at compile time.
+fn blank(kind: &Kind) -> serde_json::Value {
+    match kind {
+        Kind::String | Kind::Bytes => serde_json::Value::String(String::new()),
+        Kind::Bool => serde_json::Value::Bool(false),
+        Kind::Enum(e) => serde_json::Value::from(e.default_value().number()),
+        Kind::Message(_) => serde_json::json!({}),
+        _ => serde_json::Value::from(0),
+    }
+}
+
+fn set_path(v: &mut serde_json::Value, path: &[PathSeg], new: serde_json::Value) {
+    let mut cur = v;
+    for seg in path {
+        cur = match seg {
+            PathSeg::Key(k) => &mut cur[k.as_str()],
+            PathSeg::Index(i) => &mut cur[*i],
+        };
+    }
+    *cur = new;
+}
+
+/// Builds the base message: the JSON with every templated value blanked.
+fn base_message(
+    desc: &MessageDescriptor,
+    json: &serde_json::Value,
+    templates: &[(Vec<PathSeg>, Template)],
+) -> Result<DynamicMessage, String> {
+    let mut blanked = json.clone();
+    for (path, _) in templates {
+        let (_, field) = field_along(desc, path)?;
+        set_path(&mut blanked, path, blank(&field.kind()));
+    }
+    DynamicMessage::deserialize(desc.clone(), blanked)
+        .map_err(|e| format!("message does not fit {}: {e}", desc.full_name()))
+}
+
+/// Checks a scenario's message against its type (used by `volley check`).
+pub fn check_message(
+    desc: &MessageDescriptor,
+    json: &serde_json::Value,
+    templates: &[(Vec<PathSeg>, Template)],
+) -> Result<(), String> {
+    base_message(desc, json, templates).map(|_| ())
+}
+
+/// Converts a rendered template into a field value.
+fn field_value(kind: &Kind, text: &str) -> Result<Value, String> {
+    let bad = || format!("{text:?} is not a valid {kind:?}");
+    Ok(match kind {
+        Kind::String => Value::String(text.to_owned()),
+        Kind::Bytes => Value::Bytes(Bytes::copy_from_slice(text.as_bytes())),
+        Kind::Bool => Value::Bool(bool::from_str(text.trim()).map_err(|_| bad())?),
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
+            Value::I32(text.trim().parse().map_err(|_| bad())?)
+        }
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => {
+            Value::I64(text.trim().parse().map_err(|_| bad())?)
+        }
+        Kind::Uint32 | Kind::Fixed32 => Value::U32(text.trim().parse().map_err(|_| bad())?),
+        Kind::Uint64 | Kind::Fixed64 => Value::U64(text.trim().parse().map_err(|_| bad())?),
+        Kind::Float => Value::F32(text.trim().parse().map_err(|_| bad())?),
+        Kind::Double => Value::F64(text.trim().parse().map_err(|_| bad())?),
+        Kind::Enum(e) => {
+            let t = text.trim();
+            let n = e
+                .get_value_by_name(t)
+                .map(|v| v.number())
+                .or_else(|| t.parse().ok())
+                .ok_or_else(bad)?;
+            Value::EnumNumber(n)
+        }
+        Kind::Message(_) => return Err("a template cannot fill a whole message".into()),
+    })
+}
+
+struct Slot {
+    /// Message fields to walk down, then the target field.
+    parents: Vec<FieldDescriptor>,
+    field: FieldDescriptor,
+    /// For a repeated target field, the element index.
+    index: Option<usize>,
+    template: Template,
+}
+
+/// A compiled request of one gRPC method.
+pub struct GrpcCall {
+    pub path: PathAndQuery,
+    pub output: MessageDescriptor,
+    base: DynamicMessage,
+    /// Encoded base, when nothing is templated.
+    fixed: Option<Bytes>,
+    slots: Vec<Slot>,
+    metadata: Vec<(AsciiMetadataKey, Template)>,
+}
+
+impl GrpcCall {
+    /// Compiles a request for `method`.
+    pub fn new(spec: &GrpcSpec, method: &MethodDescriptor) -> Result<Self, String> {
+        if method.is_client_streaming() || method.is_server_streaming() {
+            return Err(format!(
+                "{} is a streaming method; volley calls unary methods",
+                method.full_name()
+            ));
+        }
+        let input = method.input();
+        let base = base_message(&input, &spec.message, &spec.message_templates)?;
+        let mut slots = Vec::new();
+        for (path, template) in &spec.message_templates {
+            let (parents, field) = field_along(&input, path)?;
+            let index = match path.last() {
+                Some(PathSeg::Index(i)) => Some(*i),
+                _ => None,
+            };
+            slots.push(Slot {
+                parents,
+                field,
+                index,
+                template: template.clone(),
+            });
+        }
+        let mut metadata = Vec::new();
+        for (k, t) in &spec.metadata {
+            let key =
+                AsciiMetadataKey::from_str(k).map_err(|e| format!("metadata key {k:?}: {e}"))?;
+            metadata.push((key, t.clone()));
+        }
+        let fixed = slots.is_empty().then(|| Bytes::from(base.encode_to_vec()));
+        let path = PathAndQuery::from_str(&format!(
+            "/{}/{}",
+            method.parent_service().full_name(),
+            method.name()
+        ))
+        .map_err(|e| format!("method path: {e}"))?;
+        Ok(GrpcCall {
+            path,
+            output: method.output(),
+            base,
+            fixed,
+            slots,
+            metadata,
+        })
+    }
+
+    /// Encodes the request message, rendering its templated fields.
+    pub fn encode(&self, ctx: &mut RenderCtx<'_>, scratch: &mut String) -> Result<Bytes, Failure> {
+        if let Some(b) = &self.fixed {
+            return Ok(b.clone());
+        }
+        let mut msg = self.base.clone();
+        for slot in &self.slots {
+            scratch.clear();
+            slot.template.render(ctx, scratch);
+            let value = field_value(&slot.field.kind(), scratch).map_err(|e| {
+                Failure::new(FailureKind::Request, "cannot build the message").with_detail(e)
+            })?;
+            let mut cur = &mut msg;
+            for parent in &slot.parents {
+                let v = cur.get_field_mut(parent);
+                cur = match v {
+                    Value::Message(m) => m,
+                    _ => {
+                        return Err(Failure::new(
+                            FailureKind::Request,
+                            "cannot build the message",
+                        ));
+                    }
+                };
+            }
+            match slot.index {
+                None => cur.set_field(&slot.field, value),
+                Some(i) => {
+                    if let Value::List(items) = cur.get_field_mut(&slot.field)
+                        && i < items.len()
+                    {
+                        items[i] = value;
+                    }
+                }
+            }
+        }
+        Ok(Bytes::from(msg.encode_to_vec()))
+    }
+
+    /// Renders the metadata into a request.
+    pub fn request(
+        &self,
+        body: Bytes,
+        ctx: &mut RenderCtx<'_>,
+        scratch: &mut String,
+    ) -> Result<tonic::Request<Bytes>, Failure> {
+        let mut req = tonic::Request::new(body);
+        for (k, t) in &self.metadata {
+            scratch.clear();
+            t.render(ctx, scratch);
+            let v = AsciiMetadataValue::from_str(scratch).map_err(|_| {
+                Failure::new(FailureKind::Request, format!("metadata {k} is not ASCII"))
+            })?;
+            req.metadata_mut().insert(k.clone(), v);
+        }
+        Ok(req)
+    }
+
+    /// The response as JSON, for checks.
+    pub fn decode_json(&self, bytes: &[u8]) -> Result<serde_json::Value, Failure> {
+        let msg = DynamicMessage::decode(self.output.clone(), bytes).map_err(|e| {
+            Failure::new(FailureKind::Protocol, "response does not decode")
+                .with_detail(e.to_string())
+        })?;
+        serde_json::to_value(&msg).map_err(|e| {
+            Failure::new(FailureKind::Protocol, "response does not convert to JSON")
+                .with_detail(e.to_string())
+        })
+    }
+}
+
+/// An endpoint for `spec`, with TLS when it is https.
+pub fn endpoint(spec: &GrpcSpec, timeout: Duration) -> Result<Endpoint, String> {
+    let mut ep = Endpoint::from_shared(spec.endpoint.clone())
+        .map_err(|e| format!("{}: {e}", spec.endpoint))?
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .tcp_nodelay(true);
+    if spec.endpoint.starts_with("https://") {
+        let mut tls = ClientTlsConfig::new().with_enabled_roots();
+        if let Some(pem) = &spec.tls.ca_pem {
+            tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+        }
+        if spec.tls.insecure {
+            return Err(
+                "insecure = true is not supported for gRPC over TLS; give ca = \"cert.pem\"".into(),
+            );
+        }
+        ep = ep.tls_config(tls).map_err(|e| format!("TLS: {e}"))?;
+    }
+    Ok(ep)
+}
+
+/// A lazily connecting channel to the endpoint.
+pub fn channel(ep: &Endpoint) -> Channel {
+    ep.connect_lazy()
+}
+
+/// Maps a status to a failure, unless it is the expected code.
+pub fn status_failure(status: &tonic::Status, expected: i32) -> Option<Failure> {
+    let code = status.code() as i32;
+    if code == expected {
+        return None;
+    }
+    let msg = status.message();
+    let (kind, reason) = if status.code() == tonic::Code::Unavailable
+        && (msg.contains("connect") || msg.contains("transport"))
+    {
+        let source = format!("{status:?}");
+        if source.contains("refused") {
+            (FailureKind::Connect, "connection refused".to_string())
+        } else {
+            (FailureKind::Connect, "cannot connect".to_string())
+        }
+    } else {
+        (FailureKind::Grpc, format!("gRPC {}", code_name(code)))
+    };
+    Some(Failure::new(kind, reason).with_detail(msg.chars().take(160).collect::<String>()))
+}
+
+/// Finds a method in a descriptor pool.
+pub fn find_method(pool: &DescriptorPool, full: &str) -> Result<MethodDescriptor, String> {
+    let (service, rpc) = full
+        .split_once('/')
+        .ok_or_else(|| format!("{full:?} is not package.Service/Method"))?;
+    let svc = pool.get_service_by_name(service).ok_or_else(|| {
+        format!("service {service:?} is not known to the server or the .proto files")
+    })?;
+    svc.methods()
+        .find(|m| m.name() == rpc)
+        .ok_or_else(|| format!("{service} has no method {rpc:?}"))
+}
+
+/// Asks the server for the files that define `services`, by server reflection
+/// (v1, then v1alpha), and builds a descriptor pool from them.
+pub async fn reflect(channel: Channel, services: &[String]) -> Result<DescriptorPool, String> {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let mut client = ServerReflectionClient::new(channel);
+    let reqs: Vec<ServerReflectionRequest> = services
+        .iter()
+        .map(|s| ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::FileContainingSymbol(s.clone())),
+        })
+        .collect();
+    let n = reqs.len();
+    let mut stream = client
+        .server_reflection_info(tokio_stream::iter(reqs))
+        .await
+        .map_err(|s| {
+            format!(
+                "server reflection: {} {}",
+                code_name(s.code() as i32),
+                s.message()
+            )
+        })?
+        .into_inner();
+    let mut files = Vec::new();
+    for _ in 0..n {
+        let resp = stream
+            .message()
+            .await
+            .map_err(|s| format!("server reflection: {}", s.message()))?
+            .ok_or("server reflection: the stream ended early")?;
+        match resp.message_response {
+            Some(MessageResponse::FileDescriptorResponse(f)) => {
+                for raw in f.file_descriptor_proto {
+                    let fd = prost_types::FileDescriptorProto::decode(raw.as_slice())
+                        .map_err(|e| format!("server reflection: {e}"))?;
+                    if !files
+                        .iter()
+                        .any(|o: &prost_types::FileDescriptorProto| o.name == fd.name)
+                    {
+                        files.push(fd);
+                    }
+                }
+            }
+            Some(MessageResponse::ErrorResponse(e)) => {
+                return Err(format!("server reflection: {}", e.error_message));
+            }
+            other => return Err(format!("server reflection: unexpected answer {other:?}")),
+        }
+    }
+    let mut pool = DescriptorPool::new();
+    pool.add_file_descriptor_protos(files)
+        .map_err(|e| format!("server reflection: {e}"))?;
+    Ok(pool)
+}

@@ -1,0 +1,248 @@
+//! HTTP client: one connection per virtual user (HTTP/1.1 keep-alive, or
+//! HTTP/2 by prior knowledge or ALPN), made on first use and again after any
+//! error. Built on hyper's connection API directly, so that no pool lock is
+//! shared between users.
+
+use std::io;
+
+use bytes::Bytes;
+use http::uri::{Authority, Scheme};
+use http::{HeaderValue, Request};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use super::tls;
+use crate::scenario::{HttpSpec, HttpVersion};
+use crate::stats::{Failure, FailureKind};
+
+/// Where HTTP requests of one base URL go, resolved once.
+pub struct HttpTarget {
+    pub base: String,
+    pub scheme: Scheme,
+    pub authority: Authority,
+    pub host_header: HeaderValue,
+    addr: String,
+    tls: Option<(TlsConnector, ServerName<'static>)>,
+    version: HttpVersion,
+}
+
+/// Why a target could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("{base}: {message}")]
+    Invalid { base: String, message: String },
+    #[error("{0}")]
+    Tls(#[from] tls::TlsError),
+}
+
+impl HttpTarget {
+    pub fn new(spec: &HttpSpec) -> Result<Self, TargetError> {
+        let invalid = |message: String| TargetError::Invalid {
+            base: spec.base.clone(),
+            message,
+        };
+        let uri: http::Uri = spec.base.parse().map_err(|e| invalid(format!("{e}")))?;
+        let scheme = uri.scheme().cloned().unwrap_or(Scheme::HTTP);
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| invalid("no host".into()))?;
+        let https = scheme == Scheme::HTTPS;
+        let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let addr = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        let tls = if https {
+            let alpn: &[&[u8]] = match spec.version {
+                HttpVersion::Http1 => &[b"http/1.1"],
+                HttpVersion::Http2 | HttpVersion::H2c => &[b"h2"],
+                HttpVersion::Auto => &[b"h2", b"http/1.1"],
+            };
+            let config = tls::client_config(&spec.tls, alpn)?;
+            let name = ServerName::try_from(host.clone())
+                .map_err(|e| invalid(format!("TLS server name: {e}")))?;
+            Some((TlsConnector::from(config), name))
+        } else {
+            None
+        };
+        let host_header =
+            HeaderValue::from_str(authority.as_str()).map_err(|e| invalid(format!("{e}")))?;
+        Ok(HttpTarget {
+            base: spec.base.clone(),
+            scheme,
+            authority,
+            host_header,
+            addr,
+            tls,
+            version: spec.version,
+        })
+    }
+
+    /// Opens a connection (TCP, TLS when https, then the HTTP handshake).
+    pub async fn connect(&self) -> Result<HttpConn, Failure> {
+        let tcp = TcpStream::connect(&self.addr)
+            .await
+            .map_err(connect_failure)?;
+        let _ = tcp.set_nodelay(true);
+        match &self.tls {
+            None => {
+                let h2 = self.version == HttpVersion::H2c || self.version == HttpVersion::Http2;
+                handshake(TokioIo::new(tcp), h2).await
+            }
+            Some((connector, name)) => {
+                let stream = connector.connect(name.clone(), tcp).await.map_err(|e| {
+                    Failure::new(FailureKind::Tls, "TLS handshake failed")
+                        .with_detail(e.to_string())
+                })?;
+                let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                handshake(TokioIo::new(stream), h2).await
+            }
+        }
+    }
+}
+
+fn connect_failure(e: io::Error) -> Failure {
+    let reason = match e.kind() {
+        io::ErrorKind::ConnectionRefused => "connection refused",
+        io::ErrorKind::ConnectionReset => "connection reset",
+        io::ErrorKind::TimedOut => "connect timed out",
+        io::ErrorKind::AddrNotAvailable => "address not available",
+        _ => "cannot connect",
+    };
+    Failure::new(FailureKind::Connect, reason).with_detail(e.to_string())
+}
+
+async fn handshake<T>(io: TokioIo<T>, h2: bool) -> Result<HttpConn, Failure>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let sender = if h2 {
+        let (tx, conn) = http2::handshake(TokioExecutor::new(), io)
+            .await
+            .map_err(hyper_failure)?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Sender::H2(tx)
+    } else {
+        let (tx, conn) = http1::handshake(io).await.map_err(hyper_failure)?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Sender::H1(tx)
+    };
+    Ok(HttpConn { sender })
+}
+
+/// Maps a hyper error to a failure reason.
+pub fn hyper_failure(e: hyper::Error) -> Failure {
+    let detail = {
+        let mut s = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(inner) = src {
+            s.push_str(": ");
+            s.push_str(&inner.to_string());
+            src = inner.source();
+        }
+        s
+    };
+    let (kind, reason) = if e.is_parse() || e.is_parse_status() || e.is_parse_too_large() {
+        (FailureKind::Protocol, "invalid HTTP response")
+    } else if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
+        (FailureKind::Reset, "connection closed before the answer")
+    } else if detail.contains("reset") || detail.contains("broken pipe") {
+        (FailureKind::Reset, "connection reset")
+    } else if e.is_timeout() {
+        (FailureKind::Timeout, "timed out")
+    } else {
+        (FailureKind::Protocol, "HTTP error")
+    };
+    Failure::new(kind, reason).with_detail(detail)
+}
+
+enum Sender {
+    H1(http1::SendRequest<Full<Bytes>>),
+    H2(http2::SendRequest<Full<Bytes>>),
+}
+
+/// One open connection.
+pub struct HttpConn {
+    sender: Sender,
+}
+
+/// What came back.
+pub struct HttpAnswer {
+    pub status: u16,
+    /// The body, when the caller asked to keep it.
+    pub body: Bytes,
+    /// Head and body bytes received.
+    pub received: u64,
+}
+
+impl HttpConn {
+    /// Whether this connection can take another request.
+    pub fn is_usable(&self) -> bool {
+        match &self.sender {
+            Sender::H1(s) => !s.is_closed(),
+            Sender::H2(s) => !s.is_closed(),
+        }
+    }
+
+    /// HTTP/2 requests carry the authority in the URI, HTTP/1.1 in Host.
+    pub fn is_h2(&self) -> bool {
+        matches!(self.sender, Sender::H2(_))
+    }
+
+    /// Sends one request and reads the whole answer.
+    pub async fn send(
+        &mut self,
+        req: Request<Full<Bytes>>,
+        keep_body: bool,
+    ) -> Result<HttpAnswer, Failure> {
+        let resp = match &mut self.sender {
+            Sender::H1(s) => {
+                s.ready().await.map_err(hyper_failure)?;
+                s.send_request(req).await
+            }
+            Sender::H2(s) => {
+                s.ready().await.map_err(hyper_failure)?;
+                s.send_request(req).await
+            }
+        }
+        .map_err(hyper_failure)?;
+        let status = resp.status().as_u16();
+        let mut received: u64 = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().len() + v.len() + 4) as u64)
+            .sum::<u64>()
+            + 17;
+        let mut body = resp.into_body();
+        let mut kept = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(hyper_failure)?;
+            if let Ok(data) = frame.into_data() {
+                received += data.len() as u64;
+                if keep_body {
+                    kept.extend_from_slice(&data);
+                }
+            }
+        }
+        Ok(HttpAnswer {
+            status,
+            body: Bytes::from(kept),
+            received,
+        })
+    }
+}

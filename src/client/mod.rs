@@ -1,0 +1,10 @@
+//! Protocol clients: HTTP/1.1 and HTTP/2 over hyper ([`http`]), unary gRPC
+//! over tonic with messages built at run time by prost-reflect ([`grpc`]),
+//! TLS settings shared by both ([`tls`]), and the response checks ([`check`]).
+//! Clients turn every problem into a [`crate::stats::Failure`]; nothing here
+//! panics on what a target sends.
+
+pub mod check;
+pub mod grpc;
+pub mod http;
+pub mod tls;

@@ -1,0 +1,361 @@
+//! Executing one request of the scenario: render, send over the user's own
+//! connection, check, and turn the outcome into a [`Sample`].
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::HOST;
+use http_body_util::Full;
+use rand::Rng;
+use rand::rngs::SmallRng;
+use tonic::client::Grpc;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::client::check;
+use crate::client::grpc::{self, GrpcCall, RawCodec};
+use crate::client::http::{HttpConn, HttpTarget};
+use crate::scenario::template::RenderCtx;
+use crate::scenario::{RequestKind, Scenario, Schema};
+use crate::stats::{Failure, FailureKind, Sample};
+
+enum Prepared {
+    Http { target: usize },
+    Grpc { endpoint: usize, call: GrpcCall },
+}
+
+/// The scenario made ready to send: targets resolved, gRPC methods compiled.
+pub struct Requests {
+    pub scenario: Arc<Scenario>,
+    prepared: Vec<Prepared>,
+    http: Vec<HttpTarget>,
+    grpc: Vec<(Endpoint, Option<Vec<Channel>>)>,
+    /// Cumulative weights for the weighted pick.
+    cumulative: Vec<u64>,
+    timeout: std::time::Duration,
+}
+
+/// Why the engine cannot start.
+#[derive(Debug, thiserror::Error)]
+#[error("request {name:?}: {message}")]
+pub struct PrepareError {
+    pub name: String,
+    pub message: String,
+}
+
+impl Requests {
+    /// Resolves targets and compiles gRPC calls (asking servers for their
+    /// schema where the scenario says reflection).
+    pub async fn prepare(
+        scenario: Arc<Scenario>,
+        timeout: std::time::Duration,
+    ) -> Result<Self, PrepareError> {
+        let mut http: Vec<HttpTarget> = Vec::new();
+        let mut grpc_eps: Vec<(String, Endpoint, Option<Vec<Channel>>)> = Vec::new();
+        let mut reflected: Vec<(String, prost_reflect::DescriptorPool)> = Vec::new();
+        let mut prepared = Vec::new();
+        for r in &scenario.requests {
+            let err = |message: String| PrepareError {
+                name: r.name.clone(),
+                message,
+            };
+            let p = match &r.kind {
+                RequestKind::Http(h) => {
+                    let idx = match http.iter().position(|t| t.base == h.base) {
+                        Some(i) => i,
+                        None => {
+                            http.push(HttpTarget::new(h).map_err(|e| err(e.to_string()))?);
+                            http.len() - 1
+                        }
+                    };
+                    Prepared::Http { target: idx }
+                }
+                RequestKind::Grpc(g) => {
+                    let idx = match grpc_eps.iter().position(|(e, _, _)| *e == g.endpoint) {
+                        Some(i) => i,
+                        None => {
+                            let ep = grpc::endpoint(g, timeout).map_err(err)?;
+                            let shared = g
+                                .connections
+                                .map(|n| (0..n).map(|_| grpc::channel(&ep)).collect());
+                            grpc_eps.push((g.endpoint.clone(), ep, shared));
+                            grpc_eps.len() - 1
+                        }
+                    };
+                    let method = match &g.schema {
+                        Schema::Protos(pool) => grpc::find_method(pool, &g.method).map_err(err)?,
+                        Schema::Reflection => {
+                            let pool = match reflected.iter().find(|(e, _)| *e == g.endpoint) {
+                                Some((_, p)) => p.clone(),
+                                None => {
+                                    let services: Vec<String> = scenario
+                                        .requests
+                                        .iter()
+                                        .filter_map(|o| match &o.kind {
+                                            RequestKind::Grpc(og) if og.endpoint == g.endpoint => {
+                                                og.method.split_once('/').map(|(s, _)| s.to_owned())
+                                            }
+                                            _ => None,
+                                        })
+                                        .collect();
+                                    let ch = grpc_eps[idx].1.connect().await.map_err(|e| {
+                                        err(format!(
+                                            "connecting to {} for reflection: {e}",
+                                            g.endpoint
+                                        ))
+                                    })?;
+                                    let pool =
+                                        tokio::time::timeout(timeout, grpc::reflect(ch, &services))
+                                            .await
+                                            .map_err(|_| err("server reflection timed out".into()))?
+                                            .map_err(err)?;
+                                    reflected.push((g.endpoint.clone(), pool.clone()));
+                                    pool
+                                }
+                            };
+                            grpc::find_method(&pool, &g.method).map_err(err)?
+                        }
+                    };
+                    let call = GrpcCall::new(g, &method).map_err(err)?;
+                    Prepared::Grpc {
+                        endpoint: idx,
+                        call,
+                    }
+                }
+            };
+            prepared.push(p);
+        }
+        let mut acc = 0u64;
+        let cumulative = scenario
+            .requests
+            .iter()
+            .map(|r| {
+                acc += u64::from(r.weight);
+                acc
+            })
+            .collect();
+        Ok(Requests {
+            scenario,
+            prepared,
+            http,
+            grpc: grpc_eps.into_iter().map(|(_, e, s)| (e, s)).collect(),
+            cumulative,
+            timeout,
+        })
+    }
+
+    /// Picks a request index by weight.
+    pub fn pick(&self, rng: &mut SmallRng) -> usize {
+        let total = self.cumulative.last().copied().unwrap_or(1);
+        let x = rng.random_range(0..total);
+        self.cumulative.partition_point(|&c| c <= x)
+    }
+
+    /// The per-user state: its own connections, random generator and buffers.
+    pub fn new_user(&self, id: u64) -> UserState {
+        UserState {
+            id,
+            rng: rand::SeedableRng::from_rng(&mut rand::rng()),
+            picked: vec![None; self.scenario.data.len()],
+            http: self.http.iter().map(|_| None).collect(),
+            grpc: self.grpc.iter().map(|_| None).collect(),
+            scratch: String::new(),
+            scratch2: String::new(),
+        }
+    }
+
+    /// Sends request `idx` for `user`; latency counts from `start`.
+    pub async fn execute(&self, idx: usize, user: &mut UserState, start: Instant) -> Sample {
+        for p in user.picked.iter_mut() {
+            *p = None;
+        }
+        let result = tokio::time::timeout(self.timeout, self.send(idx, user)).await;
+        let micros = start.elapsed().as_micros() as u64;
+        let (sent, received, failure) = match result {
+            Ok(Ok((s, r))) => (s, r, None),
+            Ok(Err((s, r, f))) => {
+                if matches!(
+                    f.kind,
+                    FailureKind::Reset
+                        | FailureKind::Protocol
+                        | FailureKind::Timeout
+                        | FailureKind::Connect
+                        | FailureKind::Tls
+                ) {
+                    user.drop_connections(&self.prepared[idx]);
+                }
+                (s, r, Some(f))
+            }
+            Err(_) => {
+                user.drop_connections(&self.prepared[idx]);
+                let f = Failure::new(
+                    FailureKind::Timeout,
+                    format!("no answer within {:?}", self.timeout),
+                );
+                (0, 0, Some(f))
+            }
+        };
+        Sample {
+            name: idx as u32,
+            micros,
+            bytes_sent: sent,
+            bytes_received: received,
+            failure,
+        }
+    }
+
+    async fn send(
+        &self,
+        idx: usize,
+        user: &mut UserState,
+    ) -> Result<(u64, u64), (u64, u64, Failure)> {
+        let spec = &self.scenario.requests[idx];
+        let data = &self.scenario.data;
+        match (&self.prepared[idx], &spec.kind) {
+            (Prepared::Http { target }, RequestKind::Http(h)) => {
+                let t = &self.http[*target];
+                let conn = match &mut user.http[*target] {
+                    Some(c) if c.is_usable() => c,
+                    slot => {
+                        let c = t.connect().await.map_err(|f| (0, 0, f))?;
+                        slot.insert(c)
+                    }
+                };
+                let mut ctx = RenderCtx {
+                    data,
+                    rng: &mut user.rng,
+                    picked: &mut user.picked,
+                };
+                let path = &mut user.scratch;
+                path.clear();
+                if conn.is_h2() {
+                    path.push_str(t.scheme.as_str());
+                    path.push_str("://");
+                    path.push_str(t.authority.as_str());
+                }
+                h.path.render(&mut ctx, path);
+                let mut sent = (h.method.as_str().len() + path.len() + 12) as u64;
+                let mut builder = http::Request::builder()
+                    .method(h.method.clone())
+                    .uri(path.as_str());
+                if !conn.is_h2() {
+                    builder = builder.header(HOST, t.host_header.clone());
+                }
+                let value = &mut user.scratch2;
+                for (name, tpl) in &h.headers {
+                    value.clear();
+                    tpl.render(&mut ctx, value);
+                    sent += (name.as_str().len() + value.len() + 4) as u64;
+                    builder = builder.header(name, value.as_str());
+                }
+                let body = match &h.body {
+                    Some(tpl) => {
+                        let mut b = String::new();
+                        tpl.render(&mut ctx, &mut b);
+                        sent += b.len() as u64;
+                        Bytes::from(b)
+                    }
+                    None => Bytes::new(),
+                };
+                let req = builder.body(Full::new(body)).map_err(|e| {
+                    (
+                        0,
+                        0,
+                        Failure::new(FailureKind::Request, "cannot build the request")
+                            .with_detail(e.to_string()),
+                    )
+                })?;
+                let answer = conn
+                    .send(
+                        req,
+                        spec.check.needs_body() || !spec.check.status.is_empty(),
+                    )
+                    .await
+                    .map_err(|f| (sent, 0, f))?;
+                let r = answer.received;
+                check::http_status(&spec.check, answer.status, &answer.body)
+                    .map_err(|f| (sent, r, f))?;
+                check::body(&spec.check, &answer.body, None).map_err(|f| (sent, r, f))?;
+                Ok((sent, r))
+            }
+            (Prepared::Grpc { endpoint, call }, RequestKind::Grpc(_)) => {
+                let (ep, shared) = &self.grpc[*endpoint];
+                let channel = match shared {
+                    Some(chs) => chs[(user.id as usize) % chs.len()].clone(),
+                    None => user.grpc[*endpoint]
+                        .get_or_insert_with(|| grpc::channel(ep))
+                        .clone(),
+                };
+                let mut ctx = RenderCtx {
+                    data,
+                    rng: &mut user.rng,
+                    picked: &mut user.picked,
+                };
+                let body = call
+                    .encode(&mut ctx, &mut user.scratch)
+                    .map_err(|f| (0, 0, f))?;
+                let sent = body.len() as u64 + 5;
+                let req = call
+                    .request(body, &mut ctx, &mut user.scratch)
+                    .map_err(|f| (0, 0, f))?;
+                let mut client = Grpc::new(channel);
+                client.ready().await.map_err(|e| {
+                    (
+                        sent,
+                        0,
+                        Failure::new(FailureKind::Connect, "cannot connect")
+                            .with_detail(e.to_string()),
+                    )
+                })?;
+                match client.unary(req, call.path.clone(), RawCodec).await {
+                    Ok(resp) => {
+                        let bytes = resp.into_inner();
+                        let r = bytes.len() as u64 + 5;
+                        if spec.check.code != 0 {
+                            let f = Failure::new(
+                                FailureKind::Grpc,
+                                format!("gRPC OK, expected {}", grpc::code_name(spec.check.code)),
+                            );
+                            return Err((sent, r, f));
+                        }
+                        if spec.check.needs_body() {
+                            let json = call.decode_json(&bytes).map_err(|f| (sent, r, f))?;
+                            check::body(&spec.check, &bytes, Some(&json))
+                                .map_err(|f| (sent, r, f))?;
+                        }
+                        Ok((sent, r))
+                    }
+                    Err(status) => match grpc::status_failure(&status, spec.check.code) {
+                        None => Ok((sent, status.message().len() as u64)),
+                        Some(f) => Err((sent, 0, f)),
+                    },
+                }
+            }
+            _ => Err((
+                0,
+                0,
+                Failure::new(FailureKind::Request, "request kind mismatch"),
+            )),
+        }
+    }
+}
+
+/// One virtual user's (or open-model executor's) own state.
+pub struct UserState {
+    pub id: u64,
+    pub rng: SmallRng,
+    picked: Vec<Option<usize>>,
+    http: Vec<Option<HttpConn>>,
+    grpc: Vec<Option<Channel>>,
+    scratch: String,
+    scratch2: String,
+}
+
+impl UserState {
+    fn drop_connections(&mut self, p: &Prepared) {
+        match p {
+            Prepared::Http { target } => self.http[*target] = None,
+            Prepared::Grpc { endpoint, .. } => self.grpc[*endpoint] = None,
+        }
+    }
+}

@@ -1,0 +1,447 @@
+//! The load engine: runs a [`Plan`] (a scenario, its load model, and this
+//! engine's [`Share`] of the load) on a runtime of its own, and publishes one
+//! [`Snapshot`] per interval to whoever listens. It knows nothing of workers,
+//! masters or consoles: a local run and a cluster worker drive it the same way.
+
+pub mod exec;
+pub mod pacing;
+pub mod share;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+pub use exec::{PrepareError, Requests};
+pub use share::Share;
+
+use crate::scenario::{LoadModel, LoadSpec, Scenario, Think};
+use crate::stats::{Recorder, Snapshot};
+
+/// Open-model starts later than this behind schedule count as late.
+pub const LATE_AFTER: Duration = Duration::from_millis(10);
+
+/// What an engine runs.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub scenario: Arc<Scenario>,
+    /// The load, with any command-line overrides applied.
+    pub load: LoadSpec,
+    pub share: Share,
+    /// Runtime threads (0: one per core).
+    pub threads: usize,
+    /// How often a snapshot is published.
+    pub interval: Duration,
+    /// When load starts (workers of one run start together); None: now.
+    pub start_at: Option<std::time::SystemTime>,
+}
+
+/// Commands to a running engine.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Control {
+    share: Share,
+    /// Replaces the stages with a constant total (users or rate).
+    total_override: Option<f64>,
+}
+
+/// How the engine ended.
+#[derive(Debug)]
+pub enum EngineEnd {
+    /// The duration or request count was reached, or stop was asked.
+    Finished,
+    /// The engine could not start.
+    Failed(String),
+}
+
+/// A running engine.
+pub struct EngineHandle {
+    control: watch::Sender<Control>,
+    stop: CancellationToken,
+    thread: Option<std::thread::JoinHandle<EngineEnd>>,
+}
+
+impl EngineHandle {
+    /// Changes this engine's share of the load.
+    pub fn set_share(&self, share: Share) {
+        self.control.send_modify(|c| c.share = share);
+    }
+
+    /// Sets the total users (closed) or rate (open), replacing the stages.
+    pub fn set_total(&self, total: f64) {
+        self.control
+            .send_modify(|c| c.total_override = Some(total.max(0.0)));
+    }
+
+    /// Stops load now: no new requests, those in flight are abandoned. The
+    /// last snapshot still arrives.
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+
+    /// Waits for the engine to end.
+    pub fn join(mut self) -> EngineEnd {
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(end)) => end,
+            _ => EngineEnd::Failed("engine thread panicked".into()),
+        }
+    }
+}
+
+impl Drop for EngineHandle {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Starts an engine on threads of its own. Snapshots go to `snapshots`; the
+/// last one is sent before the engine ends.
+pub fn start(plan: Plan, snapshots: mpsc::UnboundedSender<Snapshot>) -> EngineHandle {
+    let (control, control_rx) = watch::channel(Control {
+        share: plan.share,
+        total_override: None,
+    });
+    let stop = CancellationToken::new();
+    let stop2 = stop.clone();
+    let thread = std::thread::Builder::new()
+        .name("volley-engine".into())
+        .spawn(move || {
+            let mut rt = tokio::runtime::Builder::new_multi_thread();
+            if plan.threads > 0 {
+                rt.worker_threads(plan.threads);
+            }
+            let rt = match rt.enable_all().thread_name("volley-load").build() {
+                Ok(rt) => rt,
+                Err(e) => return EngineEnd::Failed(format!("starting the engine's runtime: {e}")),
+            };
+            rt.block_on(run(plan, control_rx, stop2, snapshots))
+        })
+        .ok();
+    EngineHandle {
+        control,
+        stop,
+        thread,
+    }
+}
+
+/// Shared by the tasks of one run.
+struct Shared {
+    requests: Requests,
+    recorder: Recorder,
+    /// Requests started (for the count limit).
+    issued: AtomicU64,
+    /// This engine's request limit, if any.
+    limit: Option<u64>,
+    /// Closed: users running; open: requests in flight.
+    active: AtomicU64,
+    late: AtomicU64,
+    missed: AtomicU64,
+    stop: CancellationToken,
+    t0: Instant,
+}
+
+impl Shared {
+    /// Claims the right to start one more request.
+    fn claim(&self) -> bool {
+        match self.limit {
+            None => true,
+            Some(limit) => {
+                let n = self.issued.fetch_add(1, Ordering::Relaxed);
+                if n >= limit {
+                    self.stop.cancel();
+                    false
+                } else {
+                    true
+                }
+            }
+        }
+    }
+}
+
+async fn run(
+    plan: Plan,
+    control: watch::Receiver<Control>,
+    stop: CancellationToken,
+    snapshots: mpsc::UnboundedSender<Snapshot>,
+) -> EngineEnd {
+    let requests = match Requests::prepare(plan.scenario.clone(), plan.load.timeout).await {
+        Ok(r) => r,
+        Err(e) => return EngineEnd::Failed(e.to_string()),
+    };
+    if let Some(at) = plan.start_at
+        && let Ok(wait) = at.duration_since(std::time::SystemTime::now())
+    {
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = stop.cancelled() => {}
+        }
+    }
+    let limit = plan.load.requests.map(|n| plan.share.count(n));
+    let shared = Arc::new(Shared {
+        requests,
+        recorder: Recorder::new(),
+        issued: AtomicU64::new(0),
+        limit,
+        active: AtomicU64::new(0),
+        late: AtomicU64::new(0),
+        missed: AtomicU64::new(0),
+        stop: stop.clone(),
+        t0: Instant::now(),
+    });
+    if limit == Some(0) {
+        stop.cancel();
+    }
+
+    let driver = {
+        let shared = shared.clone();
+        let load = plan.load.clone();
+        tokio::spawn(async move {
+            match &load.model {
+                LoadModel::Closed { .. } => closed(shared, load, control).await,
+                LoadModel::Open { .. } => open(shared, load, control).await,
+            }
+        })
+    };
+
+    let mut ticker =
+        tokio::time::interval_at(tokio::time::Instant::now() + plan.interval, plan.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = Duration::ZERO;
+    let deadline = plan.load.duration.map(|d| shared.t0 + d);
+    loop {
+        let until_deadline = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = ticker.tick() => {
+                last = publish(&shared, last, &snapshots);
+            }
+            () = until_deadline => stop.cancel(),
+            () = stop.cancelled() => break,
+        }
+    }
+    // Let the users see the stop and let go of their last samples.
+    let _ = tokio::time::timeout(Duration::from_secs(2), driver).await;
+    publish(&shared, last, &snapshots);
+    EngineEnd::Finished
+}
+
+/// Drains the recorder into one snapshot; returns its end time.
+fn publish(shared: &Shared, last: Duration, out: &mpsc::UnboundedSender<Snapshot>) -> Duration {
+    let now = shared.t0.elapsed();
+    let names = shared.recorder.drain();
+    let snap = Snapshot {
+        at_ms: now.as_millis() as u64,
+        interval_ms: (now - last).as_millis() as u64,
+        users: shared.active.load(Ordering::Relaxed),
+        late_starts: shared.late.swap(0, Ordering::Relaxed),
+        missed_starts: shared.missed.swap(0, Ordering::Relaxed),
+        names,
+    };
+    let _ = out.send(snap);
+    now
+}
+
+/// The total (users or rate) in force now.
+fn total_now(base: f64, stages: &[crate::scenario::Stage], c: &Control, t: Duration) -> f64 {
+    c.total_override
+        .unwrap_or_else(|| pacing::target_at(base, stages, t))
+}
+
+/// Closed model: users that each send, wait for the answer, think, repeat.
+async fn closed(shared: Arc<Shared>, load: LoadSpec, control: watch::Receiver<Control>) {
+    let LoadModel::Closed {
+        users,
+        spawn_rate,
+        think,
+        stages,
+    } = load.model
+    else {
+        return;
+    };
+    let mut running: Vec<(CancellationToken, tokio::task::JoinHandle<()>)> = Vec::new();
+    let mut next_id = 0u64;
+    let mut credit = 0.0f64;
+    let tick = Duration::from_millis(50);
+    let mut last = Instant::now();
+    loop {
+        let c = *control.borrow();
+        let t = shared.t0.elapsed();
+        let desired = c.share.users(total_now(users as f64, &stages, &c, t)) as usize;
+        let now = Instant::now();
+        // The spawn rate is the run's; this engine spawns its share of it.
+        credit += spawn_rate * c.share.fraction().max(1e-9) * (now - last).as_secs_f64();
+        last = now;
+        running.retain(|(_, h)| !h.is_finished());
+        if running.len() < desired {
+            let can = (credit.floor() as usize).min(desired - running.len());
+            // The first user starts at once.
+            let can = if running.is_empty() && next_id == 0 {
+                can.max(1)
+            } else {
+                can
+            };
+            credit -= can as f64;
+            for _ in 0..can {
+                let token = shared.stop.child_token();
+                let handle = tokio::spawn(user_loop(shared.clone(), next_id, think, token.clone()));
+                running.push((token, handle));
+                next_id += 1;
+            }
+        } else {
+            credit = credit.min(1.0);
+            while running.len() > desired {
+                if let Some((token, _)) = running.pop() {
+                    token.cancel();
+                }
+            }
+        }
+        if running.len() >= desired {
+            credit = credit.min(spawn_rate.max(1.0));
+        }
+        tokio::select! {
+            () = tokio::time::sleep(tick) => {}
+            () = shared.stop.cancelled() => break,
+        }
+    }
+    for (token, handle) in running {
+        token.cancel();
+        let _ = handle.await;
+    }
+}
+
+async fn user_loop(shared: Arc<Shared>, id: u64, think: Think, stop: CancellationToken) {
+    shared.active.fetch_add(1, Ordering::Relaxed);
+    let mut user = shared.requests.new_user(id);
+    loop {
+        if stop.is_cancelled() || !shared.claim() {
+            break;
+        }
+        let idx = shared.requests.pick(&mut user.rng);
+        let start = Instant::now();
+        let sample = tokio::select! {
+            s = shared.requests.execute(idx, &mut user, start) => s,
+            () = stop.cancelled() => break,
+        };
+        shared.recorder.record(sample);
+        let pause = match think {
+            Think::None => continue,
+            Think::Fixed(d) => d,
+            Think::Uniform(lo, hi) => {
+                let f: f64 = rand::Rng::random(&mut user.rng);
+                lo + (hi - lo).mul_f64(f)
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            () = stop.cancelled() => break,
+        }
+    }
+    shared.active.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Open model: arrivals on a schedule, independent of answers; each arrival is
+/// taken by an idle executor (each with its own connection), and latency
+/// counts from the arrival's intended start.
+async fn open(shared: Arc<Shared>, load: LoadSpec, control: watch::Receiver<Control>) {
+    let LoadModel::Open {
+        rate,
+        max_in_flight,
+        stages,
+    } = load.model
+    else {
+        return;
+    };
+    let (tx, rx) = async_channel::bounded::<Instant>(max_in_flight as usize);
+    let idle = Arc::new(AtomicU64::new(0));
+    let mut executors: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+    let mut arrivals = pacing::Arrivals::new();
+    let t0 = shared.t0;
+    loop {
+        let c = *control.borrow();
+        let now = t0.elapsed();
+        let r = c.share.rate(total_now(rate, &stages, &c, now));
+        while arrivals.peek() <= now {
+            let Some(at) = arrivals.take(r, now) else {
+                break;
+            };
+            if !shared.claim() {
+                break;
+            }
+            if tx.try_send(t0 + at).is_err() {
+                shared.missed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        // Grow the pool when the backlog exceeds the idle executors.
+        let backlog = tx.len() as u64;
+        let idle_now = idle.load(Ordering::Relaxed);
+        if backlog > idle_now {
+            let want =
+                (backlog - idle_now).min(max_in_flight.saturating_sub(executors.len() as u64));
+            for _ in 0..want {
+                let id = executors.len() as u64;
+                executors.push(tokio::spawn(executor(
+                    shared.clone(),
+                    id,
+                    rx.clone(),
+                    idle.clone(),
+                )));
+            }
+        }
+        if shared.stop.is_cancelled() {
+            break;
+        }
+        let wake = if r > 0.0 {
+            arrivals
+                .peek()
+                .saturating_sub(t0.elapsed())
+                .min(Duration::from_millis(50))
+        } else {
+            Duration::from_millis(10)
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wake) => {}
+            () = shared.stop.cancelled() => break,
+        }
+    }
+    tx.close();
+    for e in executors {
+        let _ = e.await;
+    }
+}
+
+async fn executor(
+    shared: Arc<Shared>,
+    id: u64,
+    rx: async_channel::Receiver<Instant>,
+    idle: Arc<AtomicU64>,
+) {
+    let mut user = shared.requests.new_user(id);
+    loop {
+        idle.fetch_add(1, Ordering::Relaxed);
+        let next = tokio::select! {
+            n = rx.recv() => n,
+            () = shared.stop.cancelled() => Err(async_channel::RecvError),
+        };
+        idle.fetch_sub(1, Ordering::Relaxed);
+        let Ok(intended) = next else { break };
+        if intended.elapsed() > LATE_AFTER {
+            shared.late.fetch_add(1, Ordering::Relaxed);
+        }
+        shared.active.fetch_add(1, Ordering::Relaxed);
+        let idx = shared.requests.pick(&mut user.rng);
+        let sample = tokio::select! {
+            s = shared.requests.execute(idx, &mut user, intended) => Some(s),
+            () = shared.stop.cancelled() => None,
+        };
+        shared.active.fetch_sub(1, Ordering::Relaxed);
+        match sample {
+            Some(s) => shared.recorder.record(s),
+            None => break,
+        }
+    }
+}

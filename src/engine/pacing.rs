@@ -1,0 +1,123 @@
+//! Load over time: the target (users or requests/s) at each moment from the
+//! stages, and the arrival schedule of the open model.
+
+use std::time::Duration;
+
+use crate::scenario::Stage;
+
+/// The target at `t` since the start: the base value until the first stage,
+/// then linear ramps from each stage's start value to its target; after the
+/// last stage, its target.
+pub fn target_at(base: f64, stages: &[Stage], t: Duration) -> f64 {
+    if stages.is_empty() {
+        return base;
+    }
+    // Stages start from zero, like k6's ramping executors.
+    let mut from = 0.0;
+    let mut start = Duration::ZERO;
+    for s in stages {
+        let end = start + s.duration;
+        if t < end {
+            let f = if s.duration.is_zero() {
+                1.0
+            } else {
+                (t - start).as_secs_f64() / s.duration.as_secs_f64()
+            };
+            return from + (s.target - from) * f;
+        }
+        from = s.target;
+        start = end;
+    }
+    from
+}
+
+/// The total length of the stages.
+pub fn stages_length(stages: &[Stage]) -> Duration {
+    stages.iter().map(|s| s.duration).sum()
+}
+
+/// Open-model arrivals: the intended start of each request, spaced by the
+/// inverse of the rate in force when the previous one was due.
+#[derive(Debug, Clone)]
+pub struct Arrivals {
+    next: Duration,
+}
+
+impl Default for Arrivals {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Arrivals {
+    pub fn new() -> Self {
+        Arrivals {
+            next: Duration::ZERO,
+        }
+    }
+
+    /// The next intended start, not yet taken.
+    pub fn peek(&self) -> Duration {
+        self.next
+    }
+
+    /// Takes the next arrival at `rate` (per second). A rate of zero pauses
+    /// the schedule: the next arrival is pushed to `now`.
+    pub fn take(&mut self, rate: f64, now: Duration) -> Option<Duration> {
+        if rate <= 0.0 || !rate.is_finite() {
+            self.next = self.next.max(now);
+            return None;
+        }
+        let at = self.next;
+        self.next += Duration::from_secs_f64(1.0 / rate);
+        Some(at)
+    }
+
+    /// Restarts the schedule at `now` (after a pause).
+    pub fn reset_to(&mut self, now: Duration) {
+        self.next = now;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(secs: u64, target: f64) -> Stage {
+        Stage {
+            duration: Duration::from_secs(secs),
+            target,
+        }
+    }
+
+    #[test]
+    fn stages_ramp_hold_and_ramp_down() {
+        let stages = [s(10, 100.0), s(20, 100.0), s(10, 0.0)];
+        let at = |t: f64| target_at(5.0, &stages, Duration::from_secs_f64(t));
+        assert_eq!(at(0.0), 0.0);
+        assert_eq!(at(5.0), 50.0);
+        assert_eq!(at(10.0), 100.0);
+        assert_eq!(at(29.0), 100.0);
+        assert_eq!(at(35.0), 50.0);
+        assert_eq!(at(99.0), 0.0);
+        assert_eq!(target_at(5.0, &[], Duration::from_secs(3)), 5.0);
+        assert_eq!(stages_length(&stages), Duration::from_secs(40));
+    }
+
+    #[test]
+    fn arrivals_follow_the_rate() {
+        let mut a = Arrivals::new();
+        let mut times = Vec::new();
+        while a.peek() < Duration::from_secs(1) {
+            times.push(a.take(1000.0, Duration::ZERO).unwrap());
+        }
+        assert_eq!(times.len(), 1000);
+        assert_eq!(times[1] - times[0], Duration::from_millis(1));
+        // A rate change takes effect from the next arrival.
+        let t = a.take(10.0, Duration::ZERO).unwrap();
+        assert_eq!(a.peek() - t, Duration::from_millis(100));
+        // Zero pauses and moves the schedule up to now.
+        assert_eq!(a.take(0.0, Duration::from_secs(5)), None);
+        assert_eq!(a.peek(), Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,164 @@
+//! The end-of-run summary table and the periodic status line, written to any
+//! `Write` so that tests can read them.
+
+use std::io::{self, Write};
+
+use crate::stats::histogram::quantile;
+use crate::stats::{NameSnapshot, RunStats};
+
+use super::format_micros;
+use super::threshold::Verdict;
+
+const QUANTILES: [(&str, f64); 5] = [
+    ("p50", 0.5),
+    ("p90", 0.9),
+    ("p95", 0.95),
+    ("p99", 0.99),
+    ("p99.9", 0.999),
+];
+
+fn row(name: &str, n: &NameSnapshot, run: &RunStats) -> Vec<String> {
+    let h = &n.hist;
+    let mut r = vec![
+        name.to_owned(),
+        n.requests.to_string(),
+        format!(
+            "{} ({:.2}%)",
+            n.failures,
+            if n.requests > 0 {
+                n.failures as f64 * 100.0 / n.requests as f64
+            } else {
+                0.0
+            }
+        ),
+        format!("{:.1}", run.rps(n)),
+        if h.is_empty() {
+            "-".into()
+        } else {
+            format_micros(h.mean())
+        },
+    ];
+    for (_, q) in QUANTILES {
+        r.push(if h.is_empty() {
+            "-".into()
+        } else {
+            format_micros(quantile(h, q) as f64)
+        });
+    }
+    r.push(if h.is_empty() {
+        "-".into()
+    } else {
+        format_micros(h.max() as f64)
+    });
+    r
+}
+
+/// Writes the summary: one row per request name, a total row, failures by
+/// reason, open-model late/missed starts, and the thresholds' verdicts.
+pub fn write_summary(out: &mut impl Write, run: &RunStats, verdicts: &[Verdict]) -> io::Result<()> {
+    let mut header = vec!["name", "requests", "failures", "rps", "mean"];
+    header.extend(QUANTILES.iter().map(|(n, _)| *n));
+    header.push("max");
+    let mut rows: Vec<Vec<String>> = run
+        .names
+        .iter()
+        .zip(&run.totals)
+        .map(|(name, n)| row(name, n, run))
+        .collect();
+    rows.push(row("total", &run.total(), run));
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].chars().count())
+                .chain([header[c].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: &[String]| -> String {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i == 0 {
+                    format!("{c:<w$}", w = widths[i])
+                } else {
+                    format!("{c:>w$}", w = widths[i])
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    writeln!(
+        out,
+        "{}",
+        line(&header.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    )?;
+    let rule: usize = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
+    for (i, r) in rows.iter().enumerate() {
+        if i == rows.len() - 1 {
+            writeln!(out, "{}", "-".repeat(rule))?;
+        }
+        writeln!(out, "{}", line(r))?;
+    }
+    writeln!(out, "duration {:.1}s", run.elapsed_secs())?;
+    let mut failures: Vec<(String, &str, u64, Option<&String>)> = Vec::new();
+    for (name, n) in run.names.iter().zip(&run.totals) {
+        for f in &n.failure_counts {
+            failures.push((name.clone(), &f.reason, f.count, f.last_detail.as_ref()));
+        }
+    }
+    if !failures.is_empty() {
+        failures.sort_by_key(|f| std::cmp::Reverse(f.2));
+        writeln!(out, "\nfailures:")?;
+        for (name, reason, count, detail) in failures {
+            match detail {
+                Some(d) => writeln!(out, "  {count:>8}  {name}: {reason} (last: {d})")?,
+                None => writeln!(out, "  {count:>8}  {name}: {reason}")?,
+            }
+        }
+    }
+    if run.late_starts > 0 || run.missed_starts > 0 {
+        writeln!(
+            out,
+            "\nthe arrival rate was not kept: {} starts were late (over 10ms behind schedule), {} were missed (every slot busy); latencies count from the intended start",
+            run.late_starts, run.missed_starts
+        )?;
+    }
+    if !verdicts.is_empty() {
+        writeln!(out, "\nthresholds:")?;
+        for v in verdicts {
+            writeln!(
+                out,
+                "  {} {}  (observed {})",
+                if v.passed { "PASS" } else { "FAIL" },
+                v.threshold,
+                v.observed
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// One line of progress: elapsed, users, current RPS, p50 and p99 of the last
+/// second, failure percentage so far.
+pub fn status_line(run: &RunStats) -> String {
+    let total = run.total();
+    let last = run.series.points.last();
+    let (p50, p99) = last
+        .map(|p| (p.latency.p50, p.latency.p99))
+        .unwrap_or((0, 0));
+    format!(
+        "[{:>6.1}s] users {:>5}  rps {:>9.1}  p50 {:>8}  p99 {:>8}  failures {:.2}%",
+        run.elapsed_secs(),
+        run.users(),
+        run.current_rps(),
+        format_micros(p50 as f64),
+        format_micros(p99 as f64),
+        if total.requests > 0 {
+            total.failures as f64 * 100.0 / total.requests as f64
+        } else {
+            0.0
+        }
+    )
+}

@@ -1,0 +1,294 @@
+//! Pass/fail thresholds for CI: `[NAME:]METRIC OP VALUE`, e.g. `p99<250ms`,
+//! `error_rate<1%`, `rps>1000`, `predict-rest:p95<=100ms`. The name, when
+//! given, is a request name (it may itself contain colons, as in
+//! `flow:checkout:p95<2s`); without it the metric is over all requests.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::stats::histogram::quantile;
+use crate::stats::{NameSnapshot, RunStats};
+
+/// What a threshold measures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Metric {
+    /// A latency quantile (0..=1), in microseconds.
+    Quantile(f64),
+    Mean,
+    Min,
+    Max,
+    /// Failures / requests, as a fraction.
+    ErrorRate,
+    Rps,
+    Requests,
+    Failures,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Op {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+/// A parsed threshold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    pub text: String,
+    pub name: Option<String>,
+    pub metric: Metric,
+    pub op: Op,
+    /// Microseconds for latencies, a fraction for rates, else a plain number.
+    pub value: f64,
+}
+
+/// A threshold's verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    pub threshold: String,
+    pub passed: bool,
+    /// The measured value, formatted in the threshold's unit.
+    pub observed: String,
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+        })
+    }
+}
+
+fn parse_metric(m: &str) -> Result<Metric, String> {
+    Ok(match m {
+        "mean" | "avg" => Metric::Mean,
+        "min" => Metric::Min,
+        "max" => Metric::Max,
+        "median" => Metric::Quantile(0.5),
+        "error_rate" | "failure_rate" => Metric::ErrorRate,
+        "rps" => Metric::Rps,
+        "requests" => Metric::Requests,
+        "failures" | "errors" => Metric::Failures,
+        p if p.starts_with('p') => {
+            let q: f64 = p[1..]
+                .parse()
+                .map_err(|_| format!("unknown metric {m:?}"))?;
+            if !(0.0..=100.0).contains(&q) {
+                return Err(format!("percentile {m:?} is outside p0..p100"));
+            }
+            // Rounded so that p99.9 is exactly 0.999.
+            Metric::Quantile((q * 1e6).round() / 1e8)
+        }
+        _ => {
+            return Err(format!(
+                "unknown metric {m:?} (known: p50, p95, p99, p99.9, mean, min, max, error_rate, rps, requests, failures)"
+            ));
+        }
+    })
+}
+
+fn parse_value(metric: Metric, v: &str) -> Result<f64, String> {
+    let v = v.trim();
+    let num = |s: &str| {
+        s.trim()
+            .parse::<f64>()
+            .map_err(|_| format!("{v:?} is not a number"))
+    };
+    match metric {
+        Metric::Quantile(_) | Metric::Mean | Metric::Min | Metric::Max => {
+            let (n, scale) = if let Some(n) = v.strip_suffix("us").or_else(|| v.strip_suffix("µs"))
+            {
+                (n, 1.0)
+            } else if let Some(n) = v.strip_suffix("ms") {
+                (n, 1e3)
+            } else if let Some(n) = v.strip_suffix('s') {
+                (n, 1e6)
+            } else {
+                return Err(format!("{v:?} needs a unit: us, ms or s"));
+            };
+            Ok(num(n)? * scale)
+        }
+        Metric::ErrorRate => match v.strip_suffix('%') {
+            Some(n) => Ok(num(n)? / 100.0),
+            None => num(v),
+        },
+        _ => num(v),
+    }
+}
+
+impl Threshold {
+    /// Parses one threshold.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let t = text.trim();
+        let (pos, op, len) = ["<=", ">=", "<", ">"]
+            .iter()
+            .filter_map(|o| t.find(o).map(|p| (p, *o)))
+            .min_by_key(|(p, o)| (*p, std::cmp::Reverse(o.len())))
+            .map(|(p, o)| {
+                let op = match o {
+                    "<=" => Op::Le,
+                    ">=" => Op::Ge,
+                    "<" => Op::Lt,
+                    _ => Op::Gt,
+                };
+                (p, op, o.len())
+            })
+            .ok_or_else(|| format!("threshold {t:?}: expected METRIC<VALUE, e.g. p99<250ms"))?;
+        let lhs = t[..pos].trim();
+        let rhs = &t[pos + len..];
+        let (name, metric) = match lhs.rsplit_once(':') {
+            Some((n, m)) => (Some(n.trim().to_owned()), m.trim()),
+            None => (None, lhs),
+        };
+        let metric = parse_metric(metric).map_err(|e| format!("threshold {t:?}: {e}"))?;
+        let value = parse_value(metric, rhs).map_err(|e| format!("threshold {t:?}: {e}"))?;
+        Ok(Threshold {
+            text: t.to_owned(),
+            name,
+            metric,
+            op,
+            value,
+        })
+    }
+
+    /// The measured value of this threshold's metric.
+    pub fn observe(&self, run: &RunStats) -> Result<f64, String> {
+        let total;
+        let stats: &NameSnapshot = match &self.name {
+            None => {
+                total = run.total();
+                &total
+            }
+            Some(n) => {
+                let i = run.names.iter().position(|x| x == n).ok_or_else(|| {
+                    format!("threshold {:?}: no request is named {n:?}", self.text)
+                })?;
+                &run.totals[i]
+            }
+        };
+        Ok(match self.metric {
+            Metric::Quantile(q) => quantile(&stats.hist, q) as f64,
+            Metric::Mean => {
+                if stats.hist.is_empty() {
+                    0.0
+                } else {
+                    stats.hist.mean()
+                }
+            }
+            Metric::Min => stats.hist.min() as f64,
+            Metric::Max => stats.hist.max() as f64,
+            Metric::ErrorRate => {
+                if stats.requests == 0 {
+                    0.0
+                } else {
+                    stats.failures as f64 / stats.requests as f64
+                }
+            }
+            Metric::Rps => run.rps(stats),
+            Metric::Requests => stats.requests as f64,
+            Metric::Failures => stats.failures as f64,
+        })
+    }
+
+    fn format(&self, v: f64) -> String {
+        match self.metric {
+            Metric::Quantile(_) | Metric::Mean | Metric::Min | Metric::Max => {
+                super::format_micros(v)
+            }
+            Metric::ErrorRate => format!("{:.3}%", v * 100.0),
+            Metric::Rps => format!("{v:.1}"),
+            _ => format!("{v:.0}"),
+        }
+    }
+
+    /// Checks the threshold against a run.
+    pub fn evaluate(&self, run: &RunStats) -> Verdict {
+        match self.observe(run) {
+            Ok(v) => {
+                let passed = match self.op {
+                    Op::Lt => v < self.value,
+                    Op::Le => v <= self.value,
+                    Op::Gt => v > self.value,
+                    Op::Ge => v >= self.value,
+                };
+                Verdict {
+                    threshold: self.text.clone(),
+                    passed,
+                    observed: self.format(v),
+                }
+            }
+            Err(e) => Verdict {
+                threshold: self.text.clone(),
+                passed: false,
+                observed: e,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::Snapshot;
+    use crate::stats::histogram::record;
+
+    #[test]
+    fn parses_metrics_units_names_and_operators() {
+        let t = Threshold::parse("p99<250ms").unwrap();
+        assert_eq!(
+            (t.name.as_deref(), t.metric, t.op, t.value),
+            (None, Metric::Quantile(0.99), Op::Lt, 250_000.0)
+        );
+        let t = Threshold::parse("predict-rest:p95 <= 1.5s").unwrap();
+        assert_eq!(t.name.as_deref(), Some("predict-rest"));
+        assert_eq!((t.op, t.value), (Op::Le, 1_500_000.0));
+        let t = Threshold::parse("flow:checkout:p99.9<2s").unwrap();
+        assert_eq!(t.name.as_deref(), Some("flow:checkout"));
+        assert_eq!(t.metric, Metric::Quantile(0.999));
+        assert_eq!(Threshold::parse("error_rate<1%").unwrap().value, 0.01);
+        assert_eq!(Threshold::parse("error_rate<0.05").unwrap().value, 0.05);
+        assert_eq!(Threshold::parse("rps>=1000").unwrap().op, Op::Ge);
+        assert_eq!(Threshold::parse("mean<500us").unwrap().value, 500.0);
+        for bad in ["p99", "p99<250", "p101<1s", "latency<1s", "rps>many", "<1s"] {
+            assert!(Threshold::parse(bad).is_err(), "{bad}");
+        }
+        let e = Threshold::parse("p99<250").unwrap_err();
+        assert!(e.contains("needs a unit"), "{e}");
+    }
+
+    #[test]
+    fn evaluates_against_a_run() {
+        let mut run = RunStats::new(vec!["a".into(), "b".into()]);
+        let mut n = crate::stats::NameSnapshot::empty(0);
+        for v in 1..=1000u64 {
+            record(&mut n.hist, v * 1000);
+            n.requests += 1;
+        }
+        n.failures = 5;
+        run.apply(
+            0,
+            &Snapshot {
+                at_ms: 10_000,
+                interval_ms: 1000,
+                names: vec![n],
+                ..Snapshot::default()
+            },
+        );
+        let check = |s: &str| Threshold::parse(s).unwrap().evaluate(&run);
+        assert!(check("p99<1s").passed);
+        assert!(!check("p99<900ms").passed);
+        assert!(check("a:p50<=501ms").passed);
+        assert!(check("error_rate<1%").passed);
+        assert!(!check("error_rate<0.4%").passed);
+        assert!(check("rps>=100").passed);
+        assert_eq!(check("rps>=100").observed, "100.0");
+        let v = check("nope:p99<1s");
+        assert!(!v.passed);
+        assert!(v.observed.contains("no request is named"), "{}", v.observed);
+    }
+}

@@ -1,0 +1,150 @@
+//! Data files that templates draw values from: one record per line, or CSV
+//! with a header; records picked at random or in sequence.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rand::Rng;
+
+/// How records are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pick {
+    Random,
+    /// In file order, wrapping around, shared by every user of the engine.
+    Sequential,
+}
+
+/// A loaded data file.
+#[derive(Debug)]
+pub struct DataSource {
+    pub name: String,
+    pub columns: Vec<String>,
+    /// Column the bare `{{ name }}` means.
+    pub default_column: usize,
+    /// rows[r][c]
+    pub rows: Vec<Vec<String>>,
+    pub pick: Pick,
+    cursor: AtomicUsize,
+}
+
+/// Why a data file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("{0} has no records")]
+    Empty(String),
+    #[error("CSV: {0}")]
+    Csv(#[from] csv::Error),
+    #[error("column {column:?} is not in the CSV header ({header})")]
+    NoColumn { column: String, header: String },
+}
+
+impl DataSource {
+    /// One record per non-empty line.
+    pub fn from_lines(name: &str, file: &str, text: &str, pick: Pick) -> Result<Self, DataError> {
+        let rows: Vec<Vec<String>> = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| vec![l.to_owned()])
+            .collect();
+        Self::new(name, file, vec!["line".into()], 0, rows, pick)
+    }
+
+    /// CSV with a header row; `column` picks what `{{ name }}` means.
+    pub fn from_csv(
+        name: &str,
+        file: &str,
+        text: &str,
+        column: Option<&str>,
+        pick: Pick,
+    ) -> Result<Self, DataError> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(text.as_bytes());
+        let columns: Vec<String> = reader.headers()?.iter().map(str::to_owned).collect();
+        let default_column = match column {
+            None => 0,
+            Some(c) => columns
+                .iter()
+                .position(|h| h == c)
+                .ok_or_else(|| DataError::NoColumn {
+                    column: c.to_owned(),
+                    header: columns.join(","),
+                })?,
+        };
+        let mut rows = Vec::new();
+        for rec in reader.records() {
+            rows.push(rec?.iter().map(str::to_owned).collect());
+        }
+        Self::new(name, file, columns, default_column, rows, pick)
+    }
+
+    fn new(
+        name: &str,
+        file: &str,
+        columns: Vec<String>,
+        default_column: usize,
+        rows: Vec<Vec<String>>,
+        pick: Pick,
+    ) -> Result<Self, DataError> {
+        if rows.is_empty() {
+            return Err(DataError::Empty(file.to_owned()));
+        }
+        Ok(DataSource {
+            name: name.to_owned(),
+            columns,
+            default_column,
+            rows,
+            pick,
+            cursor: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c == name)
+    }
+
+    /// The next record's index.
+    pub fn next_row(&self, rng: &mut impl Rng) -> usize {
+        match self.pick {
+            Pick::Random => rng.random_range(0..self.rows.len()),
+            Pick::Sequential => self.cursor.fetch_add(1, Ordering::Relaxed) % self.rows.len(),
+        }
+    }
+
+    /// A cell; rows shorter than the header read as empty.
+    pub fn value(&self, row: usize, column: usize) -> &str {
+        self.rows[row].get(column).map(String::as_str).unwrap_or("")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn lines_and_sequential_pick() {
+        let d = DataSource::from_lines("t", "t.txt", "a\n\nb\nc\n", Pick::Sequential).unwrap();
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+        let got: Vec<&str> = (0..4).map(|_| d.value(d.next_row(&mut rng), 0)).collect();
+        assert_eq!(got, ["a", "b", "c", "a"]);
+    }
+
+    #[test]
+    fn csv_columns() {
+        let d = DataSource::from_csv(
+            "u",
+            "u.csv",
+            "user,pass\nann,x1\nbob,\"y,2\"\n",
+            Some("pass"),
+            Pick::Random,
+        )
+        .unwrap();
+        assert_eq!(d.default_column, 1);
+        assert_eq!(d.column("user"), Some(0));
+        assert_eq!(d.value(1, 1), "y,2");
+        let err = DataSource::from_csv("u", "u.csv", "user\nann\n", Some("nope"), Pick::Random)
+            .unwrap_err();
+        assert!(err.to_string().contains("\"nope\""), "{err}");
+        assert!(DataSource::from_lines("e", "e.txt", "\n\n", Pick::Random).is_err());
+    }
+}

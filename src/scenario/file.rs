@@ -1,0 +1,159 @@
+//! The scenario file as written: TOML, every table closed to unknown keys.
+//! Values that are checked after parsing keep their position (`Spanned`), so
+//! that any error can name file, line and column.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+pub type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    /// Pass/fail rules for CI, e.g. "p99<250ms".
+    #[serde(default)]
+    pub thresholds: Vec<S<String>>,
+    #[serde(default)]
+    pub scenario: ScenarioMeta,
+    #[serde(default)]
+    pub load: Load,
+    #[serde(default)]
+    pub http: Http,
+    #[serde(default)]
+    pub grpc: Grpc,
+    #[serde(default)]
+    pub data: BTreeMap<String, S<Data>>,
+    #[serde(default, rename = "request")]
+    pub requests: Vec<S<Request>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioMeta {
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Load {
+    /// Closed model: virtual users.
+    pub users: Option<S<u64>>,
+    /// Closed model: users started per second.
+    pub spawn_rate: Option<S<f64>>,
+    /// Closed model: pause between a user's requests.
+    /// A duration ("1s") or a table { min = "0.5s", max = "1.5s" }.
+    pub think_time: Option<S<toml::Value>>,
+    /// Open model: arrivals per second.
+    pub rate: Option<S<f64>>,
+    /// Open model: most requests in flight at once.
+    pub max_in_flight: Option<S<u64>>,
+    /// Stop after this long.
+    pub duration: Option<S<String>>,
+    /// Stop after this many requests.
+    pub requests: Option<S<u64>>,
+    /// Per-request timeout (default 30s).
+    pub timeout: Option<S<String>>,
+    /// Targets over time (users, or rate in the open model).
+    #[serde(default)]
+    pub stages: Vec<S<Stage>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    pub duration: String,
+    pub target: f64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Http {
+    pub base_url: Option<S<String>>,
+    /// http1 (default for http://), h2c, http2, or auto (ALPN, default for https://).
+    pub version: Option<S<String>>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, S<String>>,
+    /// PEM file of extra CA certificates to trust.
+    pub ca: Option<S<String>>,
+    /// Skip certificate verification (loopback targets only).
+    #[serde(default)]
+    pub insecure: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grpc {
+    pub endpoint: Option<S<String>>,
+    /// A .proto file or a list of them, relative to the scenario file.
+    pub proto: Option<S<toml::Value>>,
+    #[serde(default)]
+    pub import_paths: Vec<S<String>>,
+    /// Ask the server for its schema (server reflection) instead of .proto files.
+    #[serde(default)]
+    pub reflection: bool,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, S<String>>,
+    /// HTTP/2 connections per engine, shared by the users (default: one per user).
+    pub connections: Option<S<u64>>,
+    pub ca: Option<S<String>>,
+    #[serde(default)]
+    pub insecure: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Data {
+    /// Path relative to the scenario file.
+    pub file: S<String>,
+    /// lines (default) or csv.
+    pub format: Option<S<String>>,
+    /// CSV: the column that `{{ name }}` means (default: the first).
+    pub column: Option<S<String>>,
+    /// random (default) or sequential.
+    pub pick: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    pub name: S<String>,
+    #[serde(default = "one")]
+    pub weight: u32,
+    // HTTP
+    pub method: Option<S<String>>,
+    pub path: Option<S<String>>,
+    pub url: Option<S<String>>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, S<String>>,
+    pub body: Option<S<String>>,
+    /// A JSON body written as a TOML table; string values are templates.
+    pub json: Option<S<toml::Value>>,
+    // gRPC
+    pub grpc: Option<S<String>>,
+    /// The request message: a JSON string or a TOML table; strings are templates.
+    pub message: Option<S<toml::Value>>,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, S<String>>,
+    #[serde(default)]
+    pub check: Check,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    /// HTTP statuses that pass (default: any below 400).
+    pub status: Option<S<Vec<u16>>>,
+    /// gRPC code that passes, by name (default OK).
+    pub code: Option<S<String>>,
+    pub body_contains: Option<S<String>>,
+    /// JSON pointer → expected value, e.g. { "/label" = "sports" }.
+    #[serde(default)]
+    pub json: BTreeMap<String, S<toml::Value>>,
+}

@@ -1,0 +1,192 @@
+//! Scenarios: the TOML file users write ([`file`]), compiled once into what
+//! the engine runs ([`Scenario`]): requests with their templates ([`template`])
+//! and checks, data files ([`data`]), the load model and thresholds. Every
+//! error names file, line and column ([`error`]). See docs/scenario.md.
+
+pub mod compile;
+pub mod data;
+pub mod env;
+pub mod error;
+pub mod file;
+pub mod template;
+
+use std::time::Duration;
+
+pub use compile::{Sources, compile, load};
+pub use data::DataSource;
+pub use error::ScenarioError;
+pub use template::Template;
+
+/// A compiled scenario.
+#[derive(Debug)]
+pub struct Scenario {
+    pub name: String,
+    pub load: LoadSpec,
+    pub requests: Vec<RequestSpec>,
+    pub data: Vec<DataSource>,
+    /// Threshold expressions from the file, checked by the report module.
+    pub thresholds: Vec<String>,
+    /// The files the scenario read besides itself (data, .proto), relative to
+    /// the scenario's folder, for shipping to workers.
+    pub files: Vec<String>,
+}
+
+impl Scenario {
+    /// Request names in index order (the index is what samples carry).
+    pub fn names(&self) -> Vec<String> {
+        self.requests.iter().map(|r| r.name.clone()).collect()
+    }
+
+    /// The base URLs and endpoints the scenario targets, for display.
+    pub fn targets(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for r in &self.requests {
+            let t = match &r.kind {
+                RequestKind::Http(h) => h.base.clone(),
+                RequestKind::Grpc(g) => g.endpoint.clone(),
+            };
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+        out
+    }
+}
+
+/// How load is generated and when it stops.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadSpec {
+    pub model: LoadModel,
+    /// Stop after this long (default: 60 s unless a request count is given).
+    pub duration: Option<Duration>,
+    /// Stop after this many requests in all.
+    pub requests: Option<u64>,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+/// Closed (users) or open (arrival rate).
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoadModel {
+    Closed {
+        users: u64,
+        spawn_rate: f64,
+        think: Think,
+        stages: Vec<Stage>,
+    },
+    Open {
+        rate: f64,
+        max_in_flight: u64,
+        stages: Vec<Stage>,
+    },
+}
+
+/// Pause between a virtual user's requests.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Think {
+    None,
+    Fixed(Duration),
+    Uniform(Duration, Duration),
+}
+
+/// Move to `target` (users or requests/s) linearly over `duration`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stage {
+    pub duration: Duration,
+    pub target: f64,
+}
+
+/// One named request.
+#[derive(Debug)]
+pub struct RequestSpec {
+    pub name: String,
+    pub weight: u32,
+    pub kind: RequestKind,
+    pub check: Check,
+}
+
+#[derive(Debug)]
+pub enum RequestKind {
+    Http(HttpSpec),
+    Grpc(GrpcSpec),
+}
+
+/// Which HTTP version to speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpVersion {
+    Http1,
+    /// HTTP/2 over cleartext, by prior knowledge.
+    H2c,
+    /// HTTP/2 over TLS.
+    Http2,
+    /// Whatever ALPN negotiates (TLS), HTTP/1.1 on cleartext.
+    Auto,
+}
+
+/// TLS settings for a target.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TlsSpec {
+    /// PEM bytes of extra CA certificates.
+    pub ca_pem: Option<Vec<u8>>,
+    pub insecure: bool,
+}
+
+#[derive(Debug)]
+pub struct HttpSpec {
+    pub method: http::Method,
+    /// scheme://authority, without a trailing slash.
+    pub base: String,
+    pub path: Template,
+    pub headers: Vec<(http::HeaderName, Template)>,
+    pub body: Option<Template>,
+    pub version: HttpVersion,
+    pub tls: TlsSpec,
+}
+
+/// A JSON position: object keys and array indexes from the root.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PathSeg {
+    Key(String),
+    Index(usize),
+}
+
+#[derive(Debug)]
+pub struct GrpcSpec {
+    pub endpoint: String,
+    /// "package.Service/Method".
+    pub method: String,
+    /// The request message as JSON, templated strings left as written.
+    pub message: serde_json::Value,
+    /// The templated string values of `message`, by position.
+    pub message_templates: Vec<(Vec<PathSeg>, Template)>,
+    pub metadata: Vec<(String, Template)>,
+    pub schema: Schema,
+    pub connections: Option<u64>,
+    pub tls: TlsSpec,
+}
+
+/// Where a gRPC method's message types come from.
+#[derive(Debug, Clone)]
+pub enum Schema {
+    Protos(prost_reflect::DescriptorPool),
+    Reflection,
+}
+
+/// What a response must satisfy.
+#[derive(Debug, Default)]
+pub struct Check {
+    /// HTTP statuses that pass; empty means any status below 400.
+    pub status: Vec<u16>,
+    /// gRPC code that passes (default OK).
+    pub code: i32,
+    pub body_contains: Option<String>,
+    /// JSON pointer and the value it must hold.
+    pub json: Vec<(String, serde_json::Value)>,
+}
+
+impl Check {
+    /// Whether the response body must be inspected at all.
+    pub fn needs_body(&self) -> bool {
+        self.body_contains.is_some() || !self.json.is_empty()
+    }
+}

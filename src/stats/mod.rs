@@ -1,0 +1,116 @@
+//! Statistics: what one request's measurement is ([`Sample`]), how the engine
+//! records it without a lock shared between connections ([`recorder`]), the
+//! interval snapshot that the engine publishes ([`snapshot`]), and the run's
+//! merged view ([`run`]) with its bounded time series ([`series`]).
+
+pub mod histogram;
+pub mod recorder;
+pub mod run;
+pub mod series;
+pub mod snapshot;
+
+use std::borrow::Cow;
+
+pub use histogram::Latency;
+pub use recorder::Recorder;
+pub use run::{NameTotals, RunStats};
+pub use snapshot::{FailureCount, NameSnapshot, Snapshot};
+
+/// What went wrong with a request: a small fixed set, so that failures can be
+/// counted and thresholds written against them.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The connection could not be made (refused, unreachable, DNS).
+    Connect,
+    /// The peer reset or closed the connection mid-request.
+    Reset,
+    /// No answer within the request timeout.
+    Timeout,
+    /// The TLS handshake failed.
+    Tls,
+    /// The answer was not valid HTTP or gRPC.
+    Protocol,
+    /// An HTTP status outside the expected ones.
+    Status,
+    /// A gRPC status other than the expected one.
+    Grpc,
+    /// A check on the answer (body, JSON value) failed.
+    Check,
+    /// The request could not be built (template, encoding).
+    Request,
+}
+
+impl FailureKind {
+    pub const ALL: [FailureKind; 9] = [
+        FailureKind::Connect,
+        FailureKind::Reset,
+        FailureKind::Timeout,
+        FailureKind::Tls,
+        FailureKind::Protocol,
+        FailureKind::Status,
+        FailureKind::Grpc,
+        FailureKind::Check,
+        FailureKind::Request,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Connect => "connect",
+            FailureKind::Reset => "reset",
+            FailureKind::Timeout => "timeout",
+            FailureKind::Tls => "tls",
+            FailureKind::Protocol => "protocol",
+            FailureKind::Status => "status",
+            FailureKind::Grpc => "grpc",
+            FailureKind::Check => "check",
+            FailureKind::Request => "request",
+        }
+    }
+}
+
+/// A failed request: its kind, a reason of low cardinality that failures are
+/// counted by (e.g. "HTTP 503"), and optionally a detail that only the last
+/// one of its reason keeps (e.g. the start of the body).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub kind: FailureKind,
+    pub reason: Cow<'static, str>,
+    pub detail: Option<String>,
+}
+
+impl Failure {
+    pub fn new(kind: FailureKind, reason: impl Into<Cow<'static, str>>) -> Self {
+        Failure {
+            kind,
+            reason: reason.into(),
+            detail: None,
+        }
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind.as_str(), self.reason)
+    }
+}
+
+/// One finished request.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// Index of the request name in the scenario.
+    pub name: u32,
+    /// From the intended start (open model) or the actual start (closed) to
+    /// the end of the answer.
+    pub micros: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub failure: Option<Failure>,
+}

@@ -1,0 +1,211 @@
+//! A run's statistics, merged from snapshots of any number of engines:
+//! cumulative per request name, and the per-second series. Exact: histograms
+//! are added; percentiles are computed from the sums.
+
+use std::collections::BTreeMap;
+
+use super::histogram::{self, Latency};
+use super::series::{NamePoint, Percentiles, Point, Series};
+use super::snapshot::{NameSnapshot, Snapshot};
+
+/// Cumulative statistics of one request name.
+pub type NameTotals = NameSnapshot;
+
+#[derive(Default)]
+struct Pending {
+    users: u64,
+    /// Engines that reported this second.
+    reports: u64,
+    names: BTreeMap<u32, (Latency, u64, u64)>,
+}
+
+/// Everything measured in a run so far.
+pub struct RunStats {
+    pub names: Vec<String>,
+    pub totals: Vec<NameTotals>,
+    /// Milliseconds since the start, of the latest snapshot.
+    pub elapsed_ms: u64,
+    pub late_starts: u64,
+    pub missed_starts: u64,
+    pub series: Series,
+    pending: BTreeMap<u64, Pending>,
+    /// Users per engine source, latest.
+    users_by_source: BTreeMap<u64, u64>,
+}
+
+impl RunStats {
+    pub fn new(names: Vec<String>) -> Self {
+        let totals = (0..names.len() as u32).map(NameSnapshot::empty).collect();
+        RunStats {
+            names,
+            totals,
+            elapsed_ms: 0,
+            late_starts: 0,
+            missed_starts: 0,
+            series: Series::default(),
+            pending: BTreeMap::new(),
+            users_by_source: BTreeMap::new(),
+        }
+    }
+
+    /// Adds one engine's snapshot. `source` tells engines apart (0 for a
+    /// single engine).
+    pub fn apply(&mut self, source: u64, snap: &Snapshot) {
+        self.elapsed_ms = self.elapsed_ms.max(snap.at_ms);
+        self.late_starts += snap.late_starts;
+        self.missed_starts += snap.missed_starts;
+        self.users_by_source.insert(source, snap.users);
+        // Engines' ticks drift a little apart: the nearest second groups them.
+        let second = ((snap.at_ms + 500) / 1000).max(1);
+        let pending = self.pending.entry(second).or_default();
+        pending.users += snap.users;
+        pending.reports += 1;
+        for n in &snap.names {
+            if let Some(t) = self.totals.get_mut(n.name as usize) {
+                t.add(n);
+            }
+            let e = pending
+                .names
+                .entry(n.name)
+                .or_insert_with(|| (histogram::new(), 0, 0));
+            histogram::add(&mut e.0, &n.hist);
+            e.1 += n.requests;
+            e.2 += n.failures;
+        }
+        // Seconds two behind the newest are complete: every engine reported.
+        let newest = second;
+        let ready: Vec<u64> = self
+            .pending
+            .range(..newest.saturating_sub(1))
+            .map(|(s, _)| *s)
+            .collect();
+        for s in ready {
+            self.seal(s);
+        }
+    }
+
+    /// An engine left: its users no longer count.
+    pub fn forget_source(&mut self, source: u64) {
+        self.users_by_source.remove(&source);
+    }
+
+    fn seal(&mut self, second: u64) {
+        let Some(p) = self.pending.remove(&second) else {
+            return;
+        };
+        let mut total = histogram::new();
+        let mut names = Vec::new();
+        let (mut requests, mut failures) = (0, 0);
+        for (name, (h, r, f)) in &p.names {
+            histogram::add(&mut total, h);
+            requests += r;
+            failures += f;
+            names.push(NamePoint {
+                name: *name,
+                requests: *r,
+                failures: *f,
+                latency: Percentiles::of(h),
+            });
+        }
+        self.series.push(Point {
+            t: second,
+            step: 1,
+            requests,
+            failures,
+            users: p.users,
+            latency: Percentiles::of(&total),
+            names,
+        });
+    }
+
+    /// Seals every pending second (at the end of a run).
+    pub fn finish(&mut self) {
+        let all: Vec<u64> = self.pending.keys().copied().collect();
+        for s in all {
+            self.seal(s);
+        }
+    }
+
+    /// Users (or requests in flight) now, over all engines.
+    pub fn users(&self) -> u64 {
+        self.users_by_source.values().sum()
+    }
+
+    /// All names added together.
+    pub fn total(&self) -> NameSnapshot {
+        let mut t = NameSnapshot::empty(u32::MAX);
+        for n in &self.totals {
+            t.add(n);
+        }
+        t
+    }
+
+    pub fn elapsed_secs(&self) -> f64 {
+        self.elapsed_ms as f64 / 1000.0
+    }
+
+    /// Requests per second over the run.
+    pub fn rps(&self, n: &NameSnapshot) -> f64 {
+        let s = self.elapsed_secs();
+        if s > 0.0 { n.requests as f64 / s } else { 0.0 }
+    }
+
+    /// The latest complete second's rate, over all names.
+    pub fn current_rps(&self) -> f64 {
+        self.series.points.last().map(Point::rps).unwrap_or(0.0)
+    }
+
+    /// Clears everything measured (the console's reset).
+    pub fn reset(&mut self) {
+        *self = RunStats::new(std::mem::take(&mut self.names));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::histogram::record;
+
+    fn snap(at_ms: u64, name: u32, values: &[u64], users: u64) -> Snapshot {
+        let mut n = NameSnapshot::empty(name);
+        for v in values {
+            record(&mut n.hist, *v);
+            n.requests += 1;
+        }
+        Snapshot {
+            at_ms,
+            interval_ms: 1000,
+            users,
+            names: vec![n],
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn two_engines_merge_exactly_and_series_sums_users() {
+        let mut run = RunStats::new(vec!["a".into(), "b".into()]);
+        let mut truth = histogram::new();
+        for sec in 1..=5u64 {
+            let va: Vec<u64> = (0..100).map(|i| i * sec + 1).collect();
+            let vb: Vec<u64> = (0..50).map(|i| 1000 + i * sec).collect();
+            for v in va.iter().chain(&vb) {
+                record(&mut truth, *v);
+            }
+            run.apply(1, &snap(sec * 1000, 0, &va, 3));
+            run.apply(2, &snap(sec * 1000 + 5, 1, &vb, 4));
+        }
+        run.finish();
+        let total = run.total();
+        assert_eq!(total.requests, 750);
+        assert_eq!(total.hist, truth);
+        assert_eq!(run.series.points.len(), 5);
+        assert!(
+            run.series
+                .points
+                .iter()
+                .all(|p| p.users == 7 && p.requests == 150)
+        );
+        assert_eq!(run.users(), 7);
+        assert_eq!(run.totals[1].requests, 250);
+    }
+}
