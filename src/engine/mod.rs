@@ -142,20 +142,19 @@ struct Shared {
 }
 
 impl Shared {
-    /// Claims the right to start one more request.
+    /// Claims the right to start one more request; false once the count
+    /// limit is used up (requests in flight still finish and are counted).
     fn claim(&self) -> bool {
         match self.limit {
             None => true,
-            Some(limit) => {
-                let n = self.issued.fetch_add(1, Ordering::Relaxed);
-                if n >= limit {
-                    self.stop.cancel();
-                    false
-                } else {
-                    true
-                }
-            }
+            Some(limit) => self.issued.fetch_add(1, Ordering::Relaxed) < limit,
         }
+    }
+
+    /// Whether the count limit is used up.
+    fn exhausted(&self) -> bool {
+        self.limit
+            .is_some_and(|l| self.issued.load(Ordering::Relaxed) >= l)
     }
 }
 
@@ -189,9 +188,6 @@ async fn run(
         stop: stop.clone(),
         t0: Instant::now(),
     });
-    if limit == Some(0) {
-        stop.cancel();
-    }
 
     let driver = {
         let shared = shared.clone();
@@ -277,6 +273,14 @@ async fn closed(shared: Arc<Shared>, load: LoadSpec, control: watch::Receiver<Co
         credit += spawn_rate * c.share.fraction().max(1e-9) * (now - last).as_secs_f64();
         last = now;
         running.retain(|(_, h)| !h.is_finished());
+        if shared.exhausted() {
+            // Every request is claimed: let those in flight finish, then end.
+            for (_, handle) in running.drain(..) {
+                let _ = handle.await;
+            }
+            shared.stop.cancel();
+            break;
+        }
         if running.len() < desired {
             let can = (credit.floor() as usize).min(desired - running.len());
             // The first user starts at once.
@@ -365,6 +369,15 @@ async fn open(shared: Arc<Shared>, load: LoadSpec, control: watch::Receiver<Cont
         let c = *control.borrow();
         let now = t0.elapsed();
         let r = c.share.rate(total_now(rate, &stages, &c, now));
+        if shared.exhausted() {
+            // Every request is scheduled: drain the backlog, then end.
+            tx.close();
+            for e in executors.drain(..) {
+                let _ = e.await;
+            }
+            shared.stop.cancel();
+            break;
+        }
         while arrivals.peek() <= now {
             let Some(at) = arrivals.take(r, now) else {
                 break;

@@ -1,0 +1,123 @@
+//! volley run against predict-rest over HTTP/1.1, h2c and TLS.
+
+use crate::common::{self, Dir, args, read_json, volley_async};
+
+fn scenario(base: &str, version: &str, extra_http: &str) -> String {
+    format!(
+        r#"
+[load]
+users = 4
+requests = 400
+[http]
+base_url = "{base}"
+version = "{version}"
+{extra_http}
+[data.texts]
+file = "texts.txt"
+pick = "sequential"
+[[request]]
+name = "predict"
+method = "POST"
+path = "/predict"
+json = {{ text = "{{{{ texts }}}}" }}
+[request.check]
+status = [200]
+json = {{ "/label" = "sports" }}
+"#
+    )
+}
+
+async fn run_rest(version: &str, tls: bool) {
+    let dir = Dir::new();
+    // Both texts are sports according to the committed model.
+    dir.write(
+        "texts.txt",
+        "The striker scored twice in the cup final\nGOAL\n",
+    );
+    let (server, base, extra) = if tls {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let cert_path = dir.write("cert.pem", &cert.pem());
+        let key_path = dir.write("key.pem", &key.serialize_pem());
+        let config = predict::tls::server_config(&cert_path, &key_path).unwrap();
+        let s = common::predict_rest(Some(tokio_rustls::TlsAcceptor::from(config))).await;
+        let base = format!("https://localhost:{}", s.addr.port());
+        (s, base, "ca = \"cert.pem\"".to_string())
+    } else {
+        let s = common::predict_rest(None).await;
+        let base = format!("http://{}", s.addr);
+        (s, base, String::new())
+    };
+    let file = dir.write("s.toml", &scenario(&base, version, &extra));
+    let json = dir.path("out.json");
+    let out = volley_async(args(&[
+        "run",
+        "-f",
+        file.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]))
+    .await;
+    let (stdout, stderr) = common::text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{version} tls={tls}\n{stdout}\n{stderr}"
+    );
+    let r = read_json(&json);
+    assert_eq!(r["totals"]["requests"], 400, "{r}");
+    assert_eq!(
+        r["totals"]["failures"], 0,
+        "{}",
+        r["names"][0]["failures_by_reason"]
+    );
+    assert!(stdout.contains("predict"), "{stdout}");
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http1() {
+    run_rest("http1", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn h2c() {
+    run_rest("h2c", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_h2_and_http1() {
+    run_rest("http2", true).await;
+    run_rest("http1", true).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn host_flag_overrides_the_base_url_and_env_vars_expand() {
+    let server = common::predict_rest(None).await;
+    let dir = Dir::new();
+    dir.write("texts.txt", "GOAL\n");
+    // The file points at a closed port; -H sends everything to the server.
+    let file = dir.write(
+        "s.toml",
+        &scenario("${VOLLEY_TEST_UNSET:-http://127.0.0.1:9}", "http1", ""),
+    );
+    let json = dir.path("out.json");
+    let host = format!("http://{}", server.addr);
+    let out = volley_async(args(&[
+        "run",
+        "-f",
+        file.to_str().unwrap(),
+        "-H",
+        &host,
+        "-n",
+        "50",
+        "--json",
+        json.to_str().unwrap(),
+    ]))
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{:?}", common::text(&out));
+    assert_eq!(read_json(&json)["totals"]["requests"], 50);
+}
