@@ -20,7 +20,7 @@ fn errors_name_file_line_and_column() {
         (format!("{BASE}[[request]]\nname = \"a\"\nmetod = \"POST\"\n"), "bad.toml:5:1", "unknown field `metod`"),
         (format!("[load]\nduration = \"10 parsecs\"\n{BASE}[[request]]\nname = \"a\"\n"), "bad.toml:2:12", "is not a duration"),
         (format!("{BASE}[[request]]\nname = \"a\"\nbody = \"{{{{ nope }}}}\"\n"), "bad.toml:5:8", "unknown value \"nope\""),
-        (format!("[http]\nbase_url = \"${{VOLLEY_SURELY_UNSET}}\"\n[[request]]\nname = \"a\"\n"), "bad.toml:2:12", "VOLLEY_SURELY_UNSET is not set"),
+        ("[http]\nbase_url = \"${VOLLEY_SURELY_UNSET}\"\n[[request]]\nname = \"a\"\n".to_string(), "bad.toml:2:12", "VOLLEY_SURELY_UNSET is not set"),
         (format!("{BASE}[[request]]\nname = \"a\"\n[[request]]\nname = \"a\"\n"), "bad.toml:6:8", "used twice"),
         (format!("[load]\nusers = 5\nrate = 10\n{BASE}[[request]]\nname = \"a\"\n"), "bad.toml:3:8", "not both"),
         (format!("{BASE}[data.t]\nfile = \"missing.txt\"\n[[request]]\nname = \"a\"\n"), "bad.toml:4:8", "cannot read missing.txt"),
