@@ -54,7 +54,7 @@ impl LoadArgs {
                 LoadModel::Closed {
                     spawn_rate, think, ..
                 } => (spawn_rate, think),
-                LoadModel::Open { .. } => (u.max(1) as f64, Think::None),
+                LoadModel::Open { .. } => (f64::INFINITY, Think::None),
             };
             load.model = LoadModel::Closed {
                 users: u,
@@ -79,18 +79,13 @@ impl LoadArgs {
         }
         match &mut load.model {
             LoadModel::Closed {
-                spawn_rate,
-                think,
-                users,
-                ..
+                spawn_rate, think, ..
             } => {
                 if let Some(s) = self.spawn_rate {
                     if !(s.is_finite() && s > 0.0) {
                         return Err("--spawn-rate must be above 0".into());
                     }
                     *spawn_rate = s;
-                } else if self.users.is_some() {
-                    *spawn_rate = (*users).max(1) as f64;
                 }
                 if let Some(t) = self.think_time {
                     *think = if t.is_zero() {

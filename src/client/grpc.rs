@@ -343,10 +343,14 @@ impl GrpcCall {
             Failure::new(FailureKind::Protocol, "response does not decode")
                 .with_detail(e.to_string())
         })?;
-        serde_json::to_value(&msg).map_err(|e| {
-            Failure::new(FailureKind::Protocol, "response does not convert to JSON")
-                .with_detail(e.to_string())
-        })
+        // Fields at their default value are written too, so that checks on
+        // them (a category of 0) find them.
+        let options = prost_reflect::SerializeOptions::new().skip_default_fields(false);
+        msg.serialize_with_options(serde_json::value::Serializer, &options)
+            .map_err(|e| {
+                Failure::new(FailureKind::Protocol, "response does not convert to JSON")
+                    .with_detail(e.to_string())
+            })
     }
 }
 

@@ -136,7 +136,12 @@ where
         });
         Sender::H2(tx)
     } else {
-        let (tx, conn) = http1::handshake(io).await.map_err(hyper_failure)?;
+        // Small exact read buffers: ten thousand idle users must stay cheap.
+        let (tx, conn) = http1::Builder::new()
+            .read_buf_exact_size(Some(1024))
+            .handshake(io)
+            .await
+            .map_err(hyper_failure)?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
@@ -184,7 +189,6 @@ pub struct HttpConn {
 /// What came back.
 pub struct HttpAnswer {
     pub status: u16,
-    /// The body, when the caller asked to keep it.
     pub body: Bytes,
     /// Head and body bytes received.
     pub received: u64,
@@ -205,11 +209,7 @@ impl HttpConn {
     }
 
     /// Sends one request and reads the whole answer.
-    pub async fn send(
-        &mut self,
-        req: Request<Full<Bytes>>,
-        keep_body: bool,
-    ) -> Result<HttpAnswer, Failure> {
+    pub async fn send(&mut self, req: Request<Full<Bytes>>) -> Result<HttpAnswer, Failure> {
         let resp = match &mut self.sender {
             Sender::H1(s) => {
                 s.ready().await.map_err(hyper_failure)?;
@@ -228,20 +228,17 @@ impl HttpConn {
             .map(|(k, v)| (k.as_str().len() + v.len() + 4) as u64)
             .sum::<u64>()
             + 17;
-        let mut body = resp.into_body();
-        let mut kept = Vec::new();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(hyper_failure)?;
-            if let Ok(data) = frame.into_data() {
-                received += data.len() as u64;
-                if keep_body {
-                    kept.extend_from_slice(&data);
-                }
-            }
-        }
+        // A body in one frame (the usual case) is kept without a copy.
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(hyper_failure)?
+            .to_bytes();
+        received += body.len() as u64;
         Ok(HttpAnswer {
             status,
-            body: Bytes::from(kept),
+            body,
             received,
         })
     }

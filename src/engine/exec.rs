@@ -217,7 +217,8 @@ impl Requests {
                 let conn = match &mut user.http[*target] {
                     Some(c) if c.is_usable() => c,
                     slot => {
-                        let c = t.connect().await.map_err(|f| (0, 0, f))?;
+                        // Boxed: the TLS and HTTP/2 handshakes make a large future.
+                        let c = Box::pin(t.connect()).await.map_err(|f| (0, 0, f))?;
                         slot.insert(c)
                     }
                 };
@@ -265,77 +266,83 @@ impl Requests {
                             .with_detail(e.to_string()),
                     )
                 })?;
-                let answer = conn
-                    .send(
-                        req,
-                        spec.check.needs_body() || !spec.check.status.is_empty(),
-                    )
-                    .await
-                    .map_err(|f| (sent, 0, f))?;
+                let answer = conn.send(req).await.map_err(|f| (sent, 0, f))?;
                 let r = answer.received;
                 check::http_status(&spec.check, answer.status, &answer.body)
                     .map_err(|f| (sent, r, f))?;
                 check::body(&spec.check, &answer.body, None).map_err(|f| (sent, r, f))?;
                 Ok((sent, r))
             }
+            // Boxed: tonic's futures are large, and an idle user should not
+            // carry one (ten thousand users stay small).
             (Prepared::Grpc { endpoint, call }, RequestKind::Grpc(_)) => {
-                let (ep, shared) = &self.grpc[*endpoint];
-                let channel = match shared {
-                    Some(chs) => chs[(user.id as usize) % chs.len()].clone(),
-                    None => user.grpc[*endpoint]
-                        .get_or_insert_with(|| grpc::channel(ep))
-                        .clone(),
-                };
-                let mut ctx = RenderCtx {
-                    data,
-                    rng: &mut user.rng,
-                    picked: &mut user.picked,
-                };
-                let body = call
-                    .encode(&mut ctx, &mut user.scratch)
-                    .map_err(|f| (0, 0, f))?;
-                let sent = body.len() as u64 + 5;
-                let req = call
-                    .request(body, &mut ctx, &mut user.scratch)
-                    .map_err(|f| (0, 0, f))?;
-                let mut client = Grpc::new(channel);
-                client.ready().await.map_err(|e| {
-                    (
-                        sent,
-                        0,
-                        Failure::new(FailureKind::Connect, "cannot connect")
-                            .with_detail(e.to_string()),
-                    )
-                })?;
-                match client.unary(req, call.path.clone(), RawCodec).await {
-                    Ok(resp) => {
-                        let bytes = resp.into_inner();
-                        let r = bytes.len() as u64 + 5;
-                        if spec.check.code != 0 {
-                            let f = Failure::new(
-                                FailureKind::Grpc,
-                                format!("gRPC OK, expected {}", grpc::code_name(spec.check.code)),
-                            );
-                            return Err((sent, r, f));
-                        }
-                        if spec.check.needs_body() {
-                            let json = call.decode_json(&bytes).map_err(|f| (sent, r, f))?;
-                            check::body(&spec.check, &bytes, Some(&json))
-                                .map_err(|f| (sent, r, f))?;
-                        }
-                        Ok((sent, r))
-                    }
-                    Err(status) => match grpc::status_failure(&status, spec.check.code) {
-                        None => Ok((sent, status.message().len() as u64)),
-                        Some(f) => Err((sent, 0, f)),
-                    },
-                }
+                Box::pin(self.send_grpc(idx, *endpoint, call, user)).await
             }
             _ => Err((
                 0,
                 0,
                 Failure::new(FailureKind::Request, "request kind mismatch"),
             )),
+        }
+    }
+
+    async fn send_grpc(
+        &self,
+        idx: usize,
+        endpoint: usize,
+        call: &GrpcCall,
+        user: &mut UserState,
+    ) -> Result<(u64, u64), (u64, u64, Failure)> {
+        let spec = &self.scenario.requests[idx];
+        let data = &self.scenario.data;
+        let (ep, shared) = &self.grpc[endpoint];
+        let channel = match shared {
+            Some(chs) => chs[(user.id as usize) % chs.len()].clone(),
+            None => user.grpc[endpoint]
+                .get_or_insert_with(|| grpc::channel(ep))
+                .clone(),
+        };
+        let mut ctx = RenderCtx {
+            data,
+            rng: &mut user.rng,
+            picked: &mut user.picked,
+        };
+        let body = call
+            .encode(&mut ctx, &mut user.scratch)
+            .map_err(|f| (0, 0, f))?;
+        let sent = body.len() as u64 + 5;
+        let req = call
+            .request(body, &mut ctx, &mut user.scratch)
+            .map_err(|f| (0, 0, f))?;
+        let mut client = Grpc::new(channel);
+        client.ready().await.map_err(|e| {
+            (
+                sent,
+                0,
+                Failure::new(FailureKind::Connect, "cannot connect").with_detail(e.to_string()),
+            )
+        })?;
+        match client.unary(req, call.path.clone(), RawCodec).await {
+            Ok(resp) => {
+                let bytes = resp.into_inner();
+                let r = bytes.len() as u64 + 5;
+                if spec.check.code != 0 {
+                    let f = Failure::new(
+                        FailureKind::Grpc,
+                        format!("gRPC OK, expected {}", grpc::code_name(spec.check.code)),
+                    );
+                    return Err((sent, r, f));
+                }
+                if spec.check.needs_body() {
+                    let json = call.decode_json(&bytes).map_err(|f| (sent, r, f))?;
+                    check::body(&spec.check, &bytes, Some(&json)).map_err(|f| (sent, r, f))?;
+                }
+                Ok((sent, r))
+            }
+            Err(status) => match grpc::status_failure(&status, spec.check.code) {
+                None => Ok((sent, status.message().len() as u64)),
+                Some(f) => Err((sent, 0, f)),
+            },
         }
     }
 }

@@ -387,6 +387,8 @@ async fn open(shared: Arc<Shared>, load: LoadSpec, control: watch::Receiver<Cont
             }
             if tx.try_send(t0 + at).is_err() {
                 shared.missed.fetch_add(1, Ordering::Relaxed);
+                // A missed start sends nothing: it does not use up the count.
+                shared.issued.fetch_sub(1, Ordering::Relaxed);
             }
         }
         // Grow the pool when the backlog exceeds the idle executors.

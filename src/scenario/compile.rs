@@ -330,8 +330,9 @@ fn compile_load(cx: &Ctx<'_>, l: &file::Load) -> Result<LoadSpec, ScenarioError>
                     ));
                 }
                 Some(s) => *s.get_ref(),
-                // Start everyone at once unless told otherwise.
-                None => users_n.max(1) as f64,
+                // Start everyone at once (or as fast as the stages say)
+                // unless told otherwise.
+                None => f64::INFINITY,
             };
             let think = match &l.think_time {
                 None => Think::None,
@@ -447,6 +448,7 @@ fn compile_request(
         ("url", r.url.as_ref().map(|v| v.span())),
         ("body", r.body.as_ref().map(|v| v.span())),
         ("json", r.json.as_ref().map(|v| v.span())),
+        ("headers", r.headers.values().next().map(|v| v.span())),
     ];
     let check = compile_check(cx, &r.check, is_grpc)?;
     let kind = if let Some(method) = &r.grpc {
@@ -469,6 +471,12 @@ fn compile_request(
     } else {
         if let Some(m) = &r.message {
             return Err(cx.err(m.span(), "message is a gRPC key: add grpc = \"package.Service/Method\", or use body/json for HTTP"));
+        }
+        if let Some(m) = r.metadata.values().next() {
+            return Err(cx.err(
+                m.span(),
+                "metadata is a gRPC key; HTTP requests have headers",
+            ));
         }
         RequestKind::Http(compile_http(cx, &name, r, parsed, data, options, span)?)
     };
