@@ -26,6 +26,11 @@ pub fn check(args: CheckArgs) -> Result<i32, Exit> {
     match &scenario.load.model {
         LoadModel::Closed {
             users, spawn_rate, ..
+        } if spawn_rate.is_infinite() => {
+            println!("  closed model: {users} users, all started at once")
+        }
+        LoadModel::Closed {
+            users, spawn_rate, ..
         } => println!("  closed model: {users} users, {spawn_rate} spawned per second"),
         LoadModel::Open { rate, .. } => println!("  open model: {rate} requests per second"),
     }

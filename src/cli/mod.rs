@@ -3,6 +3,7 @@
 //! threshold failed, 2 the run could not start (bad scenario, flags, target).
 
 pub mod check;
+pub mod demo;
 pub mod load_args;
 pub mod run;
 
@@ -40,6 +41,9 @@ pub enum Command {
     Run(Box<run::RunArgs>),
     /// Validate a scenario file without sending anything.
     Check(check::CheckArgs),
+    /// See volley work: the prediction servers (REST and gRPC) in this
+    /// process, and the mixed scenario against them for 20 s.
+    Demo(Box<demo::DemoArgs>),
 }
 
 /// Runs the parsed command; returns the process exit code.
@@ -47,6 +51,7 @@ pub fn main(cli: Cli) -> i32 {
     let result = match cli.command {
         Command::Run(args) => run::run(*args),
         Command::Check(args) => check::check(args),
+        Command::Demo(args) => demo::demo(*args),
     };
     match result {
         Ok(code) => code,

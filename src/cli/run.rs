@@ -66,8 +66,18 @@ pub struct Prepared {
 pub fn prepare(load: &LoadArgs, output: &OutputArgs) -> Result<Prepared, Exit> {
     let options = Options {
         host: load.host.clone(),
+        ..Options::default()
     };
     let scenario = crate::scenario::load(&load.file, &options).map_err(Exit::cannot_start)?;
+    prepare_compiled(scenario, load, output)
+}
+
+/// Applies the flags to a compiled scenario and parses every threshold.
+pub fn prepare_compiled(
+    scenario: Scenario,
+    load: &LoadArgs,
+    output: &OutputArgs,
+) -> Result<Prepared, Exit> {
     let spec = load
         .apply(scenario.load.clone())
         .map_err(|e| Exit::cannot_start(anyhow::anyhow!(e)))?;
@@ -105,6 +115,11 @@ pub fn run_config(p: &Prepared, workers: usize) -> RunConfig {
 
 pub fn run(args: RunArgs) -> Result<i32, Exit> {
     let prepared = prepare(&args.load, &args.output)?;
+    execute(&prepared, args.threads, &args.output)
+}
+
+/// Runs a prepared scenario on one engine in this process and reports.
+pub fn execute(prepared: &Prepared, threads: usize, output: &OutputArgs) -> Result<i32, Exit> {
     let started = SystemTime::now();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let handle = engine::start(
@@ -112,7 +127,7 @@ pub fn run(args: RunArgs) -> Result<i32, Exit> {
             scenario: prepared.scenario.clone(),
             load: prepared.load.clone(),
             share: Share::WHOLE,
-            threads: args.threads,
+            threads,
             interval: Duration::from_secs(1),
             start_at: None,
         },
@@ -124,7 +139,7 @@ pub fn run(args: RunArgs) -> Result<i32, Exit> {
         .enable_all()
         .build()
         .map_err(Exit::cannot_start)?;
-    let status_every = args.output.status_every;
+    let status_every = output.status_every;
     rt.block_on(async {
         let mut status = tokio::time::interval(status_every);
         status.tick().await;
@@ -153,7 +168,7 @@ pub fn run(args: RunArgs) -> Result<i32, Exit> {
         )));
     }
     stats.finish();
-    finish(&prepared, &stats, &args.output, started, 1)
+    finish(prepared, &stats, output, started, 1)
 }
 
 /// Prints the summary, writes the files, and returns the exit code.

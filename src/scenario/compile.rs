@@ -56,6 +56,9 @@ impl Sources for MemorySources {
 pub struct Options {
     /// -H/--host: replaces the base URL of every HTTP request.
     pub host: Option<String>,
+    /// Values for `${NAME}` that take precedence over the environment
+    /// (`volley demo` points the scenario at its embedded servers this way).
+    pub vars: BTreeMap<String, String>,
 }
 
 /// Reads and compiles a scenario file from disk.
@@ -91,6 +94,7 @@ pub fn normalize(relative: &str) -> String {
 }
 
 struct Ctx<'a> {
+    vars: &'a BTreeMap<String, String>,
     file: &'a Path,
     text: &'a str,
     sources: &'a dyn Sources,
@@ -103,7 +107,14 @@ impl Ctx<'_> {
     }
 
     fn env(&self, v: &S<String>) -> Result<String, ScenarioError> {
-        env::expand(v.get_ref()).map_err(|e| self.err(v.span(), e.to_string()))
+        self.expand(v.get_ref())
+            .map_err(|e| self.err(v.span(), e.to_string()))
+    }
+
+    fn expand(&self, s: &str) -> Result<String, env::EnvError> {
+        env::expand_with(s, |n| {
+            self.vars.get(n).cloned().or_else(|| std::env::var(n).ok())
+        })
     }
 
     fn duration(&self, v: &S<String>, what: &str) -> Result<Duration, ScenarioError> {
@@ -145,6 +156,7 @@ pub fn compile(
     let parsed: file::File = toml::from_str(text)
         .map_err(|e| ScenarioError::at(file, text, e.span(), e.message().trim_end().to_owned()))?;
     let cx = Ctx {
+        vars: &options.vars,
         file,
         text,
         sources,
@@ -685,7 +697,9 @@ fn compile_json_template(
     }
     let mut text = String::new();
     write(value, &mut text);
-    let text = env::expand(&text).map_err(|e| cx.err(span.clone(), e.to_string()))?;
+    let text = cx
+        .expand(&text)
+        .map_err(|e| cx.err(span.clone(), e.to_string()))?;
     Template::compile(&text, data).map_err(|e| cx.err(span, format!("template: {e}")))
 }
 
@@ -852,7 +866,9 @@ fn collect_templates(
 ) -> Result<(), ScenarioError> {
     match v {
         serde_json::Value::String(s) => {
-            let expanded = env::expand(s).map_err(|e| cx.err(span.clone(), e.to_string()))?;
+            let expanded = cx
+                .expand(s)
+                .map_err(|e| cx.err(span.clone(), e.to_string()))?;
             let t = Template::compile(&expanded, data)
                 .map_err(|e| cx.err(span.clone(), format!("template: {e}")))?;
             match t.as_static() {

@@ -2,6 +2,7 @@
 //! loopback ports, one module per topic.
 
 mod common;
+mod demo;
 mod faults;
 mod grpc;
 mod http;

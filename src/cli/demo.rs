@@ -1,0 +1,105 @@
+//! `volley demo`: the prediction servers (REST and gRPC) started in this
+//! process on free loopback ports, and the mixed scenario run against them,
+//! so that a newcomer sees volley work with nothing else installed.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::Exit;
+use super::load_args::LoadArgs;
+use super::run::{OutputArgs, execute, prepare_compiled};
+use crate::scenario::compile::{MemorySources, Options, compile};
+
+const SCENARIO_PATH: &str = "scenarios/predict-mixed.toml";
+const SCENARIO: &str = include_str!("../../scenarios/predict-mixed.toml");
+const TEXTS: &str = include_str!("../../scenarios/data/texts.txt");
+const PROTO: &str = include_str!("../../proto/predict/v1/predict.proto");
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// How long the demo runs.
+    #[arg(short = 't', long, default_value = "20s", value_parser = crate::scenario::compile::parse_duration)]
+    pub duration: Duration,
+    /// Virtual users (default: the scenario's, 16).
+    #[arg(short = 'u', long)]
+    pub users: Option<u64>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+pub fn demo(args: DemoArgs) -> Result<i32, Exit> {
+    let servers = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("predict-servers")
+        .enable_all()
+        .build()
+        .map_err(Exit::cannot_start)?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (rest, grpc) = servers
+        .block_on(async {
+            let model = predict::SharedModel::loaded(predict::Model::builtin()?);
+            let rest = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let addrs = (rest.local_addr()?, grpc.local_addr()?);
+            let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+                let _ = rx.wait_for(|s| *s).await;
+            };
+            tokio::spawn(predict::rest::serve(
+                rest,
+                model.clone(),
+                None,
+                stopped(stop_rx.clone()),
+            ));
+            tokio::spawn(predict::grpc::serve(grpc, model, None, stopped(stop_rx)));
+            anyhow::Ok(addrs)
+        })
+        .map_err(Exit::cannot_start)?;
+    eprintln!(
+        "volley demo: predict-rest on http://{rest} and predict-grpc on http://{grpc}, in this process"
+    );
+    eprintln!(
+        "volley demo: running {SCENARIO_PATH} for {:?} (Ctrl-C stops early)",
+        args.duration
+    );
+
+    let files = BTreeMap::from([
+        ("data/texts.txt".to_string(), TEXTS.as_bytes().to_vec()),
+        (
+            "../proto/predict/v1/predict.proto".to_string(),
+            PROTO.as_bytes().to_vec(),
+        ),
+    ]);
+    let options = Options {
+        host: None,
+        vars: BTreeMap::from([
+            ("PREDICT_REST_URL".to_string(), format!("http://{rest}")),
+            ("PREDICT_GRPC_URL".to_string(), format!("http://{grpc}")),
+        ]),
+    };
+    let scenario = compile(
+        Path::new(SCENARIO_PATH),
+        SCENARIO,
+        &MemorySources(files),
+        &options,
+    )
+    .map_err(Exit::cannot_start)?;
+    let load = LoadArgs {
+        file: SCENARIO_PATH.into(),
+        users: args.users,
+        spawn_rate: None,
+        rate: None,
+        think_time: None,
+        duration: Some(args.duration),
+        requests: None,
+        timeout: None,
+        host: None,
+    };
+    let prepared = prepare_compiled(scenario, &load, &args.output)?;
+    let code = execute(&prepared, 0, &args.output);
+    let _ = stop_tx.send(true);
+    servers.shutdown_timeout(Duration::from_secs(2));
+    code
+}
