@@ -19,8 +19,67 @@ use crate::scenario::template::RenderCtx;
 use crate::scenario::{RequestKind, Scenario, Schema};
 use crate::stats::{Failure, FailureKind, Sample};
 
+/// The parts of an HTTP request that no template changes, built once.
+struct FixedHttp {
+    /// Origin-form (HTTP/1.1) and absolute-form (HTTP/2) URIs of a static path.
+    uri_h1: Option<http::Uri>,
+    uri_h2: Option<http::Uri>,
+    /// Static headers (Host for HTTP/1.1 is added per connection kind).
+    headers: http::HeaderMap,
+    /// Indexes of the templated headers in the spec.
+    templated_headers: Vec<usize>,
+    /// The body, when it has no placeholders.
+    body: Option<Bytes>,
+    /// Bytes of the static parts, for the sent count.
+    static_len: u64,
+}
+
+impl FixedHttp {
+    fn new(h: &crate::scenario::HttpSpec, t: &HttpTarget) -> Result<Self, String> {
+        let (uri_h1, uri_h2) = match h.path.as_static() {
+            Some(p) => (
+                Some(p.parse().map_err(|e| format!("path {p:?}: {e}"))?),
+                Some(
+                    format!("{}://{}{p}", t.scheme, t.authority)
+                        .parse()
+                        .map_err(|e| format!("path {p:?}: {e}"))?,
+                ),
+            ),
+            None => (None, None),
+        };
+        let mut headers = http::HeaderMap::new();
+        let mut templated_headers = Vec::new();
+        let mut static_len = 0u64;
+        for (i, (name, tpl)) in h.headers.iter().enumerate() {
+            match tpl.as_static() {
+                Some(v) => {
+                    let value = http::HeaderValue::from_str(v)
+                        .map_err(|e| format!("header {name}: {e}"))?;
+                    static_len += (name.as_str().len() + v.len() + 4) as u64;
+                    headers.insert(name.clone(), value);
+                }
+                None => templated_headers.push(i),
+            }
+        }
+        let body = match &h.body {
+            None => Some(Bytes::new()),
+            Some(tpl) => tpl
+                .as_static()
+                .map(|b| Bytes::copy_from_slice(b.as_bytes())),
+        };
+        Ok(FixedHttp {
+            uri_h1,
+            uri_h2,
+            headers,
+            templated_headers,
+            body,
+            static_len,
+        })
+    }
+}
+
 enum Prepared {
-    Http { target: usize },
+    Http { target: usize, fixed: FixedHttp },
     Grpc { endpoint: usize, call: GrpcCall },
 }
 
@@ -68,7 +127,8 @@ impl Requests {
                             http.len() - 1
                         }
                     };
-                    Prepared::Http { target: idx }
+                    let fixed = FixedHttp::new(h, &http[idx]).map_err(err)?;
+                    Prepared::Http { target: idx, fixed }
                 }
                 RequestKind::Grpc(g) => {
                     let idx = match grpc_eps.iter().position(|(e, _, _)| *e == g.endpoint) {
@@ -212,7 +272,7 @@ impl Requests {
         let spec = &self.scenario.requests[idx];
         let data = &self.scenario.data;
         match (&self.prepared[idx], &spec.kind) {
-            (Prepared::Http { target }, RequestKind::Http(h)) => {
+            (Prepared::Http { target, fixed }, RequestKind::Http(h)) => {
                 let t = &self.http[*target];
                 let conn = match &mut user.http[*target] {
                     Some(c) if c.is_usable() => c,
@@ -227,45 +287,60 @@ impl Requests {
                     rng: &mut user.rng,
                     picked: &mut user.picked,
                 };
-                let path = &mut user.scratch;
-                path.clear();
-                if conn.is_h2() {
-                    path.push_str(t.scheme.as_str());
-                    path.push_str("://");
-                    path.push_str(t.authority.as_str());
-                }
-                h.path.render(&mut ctx, path);
-                let mut sent = (h.method.as_str().len() + path.len() + 12) as u64;
-                let mut builder = http::Request::builder()
-                    .method(h.method.clone())
-                    .uri(path.as_str());
-                if !conn.is_h2() {
-                    builder = builder.header(HOST, t.host_header.clone());
-                }
-                let value = &mut user.scratch2;
-                for (name, tpl) in &h.headers {
-                    value.clear();
-                    tpl.render(&mut ctx, value);
-                    sent += (name.as_str().len() + value.len() + 4) as u64;
-                    builder = builder.header(name, value.as_str());
-                }
-                let body = match &h.body {
-                    Some(tpl) => {
-                        let mut b = String::new();
-                        tpl.render(&mut ctx, &mut b);
-                        sent += b.len() as u64;
-                        Bytes::from(b)
-                    }
-                    None => Bytes::new(),
-                };
-                let req = builder.body(Full::new(body)).map_err(|e| {
+                let h2 = conn.is_h2();
+                let request_err = |e: String| {
                     (
                         0,
                         0,
                         Failure::new(FailureKind::Request, "cannot build the request")
-                            .with_detail(e.to_string()),
+                            .with_detail(e),
                     )
-                })?;
+                };
+                let uri = match if h2 { &fixed.uri_h2 } else { &fixed.uri_h1 } {
+                    Some(u) => u.clone(),
+                    None => {
+                        let path = &mut user.scratch;
+                        path.clear();
+                        if h2 {
+                            path.push_str(t.scheme.as_str());
+                            path.push_str("://");
+                            path.push_str(t.authority.as_str());
+                        }
+                        h.path.render(&mut ctx, path);
+                        http::Uri::try_from(path.as_str())
+                            .map_err(|e| request_err(format!("path {path:?}: {e}")))?
+                    }
+                };
+                let mut sent =
+                    (h.method.as_str().len() + uri.path().len() + 12) as u64 + fixed.static_len;
+                let mut headers = fixed.headers.clone();
+                if !h2 {
+                    headers.insert(HOST, t.host_header.clone());
+                }
+                let value = &mut user.scratch2;
+                for &i in &fixed.templated_headers {
+                    let (name, tpl) = &h.headers[i];
+                    value.clear();
+                    tpl.render(&mut ctx, value);
+                    sent += (name.as_str().len() + value.len() + 4) as u64;
+                    let v = http::HeaderValue::from_str(value)
+                        .map_err(|e| request_err(format!("header {name}: {e}")))?;
+                    headers.insert(name.clone(), v);
+                }
+                let body = match (&fixed.body, &h.body) {
+                    (Some(b), _) => b.clone(),
+                    (None, Some(tpl)) => {
+                        let mut b = String::new();
+                        tpl.render(&mut ctx, &mut b);
+                        Bytes::from(b)
+                    }
+                    (None, None) => Bytes::new(),
+                };
+                sent += body.len() as u64;
+                let mut req = http::Request::new(Full::new(body));
+                *req.method_mut() = h.method.clone();
+                *req.uri_mut() = uri;
+                *req.headers_mut() = headers;
                 let answer = conn.send(req).await.map_err(|f| (sent, 0, f))?;
                 let r = answer.received;
                 check::http_status(&spec.check, answer.status, &answer.body)
@@ -361,7 +436,7 @@ pub struct UserState {
 impl UserState {
     fn drop_connections(&mut self, p: &Prepared) {
         match p {
-            Prepared::Http { target } => self.http[*target] = None,
+            Prepared::Http { target, .. } => self.http[*target] = None,
             Prepared::Grpc { endpoint, .. } => self.grpc[*endpoint] = None,
         }
     }

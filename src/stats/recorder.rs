@@ -5,8 +5,8 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
@@ -39,7 +39,7 @@ struct Shard {
 
 thread_local! {
     /// The shards of this thread, one per live recorder (usually one).
-    static SHARDS: RefCell<Vec<(u64, Weak<Mutex<Shard>>)>> = const { RefCell::new(Vec::new()) };
+    static SHARDS: RefCell<Vec<(u64, Arc<Mutex<Shard>>)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Collects samples from any number of tasks and threads; [`Recorder::drain`]
@@ -63,51 +63,53 @@ impl Recorder {
         }
     }
 
-    /// This thread's shard for this recorder, registering one on first use.
-    fn shard(&self) -> Arc<Mutex<Shard>> {
+    /// Runs `f` on this thread's shard for this recorder, registering one on
+    /// first use. No reference count is touched on the way.
+    fn with_shard<R>(&self, f: impl FnOnce(&mut Shard) -> R) -> R {
         SHARDS.with(|cell| {
-            let mut list = cell.borrow_mut();
-            if let Some(s) = list
-                .iter()
-                .find(|(id, _)| *id == self.id)
-                .and_then(|(_, w)| w.upgrade())
             {
-                return s;
+                let list = cell.borrow();
+                if let Some((_, s)) = list.iter().find(|(id, _)| *id == self.id) {
+                    return f(&mut s.lock());
+                }
             }
-            list.retain(|(_, w)| w.strong_count() > 0);
+            let mut list = cell.borrow_mut();
+            // Shards whose recorder is gone are held by this list alone.
+            list.retain(|(_, s)| Arc::strong_count(s) > 1);
             let shard = Arc::new(Mutex::new(Shard::default()));
-            list.push((self.id, Arc::downgrade(&shard)));
+            list.push((self.id, shard.clone()));
             self.shards.lock().push(shard.clone());
-            shard
+            drop(list);
+            f(&mut shard.lock())
         })
     }
 
     /// Records one finished request.
     pub fn record(&self, sample: Sample) {
-        let shard = self.shard();
-        let mut shard = shard.lock();
-        let idx = sample.name as usize;
-        if shard.names.len() <= idx {
-            shard.names.resize_with(idx + 1, NameData::default);
-        }
-        let d = &mut shard.names[idx];
-        histogram::record(d.hist.get_or_insert_with(histogram::new), sample.micros);
-        d.requests += 1;
-        d.bytes_sent += sample.bytes_sent;
-        d.bytes_received += sample.bytes_received;
-        if let Some(Failure {
-            kind,
-            reason,
-            detail,
-        }) = sample.failure
-        {
-            d.failures += 1;
-            let e = d.reasons.entry((kind, reason)).or_insert((0, None));
-            e.0 += 1;
-            if detail.is_some() {
-                e.1 = detail;
+        self.with_shard(|shard| {
+            let idx = sample.name as usize;
+            if shard.names.len() <= idx {
+                shard.names.resize_with(idx + 1, NameData::default);
             }
-        }
+            let d = &mut shard.names[idx];
+            histogram::record(d.hist.get_or_insert_with(histogram::new), sample.micros);
+            d.requests += 1;
+            d.bytes_sent += sample.bytes_sent;
+            d.bytes_received += sample.bytes_received;
+            if let Some(Failure {
+                kind,
+                reason,
+                detail,
+            }) = sample.failure
+            {
+                d.failures += 1;
+                let e = d.reasons.entry((kind, reason)).or_insert((0, None));
+                e.0 += 1;
+                if detail.is_some() {
+                    e.1 = detail;
+                }
+            }
+        })
     }
 
     /// Takes everything recorded since the last drain, per request name.
