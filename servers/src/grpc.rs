@@ -5,7 +5,6 @@
 use std::future::Future;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::ServerTlsConfig;
 use tonic::{Request, Response, Status};
 
@@ -113,7 +112,12 @@ pub async fn serve(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(PredictorServer::new(PredictService::new(model)))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        // TcpIncoming sets TCP_NODELAY on accepted sockets; the builder's
+        // tcp_nodelay applies only to listeners that tonic binds itself.
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
         .await?;
     Ok(())
 }
