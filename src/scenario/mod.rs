@@ -4,6 +4,9 @@
 //! error names file, line and column ([`error`]). See docs/scenario.md.
 
 pub mod compile;
+mod compile_grpc;
+mod compile_http;
+mod compile_load;
 pub mod data;
 pub mod env;
 pub mod error;

@@ -1,0 +1,322 @@
+//! gRPC requests: endpoint, method, the message template, metadata, and the
+//! schema from .proto files (read with their imports, compiled by protox) or
+//! from server reflection at run time.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use super::compile::{Ctx, check_base_url, normalize, tls_spec, toml_to_json};
+use super::data::DataSource;
+use super::error::ScenarioError;
+use super::file::{self, S};
+use super::template::Template;
+use super::{GrpcSpec, PathSeg, Schema};
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn compile_grpc(
+    cx: &Ctx<'_>,
+    name: &str,
+    method: &S<String>,
+    r: &file::Request,
+    parsed: &file::File,
+    data: &[DataSource],
+    schema: &mut Option<Schema>,
+    span: Range<usize>,
+) -> Result<GrpcSpec, ScenarioError> {
+    let g = &parsed.grpc;
+    let endpoint = match &g.endpoint {
+        Some(e) => check_base_url(cx, &cx.env(e)?, e.span(), &["http", "https"])?,
+        None => {
+            return Err(cx.err(
+                span,
+                format!("request {name:?} is gRPC but [grpc] has no endpoint"),
+            ));
+        }
+    };
+    let full = cx.env(method)?;
+    let full = full.trim_start_matches('/').to_owned();
+    let Some((service, rpc)) = full
+        .split_once('/')
+        .filter(|(s, m)| s.contains('.') && !m.is_empty() && !m.contains('/'))
+    else {
+        return Err(cx.err(
+            method.span(),
+            format!("{full:?}: write the full method name, package.Service/Method"),
+        ));
+    };
+    // Compile the .proto files once for all requests.
+    if schema.is_none() {
+        *schema = Some(compile_schema(cx, g, span.clone())?);
+    }
+    let resolved = schema.clone().unwrap_or(Schema::Reflection);
+    if let Schema::Protos(pool) = &resolved {
+        let svc = pool.get_service_by_name(service).ok_or_else(|| {
+            let known: Vec<String> = pool.services().map(|s| s.full_name().to_owned()).collect();
+            cx.err(
+                method.span(),
+                format!(
+                    "service {service:?} is not in the .proto files (services: {})",
+                    if known.is_empty() {
+                        "none".into()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            )
+        })?;
+        let m = svc.methods().find(|m| m.name() == rpc).ok_or_else(|| {
+            let known: Vec<String> = svc.methods().map(|m| m.name().to_owned()).collect();
+            cx.err(
+                method.span(),
+                format!(
+                    "{service} has no method {rpc:?} (methods: {})",
+                    known.join(", ")
+                ),
+            )
+        })?;
+        if m.is_client_streaming() || m.is_server_streaming() {
+            return Err(cx.err(
+                method.span(),
+                format!("{full} is a streaming method; volley calls unary methods"),
+            ));
+        }
+    }
+    let (message, mspan) = match &r.message {
+        None => (serde_json::json!({}), span.clone()),
+        Some(m) => match m.get_ref() {
+            toml::Value::String(s) => {
+                let text = s.clone();
+                let v: serde_json::Value = serde_json::from_str(&text)
+                    .map_err(|e| cx.err(m.span(), format!("message is not JSON: {e}")))?;
+                (v, m.span())
+            }
+            toml::Value::Table(_) => (toml_to_json(m.get_ref()), m.span()),
+            _ => return Err(cx.err(m.span(), "message must be a table or a JSON string")),
+        },
+    };
+    if !message.is_object() {
+        return Err(cx.err(mspan, "message must be a JSON object"));
+    }
+    let mut message_templates = Vec::new();
+    let mut message = message;
+    collect_templates(
+        cx,
+        &mut message,
+        &mut Vec::new(),
+        data,
+        &mspan,
+        &mut message_templates,
+    )?;
+    if let Schema::Protos(pool) = &resolved {
+        // Check the message against its type now, with placeholders blanked.
+        let m = pool
+            .get_service_by_name(service)
+            .and_then(|s| s.methods().find(|m| m.name() == rpc))
+            .map(|m| m.input());
+        if let Some(input) = m {
+            crate::client::grpc::check_message(&input, &message, &message_templates)
+                .map_err(|e| cx.err(mspan.clone(), e))?;
+        }
+    }
+    let mut metadata = Vec::new();
+    for (k, v) in g.metadata.iter().chain(&r.metadata) {
+        let key = k.to_ascii_lowercase();
+        if http::HeaderName::from_bytes(key.as_bytes()).is_err() {
+            return Err(cx.err(v.span(), format!("{k:?} is not a valid metadata key")));
+        }
+        metadata.retain(|(n, _): &(String, Template)| *n != key);
+        metadata.push((key, cx.template(v, data)?));
+    }
+    let connections = match &g.connections {
+        Some(c) if *c.get_ref() == 0 => {
+            return Err(cx.err(c.span(), "connections must be at least 1"));
+        }
+        c => c.as_ref().map(|c| *c.get_ref()),
+    };
+    Ok(GrpcSpec {
+        endpoint,
+        method: full,
+        message,
+        message_templates,
+        metadata,
+        schema: resolved,
+        connections,
+        tls: tls_spec(cx, &g.ca, g.insecure)?,
+    })
+}
+
+fn collect_templates(
+    cx: &Ctx<'_>,
+    v: &mut serde_json::Value,
+    path: &mut Vec<PathSeg>,
+    data: &[DataSource],
+    span: &Range<usize>,
+    out: &mut Vec<(Vec<PathSeg>, Template)>,
+) -> Result<(), ScenarioError> {
+    match v {
+        serde_json::Value::String(s) => {
+            let expanded = cx
+                .expand(s)
+                .map_err(|e| cx.err(span.clone(), e.to_string()))?;
+            let t = Template::compile(&expanded, data)
+                .map_err(|e| cx.err(span.clone(), format!("template: {e}")))?;
+            match t.as_static() {
+                Some(lit) => *s = lit.to_owned(),
+                None => out.push((path.clone(), t)),
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                path.push(PathSeg::Index(i));
+                collect_templates(cx, item, path, data, span, out)?;
+                path.pop();
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for (k, item) in map.iter_mut() {
+                path.push(PathSeg::Key(k.clone()));
+                collect_templates(cx, item, path, data, span, out)?;
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A protox resolver over .proto files already read into memory.
+struct MemoryProtos(BTreeMap<String, String>);
+
+impl protox::file::FileResolver for MemoryProtos {
+    fn open_file(&self, name: &str) -> Result<protox::file::File, protox::Error> {
+        match self.0.get(name) {
+            Some(text) => protox::file::File::from_source(name, text),
+            None => Err(protox::Error::file_not_found(name)),
+        }
+    }
+}
+
+/// The files a .proto imports, by a line scan (`import "x.proto";`,
+/// `import public "y.proto";`).
+fn imports_of(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("import "))
+        .filter_map(|l| {
+            let a = l.find('"')?;
+            let b = l[a + 1..].find('"')?;
+            Some(l[a + 1..a + 1 + b].to_owned())
+        })
+        .collect()
+}
+
+/// Reads `name` and, recursively, what it imports, from the import paths.
+/// Files not found here are left to protox (the Google well-known types).
+fn read_protos(
+    cx: &Ctx<'_>,
+    name: &str,
+    imports: &[String],
+    span: &Range<usize>,
+    into: &mut BTreeMap<String, String>,
+) -> Result<(), ScenarioError> {
+    if into.contains_key(name) {
+        return Ok(());
+    }
+    for dir in imports {
+        let rel = if dir.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{dir}/{name}")
+        };
+        if let Ok(bytes) = cx.sources.read(&rel) {
+            cx.read_file(&rel, span.clone())?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| cx.err(span.clone(), format!("{rel} is not UTF-8")))?;
+            let deps = imports_of(&text);
+            into.insert(name.to_owned(), text);
+            for d in deps {
+                read_protos(cx, &d, imports, span, into)?;
+            }
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+fn compile_schema(
+    cx: &Ctx<'_>,
+    g: &file::Grpc,
+    span: Range<usize>,
+) -> Result<Schema, ScenarioError> {
+    let protos: Vec<S<String>> = match &g.proto {
+        None => Vec::new(),
+        Some(p) => match p.get_ref() {
+            toml::Value::String(one) => vec![S::new(p.span(), one.clone())],
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|i| {
+                    i.as_str()
+                        .map(|s| S::new(p.span(), s.to_owned()))
+                        .ok_or_else(|| {
+                            cx.err(
+                                p.span(),
+                                "proto: expected a file name or a list of file names",
+                            )
+                        })
+                })
+                .collect::<Result<_, _>>()?,
+            _ => {
+                return Err(cx.err(
+                    p.span(),
+                    "proto: expected a file name or a list of file names",
+                ));
+            }
+        },
+    };
+    if g.reflection {
+        if let Some(p) = protos.first() {
+            return Err(cx.err(p.span(), "give proto files or reflection = true, not both"));
+        }
+        return Ok(Schema::Reflection);
+    }
+    if protos.is_empty() {
+        return Err(cx.err(span, "gRPC requests need [grpc] proto = \"file.proto\" (with import_paths) or reflection = true"));
+    }
+    let mut imports: Vec<String> = Vec::new();
+    for i in &g.import_paths {
+        imports.push(normalize(&cx.env(i)?));
+    }
+    let mut names = Vec::new();
+    for p in &protos {
+        let rel = normalize(&cx.env(p)?);
+        // The name protox knows a file by is its path under an import path.
+        let name = imports
+            .iter()
+            .find_map(|dir| rel.strip_prefix(&format!("{dir}/")).map(str::to_owned))
+            .unwrap_or_else(|| {
+                let (dir, file) = rel.rsplit_once('/').unwrap_or(("", &rel));
+                if !imports.iter().any(|i| i == dir) {
+                    imports.push(dir.to_owned());
+                }
+                file.to_owned()
+            });
+        // Read it once through the context so that a missing file has a place.
+        cx.read_file(&rel, p.span())?;
+        names.push((name, p.span()));
+    }
+    let mut texts = BTreeMap::new();
+    for (name, pspan) in &names {
+        read_protos(cx, name, &imports, pspan, &mut texts)?;
+    }
+    let mut resolver = protox::file::ChainFileResolver::new();
+    resolver.add(MemoryProtos(texts));
+    resolver.add(protox::file::GoogleFileResolver::new());
+    let mut compiler = protox::Compiler::with_file_resolver(resolver);
+    compiler.include_imports(true);
+    for (name, pspan) in &names {
+        compiler
+            .open_file(name)
+            .map_err(|e| cx.err(pspan.clone(), format!("compiling {name}: {e}")))?;
+    }
+    Ok(Schema::Protos(compiler.descriptor_pool()))
+}

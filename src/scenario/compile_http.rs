@@ -1,0 +1,213 @@
+//! HTTP requests: target, method, path, headers, and `body` or `json` templates.
+
+use std::ops::Range;
+
+use super::compile::{Ctx, Options, check_base_url, tls_spec, toml_to_json};
+use super::data::DataSource;
+use super::error::ScenarioError;
+use super::file;
+use super::template::Template;
+use super::{HttpSpec, HttpVersion};
+
+pub(super) fn compile_http(
+    cx: &Ctx<'_>,
+    name: &str,
+    r: &file::Request,
+    parsed: &file::File,
+    data: &[DataSource],
+    options: &Options,
+    span: Range<usize>,
+) -> Result<HttpSpec, ScenarioError> {
+    let method = match &r.method {
+        Some(m) => http::Method::from_bytes(cx.env(m)?.to_ascii_uppercase().as_bytes())
+            .map_err(|_| cx.err(m.span(), "not an HTTP method"))?,
+        None => http::Method::GET,
+    };
+    // The base comes from --host, the request's url, or [http] base_url.
+    let (base, path_text, path_span) = match (&r.url, &r.path) {
+        (Some(_), Some(p)) => {
+            return Err(cx.err(
+                p.span(),
+                "give url (a whole URL) or path (joined to [http] base_url), not both",
+            ));
+        }
+        (Some(u), None) => {
+            let full = cx.env(u)?;
+            let uri: http::Uri = full
+                .parse()
+                .map_err(|e| cx.err(u.span(), format!("{full:?} is not a URL: {e}")))?;
+            let base = format!(
+                "{}://{}",
+                uri.scheme_str().unwrap_or("http"),
+                uri.authority().map(|a| a.as_str()).unwrap_or("")
+            );
+            let base = check_base_url(cx, &base, u.span(), &["http", "https"])?;
+            let path = uri
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or("/".into());
+            (base, path, u.span())
+        }
+        (None, path) => {
+            let base = match (&options.host, &parsed.http.base_url) {
+                (Some(h), _) => {
+                    check_base_url(cx, h, 0..0, &["http", "https"]).map_err(|mut e| {
+                        e.message = format!("--host: {}", e.message);
+                        e
+                    })?
+                }
+                (None, Some(b)) => check_base_url(cx, &cx.env(b)?, b.span(), &["http", "https"])?,
+                (None, None) => {
+                    return Err(cx.err(span, format!("request {name:?} has no target: set [http] base_url, the request's url, or --host")));
+                }
+            };
+            match path {
+                Some(p) => (base, cx.env(p)?, p.span()),
+                None => (base, "/".to_owned(), span.clone()),
+            }
+        }
+    };
+    let base = options
+        .host
+        .as_ref()
+        .map(|h| h.trim_end_matches('/').to_owned())
+        .unwrap_or(base);
+    if !path_text.starts_with('/') {
+        return Err(cx.err(path_span, format!("path {path_text:?} must start with /")));
+    }
+    let path = Template::compile(&path_text, data)
+        .map_err(|e| cx.err(path_span, format!("template: {e}")))?;
+    let https = base.starts_with("https://");
+    let version = match &parsed.http.version {
+        None => {
+            if https {
+                HttpVersion::Auto
+            } else {
+                HttpVersion::Http1
+            }
+        }
+        Some(v) => match (cx.env(v)?.as_str(), https) {
+            ("http1" | "http1.1", _) => HttpVersion::Http1,
+            ("h2c", false) => HttpVersion::H2c,
+            ("http2" | "h2", true) => HttpVersion::Http2,
+            ("http2" | "h2", false) => HttpVersion::H2c,
+            ("h2c", true) => {
+                return Err(cx.err(
+                    v.span(),
+                    "h2c is HTTP/2 over cleartext: use http2 with https:// targets",
+                ));
+            }
+            ("auto", _) => HttpVersion::Auto,
+            (other, _) => {
+                return Err(cx.err(
+                    v.span(),
+                    format!("version must be http1, h2c, http2 or auto, not {other:?}"),
+                ));
+            }
+        },
+    };
+    let mut headers = Vec::new();
+    for (k, v) in parsed.http.headers.iter().chain(&r.headers) {
+        let hname = http::HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| cx.err(v.span(), format!("{k:?} is not a valid header name")))?;
+        let t = cx.template(v, data)?;
+        headers.retain(|(n, _): &(http::HeaderName, Template)| *n != hname);
+        headers.push((hname, t));
+    }
+    let body = match (&r.body, &r.json) {
+        (Some(_), Some(j)) => {
+            return Err(cx.err(j.span(), "give body (text) or json (a table), not both"));
+        }
+        (Some(b), None) => Some(cx.template(b, data)?),
+        (None, Some(j)) => {
+            let value = toml_to_json(j.get_ref());
+            let t = compile_json_template(cx, &value, data, j.span())?;
+            if !headers.iter().any(|(n, _)| n == http::header::CONTENT_TYPE) {
+                headers.push((
+                    http::header::CONTENT_TYPE,
+                    Template::literal("application/json"),
+                ));
+            }
+            Some(t)
+        }
+        (None, None) => None,
+    };
+    let tls = tls_spec(cx, &parsed.http.ca, parsed.http.insecure)?;
+    Ok(HttpSpec {
+        method,
+        base,
+        path,
+        headers,
+        body,
+        version,
+        tls,
+    })
+}
+
+/// A JSON value whose strings may hold placeholders, as one body template: each
+/// templated string is rendered with `| json` so the result stays valid JSON.
+pub(super) fn compile_json_template(
+    cx: &Ctx<'_>,
+    value: &serde_json::Value,
+    data: &[DataSource],
+    span: Range<usize>,
+) -> Result<Template, ScenarioError> {
+    fn write(v: &serde_json::Value, out: &mut String) {
+        match v {
+            serde_json::Value::String(s) if s.contains("{{") => {
+                // Each placeholder becomes a JSON-escaped piece inside quotes.
+                out.push('"');
+                let mut rest = s.as_str();
+                while let Some(open) = rest.find("{{") {
+                    let lit = serde_json::to_string(&rest[..open]).unwrap_or_default();
+                    out.push_str(&lit[1..lit.len() - 1]);
+                    match rest[open..].find("}}") {
+                        Some(close) => {
+                            let expr = &rest[open + 2..open + close];
+                            out.push_str("{{");
+                            out.push_str(expr);
+                            out.push_str(" | jsoninner}}");
+                            rest = &rest[open + close + 2..];
+                        }
+                        None => {
+                            out.push_str(&rest[open..]);
+                            rest = "";
+                        }
+                    }
+                }
+                let lit = serde_json::to_string(rest).unwrap_or_default();
+                out.push_str(&lit[1..lit.len() - 1]);
+                out.push('"');
+            }
+            serde_json::Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(item, out);
+                }
+                out.push(']');
+            }
+            serde_json::Value::Object(map) => {
+                out.push('{');
+                for (i, (k, item)) in map.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::to_string(k).unwrap_or_default());
+                    out.push(':');
+                    write(item, out);
+                }
+                out.push('}');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut text = String::new();
+    write(value, &mut text);
+    let text = cx
+        .expand(&text)
+        .map_err(|e| cx.err(span.clone(), e.to_string()))?;
+    Template::compile(&text, data).map_err(|e| cx.err(span, format!("template: {e}")))
+}
