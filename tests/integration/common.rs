@@ -87,6 +87,20 @@ pub async fn volley_async(args: Vec<String>) -> Output {
     .unwrap()
 }
 
+/// Runs `volley run -f FILE --json OUT EXTRA...`; OUT lies next to FILE.
+pub async fn run_with_json(file: &Path, extra: &[&str]) -> (Output, PathBuf) {
+    let json = file.with_extension("result.json");
+    let mut a = args(&[
+        "run",
+        "-f",
+        file.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    a.extend(extra.iter().map(|s| s.to_string()));
+    (volley_async(a).await, json)
+}
+
 pub fn text(o: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&o.stdout).into_owned(),

@@ -1,7 +1,7 @@
 //! volley run against predict-grpc, with the schema from .proto files and
 //! from server reflection.
 
-use crate::common::{self, Dir, args, read_json, volley_async};
+use crate::common::{self, Dir, read_json};
 
 async fn run(schema: &str) {
     let server = common::predict_grpc().await;
@@ -38,15 +38,7 @@ code = "INVALID_ARGUMENT"
             addr = server.addr
         ),
     );
-    let json = dir.path("out.json");
-    let out = volley_async(args(&[
-        "run",
-        "-f",
-        file.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]))
-    .await;
+    let (out, json) = common::run_with_json(&file, &[]).await;
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -109,17 +101,7 @@ json = {{ "/label" = "business" }}
             p = proto.display()
         ),
     );
-    let json = dir.path("out.json");
-    let out = volley_async(args(&[
-        "run",
-        "-f",
-        file.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-        "--threshold",
-        "error_rate<1%",
-    ]))
-    .await;
+    let (out, json) = common::run_with_json(&file, &["--threshold", "error_rate<1%"]).await;
     assert_eq!(out.status.code(), Some(1), "{:?}", common::text(&out));
     let r = read_json(&json);
     assert_eq!(r["totals"]["failures"], 20);

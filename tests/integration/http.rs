@@ -52,15 +52,7 @@ async fn run_rest(version: &str, tls: bool) {
         (s, base, String::new())
     };
     let file = dir.write("s.toml", &scenario(&base, version, &extra));
-    let json = dir.path("out.json");
-    let out = volley_async(args(&[
-        "run",
-        "-f",
-        file.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]))
-    .await;
+    let (out, json) = common::run_with_json(&file, &[]).await;
     let (stdout, stderr) = common::text(&out);
     assert_eq!(
         out.status.code(),
