@@ -83,7 +83,18 @@ pub fn prepare_compiled(
         .map_err(|e| Exit::cannot_start(anyhow::anyhow!(e)))?;
     let mut thresholds = Vec::new();
     for t in scenario.thresholds.iter().chain(&output.thresholds) {
-        thresholds.push(Threshold::parse(t).map_err(|e| Exit::cannot_start(anyhow::anyhow!(e)))?);
+        let th = Threshold::parse(t)
+            .map_err(|e| Exit::cannot_start(anyhow::anyhow!("--threshold {t:?}: {e}")))?;
+        if let Some(n) = &th.name
+            && !scenario.requests.iter().any(|r| &r.name == n)
+        {
+            let names: Vec<&str> = scenario.requests.iter().map(|r| r.name.as_str()).collect();
+            return Err(Exit::cannot_start(anyhow::anyhow!(
+                "--threshold {t:?}: there is no request named {n:?} (the scenario has {})",
+                names.join(", ")
+            )));
+        }
+        thresholds.push(th);
     }
     Ok(Prepared {
         scenario: Arc::new(scenario),

@@ -9,11 +9,15 @@ use bytes::Bytes;
 use http::uri::{Authority, Scheme};
 use http::{HeaderValue, Request};
 use http_body_util::{BodyExt, Full};
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+use tokio_util::either::Either;
+
+use super::h1::H1Conn;
+pub use super::h1::HttpAnswer;
 
 use super::tls;
 use crate::scenario::{HttpSpec, HttpVersion};
@@ -89,24 +93,36 @@ impl HttpTarget {
         })
     }
 
-    /// Opens a connection (TCP, TLS when https, then the HTTP handshake).
+    /// Opens a connection (TCP, TLS when https, then the HTTP/2 handshake
+    /// where HTTP/2 was asked for or negotiated).
     pub async fn connect(&self) -> Result<HttpConn, Failure> {
         let tcp = TcpStream::connect(&self.addr)
             .await
             .map_err(connect_failure)?;
         let _ = tcp.set_nodelay(true);
+        // The TLS and HTTP/2 handshakes are boxed: their state is large, and a
+        // plain HTTP/1.1 connect (ten thousand of them at once while users
+        // ramp up) should not carry it.
         match &self.tls {
             None => {
-                let h2 = self.version == HttpVersion::H2c || self.version == HttpVersion::Http2;
-                handshake(TokioIo::new(tcp), h2).await
+                if self.version == HttpVersion::H2c || self.version == HttpVersion::Http2 {
+                    Box::pin(handshake_h2(TokioIo::new(tcp))).await
+                } else {
+                    Ok(HttpConn::H1(H1Conn::new(Either::Left(tcp))))
+                }
             }
             Some((connector, name)) => {
-                let stream = connector.connect(name.clone(), tcp).await.map_err(|e| {
-                    Failure::new(FailureKind::Tls, "TLS handshake failed")
-                        .with_detail(e.to_string())
-                })?;
-                let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                handshake(TokioIo::new(stream), h2).await
+                let stream = Box::pin(connector.connect(name.clone(), tcp))
+                    .await
+                    .map_err(|e| {
+                        Failure::new(FailureKind::Tls, "TLS handshake failed")
+                            .with_detail(e.to_string())
+                    })?;
+                if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                    Box::pin(handshake_h2(TokioIo::new(stream))).await
+                } else {
+                    Ok(HttpConn::H1(H1Conn::new(Either::Right(Box::new(stream)))))
+                }
             }
         }
     }
@@ -123,31 +139,17 @@ fn connect_failure(e: io::Error) -> Failure {
     Failure::new(FailureKind::Connect, reason).with_detail(e.to_string())
 }
 
-async fn handshake<T>(io: TokioIo<T>, h2: bool) -> Result<HttpConn, Failure>
+async fn handshake_h2<T>(io: TokioIo<T>) -> Result<HttpConn, Failure>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let sender = if h2 {
-        let (tx, conn) = http2::handshake(TokioExecutor::new(), io)
-            .await
-            .map_err(hyper_failure)?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Sender::H2(tx)
-    } else {
-        // Small exact read buffers: ten thousand idle users must stay cheap.
-        let (tx, conn) = http1::Builder::new()
-            .read_buf_exact_size(Some(1024))
-            .handshake(io)
-            .await
-            .map_err(hyper_failure)?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Sender::H1(tx)
-    };
-    Ok(HttpConn { sender })
+    let (tx, conn) = http2::handshake(TokioExecutor::new(), io)
+        .await
+        .map_err(hyper_failure)?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(HttpConn::H2(tx))
 }
 
 /// Maps a hyper error to a failure reason.
@@ -176,70 +178,48 @@ pub fn hyper_failure(e: hyper::Error) -> Failure {
     Failure::new(kind, reason).with_detail(detail)
 }
 
-enum Sender {
-    H1(http1::SendRequest<Full<Bytes>>),
+/// One open connection: HTTP/1.1 on volley's own lean client, HTTP/2 on hyper.
+pub enum HttpConn {
+    H1(H1Conn),
     H2(http2::SendRequest<Full<Bytes>>),
-}
-
-/// One open connection.
-pub struct HttpConn {
-    sender: Sender,
-}
-
-/// What came back.
-pub struct HttpAnswer {
-    pub status: u16,
-    pub body: Bytes,
-    /// Head and body bytes received.
-    pub received: u64,
 }
 
 impl HttpConn {
     /// Whether this connection can take another request.
-    pub fn is_usable(&self) -> bool {
-        match &self.sender {
-            Sender::H1(s) => !s.is_closed(),
-            Sender::H2(s) => !s.is_closed(),
+    pub fn is_usable(&mut self) -> bool {
+        match self {
+            HttpConn::H1(c) => c.is_usable(),
+            HttpConn::H2(s) => !s.is_closed(),
         }
     }
+}
 
-    /// HTTP/2 requests carry the authority in the URI, HTTP/1.1 in Host.
-    pub fn is_h2(&self) -> bool {
-        matches!(self.sender, Sender::H2(_))
-    }
-
-    /// Sends one request and reads the whole answer.
-    pub async fn send(&mut self, req: Request<Full<Bytes>>) -> Result<HttpAnswer, Failure> {
-        let resp = match &mut self.sender {
-            Sender::H1(s) => {
-                s.ready().await.map_err(hyper_failure)?;
-                s.send_request(req).await
-            }
-            Sender::H2(s) => {
-                s.ready().await.map_err(hyper_failure)?;
-                s.send_request(req).await
-            }
-        }
-        .map_err(hyper_failure)?;
-        let status = resp.status().as_u16();
-        let mut received: u64 = resp
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.as_str().len() + v.len() + 4) as u64)
-            .sum::<u64>()
-            + 17;
-        // A body in one frame (the usual case) is kept without a copy.
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(hyper_failure)?
-            .to_bytes();
-        received += body.len() as u64;
-        Ok(HttpAnswer {
-            status,
-            body,
-            received,
-        })
-    }
+/// Sends one HTTP/2 request and reads the whole answer.
+pub async fn send_h2(
+    s: &mut http2::SendRequest<Full<Bytes>>,
+    req: Request<Full<Bytes>>,
+) -> Result<HttpAnswer, Failure> {
+    s.ready().await.map_err(hyper_failure)?;
+    let resp = s.send_request(req).await.map_err(hyper_failure)?;
+    let status = resp.status().as_u16();
+    // HPACK hides the wire size of headers; count them as HTTP/1.1 would.
+    let mut received: u64 = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().len() + v.len() + 4) as u64)
+        .sum::<u64>()
+        + 17;
+    // A body in one frame (the usual case) is kept without a copy.
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(hyper_failure)?
+        .to_bytes();
+    received += body.len() as u64;
+    Ok(HttpAnswer {
+        status,
+        body,
+        received,
+    })
 }

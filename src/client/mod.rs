@@ -6,5 +6,6 @@
 
 pub mod check;
 pub mod grpc;
+pub mod h1;
 pub mod http;
 pub mod tls;

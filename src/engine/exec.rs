@@ -4,79 +4,18 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
-use http::header::HOST;
-use http_body_util::Full;
 use rand::Rng;
 use rand::rngs::SmallRng;
 use tonic::client::Grpc;
 use tonic::transport::{Channel, Endpoint};
 
+use super::http_request::{self, FixedHttp, Scratch};
 use crate::client::check;
 use crate::client::grpc::{self, GrpcCall, RawCodec};
 use crate::client::http::{HttpConn, HttpTarget};
 use crate::scenario::template::RenderCtx;
 use crate::scenario::{RequestKind, Scenario, Schema};
 use crate::stats::{Failure, FailureKind, Sample};
-
-/// The parts of an HTTP request that no template changes, built once.
-struct FixedHttp {
-    /// Origin-form (HTTP/1.1) and absolute-form (HTTP/2) URIs of a static path.
-    uri_h1: Option<http::Uri>,
-    uri_h2: Option<http::Uri>,
-    /// Static headers (Host for HTTP/1.1 is added per connection kind).
-    headers: http::HeaderMap,
-    /// Indexes of the templated headers in the spec.
-    templated_headers: Vec<usize>,
-    /// The body, when it has no placeholders.
-    body: Option<Bytes>,
-    /// Bytes of the static parts, for the sent count.
-    static_len: u64,
-}
-
-impl FixedHttp {
-    fn new(h: &crate::scenario::HttpSpec, t: &HttpTarget) -> Result<Self, String> {
-        let (uri_h1, uri_h2) = match h.path.as_static() {
-            Some(p) => (
-                Some(p.parse().map_err(|e| format!("path {p:?}: {e}"))?),
-                Some(
-                    format!("{}://{}{p}", t.scheme, t.authority)
-                        .parse()
-                        .map_err(|e| format!("path {p:?}: {e}"))?,
-                ),
-            ),
-            None => (None, None),
-        };
-        let mut headers = http::HeaderMap::new();
-        let mut templated_headers = Vec::new();
-        let mut static_len = 0u64;
-        for (i, (name, tpl)) in h.headers.iter().enumerate() {
-            match tpl.as_static() {
-                Some(v) => {
-                    let value = http::HeaderValue::from_str(v)
-                        .map_err(|e| format!("header {name}: {e}"))?;
-                    static_len += (name.as_str().len() + v.len() + 4) as u64;
-                    headers.insert(name.clone(), value);
-                }
-                None => templated_headers.push(i),
-            }
-        }
-        let body = match &h.body {
-            None => Some(Bytes::new()),
-            Some(tpl) => tpl
-                .as_static()
-                .map(|b| Bytes::copy_from_slice(b.as_bytes())),
-        };
-        Ok(FixedHttp {
-            uri_h1,
-            uri_h2,
-            headers,
-            templated_headers,
-            body,
-            static_len,
-        })
-    }
-}
 
 enum Prepared {
     Http { target: usize, fixed: FixedHttp },
@@ -274,10 +213,15 @@ impl Requests {
         match (&self.prepared[idx], &spec.kind) {
             (Prepared::Http { target, fixed }, RequestKind::Http(h)) => {
                 let t = &self.http[*target];
-                let conn = match &mut user.http[*target] {
-                    Some(c) if c.is_usable() => c,
-                    slot => {
-                        // Boxed: the TLS and HTTP/2 handshakes make a large future.
+                let slot = &mut user.http[*target];
+                if !slot.as_mut().is_some_and(HttpConn::is_usable) {
+                    *slot = None;
+                }
+                let conn = match slot {
+                    Some(c) => c,
+                    None => {
+                        // Boxed: a connect is rare, and its state need not
+                        // live in every idle user.
                         let c = Box::pin(t.connect()).await.map_err(|f| (0, 0, f))?;
                         slot.insert(c)
                     }
@@ -287,66 +231,11 @@ impl Requests {
                     rng: &mut user.rng,
                     picked: &mut user.picked,
                 };
-                let h2 = conn.is_h2();
-                let request_err = |e: String| {
-                    (
-                        0,
-                        0,
-                        Failure::new(FailureKind::Request, "cannot build the request")
-                            .with_detail(e),
-                    )
+                let scratch = Scratch {
+                    a: &mut user.scratch,
+                    b: &mut user.scratch2,
                 };
-                let uri = match if h2 { &fixed.uri_h2 } else { &fixed.uri_h1 } {
-                    Some(u) => u.clone(),
-                    None => {
-                        let path = &mut user.scratch;
-                        path.clear();
-                        if h2 {
-                            path.push_str(t.scheme.as_str());
-                            path.push_str("://");
-                            path.push_str(t.authority.as_str());
-                        }
-                        h.path.render(&mut ctx, path);
-                        http::Uri::try_from(path.as_str())
-                            .map_err(|e| request_err(format!("path {path:?}: {e}")))?
-                    }
-                };
-                let mut sent =
-                    (h.method.as_str().len() + uri.path().len() + 12) as u64 + fixed.static_len;
-                let mut headers = fixed.headers.clone();
-                if !h2 {
-                    headers.insert(HOST, t.host_header.clone());
-                }
-                let value = &mut user.scratch2;
-                for &i in &fixed.templated_headers {
-                    let (name, tpl) = &h.headers[i];
-                    value.clear();
-                    tpl.render(&mut ctx, value);
-                    sent += (name.as_str().len() + value.len() + 4) as u64;
-                    let v = http::HeaderValue::from_str(value)
-                        .map_err(|e| request_err(format!("header {name}: {e}")))?;
-                    headers.insert(name.clone(), v);
-                }
-                let body = match (&fixed.body, &h.body) {
-                    (Some(b), _) => b.clone(),
-                    (None, Some(tpl)) => {
-                        let mut b = String::new();
-                        tpl.render(&mut ctx, &mut b);
-                        Bytes::from(b)
-                    }
-                    (None, None) => Bytes::new(),
-                };
-                sent += body.len() as u64;
-                let mut req = http::Request::new(Full::new(body));
-                *req.method_mut() = h.method.clone();
-                *req.uri_mut() = uri;
-                *req.headers_mut() = headers;
-                let answer = conn.send(req).await.map_err(|f| (sent, 0, f))?;
-                let r = answer.received;
-                check::http_status(&spec.check, answer.status, &answer.body)
-                    .map_err(|f| (sent, r, f))?;
-                check::body(&spec.check, &answer.body, None).map_err(|f| (sent, r, f))?;
-                Ok((sent, r))
+                http_request::send(spec, h, fixed, t, conn, &mut ctx, scratch).await
             }
             // Boxed: tonic's futures are large, and an idle user should not
             // carry one (ten thousand users stay small).

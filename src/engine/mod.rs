@@ -4,6 +4,7 @@
 //! masters or consoles: a local run and a cluster worker drive it the same way.
 
 pub mod exec;
+pub mod http_request;
 pub mod pacing;
 pub mod share;
 

@@ -189,11 +189,21 @@ pub fn compile(
         }
         requests.push(spec);
     }
-    let thresholds = parsed
-        .thresholds
-        .iter()
-        .map(|t| t.get_ref().clone())
-        .collect();
+    let mut thresholds = Vec::new();
+    for t in &parsed.thresholds {
+        let text = cx.env(t)?;
+        let parsed_t = crate::report::threshold::Threshold::parse(&text)
+            .map_err(|e| cx.err(t.span(), format!("threshold {text:?}: {e}")))?;
+        if let Some(n) = &parsed_t.name
+            && !requests.iter().any(|r: &RequestSpec| &r.name == n)
+        {
+            return Err(cx.err(
+                t.span(),
+                format!("threshold {text:?}: there is no request named {n:?}"),
+            ));
+        }
+        thresholds.push(text);
+    }
     let name = parsed.scenario.name.clone().unwrap_or_else(|| {
         file.file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -263,13 +273,47 @@ fn compile_data(
 pub(super) fn tls_spec(
     cx: &Ctx<'_>,
     ca: &Option<S<String>>,
-    insecure: bool,
+    insecure: &Option<S<bool>>,
+    url: &str,
 ) -> Result<TlsSpec, ScenarioError> {
     let ca_pem = match ca {
         Some(c) => Some(cx.read_file(&cx.env(c)?, c.span())?),
         None => None,
     };
+    let insecure = match insecure {
+        Some(i) if *i.get_ref() => {
+            // Skipping verification is for test certificates on this
+            // machine; anywhere else it would hide a real interception.
+            if url.starts_with("https://") && !is_loopback_url(url) {
+                return Err(cx.err(
+                    i.span(),
+                    format!(
+                        "insecure = true is only allowed for loopback targets \
+                         (127.0.0.0/8, ::1, localhost), and {url} is not one; \
+                         give ca = \"FILE.pem\" to trust its certificate instead"
+                    ),
+                ));
+            }
+            true
+        }
+        _ => false,
+    };
     Ok(TlsSpec { ca_pem, insecure })
+}
+
+/// Whether a URL's host is this machine's loopback.
+pub fn is_loopback_url(url: &str) -> bool {
+    let Ok(uri) = url.parse::<http::Uri>() else {
+        return false;
+    };
+    let Some(host) = uri.host() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 pub(super) fn check_base_url(

@@ -133,6 +133,7 @@ pub(super) fn compile_grpc(
         }
         c => c.as_ref().map(|c| *c.get_ref()),
     };
+    let tls = tls_spec(cx, &g.ca, &g.insecure, &endpoint)?;
     Ok(GrpcSpec {
         endpoint,
         method: full,
@@ -141,7 +142,7 @@ pub(super) fn compile_grpc(
         metadata,
         schema: resolved,
         connections,
-        tls: tls_spec(cx, &g.ca, g.insecure)?,
+        tls,
     })
 }
 

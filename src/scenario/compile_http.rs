@@ -132,7 +132,7 @@ pub(super) fn compile_http(
         }
         (None, None) => None,
     };
-    let tls = tls_spec(cx, &parsed.http.ca, parsed.http.insecure)?;
+    let tls = tls_spec(cx, &parsed.http.ca, &parsed.http.insecure, &base)?;
     Ok(HttpSpec {
         method,
         base,
@@ -204,10 +204,72 @@ pub(super) fn compile_json_template(
             other => out.push_str(&other.to_string()),
         }
     }
+    // ${VARS} are expanded inside each string first, so that their values
+    // are JSON-escaped like any other text of the table.
+    fn expand(cx: &Ctx<'_>, v: &mut serde_json::Value) -> Result<(), super::env::EnvError> {
+        match v {
+            serde_json::Value::String(s) => *s = cx.expand(s)?,
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    expand(cx, item)?;
+                }
+            }
+            serde_json::Value::Object(map) => {
+                let old = std::mem::take(map);
+                for (k, mut item) in old {
+                    expand(cx, &mut item)?;
+                    map.insert(cx.expand(&k)?, item);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+    let mut value = value.clone();
+    expand(cx, &mut value).map_err(|e| cx.err(span.clone(), e.to_string()))?;
     let mut text = String::new();
-    write(value, &mut text);
-    let text = cx
-        .expand(&text)
-        .map_err(|e| cx.err(span.clone(), e.to_string()))?;
+    write(&value, &mut text);
     Template::compile(&text, data).map_err(|e| cx.err(span, format!("template: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use crate::scenario::compile::{MemorySources, Options, compile};
+    use crate::scenario::{RequestKind, Scenario};
+
+    fn scenario(text: &str, vars: &[(&str, &str)]) -> Scenario {
+        let options = Options {
+            host: None,
+            vars: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        compile(
+            Path::new("s.toml"),
+            text,
+            &MemorySources(BTreeMap::new()),
+            &options,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn variables_in_json_tables_are_escaped() {
+        let s = scenario(
+            "[http]\nbase_url = \"http://127.0.0.1:1\"\n[[request]]\nname = \"a\"\n\
+             json = { text = \"say ${WORDS}\", n = 1 }\n",
+            &[("WORDS", "\"hi\"\\ there")],
+        );
+        let RequestKind::Http(h) = &s.requests[0].kind else {
+            panic!("not HTTP")
+        };
+        let body = h.body.as_ref().and_then(|b| b.as_static()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["text"], "say \"hi\"\\ there");
+        assert_eq!(v["n"], 1);
+    }
 }

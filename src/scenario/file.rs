@@ -79,8 +79,7 @@ pub struct Http {
     /// PEM file of extra CA certificates to trust.
     pub ca: Option<S<String>>,
     /// Skip certificate verification (loopback targets only).
-    #[serde(default)]
-    pub insecure: bool,
+    pub insecure: Option<S<bool>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -99,8 +98,8 @@ pub struct Grpc {
     /// HTTP/2 connections per engine, shared by the users (default: one per user).
     pub connections: Option<S<u64>>,
     pub ca: Option<S<String>>,
-    #[serde(default)]
-    pub insecure: bool,
+    /// Skip certificate verification (loopback targets only).
+    pub insecure: Option<S<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

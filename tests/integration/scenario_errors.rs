@@ -28,6 +28,9 @@ fn errors_name_file_line_and_column() {
         ("[grpc]\nendpoint = \"http://127.0.0.1:1\"\nreflection = true\n[[request]]\nname = \"g\"\ngrpc = \"NoPackage\"\n".to_string(), "bad.toml:6:8", "package.Service/Method"),
         ("[load]\nusers = 1\n".to_string(), "bad.toml:1:1", "no [[request]]"),
         ("[load\nusers = 1\n".to_string(), "bad.toml:1:6", ""),
+        (format!("thresholds = [\"p99<1s\", \"p99<fast\"]\n{BASE}[[request]]\nname = \"a\"\n"), "bad.toml:1:25", "p99<fast"),
+        (format!("thresholds = [\"b:p99<1s\"]\n{BASE}[[request]]\nname = \"a\"\n"), "bad.toml:1:15", "no request named \"b\""),
+        ("[http]\nbase_url = \"https://example.com\"\ninsecure = true\n[[request]]\nname = \"a\"\n".to_string(), "bad.toml:3:12", "only allowed for loopback"),
     ];
     for (content, place, message) in cases {
         let (code, stderr) = check(&content);
@@ -58,6 +61,19 @@ fn bad_thresholds_and_flags_exit_2() {
         "1s",
     ]);
     assert_eq!(out.status.code(), Some(2), "{:?}", common::text(&out));
+    let out = common::volley(&[
+        "run",
+        "-f",
+        file.to_str().unwrap(),
+        "--threshold",
+        "nope:p99<1s",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        common::text(&out).1.contains("no request named \"nope\""),
+        "{:?}",
+        common::text(&out)
+    );
     let out = common::volley(&["run", "-f", file.to_str().unwrap(), "-H", "ftp://x"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
