@@ -74,6 +74,7 @@ pub fn demo(args: DemoArgs) -> Result<i32, Exit> {
     ]);
     let options = Options {
         host: None,
+        isolated: false,
         vars: BTreeMap::from([
             ("PREDICT_REST_URL".to_string(), format!("http://{rest}")),
             ("PREDICT_GRPC_URL".to_string(), format!("http://{grpc}")),
@@ -98,7 +99,7 @@ pub fn demo(args: DemoArgs) -> Result<i32, Exit> {
         host: None,
     };
     let prepared = prepare_compiled(scenario, &load, &args.output)?;
-    let code = execute(&prepared, 0, &args.output);
+    let code = execute(&prepared, 0, 2, &args.output);
     let _ = stop_tx.send(true);
     servers.shutdown_timeout(Duration::from_secs(2));
     code

@@ -5,7 +5,9 @@
 pub mod check;
 pub mod demo;
 pub mod load_args;
+pub mod master;
 pub mod run;
+pub mod worker;
 
 use clap::{Parser, Subcommand};
 
@@ -39,6 +41,11 @@ pub enum Command {
     /// Run a scenario from this machine and report (headless: a status line
     /// every few seconds, a summary at the end, thresholds as the exit code).
     Run(Box<run::RunArgs>),
+    /// Run a scenario over workers that join over QUIC (`volley worker`),
+    /// and report as `run` does.
+    Master(Box<master::MasterArgs>),
+    /// Join a master and generate the load it hands out, until stopped.
+    Worker(Box<worker::WorkerArgs>),
     /// Validate a scenario file without sending anything.
     Check(check::CheckArgs),
     /// See volley work: the prediction servers (REST and gRPC) in this
@@ -50,6 +57,8 @@ pub enum Command {
 pub fn main(cli: Cli) -> i32 {
     let result = match cli.command {
         Command::Run(args) => run::run(*args),
+        Command::Master(args) => master::master(*args),
+        Command::Worker(args) => worker::worker(*args),
         Command::Check(args) => check::check(args),
         Command::Demo(args) => demo::demo(*args),
     };

@@ -13,7 +13,13 @@ use clap::Args;
 
 use super::Exit;
 use super::load_args::LoadArgs;
-use crate::engine::{self, EngineEnd, Plan, Share};
+use tokio_util::sync::CancellationToken;
+
+use crate::cluster::coordinator::{self, RunSpec};
+use crate::cluster::identity::MasterIdentity;
+use crate::cluster::local;
+use crate::cluster::master::Master;
+use crate::cluster::token::Token;
 use crate::report::json::RunConfig;
 use crate::report::summary;
 use crate::report::threshold::{Threshold, Verdict};
@@ -31,9 +37,13 @@ pub struct RunArgs {
     /// console arrives in a later version; today every run is headless).
     #[arg(long)]
     pub headless: bool,
-    /// Threads generating load (default: one per core).
+    /// Threads generating load, all workers together (default: one per core).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
+    /// Workers in this process. Each joins a master on loopback over QUIC,
+    /// exactly as remote workers join `volley master`.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub local_workers: usize,
 }
 
 /// Where results go.
@@ -126,60 +136,87 @@ pub fn run_config(p: &Prepared, workers: usize) -> RunConfig {
 
 pub fn run(args: RunArgs) -> Result<i32, Exit> {
     let prepared = prepare(&args.load, &args.output)?;
-    execute(&prepared, args.threads, &args.output)
+    execute(&prepared, args.threads, args.local_workers, &args.output)
 }
 
-/// Runs a prepared scenario on one engine in this process and reports.
-pub fn execute(prepared: &Prepared, threads: usize, output: &OutputArgs) -> Result<i32, Exit> {
+/// Runs a prepared scenario on `local_workers` workers in this process, each
+/// connected to a master on loopback over QUIC as a remote worker would be,
+/// and reports.
+pub fn execute(
+    prepared: &Prepared,
+    threads: usize,
+    local_workers: usize,
+    output: &OutputArgs,
+) -> Result<i32, Exit> {
     let started = SystemTime::now();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let handle = engine::start(
-        Plan {
+    let n = local_workers.max(1);
+    let per_worker = if threads > 0 {
+        (threads / n).max(1)
+    } else if n > 1 {
+        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+        (cores / n).max(1)
+    } else {
+        0
+    };
+    let rt = cluster_runtime()?;
+    let outcome = rt.block_on(async {
+        let identity = MasterIdentity::generate().map_err(Exit::cannot_start)?;
+        let token = Token::generate();
+        let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let mut master =
+            Master::bind(loopback, &identity, token.clone()).map_err(Exit::cannot_start)?;
+        let addr = master.local_addr().map_err(Exit::cannot_start)?;
+        let workers = local::spawn(n, addr, master.fingerprint(), &token, per_worker)
+            .map_err(Exit::cannot_start)?;
+        let stop = stop_on_ctrl_c();
+        let spec = RunSpec {
             scenario: prepared.scenario.clone(),
             load: prepared.load.clone(),
-            share: Share::WHOLE,
-            threads,
+            expect_workers: n,
+            join_timeout: Duration::from_secs(10),
             interval: Duration::from_secs(1),
-            start_at: None,
-        },
-        tx,
-    );
-    let mut stats = RunStats::new(prepared.scenario.names());
-    // A small runtime of its own for merging and signals; the engine has its own.
-    let rt = tokio::runtime::Builder::new_current_thread()
+            threads: per_worker as u32,
+            status_every: Some(output.status_every),
+        };
+        let result = coordinator::run(&mut master, &spec, 1, &stop).await;
+        // Local workers exit when their master lets them go.
+        master.shutdown("the run is over").await;
+        for w in workers {
+            let _ = tokio::time::timeout(Duration::from_secs(5), w).await;
+        }
+        result.map_err(|e| Exit::cannot_start(anyhow::anyhow!(e)))
+    })?;
+    finish(
+        prepared,
+        &outcome.stats,
+        output,
+        started,
+        outcome.workers,
+        &outcome.notes,
+    )
+}
+
+/// The small runtime a master (and local workers' connections) live on;
+/// engines have runtimes of their own.
+pub fn cluster_runtime() -> Result<tokio::runtime::Runtime, Exit> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("volley-cluster")
         .enable_all()
         .build()
-        .map_err(Exit::cannot_start)?;
-    let status_every = output.status_every;
-    rt.block_on(async {
-        let mut status = tokio::time::interval(status_every);
-        status.tick().await;
-        let mut interrupted = false;
-        loop {
-            tokio::select! {
-                snap = rx.recv() => match snap {
-                    Some(s) => stats.apply(0, &s),
-                    None => break,
-                },
-                _ = status.tick() => eprintln!("{}", summary::status_line(&stats)),
-                r = tokio::signal::ctrl_c(), if !interrupted => {
-                    if r.is_ok() {
-                        interrupted = true;
-                        eprintln!("stopping (Ctrl-C): finishing and reporting");
-                        handle.stop();
-                    }
-                }
-            }
+        .map_err(Exit::cannot_start)
+}
+
+/// A token cancelled by the first Ctrl-C (SIGINT).
+pub fn stop_on_ctrl_c() -> CancellationToken {
+    let stop = CancellationToken::new();
+    let s = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            s.cancel();
         }
     });
-    let end = handle.join();
-    if let EngineEnd::Failed(e) = end {
-        return Err(Exit::cannot_start(anyhow::anyhow!(
-            "the run could not start: {e}"
-        )));
-    }
-    stats.finish();
-    finish(prepared, &stats, output, started, 1)
+    stop
 }
 
 /// Prints the summary, writes the files, and returns the exit code.
@@ -189,11 +226,15 @@ pub fn finish(
     output: &OutputArgs,
     started: SystemTime,
     workers: usize,
+    notes: &[String],
 ) -> Result<i32, Exit> {
     let verdicts: Vec<Verdict> = p.thresholds.iter().map(|t| t.evaluate(stats)).collect();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let _ = summary::write_summary(&mut out, stats, &verdicts);
+    for n in notes {
+        let _ = writeln!(out, "note: {n}");
+    }
     let _ = out.flush();
     let started_ms = started
         .duration_since(UNIX_EPOCH)
@@ -205,7 +246,7 @@ pub fn finish(
     };
     if let Some(path) = &output.json {
         let config = run_config(p, workers);
-        let doc = crate::report::json::result(&config, stats, started_ms, &verdicts);
+        let doc = crate::report::json::result(&config, stats, started_ms, &verdicts, notes);
         let f = File::create(path)
             .with_context(|| format!("creating {}", path.display()))
             .map_err(write_err)?;

@@ -37,6 +37,9 @@ pub struct Plan {
     pub interval: Duration,
     /// When load starts (workers of one run start together); None: now.
     pub start_at: Option<std::time::SystemTime>,
+    /// How far into the run this engine starts (a worker that joins a
+    /// running test): stages and the duration count from the run's start.
+    pub offset: Duration,
 }
 
 /// Commands to a running engine.
@@ -187,7 +190,9 @@ async fn run(
         late: AtomicU64::new(0),
         missed: AtomicU64::new(0),
         stop: stop.clone(),
-        t0: Instant::now(),
+        t0: Instant::now()
+            .checked_sub(plan.offset)
+            .unwrap_or_else(Instant::now),
     });
 
     let driver = {
@@ -366,6 +371,8 @@ async fn open(shared: Arc<Shared>, load: LoadSpec, control: watch::Receiver<Cont
     let mut executors: Vec<tokio::task::JoinHandle<()>> = Vec::new();
     let mut arrivals = pacing::Arrivals::new();
     let t0 = shared.t0;
+    // An engine that joins a running test owes no arrivals from before it.
+    arrivals.reset_to(t0.elapsed());
     loop {
         let c = *control.borrow();
         let now = t0.elapsed();

@@ -70,6 +70,8 @@ pub struct ResultJson<'a> {
     pub series: &'a [Point],
     pub thresholds: &'a [Verdict],
     pub passed: bool,
+    /// What the run must tell besides numbers: workers lost or overloaded.
+    pub notes: &'a [String],
 }
 
 pub fn stats_json(name: &str, n: &NameSnapshot, run: &RunStats) -> StatsJson {
@@ -115,6 +117,7 @@ pub fn result<'a>(
     run: &'a RunStats,
     started_unix_ms: u64,
     verdicts: &'a [Verdict],
+    notes: &'a [String],
 ) -> ResultJson<'a> {
     ResultJson {
         volley: env!("CARGO_PKG_VERSION"),
@@ -133,5 +136,6 @@ pub fn result<'a>(
         series: &run.series.points,
         thresholds: verdicts,
         passed: verdicts.iter().all(|v| v.passed),
+        notes,
     }
 }

@@ -8,6 +8,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use super::Source;
 use super::compile_grpc::compile_grpc;
 use super::compile_http::compile_http;
 use super::compile_load::compile_load;
@@ -59,6 +60,9 @@ pub struct Options {
     /// Values for `${NAME}` that take precedence over the environment
     /// (`volley demo` points the scenario at its embedded servers this way).
     pub vars: BTreeMap<String, String>,
+    /// Look names up in `vars` only, never in this process's environment (a
+    /// worker compiles with the values its master resolved).
+    pub isolated: bool,
 }
 
 /// Reads and compiles a scenario file from disk.
@@ -95,10 +99,13 @@ pub fn normalize(relative: &str) -> String {
 
 pub(super) struct Ctx<'a> {
     vars: &'a BTreeMap<String, String>,
+    isolated: bool,
+    /// Every ${NAME} looked up, with what it was (None: unset).
+    looked_up: Mutex<BTreeMap<String, Option<String>>>,
     file: &'a Path,
     text: &'a str,
     pub(super) sources: &'a dyn Sources,
-    read: Mutex<Vec<String>>,
+    read: Mutex<BTreeMap<String, Vec<u8>>>,
 }
 
 impl Ctx<'_> {
@@ -113,7 +120,18 @@ impl Ctx<'_> {
 
     pub(super) fn expand(&self, s: &str) -> Result<String, env::EnvError> {
         env::expand_with(s, |n| {
-            self.vars.get(n).cloned().or_else(|| std::env::var(n).ok())
+            let v = self.vars.get(n).cloned().or_else(|| {
+                if self.isolated {
+                    None
+                } else {
+                    std::env::var(n).ok()
+                }
+            });
+            self.looked_up
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(n.to_owned(), v.clone());
+            v
         })
     }
 
@@ -130,11 +148,10 @@ impl Ctx<'_> {
             .sources
             .read(relative)
             .map_err(|e| self.err(span, format!("cannot read {relative}: {e}")))?;
-        let mut read = self.read.lock().unwrap_or_else(|p| p.into_inner());
-        let n = normalize(relative);
-        if !read.contains(&n) {
-            read.push(n);
-        }
+        self.read
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(normalize(relative), bytes.clone());
         Ok(bytes)
     }
 
@@ -146,6 +163,26 @@ impl Ctx<'_> {
         let text = self.env(v)?;
         Template::compile(&text, data).map_err(|e| self.err(v.span(), format!("template: {e}")))
     }
+}
+
+/// Compiles a scenario again from what it was compiled from, with no access
+/// to this machine's files or environment (how a worker gets its master's).
+pub fn compile_source(source: &Source) -> Result<Scenario, ScenarioError> {
+    let options = Options {
+        host: source.host.clone(),
+        vars: source
+            .vars
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.clone())))
+            .collect(),
+        isolated: true,
+    };
+    compile(
+        &source.path,
+        &source.text,
+        &MemorySources(source.files.clone()),
+        &options,
+    )
 }
 
 /// Parses "10s", "1m30s", "250ms", "2h".
@@ -165,10 +202,12 @@ pub fn compile(
         .map_err(|e| ScenarioError::at(file, text, e.span(), e.message().trim_end().to_owned()))?;
     let cx = Ctx {
         vars: &options.vars,
+        isolated: options.isolated,
+        looked_up: Mutex::new(BTreeMap::new()),
         file,
         text,
         sources,
-        read: Mutex::new(Vec::new()),
+        read: Mutex::new(BTreeMap::new()),
     };
     let whole = 0..0;
 
@@ -209,14 +248,20 @@ pub fn compile(
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "scenario".into())
     });
-    let files = cx.read.into_inner().unwrap_or_else(|p| p.into_inner());
+    let source = Source {
+        path: file.to_path_buf(),
+        text: text.to_owned(),
+        files: cx.read.into_inner().unwrap_or_else(|p| p.into_inner()),
+        vars: cx.looked_up.into_inner().unwrap_or_else(|p| p.into_inner()),
+        host: options.host.clone(),
+    };
     Ok(Scenario {
         name,
         load,
         requests,
         data,
         thresholds,
-        files,
+        source,
     })
 }
 

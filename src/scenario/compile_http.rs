@@ -243,6 +243,7 @@ mod tests {
     fn scenario(text: &str, vars: &[(&str, &str)]) -> Scenario {
         let options = Options {
             host: None,
+            isolated: true,
             vars: vars
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -29,9 +29,24 @@ pub struct Scenario {
     pub data: Vec<DataSource>,
     /// Threshold expressions from the file, checked by the report module.
     pub thresholds: Vec<String>,
-    /// The files the scenario read besides itself (data, .proto), relative to
-    /// the scenario's folder, for shipping to workers.
-    pub files: Vec<String>,
+    /// What it was compiled from, for shipping to workers.
+    pub source: Source,
+}
+
+/// What a scenario was compiled from: enough to compile it again on another
+/// machine with the same result.
+#[derive(Debug, Clone, Default)]
+pub struct Source {
+    /// The scenario file, for messages.
+    pub path: std::path::PathBuf,
+    pub text: String,
+    /// The files it read besides itself (data, .proto), by path relative to
+    /// its folder.
+    pub files: std::collections::BTreeMap<String, Vec<u8>>,
+    /// Every ${NAME} it looked up, with its value (None: unset).
+    pub vars: std::collections::BTreeMap<String, Option<String>>,
+    /// -H/--host, if given.
+    pub host: Option<String>,
 }
 
 impl Scenario {

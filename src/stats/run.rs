@@ -31,6 +31,8 @@ pub struct RunStats {
     pending: BTreeMap<u64, Pending>,
     /// Users per engine source, latest.
     users_by_source: BTreeMap<u64, u64>,
+    /// Engines expected to report each second (0: those seen so far).
+    expected_sources: usize,
 }
 
 impl RunStats {
@@ -45,7 +47,14 @@ impl RunStats {
             series: Series::default(),
             pending: BTreeMap::new(),
             users_by_source: BTreeMap::new(),
+            expected_sources: 0,
         }
+    }
+
+    /// How many engines report each second, so that a second is complete
+    /// as soon as all of them did (the cluster knows; a lone engine is 1).
+    pub fn expect_sources(&mut self, n: usize) {
+        self.expected_sources = n;
     }
 
     /// Adds one engine's snapshot. `source` tells engines apart (0 for a
@@ -72,13 +81,17 @@ impl RunStats {
             e.1 += n.requests;
             e.2 += n.failures;
         }
-        // Seconds two behind the newest are complete: every engine reported.
+        // A second is complete when every engine reported it, or (an engine
+        // late or gone) once it is two behind the newest.
+        let sources = self.expected_sources.max(self.users_by_source.len());
+        let everyone = pending.reports >= sources as u64;
         let newest = second;
-        let ready: Vec<u64> = self
-            .pending
-            .range(..newest.saturating_sub(1))
-            .map(|(s, _)| *s)
-            .collect();
+        let upto = if everyone {
+            newest + 1
+        } else {
+            newest.saturating_sub(1)
+        };
+        let ready: Vec<u64> = self.pending.range(..upto).map(|(s, _)| *s).collect();
         for s in ready {
             self.seal(s);
         }
@@ -184,6 +197,7 @@ mod tests {
     #[test]
     fn two_engines_merge_exactly_and_series_sums_users() {
         let mut run = RunStats::new(vec!["a".into(), "b".into()]);
+        run.expect_sources(2);
         let mut truth = histogram::new();
         for sec in 1..=5u64 {
             let va: Vec<u64> = (0..100).map(|i| i * sec + 1).collect();

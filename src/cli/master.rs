@@ -1,0 +1,104 @@
+//! `volley master`: listens for workers over QUIC, waits until enough have
+//! joined, runs the scenario over them and reports exactly as `volley run`
+//! does (summary, --json, --csv, thresholds, exit codes).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use clap::Args;
+
+use super::Exit;
+use super::load_args::LoadArgs;
+use super::run::{OutputArgs, cluster_runtime, finish, prepare, stop_on_ctrl_c};
+use crate::cluster::coordinator::{self, RunSpec};
+use crate::cluster::identity::MasterIdentity;
+use crate::cluster::master::Master;
+use crate::cluster::token::Token;
+
+#[derive(Debug, Args)]
+pub struct MasterArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub cluster: MasterCluster,
+}
+
+/// How the master listens and whom it lets in.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Cluster")]
+pub struct MasterCluster {
+    /// Address to listen on (UDP, QUIC).
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:7700")]
+    pub bind: SocketAddr,
+    /// Workers to wait for before the run starts.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub expect_workers: usize,
+    /// How long to wait for them; then exit 2 saying how many came.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = crate::scenario::compile::parse_duration)]
+    pub join_timeout: Duration,
+    /// Without a console (today every run is headless; the console comes in
+    /// a later version).
+    #[arg(long)]
+    pub headless: bool,
+    /// The master's certificate chain (PEM). Without --cert and --key the
+    /// master generates a self-signed certificate and prints its fingerprint.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// The key of --cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// File holding the join token workers must show (else VOLLEY_TOKEN).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Load threads per worker (default: each worker's cores).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub threads: u32,
+}
+
+pub fn master(args: MasterArgs) -> Result<i32, Exit> {
+    let prepared = prepare(&args.load, &args.output)?;
+    let c = &args.cluster;
+    let token = Token::from_flag_or_env(c.token_file.as_deref()).map_err(Exit::cannot_start)?;
+    let identity = match (&c.cert, &c.key) {
+        (Some(cert), Some(key)) => MasterIdentity::from_files(cert, key),
+        _ => MasterIdentity::generate(),
+    }
+    .map_err(Exit::cannot_start)?;
+    let started = SystemTime::now();
+    let rt = cluster_runtime()?;
+    let outcome = rt.block_on(async {
+        let mut master = Master::bind(c.bind, &identity, token).map_err(Exit::cannot_start)?;
+        let addr = master.local_addr().map_err(Exit::cannot_start)?;
+        eprintln!(
+            "volley master listening on {addr} (QUIC over UDP)\ncertificate SHA-256 fingerprint: {}\nwaiting up to {:?} for {} worker(s)",
+            master.fingerprint(),
+            c.join_timeout,
+            c.expect_workers
+        );
+        let stop = stop_on_ctrl_c();
+        let spec = RunSpec {
+            scenario: prepared.scenario.clone(),
+            load: prepared.load.clone(),
+            expect_workers: c.expect_workers.max(1),
+            join_timeout: c.join_timeout,
+            interval: Duration::from_secs(1),
+            threads: c.threads,
+            status_every: Some(args.output.status_every),
+        };
+        let result = coordinator::run(&mut master, &spec, 1, &stop).await;
+        // Remote workers stay up and reconnect to the next master.
+        master.shutdown("the run is over").await;
+        result.map_err(|e| Exit::cannot_start(anyhow::anyhow!(e)))
+    })?;
+    finish(
+        &prepared,
+        &outcome.stats,
+        &args.output,
+        started,
+        outcome.workers,
+        &outcome.notes,
+    )
+}

@@ -1,0 +1,334 @@
+//! Conversions between the engine's types and the wire's: plans (scenario
+//! source, load, share) one way, snapshots the other. Decoding checks what
+//! a peer could get wrong and says what.
+
+use std::time::Duration;
+
+use super::wire;
+use crate::engine::Share;
+use crate::scenario::{LoadModel, LoadSpec, Source, Stage, Think};
+use crate::stats::histogram;
+use crate::stats::{FailureCount, FailureKind, NameSnapshot, Snapshot};
+
+/// A message that does not hold what it must.
+#[derive(Debug, thiserror::Error)]
+#[error("bad {what}: {why}")]
+pub struct ConvertError {
+    pub what: &'static str,
+    pub why: String,
+}
+
+fn bad(what: &'static str, why: impl Into<String>) -> ConvertError {
+    ConvertError {
+        what,
+        why: why.into(),
+    }
+}
+
+pub fn source_to_wire(s: &Source) -> wire::ScenarioSource {
+    wire::ScenarioSource {
+        path: s.path.display().to_string(),
+        text: s.text.clone(),
+        files: s
+            .files
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        vars: s
+            .vars
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.clone())))
+            .collect(),
+        unset: s
+            .vars
+            .iter()
+            .filter(|(_, v)| v.is_none())
+            .map(|(k, _)| k.clone())
+            .collect(),
+        host: s.host.clone(),
+    }
+}
+
+pub fn source_from_wire(s: wire::ScenarioSource) -> Source {
+    let mut vars: std::collections::BTreeMap<String, Option<String>> =
+        s.vars.into_iter().map(|(k, v)| (k, Some(v))).collect();
+    for k in s.unset {
+        vars.insert(k, None);
+    }
+    Source {
+        path: s.path.into(),
+        text: s.text,
+        files: s.files.into_iter().collect(),
+        vars,
+        host: s.host,
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis().min(u64::MAX as u128) as u64
+}
+
+fn stages_to_wire(stages: &[Stage]) -> Vec<wire::Stage> {
+    stages
+        .iter()
+        .map(|s| wire::Stage {
+            duration_ms: ms(s.duration),
+            target: s.target,
+        })
+        .collect()
+}
+
+fn stages_from_wire(stages: &[wire::Stage]) -> Result<Vec<Stage>, ConvertError> {
+    stages
+        .iter()
+        .map(|s| {
+            if !s.target.is_finite() || s.target < 0.0 {
+                return Err(bad("stage", format!("target {}", s.target)));
+            }
+            Ok(Stage {
+                duration: Duration::from_millis(s.duration_ms),
+                target: s.target,
+            })
+        })
+        .collect()
+}
+
+pub fn load_to_wire(l: &LoadSpec) -> wire::Load {
+    let model = match &l.model {
+        LoadModel::Closed {
+            users,
+            spawn_rate,
+            think,
+            stages,
+        } => {
+            let (lo, hi) = match think {
+                Think::None => (0, 0),
+                Think::Fixed(d) => (d.as_micros() as u64, d.as_micros() as u64),
+                Think::Uniform(a, b) => (a.as_micros() as u64, b.as_micros() as u64),
+            };
+            wire::load::Model::Closed(wire::Closed {
+                users: *users,
+                spawn_rate: *spawn_rate,
+                think_min_us: lo,
+                think_max_us: hi,
+                stages: stages_to_wire(stages),
+            })
+        }
+        LoadModel::Open {
+            rate,
+            max_in_flight,
+            stages,
+        } => wire::load::Model::Open(wire::Open {
+            rate: *rate,
+            max_in_flight: *max_in_flight,
+            stages: stages_to_wire(stages),
+        }),
+    };
+    wire::Load {
+        model: Some(model),
+        duration_ms: l.duration.map(ms),
+        requests: l.requests,
+        timeout_ms: ms(l.timeout),
+    }
+}
+
+pub fn load_from_wire(l: &wire::Load) -> Result<LoadSpec, ConvertError> {
+    let model = match &l.model {
+        Some(wire::load::Model::Closed(c)) => {
+            // Infinite means "all at once".
+            if c.spawn_rate.is_nan() || c.spawn_rate <= 0.0 {
+                return Err(bad("load", format!("spawn rate {}", c.spawn_rate)));
+            }
+            let think = match (c.think_min_us, c.think_max_us) {
+                (0, 0) => Think::None,
+                (a, b) if a == b => Think::Fixed(Duration::from_micros(a)),
+                (a, b) if a < b => {
+                    Think::Uniform(Duration::from_micros(a), Duration::from_micros(b))
+                }
+                (a, b) => return Err(bad("load", format!("think time {a}..{b} µs"))),
+            };
+            LoadModel::Closed {
+                users: c.users,
+                spawn_rate: c.spawn_rate,
+                think,
+                stages: stages_from_wire(&c.stages)?,
+            }
+        }
+        Some(wire::load::Model::Open(o)) => {
+            if !o.rate.is_finite() || o.rate < 0.0 || o.max_in_flight == 0 {
+                return Err(bad(
+                    "load",
+                    format!("rate {} with {} in flight", o.rate, o.max_in_flight),
+                ));
+            }
+            LoadModel::Open {
+                rate: o.rate,
+                max_in_flight: o.max_in_flight,
+                stages: stages_from_wire(&o.stages)?,
+            }
+        }
+        None => return Err(bad("load", "no model")),
+    };
+    Ok(LoadSpec {
+        model,
+        duration: l.duration_ms.map(Duration::from_millis),
+        requests: l.requests,
+        timeout: Duration::from_millis(l.timeout_ms.max(1)),
+    })
+}
+
+pub fn share_to_wire(s: Share) -> wire::Share {
+    wire::Share { lo: s.lo, hi: s.hi }
+}
+
+pub fn share_from_wire(s: Option<&wire::Share>) -> Result<Share, ConvertError> {
+    let s = s.ok_or_else(|| bad("share", "missing"))?;
+    if !(0.0..=1.0).contains(&s.lo) || !(0.0..=1.0).contains(&s.hi) || s.lo > s.hi {
+        return Err(bad("share", format!("[{}, {})", s.lo, s.hi)));
+    }
+    Ok(Share { lo: s.lo, hi: s.hi })
+}
+
+pub fn snapshot_to_wire(s: &Snapshot) -> wire::Snapshot {
+    wire::Snapshot {
+        at_ms: s.at_ms,
+        interval_ms: s.interval_ms,
+        users: s.users,
+        late_starts: s.late_starts,
+        missed_starts: s.missed_starts,
+        names: s
+            .names
+            .iter()
+            .map(|n| wire::NameStats {
+                name: n.name,
+                histogram: histogram::encode(&n.hist),
+                requests: n.requests,
+                failures: n.failures,
+                bytes_sent: n.bytes_sent,
+                bytes_received: n.bytes_received,
+                failure_counts: n
+                    .failure_counts
+                    .iter()
+                    .map(|f| wire::FailureCount {
+                        kind: f.kind.as_str().to_owned(),
+                        reason: f.reason.clone(),
+                        count: f.count,
+                        last_detail: f.last_detail.clone(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+/// Decodes a snapshot of a scenario with `names` request names.
+pub fn snapshot_from_wire(s: &wire::Snapshot, names: usize) -> Result<Snapshot, ConvertError> {
+    let mut out = Snapshot {
+        at_ms: s.at_ms,
+        interval_ms: s.interval_ms,
+        users: s.users,
+        late_starts: s.late_starts,
+        missed_starts: s.missed_starts,
+        names: Vec::with_capacity(s.names.len()),
+    };
+    for n in &s.names {
+        if n.name as usize >= names {
+            return Err(bad("snapshot", format!("request index {}", n.name)));
+        }
+        let hist = histogram::decode(&n.histogram)
+            .map_err(|e| bad("snapshot", format!("histogram: {e}")))?;
+        let mut ns = NameSnapshot {
+            name: n.name,
+            hist,
+            requests: n.requests,
+            failures: n.failures,
+            bytes_sent: n.bytes_sent,
+            bytes_received: n.bytes_received,
+            failure_counts: Vec::new(),
+        };
+        for f in &n.failure_counts {
+            let kind = FailureKind::ALL
+                .into_iter()
+                .find(|k| k.as_str() == f.kind)
+                .ok_or_else(|| bad("snapshot", format!("failure kind {:?}", f.kind)))?;
+            ns.add_failure(FailureCount {
+                kind,
+                reason: f.reason.clone(),
+                count: f.count,
+                last_detail: f.last_detail.clone(),
+            });
+        }
+        out.names.push(ns);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Stage;
+
+    #[test]
+    fn loads_survive_the_wire() {
+        let loads = [
+            LoadSpec {
+                model: LoadModel::Closed {
+                    users: 40,
+                    spawn_rate: 7.5,
+                    think: Think::Uniform(Duration::from_millis(10), Duration::from_millis(30)),
+                    stages: vec![Stage {
+                        duration: Duration::from_secs(3),
+                        target: 80.0,
+                    }],
+                },
+                duration: Some(Duration::from_secs(9)),
+                requests: None,
+                timeout: Duration::from_secs(30),
+            },
+            LoadSpec {
+                model: LoadModel::Open {
+                    rate: 250.0,
+                    max_in_flight: 64,
+                    stages: vec![],
+                },
+                duration: None,
+                requests: Some(1000),
+                timeout: Duration::from_millis(500),
+            },
+        ];
+        for l in loads {
+            assert_eq!(load_from_wire(&load_to_wire(&l)).unwrap(), l);
+        }
+        assert!(load_from_wire(&wire::Load::default()).is_err());
+    }
+
+    #[test]
+    fn snapshots_survive_the_wire_and_bad_ones_are_refused() {
+        let mut n = NameSnapshot::empty(1);
+        for v in [120, 250, 99_000] {
+            n.hist.record(v).unwrap();
+        }
+        n.requests = 3;
+        n.failures = 1;
+        n.add_failure(FailureCount {
+            kind: FailureKind::Status,
+            reason: "HTTP 503".into(),
+            count: 1,
+            last_detail: Some("busy".into()),
+        });
+        let s = Snapshot {
+            at_ms: 2000,
+            interval_ms: 1000,
+            users: 5,
+            late_starts: 0,
+            missed_starts: 0,
+            names: vec![n],
+        };
+        let w = snapshot_to_wire(&s);
+        assert_eq!(snapshot_from_wire(&w, 2).unwrap(), s);
+        assert!(snapshot_from_wire(&w, 1).is_err(), "index out of range");
+        let mut broken = w.clone();
+        broken.names[0].histogram = vec![1, 2, 3];
+        assert!(snapshot_from_wire(&broken, 2).is_err());
+    }
+}

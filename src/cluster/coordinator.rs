@@ -1,0 +1,289 @@
+//! One run over the connected workers: wait until enough have joined, hand
+//! each a plan with its share (by cores), merge their reports exactly into
+//! the run's statistics, re-split the load when a worker joins or is lost,
+//! and end when every worker has finished and every report has arrived.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use super::convert;
+use super::master::{Event, Master, WorkerInfo, WorkerLink};
+use super::wire::{self, master_message, worker_message};
+use crate::engine::Share;
+use crate::report::summary;
+use crate::scenario::{LoadSpec, Scenario};
+use crate::stats::RunStats;
+
+/// Above this CPU use a worker may be what limits the numbers.
+pub const BUSY_CPU_PERCENT: f64 = 90.0;
+
+/// How long after a worker's Done its missing reports are waited for.
+const REPORT_GRACE: Duration = Duration::from_secs(2);
+
+/// What to run.
+pub struct RunSpec {
+    pub scenario: Arc<Scenario>,
+    pub load: LoadSpec,
+    /// Workers to wait for before starting.
+    pub expect_workers: usize,
+    pub join_timeout: Duration,
+    pub interval: Duration,
+    /// Load threads per worker (0: the worker's cores).
+    pub threads: u32,
+    /// Status lines on stderr this often (None: none).
+    pub status_every: Option<Duration>,
+}
+
+/// How a run went.
+pub struct Outcome {
+    pub stats: RunStats,
+    /// Workers that took part.
+    pub workers: usize,
+    /// Things the summary must say (lost workers, busy workers).
+    pub notes: Vec<String>,
+}
+
+/// Why a run did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(
+        "{came} of {expected} workers joined within {timeout:?}; not starting (raise --join-timeout or check the workers' logs)"
+    )]
+    TooFewWorkers {
+        came: usize,
+        expected: usize,
+        timeout: Duration,
+    },
+    #[error("the workers could not run the scenario: {0}")]
+    Failed(String),
+}
+
+struct Member {
+    info: WorkerInfo,
+    link: WorkerLink,
+    /// In the current run: reports received; Done's count once it came.
+    reports: u64,
+    done: Option<(u64, Instant)>,
+    lost: bool,
+    busy_warned: bool,
+}
+
+impl Member {
+    fn finished(&self, now: Instant) -> bool {
+        self.lost
+            || self
+                .done
+                .is_some_and(|(n, at)| self.reports >= n || now.duration_since(at) > REPORT_GRACE)
+    }
+}
+
+/// Runs once over the master's workers.
+pub async fn run(
+    master: &mut Master,
+    spec: &RunSpec,
+    run_id: u64,
+    interrupt: &CancellationToken,
+) -> Result<Outcome, RunError> {
+    let mut pool: BTreeMap<u64, (WorkerInfo, WorkerLink)> = BTreeMap::new();
+    let deadline = tokio::time::Instant::now() + spec.join_timeout;
+    while pool.len() < spec.expect_workers {
+        tokio::select! {
+            ev = master.next() => match ev {
+                Some(Event::Joined(info, link)) => { pool.insert(info.serial, (info, link)); }
+                Some(Event::Lost { serial, .. }) => { pool.remove(&serial); }
+                Some(_) => {}
+                None => break,
+            },
+            () = tokio::time::sleep_until(deadline) => break,
+        }
+    }
+    if pool.len() < spec.expect_workers {
+        return Err(RunError::TooFewWorkers {
+            came: pool.len(),
+            expected: spec.expect_workers,
+            timeout: spec.join_timeout,
+        });
+    }
+
+    let names = spec.scenario.names();
+    let name_count = names.len();
+    let mut stats = RunStats::new(names);
+    let mut members: BTreeMap<u64, Member> = pool
+        .into_values()
+        .map(|(info, link)| {
+            (
+                info.serial,
+                Member {
+                    info,
+                    link,
+                    reports: 0,
+                    done: None,
+                    lost: false,
+                    busy_warned: false,
+                },
+            )
+        })
+        .collect();
+    stats.expect_sources(members.len());
+    let source = convert::source_to_wire(&spec.scenario.source);
+    let load = convert::load_to_wire(&spec.load);
+    let plan = |share: Share, start_in_ms: i64| wire::Plan {
+        run_id,
+        scenario: Some(source.clone()),
+        load: Some(load.clone()),
+        share: Some(convert::share_to_wire(share)),
+        start_in_ms,
+        interval_ms: spec.interval.as_millis() as u64,
+        threads: spec.threads,
+    };
+    // Workers of one run start together, a moment from now.
+    let lead = Duration::from_millis(300);
+    let started = Instant::now() + lead;
+    for (m, share) in members.values().zip(shares(&members)) {
+        m.link.send(master_message::Msg::Plan(plan(
+            share,
+            lead.as_millis() as i64,
+        )));
+    }
+
+    let mut notes = Vec::new();
+    let mut errors: Vec<String> = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut last_status = Instant::now();
+    let mut stopping = false;
+    loop {
+        let now = Instant::now();
+        if members.values().all(|m| m.finished(now)) {
+            break;
+        }
+        tokio::select! {
+            ev = master.next() => {
+                let Some(ev) = ev else { break };
+                match ev {
+                    Event::Report { serial, report } => {
+                        let Some(m) = members.get_mut(&serial) else { continue };
+                        if report.run_id != run_id || m.lost {
+                            continue;
+                        }
+                        let Some(snap) = report.snapshot.as_ref() else { continue };
+                        match convert::snapshot_from_wire(snap, name_count) {
+                            Ok(s) => {
+                                m.reports += 1;
+                                stats.apply(serial, &s);
+                            }
+                            Err(e) => warn!(worker = %m.info.id, "dropping a report: {e}"),
+                        }
+                        if report.cpu_percent > BUSY_CPU_PERCENT && !m.busy_warned {
+                            m.busy_warned = true;
+                            let note = format!(
+                                "worker {} ({}) ran at {:.0}% CPU: the load generator, not the target, may be what limits these numbers; add workers or cores",
+                                m.info.id, m.info.hostname, report.cpu_percent
+                            );
+                            eprintln!("warning: {note}");
+                            notes.push(note);
+                        }
+                    }
+                    Event::Message { serial, msg: worker_message::Msg::Done(d) } => {
+                        if let Some(m) = members.get_mut(&serial).filter(|_| d.run_id == run_id) {
+                            m.done = Some((d.snapshots, Instant::now()));
+                            if !d.error.is_empty() {
+                                errors.push(format!("worker {}: {}", m.info.id, d.error));
+                            }
+                        }
+                    }
+                    Event::Message { .. } => {}
+                    Event::Joined(info, link) => {
+                        if stopping {
+                            continue;
+                        }
+                        // Mid-run: the newcomer starts where the run is.
+                        let serial = info.serial;
+                        eprintln!("worker {} ({}) joined; sharing the load with it", info.id, info.hostname);
+                        members.insert(serial, Member { info, link, reports: 0, done: None, lost: false, busy_warned: false });
+                        stats.expect_sources(active(&members).len());
+                        let elapsed = Instant::now().saturating_duration_since(started);
+                        for (s, share) in active(&members).into_iter().zip(shares(&members)) {
+                            let m = &members[&s];
+                            if s == serial {
+                                m.link.send(master_message::Msg::Plan(plan(share, -(elapsed.as_millis() as i64))));
+                            } else {
+                                m.link.send(master_message::Msg::Update(wire::Update { run_id, share: Some(convert::share_to_wire(share)), total: None }));
+                            }
+                        }
+                    }
+                    Event::Lost { serial, reason } => {
+                        let Some(m) = members.get_mut(&serial) else { continue };
+                        if m.finished(Instant::now()) {
+                            continue;
+                        }
+                        m.lost = true;
+                        stats.forget_source(serial);
+                        let note = format!(
+                            "worker {} ({}) was lost at {:.1} s ({reason}); its statistics until then are kept and its share went to the others",
+                            m.info.id, m.info.hostname, stats.elapsed_secs()
+                        );
+                        eprintln!("warning: {note}");
+                        notes.push(note);
+                        stats.expect_sources(active(&members).len());
+                        for (s, share) in active(&members).into_iter().zip(shares(&members)) {
+                            members[&s].link.send(master_message::Msg::Update(wire::Update { run_id, share: Some(convert::share_to_wire(share)), total: None }));
+                        }
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                if let Some(every) = spec.status_every
+                    && last_status.elapsed() >= every
+                {
+                    last_status = Instant::now();
+                    eprintln!("{}", summary::status_line(&stats));
+                }
+            }
+            () = interrupt.cancelled(), if !stopping => {
+                stopping = true;
+                eprintln!("stopping (Ctrl-C): finishing and reporting");
+                for m in members.values() {
+                    m.link.send(master_message::Msg::Stop(wire::Stop { run_id }));
+                }
+            }
+        }
+    }
+    let took_part = members.len();
+    if members.values().all(|m| m.done.is_some() || m.lost)
+        && !errors.is_empty()
+        && stats.total().requests == 0
+    {
+        return Err(RunError::Failed(errors.join("; ")));
+    }
+    for e in errors {
+        notes.push(e);
+    }
+    stats.finish();
+    Ok(Outcome {
+        stats,
+        workers: took_part,
+        notes,
+    })
+}
+
+/// Serials of the workers still running, in order.
+fn active(members: &BTreeMap<u64, Member>) -> Vec<u64> {
+    members
+        .iter()
+        .filter(|(_, m)| !m.lost && m.done.is_none())
+        .map(|(s, _)| *s)
+        .collect()
+}
+
+/// Shares of the active workers, by cores.
+fn shares(members: &BTreeMap<u64, Member>) -> Vec<Share> {
+    let cores: Vec<u64> = active(members)
+        .iter()
+        .map(|s| u64::from(members[s].info.cores))
+        .collect();
+    Share::split(&cores)
+}

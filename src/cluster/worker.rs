@@ -1,0 +1,388 @@
+//! `volley worker`: connects to a master, runs the engine on the plans it
+//! receives and streams a statistics report per interval. Safety first: when
+//! the connection to the master is lost, load stops at once, and it starts
+//! again only on a new plan from a master. Between runs, and after losing a
+//! master, the worker reconnects with backoff.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use quinn::{Connection, Endpoint, RecvStream, SendStream};
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use super::identity::Trust;
+use super::token::Token;
+use super::wire::{self, hello_reply, master_message, worker_message};
+use super::{MAX_MASTER_FRAME, PROTOCOL_VERSION, convert, framing};
+use crate::engine::{self, EngineEnd, EngineHandle, Plan};
+use crate::stats::Snapshot;
+
+/// How a worker finds and trusts its master.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// host:port of the master.
+    pub master: String,
+    pub trust: Trust,
+    pub token: Token,
+    /// Stable across reconnects; shown on the master.
+    pub id: String,
+    /// Load threads (0: one per core).
+    pub threads: usize,
+    /// Exit when the master goes away instead of reconnecting (local
+    /// workers of `volley run`).
+    pub once: bool,
+}
+
+/// Why a worker gave up.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("cannot resolve the master {0}: {1}")]
+    Resolve(String, String),
+    #[error("{0}")]
+    Setup(String),
+    #[error("the master refused this worker: {0}")]
+    Rejected(String),
+}
+
+/// How one connection ended.
+enum SessionEnd {
+    /// Told to quit.
+    Quit,
+    /// Connection lost or closed; reconnect.
+    Lost(String),
+}
+
+/// Runs the worker until it is told to quit or refused.
+pub async fn run(config: WorkerConfig) -> Result<(), WorkerError> {
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        let addr = resolve(&config.master).await?;
+        let client_config = config
+            .trust
+            .client_config(addr)
+            .map_err(|e| WorkerError::Setup(e.to_string()))?;
+        let bind: SocketAddr = if addr.is_ipv6() {
+            "[::]:0"
+                .parse()
+                .map_err(|_| WorkerError::Setup("bind".into()))?
+        } else {
+            "0.0.0.0:0"
+                .parse()
+                .map_err(|_| WorkerError::Setup("bind".into()))?
+        };
+        let mut endpoint = Endpoint::client(bind)
+            .map_err(|e| WorkerError::Setup(format!("opening a UDP socket: {e}")))?;
+        endpoint.set_default_client_config(client_config);
+        let server_name = server_name(&config.master);
+        let attempt = match endpoint.connect(addr, &server_name) {
+            Ok(connecting) => connecting.await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let end = match attempt {
+            Ok(conn) => {
+                backoff = Duration::from_millis(250);
+                session(&conn, &config).await?
+            }
+            Err(e) => SessionEnd::Lost(format!("cannot connect to {addr}: {e}")),
+        };
+        endpoint.close(0u32.into(), b"bye");
+        match end {
+            SessionEnd::Quit => return Ok(()),
+            SessionEnd::Lost(reason) => {
+                if config.once {
+                    info!("master gone ({reason}); exiting");
+                    return Ok(());
+                }
+                warn!(
+                    "master {}: {reason}; load stopped; retrying in {backoff:?}",
+                    config.master
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+async fn resolve(master: &str) -> Result<SocketAddr, WorkerError> {
+    let mut addrs = tokio::net::lookup_host(master)
+        .await
+        .map_err(|e| WorkerError::Resolve(master.into(), e.to_string()))?;
+    addrs
+        .next()
+        .ok_or_else(|| WorkerError::Resolve(master.into(), "no address".into()))
+}
+
+/// The name the master's certificate is checked against: the host of
+/// --master (an IP address works when the certificate names it).
+fn server_name(master: &str) -> String {
+    let host = match master.rsplit_once(':') {
+        Some((h, _)) => h,
+        None => master,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        "localhost".into()
+    } else {
+        host.into()
+    }
+}
+
+fn cores() -> u32 {
+    std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1)
+}
+
+/// One connection: hello, then plans until it ends.
+async fn session(conn: &Connection, config: &WorkerConfig) -> Result<SessionEnd, WorkerError> {
+    let (mut send, mut recv) = match conn.open_bi().await {
+        Ok(s) => s,
+        Err(e) => return Ok(SessionEnd::Lost(e.to_string())),
+    };
+    let hello = wire::Hello {
+        protocol_version: PROTOCOL_VERSION,
+        worker_id: config.id.clone(),
+        hostname: super::identity::hostname().unwrap_or_default(),
+        cores: if config.threads > 0 {
+            config.threads as u32
+        } else {
+            cores()
+        },
+        token: config.token.expose().to_owned(),
+        volley_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    if let Err(e) = framing::write(&mut send, &hello).await {
+        return Ok(SessionEnd::Lost(format!("sending hello: {e}")));
+    }
+    let reply = tokio::time::timeout(
+        Duration::from_secs(10),
+        framing::read::<wire::HelloReply>(&mut recv, 64 * 1024),
+    )
+    .await;
+    match reply {
+        Ok(Ok(wire::HelloReply {
+            reply: Some(hello_reply::Reply::Welcome(_)),
+        })) => {}
+        Ok(Ok(wire::HelloReply {
+            reply: Some(hello_reply::Reply::Reject(r)),
+        })) => return Err(WorkerError::Rejected(r.reason)),
+        Ok(Ok(_)) => return Ok(SessionEnd::Lost("an empty answer to hello".into())),
+        Ok(Err(e)) => return Ok(SessionEnd::Lost(format!("no answer to hello: {e}"))),
+        Err(_) => return Ok(SessionEnd::Lost("no answer to hello in 10 s".into())),
+    }
+    info!("joined master {} as {}", config.master, config.id);
+    let mut running: Option<Running> = None;
+    let end = serve(conn, &mut send, &mut recv, config, &mut running).await;
+    // Whatever ended the session, no load without a master.
+    if let Some(r) = running.take() {
+        r.handle.stop();
+        tokio::task::spawn_blocking(move || r.handle.join());
+    }
+    Ok(end)
+}
+
+/// The engine of the current plan.
+struct Running {
+    run_id: u64,
+    handle: EngineHandle,
+    snapshots: mpsc::UnboundedReceiver<Snapshot>,
+    sent: u64,
+    cpu: CpuClock,
+}
+
+async fn serve(
+    conn: &Connection,
+    send: &mut SendStream,
+    recv: &mut RecvStream,
+    config: &WorkerConfig,
+    running: &mut Option<Running>,
+) -> SessionEnd {
+    loop {
+        tokio::select! {
+            msg = framing::read::<wire::MasterMessage>(recv, MAX_MASTER_FRAME) => {
+                let msg = match msg {
+                    Ok(wire::MasterMessage { msg: Some(m) }) => m,
+                    Ok(_) => continue,
+                    Err(e) => return SessionEnd::Lost(conn.close_reason().map(|r| r.to_string()).unwrap_or_else(|| e.to_string())),
+                };
+                match msg {
+                    master_message::Msg::Plan(plan) => {
+                        if let Some(r) = running.take() {
+                            r.handle.stop();
+                            tokio::task::spawn_blocking(move || r.handle.join());
+                        }
+                        let run_id = plan.run_id;
+                        match start(plan, config.threads) {
+                            Ok(r) => {
+                                *running = Some(r);
+                                let m = worker_message::Msg::Started(wire::Started { run_id });
+                                if let Err(e) = framing::write(send, &wire::WorkerMessage { msg: Some(m) }).await {
+                                    return SessionEnd::Lost(e.to_string());
+                                }
+                            }
+                            Err(error) => {
+                                warn!("cannot run the plan: {error}");
+                                let m = worker_message::Msg::Done(wire::Done { run_id, snapshots: 0, error });
+                                if let Err(e) = framing::write(send, &wire::WorkerMessage { msg: Some(m) }).await {
+                                    return SessionEnd::Lost(e.to_string());
+                                }
+                            }
+                        }
+                    }
+                    master_message::Msg::Update(u) => {
+                        if let Some(r) = running.as_ref().filter(|r| r.run_id == u.run_id) {
+                            if let Ok(share) = convert::share_from_wire(u.share.as_ref()) {
+                                r.handle.set_share(share);
+                            }
+                            if let Some(t) = u.total.filter(|t| t.is_finite()) {
+                                r.handle.set_total(t);
+                            }
+                        }
+                    }
+                    master_message::Msg::Stop(s) => {
+                        if let Some(r) = running.as_ref().filter(|r| r.run_id == s.run_id) {
+                            r.handle.stop();
+                        }
+                    }
+                    master_message::Msg::Quit(q) => {
+                        info!("the master says quit: {}", q.reason);
+                        if let Some(r) = running.take() {
+                            r.handle.stop();
+                        }
+                        conn.close(0u32.into(), b"quit");
+                        return SessionEnd::Quit;
+                    }
+                }
+            }
+            snap = next_snapshot(running) => {
+                let Some(r) = running.as_mut() else { continue };
+                match snap {
+                    Some(s) => {
+                        r.sent += 1;
+                        let report = wire::StatsReport {
+                            run_id: r.run_id,
+                            seq: r.sent,
+                            snapshot: Some(convert::snapshot_to_wire(&s)),
+                            cpu_percent: r.cpu.percent(),
+                        };
+                        let conn = conn.clone();
+                        // Each report on a stream of its own, sent beside the
+                        // control stream, so neither waits for the other.
+                        tokio::spawn(async move {
+                            if let Ok(mut uni) = conn.open_uni().await {
+                                let _ = framing::write(&mut uni, &report).await;
+                                let _ = uni.finish();
+                            }
+                        });
+                    }
+                    None => {
+                        let Some(r) = running.take() else { continue };
+                        let (run_id, sent) = (r.run_id, r.sent);
+                        let end = tokio::task::spawn_blocking(move || r.handle.join()).await;
+                        let error = match end {
+                            Ok(EngineEnd::Finished) => String::new(),
+                            Ok(EngineEnd::Failed(e)) => e,
+                            Err(e) => format!("engine: {e}"),
+                        };
+                        let m = worker_message::Msg::Done(wire::Done { run_id, snapshots: sent, error });
+                        if let Err(e) = framing::write(send, &wire::WorkerMessage { msg: Some(m) }).await {
+                            return SessionEnd::Lost(e.to_string());
+                        }
+                    }
+                }
+            }
+            e = conn.closed() => return SessionEnd::Lost(e.to_string()),
+        }
+    }
+}
+
+async fn next_snapshot(running: &mut Option<Running>) -> Option<Snapshot> {
+    match running {
+        Some(r) => r.snapshots.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Compiles the plan's scenario and starts the engine.
+fn start(plan: wire::Plan, threads: usize) -> Result<Running, String> {
+    let source = convert::source_from_wire(plan.scenario.unwrap_or_default());
+    let scenario = crate::scenario::compile::compile_source(&source).map_err(|e| e.to_string())?;
+    let load =
+        convert::load_from_wire(&plan.load.unwrap_or_default()).map_err(|e| e.to_string())?;
+    let share = convert::share_from_wire(plan.share.as_ref()).map_err(|e| e.to_string())?;
+    let (start_at, offset) = if plan.start_in_ms >= 0 {
+        (
+            Some(SystemTime::now() + Duration::from_millis(plan.start_in_ms.unsigned_abs())),
+            Duration::ZERO,
+        )
+    } else {
+        (None, Duration::from_millis(plan.start_in_ms.unsigned_abs()))
+    };
+    let (tx, snapshots) = mpsc::unbounded_channel();
+    let handle = engine::start(
+        Plan {
+            scenario: Arc::new(scenario),
+            load,
+            share,
+            threads: if plan.threads > 0 {
+                plan.threads as usize
+            } else {
+                threads
+            },
+            interval: Duration::from_millis(plan.interval_ms.clamp(100, 60_000)),
+            start_at,
+            offset,
+        },
+        tx,
+    );
+    Ok(Running {
+        run_id: plan.run_id,
+        handle,
+        snapshots,
+        sent: 0,
+        cpu: CpuClock::new(),
+    })
+}
+
+/// This process's CPU use between two readings, in percent of its cores.
+struct CpuClock {
+    wall: Instant,
+    cpu: Duration,
+    cores: f64,
+}
+
+impl CpuClock {
+    fn new() -> Self {
+        CpuClock {
+            wall: Instant::now(),
+            cpu: process_cpu(),
+            cores: f64::from(cores()),
+        }
+    }
+
+    fn percent(&mut self) -> f64 {
+        let (wall, cpu) = (Instant::now(), process_cpu());
+        let dw = wall.duration_since(self.wall).as_secs_f64();
+        let dc = cpu.saturating_sub(self.cpu).as_secs_f64();
+        self.wall = wall;
+        self.cpu = cpu;
+        if dw <= 0.0 {
+            0.0
+        } else {
+            (100.0 * dc / (dw * self.cores)).clamp(0.0, 100.0)
+        }
+    }
+}
+
+fn process_cpu() -> Duration {
+    // SAFETY: getrusage fills the struct it is given; zeroed is a valid start.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, (t.tv_usec as u32) * 1000);
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
