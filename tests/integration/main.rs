@@ -1,10 +1,13 @@
 //! volley's integration tests: the real binary against real servers on
 //! loopback ports, one module per topic.
 
+mod cluster;
 mod common;
 mod demo;
 mod faults;
 mod grpc;
 mod http;
 mod outputs;
+mod peers;
+mod procs;
 mod scenario_errors;

@@ -1,0 +1,216 @@
+//! Real processes for the cluster tests: volley masters and workers started
+//! as children, their stderr collected line by line as it comes, killed
+//! with real signals; and a loopback HTTP target that counts what it gets.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// A volley process.
+pub struct Proc {
+    child: Child,
+    stderr: Arc<Mutex<Vec<String>>>,
+    stdout: Arc<Mutex<Vec<String>>>,
+}
+
+fn collect(r: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let l = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines().map_while(Result::ok) {
+            l.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+impl Proc {
+    pub fn start(args: &[&str], env: &[(&str, &str)]) -> Proc {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_volley"));
+        cmd.args(args)
+            .env("NO_COLOR", "1")
+            .env("VOLLEY_LOG", "info")
+            .env_remove("VOLLEY_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("starting volley");
+        let stderr = collect(child.stderr.take().unwrap());
+        let stdout = collect(child.stdout.take().unwrap());
+        Proc {
+            child,
+            stderr,
+            stdout,
+        }
+    }
+
+    /// Waits for a stderr line containing `needle`; returns it.
+    pub fn wait_for(&self, needle: &str, timeout: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some(l) = self
+                .stderr
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains(needle))
+            {
+                return l.clone();
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "no {needle:?} on stderr within {timeout:?}:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().join("\n")
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as i32, sig);
+        }
+    }
+
+    /// Waits for the exit code (None: killed by a signal).
+    pub fn wait(&mut self, timeout: Duration) -> Option<i32> {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the reader threads drain the pipes.
+                std::thread::sleep(Duration::from_millis(100));
+                return status.code();
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "still running after {timeout:?}:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free UDP port on loopback (for a master's --bind).
+pub fn free_udp_port() -> u16 {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.local_addr().unwrap().port()
+}
+
+/// Starts a master on loopback; returns it with its address and fingerprint.
+pub fn master(scenario: &str, token: &str, extra: &[&str]) -> (Proc, String, String) {
+    let addr = format!("127.0.0.1:{}", free_udp_port());
+    let mut args = vec!["master", "-f", scenario, "--bind", &addr];
+    args.extend_from_slice(extra);
+    let p = Proc::start(&args, &[("VOLLEY_TOKEN", token)]);
+    let line = p.wait_for("fingerprint:", Duration::from_secs(20));
+    let fp = line.rsplit(' ').next().unwrap().to_owned();
+    (p, addr, fp)
+}
+
+/// Starts a worker that pins the master's certificate.
+pub fn worker(master: &str, fingerprint: &str, token: &str, id: &str) -> Proc {
+    Proc::start(
+        &[
+            "worker",
+            "--master",
+            master,
+            "--master-fingerprint",
+            fingerprint,
+            "--id",
+            id,
+            "--threads",
+            "1",
+        ],
+        &[("VOLLEY_TOKEN", token)],
+    )
+}
+
+/// An HTTP/1.1 target that answers 200 to everything and counts requests.
+pub struct Counting {
+    pub addr: SocketAddr,
+    pub received: Arc<AtomicU64>,
+}
+
+impl Counting {
+    pub fn count(&self) -> u64 {
+        self.received.load(Ordering::SeqCst)
+    }
+}
+
+/// Runs on a thread of its own, so that tests can block while it serves.
+pub fn counting() -> Counting {
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    std_listener.set_nonblocking(true).unwrap();
+    let addr = std_listener.local_addr().unwrap();
+    let received = Arc::new(AtomicU64::new(0));
+    let r = received.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = TcpListener::from_std(std_listener).unwrap();
+            serve(listener, r).await;
+        });
+    });
+    Counting { addr, received }
+}
+
+async fn serve(listener: TcpListener, r: Arc<AtomicU64>) {
+    {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let r = r.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    while let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..i + 4);
+                        r.fetch_add(1, Ordering::SeqCst);
+                        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if s.write_all(ok).await.is_err() {
+                            return;
+                        }
+                    }
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    }
+}
