@@ -8,6 +8,7 @@ mod faults;
 mod grpc;
 mod http;
 mod outputs;
+mod partition;
 mod peers;
 mod procs;
 mod scenario_errors;

@@ -34,7 +34,20 @@ fn collect(r: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
 
 impl Proc {
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Proc {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_volley"));
+        Proc::start_with(&[], args, env)
+    }
+
+    /// Runs volley under a wrapper (e.g. `ip netns exec NS`).
+    pub fn start_with(wrapper: &[&str], args: &[&str], env: &[(&str, &str)]) -> Proc {
+        let bin = env!("CARGO_BIN_EXE_volley");
+        let mut cmd = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
         cmd.args(args)
             .env("NO_COLOR", "1")
             .env("VOLLEY_LOG", "info")
@@ -130,7 +143,12 @@ pub fn free_udp_port() -> u16 {
 
 /// Starts a master on loopback; returns it with its address and fingerprint.
 pub fn master(scenario: &str, token: &str, extra: &[&str]) -> (Proc, String, String) {
-    let addr = format!("127.0.0.1:{}", free_udp_port());
+    master_on("127.0.0.1", scenario, token, extra)
+}
+
+/// Starts a master on `ip`; returns it with its address and fingerprint.
+pub fn master_on(ip: &str, scenario: &str, token: &str, extra: &[&str]) -> (Proc, String, String) {
+    let addr = format!("{ip}:{}", free_udp_port());
     let mut args = vec!["master", "-f", scenario, "--bind", &addr];
     args.extend_from_slice(extra);
     let p = Proc::start(&args, &[("VOLLEY_TOKEN", token)]);
@@ -141,7 +159,19 @@ pub fn master(scenario: &str, token: &str, extra: &[&str]) -> (Proc, String, Str
 
 /// Starts a worker that pins the master's certificate.
 pub fn worker(master: &str, fingerprint: &str, token: &str, id: &str) -> Proc {
-    Proc::start(
+    worker_with(&[], master, fingerprint, token, id)
+}
+
+/// The same, under a wrapper command.
+pub fn worker_with(
+    wrapper: &[&str],
+    master: &str,
+    fingerprint: &str,
+    token: &str,
+    id: &str,
+) -> Proc {
+    Proc::start_with(
+        wrapper,
         &[
             "worker",
             "--master",
@@ -171,7 +201,12 @@ impl Counting {
 
 /// Runs on a thread of its own, so that tests can block while it serves.
 pub fn counting() -> Counting {
-    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    counting_on("127.0.0.1")
+}
+
+/// The same, listening on `ip`.
+pub fn counting_on(ip: &str) -> Counting {
+    let std_listener = std::net::TcpListener::bind((ip, 0)).unwrap();
     std_listener.set_nonblocking(true).unwrap();
     let addr = std_listener.local_addr().unwrap();
     let received = Arc::new(AtomicU64::new(0));
