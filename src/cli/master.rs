@@ -15,6 +15,7 @@ use crate::cluster::coordinator::{self, RunSpec};
 use crate::cluster::identity::MasterIdentity;
 use crate::cluster::master::Master;
 use crate::cluster::token::Token;
+use crate::report::json::Extras;
 
 #[derive(Debug, Args)]
 pub struct MasterArgs {
@@ -93,12 +94,25 @@ pub fn master(args: MasterArgs) -> Result<i32, Exit> {
         master.shutdown("the run is over").await;
         result.map_err(|e| Exit::cannot_start(anyhow::anyhow!(e)))
     })?;
+    let lag = &outcome.report_lag_ms;
+    if !lag.is_empty() {
+        eprintln!(
+            "reports merged within p50 {} ms, p99 {} ms, max {} ms of their interval's end",
+            lag.value_at_quantile(0.5),
+            lag.value_at_quantile(0.99),
+            lag.max()
+        );
+    }
+    let extras = Extras {
+        notes: outcome.notes,
+        report_lag_ms: outcome.report_lag_ms,
+    };
     finish(
         &prepared,
         &outcome.stats,
         &args.output,
         started,
         outcome.workers,
-        &outcome.notes,
+        &extras,
     )
 }

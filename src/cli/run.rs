@@ -20,7 +20,7 @@ use crate::cluster::identity::MasterIdentity;
 use crate::cluster::local;
 use crate::cluster::master::Master;
 use crate::cluster::token::Token;
-use crate::report::json::RunConfig;
+use crate::report::json::{Extras, RunConfig};
 use crate::report::summary;
 use crate::report::threshold::{Threshold, Verdict};
 use crate::scenario::compile::Options;
@@ -186,22 +186,25 @@ pub fn execute(
         }
         result.map_err(|e| Exit::cannot_start(anyhow::anyhow!(e)))
     })?;
+    let extras = Extras {
+        notes: outcome.notes,
+        report_lag_ms: outcome.report_lag_ms,
+    };
     finish(
         prepared,
         &outcome.stats,
         output,
         started,
         outcome.workers,
-        &outcome.notes,
+        &extras,
     )
 }
 
-/// The small runtime a master (and local workers' connections) live on;
-/// engines have runtimes of their own.
+/// The runtime a master (and local workers' connections) live on: one
+/// thread, as merging is one task and hopping between threads cost more than
+/// it gave; engines have runtimes of their own.
 pub fn cluster_runtime() -> Result<tokio::runtime::Runtime, Exit> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("volley-cluster")
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(Exit::cannot_start)
@@ -226,13 +229,13 @@ pub fn finish(
     output: &OutputArgs,
     started: SystemTime,
     workers: usize,
-    notes: &[String],
+    extras: &Extras,
 ) -> Result<i32, Exit> {
     let verdicts: Vec<Verdict> = p.thresholds.iter().map(|t| t.evaluate(stats)).collect();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let _ = summary::write_summary(&mut out, stats, &verdicts);
-    for n in notes {
+    for n in &extras.notes {
         let _ = writeln!(out, "note: {n}");
     }
     let _ = out.flush();
@@ -246,7 +249,7 @@ pub fn finish(
     };
     if let Some(path) = &output.json {
         let config = run_config(p, workers);
-        let doc = crate::report::json::result(&config, stats, started_ms, &verdicts, notes);
+        let doc = crate::report::json::result(&config, stats, started_ms, &verdicts, extras);
         let f = File::create(path)
             .with_context(|| format!("creating {}", path.display()))
             .map_err(write_err)?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::wire;
 use crate::engine::Share;
 use crate::scenario::{LoadModel, LoadSpec, Source, Stage, Think};
-use crate::stats::histogram;
+use crate::stats::snapshot::Sparse;
 use crate::stats::{FailureCount, FailureKind, NameSnapshot, Snapshot};
 
 /// A message that does not hold what it must.
@@ -189,7 +189,7 @@ pub fn share_from_wire(s: Option<&wire::Share>) -> Result<Share, ConvertError> {
     Ok(Share { lo: s.lo, hi: s.hi })
 }
 
-pub fn snapshot_to_wire(s: &Snapshot) -> wire::Snapshot {
+pub fn snapshot_to_wire(s: &Snapshot<Sparse>) -> wire::Snapshot {
     wire::Snapshot {
         at_ms: s.at_ms,
         interval_ms: s.interval_ms,
@@ -201,7 +201,7 @@ pub fn snapshot_to_wire(s: &Snapshot) -> wire::Snapshot {
             .iter()
             .map(|n| wire::NameStats {
                 name: n.name,
-                histogram: histogram::encode(&n.hist),
+                buckets: n.hist.0.clone(),
                 requests: n.requests,
                 failures: n.failures,
                 bytes_sent: n.bytes_sent,
@@ -222,7 +222,10 @@ pub fn snapshot_to_wire(s: &Snapshot) -> wire::Snapshot {
 }
 
 /// Decodes a snapshot of a scenario with `names` request names.
-pub fn snapshot_from_wire(s: &wire::Snapshot, names: usize) -> Result<Snapshot, ConvertError> {
+pub fn snapshot_from_wire(
+    s: wire::Snapshot,
+    names: usize,
+) -> Result<Snapshot<Sparse>, ConvertError> {
     let mut out = Snapshot {
         at_ms: s.at_ms,
         interval_ms: s.interval_ms,
@@ -231,12 +234,12 @@ pub fn snapshot_from_wire(s: &wire::Snapshot, names: usize) -> Result<Snapshot, 
         missed_starts: s.missed_starts,
         names: Vec::with_capacity(s.names.len()),
     };
-    for n in &s.names {
+    for n in s.names {
         if n.name as usize >= names {
             return Err(bad("snapshot", format!("request index {}", n.name)));
         }
-        let hist = histogram::decode(&n.histogram)
-            .map_err(|e| bad("snapshot", format!("histogram: {e}")))?;
+        let hist = Sparse::checked(n.buckets)
+            .map_err(|e| bad("snapshot", format!("histogram of request {}: {e}", n.name)))?;
         let mut ns = NameSnapshot {
             name: n.name,
             hist,
@@ -246,16 +249,16 @@ pub fn snapshot_from_wire(s: &wire::Snapshot, names: usize) -> Result<Snapshot, 
             bytes_received: n.bytes_received,
             failure_counts: Vec::new(),
         };
-        for f in &n.failure_counts {
+        for f in n.failure_counts {
             let kind = FailureKind::ALL
                 .into_iter()
                 .find(|k| k.as_str() == f.kind)
                 .ok_or_else(|| bad("snapshot", format!("failure kind {:?}", f.kind)))?;
             ns.add_failure(FailureCount {
                 kind,
-                reason: f.reason.clone(),
+                reason: f.reason,
                 count: f.count,
-                last_detail: f.last_detail.clone(),
+                last_detail: f.last_detail,
             });
         }
         out.names.push(ns);
@@ -324,11 +327,25 @@ mod tests {
             missed_starts: 0,
             names: vec![n],
         };
-        let w = snapshot_to_wire(&s);
-        assert_eq!(snapshot_from_wire(&w, 2).unwrap(), s);
-        assert!(snapshot_from_wire(&w, 1).is_err(), "index out of range");
+        let w = snapshot_to_wire(&s.to_sparse());
+        let back = snapshot_from_wire(w.clone(), 2).unwrap();
+        assert_eq!(back, s.to_sparse());
+        // Added into a histogram, the sparse form is the original, exactly.
+        let mut h = crate::stats::histogram::new();
+        crate::stats::snapshot::Hist::add_into(&back.names[0].hist, &mut h);
+        assert_eq!(h, s.names[0].hist);
+        assert!(
+            snapshot_from_wire(w.clone(), 1).is_err(),
+            "index out of range"
+        );
         let mut broken = w.clone();
-        broken.names[0].histogram = vec![1, 2, 3];
-        assert!(snapshot_from_wire(&broken, 2).is_err());
+        broken.names[0].buckets.push(0x80); // a varint cut short
+        assert!(snapshot_from_wire(broken.clone(), 2).is_err());
+        // Out of range: accepted, and adding it records nothing.
+        broken.names[0].buckets = vec![0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
+        let odd = snapshot_from_wire(broken.clone(), 2).unwrap();
+        let mut h = crate::stats::histogram::new();
+        crate::stats::snapshot::Hist::add_into(&odd.names[0].hist, &mut h);
+        assert!(h.is_empty());
     }
 }

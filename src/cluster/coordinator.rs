@@ -16,7 +16,7 @@ use super::wire::{self, master_message, worker_message};
 use crate::engine::Share;
 use crate::report::summary;
 use crate::scenario::{LoadSpec, Scenario};
-use crate::stats::RunStats;
+use crate::stats::{Latency, RunStats, histogram};
 
 /// Above this CPU use a worker may be what limits the numbers.
 pub const BUSY_CPU_PERCENT: f64 = 90.0;
@@ -45,6 +45,9 @@ pub struct Outcome {
     pub workers: usize,
     /// Things the summary must say (lost workers, busy workers).
     pub notes: Vec<String>,
+    /// How late reports were merged, in ms after their interval ended on
+    /// the master's clock: how far the master's view lags the workers.
+    pub report_lag_ms: Latency,
 }
 
 /// Why a run did not happen.
@@ -151,6 +154,7 @@ pub async fn run(
     }
 
     let mut notes = Vec::new();
+    let mut lag = histogram::new();
     let mut errors: Vec<String> = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut last_status = Instant::now();
@@ -169,11 +173,13 @@ pub async fn run(
                         if report.run_id != run_id || m.lost {
                             continue;
                         }
-                        let Some(snap) = report.snapshot.as_ref() else { continue };
+                        let Some(snap) = report.snapshot else { continue };
                         match convert::snapshot_from_wire(snap, name_count) {
                             Ok(s) => {
                                 m.reports += 1;
                                 stats.apply(serial, &s);
+                                let now_ms = Instant::now().saturating_duration_since(started).as_millis() as u64;
+                                histogram::record(&mut lag, now_ms.saturating_sub(s.at_ms).max(1));
                             }
                             Err(e) => warn!(worker = %m.info.id, "dropping a report: {e}"),
                         }
@@ -267,6 +273,7 @@ pub async fn run(
         stats,
         workers: took_part,
         notes,
+        report_lag_ms: lag,
     })
 }
 

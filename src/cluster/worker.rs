@@ -265,7 +265,7 @@ async fn serve(
                         let report = wire::StatsReport {
                             run_id: r.run_id,
                             seq: r.sent,
-                            snapshot: Some(convert::snapshot_to_wire(&s)),
+                            snapshot: Some(convert::snapshot_to_wire(&s.to_sparse())),
                             cpu_percent: r.cpu.percent(),
                         };
                         let conn = conn.clone();

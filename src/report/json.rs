@@ -72,6 +72,8 @@ pub struct ResultJson<'a> {
     pub passed: bool,
     /// What the run must tell besides numbers: workers lost or overloaded.
     pub notes: &'a [String],
+    /// How late the master merged reports (ms after their interval ended).
+    pub report_lag_ms: Option<LagJson>,
 }
 
 pub fn stats_json(name: &str, n: &NameSnapshot, run: &RunStats) -> StatsJson {
@@ -111,13 +113,36 @@ pub fn stats_json(name: &str, n: &NameSnapshot, run: &RunStats) -> StatsJson {
     }
 }
 
+/// What a run reports besides its statistics.
+#[derive(Debug, Clone)]
+pub struct Extras {
+    pub notes: Vec<String>,
+    pub report_lag_ms: crate::stats::Latency,
+}
+
+impl Default for Extras {
+    fn default() -> Self {
+        Extras {
+            notes: Vec::new(),
+            report_lag_ms: histogram::new(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct LagJson {
+    pub p50: u64,
+    pub p99: u64,
+    pub max: u64,
+}
+
 /// Builds the result document.
 pub fn result<'a>(
     config: &'a RunConfig,
     run: &'a RunStats,
     started_unix_ms: u64,
     verdicts: &'a [Verdict],
-    notes: &'a [String],
+    extras: &'a Extras,
 ) -> ResultJson<'a> {
     ResultJson {
         volley: env!("CARGO_PKG_VERSION"),
@@ -136,6 +161,11 @@ pub fn result<'a>(
         series: &run.series.points,
         thresholds: verdicts,
         passed: verdicts.iter().all(|v| v.passed),
-        notes,
+        notes: &extras.notes,
+        report_lag_ms: (!extras.report_lag_ms.is_empty()).then(|| LagJson {
+            p50: extras.report_lag_ms.value_at_quantile(0.5),
+            p99: extras.report_lag_ms.value_at_quantile(0.99),
+            max: extras.report_lag_ms.max(),
+        }),
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::histogram::{self, Latency};
 use super::series::{NamePoint, Percentiles, Point, Series};
-use super::snapshot::{NameSnapshot, Snapshot};
+use super::snapshot::{Hist, NameSnapshot, Snapshot};
 
 /// Cumulative statistics of one request name.
 pub type NameTotals = NameSnapshot;
@@ -59,7 +59,7 @@ impl RunStats {
 
     /// Adds one engine's snapshot. `source` tells engines apart (0 for a
     /// single engine).
-    pub fn apply(&mut self, source: u64, snap: &Snapshot) {
+    pub fn apply<H: Hist>(&mut self, source: u64, snap: &Snapshot<H>) {
         self.elapsed_ms = self.elapsed_ms.max(snap.at_ms);
         self.late_starts += snap.late_starts;
         self.missed_starts += snap.missed_starts;
@@ -70,14 +70,17 @@ impl RunStats {
         pending.users += snap.users;
         pending.reports += 1;
         for n in &snap.names {
+            // Counters go into the totals now; the histogram once, when its
+            // second is sealed (a master merging a thousand workers adds
+            // each report's buckets once, not twice).
             if let Some(t) = self.totals.get_mut(n.name as usize) {
-                t.add(n);
+                t.add_counts(n);
             }
             let e = pending
                 .names
                 .entry(n.name)
                 .or_insert_with(|| (histogram::new(), 0, 0));
-            histogram::add(&mut e.0, &n.hist);
+            n.hist.add_into(&mut e.0);
             e.1 += n.requests;
             e.2 += n.failures;
         }
@@ -111,6 +114,9 @@ impl RunStats {
         let (mut requests, mut failures) = (0, 0);
         for (name, (h, r, f)) in &p.names {
             histogram::add(&mut total, h);
+            if let Some(t) = self.totals.get_mut(*name as usize) {
+                histogram::add(&mut t.hist, h);
+            }
             requests += r;
             failures += f;
             names.push(NamePoint {
