@@ -134,23 +134,22 @@ pub async fn run(
     stats.expect_sources(members.len());
     let source = convert::source_to_wire(&spec.scenario.source);
     let load = convert::load_to_wire(&spec.load);
-    let plan = |share: Share, start_in_ms: i64| wire::Plan {
+    // start_in_ms is set as each plan is written (see WorkerLink::send_plan).
+    let plan = |share: Share| wire::Plan {
         run_id,
         scenario: Some(source.clone()),
         load: Some(load.clone()),
         share: Some(convert::share_to_wire(share)),
-        start_in_ms,
+        start_in_ms: 0,
         interval_ms: spec.interval.as_millis() as u64,
         threads: spec.threads,
     };
-    // Workers of one run start together, a moment from now.
-    let lead = Duration::from_millis(300);
+    // Workers of one run start together, a moment from now: long enough
+    // for every plan to leave (about a millisecond each).
+    let lead = Duration::from_millis(300 + 2 * members.len() as u64);
     let started = Instant::now() + lead;
     for (m, share) in members.values().zip(shares(&members)) {
-        m.link.send(master_message::Msg::Plan(plan(
-            share,
-            lead.as_millis() as i64,
-        )));
+        m.link.send_plan(plan(share), started);
     }
 
     let mut notes = Vec::new();
@@ -211,11 +210,10 @@ pub async fn run(
                         eprintln!("worker {} ({}) joined; sharing the load with it", info.id, info.hostname);
                         members.insert(serial, Member { info, link, reports: 0, done: None, lost: false, busy_warned: false });
                         stats.expect_sources(active(&members).len());
-                        let elapsed = Instant::now().saturating_duration_since(started);
                         for (s, share) in active(&members).into_iter().zip(shares(&members)) {
                             let m = &members[&s];
                             if s == serial {
-                                m.link.send(master_message::Msg::Plan(plan(share, -(elapsed.as_millis() as i64))));
+                                m.link.send_plan(plan(share), started);
                             } else {
                                 m.link.send(master_message::Msg::Update(wire::Update { run_id, share: Some(convert::share_to_wire(share)), total: None }));
                             }

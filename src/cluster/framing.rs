@@ -57,3 +57,23 @@ pub async fn read<M: Message + Default>(
     recv.read_exact(&mut body).await?;
     Ok(M::decode(body.as_slice())?)
 }
+
+/// Reads frames on a task of its own and hands them over a channel, ending
+/// after the first error. Reading in `select!` directly is not cancel-safe:
+/// a read dropped halfway would lose the bytes it had already taken.
+pub fn reader<M: Message + Default + Send + 'static>(
+    mut recv: RecvStream,
+    max: usize,
+) -> tokio::sync::mpsc::Receiver<Result<M, FrameError>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        loop {
+            let r = read::<M>(&mut recv, max).await;
+            let end = r.is_err();
+            if tx.send(r).await.is_err() || end {
+                break;
+            }
+        }
+    });
+    rx
+}

@@ -60,12 +60,25 @@ pub enum Event {
 
 /// Sends control messages to one worker.
 #[derive(Debug, Clone)]
-pub struct WorkerLink(mpsc::UnboundedSender<master_message::Msg>);
+pub struct WorkerLink(mpsc::UnboundedSender<Outgoing>);
+
+/// A message on its way, with the run's start for plans: `start_in_ms` is
+/// filled in as the plan is written, so that a thousand workers whose plans
+/// leave over a second still start together.
+#[derive(Debug)]
+struct Outgoing(master_message::Msg, Option<std::time::Instant>);
 
 impl WorkerLink {
     /// Queues a message; false if the connection is gone.
     pub fn send(&self, msg: master_message::Msg) -> bool {
-        self.0.send(msg).is_ok()
+        self.0.send(Outgoing(msg, None)).is_ok()
+    }
+
+    /// Queues a plan for a run that starts (or started) at `start`.
+    pub fn send_plan(&self, plan: super::wire::Plan, start: std::time::Instant) -> bool {
+        self.0
+            .send(Outgoing(master_message::Msg::Plan(plan), Some(start)))
+            .is_ok()
     }
 }
 
@@ -155,20 +168,20 @@ async fn accept_loop(endpoint: Endpoint, token: Arc<Token>, events: mpsc::Unboun
 /// Screens one connection, then relays it until it ends.
 async fn serve(conn: Connection, serial: u64, token: &Token, events: mpsc::UnboundedSender<Event>) {
     let addr = conn.remote_address();
-    let (mut send, mut recv, hello) =
-        match tokio::time::timeout(HANDSHAKE_TIMEOUT, hello(&conn)).await {
-            Ok(Ok(x)) => x,
-            Ok(Err(e)) => {
-                warn!(%addr, "dropping a peer: {e}");
-                conn.close(close::PROTOCOL.into(), e.as_bytes());
-                return;
-            }
-            Err(_) => {
-                warn!(%addr, "dropping a peer that said no hello within {HANDSHAKE_TIMEOUT:?}");
-                conn.close(close::PROTOCOL.into(), b"no hello in time");
-                return;
-            }
-        };
+    let (mut send, recv, hello) = match tokio::time::timeout(HANDSHAKE_TIMEOUT, hello(&conn)).await
+    {
+        Ok(Ok(x)) => x,
+        Ok(Err(e)) => {
+            warn!(%addr, "dropping a peer: {e}");
+            conn.close(close::PROTOCOL.into(), e.as_bytes());
+            return;
+        }
+        Err(_) => {
+            warn!(%addr, "dropping a peer that said no hello within {HANDSHAKE_TIMEOUT:?}");
+            conn.close(close::PROTOCOL.into(), b"no hello in time");
+            return;
+        }
+    };
     if let Some(reason) = refusal(&hello, token) {
         warn!(%addr, worker = %hello.worker_id, "refusing a worker: {reason}");
         let reply = wire::HelloReply {
@@ -206,7 +219,7 @@ async fn serve(conn: Connection, serial: u64, token: &Token, events: mpsc::Unbou
     if events.send(Event::Joined(info, WorkerLink(tx))).is_err() {
         return;
     }
-    let reason = relay(&conn, serial, &mut send, &mut recv, &mut rx, &events).await;
+    let reason = relay(&conn, serial, &mut send, recv, &mut rx, &events).await;
     info!(%addr, worker = %hello.worker_id, "worker gone: {reason}");
     let _ = events.send(Event::Lost { serial, reason });
 }
@@ -250,14 +263,25 @@ async fn relay(
     conn: &Connection,
     serial: u64,
     send: &mut SendStream,
-    recv: &mut RecvStream,
-    outgoing: &mut mpsc::UnboundedReceiver<master_message::Msg>,
+    recv: RecvStream,
+    outgoing: &mut mpsc::UnboundedReceiver<Outgoing>,
     events: &mpsc::UnboundedSender<Event>,
 ) -> String {
+    // Frames are read by a task of their own: a read raced in select! and
+    // dropped halfway would lose the bytes it had taken.
+    let mut incoming = framing::reader::<wire::WorkerMessage>(recv, MAX_WORKER_FRAME);
     loop {
         tokio::select! {
             msg = outgoing.recv() => {
-                let Some(msg) = msg else { return "the master let go of it".into() };
+                let Some(Outgoing(mut msg, start)) = msg else { return "the master let go of it".into() };
+                if let (master_message::Msg::Plan(plan), Some(start)) = (&mut msg, start) {
+                    let now = std::time::Instant::now();
+                    plan.start_in_ms = if start >= now {
+                        start.duration_since(now).as_millis() as i64
+                    } else {
+                        -(now.duration_since(start).as_millis() as i64)
+                    };
+                }
                 let quit = matches!(msg, master_message::Msg::Quit(_));
                 let frame = wire::MasterMessage { msg: Some(msg) };
                 if let Err(e) = framing::write(send, &frame).await {
@@ -269,15 +293,18 @@ async fn relay(
                     return "told to quit".into();
                 }
             }
-            msg = framing::read::<wire::WorkerMessage>(recv, MAX_WORKER_FRAME) => match msg {
-                Ok(wire::WorkerMessage { msg: Some(msg) }) => {
+            msg = incoming.recv() => match msg {
+                Some(Ok(wire::WorkerMessage { msg: Some(msg) })) => {
                     let _ = events.send(Event::Message { serial, msg });
                 }
-                Ok(_) => {}
-                Err(e) => {
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
                     let reason = closed_reason(conn).unwrap_or_else(|| format!("control stream: {e}"));
                     conn.close(close::PROTOCOL.into(), b"bad control frame");
                     return reason;
+                }
+                None => {
+                    return closed_reason(conn).unwrap_or_else(|| "control stream ended".into());
                 }
             },
             uni = conn.accept_uni() => match uni {

@@ -175,7 +175,7 @@ async fn session(conn: &Connection, config: &WorkerConfig) -> Result<SessionEnd,
     }
     info!("joined master {} as {}", config.master, config.id);
     let mut running: Option<Running> = None;
-    let end = serve(conn, &mut send, &mut recv, config, &mut running).await;
+    let end = serve(conn, &mut send, recv, config, &mut running).await;
     // Whatever ended the session, no load without a master.
     if let Some(r) = running.take() {
         r.handle.stop();
@@ -196,17 +196,20 @@ struct Running {
 async fn serve(
     conn: &Connection,
     send: &mut SendStream,
-    recv: &mut RecvStream,
+    recv: RecvStream,
     config: &WorkerConfig,
     running: &mut Option<Running>,
 ) -> SessionEnd {
+    // Frames are read by a task of their own (see framing::reader).
+    let mut incoming = framing::reader::<wire::MasterMessage>(recv, MAX_MASTER_FRAME);
     loop {
         tokio::select! {
-            msg = framing::read::<wire::MasterMessage>(recv, MAX_MASTER_FRAME) => {
+            msg = incoming.recv() => {
                 let msg = match msg {
-                    Ok(wire::MasterMessage { msg: Some(m) }) => m,
-                    Ok(_) => continue,
-                    Err(e) => return SessionEnd::Lost(conn.close_reason().map(|r| r.to_string()).unwrap_or_else(|| e.to_string())),
+                    Some(Ok(wire::MasterMessage { msg: Some(m) })) => m,
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => return SessionEnd::Lost(conn.close_reason().map(|r| r.to_string()).unwrap_or_else(|| e.to_string())),
+                    None => return SessionEnd::Lost("control stream ended".into()),
                 };
                 match msg {
                     master_message::Msg::Plan(plan) => {

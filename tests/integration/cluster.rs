@@ -226,3 +226,76 @@ fn bad_peers_never_stop_the_master() {
     );
     assert!(read_json(&json)["totals"]["requests"].as_u64().unwrap() > 0);
 }
+
+/// A CA and a master certificate it signed, as PEM files in `dir`.
+fn ca_and_master_cert(dir: &Dir) -> (String, String, String) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let path = |name: &str, pem: String| dir.write(name, &pem).to_str().unwrap().to_owned();
+    (
+        path("ca.pem", ca_cert.pem()),
+        path("master.pem", leaf.pem()),
+        path("master.key", key.serialize_pem()),
+    )
+}
+
+#[test]
+fn workers_check_the_master_by_ca_and_refuse_a_wrong_fingerprint() {
+    let target = procs::counting();
+    let dir = Dir::new();
+    let file = scenario(&dir, target.addr, "2s");
+    let (ca, cert, key) = ca_and_master_cert(&dir);
+    let json = dir.path("r.json");
+    let (mut master, addr, fp) = procs::master(
+        &file,
+        TOKEN,
+        &[
+            "--expect-workers",
+            "1",
+            "--cert",
+            &cert,
+            "--key",
+            &key,
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    let wrong = "00".repeat(32);
+    assert_ne!(fp, wrong);
+    let impostor_check = procs::worker(&addr, &wrong, TOKEN, "pinned-wrong");
+    impostor_check.wait_for("fingerprint is", Duration::from_secs(10));
+    let _good = procs::Proc::start(
+        &[
+            "worker",
+            "--master",
+            &addr,
+            "--master-ca",
+            &ca,
+            "--id",
+            "by-ca",
+            "--threads",
+            "1",
+        ],
+        &[("VOLLEY_TOKEN", TOKEN)],
+    );
+    assert_eq!(
+        master.wait(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        master.stderr()
+    );
+    let r = read_json(&json);
+    assert_eq!(
+        r["config"]["workers"], 1,
+        "only the worker that trusts the CA joined"
+    );
+    assert!(r["totals"]["requests"].as_u64().unwrap() > 0);
+}
