@@ -76,6 +76,17 @@ struct Member {
 }
 
 impl Member {
+    fn new(info: WorkerInfo, link: WorkerLink) -> Self {
+        Member {
+            info,
+            link,
+            reports: 0,
+            done: None,
+            lost: false,
+            busy_warned: false,
+        }
+    }
+
     fn finished(&self, now: Instant) -> bool {
         self.lost
             || self
@@ -117,19 +128,7 @@ pub async fn run(
     let mut stats = RunStats::new(names);
     let mut members: BTreeMap<u64, Member> = pool
         .into_values()
-        .map(|(info, link)| {
-            (
-                info.serial,
-                Member {
-                    info,
-                    link,
-                    reports: 0,
-                    done: None,
-                    lost: false,
-                    busy_warned: false,
-                },
-            )
-        })
+        .map(|(info, link)| (info.serial, Member::new(info, link)))
         .collect();
     stats.expect_sources(members.len());
     let source = convert::source_to_wire(&spec.scenario.source);
@@ -208,15 +207,10 @@ pub async fn run(
                         // Mid-run: the newcomer starts where the run is.
                         let serial = info.serial;
                         eprintln!("worker {} ({}) joined; sharing the load with it", info.id, info.hostname);
-                        members.insert(serial, Member { info, link, reports: 0, done: None, lost: false, busy_warned: false });
+                        members.insert(serial, Member::new(info, link));
                         stats.expect_sources(active(&members).len());
-                        for (s, share) in active(&members).into_iter().zip(shares(&members)) {
-                            let m = &members[&s];
-                            if s == serial {
-                                m.link.send_plan(plan(share), started);
-                            } else {
-                                m.link.send(master_message::Msg::Update(wire::Update { run_id, share: Some(convert::share_to_wire(share)), total: None }));
-                            }
+                        if let Some((s, share)) = reshare(&members, run_id, Some(serial)) {
+                            members[&s].link.send_plan(plan(share), started);
                         }
                     }
                     Event::Lost { serial, reason } => {
@@ -233,9 +227,7 @@ pub async fn run(
                         eprintln!("warning: {note}");
                         notes.push(note);
                         stats.expect_sources(active(&members).len());
-                        for (s, share) in active(&members).into_iter().zip(shares(&members)) {
-                            members[&s].link.send(master_message::Msg::Update(wire::Update { run_id, share: Some(convert::share_to_wire(share)), total: None }));
-                        }
+                        reshare(&members, run_id, None);
                     }
                 }
             }
@@ -282,6 +274,30 @@ fn active(members: &BTreeMap<u64, Member>) -> Vec<u64> {
         .filter(|(_, m)| !m.lost && m.done.is_none())
         .map(|(s, _)| *s)
         .collect()
+}
+
+/// Sends every active worker its new share, except `newcomer`, whose share
+/// is returned for its plan.
+fn reshare(
+    members: &BTreeMap<u64, Member>,
+    run_id: u64,
+    newcomer: Option<u64>,
+) -> Option<(u64, Share)> {
+    let mut out = None;
+    for (s, share) in active(members).into_iter().zip(shares(members)) {
+        if Some(s) == newcomer {
+            out = Some((s, share));
+        } else {
+            members[&s]
+                .link
+                .send(master_message::Msg::Update(wire::Update {
+                    run_id,
+                    share: Some(convert::share_to_wire(share)),
+                    total: None,
+                }));
+        }
+    }
+    out
 }
 
 /// Shares of the active workers, by cores.

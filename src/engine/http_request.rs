@@ -4,6 +4,8 @@
 //! written as bytes straight into the connection's buffer; HTTP/2 requests
 //! become an `http::Request` for hyper.
 
+use std::io::Write;
+
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{HeaderValue, Method};
@@ -150,6 +152,29 @@ pub async fn send(
     Ok((sent, r))
 }
 
+/// Renders templated header `i` into `value` and checks it by
+/// http::HeaderValue's rule (visible ASCII, spaces and tabs: no CR, LF or
+/// other controls), without building one.
+fn render_header<'h>(
+    h: &'h HttpSpec,
+    i: usize,
+    ctx: &mut RenderCtx<'_>,
+    value: &mut String,
+) -> Result<&'h http::HeaderName, (u64, u64, Failure)> {
+    let (name, tpl) = &h.headers[i];
+    value.clear();
+    tpl.render(ctx, value);
+    if let Some(b) = value
+        .bytes()
+        .find(|&b| !(b == b'\t' || (0x20..0x7f).contains(&b)))
+    {
+        return Err(request_err(format!(
+            "header {name}: the value holds the byte {b:#04x}, which no header may"
+        )));
+    }
+    Ok(name)
+}
+
 /// Writes an HTTP/1.1 request into `buf`.
 fn encode_h1(
     h: &HttpSpec,
@@ -179,18 +204,13 @@ fn encode_h1(
     buf.extend_from_slice(&fixed.head_h1);
     let value = scratch.b;
     for &i in &fixed.templated_headers {
-        let (name, tpl) = &h.headers[i];
-        value.clear();
-        tpl.render(ctx, value);
-        // The same rule as http::HeaderValue: no CR, LF or other controls.
-        HeaderValue::from_str(value).map_err(|e| request_err(format!("header {name}: {e}")))?;
+        let name = render_header(h, i, ctx, value)?;
         push_header(buf, name.as_str(), value);
     }
     let body_at = |buf: &mut Vec<u8>, len: usize| {
         if len > 0 || expects_body(&h.method) {
-            buf.extend_from_slice(b"content-length: ");
-            buf.extend_from_slice(len.to_string().as_bytes());
-            buf.extend_from_slice(b"\r\n");
+            // Formatted straight into the buffer: no allocation per request.
+            let _ = write!(buf, "content-length: {len}\r\n");
         }
         buf.extend_from_slice(b"\r\n");
     };

@@ -44,12 +44,7 @@ fn a_master_and_two_workers_run_and_merge_exactly() {
     );
     let mut w1 = procs::worker(&addr, &fp, TOKEN, "w1");
     let mut w2 = procs::worker(&addr, &fp, TOKEN, "w2");
-    assert_eq!(
-        master.wait(Duration::from_secs(30)),
-        Some(0),
-        "{}",
-        master.stderr()
-    );
+    master.succeeds();
     let r = read_json(&json);
     assert_eq!(r["config"]["workers"], 2);
     let recorded = r["totals"]["requests"].as_u64().unwrap();
@@ -117,12 +112,7 @@ fn a_killed_worker_is_lost_its_share_moves_and_the_run_completes() {
         "lost after {:?}",
         killed.elapsed()
     );
-    assert_eq!(
-        master.wait(Duration::from_secs(30)),
-        Some(0),
-        "{}",
-        master.stderr()
-    );
+    master.succeeds();
     assert!(
         master.stdout().contains("note: worker w2"),
         "{}",
@@ -172,12 +162,7 @@ fn a_worker_joining_mid_run_gets_a_share() {
     std::thread::sleep(Duration::from_secs(2));
     let w2 = procs::worker(&addr, &fp, TOKEN, "w2");
     master.wait_for("worker w2", Duration::from_secs(10));
-    assert_eq!(
-        master.wait(Duration::from_secs(30)),
-        Some(0),
-        "{}",
-        master.stderr()
-    );
+    master.succeeds();
     let r = read_json(&json);
     assert_eq!(r["config"]["workers"], 2);
     let names_total: u64 = r["names"]
@@ -218,12 +203,7 @@ fn bad_peers_never_stop_the_master() {
     rt.block_on(crate::peers::misbehave(master_addr));
     // After all that, a real worker joins and the run happens.
     let _w = procs::worker(&addr, &fp, TOKEN, "good");
-    assert_eq!(
-        master.wait(Duration::from_secs(30)),
-        Some(0),
-        "{}",
-        master.stderr()
-    );
+    master.succeeds();
     assert!(read_json(&json)["totals"]["requests"].as_u64().unwrap() > 0);
 }
 
@@ -286,12 +266,7 @@ fn workers_check_the_master_by_ca_and_refuse_a_wrong_fingerprint() {
         ],
         &[("VOLLEY_TOKEN", TOKEN)],
     );
-    assert_eq!(
-        master.wait(Duration::from_secs(30)),
-        Some(0),
-        "{}",
-        master.stderr()
-    );
+    master.succeeds();
     let r = read_json(&json);
     assert_eq!(
         r["config"]["workers"], 1,

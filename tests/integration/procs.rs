@@ -123,6 +123,12 @@ impl Proc {
         }
     }
 
+    /// Waits for a clean exit (code 0), failing with its stderr otherwise.
+    pub fn succeeds(&mut self) {
+        let code = self.wait(Duration::from_secs(30));
+        assert_eq!(code, Some(0), "{}", self.stderr());
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
