@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::Exit;
 use crate::report::threshold::Threshold;
 use crate::scenario::compile::Options;
-use crate::scenario::{LoadModel, RequestKind, Schema};
+use crate::scenario::{LoadModel, RequestKind, RequestSpec, Schema, Step, Think};
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -34,26 +34,72 @@ pub fn check(args: CheckArgs) -> Result<i32, Exit> {
         } => println!("  closed model: {users} users, {spawn_rate} spawned per second"),
         LoadModel::Open { rate, .. } => println!("  open model: {rate} requests per second"),
     }
-    for r in &scenario.requests {
-        let what = match &r.kind {
-            RequestKind::Http(h) => format!("HTTP {} {}", h.method, h.base),
-            RequestKind::Grpc(g) => format!(
-                "gRPC {} at {} (schema: {})",
-                g.method,
-                g.endpoint,
-                match g.schema {
-                    Schema::Protos(_) => ".proto files",
-                    Schema::Reflection => "server reflection, at run time",
-                }
-            ),
+    for r in scenario.requests.iter().filter(|r| r.weight > 0) {
+        println!(
+            "  request {:?} (weight {}): {}",
+            r.name,
+            r.weight,
+            describe(r)
+        );
+    }
+    for f in &scenario.flows {
+        let how = if f.on_start {
+            "on start, once per user".to_string()
+        } else {
+            format!("weight {}", f.weight)
         };
-        println!("  request {:?} (weight {}): {what}", r.name, r.weight);
+        println!("  flow {:?} ({how}):", f.name);
+        for step in &f.steps {
+            match *step {
+                Step::Request(i) => {
+                    let r = &scenario.requests[i];
+                    let caps: Vec<&str> = r
+                        .captures
+                        .iter()
+                        .map(|c| scenario.vars[c.var].as_str())
+                        .collect();
+                    let caps = if caps.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", captures {}", caps.join(", "))
+                    };
+                    println!("    step {:?}: {}{caps}", r.name, describe(r));
+                }
+                Step::Think(Think::Fixed(d)) => println!("    think {d:?}"),
+                Step::Think(Think::Uniform(lo, hi)) => println!("    think {lo:?} to {hi:?}"),
+                Step::Think(Think::None) => {}
+            }
+        }
     }
     for d in &scenario.data {
-        println!("  data {:?}: {} records", d.name, d.rows.len());
+        println!(
+            "  data {:?}: {} records{}",
+            d.name,
+            d.rows.len(),
+            if d.pick == crate::scenario::data::Pick::PerUser {
+                ", one per user"
+            } else {
+                ""
+            }
+        );
     }
     for t in &scenario.thresholds {
         println!("  threshold {t}");
     }
     Ok(0)
+}
+
+fn describe(r: &RequestSpec) -> String {
+    match &r.kind {
+        RequestKind::Http(h) => format!("HTTP {} {}", h.method, h.base),
+        RequestKind::Grpc(g) => format!(
+            "gRPC {} at {} (schema: {})",
+            g.method,
+            g.endpoint,
+            match g.schema {
+                Schema::Protos(_) => ".proto files",
+                Schema::Reflection => "server reflection, at run time",
+            }
+        ),
+    }
 }

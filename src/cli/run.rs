@@ -91,17 +91,17 @@ pub fn prepare_compiled(
     let spec = load
         .apply(scenario.load.clone())
         .map_err(|e| Exit::cannot_start(anyhow::anyhow!(e)))?;
+    check_records(&scenario, &spec).map_err(Exit::cannot_start)?;
     let mut thresholds = Vec::new();
     for t in scenario.thresholds.iter().chain(&output.thresholds) {
         let th = Threshold::parse(t)
             .map_err(|e| Exit::cannot_start(anyhow::anyhow!("--threshold {t:?}: {e}")))?;
         if let Some(n) = &th.name
-            && !scenario.requests.iter().any(|r| &r.name == n)
+            && !scenario.has_stat(n)
         {
-            let names: Vec<&str> = scenario.requests.iter().map(|r| r.name.as_str()).collect();
             return Err(Exit::cannot_start(anyhow::anyhow!(
-                "--threshold {t:?}: there is no request named {n:?} (the scenario has {})",
-                names.join(", ")
+                "--threshold {t:?}: there is no request, step or flow named {n:?} (the scenario has {})",
+                scenario.names().join(", ")
             )));
         }
         thresholds.push(th);
@@ -111,6 +111,29 @@ pub fn prepare_compiled(
         load: spec,
         thresholds,
     })
+}
+
+/// A per-user data source needs a record for every user the run will have
+/// at its peak (the closed model; open-model executors are capped instead).
+fn check_records(scenario: &Scenario, load: &crate::scenario::LoadSpec) -> anyhow::Result<()> {
+    let LoadModel::Closed { users, stages, .. } = &load.model else {
+        return Ok(());
+    };
+    let peak = if stages.is_empty() {
+        *users
+    } else {
+        stages.iter().map(|s| s.target).fold(0.0, f64::max).ceil() as u64
+    };
+    for d in &scenario.data {
+        if d.pick == crate::scenario::data::Pick::PerUser && (d.rows.len() as u64) < peak {
+            anyhow::bail!(
+                "data {:?} has {} records for {peak} users: pick = \"per_user\" gives each user its own record, so it needs at least one per user (fewer users, or more records)",
+                d.name,
+                d.rows.len()
+            );
+        }
+    }
+    Ok(())
 }
 
 pub fn run_config(p: &Prepared, workers: usize) -> RunConfig {
@@ -258,6 +281,7 @@ pub fn finish(
             .map_err(write_err)?;
     }
     if let Some(prefix) = &output.csv {
+        let flows = p.scenario.flows.iter().map(|_| "flow");
         let kinds: Vec<&str> = p
             .scenario
             .requests
@@ -266,6 +290,7 @@ pub fn finish(
                 RequestKind::Http(_) => "HTTP",
                 RequestKind::Grpc(_) => "gRPC",
             })
+            .chain(flows.clone())
             .collect();
         let methods: Vec<String> = p
             .scenario
@@ -275,6 +300,7 @@ pub fn finish(
                 RequestKind::Http(h) => h.method.to_string(),
                 RequestKind::Grpc(_) => "gRPC".into(),
             })
+            .chain(flows.map(String::from))
             .collect();
         let path = |suffix: &str| PathBuf::from(format!("{}_{suffix}.csv", prefix.display()));
         let create = |p: PathBuf| {

@@ -37,6 +37,39 @@ pub struct HttpAnswer {
     pub body: Bytes,
     /// Head and body bytes received.
     pub received: u64,
+    /// The headers, when the caller asked for them (a capture reads one).
+    pub headers: Headers,
+}
+
+/// Response headers, kept only when something will read them.
+#[derive(Debug, Default)]
+pub enum Headers {
+    #[default]
+    None,
+    /// An HTTP/1.1 head as received (parsed again on lookup: rare).
+    Raw(Bytes),
+    Map(http::HeaderMap),
+}
+
+impl Headers {
+    /// The first value of header `name` (case-insensitive), as text.
+    pub fn get(&self, name: &str) -> Option<String> {
+        match self {
+            Headers::None => None,
+            Headers::Map(m) => m
+                .get(name)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            Headers::Raw(head) => {
+                let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+                let mut resp = httparse::Response::new(&mut headers);
+                resp.parse(head).ok()?;
+                resp.headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case(name))
+                    .map(|h| String::from_utf8_lossy(h.value).into_owned())
+            }
+        }
+    }
 }
 
 /// One open HTTP/1.1 connection.
@@ -107,8 +140,13 @@ impl H1Conn {
     }
 
     /// Sends the request in the buffer and reads the whole answer. `head` is
-    /// true for HEAD requests, whose answers have no body.
-    pub async fn round_trip(&mut self, head: bool) -> Result<HttpAnswer, Failure> {
+    /// true for HEAD requests, whose answers have no body; `keep_headers`
+    /// keeps the response head for [`Headers::get`].
+    pub async fn round_trip(
+        &mut self,
+        head: bool,
+        keep_headers: bool,
+    ) -> Result<HttpAnswer, Failure> {
         // Until this exchange completes, the connection is in an unknown
         // state (a timeout may drop this future at any await).
         self.reusable = false;
@@ -130,7 +168,12 @@ impl H1Conn {
             }
         };
         let mut received = head.len as u64;
-        let _ = self.rbuf.split_to(head.len);
+        let raw_head = self.rbuf.split_to(head.len);
+        let headers = if keep_headers {
+            Headers::Raw(raw_head.freeze())
+        } else {
+            Headers::None
+        };
         let body = match head.framing {
             Framing::None => Bytes::new(),
             Framing::Length(n) => {
@@ -162,6 +205,7 @@ impl H1Conn {
                     status: head.status,
                     body,
                     received,
+                    headers,
                 });
             }
         };
@@ -170,6 +214,7 @@ impl H1Conn {
             status: head.status,
             body,
             received,
+            headers,
         })
     }
 
@@ -427,7 +472,7 @@ mod tests {
     async fn get(c: &mut H1Conn) -> Result<HttpAnswer, Failure> {
         c.request_buf()
             .extend_from_slice(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
-        c.round_trip(false).await
+        c.round_trip(false, true).await
     }
 
     #[tokio::test]
@@ -446,6 +491,12 @@ mod tests {
         assert!(c.is_usable());
         let a = get(&mut c).await.unwrap();
         assert_eq!((a.status, &a.body[..]), (200, &b"abcdefg"[..]));
+        // The head is kept for captures, and read case-insensitively.
+        assert_eq!(
+            a.headers.get("transfer-encoding").as_deref(),
+            Some("chunked")
+        );
+        assert_eq!(a.headers.get("location"), None);
         let wire = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4;x=y\r\ndefg\r\n0\r\nTrailer: 1\r\n\r\n";
         assert_eq!(a.received, wire.len() as u64);
         assert!(c.is_usable());

@@ -17,7 +17,7 @@ use tokio_rustls::TlsConnector;
 use tokio_util::either::Either;
 
 use super::h1::H1Conn;
-pub use super::h1::HttpAnswer;
+pub use super::h1::{Headers, HttpAnswer};
 
 use super::tls;
 use crate::scenario::{HttpSpec, HttpVersion};
@@ -198,6 +198,7 @@ impl HttpConn {
 pub async fn send_h2(
     s: &mut http2::SendRequest<Full<Bytes>>,
     req: Request<Full<Bytes>>,
+    keep_headers: bool,
 ) -> Result<HttpAnswer, Failure> {
     s.ready().await.map_err(hyper_failure)?;
     let resp = s.send_request(req).await.map_err(hyper_failure)?;
@@ -209,17 +210,19 @@ pub async fn send_h2(
         .map(|(k, v)| (k.as_str().len() + v.len() + 4) as u64)
         .sum::<u64>()
         + 17;
+    let (parts, body) = resp.into_parts();
+    let headers = if keep_headers {
+        Headers::Map(parts.headers)
+    } else {
+        Headers::None
+    };
     // A body in one frame (the usual case) is kept without a copy.
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(hyper_failure)?
-        .to_bytes();
+    let body = body.collect().await.map_err(hyper_failure)?.to_bytes();
     received += body.len() as u64;
     Ok(HttpAnswer {
         status,
         body,
         received,
+        headers,
     })
 }

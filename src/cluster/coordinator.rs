@@ -125,7 +125,7 @@ pub async fn run(
 
     let names = spec.scenario.names();
     let name_count = names.len();
-    let mut stats = RunStats::new(names);
+    let mut stats = RunStats::new(names).with_flows(spec.scenario.flows.len());
     let mut members: BTreeMap<u64, Member> = pool
         .into_values()
         .map(|(info, link)| (info.serial, Member::new(info, link)))

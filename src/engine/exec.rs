@@ -1,5 +1,5 @@
 //! Executing one request of the scenario: render, send over the user's own
-//! connection, check, and turn the outcome into a [`Sample`].
+//! connection, check, capture, and turn the outcome into a [`Sample`].
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,9 +9,11 @@ use rand::rngs::SmallRng;
 use tonic::client::Grpc;
 use tonic::transport::{Channel, Endpoint};
 
+use super::capture;
 use super::http_request::{self, FixedHttp, Scratch};
 use crate::client::check;
 use crate::client::grpc::{self, GrpcCall, RawCodec};
+use crate::client::http::Headers;
 use crate::client::http::{HttpConn, HttpTarget};
 use crate::scenario::template::RenderCtx;
 use crate::scenario::{RequestKind, Scenario, Schema};
@@ -28,9 +30,20 @@ pub struct Requests {
     prepared: Vec<Prepared>,
     http: Vec<HttpTarget>,
     grpc: Vec<(Endpoint, Option<Vec<Channel>>)>,
-    /// Cumulative weights for the weighted pick.
+    /// What a user picks from (top-level requests and flows), with
+    /// cumulative weights for the weighted pick.
+    actions: Vec<Action>,
     cumulative: Vec<u64>,
     timeout: std::time::Duration,
+}
+
+/// What a user does in one turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Send top-level request `i`.
+    Request(usize),
+    /// Run one iteration of flow `i`.
+    Flow(usize),
 }
 
 /// Why the engine cannot start.
@@ -124,30 +137,44 @@ impl Requests {
             };
             prepared.push(p);
         }
-        let mut acc = 0u64;
-        let cumulative = scenario
+        // Steps have weight 0 and the on-start flow too: neither is picked.
+        let weighted = scenario
             .requests
             .iter()
-            .map(|r| {
-                acc += u64::from(r.weight);
-                acc
+            .enumerate()
+            .map(|(i, r)| (Action::Request(i), r.weight))
+            .chain(
+                scenario
+                    .flows
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| (Action::Flow(i), f.weight)),
+            )
+            .filter(|(_, w)| *w > 0);
+        let mut acc = 0u64;
+        let (actions, cumulative) = weighted
+            .map(|(a, w)| {
+                acc += u64::from(w);
+                (a, acc)
             })
-            .collect();
+            .unzip();
         Ok(Requests {
             scenario,
             prepared,
             http,
             grpc: grpc_eps.into_iter().map(|(_, e, s)| (e, s)).collect(),
+            actions,
             cumulative,
             timeout,
         })
     }
 
-    /// Picks a request index by weight.
-    pub fn pick(&self, rng: &mut SmallRng) -> usize {
+    /// Picks what a user does next, by weight.
+    pub fn pick(&self, rng: &mut SmallRng) -> Action {
         let total = self.cumulative.last().copied().unwrap_or(1);
         let x = rng.random_range(0..total);
-        self.cumulative.partition_point(|&c| c <= x)
+        let i = self.cumulative.partition_point(|&c| c <= x);
+        self.actions.get(i).copied().unwrap_or(Action::Request(0))
     }
 
     /// The per-user state: its own connections, random generator and buffers.
@@ -156,6 +183,8 @@ impl Requests {
             id,
             rng: rand::SeedableRng::from_rng(&mut rand::rng()),
             picked: vec![None; self.scenario.data.len()],
+            own: vec![None; self.scenario.data.len()],
+            vars: vec![String::new(); self.scenario.vars.len()],
             http: self.http.iter().map(|_| None).collect(),
             grpc: self.grpc.iter().map(|_| None).collect(),
             scratch: String::new(),
@@ -226,16 +255,34 @@ impl Requests {
                         slot.insert(c)
                     }
                 };
+                let keep_headers = capture::needs_headers(&spec.captures);
                 let mut ctx = RenderCtx {
                     data,
                     rng: &mut user.rng,
                     picked: &mut user.picked,
+                    own: &user.own,
+                    vars: &user.vars,
                 };
                 let scratch = Scratch {
                     a: &mut user.scratch,
                     b: &mut user.scratch2,
                 };
-                http_request::send(spec, h, fixed, t, conn, &mut ctx, scratch).await
+                let (sent, answer) =
+                    http_request::send(h, fixed, t, conn, &mut ctx, scratch, keep_headers).await?;
+                let r = answer.received;
+                let failed = |f| (sent, r, f);
+                check::http_status(&spec.check, answer.status, &answer.body).map_err(failed)?;
+                check::body(&spec.check, &answer.body, None).map_err(failed)?;
+                if !spec.captures.is_empty() {
+                    let seen = capture::Answer {
+                        body: &answer.body,
+                        json: None,
+                        headers: &answer.headers,
+                    };
+                    capture::apply(&spec.captures, &self.scenario.vars, &seen, &mut user.vars)
+                        .map_err(failed)?;
+                }
+                Ok((sent, r))
             }
             // Boxed: tonic's futures are large, and an idle user should not
             // carry one (ten thousand users stay small).
@@ -270,6 +317,8 @@ impl Requests {
             data,
             rng: &mut user.rng,
             picked: &mut user.picked,
+            own: &user.own,
+            vars: &user.vars,
         };
         let body = call
             .encode(&mut ctx, &mut user.scratch)
@@ -286,25 +335,63 @@ impl Requests {
                 Failure::new(FailureKind::Connect, "cannot connect").with_detail(e.to_string()),
             )
         })?;
+        let keep_headers = capture::needs_headers(&spec.captures);
+        let headers = |m: tonic::metadata::MetadataMap| {
+            if keep_headers {
+                Headers::Map(m.into_headers())
+            } else {
+                Headers::None
+            }
+        };
         match client.unary(req, call.path.clone(), RawCodec).await {
             Ok(resp) => {
-                let bytes = resp.into_inner();
+                let (meta, bytes, _) = resp.into_parts();
                 let r = bytes.len() as u64 + 5;
+                let failed = |f| (sent, r, f);
                 if spec.check.code != 0 {
                     let f = Failure::new(
                         FailureKind::Grpc,
                         format!("gRPC OK, expected {}", grpc::code_name(spec.check.code)),
                     );
-                    return Err((sent, r, f));
+                    return Err(failed(f));
                 }
+                let wants_json = spec.check.needs_body() || capture::needs_body(&spec.captures);
+                let json = if wants_json {
+                    Some(call.decode_json(&bytes).map_err(failed)?)
+                } else {
+                    None
+                };
                 if spec.check.needs_body() {
-                    let json = call.decode_json(&bytes).map_err(|f| (sent, r, f))?;
-                    check::body(&spec.check, &bytes, Some(&json)).map_err(|f| (sent, r, f))?;
+                    check::body(&spec.check, &bytes, json.as_ref()).map_err(failed)?;
+                }
+                if !spec.captures.is_empty() {
+                    // Regexes read the response as its JSON text.
+                    let text = json.as_ref().map(|j| j.to_string()).unwrap_or_default();
+                    let seen = capture::Answer {
+                        body: text.as_bytes(),
+                        json: json.as_ref(),
+                        headers: &headers(meta),
+                    };
+                    capture::apply(&spec.captures, &self.scenario.vars, &seen, &mut user.vars)
+                        .map_err(failed)?;
                 }
                 Ok((sent, r))
             }
             Err(status) => match grpc::status_failure(&status, spec.check.code) {
-                None => Ok((sent, status.message().len() as u64)),
+                None => {
+                    let r = status.message().len() as u64;
+                    if !spec.captures.is_empty() {
+                        // An expected non-OK status: its message and metadata.
+                        let seen = capture::Answer {
+                            body: status.message().as_bytes(),
+                            json: None,
+                            headers: &headers(status.metadata().clone()),
+                        };
+                        capture::apply(&spec.captures, &self.scenario.vars, &seen, &mut user.vars)
+                            .map_err(|f| (sent, r, f))?;
+                    }
+                    Ok((sent, r))
+                }
                 Some(f) => Err((sent, 0, f)),
             },
         }
@@ -316,6 +403,10 @@ pub struct UserState {
     pub id: u64,
     pub rng: SmallRng,
     picked: Vec<Option<usize>>,
+    /// The rows this user holds of `per_user` sources.
+    pub own: Vec<Option<usize>>,
+    /// Its variables, set by captures.
+    pub vars: Vec<String>,
     http: Vec<Option<HttpConn>>,
     grpc: Vec<Option<Channel>>,
     scratch: String,

@@ -11,10 +11,9 @@ use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{HeaderValue, Method};
 use http_body_util::Full;
 
-use crate::client::check;
-use crate::client::http::{HttpConn, HttpTarget, send_h2};
+use crate::client::http::{HttpAnswer, HttpConn, HttpTarget, send_h2};
+use crate::scenario::HttpSpec;
 use crate::scenario::template::RenderCtx;
-use crate::scenario::{HttpSpec, RequestSpec};
 use crate::stats::{Failure, FailureKind};
 
 /// The parts of an HTTP request that no template changes, built once.
@@ -108,9 +107,6 @@ pub struct Scratch<'a> {
     pub b: &'a mut String,
 }
 
-/// What a request cost on the wire, and how it failed if it did.
-pub type Outcome = Result<(u64, u64), (u64, u64, Failure)>;
-
 fn request_err(e: String) -> (u64, u64, Failure) {
     (
         0,
@@ -119,37 +115,37 @@ fn request_err(e: String) -> (u64, u64, Failure) {
     )
 }
 
-/// Renders, sends and checks one request over `conn`.
+/// Renders and sends one request over `conn`; returns the bytes sent and
+/// the answer (checked by the caller), or how it failed with the bytes
+/// sent and received.
 pub async fn send(
-    spec: &RequestSpec,
     h: &HttpSpec,
     fixed: &FixedHttp,
     t: &HttpTarget,
     conn: &mut HttpConn,
     ctx: &mut RenderCtx<'_>,
     scratch: Scratch<'_>,
-) -> Outcome {
-    let (sent, answer) = match conn {
+    keep_headers: bool,
+) -> Result<(u64, HttpAnswer), (u64, u64, Failure)> {
+    match conn {
         HttpConn::H1(c) => {
             let buf = c.request_buf();
             encode_h1(h, fixed, t, ctx, scratch, buf)?;
             let sent = buf.len() as u64;
             let answer = c
-                .round_trip(h.method == Method::HEAD)
+                .round_trip(h.method == Method::HEAD, keep_headers)
                 .await
                 .map_err(|f| (sent, 0, f))?;
-            (sent, answer)
+            Ok((sent, answer))
         }
         HttpConn::H2(s) => {
             let (req, sent) = build_h2(h, fixed, t, ctx, scratch)?;
-            let answer = send_h2(s, req).await.map_err(|f| (sent, 0, f))?;
-            (sent, answer)
+            let answer = send_h2(s, req, keep_headers)
+                .await
+                .map_err(|f| (sent, 0, f))?;
+            Ok((sent, answer))
         }
-    };
-    let r = answer.received;
-    check::http_status(&spec.check, answer.status, &answer.body).map_err(|f| (sent, r, f))?;
-    check::body(&spec.check, &answer.body, None).map_err(|f| (sent, r, f))?;
-    Ok((sent, r))
+    }
 }
 
 /// Renders templated header `i` into `value` and checks it by

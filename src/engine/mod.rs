@@ -3,13 +3,16 @@
 //! [`Snapshot`] per interval to whoever listens. It knows nothing of workers,
 //! masters or consoles: a local run and a cluster worker drive it the same way.
 
+pub mod capture;
 pub mod exec;
+mod flow;
 pub mod http_request;
 pub mod pacing;
+pub mod records;
 pub mod share;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
@@ -20,6 +23,8 @@ pub use share::Share;
 
 use crate::scenario::{LoadModel, LoadSpec, Scenario, Think};
 use crate::stats::{Recorder, Snapshot};
+use flow::{Claims, Turn};
+use records::Records;
 
 /// Open-model starts later than this behind schedule count as late.
 pub const LATE_AFTER: Duration = Duration::from_millis(10);
@@ -141,6 +146,10 @@ struct Shared {
     active: AtomicU64,
     late: AtomicU64,
     missed: AtomicU64,
+    /// This engine's slice of every per-user data source.
+    records: Records,
+    /// Whether a user has waited for a free record (warned once).
+    starved: AtomicBool,
     stop: CancellationToken,
     t0: Instant,
 }
@@ -181,8 +190,11 @@ async fn run(
         }
     }
     let limit = plan.load.requests.map(|n| plan.share.count(n));
+    let records = Records::new(&plan.scenario.data, plan.share);
     let shared = Arc::new(Shared {
         requests,
+        records,
+        starved: AtomicBool::new(false),
         recorder: Recorder::new(),
         issued: AtomicU64::new(0),
         limit,
@@ -270,8 +282,13 @@ async fn closed(shared: Arc<Shared>, load: LoadSpec, control: watch::Receiver<Co
     let mut credit = 0.0f64;
     let tick = Duration::from_millis(50);
     let mut last = Instant::now();
+    let mut share = control.borrow().share;
     loop {
         let c = *control.borrow();
+        if c.share != share {
+            share = c.share;
+            shared.records.set_share(share);
+        }
         let t = shared.t0.elapsed();
         let desired = c.share.users(total_now(users as f64, &stages, &c, t)) as usize;
         let now = Instant::now();
@@ -325,33 +342,36 @@ async fn closed(shared: Arc<Shared>, load: LoadSpec, control: watch::Receiver<Co
 }
 
 async fn user_loop(shared: Arc<Shared>, id: u64, think: Think, stop: CancellationToken) {
-    shared.active.fetch_add(1, Ordering::Relaxed);
     let mut user = shared.requests.new_user(id);
-    loop {
-        if stop.is_cancelled() || !shared.claim() {
+    // A user holds its own records before it counts as running.
+    if !flow::acquire(&shared, &mut user, &stop).await {
+        return;
+    }
+    shared.active.fetch_add(1, Ordering::Relaxed);
+    let mut started = false;
+    while !stop.is_cancelled() {
+        let mut claims = Claims::default();
+        let t = flow::turn(
+            &shared,
+            &mut user,
+            &mut started,
+            Instant::now(),
+            &stop,
+            &mut claims,
+        )
+        .await;
+        if t == Turn::Stop {
             break;
         }
-        let idx = shared.requests.pick(&mut user.rng);
-        let start = Instant::now();
-        let sample = tokio::select! {
-            s = shared.requests.execute(idx, &mut user, start) => s,
-            () = stop.cancelled() => break,
-        };
-        shared.recorder.record(sample);
-        let pause = match think {
-            Think::None => continue,
-            Think::Fixed(d) => d,
-            Think::Uniform(lo, hi) => {
-                let f: f64 = rand::Rng::random(&mut user.rng);
-                lo + (hi - lo).mul_f64(f)
+        if let Some(pause) = think.draw(&mut user.rng) {
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                () = stop.cancelled() => break,
             }
-        };
-        tokio::select! {
-            () = tokio::time::sleep(pause) => {}
-            () = stop.cancelled() => break,
         }
     }
     shared.active.fetch_sub(1, Ordering::Relaxed);
+    shared.records.release(&mut user.own);
 }
 
 /// Open model: arrivals on a schedule, independent of answers; each arrival is
@@ -373,8 +393,18 @@ async fn open(shared: Arc<Shared>, load: LoadSpec, control: watch::Receiver<Cont
     let t0 = shared.t0;
     // An engine that joins a running test owes no arrivals from before it.
     arrivals.reset_to(t0.elapsed());
+    let mut share = control.borrow().share;
     loop {
         let c = *control.borrow();
+        if c.share != share {
+            share = c.share;
+            shared.records.set_share(share);
+        }
+        // Executors hold per-user records: no more of them than records.
+        let most = shared
+            .records
+            .capacity()
+            .map_or(max_in_flight, |n| max_in_flight.min(n as u64));
         let now = t0.elapsed();
         let r = c.share.rate(total_now(rate, &stages, &c, now));
         if shared.exhausted() {
@@ -403,8 +433,7 @@ async fn open(shared: Arc<Shared>, load: LoadSpec, control: watch::Receiver<Cont
         let backlog = tx.len() as u64;
         let idle_now = idle.load(Ordering::Relaxed);
         if backlog > idle_now {
-            let want =
-                (backlog - idle_now).min(max_in_flight.saturating_sub(executors.len() as u64));
+            let want = (backlog - idle_now).min(most.saturating_sub(executors.len() as u64));
             for _ in 0..want {
                 let id = executors.len() as u64;
                 executors.push(tokio::spawn(executor(
@@ -444,11 +473,33 @@ async fn executor(
     idle: Arc<AtomicU64>,
 ) {
     let mut user = shared.requests.new_user(id);
+    let stop = shared.stop.clone();
+    if !flow::acquire(&shared, &mut user, &stop).await {
+        return;
+    }
+    // Log in (the on-start flow) before taking arrivals, so that arrivals
+    // measure the journeys, not the setup.
+    let mut started = false;
+    let mut claims = Claims::default();
+    if flow::ready(
+        &shared,
+        &mut user,
+        &mut started,
+        Instant::now(),
+        &stop,
+        &mut claims,
+    )
+    .await
+    .is_some_and(|t| t == Turn::Stop)
+    {
+        shared.records.release(&mut user.own);
+        return;
+    }
     loop {
         idle.fetch_add(1, Ordering::Relaxed);
         let next = tokio::select! {
             n = rx.recv() => n,
-            () = shared.stop.cancelled() => Err(async_channel::RecvError),
+            () = stop.cancelled() => Err(async_channel::RecvError),
         };
         idle.fetch_sub(1, Ordering::Relaxed);
         let Ok(intended) = next else { break };
@@ -456,15 +507,21 @@ async fn executor(
             shared.late.fetch_add(1, Ordering::Relaxed);
         }
         shared.active.fetch_add(1, Ordering::Relaxed);
-        let idx = shared.requests.pick(&mut user.rng);
-        let sample = tokio::select! {
-            s = shared.requests.execute(idx, &mut user, intended) => Some(s),
-            () = shared.stop.cancelled() => None,
-        };
+        let mut claims = Claims::prepaid();
+        flow::turn(
+            &shared,
+            &mut user,
+            &mut started,
+            intended,
+            &stop,
+            &mut claims,
+        )
+        .await;
+        claims.refund(&shared);
         shared.active.fetch_sub(1, Ordering::Relaxed);
-        match sample {
-            Some(s) => shared.recorder.record(s),
-            None => break,
+        if stop.is_cancelled() {
+            break;
         }
     }
+    shared.records.release(&mut user.own);
 }

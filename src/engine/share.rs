@@ -40,6 +40,13 @@ impl Share {
         edge(self.hi).saturating_sub(edge(self.lo))
     }
 
+    /// This engine's slice of `total` items (rows of a per-user data file),
+    /// cut like users: the engines' slices are disjoint and cover them all.
+    pub fn range(&self, total: usize) -> std::ops::Range<usize> {
+        let edge = |x: f64| ((total as f64 * x).round().max(0.0) as usize).min(total);
+        edge(self.lo)..edge(self.hi).max(edge(self.lo))
+    }
+
     /// This engine's part of a rate.
     pub fn rate(&self, total: f64) -> f64 {
         total * self.fraction()

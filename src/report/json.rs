@@ -64,7 +64,11 @@ pub struct ResultJson<'a> {
     pub started_unix_ms: u64,
     pub duration_s: f64,
     pub totals: StatsJson,
+    /// Requests and flow steps.
     pub names: Vec<StatsJson>,
+    /// Flows, named `flow:NAME`: `requests` are iterations, `failures`
+    /// failed iterations, latencies whole journeys.
+    pub flows: Vec<StatsJson>,
     pub late_starts: u64,
     pub missed_starts: u64,
     pub series: &'a [Point],
@@ -154,6 +158,14 @@ pub fn result<'a>(
             .names
             .iter()
             .zip(&run.totals)
+            .take(run.request_names())
+            .map(|(name, n)| stats_json(name, n, run))
+            .collect(),
+        flows: run
+            .names
+            .iter()
+            .zip(&run.totals)
+            .skip(run.request_names())
             .map(|(name, n)| stats_json(name, n, run))
             .collect(),
         late_starts: run.late_starts,

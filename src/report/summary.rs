@@ -53,19 +53,14 @@ fn row(name: &str, n: &NameSnapshot, run: &RunStats) -> Vec<String> {
     r
 }
 
-/// Writes the summary: one row per request name, a total row, failures by
-/// reason, open-model late/missed starts, and the thresholds' verdicts.
-pub fn write_summary(out: &mut impl Write, run: &RunStats, verdicts: &[Verdict]) -> io::Result<()> {
-    let mut header = vec!["name", "requests", "failures", "rps", "mean"];
-    header.extend(QUANTILES.iter().map(|(n, _)| *n));
-    header.push("max");
-    let mut rows: Vec<Vec<String>> = run
-        .names
-        .iter()
-        .zip(&run.totals)
-        .map(|(name, n)| row(name, n, run))
-        .collect();
-    rows.push(row("total", &run.total(), run));
+/// Writes rows under a header, columns aligned; a rule above the last row
+/// when `rule_before_last`.
+fn write_table(
+    out: &mut impl Write,
+    header: &[&str],
+    rows: &[Vec<String>],
+    rule_before_last: bool,
+) -> io::Result<()> {
     let widths: Vec<usize> = (0..header.len())
         .map(|c| {
             rows.iter()
@@ -96,10 +91,52 @@ pub fn write_summary(out: &mut impl Write, run: &RunStats, verdicts: &[Verdict])
     )?;
     let rule: usize = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
     for (i, r) in rows.iter().enumerate() {
-        if i == rows.len() - 1 {
+        if rule_before_last && i == rows.len() - 1 {
             writeln!(out, "{}", "-".repeat(rule))?;
         }
         writeln!(out, "{}", line(r))?;
+    }
+    Ok(())
+}
+
+/// Writes the summary: one row per request name and a total row; flows
+/// (iterations, failed iterations, journey latency) in a table of their own;
+/// failures by reason, open-model late/missed starts, and the thresholds'
+/// verdicts.
+pub fn write_summary(out: &mut impl Write, run: &RunStats, verdicts: &[Verdict]) -> io::Result<()> {
+    let columns = |first: [&'static str; 4]| {
+        let mut h: Vec<&str> = first.to_vec();
+        h.push("mean");
+        h.extend(QUANTILES.iter().map(|(n, _)| *n));
+        h.push("max");
+        h
+    };
+    let requests = run.request_names();
+    let mut rows: Vec<Vec<String>> = run.names[..requests]
+        .iter()
+        .zip(&run.totals)
+        .map(|(name, n)| row(name, n, run))
+        .collect();
+    rows.push(row("total", &run.total(), run));
+    write_table(
+        out,
+        &columns(["name", "requests", "failures", "rps"]),
+        &rows,
+        true,
+    )?;
+    if run.flows > 0 {
+        let flows: Vec<Vec<String>> = run.names[requests..]
+            .iter()
+            .zip(&run.totals[requests..])
+            .map(|(name, n)| row(name, n, run))
+            .collect();
+        writeln!(out)?;
+        write_table(
+            out,
+            &columns(["flow", "iterations", "failed", "per s"]),
+            &flows,
+            false,
+        )?;
     }
     writeln!(out, "duration {:.1}s", run.elapsed_secs())?;
     let mut failures: Vec<(String, &str, u64, Option<&String>)> = Vec::new();

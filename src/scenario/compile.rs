@@ -9,13 +9,14 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::Source;
+use super::compile_flow::{collect_vars, compile_flows};
 use super::compile_grpc::compile_grpc;
 use super::compile_http::compile_http;
 use super::compile_load::compile_load;
 use super::data::{DataSource, Pick};
 use super::error::ScenarioError;
 use super::file::{self, S};
-use super::template::Template;
+use super::template::{Scope, Template};
 use super::{Check, RequestKind, RequestSpec, Scenario, Schema, TlsSpec, env};
 
 /// The default per-request timeout.
@@ -158,7 +159,7 @@ impl Ctx<'_> {
     pub(super) fn template(
         &self,
         v: &S<String>,
-        data: &[DataSource],
+        data: &Scope<'_>,
     ) -> Result<Template, ScenarioError> {
         let text = self.env(v)?;
         Template::compile(&text, data).map_err(|e| self.err(v.span(), format!("template: {e}")))
@@ -213,21 +214,24 @@ pub fn compile(
 
     let data = compile_data(&cx, &parsed.data)?;
     let load = compile_load(&cx, &parsed.load)?;
-    if parsed.requests.is_empty() {
-        return Err(cx.err(whole, "the scenario has no [[request]]: add at least one"));
+    let vars = collect_vars(&cx, &parsed.flows, &data)?;
+    let scope = Scope {
+        data: &data,
+        vars: &vars,
+    };
+    if parsed.requests.is_empty() && parsed.flows.is_empty() {
+        return Err(cx.err(
+            whole,
+            "the scenario sends nothing: add a [[request]] or a [[flow]]",
+        ));
     }
     let mut requests = Vec::new();
     let mut grpc_pool: Option<Schema> = None;
     for r in &parsed.requests {
-        let spec = compile_request(&cx, r, &parsed, &data, options, &mut grpc_pool)?;
-        if requests.iter().any(|o: &RequestSpec| o.name == spec.name) {
-            return Err(cx.err(
-                r.get_ref().name.span(),
-                format!("request name {:?} is used twice", spec.name),
-            ));
-        }
-        requests.push(spec);
+        let spec = compile_request(&cx, r, &parsed, &scope, options, &mut grpc_pool, false)?;
+        add_request(&cx, &mut requests, spec, r)?;
     }
+    let flows = compile_flows(&cx, &parsed, &scope, options, &mut grpc_pool, &mut requests)?;
     let mut thresholds = Vec::new();
     for t in &parsed.thresholds {
         let text = cx.env(t)?;
@@ -235,10 +239,13 @@ pub fn compile(
             .map_err(|e| cx.err(t.span(), format!("threshold {text:?}: {e}")))?;
         if let Some(n) = &parsed_t.name
             && !requests.iter().any(|r: &RequestSpec| &r.name == n)
+            && !n
+                .strip_prefix(super::FLOW_PREFIX)
+                .is_some_and(|f| flows.iter().any(|x| x.name == f))
         {
             return Err(cx.err(
                 t.span(),
-                format!("threshold {text:?}: there is no request named {n:?}"),
+                format!("threshold {text:?}: there is no request, step or flow:NAME named {n:?}"),
             ));
         }
         thresholds.push(text);
@@ -259,6 +266,8 @@ pub fn compile(
         name,
         load,
         requests,
+        flows,
+        vars,
         data,
         thresholds,
         source,
@@ -280,10 +289,13 @@ fn compile_data(
         let pick = match d.pick.as_ref().map(|p| (p.get_ref().as_str(), p.span())) {
             None | Some(("random", _)) => Pick::Random,
             Some(("sequential", _)) => Pick::Sequential,
+            Some(("per_user", _)) => Pick::PerUser,
             Some((other, span)) => {
                 return Err(cx.err(
                     span,
-                    format!("pick must be \"random\" or \"sequential\", not {other:?}"),
+                    format!(
+                        "pick must be \"random\", \"sequential\" or \"per_user\", not {other:?}"
+                    ),
                 ));
             }
         };
@@ -383,22 +395,88 @@ pub(super) fn check_base_url(
     Ok(url.trim_end_matches('/').to_owned())
 }
 
-fn compile_request(
+/// Adds a compiled request, refusing a name already taken (requests and
+/// steps share one namespace: both are rows in the reports).
+pub(super) fn add_request(
+    cx: &Ctx<'_>,
+    requests: &mut Vec<RequestSpec>,
+    spec: RequestSpec,
+    r: &S<file::Request>,
+) -> Result<usize, ScenarioError> {
+    if requests.iter().any(|o| o.name == spec.name) {
+        let span = r.get_ref().name.as_ref().map_or(r.span(), |n| n.span());
+        return Err(cx.err(
+            span,
+            format!(
+                "request name {:?} is used twice (requests and flow steps share names)",
+                spec.name
+            ),
+        ));
+    }
+    requests.push(spec);
+    Ok(requests.len() - 1)
+}
+
+/// Compiles a top-level request, or (`step`) a flow's request step, whose
+/// captures the caller adds.
+pub(super) fn compile_request(
     cx: &Ctx<'_>,
     r: &S<file::Request>,
     parsed: &file::File,
-    data: &[DataSource],
+    data: &Scope<'_>,
     options: &Options,
     grpc_schema: &mut Option<Schema>,
+    step: bool,
 ) -> Result<RequestSpec, ScenarioError> {
     let span = r.span();
     let r = r.get_ref();
-    let name = cx.env(&r.name)?;
+    let Some(name_v) = &r.name else {
+        return Err(cx.err(
+            span,
+            if step {
+                "a step needs a name (its row in the reports), or think = \"1s\" for a pause"
+            } else {
+                "a [[request]] needs a name"
+            },
+        ));
+    };
+    let name = cx.env(name_v)?;
     if name.is_empty() {
-        return Err(cx.err(r.name.span(), "request name must not be empty"));
+        return Err(cx.err(name_v.span(), "request name must not be empty"));
     }
-    if r.weight == 0 {
-        return Err(cx.err(span, format!("request {name:?}: weight must be at least 1")));
+    if name.starts_with(super::FLOW_PREFIX) {
+        return Err(cx.err(
+            name_v.span(),
+            format!("request name {name:?}: names starting with \"flow:\" are flows' statistics"),
+        ));
+    }
+    let weight = match (&r.weight, step) {
+        (Some(w), true) => {
+            return Err(cx.err(w.span(), "weight belongs to the [[flow]], not to its steps"));
+        }
+        (Some(w), false) if *w.get_ref() == 0 => {
+            return Err(cx.err(
+                w.span(),
+                format!("request {name:?}: weight must be at least 1"),
+            ));
+        }
+        (Some(w), false) => *w.get_ref(),
+        (None, true) => 0,
+        (None, false) => 1,
+    };
+    if !step {
+        if let Some(t) = &r.think {
+            return Err(cx.err(
+                t.span(),
+                "think is a flow step; between a user's requests use [load] think_time",
+            ));
+        }
+        if let Some(c) = r.capture.values().next() {
+            return Err(cx.err(
+                c.span(),
+                "capture is for flow steps ([[flow.step]]), whose later steps use the values",
+            ));
+        }
     }
     let is_grpc = r.grpc.is_some();
     let http_keys = [
@@ -441,9 +519,10 @@ fn compile_request(
     };
     Ok(RequestSpec {
         name,
-        weight: r.weight,
+        weight,
         kind,
         check,
+        captures: Vec::new(),
     })
 }
 

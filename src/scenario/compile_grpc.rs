@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 use super::compile::{Ctx, check_base_url, normalize, tls_spec, toml_to_json};
-use super::data::DataSource;
 use super::error::ScenarioError;
 use super::file::{self, S};
+use super::template::Scope;
 use super::template::Template;
 use super::{GrpcSpec, PathSeg, Schema};
 
@@ -19,7 +19,7 @@ pub(super) fn compile_grpc(
     method: &S<String>,
     r: &file::Request,
     parsed: &file::File,
-    data: &[DataSource],
+    data: &Scope<'_>,
     schema: &mut Option<Schema>,
     span: Range<usize>,
 ) -> Result<GrpcSpec, ScenarioError> {
@@ -150,7 +150,7 @@ fn collect_templates(
     cx: &Ctx<'_>,
     v: &mut serde_json::Value,
     path: &mut Vec<PathSeg>,
-    data: &[DataSource],
+    data: &Scope<'_>,
     span: &Range<usize>,
     out: &mut Vec<(Vec<PathSeg>, Template)>,
 ) -> Result<(), ScenarioError> {

@@ -3,9 +3,9 @@
 use std::ops::Range;
 
 use super::compile::{Ctx, Options, check_base_url, tls_spec, toml_to_json};
-use super::data::DataSource;
 use super::error::ScenarioError;
 use super::file;
+use super::template::Scope;
 use super::template::Template;
 use super::{HttpSpec, HttpVersion};
 
@@ -14,7 +14,7 @@ pub(super) fn compile_http(
     name: &str,
     r: &file::Request,
     parsed: &file::File,
-    data: &[DataSource],
+    data: &Scope<'_>,
     options: &Options,
     span: Range<usize>,
 ) -> Result<HttpSpec, ScenarioError> {
@@ -149,7 +149,7 @@ pub(super) fn compile_http(
 pub(super) fn compile_json_template(
     cx: &Ctx<'_>,
     value: &serde_json::Value,
-    data: &[DataSource],
+    data: &Scope<'_>,
     span: Range<usize>,
 ) -> Result<Template, ScenarioError> {
     fn write(v: &serde_json::Value, out: &mut String) {

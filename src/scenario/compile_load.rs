@@ -106,43 +106,7 @@ pub(super) fn compile_load(cx: &Ctx<'_>, l: &file::Load) -> Result<LoadSpec, Sce
             };
             let think = match &l.think_time {
                 None => Think::None,
-                Some(t) => {
-                    let dur = |v: Option<&toml::Value>,
-                               what: &str|
-                     -> Result<Duration, ScenarioError> {
-                        let text = v.and_then(|v| v.as_str()).ok_or_else(|| {
-                            cx.err(
-                                t.span(),
-                                format!("{what}: expected a duration string such as \"1s\""),
-                            )
-                        })?;
-                        parse_duration(text).map_err(|e| cx.err(t.span(), format!("{what}: {e}")))
-                    };
-                    match t.get_ref() {
-                        toml::Value::Table(tbl) => {
-                            if let Some(k) = tbl.keys().find(|k| *k != "min" && *k != "max") {
-                                return Err(cx.err(
-                                    t.span(),
-                                    format!("think_time: unknown key {k:?}, expected min and max"),
-                                ));
-                            }
-                            let lo = dur(tbl.get("min"), "think_time.min")?;
-                            let hi = dur(tbl.get("max"), "think_time.max")?;
-                            if lo > hi {
-                                return Err(cx.err(t.span(), "think_time: min is above max"));
-                            }
-                            Think::Uniform(lo, hi)
-                        }
-                        v => {
-                            let d = dur(Some(v), "think_time")?;
-                            if d.is_zero() {
-                                Think::None
-                            } else {
-                                Think::Fixed(d)
-                            }
-                        }
-                    }
-                }
+                Some(t) => compile_think(cx, t, "think_time")?,
             };
             LoadModel::Closed {
                 users: users_n,
@@ -157,5 +121,46 @@ pub(super) fn compile_load(cx: &Ctx<'_>, l: &file::Load) -> Result<LoadSpec, Sce
         duration,
         requests,
         timeout,
+    })
+}
+
+/// A pause: a duration ("1s"), or { min = D, max = D } drawn uniformly.
+pub(super) fn compile_think(
+    cx: &Ctx<'_>,
+    t: &S<toml::Value>,
+    key: &str,
+) -> Result<Think, ScenarioError> {
+    let dur = |v: Option<&toml::Value>, what: &str| -> Result<Duration, ScenarioError> {
+        let text = v.and_then(|v| v.as_str()).ok_or_else(|| {
+            cx.err(
+                t.span(),
+                format!("{what}: expected a duration string such as \"1s\""),
+            )
+        })?;
+        parse_duration(text).map_err(|e| cx.err(t.span(), format!("{what}: {e}")))
+    };
+    Ok(match t.get_ref() {
+        toml::Value::Table(tbl) => {
+            if let Some(k) = tbl.keys().find(|k| *k != "min" && *k != "max") {
+                return Err(cx.err(
+                    t.span(),
+                    format!("{key}: unknown key {k:?}, expected min and max"),
+                ));
+            }
+            let lo = dur(tbl.get("min"), &format!("{key}.min"))?;
+            let hi = dur(tbl.get("max"), &format!("{key}.max"))?;
+            if lo > hi {
+                return Err(cx.err(t.span(), format!("{key}: min is above max")));
+            }
+            Think::Uniform(lo, hi)
+        }
+        v => {
+            let d = dur(Some(v), key)?;
+            if d.is_zero() {
+                Think::None
+            } else {
+                Think::Fixed(d)
+            }
+        }
     })
 }

@@ -11,6 +11,10 @@ pub enum Pick {
     Random,
     /// In file order, wrapping around, shared by every user of the engine.
     Sequential,
+    /// Each user holds one record of its own for its whole life; no record
+    /// is held by two users at once, in one engine or across a cluster
+    /// (each engine hands out only its slice of the rows).
+    PerUser,
 }
 
 /// A loaded data file.
@@ -107,6 +111,9 @@ impl DataSource {
         match self.pick {
             Pick::Random => rng.random_range(0..self.rows.len()),
             Pick::Sequential => self.cursor.fetch_add(1, Ordering::Relaxed) % self.rows.len(),
+            // Rendering reads a user's own record; this is only reached by a
+            // user that holds none, which the engine does not let run.
+            Pick::PerUser => 0,
         }
     }
 

@@ -27,6 +27,24 @@ pub struct File {
     pub data: BTreeMap<String, S<Data>>,
     #[serde(default, rename = "request")]
     pub requests: Vec<S<Request>>,
+    #[serde(default, rename = "flow")]
+    pub flows: Vec<S<Flow>>,
+}
+
+/// A journey: `[[flow]]` with its `[[flow.step]]`s.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flow {
+    pub name: S<String>,
+    /// Relative frequency among flows and requests (default 1).
+    pub weight: Option<S<u32>>,
+    /// Run once per user before its iterations (log in).
+    pub on_start: Option<S<bool>>,
+    /// Go on after a failed step instead of ending the iteration.
+    #[serde(default)]
+    pub continue_on_failure: bool,
+    #[serde(default, rename = "step")]
+    pub steps: Vec<S<Request>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -118,9 +136,17 @@ pub struct Data {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Request {
-    pub name: S<String>,
-    #[serde(default = "one")]
-    pub weight: u32,
+    /// Required, except on a flow's think step.
+    pub name: Option<S<String>>,
+    /// Top-level requests only (a step's frequency is its flow's).
+    pub weight: Option<S<u32>>,
+    /// Flow steps only: a pause instead of a request ("1s", or
+    /// { min = "0.5s", max = "2s" }).
+    pub think: Option<S<toml::Value>>,
+    /// Flow steps only: variable → { json = "/ptr" } | { header = "name" } |
+    /// { regex = "..." }.
+    #[serde(default)]
+    pub capture: BTreeMap<String, S<toml::Value>>,
     // HTTP
     pub method: Option<S<String>>,
     pub path: Option<S<String>>,
@@ -138,10 +164,6 @@ pub struct Request {
     pub metadata: BTreeMap<String, S<String>>,
     #[serde(default)]
     pub check: Check,
-}
-
-fn one() -> u32 {
-    1
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -4,6 +4,7 @@
 //! error names file, line and column ([`error`]). See docs/scenario.md.
 
 pub mod compile;
+mod compile_flow;
 mod compile_grpc;
 mod compile_http;
 mod compile_load;
@@ -18,14 +19,19 @@ use std::time::Duration;
 pub use compile::{Sources, compile, load};
 pub use data::DataSource;
 pub use error::ScenarioError;
-pub use template::Template;
+pub use template::{Scope, Template};
 
 /// A compiled scenario.
 #[derive(Debug)]
 pub struct Scenario {
     pub name: String,
     pub load: LoadSpec,
+    /// Top-level requests first, then every flow's steps.
     pub requests: Vec<RequestSpec>,
+    /// Journeys: ordered steps, with captures between them.
+    pub flows: Vec<FlowSpec>,
+    /// The users' variables (every capture's name), by index.
+    pub vars: Vec<String>,
     pub data: Vec<DataSource>,
     /// Threshold expressions from the file, checked by the report module.
     pub thresholds: Vec<String>,
@@ -49,10 +55,41 @@ pub struct Source {
     pub host: Option<String>,
 }
 
+/// Flows' statistics are named `flow:NAME`, so that reports and thresholds
+/// tell them from requests.
+pub const FLOW_PREFIX: &str = "flow:";
+
 impl Scenario {
-    /// Request names in index order (the index is what samples carry).
+    /// Statistics names in index order (the index is what samples carry):
+    /// every request, then every flow as `flow:NAME`.
     pub fn names(&self) -> Vec<String> {
-        self.requests.iter().map(|r| r.name.clone()).collect()
+        self.requests
+            .iter()
+            .map(|r| r.name.clone())
+            .chain(
+                self.flows
+                    .iter()
+                    .map(|f| format!("{FLOW_PREFIX}{}", f.name)),
+            )
+            .collect()
+    }
+
+    /// Whether a threshold may name `name`: a request, a step or `flow:NAME`.
+    pub fn has_stat(&self, name: &str) -> bool {
+        self.requests.iter().any(|r| r.name == name)
+            || name
+                .strip_prefix(FLOW_PREFIX)
+                .is_some_and(|f| self.flows.iter().any(|x| x.name == f))
+    }
+
+    /// The statistics index of flow `f`.
+    pub fn flow_stat(&self, f: usize) -> u32 {
+        (self.requests.len() + f) as u32
+    }
+
+    /// The flow run once by each user before its iterations, if any.
+    pub fn on_start(&self) -> Option<usize> {
+        self.flows.iter().position(|f| f.on_start)
     }
 
     /// The base URLs and endpoints the scenario targets, for display.
@@ -114,13 +151,59 @@ pub struct Stage {
     pub target: f64,
 }
 
-/// One named request.
+/// One named request: a top-level one (picked by weight) or a flow's step
+/// (weight 0: sent only by its flow).
 #[derive(Debug)]
 pub struct RequestSpec {
     pub name: String,
     pub weight: u32,
     pub kind: RequestKind,
     pub check: Check,
+    /// Values taken from a passing answer into the user's variables.
+    pub captures: Vec<Capture>,
+}
+
+/// A journey: steps in order, each request measured on its own and the
+/// whole iteration as the flow.
+#[derive(Debug)]
+pub struct FlowSpec {
+    pub name: String,
+    /// Relative frequency among flows and top-level requests (0: on-start).
+    pub weight: u32,
+    /// Run once per user, before its first iteration (log in).
+    pub on_start: bool,
+    /// Go on to the next step after a failed one (default: end the iteration).
+    pub continue_on_failure: bool,
+    pub steps: Vec<Step>,
+}
+
+/// One step of a flow.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Step {
+    /// Send request `requests[i]`.
+    Request(usize),
+    /// Pause.
+    Think(Think),
+}
+
+/// A value a step takes from its answer into user variable `var`.
+#[derive(Debug, Clone)]
+pub struct Capture {
+    pub var: usize,
+    pub from: CaptureFrom,
+}
+
+/// Where a capture looks.
+#[derive(Debug, Clone)]
+pub enum CaptureFrom {
+    /// A JSON pointer into the body (gRPC: the response in protobuf's JSON
+    /// mapping). Strings are taken as they are; other values as JSON text.
+    Json(String),
+    /// A response header (gRPC: response metadata), by lowercase name.
+    Header(String),
+    /// The first group of a regex over the body (the whole match if it has
+    /// no group).
+    Regex(regex::Regex),
 }
 
 #[derive(Debug)]
@@ -200,6 +283,17 @@ pub struct Check {
     pub body_contains: Option<String>,
     /// JSON pointer and the value it must hold.
     pub json: Vec<(String, serde_json::Value)>,
+}
+
+impl Think {
+    /// Draws one pause (None: no pause).
+    pub fn draw(&self, rng: &mut impl rand::Rng) -> Option<Duration> {
+        match *self {
+            Think::None => None,
+            Think::Fixed(d) => Some(d),
+            Think::Uniform(lo, hi) => Some(lo + (hi - lo).mul_f64(rng.random::<f64>())),
+        }
+    }
 }
 
 impl Check {

@@ -7,6 +7,7 @@
 //!   record.
 //! * `{{ uuid() }}`: a random UUID v4.
 //! * `{{ int(MIN, MAX) }}`: a random integer in MIN..=MAX.
+//! * `{{ var }}`: a user variable, set by a flow step's capture.
 //! * `| json` after any of them writes the value as a quoted JSON string.
 
 use std::fmt::Write as _;
@@ -18,9 +19,17 @@ use super::data::DataSource;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Value {
-    Data { source: usize, column: usize },
+    Data {
+        source: usize,
+        column: usize,
+    },
     Uuid,
-    Int { min: i64, max: i64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
+    /// A user variable (a capture's value).
+    Var(usize),
 }
 
 /// How a value is written.
@@ -54,18 +63,38 @@ pub struct TemplateError {
     pub message: String,
 }
 
-/// What a render may draw from: the data sources, a random generator, and the
-/// records already picked for this request.
+/// The names a template may use: data sources and user variables.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    pub data: &'a [DataSource],
+    pub vars: &'a [String],
+}
+
+impl<'a> Scope<'a> {
+    /// Data sources only (no flow has captured anything).
+    pub fn data(data: &'a [DataSource]) -> Self {
+        Scope { data, vars: &[] }
+    }
+}
+
+/// What a render may draw from: the data sources, a random generator, the
+/// records already picked for this request, the user's own records
+/// (`per_user` sources) and its variables.
 pub struct RenderCtx<'a> {
     pub data: &'a [DataSource],
     pub rng: &'a mut SmallRng,
     pub picked: &'a mut [Option<usize>],
+    pub own: &'a [Option<usize>],
+    pub vars: &'a [String],
 }
 
 impl RenderCtx<'_> {
     fn row(&mut self, source: usize) -> usize {
         if let Some(r) = self.picked[source] {
             return r;
+        }
+        if let Some(Some(r)) = self.own.get(source) {
+            return *r;
         }
         let r = self.data[source].next_row(self.rng);
         self.picked[source] = Some(r);
@@ -81,8 +110,8 @@ impl Template {
         }
     }
 
-    /// Compiles `text`, resolving names against `data`.
-    pub fn compile(text: &str, data: &[DataSource]) -> Result<Self, TemplateError> {
+    /// Compiles `text`, resolving names against `scope`.
+    pub fn compile(text: &str, scope: &Scope<'_>) -> Result<Self, TemplateError> {
         let mut parts = Vec::new();
         let mut rest = text;
         let mut base = 0;
@@ -96,7 +125,7 @@ impl Template {
                 message: "unclosed {{ in template".into(),
             })?;
             let expr = &rest[inner_start..inner_start + close];
-            parts.push(parse_expr(expr, data).map_err(|message| TemplateError {
+            parts.push(parse_expr(expr, scope).map_err(|message| TemplateError {
                 offset: base + open,
                 message,
             })?);
@@ -119,6 +148,17 @@ impl Template {
         }
     }
 
+    /// The user variables this template reads.
+    pub fn vars(&self) -> impl Iterator<Item = usize> + '_ {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Value {
+                value: Value::Var(v),
+                ..
+            } => Some(*v),
+            _ => None,
+        })
+    }
+
     /// Appends the rendered text to `out`.
     pub fn render(&self, ctx: &mut RenderCtx<'_>, out: &mut String) {
         for part in &self.parts {
@@ -137,6 +177,9 @@ impl Template {
                         }
                         Value::Int { min, max } => {
                             let _ = write!(out, "{}", ctx.rng.random_range(*min..=*max));
+                        }
+                        Value::Var(v) => {
+                            out.push_str(ctx.vars.get(*v).map(String::as_str).unwrap_or(""));
                         }
                     }
                     if *escape != Escape::None && needs_json_escape(&out[start..]) {
@@ -163,7 +206,8 @@ fn needs_json_escape(s: &str) -> bool {
     s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20)
 }
 
-fn parse_expr(expr: &str, data: &[DataSource]) -> Result<Part, String> {
+fn parse_expr(expr: &str, scope: &Scope<'_>) -> Result<Part, String> {
+    let data = scope.data;
     let (expr, escape) = match expr.split_once('|') {
         Some((e, filter)) => match filter.trim() {
             "json" => (e.trim(), Escape::Json),
@@ -187,6 +231,8 @@ fn parse_expr(expr: &str, data: &[DataSource]) -> Result<Part, String> {
             },
             _ => return Err(format!("int(MIN, MAX) needs MIN <= MAX, found int({args})")),
         }
+    } else if let Some(v) = scope.vars.iter().position(|v| v == expr) {
+        Value::Var(v)
     } else {
         let (name, column) = match expr.split_once('.') {
             Some((n, c)) => (n, Some(c)),
@@ -198,8 +244,9 @@ fn parse_expr(expr: &str, data: &[DataSource]) -> Result<Part, String> {
                 "empty placeholder {{ }}".to_string()
             } else {
                 format!(
-                    "unknown value {expr:?}: not a data source ([data.NAME]: {}) nor uuid() or int(MIN, MAX)",
-                    if known.is_empty() { "none defined".to_string() } else { known.join(", ") }
+                    "unknown value {expr:?}: not a data source ([data.NAME]: {}), a captured variable ({}), nor uuid() or int(MIN, MAX)",
+                    if known.is_empty() { "none defined".to_string() } else { known.join(", ") },
+                    if scope.vars.is_empty() { "none defined".to_string() } else { scope.vars.join(", ") }
                 )
             }
         })?;
@@ -239,6 +286,16 @@ mod tests {
     }
 
     fn render(t: &Template, data: &[DataSource], rng: &mut SmallRng) -> String {
+        render_with(t, data, rng, &[], &[])
+    }
+
+    fn render_with(
+        t: &Template,
+        data: &[DataSource],
+        rng: &mut SmallRng,
+        own: &[Option<usize>],
+        vars: &[String],
+    ) -> String {
         let mut picked = vec![None; data.len()];
         let mut out = String::new();
         t.render(
@@ -246,6 +303,8 @@ mod tests {
                 data,
                 rng,
                 picked: &mut picked,
+                own,
+                vars,
             },
             &mut out,
         );
@@ -253,26 +312,67 @@ mod tests {
     }
 
     #[test]
+    fn variables_and_own_records() {
+        let mut d = data();
+        d.push(
+            DataSource::from_csv("acct", "a.csv", "user\nann\nbob\n", None, Pick::PerUser).unwrap(),
+        );
+        let vars = ["token".to_string(), "id".to_string()];
+        let scope = Scope {
+            data: &d,
+            vars: &vars,
+        };
+        let t = Template::compile("/items/{{ id }}?u={{ acct }}&t={{token|json}}", &scope).unwrap();
+        assert_eq!(t.vars().collect::<Vec<_>>(), [1, 0]);
+        let mut rng = SmallRng::seed_from_u64(1);
+        let values = ["a\"b".to_string(), "17".to_string()];
+        let own = [None, None, Some(1)];
+        // A per-user source always reads the user's own record.
+        for _ in 0..3 {
+            assert_eq!(
+                render_with(&t, &d, &mut rng, &own, &values),
+                r#"/items/17?u=bob&t="a\"b""#
+            );
+        }
+        // A variable not captured yet renders empty.
+        assert_eq!(
+            render_with(&t, &d, &mut rng, &own, &[]),
+            "/items/?u=bob&t=\"\""
+        );
+        let e = Template::compile("{{ tok }}", &scope).unwrap_err();
+        assert!(
+            e.message.contains("captured variable (token, id)"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
     fn renders_data_generators_and_json() {
         let d = data();
         let mut rng = SmallRng::seed_from_u64(7);
-        let t =
-            Template::compile(r#"{"text": {{ texts | json }}, "n": {{int(3,3)}}}"#, &d).unwrap();
+        let t = Template::compile(
+            r#"{"text": {{ texts | json }}, "n": {{int(3,3)}}}"#,
+            &Scope::data(&d),
+        )
+        .unwrap();
         assert_eq!(
             render(&t, &d, &mut rng),
             r#"{"text": "say \"hi\"", "n": 3}"#
         );
         assert_eq!(render(&t, &d, &mut rng), r#"{"text": "second", "n": 3}"#);
-        let t = Template::compile("/u/{{users}}/{{ users.pass }}", &d).unwrap();
+        let t = Template::compile("/u/{{users}}/{{ users.pass }}", &Scope::data(&d)).unwrap();
         // One record per request for every placeholder of a source.
         assert_eq!(render(&t, &d, &mut rng), "/u/ann/p1");
         assert_eq!(render(&t, &d, &mut rng), "/u/bob/p2");
-        let t = Template::compile("{{ uuid() }}", &d).unwrap();
+        let t = Template::compile("{{ uuid() }}", &Scope::data(&d)).unwrap();
         let u = render(&t, &d, &mut rng);
         assert_eq!(u.len(), 36);
         assert!(uuid::Uuid::parse_str(&u).is_ok());
         assert_eq!(
-            Template::compile("plain", &d).unwrap().as_static(),
+            Template::compile("plain", &Scope::data(&d))
+                .unwrap()
+                .as_static(),
             Some("plain")
         );
         assert_eq!(t.as_static(), None);
@@ -281,7 +381,7 @@ mod tests {
     #[test]
     fn errors_say_what_and_where() {
         let d = data();
-        let e = Template::compile("ab {{ nope }}", &d).unwrap_err();
+        let e = Template::compile("ab {{ nope }}", &Scope::data(&d)).unwrap_err();
         assert_eq!(e.offset, 3);
         assert!(
             e.message.contains("unknown value \"nope\""),
@@ -289,13 +389,13 @@ mod tests {
             e.message
         );
         assert!(e.message.contains("texts, users"), "{}", e.message);
-        let e = Template::compile("x {{ texts", &d).unwrap_err();
+        let e = Template::compile("x {{ texts", &Scope::data(&d)).unwrap_err();
         assert_eq!(e.message, "unclosed {{ in template");
-        let e = Template::compile("{{ users.age }}", &d).unwrap_err();
+        let e = Template::compile("{{ users.age }}", &Scope::data(&d)).unwrap_err();
         assert!(e.message.contains("no column \"age\""), "{}", e.message);
-        let e = Template::compile("{{ int(5, 1) }}", &d).unwrap_err();
+        let e = Template::compile("{{ int(5, 1) }}", &Scope::data(&d)).unwrap_err();
         assert!(e.message.contains("MIN <= MAX"), "{}", e.message);
-        let e = Template::compile("{{ texts | upper }}", &d).unwrap_err();
+        let e = Template::compile("{{ texts | upper }}", &Scope::data(&d)).unwrap_err();
         assert!(e.message.contains("unknown filter"), "{}", e.message);
     }
 }

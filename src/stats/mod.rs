@@ -41,10 +41,12 @@ pub enum FailureKind {
     Check,
     /// The request could not be built (template, encoding).
     Request,
+    /// A flow step's capture found nothing in the answer.
+    Capture,
 }
 
 impl FailureKind {
-    pub const ALL: [FailureKind; 9] = [
+    pub const ALL: [FailureKind; 10] = [
         FailureKind::Connect,
         FailureKind::Reset,
         FailureKind::Timeout,
@@ -54,6 +56,7 @@ impl FailureKind {
         FailureKind::Grpc,
         FailureKind::Check,
         FailureKind::Request,
+        FailureKind::Capture,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -67,6 +70,7 @@ impl FailureKind {
             FailureKind::Grpc => "grpc",
             FailureKind::Check => "check",
             FailureKind::Request => "request",
+            FailureKind::Capture => "capture",
         }
     }
 }

@@ -21,7 +21,11 @@ struct Pending {
 
 /// Everything measured in a run so far.
 pub struct RunStats {
+    /// Requests (and flow steps), then flows (the last `flows` names).
     pub names: Vec<String>,
+    /// How many of the names, at the end, are flows: journeys whose
+    /// iterations are not requests and stay out of the totals.
+    pub flows: usize,
     pub totals: Vec<NameTotals>,
     /// Milliseconds since the start, of the latest snapshot.
     pub elapsed_ms: u64,
@@ -40,6 +44,7 @@ impl RunStats {
         let totals = (0..names.len() as u32).map(NameSnapshot::empty).collect();
         RunStats {
             names,
+            flows: 0,
             totals,
             elapsed_ms: 0,
             late_starts: 0,
@@ -49,6 +54,22 @@ impl RunStats {
             users_by_source: BTreeMap::new(),
             expected_sources: 0,
         }
+    }
+
+    /// Marks the last `n` names as flows.
+    pub fn with_flows(mut self, n: usize) -> Self {
+        self.flows = n.min(self.names.len());
+        self
+    }
+
+    /// Whether name `i` is a flow.
+    pub fn is_flow(&self, i: usize) -> bool {
+        i >= self.names.len() - self.flows
+    }
+
+    /// How many names are requests (they come first).
+    pub fn request_names(&self) -> usize {
+        self.names.len() - self.flows
     }
 
     /// How many engines report each second, so that a second is complete
@@ -112,13 +133,17 @@ impl RunStats {
         let mut total = histogram::new();
         let mut names = Vec::new();
         let (mut requests, mut failures) = (0, 0);
+        let first_flow = self.request_names();
         for (name, (h, r, f)) in &p.names {
-            histogram::add(&mut total, h);
             if let Some(t) = self.totals.get_mut(*name as usize) {
                 histogram::add(&mut t.hist, h);
             }
-            requests += r;
-            failures += f;
+            // A flow's iterations are not requests: they stay out of the sums.
+            if (*name as usize) < first_flow {
+                histogram::add(&mut total, h);
+                requests += r;
+                failures += f;
+            }
             names.push(NamePoint {
                 name: *name,
                 requests: *r,
@@ -150,10 +175,10 @@ impl RunStats {
         self.users_by_source.values().sum()
     }
 
-    /// All names added together.
+    /// All requests added together (flows left out).
     pub fn total(&self) -> NameSnapshot {
         let mut t = NameSnapshot::empty(u32::MAX);
-        for n in &self.totals {
+        for n in &self.totals[..self.request_names()] {
             t.add(n);
         }
         t
@@ -176,7 +201,8 @@ impl RunStats {
 
     /// Clears everything measured (the console's reset).
     pub fn reset(&mut self) {
-        *self = RunStats::new(std::mem::take(&mut self.names));
+        let flows = self.flows;
+        *self = RunStats::new(std::mem::take(&mut self.names)).with_flows(flows);
     }
 }
 
@@ -227,5 +253,27 @@ mod tests {
         );
         assert_eq!(run.users(), 7);
         assert_eq!(run.totals[1].requests, 250);
+    }
+
+    #[test]
+    fn flows_stay_out_of_the_totals() {
+        let mut run = RunStats::new(vec!["step".into(), "flow:f".into()]).with_flows(1);
+        run.apply(0, &snap(1000, 0, &[10, 20, 30], 1));
+        run.apply(0, &snap(1001, 1, &[100], 1));
+        run.finish();
+        assert!(run.is_flow(1) && !run.is_flow(0));
+        let total = run.total();
+        assert_eq!((total.requests, total.hist.max()), (3, 30));
+        assert_eq!(run.totals[1].requests, 1);
+        assert_eq!(run.series.points.iter().map(|p| p.requests).sum::<u64>(), 3);
+        // The series still carries the flow, for the console and the history.
+        assert!(
+            run.series
+                .points
+                .iter()
+                .any(|p| p.names.iter().any(|n| n.name == 1))
+        );
+        run.reset();
+        assert_eq!(run.flows, 1);
     }
 }

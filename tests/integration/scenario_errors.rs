@@ -26,10 +26,19 @@ fn errors_name_file_line_and_column() {
         (format!("{BASE}[data.t]\nfile = \"missing.txt\"\n[[request]]\nname = \"a\"\n"), "bad.toml:4:8", "cannot read missing.txt"),
         (format!("{BASE}[[request]]\nname = \"a\"\n[request.check]\nstatus = [999]\n"), "bad.toml:6:10", "999 is not an HTTP status"),
         ("[grpc]\nendpoint = \"http://127.0.0.1:1\"\nreflection = true\n[[request]]\nname = \"g\"\ngrpc = \"NoPackage\"\n".to_string(), "bad.toml:6:8", "package.Service/Method"),
-        ("[load]\nusers = 1\n".to_string(), "bad.toml:1:1", "no [[request]]"),
+        ("[load]\nusers = 1\n".to_string(), "bad.toml:1:1", "sends nothing"),
         ("[load\nusers = 1\n".to_string(), "bad.toml:1:6", ""),
         (format!("thresholds = [\"p99<1s\", \"p99<fast\"]\n{BASE}[[request]]\nname = \"a\"\n"), "bad.toml:1:25", "p99<fast"),
-        (format!("thresholds = [\"b:p99<1s\"]\n{BASE}[[request]]\nname = \"a\"\n"), "bad.toml:1:15", "no request named \"b\""),
+        (format!("thresholds = [\"b:p99<1s\"]\n{BASE}[[request]]\nname = \"a\"\n"), "bad.toml:1:15", "no request, step or flow:NAME named \"b\""),
+        // Flows: variables read before any step captures them, bad captures,
+        // think steps with request keys, two on-start flows.
+        (format!("{BASE}[[flow]]\nname = \"f\"\n[[flow.step]]\nname = \"a\"\npath = \"/{{{{ tok }}}}\"\n[[flow.step]]\nname = \"b\"\ncapture = {{ tok = {{ json = \"/t\" }} }}\n"), "bad.toml:5:1", "uses {{ tok }}, but no step of flow \"f\" before it"),
+        (format!("{BASE}[[flow]]\nname = \"f\"\n[[flow.step]]\nname = \"a\"\ncapture = {{ tok = {{ jsn = \"/t\" }} }}\n"), "bad.toml:7:19", "expected one of"),
+        (format!("{BASE}[[flow]]\nname = \"f\"\n[[flow.step]]\nname = \"a\"\ncapture = {{ tok = {{ regex = \"(\" }} }}\n"), "bad.toml:7:19", "bad regex"),
+        (format!("{BASE}[[flow]]\nname = \"f\"\n[[flow.step]]\nname = \"a\"\n[[flow.step]]\nthink = \"1s\"\npath = \"/x\"\n"), "bad.toml:7:1", "path belongs to a request step"),
+        (format!("{BASE}[[request]]\nname = \"r\"\n[[flow]]\nname = \"f\"\non_start = true\n[[flow.step]]\nname = \"a\"\n[[flow]]\nname = \"g\"\non_start = true\n[[flow.step]]\nname = \"b\"\n"), "bad.toml:12:12", "only one flow can be on_start"),
+        (format!("{BASE}[[request]]\nname = \"r\"\ncapture = {{ t = {{ json = \"/t\" }} }}\n"), "bad.toml:5:17", "capture is for flow steps"),
+        (format!("{BASE}[[flow]]\nname = \"f\"\n[[flow.step]]\nname = \"a\"\nweight = 2\n"), "bad.toml:7:10", "weight belongs to the [[flow]]"),
         ("[http]\nbase_url = \"https://example.com\"\ninsecure = true\n[[request]]\nname = \"a\"\n".to_string(), "bad.toml:3:12", "only allowed for loopback"),
     ];
     for (content, place, message) in cases {
@@ -70,7 +79,9 @@ fn bad_thresholds_and_flags_exit_2() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        common::text(&out).1.contains("no request named \"nope\""),
+        common::text(&out)
+            .1
+            .contains("no request, step or flow named \"nope\""),
         "{:?}",
         common::text(&out)
     );
