@@ -52,23 +52,34 @@ pub enum Headers {
 }
 
 impl Headers {
-    /// The first value of header `name` (case-insensitive), as text.
-    pub fn get(&self, name: &str) -> Option<String> {
+    /// Writes the first value of header `name` (case-insensitive) into
+    /// `out` (replacing what it held); false if there is none.
+    pub fn get_into(&self, name: &str, out: &mut String) -> bool {
+        let mut put = |v: &[u8]| {
+            out.clear();
+            out.push_str(&String::from_utf8_lossy(v));
+            true
+        };
         match self {
-            Headers::None => None,
-            Headers::Map(m) => m
-                .get(name)
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            Headers::None => false,
+            Headers::Map(m) => m.get(name).is_some_and(|v| put(v.as_bytes())),
             Headers::Raw(head) => {
                 let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
                 let mut resp = httparse::Response::new(&mut headers);
-                resp.parse(head).ok()?;
-                resp.headers
-                    .iter()
-                    .find(|h| h.name.eq_ignore_ascii_case(name))
-                    .map(|h| String::from_utf8_lossy(h.value).into_owned())
+                resp.parse(head).is_ok()
+                    && resp
+                        .headers
+                        .iter()
+                        .find(|h| h.name.eq_ignore_ascii_case(name))
+                        .is_some_and(|h| put(h.value))
             }
         }
+    }
+
+    /// The first value of header `name`, as text.
+    pub fn get(&self, name: &str) -> Option<String> {
+        let mut s = String::new();
+        self.get_into(name, &mut s).then_some(s)
     }
 }
 

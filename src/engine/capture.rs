@@ -2,6 +2,8 @@
 //! variables, which later steps' templates read. A capture that finds nothing
 //! fails the step (kind `capture`).
 
+use std::fmt::Write as _;
+
 use crate::client::http::Headers;
 use crate::scenario::{Capture, CaptureFrom};
 use crate::stats::{Failure, FailureKind};
@@ -73,16 +75,16 @@ pub fn apply(
                 out.clear();
                 match v {
                     serde_json::Value::String(s) => out.push_str(s),
-                    other => out.push_str(&other.to_string()),
+                    // Numbers, booleans and structures as their JSON text.
+                    other => {
+                        let _ = write!(out, "{other}");
+                    }
                 }
             }
             CaptureFrom::Header(h) => {
-                let v = answer
-                    .headers
-                    .get(h)
-                    .ok_or_else(|| missed(name, format!("no {h} header in the answer")))?;
-                out.clear();
-                out.push_str(&v);
+                if !answer.headers.get_into(h, out) {
+                    return Err(missed(name, format!("no {h} header in the answer")));
+                }
             }
             CaptureFrom::Regex(re) => {
                 let text = String::from_utf8_lossy(answer.body);

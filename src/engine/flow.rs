@@ -113,18 +113,22 @@ pub(super) async fn ready(
     None
 }
 
-/// One turn; latencies count from `start` (the open model's intended start).
+/// One turn. Latencies count from `due` (the open model's intended start,
+/// which an on-start flow run first does not move), or from each request's
+/// actual start (the closed model: None).
 pub(super) async fn turn(
     shared: &Shared,
     user: &mut UserState,
     started: &mut bool,
-    start: Instant,
+    due: Option<Instant>,
     stop: &CancellationToken,
     claims: &mut Claims,
 ) -> Turn {
-    if let Some(t) = ready(shared, user, started, start, stop, claims).await {
+    let now = || due.unwrap_or_else(Instant::now);
+    if let Some(t) = ready(shared, user, started, now(), stop, claims).await {
         return t;
     }
+    let start = now();
     match shared.requests.pick(&mut user.rng) {
         Action::Request(i) => {
             if !claims.claim(shared) {

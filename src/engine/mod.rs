@@ -351,15 +351,7 @@ async fn user_loop(shared: Arc<Shared>, id: u64, think: Think, stop: Cancellatio
     let mut started = false;
     while !stop.is_cancelled() {
         let mut claims = Claims::default();
-        let t = flow::turn(
-            &shared,
-            &mut user,
-            &mut started,
-            Instant::now(),
-            &stop,
-            &mut claims,
-        )
-        .await;
+        let t = flow::turn(&shared, &mut user, &mut started, None, &stop, &mut claims).await;
         if t == Turn::Stop {
             break;
         }
@@ -512,7 +504,7 @@ async fn executor(
             &shared,
             &mut user,
             &mut started,
-            intended,
+            Some(intended),
             &stop,
             &mut claims,
         )
