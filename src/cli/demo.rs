@@ -20,9 +20,13 @@ const PROTO: &str = include_str!("../../proto/predict/v1/predict.proto");
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// How long the demo runs.
-    #[arg(short = 't', long, default_value = "20s", value_parser = crate::scenario::compile::parse_duration)]
-    pub duration: Duration,
+    /// How long the demo runs (default: 20 s without a console, 10 min with
+    /// one: quit it with q).
+    #[arg(short = 't', long, value_parser = crate::scenario::compile::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Without the live console, even in a terminal.
+    #[arg(long)]
+    pub headless: bool,
     /// Virtual users (default: the scenario's, 16).
     #[arg(short = 'u', long)]
     pub users: Option<u64>,
@@ -31,6 +35,12 @@ pub struct DemoArgs {
 }
 
 pub fn demo(args: DemoArgs) -> Result<i32, Exit> {
+    let console = crate::console::wanted(args.headless);
+    let duration = args.duration.unwrap_or(if console {
+        Duration::from_secs(600)
+    } else {
+        Duration::from_secs(20)
+    });
     let servers = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("predict-servers")
@@ -61,8 +71,12 @@ pub fn demo(args: DemoArgs) -> Result<i32, Exit> {
         "volley demo: predict-rest on http://{rest} and predict-grpc on http://{grpc}, in this process"
     );
     eprintln!(
-        "volley demo: running {SCENARIO_PATH} for {:?} (Ctrl-C stops early)",
-        args.duration
+        "volley demo: running {SCENARIO_PATH} for {duration:?} ({})",
+        if console {
+            "q quits"
+        } else {
+            "Ctrl-C stops early"
+        }
     );
 
     let files = BTreeMap::from([
@@ -93,13 +107,13 @@ pub fn demo(args: DemoArgs) -> Result<i32, Exit> {
         spawn_rate: None,
         rate: None,
         think_time: None,
-        duration: Some(args.duration),
+        duration: Some(duration),
         requests: None,
         timeout: None,
         host: None,
     };
     let prepared = prepare_compiled(scenario, &load, &args.output)?;
-    let code = execute(&prepared, 0, 2, &args.output);
+    let code = execute(&prepared, 0, 2, &args.output, console);
     let _ = stop_tx.send(true);
     servers.shutdown_timeout(Duration::from_secs(2));
     code

@@ -10,7 +10,9 @@ use clap::Args;
 
 use super::Exit;
 use super::load_args::LoadArgs;
-use super::run::{OutputArgs, cluster_runtime, finish, prepare, stop_on_ctrl_c};
+use super::run::{
+    OutputArgs, close_console, cluster_runtime, finish, open_console, prepare, stop_on_ctrl_c,
+};
 use crate::cluster::coordinator::{self, RunSpec};
 use crate::cluster::identity::MasterIdentity;
 use crate::cluster::master::Master;
@@ -40,8 +42,8 @@ pub struct MasterCluster {
     /// How long to wait for them; then exit 2 saying how many came.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = crate::scenario::compile::parse_duration)]
     pub join_timeout: Duration,
-    /// Without a console (today every run is headless; the console comes in
-    /// a later version).
+    /// Without the live console: status lines on stderr, the summary on
+    /// stdout. Without a terminal (a pipe, CI) there is no console anyway.
     #[arg(long)]
     pub headless: bool,
     /// The master's certificate chain (PEM). Without --cert and --key the
@@ -70,6 +72,7 @@ pub fn master(args: MasterArgs) -> Result<i32, Exit> {
     .map_err(Exit::cannot_start)?;
     let started = SystemTime::now();
     let rt = cluster_runtime()?;
+    let mut console = None;
     let outcome = rt.block_on(async {
         let mut master = Master::bind(c.bind, &identity, token).map_err(Exit::cannot_start)?;
         let addr = master.local_addr().map_err(Exit::cannot_start)?;
@@ -79,6 +82,14 @@ pub fn master(args: MasterArgs) -> Result<i32, Exit> {
             c.join_timeout,
             c.expect_workers
         );
+        let info = format!(
+            "listening on {addr}, certificate SHA-256 {}; enter starts with the workers that joined",
+            master.fingerprint()
+        );
+        let (shown, watcher) =
+            open_console(crate::console::wanted(c.headless), &prepared, info)?;
+        console = shown;
+        let status_every = watcher.is_none().then_some(args.output.status_every);
         let stop = stop_on_ctrl_c();
         let spec = RunSpec {
             scenario: prepared.scenario.clone(),
@@ -87,13 +98,15 @@ pub fn master(args: MasterArgs) -> Result<i32, Exit> {
             join_timeout: c.join_timeout,
             interval: Duration::from_secs(1),
             threads: c.threads,
-            status_every: Some(args.output.status_every),
+            status_every,
         };
-        let result = coordinator::run(&mut master, &spec, 1, &stop).await;
+        let result = coordinator::run(&mut master, &spec, 1, &stop, watcher).await;
         // Remote workers stay up and reconnect to the next master.
         master.shutdown("the run is over").await;
         result.map_err(|e| Exit::cannot_start(anyhow::anyhow!(e)))
-    })?;
+    });
+    close_console(console, outcome.is_ok());
+    let outcome = outcome?;
     let lag = &outcome.report_lag_ms;
     if !lag.is_empty() {
         eprintln!(

@@ -17,9 +17,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cluster::coordinator::{self, RunSpec};
 use crate::cluster::identity::MasterIdentity;
+use crate::cluster::live::Watcher;
 use crate::cluster::local;
 use crate::cluster::master::Master;
 use crate::cluster::token::Token;
+use crate::console::Console;
+use crate::console::model::Layout;
 use crate::report::json::{Extras, RunConfig};
 use crate::report::summary;
 use crate::report::threshold::{Threshold, Verdict};
@@ -33,8 +36,8 @@ pub struct RunArgs {
     pub load: LoadArgs,
     #[command(flatten)]
     pub output: OutputArgs,
-    /// Without a console: status lines on stderr, the summary on stdout (the
-    /// console arrives in a later version; today every run is headless).
+    /// Without the live console: status lines on stderr, the summary on
+    /// stdout. Without a terminal (a pipe, CI) there is no console anyway.
     #[arg(long)]
     pub headless: bool,
     /// Threads generating load, all workers together (default: one per core).
@@ -159,7 +162,39 @@ pub fn run_config(p: &Prepared, workers: usize) -> RunConfig {
 
 pub fn run(args: RunArgs) -> Result<i32, Exit> {
     let prepared = prepare(&args.load, &args.output)?;
-    execute(&prepared, args.threads, args.local_workers, &args.output)
+    let console = crate::console::wanted(args.headless);
+    execute(
+        &prepared,
+        args.threads,
+        args.local_workers,
+        &args.output,
+        console,
+    )
+}
+
+/// Starts the console when `wanted`: it, and the watcher the run publishes to.
+pub fn open_console(
+    wanted: bool,
+    p: &Prepared,
+    info: String,
+) -> Result<(Option<Console>, Option<Watcher>), Exit> {
+    if !wanted {
+        return Ok((None, None));
+    }
+    let mut layout = Layout::of(&p.scenario);
+    layout.info = info;
+    let (console, watcher) = crate::console::start(layout).map_err(Exit::cannot_start)?;
+    Ok((Some(console), Some(watcher)))
+}
+
+/// Waits for the user to leave the console (or closes it at once when the
+/// run could not start), so that the terminal is back before any output.
+pub fn close_console(console: Option<Console>, ran: bool) {
+    if let Some(c) = console
+        && let Err(e) = c.finish(!ran)
+    {
+        eprintln!("warning: the console failed: {e}");
+    }
 }
 
 /// Runs a prepared scenario on `local_workers` workers in this process, each
@@ -170,8 +205,11 @@ pub fn execute(
     threads: usize,
     local_workers: usize,
     output: &OutputArgs,
+    console: bool,
 ) -> Result<i32, Exit> {
     let started = SystemTime::now();
+    let (console, watcher) = open_console(console, prepared, String::new())?;
+    let status_every = watcher.is_none().then_some(output.status_every);
     let n = local_workers.max(1);
     let per_worker = if threads > 0 {
         (threads / n).max(1)
@@ -199,16 +237,18 @@ pub fn execute(
             join_timeout: Duration::from_secs(10),
             interval: Duration::from_secs(1),
             threads: per_worker as u32,
-            status_every: Some(output.status_every),
+            status_every,
         };
-        let result = coordinator::run(&mut master, &spec, 1, &stop).await;
+        let result = coordinator::run(&mut master, &spec, 1, &stop, watcher).await;
         // Local workers exit when their master lets them go.
         master.shutdown("the run is over").await;
         for w in workers {
             let _ = tokio::time::timeout(Duration::from_secs(5), w).await;
         }
         result.map_err(|e| Exit::cannot_start(anyhow::anyhow!(e)))
-    })?;
+    });
+    close_console(console, outcome.is_ok());
+    let outcome = outcome?;
     let extras = Extras {
         notes: outcome.notes,
         report_lag_ms: outcome.report_lag_ms,

@@ -11,11 +11,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::convert;
+use super::live::{self, Board, Command, Phase, Watcher, WorkerRow};
 use super::master::{Event, Master, WorkerInfo, WorkerLink};
 use super::wire::{self, master_message, worker_message};
-use crate::engine::Share;
+use crate::engine::{Share, pacing};
 use crate::report::summary;
-use crate::scenario::{LoadSpec, Scenario};
+use crate::scenario::{LoadModel, LoadSpec, Scenario};
 use crate::stats::{Latency, RunStats, histogram};
 
 /// Above this CPU use a worker may be what limits the numbers.
@@ -73,6 +74,13 @@ struct Member {
     done: Option<(u64, Instant)>,
     lost: bool,
     busy_warned: bool,
+    /// A worker with this id was lost before in this run.
+    rejoined: bool,
+    /// From its latest report, for the console.
+    users: u64,
+    rps: f64,
+    cpu: f64,
+    last_report: Option<Instant>,
 }
 
 impl Member {
@@ -84,6 +92,31 @@ impl Member {
             done: None,
             lost: false,
             busy_warned: false,
+            rejoined: false,
+            users: 0,
+            rps: 0.0,
+            cpu: 0.0,
+            last_report: None,
+        }
+    }
+
+    fn row(&self, now: Instant) -> WorkerRow {
+        WorkerRow {
+            id: self.info.id.clone(),
+            host: self.info.hostname.clone(),
+            state: if self.lost {
+                "lost"
+            } else if self.done.is_some() {
+                "done"
+            } else if self.rejoined {
+                "rejoined"
+            } else {
+                "running"
+            },
+            users: if self.lost { 0 } else { self.users },
+            rps: self.rps,
+            cpu_percent: self.cpu,
+            last_report: self.last_report.map(|t| now.saturating_duration_since(t)),
         }
     }
 
@@ -101,10 +134,28 @@ pub async fn run(
     spec: &RunSpec,
     run_id: u64,
     interrupt: &CancellationToken,
+    mut watcher: Option<Watcher>,
 ) -> Result<Outcome, RunError> {
     let mut pool: BTreeMap<u64, (WorkerInfo, WorkerLink)> = BTreeMap::new();
     let deadline = tokio::time::Instant::now() + spec.join_timeout;
-    while pool.len() < spec.expect_workers {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let (open, base, stages) = match &spec.load.model {
+        LoadModel::Closed { users, stages, .. } => (false, *users as f64, stages.clone()),
+        LoadModel::Open { rate, stages, .. } => (true, *rate, stages.clone()),
+    };
+    let mut board = Board {
+        phase: Phase::Waiting,
+        open,
+        target: pacing::target_at(base, &stages, Duration::ZERO),
+        step: 1.0,
+        duration: spec.load.duration,
+        workers: Vec::new(),
+        expected_workers: spec.expect_workers,
+        notes: Vec::new(),
+    };
+    let waiting_stats = RunStats::new(spec.scenario.names()).with_flows(spec.scenario.flows.len());
+    let mut by_hand = false;
+    'waiting: while pool.len() < spec.expect_workers {
         tokio::select! {
             ev = master.next() => match ev {
                 Some(Event::Joined(info, link)) => { pool.insert(info.serial, (info, link)); }
@@ -113,9 +164,26 @@ pub async fn run(
                 None => break,
             },
             () = tokio::time::sleep_until(deadline) => break,
+            _ = tick.tick(), if watcher.is_some() => {
+                if let Some(w) = watcher.as_mut() {
+                    while let Ok(c) = w.commands.try_recv() {
+                        if c == Command::StartNow && !pool.is_empty() {
+                            by_hand = true;
+                            break 'waiting;
+                        }
+                    }
+                    board.workers = pool
+                        .values()
+                        .map(|(info, link)| Member::new(info.clone(), link.clone()).row(Instant::now()))
+                        .collect();
+                    (w.publish)(&waiting_stats, &board);
+                }
+            }
         }
     }
-    if pool.len() < spec.expect_workers {
+    // Started by hand with fewer workers than expected: those are enough.
+    let expected = if by_hand { 1 } else { spec.expect_workers };
+    if pool.len() < expected {
         return Err(RunError::TooFewWorkers {
             came: pool.len(),
             expected: spec.expect_workers,
@@ -154,9 +222,17 @@ pub async fn run(
     let mut notes = Vec::new();
     let mut lag = histogram::new();
     let mut errors: Vec<String> = Vec::new();
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut last_status = Instant::now();
     let mut stopping = false;
+    // With a console on the terminal, news goes to its notes, not stderr.
+    let loud = watcher.is_none();
+    let say = |line: &str| {
+        if loud {
+            eprintln!("{line}");
+        }
+    };
+    // Set from the console (+ and -): replaces the stages for the rest of the run.
+    let mut total_override: Option<f64> = None;
     loop {
         let now = Instant::now();
         if members.values().all(|m| m.finished(now)) {
@@ -175,6 +251,10 @@ pub async fn run(
                         match convert::snapshot_from_wire(snap, name_count) {
                             Ok(s) => {
                                 m.reports += 1;
+                                m.users = s.users;
+                                m.rps = s.requests() as f64 * 1000.0 / s.interval_ms.max(1) as f64;
+                                m.cpu = report.cpu_percent;
+                                m.last_report = Some(Instant::now());
                                 stats.apply(serial, &s);
                                 let now_ms = Instant::now().saturating_duration_since(started).as_millis() as u64;
                                 histogram::record(&mut lag, now_ms.saturating_sub(s.at_ms).max(1));
@@ -187,7 +267,7 @@ pub async fn run(
                                 "worker {} ({}) ran at {:.0}% CPU: the load generator, not the target, may be what limits these numbers; add workers or cores",
                                 m.info.id, m.info.hostname, report.cpu_percent
                             );
-                            eprintln!("warning: {note}");
+                            say(&format!("warning: {note}"));
                             notes.push(note);
                         }
                     }
@@ -206,11 +286,21 @@ pub async fn run(
                         }
                         // Mid-run: the newcomer starts where the run is.
                         let serial = info.serial;
-                        eprintln!("worker {} ({}) joined; sharing the load with it", info.id, info.hostname);
-                        members.insert(serial, Member::new(info, link));
+                        say(&format!("worker {} ({}) joined; sharing the load with it", info.id, info.hostname));
+                        let mut m = Member::new(info, link);
+                        m.rejoined = members.values().any(|o| o.lost && o.info.id == m.info.id);
+                        members.insert(serial, m);
                         stats.expect_sources(active(&members).len());
-                        if let Some((s, share)) = reshare(&members, run_id, Some(serial)) {
+                        if let Some((s, share)) = reshare(&members, run_id, Some(serial), total_override) {
                             members[&s].link.send_plan(plan(share), started);
+                            if total_override.is_some() {
+                                // The plan carries the stages; the override follows it.
+                                members[&s].link.send(master_message::Msg::Update(wire::Update {
+                                    run_id,
+                                    share: Some(convert::share_to_wire(share)),
+                                    total: total_override,
+                                }));
+                            }
                         }
                     }
                     Event::Lost { serial, reason } => {
@@ -224,10 +314,10 @@ pub async fn run(
                             "worker {} ({}) was lost at {:.1} s ({reason}); its statistics until then are kept and its share went to the others",
                             m.info.id, m.info.hostname, stats.elapsed_secs()
                         );
-                        eprintln!("warning: {note}");
+                        say(&format!("warning: {note}"));
                         notes.push(note);
                         stats.expect_sources(active(&members).len());
-                        reshare(&members, run_id, None);
+                        reshare(&members, run_id, None, total_override);
                     }
                 }
             }
@@ -238,10 +328,49 @@ pub async fn run(
                     last_status = Instant::now();
                     eprintln!("{}", summary::status_line(&stats));
                 }
+                if let Some(w) = watcher.as_mut() {
+                    while let Ok(c) = w.commands.try_recv() {
+                        match c {
+                            Command::StartNow => {}
+                            Command::Stop => {
+                                if !stopping {
+                                    stopping = true;
+                                    notes.push(format!("stopped from the console at {:.1} s", stats.elapsed_secs()));
+                                    for m in members.values() {
+                                        m.link.send(master_message::Msg::Stop(wire::Stop { run_id }));
+                                    }
+                                }
+                            }
+                            Command::SetTotal(t) if !stopping => {
+                                total_override = Some(t.max(0.0));
+                                reshare(&members, run_id, None, total_override);
+                            }
+                            Command::SetTotal(_) => {}
+                            Command::Reset => {
+                                stats.reset();
+                                stats.expect_sources(active(&members).len());
+                            }
+                        }
+                    }
+                    let elapsed = Instant::now().saturating_duration_since(started);
+                    board.target = total_override
+                        .unwrap_or_else(|| pacing::target_at(base, &stages, elapsed));
+                    board.step = live::step_for(board.target);
+                    board.phase = if stopping || spec.load.duration.is_some_and(|d| elapsed >= d) {
+                        Phase::Stopping
+                    } else if !open && (stats.users() as f64) < board.target.round() {
+                        Phase::Ramping
+                    } else {
+                        Phase::Running
+                    };
+                    board.workers = members.values().map(|m| m.row(Instant::now())).collect();
+                    board.notes.clone_from(&notes);
+                    (w.publish)(&stats, &board);
+                }
             }
             () = interrupt.cancelled(), if !stopping => {
                 stopping = true;
-                eprintln!("stopping (Ctrl-C): finishing and reporting");
+                say("stopping (Ctrl-C): finishing and reporting");
                 for m in members.values() {
                     m.link.send(master_message::Msg::Stop(wire::Stop { run_id }));
                 }
@@ -259,6 +388,12 @@ pub async fn run(
         notes.push(e);
     }
     stats.finish();
+    if let Some(w) = watcher.as_mut() {
+        board.phase = Phase::Done;
+        board.workers = members.values().map(|m| m.row(Instant::now())).collect();
+        board.notes.clone_from(&notes);
+        (w.publish)(&stats, &board);
+    }
     Ok(Outcome {
         stats,
         workers: took_part,
@@ -282,6 +417,7 @@ fn reshare(
     members: &BTreeMap<u64, Member>,
     run_id: u64,
     newcomer: Option<u64>,
+    total: Option<f64>,
 ) -> Option<(u64, Share)> {
     let mut out = None;
     for (s, share) in active(members).into_iter().zip(shares(members)) {
@@ -293,7 +429,7 @@ fn reshare(
                 .send(master_message::Msg::Update(wire::Update {
                     run_id,
                     share: Some(convert::share_to_wire(share)),
-                    total: None,
+                    total,
                 }));
         }
     }

@@ -6,13 +6,14 @@
 //! is how `volley run` works, so one code path serves both. The wire format
 //! is proto/volley/v1/cluster.proto ([`wire`]), framed on QUIC streams
 //! ([`framing`]); TLS identities and their checks are in [`identity`], join
-//! tokens in [`token`], and the conversions between engine and wire types in
-//! [`convert`]. docs/protocol.md describes the exchange.
+//! tokens in [`token`], the conversions between engine and wire types in
+//! [`convert`], and what a run publishes for the console in [`live`]. docs/protocol.md describes the exchange.
 
 pub mod convert;
 pub mod coordinator;
 pub mod framing;
 pub mod identity;
+pub mod live;
 pub mod local;
 pub mod master;
 pub mod token;

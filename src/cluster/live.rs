@@ -1,0 +1,91 @@
+//! What a running test publishes besides its statistics, for whoever watches
+//! it live (the console): the phase, the workers, the target in force; and
+//! the commands a watcher may send back to steer it.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::stats::RunStats;
+
+/// Where a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Waiting for workers to join.
+    Waiting,
+    /// Users are still being started towards the target.
+    Ramping,
+    Running,
+    /// Stop was asked or the time is up; waiting for the last reports.
+    Stopping,
+    Done,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Waiting => "waiting for workers",
+            Phase::Ramping => "ramping",
+            Phase::Running => "running",
+            Phase::Stopping => "stopping",
+            Phase::Done => "done",
+        }
+    }
+}
+
+/// One worker as the master sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerRow {
+    pub id: String,
+    pub host: String,
+    /// running, done, lost, or rejoined (running again after being lost).
+    pub state: &'static str,
+    pub users: u64,
+    pub rps: f64,
+    pub cpu_percent: f64,
+    /// Age of its last report.
+    pub last_report: Option<Duration>,
+}
+
+/// The run's state besides its statistics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Board {
+    pub phase: Phase,
+    /// Open model: the target is a rate; closed: users.
+    pub open: bool,
+    /// The total in force now (users or requests/s).
+    pub target: f64,
+    /// What + and - add and take.
+    pub step: f64,
+    pub duration: Option<Duration>,
+    pub workers: Vec<WorkerRow>,
+    pub expected_workers: usize,
+    pub notes: Vec<String>,
+}
+
+/// What a watcher may ask of the run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Command {
+    /// Start with the workers that have joined, without waiting for more.
+    StartNow,
+    /// Stop the load; the run ends and reports.
+    Stop,
+    /// Users (closed) or rate (open) from now on, replacing the stages.
+    SetTotal(f64),
+    /// Forget everything measured so far.
+    Reset,
+}
+
+/// Called with the run's state at a steady rate (about 4 per second).
+pub type Publish = Box<dyn FnMut(&RunStats, &Board) + Send>;
+
+/// A watcher: what it is shown, and a channel of its commands.
+pub struct Watcher {
+    pub publish: Publish,
+    pub commands: mpsc::UnboundedReceiver<Command>,
+}
+
+/// How much + and - change a total: about a tenth of it, at least one.
+pub fn step_for(total: f64) -> f64 {
+    (total / 10.0).round().max(1.0)
+}
