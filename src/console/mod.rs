@@ -11,6 +11,9 @@ pub mod model;
 mod terminal;
 pub mod view;
 
+#[cfg(test)]
+mod tests;
+
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

@@ -185,19 +185,17 @@ fn header(f: &mut Frame, area: Rect, m: &Model, ui: &UiState) {
             Phase::Done => Color::Cyan,
         })
         .add_modifier(Modifier::BOLD);
-    let time = match m.duration {
-        Some(d) => format!(
-            "{} of {} ({} left)",
-            secs(m.elapsed),
-            secs(d),
-            secs(d.saturating_sub(m.elapsed))
+    let (time, left) = match m.duration {
+        Some(d) => (
+            format!("{}/{}", secs(m.elapsed), secs(d)),
+            format!(" · {} left", secs(d.saturating_sub(m.elapsed))),
         ),
-        None => secs(m.elapsed),
+        None => (secs(m.elapsed), String::new()),
     };
     let load = if m.open {
-        format!("rate {}/s (±{})", short(m.total), short(m.step))
+        format!("rate {}/s ±{}", short(m.total), short(m.step))
     } else {
-        format!("users {}/{} (±{})", m.users, m.total.round(), m.step)
+        format!("users {}/{} ±{}", m.users, m.total.round(), m.step)
     };
     let connected = m.workers.iter().filter(|w| w.state != "lost").count();
     let failing = if m.failure_percent > 0.0 {
@@ -205,21 +203,22 @@ fn header(f: &mut Frame, area: Rect, m: &Model, ui: &UiState) {
     } else {
         Style::new()
     };
+    // The figures users watch come first: a narrow terminal cuts the ends.
     let lines = vec![
         Line::from(vec![
             Span::styled(
                 format!(" {} ", m.phase.as_str().to_uppercase()),
                 phase_style.add_modifier(Modifier::REVERSED),
             ),
-            Span::raw(format!(" {} → {}", m.scenario, m.target)),
+            Span::raw(format!(" {time}  {} → {}", m.scenario, m.target)),
         ]),
         Line::from(vec![
-            Span::raw(format!(
-                " {time} · {load} · workers {connected}/{} · {} req/s · ",
-                m.expected_workers,
-                short(m.rps)
-            )),
+            Span::raw(format!(" {load} · {} req/s · ", short(m.rps))),
             Span::styled(format!("failures {:.2}%", m.failure_percent), failing),
+            Span::raw(format!(
+                " · workers {connected}/{}{left}",
+                m.expected_workers
+            )),
         ]),
     ];
     f.render_widget(Paragraph::new(lines), area);

@@ -3,6 +3,7 @@
 
 mod cluster;
 mod common;
+mod console;
 mod demo;
 mod faults;
 mod flows;

@@ -1,0 +1,337 @@
+//! The console drawn on ratatui's TestBackend from a fixed state, and keys
+//! pressed against it.
+
+use std::time::Duration;
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::keys::{Action, handle};
+use super::model::{FailureRow, Model, Point, Row, RowKind};
+use super::view::{Sort, Tab, UiState, draw, sorted_rows};
+use crate::cluster::live::{Command, Phase, WorkerRow};
+
+fn row(kind: RowKind, group: usize, name: &str, requests: u64, p99: u64) -> Row {
+    Row {
+        kind,
+        group,
+        name: name.into(),
+        requests,
+        failures: if name == "login" { 3 } else { 0 },
+        rps: requests as f64 / 42.0,
+        mean: 900.0,
+        p50: 800,
+        p90: 1_500,
+        p95: 2_000,
+        p99,
+        p999: 9_000,
+        max: 12_000,
+        size: 57.0,
+    }
+}
+
+fn model() -> Model {
+    let series = (1..=42)
+        .map(|t| Point {
+            t: t as f64,
+            rps: 1000.0 + t as f64,
+            failures: 2.0,
+            p50: 0.8,
+            p95: 2.0,
+            p99: 3.1,
+            max: 12.0,
+        })
+        .collect();
+    Model {
+        phase: Phase::Running,
+        scenario: "shop-journey".into(),
+        target: "http://127.0.0.1:8000".into(),
+        elapsed: Duration::from_secs(42),
+        duration: Some(Duration::from_secs(60)),
+        users: 8,
+        open: false,
+        total: 10.0,
+        step: 1.0,
+        expected_workers: 2,
+        rps: 1042.0,
+        failure_percent: 0.25,
+        series,
+        distribution: vec![
+            ("<1ms".into(), 700),
+            ("<2.5ms".into(), 250),
+            ("<25ms".into(), 50),
+        ],
+        rows: vec![
+            row(RowKind::Request, 0, "health", 500, 1_100),
+            row(RowKind::Flow, 1, "flow:checkout", 300, 250_000),
+            row(RowKind::Step, 1, "login", 300, 3_000),
+            row(RowKind::Step, 1, "order", 290, 4_000),
+        ],
+        total_row: row(RowKind::Request, usize::MAX, "total", 1090, 4_000),
+        workers: vec![
+            WorkerRow {
+                id: "w1".into(),
+                host: "gen-a".into(),
+                state: "running",
+                users: 4,
+                rps: 520.0,
+                cpu_percent: 93.0,
+                last_report: Some(Duration::from_millis(400)),
+            },
+            WorkerRow {
+                id: "w2".into(),
+                host: "gen-b".into(),
+                state: "lost",
+                users: 0,
+                rps: 0.0,
+                cpu_percent: 12.0,
+                last_report: Some(Duration::from_secs(7)),
+            },
+        ],
+        failures: vec![FailureRow {
+            reason: "status: HTTP 409 Conflict".into(),
+            name: "login".into(),
+            count: 3,
+            last: "account in use".into(),
+        }],
+        notes: vec!["worker w2 (gen-b) was lost at 35.0 s".into()],
+        info: String::new(),
+    }
+}
+
+fn render(m: &Model, ui: &UiState, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| draw(f, m, ui)).unwrap();
+    let buf = t.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..h {
+        for x in 0..w {
+            out.push_str(buf[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn header_table_and_charts_at_80x24() {
+    let text = render(&model(), &UiState::default(), 80, 24);
+    for want in [
+        "RUNNING",
+        "shop-journey → http://127.0.0.1:8000",
+        "42s/1m00s",
+        "18s left",
+        "users 8/10 ±1",
+        "workers 1/2",
+        "failures 0.25%",
+        "throughput",
+        "latency (ms)",
+        "health",
+        "flow:checkout",
+        "└ login",
+        "3.00ms",
+        "250ms",
+        "total",
+        "x stop",
+        "+/- users ±1",
+        "! worker w2 (gen-b) was lost",
+    ] {
+        assert!(text.contains(want), "no {want:?} in\n{text}");
+    }
+    // Narrow: no distribution, no p99.9 column.
+    assert!(!text.contains("distribution"), "{text}");
+    assert!(!text.contains("p99.9"), "{text}");
+}
+
+#[test]
+fn a_larger_terminal_shows_more_at_160x48() {
+    let text = render(&model(), &UiState::default(), 160, 48);
+    for want in [
+        "distribution",
+        "<2.5ms",
+        "p99.9",
+        "size",
+        "57B",
+        "mean",
+        "900us",
+    ] {
+        assert!(text.contains(want), "no {want:?} in\n{text}");
+    }
+}
+
+#[test]
+fn workers_and_failures_views() {
+    let mut ui = UiState {
+        tab: Tab::Workers,
+        ..UiState::default()
+    };
+    let text = render(&model(), &ui, 80, 24);
+    for want in ["gen-a", "93% !", "lost", "7.0s", "Workers (2)"] {
+        assert!(text.contains(want), "no {want:?} in\n{text}");
+    }
+    ui.tab = Tab::Failures;
+    let text = render(&model(), &ui, 80, 24);
+    assert!(text.contains("HTTP 409 Conflict"), "{text}");
+    assert!(text.contains("account in use"), "{text}");
+}
+
+#[test]
+fn sorting_keeps_steps_beneath_their_flow() {
+    let m = model();
+    let names: Vec<&str> = sorted_rows(&m, Sort::P99)
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(names, ["flow:checkout", "login", "order", "health"]);
+    let names: Vec<&str> = sorted_rows(&m, Sort::File)
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(names, ["health", "flow:checkout", "login", "order"]);
+}
+
+fn key(c: KeyCode) -> KeyEvent {
+    KeyEvent::new(c, KeyModifiers::NONE)
+}
+
+#[test]
+fn keys_steer_the_run_and_quitting_asks_first() {
+    let m = model();
+    let mut ui = UiState::default();
+    assert_eq!(
+        handle(key(KeyCode::Char('+')), &mut ui, &m),
+        Action::Send(Command::SetTotal(11.0))
+    );
+    assert_eq!(
+        handle(key(KeyCode::Char('-')), &mut ui, &m),
+        Action::Send(Command::SetTotal(9.0))
+    );
+    assert_eq!(
+        handle(key(KeyCode::Char('x')), &mut ui, &m),
+        Action::Send(Command::Stop)
+    );
+    assert_eq!(
+        handle(key(KeyCode::Char('r')), &mut ui, &m),
+        Action::Send(Command::Reset)
+    );
+    handle(key(KeyCode::Char('s')), &mut ui, &m);
+    assert_eq!(ui.sort, Sort::Requests);
+    handle(key(KeyCode::Down), &mut ui, &m);
+    handle(key(KeyCode::Down), &mut ui, &m);
+    assert_eq!(ui.selected, 2);
+    handle(key(KeyCode::Tab), &mut ui, &m);
+    assert_eq!((ui.tab, ui.selected), (Tab::Workers, 0));
+    // q while running asks; n keeps going; q then y quits.
+    assert_eq!(handle(key(KeyCode::Char('q')), &mut ui, &m), Action::None);
+    assert!(ui.confirm_quit);
+    assert!(render(&m, &ui, 80, 24).contains("Stop the workers and quit?"));
+    assert_eq!(handle(key(KeyCode::Char('n')), &mut ui, &m), Action::None);
+    assert!(!ui.confirm_quit);
+    handle(key(KeyCode::Char('q')), &mut ui, &m);
+    assert_eq!(handle(key(KeyCode::Char('y')), &mut ui, &m), Action::Quit);
+    // Done: q leaves at once; waiting: enter starts.
+    let done = Model {
+        phase: Phase::Done,
+        ..model()
+    };
+    assert_eq!(
+        handle(key(KeyCode::Char('q')), &mut ui, &done),
+        Action::Quit
+    );
+    let waiting = Model {
+        phase: Phase::Waiting,
+        ..model()
+    };
+    assert_eq!(
+        handle(key(KeyCode::Enter), &mut ui, &waiting),
+        Action::Send(Command::StartNow)
+    );
+    assert_eq!(
+        handle(key(KeyCode::Char('+')), &mut ui, &waiting),
+        Action::None
+    );
+}
+
+#[test]
+fn no_color_draws_without_colours() {
+    let ui = UiState {
+        color: false,
+        ..UiState::default()
+    };
+    let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    t.draw(|f| draw(f, &model(), &ui)).unwrap();
+    let buf = t.backend().buffer();
+    let coloured = buf
+        .content()
+        .iter()
+        .filter(|c| c.fg != ratatui::style::Color::Reset || c.bg != ratatui::style::Color::Reset)
+        .count();
+    assert_eq!(coloured, 0);
+}
+
+#[test]
+fn a_frame_is_built_from_the_runs_statistics() {
+    use crate::cluster::live::Board;
+    use crate::scenario::compile::{MemorySources, Options, compile};
+    use crate::stats::{NameSnapshot, RunStats, Snapshot, histogram};
+    let text = "[http]\nbase_url = \"http://127.0.0.1:1\"\n[[request]]\nname = \"health\"\n\
+                [[flow]]\nname = \"buy\"\n[[flow.step]]\nname = \"login\"\n\
+                capture = { t = { json = \"/t\" } }\n[[flow.step]]\nname = \"order\"\npath = \"/o/{{ t }}\"\n";
+    let s = compile(
+        std::path::Path::new("s.toml"),
+        text,
+        &MemorySources(Default::default()),
+        &Options::default(),
+    )
+    .unwrap();
+    let layout = super::model::Layout::of(&s);
+    let mut run = RunStats::new(s.names()).with_flows(s.flows.len());
+    let names = (0..4u32)
+        .map(|i| {
+            let mut n = NameSnapshot::empty(i);
+            for v in [100, 200, 300] {
+                histogram::record(&mut n.hist, v * u64::from(i + 1));
+                n.requests += 1;
+            }
+            n
+        })
+        .collect();
+    run.apply(
+        0,
+        &Snapshot {
+            at_ms: 1000,
+            interval_ms: 1000,
+            users: 3,
+            names,
+            ..Snapshot::default()
+        },
+    );
+    run.finish();
+    let board = Board {
+        phase: Phase::Running,
+        open: false,
+        target: 3.0,
+        step: 1.0,
+        duration: None,
+        workers: Vec::new(),
+        expected_workers: 1,
+        notes: Vec::new(),
+    };
+    let m = Model::build(&run, &board, &layout);
+    let rows: Vec<(RowKind, &str)> = m.rows.iter().map(|r| (r.kind, r.name.as_str())).collect();
+    assert_eq!(
+        rows,
+        [
+            (RowKind::Request, "health"),
+            (RowKind::Flow, "flow:buy"),
+            (RowKind::Step, "login"),
+            (RowKind::Step, "order"),
+        ]
+    );
+    // The flow's iterations are not requests.
+    assert_eq!(m.total_row.requests, 9);
+    assert_eq!(m.rows[1].p99, 1200);
+    assert_eq!((m.users, m.series.len()), (3, 1));
+    assert!(!m.distribution.is_empty());
+}
