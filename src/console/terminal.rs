@@ -1,6 +1,7 @@
 //! The terminal: raw mode and the alternate screen while the console runs
 //! (restored on exit and on a panic, by ratatui's init/restore), a frame
-//! about every 250 ms, and keys read in between.
+//! every 250 ms and only then (a key's or a resize's effect shows at the
+//! next one), and keys read in between.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -79,10 +80,7 @@ fn frames(
                         let _ = commands.send(Command::Stop);
                     }
                 }
-                // A key's effect shows at once, not at the next tick.
-                next = Instant::now();
             }
-            Event::Resize(..) => next = Instant::now(),
             _ => {}
         }
     }
