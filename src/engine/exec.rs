@@ -184,6 +184,7 @@ impl Requests {
             rng: rand::SeedableRng::from_rng(&mut rand::rng()),
             picked: vec![None; self.scenario.data.len()],
             own: vec![None; self.scenario.data.len()],
+            records_epoch: 0,
             vars: vec![String::new(); self.scenario.vars.len()],
             http: self.http.iter().map(|_| None).collect(),
             grpc: self.grpc.iter().map(|_| None).collect(),
@@ -405,6 +406,8 @@ pub struct UserState {
     picked: Vec<Option<usize>>,
     /// The rows this user holds of `per_user` sources.
     pub own: Vec<Option<usize>>,
+    /// The records' epoch when this user last checked its rows.
+    pub records_epoch: u64,
     /// Its variables, set by captures.
     pub vars: Vec<String>,
     http: Vec<Option<HttpConn>>,

@@ -92,11 +92,15 @@ pub(super) async fn ready(
     claims: &mut Claims,
 ) -> Option<Turn> {
     let records = &shared.records;
-    if records.any() && !records.still_own(&user.own) {
-        records.release(&mut user.own);
-        *started = false;
-        if !acquire(shared, user, stop).await {
-            return Some(Turn::Stop);
+    let epoch = records.epoch();
+    if user.records_epoch != epoch {
+        user.records_epoch = epoch;
+        if records.any() && !records.still_own(&user.own) {
+            records.release(&mut user.own);
+            *started = false;
+            if !acquire(shared, user, stop).await {
+                return Some(Turn::Stop);
+            }
         }
     }
     if !*started {

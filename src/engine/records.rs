@@ -6,6 +6,8 @@
 
 use std::ops::Range;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use parking_lot::Mutex;
 
 use super::share::Share;
@@ -39,6 +41,9 @@ impl Pool {
 /// Every per-user source's pool (None for other sources).
 pub struct Records {
     pools: Vec<Option<Mutex<Pool>>>,
+    /// Bumped when a new share moves the slices: users check their rows
+    /// only then, not on every turn.
+    epoch: AtomicU64,
 }
 
 impl Records {
@@ -56,7 +61,15 @@ impl Records {
                 })
             })
             .collect();
-        Records { pools }
+        Records {
+            pools,
+            epoch: AtomicU64::new(0),
+        }
+    }
+
+    /// Changes with every new share that moved a slice.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
     }
 
     /// Whether any source is per-user.
@@ -81,6 +94,7 @@ impl Records {
             if p.range != range {
                 p.next = range.start;
                 p.range = range;
+                self.epoch.fetch_add(1, Ordering::AcqRel);
             }
         }
     }
@@ -171,7 +185,9 @@ mod tests {
         assert_eq!(seen, (0..10).collect::<Vec<_>>());
         // Engine 0 grows to half: its old rows stay its own, new ones go out.
         let mut own = [None];
+        let before = engines[0].epoch();
         engines[0].set_share(Share { lo: 0.0, hi: 0.5 });
+        assert!(engines[0].epoch() > before);
         assert!(engines[0].still_own(&[Some(0)]));
         engines[0].take(&mut own).unwrap();
         assert!((3..5).contains(&own[0].unwrap()), "{own:?}");
