@@ -1,0 +1,261 @@
+// Command check-agreement sends every line of servers/model/vectors.jsonl to
+// a REST and/or gRPC prediction server, then a set of bad inputs, and exits
+// non-zero naming every answer that differs from the expected one.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	pb "volley/servers/go/predictpb"
+)
+
+type vector struct {
+	Text     string `json:"text"`
+	Category int    `json:"category"`
+	Label    string `json:"label"`
+}
+
+var failures int
+
+func fail(format string, args ...any) {
+	failures++
+	fmt.Fprintf(os.Stderr, "MISMATCH: "+format+"\n", args...)
+}
+
+func main() {
+	restURL := flag.String("rest", "", "base URL of a REST server, e.g. http://127.0.0.1:8000")
+	grpcAddr := flag.String("grpc", "", "HOST:PORT of a gRPC server")
+	vectorsPath := flag.String("vectors", "", "vectors file (default: servers/model/vectors.jsonl above the working directory)")
+	slow := flag.Bool("slow", true, "also check the 408 for a body that stalls (takes 10 s)")
+	flag.Parse()
+	if *restURL == "" && *grpcAddr == "" {
+		fmt.Fprintln(os.Stderr, "check-agreement: give -rest URL and/or -grpc HOST:PORT")
+		os.Exit(2)
+	}
+	vectors, err := readVectors(*vectorsPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "check-agreement:", err)
+		os.Exit(2)
+	}
+	if *restURL != "" {
+		checkREST(strings.TrimRight(*restURL, "/"), vectors, *slow)
+	}
+	if *grpcAddr != "" {
+		checkGRPC(*grpcAddr, vectors)
+	}
+	if failures > 0 {
+		fmt.Fprintf(os.Stderr, "check-agreement: %d mismatches\n", failures)
+		os.Exit(1)
+	}
+	fmt.Printf("check-agreement: %d vectors and the bad inputs agree (rest %q, grpc %q)\n", len(vectors), *restURL, *grpcAddr)
+}
+
+func readVectors(path string) ([]vector, error) {
+	if path == "" {
+		dir, _ := os.Getwd()
+		for {
+			p := filepath.Join(dir, "servers", "model", "vectors.jsonl")
+			if _, err := os.Stat(p); err == nil {
+				path = p
+				break
+			}
+			if filepath.Dir(dir) == dir {
+				return nil, fmt.Errorf("cannot find servers/model/vectors.jsonl; pass -vectors")
+			}
+			dir = filepath.Dir(dir)
+		}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []vector
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var v vector
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			return nil, fmt.Errorf("%s: %v", path, err)
+		}
+		out = append(out, v)
+	}
+	return out, sc.Err()
+}
+
+// badREST are requests whose status is fixed by docs/predict-api.md and by
+// what the Rust server's serde_json accepts.
+var badREST = []struct {
+	name, method, path, ctype, body string
+	chunked                         bool
+	want                            int
+}{
+	{"no content type", "POST", "/predict", "", `{"text":"hi"}`, false, 400},
+	{"text/plain", "POST", "/predict", "text/plain", `{"text":"hi"}`, false, 400},
+	{"charset parameter", "POST", "/predict", "Application/JSON; charset=utf-8", `{"text":"hi"}`, false, 200},
+	{"syntax error", "POST", "/predict", "application/json", `{"text": "hi"`, false, 400},
+	{"trailing bytes", "POST", "/predict", "application/json", `{"text":"hi"} x`, false, 400},
+	{"invalid UTF-8 in text", "POST", "/predict", "application/json", "{\"text\":\"a\xffb\"}", false, 400},
+	{"lone surrogate", "POST", "/predict", "application/json", `{"text":"\ud800"}`, false, 400},
+	{"empty body", "POST", "/predict", "application/json", ``, false, 400},
+	{"number out of range", "POST", "/predict", "application/json", `{"text":1e400}`, false, 400},
+	{"array", "POST", "/predict", "application/json", `["hi"]`, false, 422},
+	{"string", "POST", "/predict", "application/json", `"hi"`, false, 422},
+	{"empty object", "POST", "/predict", "application/json", `{}`, false, 422},
+	{"text null", "POST", "/predict", "application/json", `{"text":null}`, false, 422},
+	{"text number", "POST", "/predict", "application/json", `{"text":5}`, false, 422},
+	{"text object", "POST", "/predict", "application/json", `{"text":{"a":1}}`, false, 422},
+	{"text empty", "POST", "/predict", "application/json", `{"text":""}`, false, 422},
+	{"duplicate text", "POST", "/predict", "application/json", `{"text":"a","text":"b"}`, false, 422},
+	{"key case", "POST", "/predict", "application/json", `{"TEXT":"hi"}`, false, 422},
+	{"wrong type before syntax error", "POST", "/predict", "application/json", `{"text":5,`, false, 422},
+	{"missing text before trailing bytes", "POST", "/predict", "application/json", `{"a":1} x`, false, 422},
+	{"escaped key", "POST", "/predict", "application/json", `{"t\u0065xt":"goal"}`, false, 200},
+	{"other fields ignored", "POST", "/predict", "application/json", "{\"a\":[{\"b\":\"\xff\"}],\"text\":\"goal\"}", false, 200},
+	{"over 64 KiB by content-length", "POST", "/predict", "application/json", `{"text":"` + strings.Repeat("a", 65530) + `"}`, false, 413},
+	{"over 64 KiB chunked", "POST", "/predict", "application/json", `{"text":"` + strings.Repeat("a", 70000) + `"}`, true, 413},
+	{"exactly 64 KiB", "POST", "/predict", "application/json", `{"text":"` + strings.Repeat("a", 65536-11) + `"}`, false, 200},
+	{"unknown path", "GET", "/nope", "", ``, false, 404},
+	{"encoded path", "POST", "/pre%64ict", "application/json", `{"text":"hi"}`, false, 404},
+	{"predict GET", "GET", "/predict", "", ``, false, 405},
+	{"healthz POST", "POST", "/healthz", "application/json", `{}`, false, 405},
+	{"healthz", "GET", "/healthz", "", ``, false, 200},
+	{"readyz", "GET", "/readyz", "", ``, false, 200},
+}
+
+func checkREST(base string, vectors []vector, slow bool) {
+	client := &http.Client{Timeout: 30 * time.Second}
+	slowDone := make(chan struct{})
+	go func() {
+		defer close(slowDone)
+		if slow {
+			checkSlowBody(base)
+		}
+	}()
+	for _, v := range vectors {
+		body, _ := json.Marshal(map[string]string{"text": v.Text})
+		resp, err := client.Post(base+"/predict", "application/json", bytes.NewReader(body))
+		if err != nil {
+			fail("rest %q: %v", v.Text, err)
+			continue
+		}
+		var got vector
+		err = json.NewDecoder(resp.Body).Decode(&got)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || got.Category != v.Category || got.Label != v.Label {
+			fail("rest %q: status %d, category %d label %q (%v); want %d %q", v.Text, resp.StatusCode, got.Category, got.Label, err, v.Category, v.Label)
+		}
+	}
+	for _, c := range badREST {
+		var body io.Reader = strings.NewReader(c.body)
+		if c.chunked {
+			body = io.MultiReader(body) // unknown length: sent chunked
+		}
+		req, err := http.NewRequest(c.method, base+c.path, body)
+		if err != nil {
+			fail("rest %s: %v", c.name, err)
+			continue
+		}
+		if c.path == "/pre%64ict" {
+			req.URL = &url.URL{Scheme: req.URL.Scheme, Host: req.URL.Host, Opaque: "/pre%64ict"}
+		}
+		if c.ctype != "" {
+			req.Header.Set("Content-Type", c.ctype)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			fail("rest %s: %v", c.name, err)
+			continue
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			fail("rest %s: status %d, want %d (body %s)", c.name, resp.StatusCode, c.want, got)
+			continue
+		}
+		var parsed map[string]any
+		if json.Unmarshal(got, &parsed) != nil || (c.want >= 400 && parsed["error"] == nil) {
+			fail("rest %s: body %q is not the expected JSON", c.name, got)
+		}
+	}
+	<-slowDone
+}
+
+// checkSlowBody sends a head promising a body that never comes: 408.
+func checkSlowBody(base string) {
+	u, err := url.Parse(base)
+	if err != nil {
+		fail("rest slow body: %v", err)
+		return
+	}
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		fail("rest slow body: %v", err)
+		return
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	fmt.Fprintf(conn, "POST /predict HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n{\"text\":", u.Host)
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 408") {
+		fail("rest slow body: got %q (%v), want HTTP/1.1 408", line, err)
+	}
+}
+
+func checkGRPC(addr string, vectors []vector) {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		fail("grpc %s: %v", addr, err)
+		return
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	hc := healthpb.NewHealthClient(conn)
+	for _, svc := range []string{"", pb.Predictor_ServiceDesc.ServiceName} {
+		r, err := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: svc})
+		if err != nil || r.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			fail("grpc health %q: %v %v, want SERVING", svc, r.GetStatus(), err)
+		}
+	}
+	pc := pb.NewPredictorClient(conn)
+	for _, v := range vectors {
+		r, err := pc.Predict(ctx, &pb.PredictRequest{Text: v.Text})
+		if err != nil || int(r.GetCategory()) != v.Category || r.GetLabel() != v.Label {
+			fail("grpc %q: category %d label %q (%v); want %d %q", v.Text, r.GetCategory(), r.GetLabel(), err, v.Category, v.Label)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		text string
+		want codes.Code
+	}{
+		{"empty text", "", codes.InvalidArgument},
+		{"text over 65536 bytes", strings.Repeat("a", 65537), codes.InvalidArgument},
+		{"text of 65536 bytes", strings.Repeat("a", 65536), codes.OK},
+	} {
+		_, err := pc.Predict(ctx, &pb.PredictRequest{Text: c.text})
+		if got := status.Code(err); got != c.want {
+			fail("grpc %s: %v, want %v", c.name, err, c.want)
+		}
+	}
+}
