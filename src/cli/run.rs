@@ -59,6 +59,9 @@ pub struct OutputArgs {
     /// Write PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv.
     #[arg(long, value_name = "PREFIX")]
     pub csv: Option<PathBuf>,
+    /// Write the thresholds' verdicts as JUnit XML (one test case each).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
     /// Pass/fail rule, repeatable: 'p99<250ms', 'error_rate<1%', 'rps>1000',
     /// 'NAME:p95<100ms'. Any failed threshold makes the exit code 1.
     #[arg(long = "threshold", value_name = "RULE")]
@@ -359,6 +362,16 @@ pub fn finish(
         .map_err(|e| write_err(e.into()))?;
         crate::report::csv::write_failures(create(path("failures"))?, stats, &methods)
             .map_err(|e| write_err(e.into()))?;
+    }
+    if let Some(path) = &output.junit {
+        let mut f = File::create(path)
+            .map(BufWriter::new)
+            .with_context(|| format!("creating {}", path.display()))
+            .map_err(write_err)?;
+        crate::report::junit::write(&mut f, &p.scenario.name, stats.elapsed_secs(), &verdicts)
+            .and_then(|()| f.flush())
+            .with_context(|| format!("writing {}", path.display()))
+            .map_err(write_err)?;
     }
     let failed: Vec<&Verdict> = verdicts.iter().filter(|v| !v.passed).collect();
     if failed.is_empty() {

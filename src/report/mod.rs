@@ -1,9 +1,11 @@
 //! Reports read a run's statistics and never change them: the summary table
 //! ([`summary`]), the status line, the JSON result ([`json`]), Locust-style
-//! CSV files ([`csv`]) and CI thresholds ([`threshold`]).
+//! CSV files ([`csv`]), CI thresholds ([`threshold`]) and their JUnit XML
+//! ([`junit`]).
 
 pub mod csv;
 pub mod json;
+pub mod junit;
 pub mod summary;
 pub mod threshold;
 

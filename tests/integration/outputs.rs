@@ -114,6 +114,7 @@ async fn a_failed_threshold_exits_1_and_is_named() {
         "s.toml",
         &scenario(&format!("http://{}", server.addr), "requests = 100"),
     );
+    let junit = dir.path("junit.xml");
     let out = volley_async(args(&[
         "run",
         "-f",
@@ -122,6 +123,8 @@ async fn a_failed_threshold_exits_1_and_is_named() {
         "p99<1us",
         "--threshold",
         "requests>=100",
+        "--junit",
+        junit.to_str().unwrap(),
     ]))
     .await;
     let (stdout, stderr) = common::text(&out);
@@ -129,6 +132,18 @@ async fn a_failed_threshold_exits_1_and_is_named() {
     assert!(stdout.contains("FAIL p99<1us"), "{stdout}");
     assert!(stdout.contains("PASS requests>=100"), "{stdout}");
     assert!(stderr.contains("threshold failed: p99<1us"), "{stderr}");
+    // The same verdicts as JUnit XML: the file's, then the two flags'.
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains(r#"tests="3" failures="1""#), "{xml}");
+    assert!(
+        xml.contains(r#"name="p99&lt;1us" time="0"><failure type="threshold""#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"name="requests&gt;=100" time="0"><system-out>observed 100"#),
+        "{xml}"
+    );
+    assert!(xml.contains(r#"name="p99&lt;10s""#), "{xml}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
