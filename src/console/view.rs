@@ -224,6 +224,16 @@ fn header(f: &mut Frame, area: Rect, m: &Model, ui: &UiState) {
     f.render_widget(Paragraph::new(lines), area);
 }
 
+/// One series of a chart, drawn as a braille line.
+fn line<'a>(name: &'a str, style: Style, data: &'a [(f64, f64)]) -> Dataset<'a> {
+    Dataset::default()
+        .name(name)
+        .marker(Marker::Braille)
+        .graph_type(GraphType::Line)
+        .style(style)
+        .data(data)
+}
+
 fn charts(f: &mut Frame, area: Rect, m: &Model, ui: &UiState) {
     let wide = area.width >= 120;
     let parts = if wide {
@@ -253,18 +263,8 @@ fn charts(f: &mut Frame, area: Rect, m: &Model, ui: &UiState) {
     let fails = pick(|p| p.failures);
     let top = rps.iter().map(|p| p.1).fold(1.0, f64::max) * 1.1;
     let chart = Chart::new(vec![
-        Dataset::default()
-            .name("req/s")
-            .marker(Marker::Braille)
-            .graph_type(GraphType::Line)
-            .style(ui.fg(Color::Green))
-            .data(&rps),
-        Dataset::default()
-            .name("fail/s")
-            .marker(Marker::Braille)
-            .graph_type(GraphType::Line)
-            .style(ui.fg(Color::Red))
-            .data(&fails),
+        line("req/s", ui.fg(Color::Green), &rps),
+        line("fail/s", ui.fg(Color::Red), &fails),
     ])
     .block(Block::bordered().title(" throughput "))
     .x_axis(x_axis())
@@ -281,30 +281,13 @@ fn charts(f: &mut Frame, area: Rect, m: &Model, ui: &UiState) {
     let max = pick(|p| p.max);
     let top = max.iter().map(|p| p.1).fold(1.0, f64::max) * 1.1;
     let latency = Chart::new(vec![
-        Dataset::default()
-            .name("p50")
-            .marker(Marker::Braille)
-            .style(ui.fg(Color::Green))
-            .graph_type(GraphType::Line)
-            .data(&p50),
-        Dataset::default()
-            .name("p95")
-            .marker(Marker::Braille)
-            .style(ui.fg(Color::Yellow))
-            .graph_type(GraphType::Line)
-            .data(&p95),
-        Dataset::default()
-            .name("p99")
-            .marker(Marker::Braille)
-            .style(ui.fg(Color::Magenta))
-            .graph_type(GraphType::Line)
-            .data(&p99),
-        Dataset::default()
-            .name("max")
+        line("p50", ui.fg(Color::Green), &p50),
+        line("p95", ui.fg(Color::Yellow), &p95),
+        line("p99", ui.fg(Color::Magenta), &p99),
+        // Maxima jump about: dots read better than a line.
+        line("max", ui.fg(Color::Red), &max)
             .marker(Marker::Dot)
-            .style(ui.fg(Color::Red))
-            .graph_type(GraphType::Scatter)
-            .data(&max),
+            .graph_type(GraphType::Scatter),
     ])
     .block(Block::bordered().title(" latency (ms) "))
     .x_axis(x_axis())

@@ -217,17 +217,26 @@ pub fn counting_on(ip: &str) -> Counting {
     let addr = std_listener.local_addr().unwrap();
     let received = Arc::new(AtomicU64::new(0));
     let r = received.clone();
+    serve_on_own_thread(std_listener, move |listener| serve(listener, r));
+    Counting { addr, received }
+}
+
+/// Serves `listener` (non-blocking) with `serve` on a thread and runtime of
+/// its own, so that tests can block while it answers.
+pub fn serve_on_own_thread<F, Fut>(listener: std::net::TcpListener, serve: F)
+where
+    F: FnOnce(TcpListener) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         rt.block_on(async move {
-            let listener = TcpListener::from_std(std_listener).unwrap();
-            serve(listener, r).await;
+            serve(TcpListener::from_std(listener).unwrap()).await;
         });
     });
-    Counting { addr, received }
 }
 
 async fn serve(listener: TcpListener, r: Arc<AtomicU64>) {

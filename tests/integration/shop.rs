@@ -77,19 +77,12 @@ pub fn start(accounts: usize) -> Running {
         .route("/orders", post(order))
         .route("/orders/{id}", get(read_order))
         .with_state(shop.clone());
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+    crate::procs::serve_on_own_thread(listener, move |listener| async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
     });
     Running {
         addr,

@@ -6,7 +6,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"sync/atomic"
 	"time"
@@ -47,15 +46,9 @@ func (p *predictor) Predict(_ context.Context, req *pb.PredictRequest) (*pb.Pred
 
 func main() {
 	const name = "predict-grpc"
-	opts := cli.Parse(name, "PREDICT_GRPC_ADDR", "127.0.0.1:50051")
-	logger := cli.Logger()
-	ctx, stop := cli.StopContext()
-	defer stop()
-
-	ln, err := net.Listen("tcp", opts.Addr)
-	if err != nil {
-		logger.Fatalf("%s: binding %s: %v", name, opts.Addr, err)
-	}
+	start := cli.Start(name, "PREDICT_GRPC_ADDR", "127.0.0.1:50051")
+	opts, logger, ctx, ln := start.Opts, start.Logger, start.Ctx, start.Listener
+	defer start.Stop()
 	srv := grpc.NewServer()
 	svc := &predictor{}
 	pb.RegisterPredictorServer(srv, svc)

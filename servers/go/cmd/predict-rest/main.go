@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"os"
 
@@ -18,15 +17,9 @@ import (
 
 func main() {
 	const name = "predict-rest"
-	opts := cli.Parse(name, "PREDICT_REST_ADDR", "127.0.0.1:8000")
-	logger := cli.Logger()
-	ctx, stop := cli.StopContext()
-	defer stop()
-
-	ln, err := net.Listen("tcp", opts.Addr)
-	if err != nil {
-		logger.Fatalf("%s: binding %s: %v", name, opts.Addr, err)
-	}
+	start := cli.Start(name, "PREDICT_REST_ADDR", "127.0.0.1:8000")
+	opts, logger, ctx, ln := start.Opts, start.Logger, start.Ctx, start.Listener
+	defer start.Stop()
 	handler := &rest.Handler{}
 	srv := &http.Server{
 		ReadHeaderTimeout: rest.ClientTimeout,

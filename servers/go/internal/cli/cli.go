@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -121,4 +122,28 @@ func StopContext() (context.Context, context.CancelFunc) {
 // Logger writes to stderr with a timestamp, like the Rust servers.
 func Logger() *log.Logger {
 	return log.New(os.Stderr, "", log.LstdFlags|log.Lmicroseconds|log.LUTC)
+}
+
+// Server is what both servers start with: their options, the logger, a
+// context cancelled on SIGTERM or SIGINT, and the listening socket.
+type Server struct {
+	Name     string
+	Opts     Options
+	Logger   *log.Logger
+	Ctx      context.Context
+	Stop     context.CancelFunc
+	Listener net.Listener
+}
+
+// Start parses the flags, installs the signal handlers and binds the
+// address; it exits with a message when the address cannot be bound.
+func Start(name, addrEnv, defaultAddr string) Server {
+	opts := Parse(name, addrEnv, defaultAddr)
+	logger := Logger()
+	ctx, stop := StopContext()
+	ln, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		logger.Fatalf("%s: binding %s: %v", name, opts.Addr, err)
+	}
+	return Server{Name: name, Opts: opts, Logger: logger, Ctx: ctx, Stop: stop, Listener: ln}
 }
