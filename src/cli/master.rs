@@ -17,7 +17,6 @@ use crate::cluster::coordinator::{self, RunSpec};
 use crate::cluster::identity::MasterIdentity;
 use crate::cluster::master::Master;
 use crate::cluster::token::Token;
-use crate::report::json::Extras;
 
 #[derive(Debug, Args)]
 pub struct MasterArgs {
@@ -86,10 +85,13 @@ pub fn master(args: MasterArgs) -> Result<i32, Exit> {
             "listening on {addr}, certificate SHA-256 {}; enter starts with the workers that joined",
             master.fingerprint()
         );
+        let metrics =
+            super::metrics::start(args.output.metrics_addr, &prepared.scenario.name).await?;
         let (shown, watcher) =
             open_console(crate::console::wanted(c.headless), &prepared, info)?;
         console = shown;
         let status_every = watcher.is_none().then_some(args.output.status_every);
+        let watcher = super::metrics::watchers(metrics.as_ref(), watcher);
         let stop = stop_on_ctrl_c();
         let spec = RunSpec {
             scenario: prepared.scenario.clone(),
@@ -116,16 +118,5 @@ pub fn master(args: MasterArgs) -> Result<i32, Exit> {
             lag.max()
         );
     }
-    let extras = Extras {
-        notes: outcome.notes,
-        report_lag_ms: outcome.report_lag_ms,
-    };
-    finish(
-        &prepared,
-        &outcome.stats,
-        &args.output,
-        started,
-        outcome.workers,
-        &extras,
-    )
+    finish(&prepared, outcome, &args.output, started)
 }

@@ -6,6 +6,9 @@ pub mod check;
 pub mod demo;
 pub mod load_args;
 pub mod master;
+pub mod metrics;
+pub mod outputs;
+pub mod report;
 pub mod run;
 pub mod worker;
 
@@ -46,6 +49,9 @@ pub enum Command {
     Master(Box<master::MasterArgs>),
     /// Join a master and generate the load it hands out, until stopped.
     Worker(Box<worker::WorkerArgs>),
+    /// Draw the reports of saved results again (--html, --csv, --junit,
+    /// --json), or merge several results into one, exactly.
+    Report(Box<report::ReportArgs>),
     /// Validate a scenario file without sending anything.
     Check(check::CheckArgs),
     /// See volley work: the prediction servers (REST and gRPC) in this
@@ -60,6 +66,7 @@ pub fn main(cli: Cli) -> i32 {
         Command::Master(args) => master::master(*args),
         Command::Worker(args) => worker::worker(*args),
         Command::Check(args) => check::check(args),
+        Command::Report(args) => report::report(*args),
         Command::Demo(args) => demo::demo(*args),
     };
     match result {

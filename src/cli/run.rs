@@ -2,20 +2,17 @@
 //! run's statistics, a status line while it runs, and at the end the summary,
 //! the JSON and CSV files and the thresholds' verdict as the exit code.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::Context;
 use clap::Args;
 
 use super::Exit;
 use super::load_args::LoadArgs;
+use super::outputs::ReportFiles;
 use tokio_util::sync::CancellationToken;
 
-use crate::cluster::coordinator::{self, RunSpec};
+use crate::cluster::coordinator::{self, Outcome, RunSpec};
 use crate::cluster::identity::MasterIdentity;
 use crate::cluster::live::Watcher;
 use crate::cluster::local;
@@ -23,12 +20,11 @@ use crate::cluster::master::Master;
 use crate::cluster::token::Token;
 use crate::console::Console;
 use crate::console::model::Layout;
-use crate::report::json::{Extras, RunConfig};
-use crate::report::summary;
-use crate::report::threshold::{Threshold, Verdict};
+use crate::report::json::{LagJson, RunConfig};
+use crate::report::run_report::RunReport;
+use crate::report::threshold::Threshold;
 use crate::scenario::compile::Options;
 use crate::scenario::{LoadModel, RequestKind, Scenario};
-use crate::stats::RunStats;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -53,19 +49,16 @@ pub struct RunArgs {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Results")]
 pub struct OutputArgs {
-    /// Write the whole result as JSON (with encoded histograms) to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub json: Option<PathBuf>,
-    /// Write PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv.
-    #[arg(long, value_name = "PREFIX")]
-    pub csv: Option<PathBuf>,
-    /// Write the thresholds' verdicts as JUnit XML (one test case each).
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
+    #[command(flatten)]
+    pub files: ReportFiles,
     /// Pass/fail rule, repeatable: 'p99<250ms', 'error_rate<1%', 'rps>1000',
     /// 'NAME:p95<100ms'. Any failed threshold makes the exit code 1.
     #[arg(long = "threshold", value_name = "RULE")]
     pub thresholds: Vec<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics while the test runs
+    /// (e.g. 127.0.0.1:9646; port 0 picks a free port, printed on stderr).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// Seconds between status lines on stderr.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::scenario::compile::parse_duration)]
     pub status_every: Duration,
@@ -211,8 +204,14 @@ pub fn execute(
     console: bool,
 ) -> Result<i32, Exit> {
     let started = SystemTime::now();
+    let rt = cluster_runtime()?;
+    let metrics = rt.block_on(super::metrics::start(
+        output.metrics_addr,
+        &prepared.scenario.name,
+    ))?;
     let (console, watcher) = open_console(console, prepared, String::new())?;
     let status_every = watcher.is_none().then_some(output.status_every);
+    let watcher = super::metrics::watchers(metrics.as_ref(), watcher);
     let n = local_workers.max(1);
     let per_worker = if threads > 0 {
         (threads / n).max(1)
@@ -222,7 +221,6 @@ pub fn execute(
     } else {
         0
     };
-    let rt = cluster_runtime()?;
     let outcome = rt.block_on(async {
         let identity = MasterIdentity::generate().map_err(Exit::cannot_start)?;
         let token = Token::generate();
@@ -251,19 +249,7 @@ pub fn execute(
         result.map_err(|e| Exit::cannot_start(anyhow::anyhow!(e)))
     });
     close_console(console, outcome.is_ok());
-    let outcome = outcome?;
-    let extras = Extras {
-        notes: outcome.notes,
-        report_lag_ms: outcome.report_lag_ms,
-    };
-    finish(
-        prepared,
-        &outcome.stats,
-        output,
-        started,
-        outcome.workers,
-        &extras,
-    )
+    finish(prepared, outcome?, output, started)
 }
 
 /// The runtime a master (and local workers' connections) live on: one
@@ -288,101 +274,49 @@ pub fn stop_on_ctrl_c() -> CancellationToken {
     stop
 }
 
+/// The run's report: what was run, what it measured, the verdicts.
+pub fn report_of(p: &Prepared, outcome: Outcome, started: SystemTime) -> RunReport {
+    let flows = p
+        .scenario
+        .flows
+        .iter()
+        .map(|_| ("flow".to_owned(), "flow".to_owned()));
+    let (kinds, methods) = p
+        .scenario
+        .requests
+        .iter()
+        .map(|r| match &r.kind {
+            RequestKind::Http(h) => ("HTTP".to_owned(), h.method.to_string()),
+            RequestKind::Grpc(_) => ("gRPC".to_owned(), "gRPC".to_owned()),
+        })
+        .chain(flows)
+        .unzip();
+    let mut report = RunReport {
+        config: run_config(p, outcome.workers.len()),
+        started_unix_ms: started
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
+        kinds,
+        methods,
+        thresholds: p.thresholds.clone(),
+        verdicts: Vec::new(),
+        notes: outcome.notes,
+        report_lag_ms: LagJson::of(&outcome.report_lag_ms),
+        workers: outcome.workers,
+        merged_from: Vec::new(),
+        stats: outcome.stats,
+    };
+    report.evaluate();
+    report
+}
+
 /// Prints the summary, writes the files, and returns the exit code.
 pub fn finish(
     p: &Prepared,
-    stats: &RunStats,
+    outcome: Outcome,
     output: &OutputArgs,
     started: SystemTime,
-    workers: usize,
-    extras: &Extras,
 ) -> Result<i32, Exit> {
-    let verdicts: Vec<Verdict> = p.thresholds.iter().map(|t| t.evaluate(stats)).collect();
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let _ = summary::write_summary(&mut out, stats, &verdicts);
-    for n in &extras.notes {
-        let _ = writeln!(out, "note: {n}");
-    }
-    let _ = out.flush();
-    let started_ms = started
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    let write_err = |e: anyhow::Error| Exit {
-        code: 2,
-        error: Some(e),
-    };
-    if let Some(path) = &output.json {
-        let config = run_config(p, workers);
-        let doc = crate::report::json::result(&config, stats, started_ms, &verdicts, extras);
-        let f = File::create(path)
-            .with_context(|| format!("creating {}", path.display()))
-            .map_err(write_err)?;
-        serde_json::to_writer_pretty(BufWriter::new(f), &doc)
-            .with_context(|| format!("writing {}", path.display()))
-            .map_err(write_err)?;
-    }
-    if let Some(prefix) = &output.csv {
-        let flows = p.scenario.flows.iter().map(|_| "flow");
-        let kinds: Vec<&str> = p
-            .scenario
-            .requests
-            .iter()
-            .map(|r| match r.kind {
-                RequestKind::Http(_) => "HTTP",
-                RequestKind::Grpc(_) => "gRPC",
-            })
-            .chain(flows.clone())
-            .collect();
-        let methods: Vec<String> = p
-            .scenario
-            .requests
-            .iter()
-            .map(|r| match &r.kind {
-                RequestKind::Http(h) => h.method.to_string(),
-                RequestKind::Grpc(_) => "gRPC".into(),
-            })
-            .chain(flows.map(String::from))
-            .collect();
-        let path = |suffix: &str| PathBuf::from(format!("{}_{suffix}.csv", prefix.display()));
-        let create = |p: PathBuf| {
-            File::create(&p)
-                .with_context(|| format!("creating {}", p.display()))
-                .map_err(write_err)
-        };
-        crate::report::csv::write_stats(create(path("stats"))?, stats, &kinds)
-            .map_err(|e| write_err(e.into()))?;
-        crate::report::csv::write_history(
-            create(path("stats_history"))?,
-            stats,
-            &kinds,
-            started_ms / 1000,
-        )
-        .map_err(|e| write_err(e.into()))?;
-        crate::report::csv::write_failures(create(path("failures"))?, stats, &methods)
-            .map_err(|e| write_err(e.into()))?;
-    }
-    if let Some(path) = &output.junit {
-        let mut f = File::create(path)
-            .map(BufWriter::new)
-            .with_context(|| format!("creating {}", path.display()))
-            .map_err(write_err)?;
-        crate::report::junit::write(&mut f, &p.scenario.name, stats.elapsed_secs(), &verdicts)
-            .and_then(|()| f.flush())
-            .with_context(|| format!("writing {}", path.display()))
-            .map_err(write_err)?;
-    }
-    let failed: Vec<&Verdict> = verdicts.iter().filter(|v| !v.passed).collect();
-    if failed.is_empty() {
-        Ok(0)
-    } else {
-        for v in &failed {
-            eprintln!(
-                "threshold failed: {} (observed {})",
-                v.threshold, v.observed
-            );
-        }
-        Ok(1)
-    }
+    super::outputs::write(&report_of(p, outcome, started), &output.files)
 }

@@ -15,6 +15,7 @@ use super::live::{self, Board, Command, Phase, Watcher, WorkerRow};
 use super::master::{Event, Master, WorkerInfo, WorkerLink};
 use super::wire::{self, master_message, worker_message};
 use crate::engine::{Share, pacing};
+use crate::report::json::WorkerJson;
 use crate::report::summary;
 use crate::scenario::{LoadModel, LoadSpec, Scenario};
 use crate::stats::{Latency, RunStats, histogram};
@@ -43,7 +44,7 @@ pub struct RunSpec {
 pub struct Outcome {
     pub stats: RunStats,
     /// Workers that took part.
-    pub workers: usize,
+    pub workers: Vec<WorkerJson>,
     /// Things the summary must say (lost workers, busy workers).
     pub notes: Vec<String>,
     /// How late reports were merged, in ms after their interval ended on
@@ -81,6 +82,11 @@ struct Member {
     rps: f64,
     cpu: f64,
     last_report: Option<Instant>,
+    /// Over the run, for the report.
+    requests: u64,
+    peak_users: u64,
+    cpu_sum: f64,
+    peak_cpu: f64,
 }
 
 impl Member {
@@ -97,6 +103,10 @@ impl Member {
             rps: 0.0,
             cpu: 0.0,
             last_report: None,
+            requests: 0,
+            peak_users: 0,
+            cpu_sum: 0.0,
+            peak_cpu: 0.0,
         }
     }
 
@@ -117,6 +127,23 @@ impl Member {
             rps: self.rps,
             cpu_percent: self.cpu,
             last_report: self.last_report.map(|t| now.saturating_duration_since(t)),
+        }
+    }
+
+    /// What the report says of it.
+    fn summary(&self) -> WorkerJson {
+        WorkerJson {
+            id: self.info.id.clone(),
+            host: self.info.hostname.clone(),
+            state: if self.lost { "lost" } else { "done" }.into(),
+            requests: self.requests,
+            peak_users: self.peak_users,
+            mean_cpu_percent: if self.reports > 0 {
+                self.cpu_sum / self.reports as f64
+            } else {
+                0.0
+            },
+            peak_cpu_percent: self.peak_cpu,
         }
     }
 
@@ -225,7 +252,7 @@ pub async fn run(
     let mut last_status = Instant::now();
     let mut stopping = false;
     // With a console on the terminal, news goes to its notes, not stderr.
-    let loud = watcher.is_none();
+    let loud = !watcher.as_ref().is_some_and(|w| w.on_terminal);
     let say = |line: &str| {
         if loud {
             eprintln!("{line}");
@@ -254,6 +281,10 @@ pub async fn run(
                                 m.users = s.users;
                                 m.rps = s.requests() as f64 * 1000.0 / s.interval_ms.max(1) as f64;
                                 m.cpu = report.cpu_percent;
+                                m.requests += s.requests();
+                                m.peak_users = m.peak_users.max(s.users);
+                                m.cpu_sum += report.cpu_percent;
+                                m.peak_cpu = m.peak_cpu.max(report.cpu_percent);
                                 m.last_report = Some(Instant::now());
                                 stats.apply(serial, &s);
                                 let now_ms = Instant::now().saturating_duration_since(started).as_millis() as u64;
@@ -377,7 +408,6 @@ pub async fn run(
             }
         }
     }
-    let took_part = members.len();
     if members.values().all(|m| m.done.is_some() || m.lost)
         && !errors.is_empty()
         && stats.total().requests == 0
@@ -396,7 +426,7 @@ pub async fn run(
     }
     Ok(Outcome {
         stats,
-        workers: took_part,
+        workers: members.values().map(Member::summary).collect(),
         notes,
         report_lag_ms: lag,
     })

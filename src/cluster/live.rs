@@ -83,6 +83,33 @@ pub type Publish = Box<dyn FnMut(&RunStats, &Board) + Send>;
 pub struct Watcher {
     pub publish: Publish,
     pub commands: mpsc::UnboundedReceiver<Command>,
+    /// It owns the terminal (the console): news goes to it, not to stderr.
+    pub on_terminal: bool,
+}
+
+impl Watcher {
+    /// A watcher that only looks (a metrics endpoint): it sends no commands.
+    pub fn looking(publish: Publish) -> Watcher {
+        let (_, commands) = mpsc::unbounded_channel();
+        Watcher {
+            publish,
+            commands,
+            on_terminal: false,
+        }
+    }
+
+    /// This watcher and one more publisher, shown the same state.
+    pub fn and(self, mut more: Publish) -> Watcher {
+        let mut first = self.publish;
+        Watcher {
+            publish: Box::new(move |stats, board| {
+                first(stats, board);
+                more(stats, board);
+            }),
+            commands: self.commands,
+            on_terminal: self.on_terminal,
+        }
+    }
 }
 
 /// How much + and - change a total: about a tenth of it, at least one.

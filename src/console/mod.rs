@@ -77,6 +77,7 @@ pub fn start(layout: Layout) -> std::io::Result<(Console, Watcher)> {
             let _ = models_tx.send(Some(Arc::new(Model::build(stats, board, &layout))));
         }),
         commands: commands_rx,
+        on_terminal: true,
     };
     Ok((Console { thread, close }, watcher))
 }

@@ -3,16 +3,17 @@
 //! later tool can merge results exactly, the series and the verdicts.
 
 use base64::Engine as _;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::stats::histogram::{self, quantile};
 use crate::stats::series::Point;
 use crate::stats::{FailureKind, NameSnapshot, RunStats};
 
+use super::run_report::RunReport;
 use super::threshold::Verdict;
 
 /// The run's settings, as recorded in the result.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
     pub scenario: String,
     pub targets: Vec<String>,
@@ -27,7 +28,7 @@ pub struct RunConfig {
     pub workers: usize,
 }
 
-#[derive(Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FailureJson {
     pub kind: FailureKind,
     pub reason: String,
@@ -35,9 +36,15 @@ pub struct FailureJson {
     pub last_detail: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatsJson {
     pub name: String,
+    /// HTTP, gRPC or flow (empty for the totals).
+    #[serde(default)]
+    pub kind: String,
+    /// The HTTP method, gRPC or flow.
+    #[serde(default)]
+    pub method: String,
     pub requests: u64,
     pub failures: u64,
     pub rps: f64,
@@ -57,10 +64,12 @@ pub struct StatsJson {
     pub histogram: String,
 }
 
-#[derive(Serialize)]
-pub struct ResultJson<'a> {
-    pub volley: &'static str,
-    pub config: &'a RunConfig,
+/// The result document. Everything a report is drawn from is in it, so that
+/// `volley report` can draw the same reports again, or merge several runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResultJson {
+    pub volley: String,
+    pub config: RunConfig,
     pub started_unix_ms: u64,
     pub duration_s: f64,
     pub totals: StatsJson,
@@ -71,13 +80,32 @@ pub struct ResultJson<'a> {
     pub flows: Vec<StatsJson>,
     pub late_starts: u64,
     pub missed_starts: u64,
-    pub series: &'a [Point],
-    pub thresholds: &'a [Verdict],
+    pub series: Vec<Point>,
+    pub thresholds: Vec<Verdict>,
     pub passed: bool,
     /// What the run must tell besides numbers: workers lost or overloaded.
-    pub notes: &'a [String],
+    pub notes: Vec<String>,
     /// How late the master merged reports (ms after their interval ended).
     pub report_lag_ms: Option<LagJson>,
+    /// The workers that took part.
+    #[serde(default)]
+    pub workers: Vec<WorkerJson>,
+    /// The result files this one was merged from (`volley report`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<String>,
+}
+
+/// One worker of the run, as the master saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerJson {
+    pub id: String,
+    pub host: String,
+    /// done, or lost (it left before the end).
+    pub state: String,
+    pub requests: u64,
+    pub peak_users: u64,
+    pub mean_cpu_percent: f64,
+    pub peak_cpu_percent: f64,
 }
 
 pub fn stats_json(name: &str, n: &NameSnapshot, run: &RunStats) -> StatsJson {
@@ -85,6 +113,8 @@ pub fn stats_json(name: &str, n: &NameSnapshot, run: &RunStats) -> StatsJson {
     let empty = h.is_empty();
     StatsJson {
         name: name.to_owned(),
+        kind: String::new(),
+        method: String::new(),
         requests: n.requests,
         failures: n.failures,
         rps: run.rps(n),
@@ -117,67 +147,48 @@ pub fn stats_json(name: &str, n: &NameSnapshot, run: &RunStats) -> StatsJson {
     }
 }
 
-/// What a run reports besides its statistics.
-#[derive(Debug, Clone)]
-pub struct Extras {
-    pub notes: Vec<String>,
-    pub report_lag_ms: crate::stats::Latency,
-}
-
-impl Default for Extras {
-    fn default() -> Self {
-        Extras {
-            notes: Vec::new(),
-            report_lag_ms: histogram::new(),
-        }
-    }
-}
-
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LagJson {
     pub p50: u64,
     pub p99: u64,
     pub max: u64,
 }
 
-/// Builds the result document.
-pub fn result<'a>(
-    config: &'a RunConfig,
-    run: &'a RunStats,
-    started_unix_ms: u64,
-    verdicts: &'a [Verdict],
-    extras: &'a Extras,
-) -> ResultJson<'a> {
+impl LagJson {
+    pub fn of(h: &crate::stats::Latency) -> Option<LagJson> {
+        (!h.is_empty()).then(|| LagJson {
+            p50: h.value_at_quantile(0.5),
+            p99: h.value_at_quantile(0.99),
+            max: h.max(),
+        })
+    }
+}
+
+/// Builds the result document of a report.
+pub fn result(report: &RunReport) -> ResultJson {
+    let run = &report.stats;
+    let stats = |i: usize| {
+        let mut s = stats_json(&run.names[i], &run.totals[i], run);
+        s.kind = report.kinds.get(i).cloned().unwrap_or_default();
+        s.method = report.methods.get(i).cloned().unwrap_or_default();
+        s
+    };
     ResultJson {
-        volley: env!("CARGO_PKG_VERSION"),
-        config,
-        started_unix_ms,
+        volley: env!("CARGO_PKG_VERSION").into(),
+        config: report.config.clone(),
+        started_unix_ms: report.started_unix_ms,
         duration_s: run.elapsed_secs(),
         totals: stats_json("total", &run.total(), run),
-        names: run
-            .names
-            .iter()
-            .zip(&run.totals)
-            .take(run.request_names())
-            .map(|(name, n)| stats_json(name, n, run))
-            .collect(),
-        flows: run
-            .names
-            .iter()
-            .zip(&run.totals)
-            .skip(run.request_names())
-            .map(|(name, n)| stats_json(name, n, run))
-            .collect(),
+        names: (0..run.request_names()).map(stats).collect(),
+        flows: (run.request_names()..run.names.len()).map(stats).collect(),
         late_starts: run.late_starts,
         missed_starts: run.missed_starts,
-        series: &run.series.points,
-        thresholds: verdicts,
-        passed: verdicts.iter().all(|v| v.passed),
-        notes: &extras.notes,
-        report_lag_ms: (!extras.report_lag_ms.is_empty()).then(|| LagJson {
-            p50: extras.report_lag_ms.value_at_quantile(0.5),
-            p99: extras.report_lag_ms.value_at_quantile(0.99),
-            max: extras.report_lag_ms.max(),
-        }),
+        series: run.series.points.clone(),
+        thresholds: report.verdicts.clone(),
+        passed: report.passed(),
+        notes: report.notes.clone(),
+        report_lag_ms: report.report_lag_ms.clone(),
+        workers: report.workers.clone(),
+        merged_from: report.merged_from.clone(),
     }
 }

@@ -4,25 +4,8 @@
 
 use std::io::{self, Write};
 
+use super::escape_markup as esc;
 use super::threshold::Verdict;
-
-/// XML text and attribute escaping.
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // XML 1.0 has no way to write other control characters.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('?'),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// Writes the report of scenario `name`, which ran `secs` seconds.
 pub fn write(out: &mut impl Write, name: &str, secs: f64, verdicts: &[Verdict]) -> io::Result<()> {

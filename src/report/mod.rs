@@ -1,13 +1,41 @@
 //! Reports read a run's statistics and never change them: the summary table
 //! ([`summary`]), the status line, the JSON result ([`json`]), Locust-style
 //! CSV files ([`csv`]), CI thresholds ([`threshold`]) and their JUnit XML
-//! ([`junit`]).
+//! ([`junit`]), a self-contained HTML page with charts ([`html`],
+//! [`charts`]); all drawn from one [`run_report::RunReport`], which saved
+//! results can be read back into and merged ([`merge`]). Live, the run's
+//! statistics in Prometheus' text format ([`prometheus`]), served for
+//! scraping by [`metrics_endpoint`].
 
+pub mod charts;
 pub mod csv;
+pub mod html;
 pub mod json;
 pub mod junit;
+pub mod merge;
+pub mod metrics_endpoint;
+pub mod prometheus;
+pub mod run_report;
 pub mod summary;
 pub mod threshold;
+
+/// Escapes text for XML and HTML, in text and in quoted attributes.
+pub fn escape_markup(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            // XML 1.0 has no way to write other control characters.
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('?'),
+            c => out.push(c),
+        }
+    }
+    out
+}
 
 /// Microseconds as a short human figure: 850us, 12.3ms, 1.25s.
 pub fn format_micros(us: f64) -> String {

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::stats::histogram::quantile;
 use crate::stats::{NameSnapshot, RunStats};
@@ -45,7 +45,7 @@ pub struct Threshold {
 }
 
 /// A threshold's verdict.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
     pub threshold: String,
     pub passed: bool,

@@ -151,7 +151,7 @@ impl RunStats {
                 latency: Percentiles::of(h),
             });
         }
-        self.series.push(Point {
+        let point = Point {
             t: second,
             step: 1,
             requests,
@@ -159,7 +159,17 @@ impl RunStats {
             users: p.users,
             latency: Percentiles::of(&total),
             names,
-        });
+        };
+        // A report that comes after its second was sealed (an engine's last,
+        // partial interval) joins that second's point rather than adding a
+        // second point for the same time.
+        let points = &mut self.series.points;
+        match points.iter().rposition(|q| q.t <= second) {
+            Some(i) if points[i].t == second => points[i].add_concurrent(&point),
+            Some(i) if i + 1 < points.len() => points.insert(i + 1, point),
+            None if !points.is_empty() => points.insert(0, point),
+            _ => self.series.push(point),
+        }
     }
 
     /// Seals every pending second (at the end of a run).
@@ -261,11 +271,16 @@ mod tests {
         run.apply(0, &snap(1000, 0, &[10, 20, 30], 1));
         run.apply(0, &snap(1001, 1, &[100], 1));
         run.finish();
+        // A late report of a sealed second joins its point.
+        run.apply(0, &snap(1002, 0, &[40], 1));
+        run.finish();
+        assert_eq!(run.series.points.len(), 1);
+        assert_eq!(run.series.points[0].requests, 4);
         assert!(run.is_flow(1) && !run.is_flow(0));
         let total = run.total();
-        assert_eq!((total.requests, total.hist.max()), (3, 30));
+        assert_eq!((total.requests, total.hist.max()), (4, 40));
         assert_eq!(run.totals[1].requests, 1);
-        assert_eq!(run.series.points.iter().map(|p| p.requests).sum::<u64>(), 3);
+        assert_eq!(run.series.points.iter().map(|p| p.requests).sum::<u64>(), 4);
         // The series still carries the flow, for the console and the history.
         assert!(
             run.series

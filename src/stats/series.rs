@@ -3,13 +3,13 @@
 //! and maxima taken as the larger of the pair), so a run of days keeps a fixed
 //! number of points at a coarser step.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The most points kept; past it, old points merge.
 pub const MAX_POINTS: usize = 7200;
 
 /// Latency figures of one point, in microseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Percentiles {
     pub p50: u64,
     pub p90: u64,
@@ -42,7 +42,7 @@ impl Percentiles {
 }
 
 /// One request name within a point.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NamePoint {
     pub name: u32,
     pub requests: u64,
@@ -52,7 +52,7 @@ pub struct NamePoint {
 }
 
 /// One step of the series.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Point {
     /// Seconds since the start, at the end of the step.
     pub t: u64,
@@ -75,9 +75,11 @@ impl Point {
         self.failures as f64 / self.step.max(1) as f64
     }
 
-    fn merge(&self, later: &Point) -> Point {
-        let mut names = self.names.clone();
-        for n in &later.names {
+    /// Adds the names of another point: counts summed, percentiles the
+    /// higher of the two (a point keeps percentiles, not histograms, so the
+    /// higher is the bound that stays true).
+    fn add_names(names: &mut Vec<NamePoint>, other: &[NamePoint]) {
+        for n in other {
             match names.iter_mut().find(|m| m.name == n.name) {
                 Some(m) => {
                     m.requests += n.requests;
@@ -87,6 +89,22 @@ impl Point {
                 None => names.push(n.clone()),
             }
         }
+    }
+
+    /// Adds a point of another run over the same time (merged results):
+    /// requests, failures and users add up; percentiles as in `add_names`.
+    pub fn add_concurrent(&mut self, other: &Point) {
+        self.step = self.step.max(other.step);
+        self.requests += other.requests;
+        self.failures += other.failures;
+        self.users += other.users;
+        self.latency = self.latency.upper(&other.latency);
+        Self::add_names(&mut self.names, &other.names);
+    }
+
+    fn merge(&self, later: &Point) -> Point {
+        let mut names = self.names.clone();
+        Self::add_names(&mut names, &later.names);
         Point {
             t: later.t,
             step: self.step + later.step,
@@ -100,7 +118,7 @@ impl Point {
 }
 
 /// The series.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Series {
     pub points: Vec<Point>,
 }

@@ -1,6 +1,7 @@
 //! volley's integration tests: the real binary against real servers on
 //! loopback ports, one module per topic.
 
+mod browser;
 mod cluster;
 mod common;
 mod console;
@@ -9,9 +10,11 @@ mod faults;
 mod flows;
 mod grpc;
 mod http;
+mod metrics;
 mod outputs;
 mod partition;
 mod peers;
 mod procs;
+mod reports;
 mod scenario_errors;
 mod shop;

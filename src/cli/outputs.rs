@@ -1,0 +1,115 @@
+//! Where a finished run's report goes: the summary on stdout, the files asked
+//! for (JSON, CSV, JUnit XML, HTML), and the exit code from the verdicts.
+//! `run`, `master`, `demo` and `report` all end here.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+
+use super::Exit;
+use crate::report::run_report::RunReport;
+use crate::report::{csv, html, json, junit, summary};
+
+/// The report files to write.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ReportFiles {
+    /// Write the whole result as JSON (with encoded histograms) to FILE;
+    /// `volley report` draws every other report from it again, or merges it.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv.
+    #[arg(long, value_name = "PREFIX")]
+    pub csv: Option<PathBuf>,
+    /// Write the thresholds' verdicts as JUnit XML (one test case each).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write a self-contained HTML report (tables and charts, no network
+    /// needed to view it) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+}
+
+fn write_err(e: anyhow::Error) -> Exit {
+    Exit {
+        code: 2,
+        error: Some(e),
+    }
+}
+
+/// Creates `path` and fills it with `fill`, naming the file in any error.
+fn write_file(
+    path: &Path,
+    fill: impl FnOnce(&mut BufWriter<File>) -> anyhow::Result<()>,
+) -> Result<(), Exit> {
+    let mut f = File::create(path)
+        .map(BufWriter::new)
+        .with_context(|| format!("creating {}", path.display()))
+        .map_err(write_err)?;
+    fill(&mut f)
+        .and_then(|()| f.flush().map_err(Into::into))
+        .with_context(|| format!("writing {}", path.display()))
+        .map_err(write_err)
+}
+
+/// Prints the summary, writes the files, and returns the exit code: 0 when
+/// every threshold passed, 1 when one failed.
+pub fn write(report: &RunReport, files: &ReportFiles) -> Result<i32, Exit> {
+    let stats = &report.stats;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let _ = summary::write_summary(&mut out, stats, &report.verdicts);
+    for n in &report.notes {
+        let _ = writeln!(out, "note: {n}");
+    }
+    let _ = out.flush();
+    if let Some(path) = &files.json {
+        write_file(path, |f| {
+            serde_json::to_writer_pretty(f, &json::result(report)).map_err(Into::into)
+        })?;
+    }
+    if let Some(prefix) = &files.csv {
+        let kinds: Vec<&str> = report.kinds.iter().map(String::as_str).collect();
+        let path = |suffix: &str| PathBuf::from(format!("{}_{suffix}.csv", prefix.display()));
+        write_file(&path("stats"), |f| {
+            csv::write_stats(f, stats, &kinds).map_err(Into::into)
+        })?;
+        write_file(&path("stats_history"), |f| {
+            csv::write_history(f, stats, &kinds, report.started_unix_ms / 1000).map_err(Into::into)
+        })?;
+        write_file(&path("failures"), |f| {
+            csv::write_failures(f, stats, &report.methods).map_err(Into::into)
+        })?;
+    }
+    if let Some(path) = &files.junit {
+        write_file(path, |f| {
+            junit::write(
+                f,
+                &report.config.scenario,
+                stats.elapsed_secs(),
+                &report.verdicts,
+            )
+            .map_err(Into::into)
+        })?;
+    }
+    if let Some(path) = &files.html {
+        write_file(path, |f| {
+            f.write_all(html::render(report).as_bytes())
+                .map_err(Into::into)
+        })?;
+    }
+    let failed: Vec<_> = report.verdicts.iter().filter(|v| !v.passed).collect();
+    if failed.is_empty() {
+        Ok(0)
+    } else {
+        for v in &failed {
+            eprintln!(
+                "threshold failed: {} (observed {})",
+                v.threshold, v.observed
+            );
+        }
+        Ok(1)
+    }
+}

@@ -1,0 +1,389 @@
+//! The HTML report: one self-contained page to hand to people who did not
+//! watch the run. Inline CSS, charts as inline SVG ([`super::charts`]), no
+//! script and nothing fetched, so it opens offline, in a mail attachment or
+//! a CI artifact viewer alike.
+
+use std::fmt::Write as _;
+use std::time::{Duration, UNIX_EPOCH};
+
+use super::charts;
+use super::escape_markup as esc;
+use super::format_micros;
+use super::run_report::RunReport;
+use crate::stats::histogram::quantile;
+use crate::stats::{NameSnapshot, RunStats};
+
+const STYLE: &str = r#"
+:root { --ink:#1d2430; --muted:#5b6472; --line:#dfe3e8; --pass:#1a7f37; --fail:#c8281e; --head:#f4f6f8; }
+* { box-sizing: border-box; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink); margin: 0; background: #fafbfc; }
+main { max-width: 1280px; margin: 0 auto; padding: 24px; }
+h1 { font-size: 22px; margin: 0 0 4px; }
+h2 { font-size: 17px; margin: 28px 0 10px; border-bottom: 1px solid var(--line); padding-bottom: 4px; }
+.sub { color: var(--muted); margin: 0 0 16px; }
+.verdict { display: inline-block; font-weight: 600; padding: 2px 10px; border-radius: 4px; color: #fff; margin-left: 8px; font-size: 13px; vertical-align: middle; }
+
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(130px, 1fr)); gap: 10px; }
+.card { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 10px 12px; }
+.card b { display: block; font-size: 20px; font-variant-numeric: tabular-nums; }
+.card span { color: var(--muted); font-size: 12px; }
+table { border-collapse: collapse; width: 100%; background: #fff; border: 1px solid var(--line); font-variant-numeric: tabular-nums; }
+th, td { padding: 5px 7px; border-bottom: 1px solid var(--line); text-align: right; white-space: nowrap; }
+th { background: var(--head); font-weight: 600; }
+td.l, th.l { text-align: left; } td.wrap { white-space: normal; text-align: left; word-break: break-word; }
+tr.total td { font-weight: 600; background: var(--head); }
+.scroll { overflow-x: auto; }
+.pass { color: var(--pass); font-weight: 600; } .fail { color: var(--fail); font-weight: 600; }
+.verdict.pass { background: var(--pass); color: #fff; } .verdict.fail { background: var(--fail); color: #fff; } .verdict.none { background: var(--muted); color: #fff; }
+figure.chart { margin: 0 0 16px; background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 6px; }
+figure.chart svg { display: block; width: 100%; height: auto; }
+ul.notes li { margin-bottom: 4px; }
+footer { color: var(--muted); margin-top: 32px; font-size: 12px; }
+"#;
+
+/// The figures of the requests table, per name.
+const QUANTILES: [(&str, f64); 5] = [
+    ("p50", 0.5),
+    ("p90", 0.9),
+    ("p95", 0.95),
+    ("p99", 0.99),
+    ("p99.9", 0.999),
+];
+
+fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "0%".into()
+    } else {
+        format!("{:.2}%", part as f64 * 100.0 / whole as f64)
+    }
+}
+
+fn when(unix_ms: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(unix_ms)).to_string()
+}
+
+fn cell_latency(n: &NameSnapshot, f: impl Fn(&NameSnapshot) -> f64) -> String {
+    if n.hist.is_empty() {
+        "–".into()
+    } else {
+        format_micros(f(n))
+    }
+}
+
+/// One row of a requests or flows table.
+fn stats_row(
+    out: &mut String,
+    class: &str,
+    kind: &str,
+    name: &str,
+    n: &NameSnapshot,
+    run: &RunStats,
+) {
+    let _ = write!(
+        out,
+        "<tr class=\"{class}\"><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td><td>{}</td>",
+        esc(kind),
+        esc(name),
+        n.requests,
+        n.failures,
+        percent(n.failures, n.requests),
+        run.rps(n),
+        cell_latency(n, |n| n.hist.mean()),
+        cell_latency(n, |n| n.hist.min() as f64),
+    );
+    for (_, q) in QUANTILES {
+        let _ = write!(
+            out,
+            "<td>{}</td>",
+            cell_latency(n, |n| quantile(&n.hist, q) as f64)
+        );
+    }
+    let avg = |b: u64| {
+        if n.requests > 0 {
+            format!("{:.0}", b as f64 / n.requests as f64)
+        } else {
+            "0".into()
+        }
+    };
+    let _ = writeln!(
+        out,
+        "<td>{}</td><td>{}</td><td>{}</td></tr>",
+        cell_latency(n, |n| n.hist.max() as f64),
+        avg(n.bytes_sent),
+        avg(n.bytes_received)
+    );
+}
+
+fn stats_table(out: &mut String, report: &RunReport, flows: bool) {
+    let run = &report.stats;
+    let (count, failed, rate) = if flows {
+        ("iterations", "failed", "per s")
+    } else {
+        ("requests", "failures", "req/s")
+    };
+    let _ = write!(
+        out,
+        "<div class=\"scroll\"><table class=\"stats\"><thead><tr><th class=\"l\">type</th><th class=\"l\">name</th><th>{count}</th><th>{failed}</th><th>failed %</th><th>{rate}</th><th>mean</th><th>min</th>"
+    );
+    for (label, _) in QUANTILES {
+        let _ = write!(out, "<th>{label}</th>");
+    }
+    out.push_str("<th>max</th><th>bytes out</th><th>bytes in</th></tr></thead><tbody>\n");
+    let range = if flows {
+        run.request_names()..run.names.len()
+    } else {
+        0..run.request_names()
+    };
+    for i in range {
+        stats_row(out, "", report.kind(i), &run.names[i], &run.totals[i], run);
+    }
+    if !flows {
+        stats_row(out, "total", "", "total", &run.total(), run);
+    }
+    out.push_str("</tbody></table></div>\n");
+}
+
+fn chart(out: &mut String, id: &str, svg: Result<String, charts::ChartError>) {
+    match svg {
+        Ok(svg) => {
+            let _ = writeln!(out, "<figure class=\"chart\" id=\"{id}\">{svg}</figure>");
+        }
+        Err(e) => {
+            let _ = writeln!(out, "<p class=\"fail\">{}</p>", esc(&e.to_string()));
+        }
+    }
+}
+
+fn card(out: &mut String, value: &str, label: &str) {
+    let _ = write!(
+        out,
+        "<div class=\"card\"><b>{}</b><span>{}</span></div>",
+        esc(value),
+        esc(label)
+    );
+}
+
+/// The latency distributions drawn: the total and the busiest names.
+const DISTRIBUTIONS: usize = 6;
+
+/// Renders the report as one HTML page.
+pub fn render(report: &RunReport) -> String {
+    let run = &report.stats;
+    let c = &report.config;
+    let total = run.total();
+    let mut out = String::with_capacity(256 * 1024);
+    let title = format!("volley: {}", c.scenario);
+    let (verdict_class, verdict) = if report.verdicts.is_empty() {
+        ("none", "no thresholds")
+    } else if report.passed() {
+        ("pass", "PASSED")
+    } else {
+        ("fail", "FAILED")
+    };
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title><style>{STYLE}</style></head><body><main>\n",
+        esc(&title)
+    );
+    let _ = writeln!(
+        out,
+        "<h1>{}<span class=\"verdict {verdict_class}\" id=\"verdict\">{verdict}</span></h1>",
+        esc(&title)
+    );
+    let _ = writeln!(
+        out,
+        "<p class=\"sub\">started {} · ran {:.1} s · {} → {}</p>",
+        when(report.started_unix_ms),
+        run.elapsed_secs(),
+        esc(&c.model),
+        esc(&c.targets.join(", "))
+    );
+
+    out.push_str("<section class=\"cards\">");
+    card(&mut out, &total.requests.to_string(), "requests");
+    card(
+        &mut out,
+        &percent(total.failures, total.requests),
+        &format!("failed ({})", total.failures),
+    );
+    card(&mut out, &format!("{:.1}", run.rps(&total)), "requests/s");
+    for (label, q) in [("p50", 0.5), ("p95", 0.95), ("p99", 0.99)] {
+        card(
+            &mut out,
+            &cell_latency(&total, |n| quantile(&n.hist, q) as f64),
+            label,
+        );
+    }
+    card(
+        &mut out,
+        &cell_latency(&total, |n| n.hist.max() as f64),
+        "max",
+    );
+    match (c.users, c.rate) {
+        (Some(u), _) => card(&mut out, &u.to_string(), "users"),
+        (None, Some(r)) => card(&mut out, &format!("{r}/s"), "arrival rate"),
+        _ => {}
+    }
+    out.push_str("</section>\n");
+
+    if !report.verdicts.is_empty() {
+        out.push_str("<h2 id=\"thresholds\">Thresholds</h2><table><thead><tr><th class=\"l\">threshold</th><th>observed</th><th>verdict</th></tr></thead><tbody>\n");
+        for v in &report.verdicts {
+            let (class, word) = if v.passed {
+                ("pass", "pass")
+            } else {
+                ("fail", "FAIL")
+            };
+            let _ = writeln!(
+                out,
+                "<tr><td class=\"l\">{}</td><td>{}</td><td class=\"{class}\">{word}</td></tr>",
+                esc(&v.threshold),
+                esc(&v.observed)
+            );
+        }
+        out.push_str("</tbody></table>\n");
+    }
+
+    out.push_str("<h2 id=\"requests\">Requests</h2>\n");
+    stats_table(&mut out, report, false);
+    if run.flows > 0 {
+        out.push_str("<h2 id=\"flows\">Flows</h2><p class=\"sub\">Iterations of each journey; latency is the whole journey, think time included.</p>\n");
+        stats_table(&mut out, report, true);
+    }
+    if run.late_starts > 0 || run.missed_starts > 0 {
+        let _ = writeln!(
+            out,
+            "<p class=\"fail\">The arrival rate was not kept: {} starts were late, {} missed (every slot busy). Latencies count from the intended start.</p>",
+            run.late_starts, run.missed_starts
+        );
+    }
+
+    out.push_str("<h2 id=\"charts\">Over time</h2>\n");
+    let users = if c.model == "open" {
+        "in flight"
+    } else {
+        "users"
+    };
+    chart(
+        &mut out,
+        "chart-throughput",
+        charts::throughput(&run.series.points, users),
+    );
+    chart(
+        &mut out,
+        "chart-latency",
+        charts::latency_over_time(&run.series.points),
+    );
+    let mut busiest: Vec<usize> = (0..run.request_names()).collect();
+    busiest.sort_by_key(|&i| std::cmp::Reverse(run.totals[i].requests));
+    let mut lines: Vec<(&str, &crate::stats::Latency)> = vec![("total", &total.hist)];
+    if run.request_names() > 1 {
+        lines.extend(
+            busiest
+                .iter()
+                .take(DISTRIBUTIONS)
+                .map(|&i| (run.names[i].as_str(), &run.totals[i].hist)),
+        );
+    }
+    chart(&mut out, "chart-distribution", charts::distribution(&lines));
+
+    let failures: Vec<_> = run
+        .names
+        .iter()
+        .zip(&run.totals)
+        .flat_map(|(name, n)| n.failure_counts.iter().map(move |f| (name, f)))
+        .collect();
+    out.push_str("<h2 id=\"failures\">Failures</h2>\n");
+    if failures.is_empty() {
+        out.push_str("<p>None.</p>\n");
+    } else {
+        let mut failures = failures;
+        failures.sort_by_key(|(_, f)| std::cmp::Reverse(f.count));
+        out.push_str("<div class=\"scroll\"><table><thead><tr><th>count</th><th class=\"l\">name</th><th class=\"l\">kind</th><th class=\"l\">reason</th><th class=\"l\">last detail</th></tr></thead><tbody>\n");
+        for (name, f) in failures {
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"wrap\">{}</td><td class=\"wrap\">{}</td></tr>",
+                f.count,
+                esc(name),
+                f.kind.as_str(),
+                esc(&f.reason),
+                esc(f.last_detail.as_deref().unwrap_or(""))
+            );
+        }
+        out.push_str("</tbody></table></div>\n");
+    }
+
+    if !report.workers.is_empty() {
+        out.push_str("<h2 id=\"workers\">Workers</h2><table><thead><tr><th class=\"l\">id</th><th class=\"l\">host</th><th class=\"l\">state</th><th>requests</th><th>peak users</th><th>mean CPU</th><th>peak CPU</th></tr></thead><tbody>\n");
+        for w in &report.workers {
+            let busy = if w.peak_cpu_percent > crate::cluster::coordinator::BUSY_CPU_PERCENT {
+                " class=\"fail\""
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{:.0}%</td><td{busy}>{:.0}%</td></tr>",
+                esc(&w.id),
+                esc(&w.host),
+                esc(&w.state),
+                w.requests,
+                w.peak_users,
+                w.mean_cpu_percent,
+                w.peak_cpu_percent
+            );
+        }
+        out.push_str("</tbody></table>\n");
+    }
+
+    if !report.notes.is_empty() {
+        out.push_str("<h2 id=\"notes\">Notes</h2><ul class=\"notes\">\n");
+        for n in &report.notes {
+            let _ = writeln!(out, "<li>{}</li>", esc(n));
+        }
+        out.push_str("</ul>\n");
+    }
+
+    out.push_str("<h2 id=\"configuration\">Configuration</h2><table><tbody>\n");
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "–".into());
+    let rows: Vec<(&str, String)> = vec![
+        ("scenario", c.scenario.clone()),
+        ("targets", c.targets.join(", ")),
+        ("load model", c.model.clone()),
+        ("users", opt(c.users.map(|u| u.to_string()))),
+        ("spawn rate", opt(c.spawn_rate.map(|r| format!("{r}/s")))),
+        ("arrival rate", opt(c.rate.map(|r| format!("{r}/s")))),
+        ("duration", opt(c.duration_s.map(|d| format!("{d} s")))),
+        ("requests", opt(c.requests.map(|r| r.to_string()))),
+        ("timeout", format!("{} s", c.timeout_s)),
+        ("workers", c.workers.to_string()),
+        ("started", when(report.started_unix_ms)),
+    ];
+    for (k, v) in rows {
+        let _ = writeln!(
+            out,
+            "<tr><th class=\"l\">{k}</th><td class=\"wrap\">{}</td></tr>",
+            esc(&v)
+        );
+    }
+    if !report.merged_from.is_empty() {
+        let _ = writeln!(
+            out,
+            "<tr><th class=\"l\">merged from</th><td class=\"wrap\">{}</td></tr>",
+            esc(&report.merged_from.join(", "))
+        );
+    }
+    out.push_str("</tbody></table>\n");
+    let _ = writeln!(
+        out,
+        "<footer>volley {} · percentiles from HDR histograms (3 significant digits){}</footer></main></body></html>",
+        env!("CARGO_PKG_VERSION"),
+        if report.merged_from.is_empty() {
+            ""
+        } else {
+            "; merged totals are exact, per-second percentiles are the highest of the merged runs'"
+        }
+    );
+    out
+}

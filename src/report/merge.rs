@@ -1,0 +1,455 @@
+//! Saved results back into reports: a result file read again exactly (its
+//! histograms decoded, so every percentile is the one the run reported), and
+//! several merged into one (histograms added, as a master adds its workers').
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use base64::Engine as _;
+
+use super::json::{ResultJson, RunConfig, StatsJson};
+use super::run_report::RunReport;
+use super::threshold::Threshold;
+use crate::stats::histogram;
+use crate::stats::series::Point;
+use crate::stats::{FailureCount, NameSnapshot, RunStats};
+
+/// Why a result could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a volley result (write one with --json): {source}")]
+    Parse {
+        path: String,
+        source: serde_json::Error,
+    },
+    #[error("{path}: the histogram of {name:?}: {reason}")]
+    Histogram {
+        path: String,
+        name: String,
+        reason: String,
+    },
+    #[error("{path}: threshold {text:?}: {reason}")]
+    Threshold {
+        path: String,
+        text: String,
+        reason: String,
+    },
+}
+
+/// How merged runs line up in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Align {
+    /// By the wall clock: runs that ran at the same time (several masters,
+    /// or machines run by hand) add up second by second.
+    Clock,
+    /// Each run's start at second 0: repeats of a run, one over the other.
+    Start,
+}
+
+/// Reads one result file.
+pub fn load(path: &Path) -> Result<RunReport, LoadError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    let doc: ResultJson = serde_json::from_str(&text).map_err(|source| LoadError::Parse {
+        path: shown.clone(),
+        source,
+    })?;
+    from_json(doc, &shown)
+}
+
+fn totals(i: u32, s: &StatsJson, path: &str) -> Result<NameSnapshot, LoadError> {
+    let bad = |reason: String| LoadError::Histogram {
+        path: path.to_owned(),
+        name: s.name.clone(),
+        reason,
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&s.histogram)
+        .map_err(|e| bad(format!("not base64: {e}")))?;
+    let hist = histogram::decode(&bytes).map_err(|e| bad(e.to_string()))?;
+    let mut n = NameSnapshot {
+        name: i,
+        hist,
+        requests: s.requests,
+        failures: s.failures,
+        bytes_sent: s.bytes_sent,
+        bytes_received: s.bytes_received,
+        failure_counts: Vec::new(),
+    };
+    for f in &s.failures_by_reason {
+        n.add_failure(FailureCount {
+            kind: f.kind,
+            reason: f.reason.clone(),
+            count: f.count,
+            last_detail: f.last_detail.clone(),
+        });
+    }
+    Ok(n)
+}
+
+/// A result document as a report; `path` names it in errors.
+pub fn from_json(doc: ResultJson, path: &str) -> Result<RunReport, LoadError> {
+    let all: Vec<&StatsJson> = doc.names.iter().chain(&doc.flows).collect();
+    let mut stats =
+        RunStats::new(all.iter().map(|s| s.name.clone()).collect()).with_flows(doc.flows.len());
+    for (i, s) in all.iter().enumerate() {
+        stats.totals[i] = totals(i as u32, s, path)?;
+    }
+    stats.elapsed_ms = (doc.duration_s * 1000.0).round().max(0.0) as u64;
+    stats.late_starts = doc.late_starts;
+    stats.missed_starts = doc.missed_starts;
+    stats.series.points = doc.series;
+    let thresholds = doc
+        .thresholds
+        .iter()
+        .map(|v| {
+            Threshold::parse(&v.threshold).map_err(|reason| LoadError::Threshold {
+                path: path.to_owned(),
+                text: v.threshold.clone(),
+                reason,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RunReport {
+        config: doc.config,
+        kinds: all.iter().map(|s| s.kind.clone()).collect(),
+        methods: all.iter().map(|s| s.method.clone()).collect(),
+        stats,
+        started_unix_ms: doc.started_unix_ms,
+        thresholds,
+        verdicts: doc.thresholds,
+        notes: doc.notes,
+        report_lag_ms: doc.report_lag_ms,
+        workers: doc.workers,
+        merged_from: doc.merged_from,
+    })
+}
+
+/// The names of all reports, requests first and flows last (as a run keeps
+/// them), each once, in the order first seen; and where each report's names
+/// went. A merged name is given as (report, index) of its first sighting.
+fn union_names(reports: &[(String, RunReport)]) -> (Vec<(usize, usize)>, Vec<Vec<u32>>) {
+    let mut order: Vec<(bool, usize, usize)> = Vec::new();
+    let mut seen: BTreeMap<(bool, &str), usize> = BTreeMap::new();
+    for (r, (_, rep)) in reports.iter().enumerate() {
+        for (i, name) in rep.stats.names.iter().enumerate() {
+            let flow = rep.stats.is_flow(i);
+            seen.entry((flow, name.as_str())).or_insert_with(|| {
+                order.push((flow, r, i));
+                order.len() - 1
+            });
+        }
+    }
+    // Requests before flows, each group in first-seen order.
+    let mut sorted: Vec<usize> = (0..order.len()).collect();
+    sorted.sort_by_key(|&k| (order[k].0, k));
+    let mut position = vec![0u32; order.len()];
+    for (new, &k) in sorted.iter().enumerate() {
+        position[k] = new as u32;
+    }
+    let maps = reports
+        .iter()
+        .map(|(_, rep)| {
+            rep.stats
+                .names
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    let k = seen[&(rep.stats.is_flow(i), name.as_str())];
+                    position[k]
+                })
+                .collect()
+        })
+        .collect();
+    let firsts = sorted.iter().map(|&k| (order[k].1, order[k].2)).collect();
+    (firsts, maps)
+}
+
+fn merged_config(configs: &[&RunConfig], duration_s: f64) -> RunConfig {
+    let first = configs[0];
+    let mut scenarios: Vec<String> = Vec::new();
+    let mut targets: Vec<String> = Vec::new();
+    for c in configs {
+        if !scenarios.contains(&c.scenario) {
+            scenarios.push(c.scenario.clone());
+        }
+        for t in &c.targets {
+            if !targets.contains(t) {
+                targets.push(t.clone());
+            }
+        }
+    }
+    // Runs side by side: their users, rates and request counts add up.
+    let sum_u = |f: fn(&RunConfig) -> Option<u64>| configs.iter().map(|c| f(c)).sum();
+    let sum_f = |f: fn(&RunConfig) -> Option<f64>| configs.iter().map(|c| f(c)).sum();
+    RunConfig {
+        scenario: scenarios.join(" + "),
+        targets,
+        model: if configs.iter().all(|c| c.model == first.model) {
+            first.model.clone()
+        } else {
+            "mixed".into()
+        },
+        users: sum_u(|c| c.users),
+        spawn_rate: sum_f(|c| c.spawn_rate),
+        rate: sum_f(|c| c.rate),
+        duration_s: Some(duration_s),
+        requests: sum_u(|c| c.requests),
+        timeout_s: configs.iter().map(|c| c.timeout_s).fold(0.0, f64::max),
+        workers: configs.iter().map(|c| c.workers).sum(),
+    }
+}
+
+/// Merges reports into one: per name, histograms and counters added; the
+/// series lined up by `align` and added second by second; thresholds of all
+/// of them, evaluated again on the sums. Each report comes with the name it
+/// is known by (its file).
+pub fn merge(mut reports: Vec<(String, RunReport)>, align: Align) -> RunReport {
+    if reports.len() == 1
+        && let Some((_, only)) = reports.pop()
+    {
+        return only;
+    }
+    let (firsts, maps) = union_names(&reports);
+    let name_of = |(r, i): (usize, usize)| {
+        let rep = &reports[r].1;
+        (
+            rep.stats.names[i].clone(),
+            rep.kinds.get(i).cloned().unwrap_or_default(),
+            rep.methods.get(i).cloned().unwrap_or_default(),
+            rep.stats.is_flow(i),
+        )
+    };
+    let described: Vec<_> = firsts.iter().map(|&c| name_of(c)).collect();
+    let flows = described.iter().filter(|d| d.3).count();
+    let mut stats =
+        RunStats::new(described.iter().map(|d| d.0.clone()).collect()).with_flows(flows);
+    let started = reports
+        .iter()
+        .map(|(_, r)| r.started_unix_ms)
+        .min()
+        .unwrap_or(0);
+    let mut series: BTreeMap<u64, Point> = BTreeMap::new();
+    let mut thresholds: Vec<Threshold> = Vec::new();
+    let mut notes = Vec::new();
+    let mut workers = Vec::new();
+    for ((origin, rep), map) in reports.iter().zip(&maps) {
+        let offset_ms = match align {
+            Align::Clock => rep.started_unix_ms - started,
+            Align::Start => 0,
+        };
+        for (i, n) in rep.stats.totals.iter().enumerate() {
+            stats.totals[map[i] as usize].add(n);
+        }
+        stats.elapsed_ms = stats.elapsed_ms.max(offset_ms + rep.stats.elapsed_ms);
+        stats.late_starts += rep.stats.late_starts;
+        stats.missed_starts += rep.stats.missed_starts;
+        let shift = (offset_ms + 500) / 1000;
+        for p in &rep.stats.series.points {
+            let mut p = p.clone();
+            p.t += shift;
+            for n in &mut p.names {
+                n.name = map.get(n.name as usize).copied().unwrap_or(n.name);
+            }
+            match series.get_mut(&p.t) {
+                Some(q) => q.add_concurrent(&p),
+                None => {
+                    series.insert(p.t, p);
+                }
+            }
+        }
+        for t in &rep.thresholds {
+            if !thresholds.iter().any(|u| u.text == t.text) {
+                thresholds.push(t.clone());
+            }
+        }
+        notes.extend(rep.notes.iter().map(|n| format!("{origin}: {n}")));
+        workers.extend(rep.workers.iter().cloned());
+    }
+    stats.series.points = series.into_values().collect();
+    let configs: Vec<&RunConfig> = reports.iter().map(|(_, r)| &r.config).collect();
+    let config = merged_config(&configs, stats.elapsed_secs());
+    let mut merged = RunReport {
+        config,
+        started_unix_ms: started,
+        kinds: described.iter().map(|d| d.1.clone()).collect(),
+        methods: described.iter().map(|d| d.2.clone()).collect(),
+        stats,
+        thresholds,
+        verdicts: Vec::new(),
+        notes,
+        report_lag_ms: None,
+        workers,
+        merged_from: reports.iter().map(|(o, _)| o.clone()).collect(),
+    };
+    merged.evaluate();
+    merged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::json;
+    use crate::stats::histogram::record;
+    use crate::stats::{FailureKind, Snapshot};
+
+    fn report(names: &[&str], flows: usize, started: u64, seed: u64) -> RunReport {
+        let mut stats =
+            RunStats::new(names.iter().map(|n| n.to_string()).collect()).with_flows(flows);
+        for sec in 1..=3u64 {
+            let mut snap = Snapshot {
+                at_ms: sec * 1000,
+                interval_ms: 1000,
+                users: 2,
+                ..Snapshot::default()
+            };
+            for i in 0..names.len() as u32 {
+                let mut n = NameSnapshot::empty(i);
+                for k in 0..(10 + seed) {
+                    record(&mut n.hist, 100 * (i as u64 + 1) + k * seed + sec);
+                    n.requests += 1;
+                }
+                n.failures = 1;
+                n.add_failure(FailureCount {
+                    kind: FailureKind::Status,
+                    reason: "HTTP 503".into(),
+                    count: 1,
+                    last_detail: None,
+                });
+                snap.names.push(n);
+            }
+            stats.apply(0, &snap);
+        }
+        stats.finish();
+        let mut r = RunReport {
+            config: RunConfig {
+                scenario: "s".into(),
+                targets: vec!["http://127.0.0.1:1".into()],
+                model: "closed".into(),
+                users: Some(2),
+                spawn_rate: Some(1.0),
+                rate: None,
+                duration_s: Some(3.0),
+                requests: None,
+                timeout_s: 5.0,
+                workers: 1,
+            },
+            kinds: names
+                .iter()
+                .map(|n| {
+                    if n.starts_with("flow:") {
+                        "flow"
+                    } else {
+                        "HTTP"
+                    }
+                    .into()
+                })
+                .collect(),
+            methods: names.iter().map(|_| "GET".into()).collect(),
+            stats,
+            started_unix_ms: started,
+            thresholds: vec![Threshold::parse("p99<1s").unwrap()],
+            verdicts: Vec::new(),
+            notes: vec![],
+            report_lag_ms: None,
+            workers: vec![],
+            merged_from: vec![],
+        };
+        r.evaluate();
+        r
+    }
+
+    fn round_trip(r: &RunReport) -> RunReport {
+        let text = serde_json::to_string(&json::result(r)).unwrap();
+        from_json(serde_json::from_str(&text).unwrap(), "r.json").unwrap()
+    }
+
+    #[test]
+    fn a_result_reads_back_exactly() {
+        let r = report(&["a", "b", "flow:f"], 1, 1_000_000, 3);
+        let back = round_trip(&r);
+        assert_eq!(back.stats.names, r.stats.names);
+        assert_eq!(back.stats.flows, 1);
+        assert_eq!(back.stats.totals, r.stats.totals);
+        assert_eq!(back.stats.elapsed_ms, r.stats.elapsed_ms);
+        assert_eq!(back.stats.series.points, r.stats.series.points);
+        assert_eq!(back.verdicts, r.verdicts);
+        assert_eq!(back.kinds, r.kinds);
+        // The document written again is the same document.
+        let again = serde_json::to_value(json::result(&back)).unwrap();
+        assert_eq!(again, serde_json::to_value(json::result(&r)).unwrap());
+    }
+
+    #[test]
+    fn merging_adds_histograms_and_lines_up_series() {
+        let a = report(&["a", "flow:f"], 1, 1_000_000, 2);
+        let b = report(&["b", "a", "flow:f"], 1, 1_002_000, 5);
+        let mut truth_a = a.stats.totals[0].hist.clone();
+        histogram::add(&mut truth_a, &b.stats.totals[1].hist);
+        let m = merge(
+            vec![("a.json".into(), round_trip(&a)), ("b.json".into(), b)],
+            Align::Clock,
+        );
+        // Requests first, flows last, each once.
+        assert_eq!(m.stats.names, ["a", "b", "flow:f"]);
+        assert_eq!(m.stats.flows, 1);
+        assert_eq!(m.stats.totals[0].hist, truth_a);
+        assert_eq!(m.stats.totals[0].requests, 3 * 12 + 3 * 15);
+        assert_eq!(m.stats.totals[0].failure_counts[0].count, 6);
+        assert_eq!(m.stats.total().requests, 3 * 12 + 2 * 3 * 15);
+        // b started 2 s after a and ran 3 s: 5 s in all, seconds 3 shared.
+        assert_eq!(m.stats.elapsed_ms, 5000);
+        let ts: Vec<u64> = m.stats.series.points.iter().map(|p| p.t).collect();
+        assert_eq!(ts, [1, 2, 3, 4, 5]);
+        let third = &m.stats.series.points[2];
+        assert_eq!((third.requests, third.users), (12 + 30, 4));
+        // b's "a" (index 1 there) is the merged "a" (index 0).
+        assert_eq!(
+            m.stats.series.points[4]
+                .names
+                .iter()
+                .find(|n| n.name == 0)
+                .map(|n| n.requests),
+            Some(15)
+        );
+        assert_eq!(m.config.users, Some(4));
+        assert_eq!(m.merged_from, ["a.json", "b.json"]);
+        assert_eq!(m.verdicts.len(), 1);
+        let aligned = merge(
+            vec![
+                ("a".into(), report(&["a"], 0, 0, 1)),
+                ("b".into(), report(&["a"], 0, 9_000, 1)),
+            ],
+            Align::Start,
+        );
+        assert_eq!(aligned.stats.elapsed_ms, 3000);
+        assert_eq!(aligned.stats.series.points.len(), 3);
+    }
+
+    #[test]
+    fn bad_files_say_what_and_where() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = load(&dir.path().join("none.json"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(missing.contains("none.json"), "{missing}");
+        let p = dir.path().join("bad.json");
+        std::fs::write(&p, "{\n  \"volley\": 3\n}").unwrap();
+        let e = load(&p).err().unwrap().to_string();
+        assert!(e.contains("bad.json") && e.contains("line 2"), "{e}");
+        let r = report(&["a"], 0, 0, 1);
+        let mut doc = json::result(&r);
+        doc.names[0].histogram = "!!".into();
+        let e = from_json(doc, "x.json").err().unwrap().to_string();
+        assert!(e.contains("x.json") && e.contains("\"a\""), "{e}");
+    }
+}
