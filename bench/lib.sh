@@ -81,6 +81,10 @@ ensure_locust() {
     python3 -m venv "$VENV_DIR"
     "$VENV_DIR/bin/pip" install --quiet --disable-pip-version-check "locust==$LOCUST_VERSION"
   fi
+  # Locust's gRPC user: grpcio and protobuf as the Python server pins them.
+  if ! "$VENV_DIR/bin/python" -c 'import grpc, google.protobuf' 2>/dev/null; then
+    "$VENV_DIR/bin/pip" install --quiet --disable-pip-version-check grpcio==1.71.0 protobuf==5.29.4
+  fi
 }
 
 # Returns 1 (after printing why) when ghz could not be installed; callers go on
