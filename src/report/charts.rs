@@ -4,6 +4,7 @@
 //! browser lays the text out.
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::stats::Latency;
@@ -98,6 +99,52 @@ fn time_span(points: &[Point]) -> (f64, f64) {
     (first, last.max(first + 1.0))
 }
 
+/// A legend entry's mark: a short line in the series' style.
+fn swatch(style: ShapeStyle) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style)
+}
+
+/// Draws each line in its colour (cycling), labelled for the legend.
+fn draw_lines<'a, DB, X>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, RangedCoordf64>>,
+    lines: &[Line],
+    colors: &[RGBColor],
+) -> Result<(), String>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    X: Ranged<ValueType = f64>,
+{
+    for (line, color) in lines.iter().zip(colors.iter().cycle()) {
+        let style = color.stroke_width(2);
+        chart
+            .draw_series(LineSeries::new(line.points.iter().copied(), style))
+            .map_err(err)?
+            .label(&line.label)
+            .legend(swatch(style));
+    }
+    Ok(())
+}
+
+/// The legend, boxed, at `position`.
+fn legend<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> Result<(), String>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    CT: CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(200, 200, 200))
+        .draw()
+        .map_err(err)
+}
+
 /// Lines over a time axis, with an optional second axis of its own.
 fn time_chart(
     name: &str,
@@ -132,14 +179,7 @@ fn time_chart(
             .light_line_style(RGBColor(238, 238, 238))
             .draw()
             .map_err(err)?;
-        for (line, color) in lines.iter().zip(colors.iter().cycle()) {
-            let style = color.stroke_width(2);
-            chart
-                .draw_series(LineSeries::new(line.points.iter().copied(), style))
-                .map_err(err)?
-                .label(&line.label)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
-        }
+        draw_lines(&mut chart, lines, colors)?;
         if let Some((desc, line)) = second {
             chart
                 .configure_secondary_axes()
@@ -152,15 +192,9 @@ fn time_chart(
                 .draw_secondary_series(LineSeries::new(line.points.iter().copied(), style))
                 .map_err(err)?
                 .label(line.label)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+                .legend(swatch(style));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(200, 200, 200))
-            .draw()
-            .map_err(err)
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)
     })
 }
 
@@ -266,21 +300,8 @@ pub fn distribution(lines: &[(&str, &Latency)]) -> Result<String, ChartError> {
             .light_line_style(RGBColor(238, 238, 238))
             .draw()
             .map_err(err)?;
-        for (line, color) in curves.iter().zip(PALETTE.iter().cycle()) {
-            let style = color.stroke_width(2);
-            chart
-                .draw_series(LineSeries::new(line.points.iter().copied(), style))
-                .map_err(err)?
-                .label(&line.label)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(200, 200, 200))
-            .draw()
-            .map_err(err)
+        draw_lines(&mut chart, &curves, &PALETTE)?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)
     })
 }
 
@@ -350,13 +371,7 @@ pub fn bars(
                 .label(*label)
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], style));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(200, 200, 200))
-            .draw()
-            .map_err(err)
+        legend(&mut chart, SeriesLabelPosition::UpperRight)
     })
 }
 

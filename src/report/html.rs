@@ -10,6 +10,7 @@ use super::charts;
 use super::escape_markup as esc;
 use super::format_micros;
 use super::run_report::RunReport;
+use super::summary::QUANTILES;
 use crate::stats::histogram::quantile;
 use crate::stats::{NameSnapshot, RunStats};
 
@@ -40,15 +41,6 @@ figure.chart svg { display: block; width: 100%; height: auto; }
 ul.notes li { margin-bottom: 4px; }
 footer { color: var(--muted); margin-top: 32px; font-size: 12px; }
 "#;
-
-/// The figures of the requests table, per name.
-const QUANTILES: [(&str, f64); 5] = [
-    ("p50", 0.5),
-    ("p90", 0.9),
-    ("p95", 0.95),
-    ("p99", 0.99),
-    ("p99.9", 0.999),
-];
 
 fn percent(part: u64, whole: u64) -> String {
     if whole == 0 {

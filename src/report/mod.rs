@@ -9,6 +9,7 @@
 
 pub mod charts;
 pub mod csv;
+pub mod exposition;
 pub mod html;
 pub mod json;
 pub mod junit;

@@ -9,7 +9,8 @@ use crate::stats::{NameSnapshot, RunStats};
 use super::format_micros;
 use super::threshold::Verdict;
 
-const QUANTILES: [(&str, f64); 5] = [
+/// The quantiles every table shows (summary, HTML).
+pub(crate) const QUANTILES: [(&str, f64); 5] = [
     ("p50", 0.5),
     ("p90", 0.9),
     ("p95", 0.95),
