@@ -70,6 +70,11 @@ impl Proc {
 
     /// Waits for a stderr line containing `needle`; returns it.
     pub fn wait_for(&self, needle: &str, timeout: Duration) -> String {
+        self.wait_for_any(&[needle], timeout)
+    }
+
+    /// Waits for a stderr line containing any of `needles`; returns it.
+    pub fn wait_for_any(&self, needles: &[&str], timeout: Duration) -> String {
         let start = Instant::now();
         loop {
             if let Some(l) = self
@@ -77,13 +82,13 @@ impl Proc {
                 .lock()
                 .unwrap()
                 .iter()
-                .find(|l| l.contains(needle))
+                .find(|l| needles.iter().any(|n| l.contains(n)))
             {
                 return l.clone();
             }
             assert!(
                 start.elapsed() < timeout,
-                "no {needle:?} on stderr within {timeout:?}:\n{}",
+                "none of {needles:?} on stderr within {timeout:?}:\n{}",
                 self.stderr()
             );
             std::thread::sleep(Duration::from_millis(20));
@@ -154,13 +159,23 @@ pub fn master(scenario: &str, token: &str, extra: &[&str]) -> (Proc, String, Str
 
 /// Starts a master on `ip`; returns it with its address and fingerprint.
 pub fn master_on(ip: &str, scenario: &str, token: &str, extra: &[&str]) -> (Proc, String, String) {
-    let addr = format!("{ip}:{}", free_udp_port());
-    let mut args = vec!["master", "-f", scenario, "--bind", &addr];
-    args.extend_from_slice(extra);
-    let p = Proc::start(&args, &[("VOLLEY_TOKEN", token)]);
-    let line = p.wait_for("fingerprint:", Duration::from_secs(20));
-    let fp = line.rsplit(' ').next().unwrap().to_owned();
-    (p, addr, fp)
+    // A free port can be taken by a parallel test between finding it and
+    // the master binding it: then another port.
+    for _ in 0..5 {
+        let addr = format!("{ip}:{}", free_udp_port());
+        let mut args = vec!["master", "-f", scenario, "--bind", &addr];
+        args.extend_from_slice(extra);
+        let p = Proc::start(&args, &[("VOLLEY_TOKEN", token)]);
+        let line = p.wait_for_any(
+            &["fingerprint:", "Address already in use"],
+            Duration::from_secs(20),
+        );
+        if line.contains("fingerprint:") {
+            let fp = line.rsplit(' ').next().unwrap().to_owned();
+            return (p, addr, fp);
+        }
+    }
+    panic!("no free UDP port for a master on {ip} in 5 tries");
 }
 
 /// Starts a worker that pins the master's certificate.
