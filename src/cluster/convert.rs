@@ -196,6 +196,7 @@ pub fn snapshot_to_wire(s: &Snapshot<Sparse>) -> wire::Snapshot {
         users: s.users,
         late_starts: s.late_starts,
         missed_starts: s.missed_starts,
+        retries: s.retries,
         names: s
             .names
             .iter()
@@ -232,6 +233,7 @@ pub fn snapshot_from_wire(
         users: s.users,
         late_starts: s.late_starts,
         missed_starts: s.missed_starts,
+        retries: s.retries,
         names: Vec::with_capacity(s.names.len()),
     };
     for n in s.names {
@@ -325,6 +327,7 @@ mod tests {
             users: 5,
             late_starts: 0,
             missed_starts: 0,
+            retries: 3,
             names: vec![n],
         };
         let w = snapshot_to_wire(&s.to_sparse());

@@ -146,6 +146,8 @@ struct Shared {
     active: AtomicU64,
     late: AtomicU64,
     missed: AtomicU64,
+    /// Requests sent again after a stale kept-alive connection.
+    retries: AtomicU64,
     /// This engine's slice of every per-user data source.
     records: Records,
     /// Whether a user has waited for a free record (warned once).
@@ -201,6 +203,7 @@ async fn run(
         active: AtomicU64::new(0),
         late: AtomicU64::new(0),
         missed: AtomicU64::new(0),
+        retries: AtomicU64::new(0),
         stop: stop.clone(),
         t0: Instant::now()
             .checked_sub(plan.offset)
@@ -254,6 +257,7 @@ fn publish(shared: &Shared, last: Duration, out: &mpsc::UnboundedSender<Snapshot
         users: shared.active.load(Ordering::Relaxed),
         late_starts: shared.late.swap(0, Ordering::Relaxed),
         missed_starts: shared.missed.swap(0, Ordering::Relaxed),
+        retries: shared.retries.swap(0, Ordering::Relaxed),
         names,
     };
     let _ = out.send(snap);

@@ -249,6 +249,13 @@ pub fn render(report: &RunReport) -> String {
             run.late_starts, run.missed_starts
         );
     }
+    if run.retries > 0 {
+        let _ = writeln!(
+            out,
+            "<p class=\"sub\">{} requests were sent again on a new connection: the server had closed the kept-alive one before answering (not failures).</p>",
+            run.retries
+        );
+    }
 
     out.push_str("<h2 id=\"charts\">Over time</h2>\n");
     let users = if c.model == "open" {

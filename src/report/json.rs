@@ -80,6 +80,10 @@ pub struct ResultJson {
     pub flows: Vec<StatsJson>,
     pub late_starts: u64,
     pub missed_starts: u64,
+    /// Requests sent again on a new connection because a kept-alive one
+    /// was closed by the server before answering (not failures).
+    #[serde(default)]
+    pub retries: u64,
     pub series: Vec<Point>,
     pub thresholds: Vec<Verdict>,
     pub passed: bool,
@@ -183,6 +187,7 @@ pub fn result(report: &RunReport) -> ResultJson {
         flows: (run.request_names()..run.names.len()).map(stats).collect(),
         late_starts: run.late_starts,
         missed_starts: run.missed_starts,
+        retries: run.retries,
         series: run.series.points.clone(),
         thresholds: report.verdicts.clone(),
         passed: report.passed(),

@@ -106,6 +106,7 @@ pub fn from_json(doc: ResultJson, path: &str) -> Result<RunReport, LoadError> {
     stats.elapsed_ms = (doc.duration_s * 1000.0).round().max(0.0) as u64;
     stats.late_starts = doc.late_starts;
     stats.missed_starts = doc.missed_starts;
+    stats.retries = doc.retries;
     stats.series.points = doc.series;
     let thresholds = doc
         .thresholds
@@ -252,6 +253,7 @@ pub fn merge(mut reports: Vec<(String, RunReport)>, align: Align) -> RunReport {
         stats.elapsed_ms = stats.elapsed_ms.max(offset_ms + rep.stats.elapsed_ms);
         stats.late_starts += rep.stats.late_starts;
         stats.missed_starts += rep.stats.missed_starts;
+        stats.retries += rep.stats.retries;
         let shift = (offset_ms + 500) / 1000;
         for p in &rep.stats.series.points {
             let mut p = p.clone();

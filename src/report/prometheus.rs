@@ -142,6 +142,13 @@ fn run_families(t: &mut Exposition, stats: &RunStats, board: &Board, scenario: &
         &[],
         Num::Int(stats.missed_starts),
     );
+    t.one(
+        "volley_retries_total",
+        "counter",
+        "Requests sent again on a new connection because the server had closed the kept-alive one before answering.",
+        &[],
+        Num::Int(stats.retries),
+    );
 }
 
 /// One figure of a worker's row.

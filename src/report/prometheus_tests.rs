@@ -62,6 +62,7 @@ fn fixture() -> Fixture {
                 users: 3 + source,
                 late_starts: 1,
                 missed_starts: source,
+                retries: 2,
                 ..Snapshot::default()
             };
             for name in [HOME, WEIRD_I, LOGIN, FLOW] {
@@ -292,6 +293,7 @@ fn every_family_is_declared_once_with_its_type() {
         ("volley_requests_per_second", "gauge"),
         ("volley_late_starts_total", "counter"),
         ("volley_missed_starts_total", "counter"),
+        ("volley_retries_total", "counter"),
         ("volley_workers", "gauge"),
         ("volley_workers_expected", "gauge"),
         ("volley_worker_users", "gauge"),
@@ -393,6 +395,7 @@ fn counts_equal_what_was_recorded() {
     assert_eq!(value(&lines, "volley_users", &[]), Some(9.0));
     assert_eq!(value(&lines, "volley_late_starts_total", &[]), Some(6.0));
     assert_eq!(value(&lines, "volley_missed_starts_total", &[]), Some(9.0));
+    assert_eq!(value(&lines, "volley_retries_total", &[]), Some(12.0));
     assert_eq!(value(&lines, "volley_elapsed_seconds", &[]), Some(3.002));
     assert_eq!(
         value(&lines, "volley_target", &[("kind", "users")]),
@@ -561,7 +564,7 @@ fn an_empty_run_renders_valid_text() {
     };
     let text = render(&stats, &board, "");
     let (lines, types) = parse(&text);
-    assert_eq!(types.len(), 22);
+    assert_eq!(types.len(), 23);
     // parse() already asserts finite values; the spellings too, plainly.
     assert!(
         text.lines()

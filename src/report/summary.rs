@@ -163,6 +163,13 @@ pub fn write_summary(out: &mut impl Write, run: &RunStats, verdicts: &[Verdict])
             run.late_starts, run.missed_starts
         )?;
     }
+    if run.retries > 0 {
+        writeln!(
+            out,
+            "\n{} requests were sent again on a new connection: the server had closed the kept-alive one before answering (not counted as failures)",
+            run.retries
+        )?;
+    }
     if !verdicts.is_empty() {
         writeln!(out, "\nthresholds:")?;
         for v in verdicts {

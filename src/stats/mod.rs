@@ -43,10 +43,13 @@ pub enum FailureKind {
     Request,
     /// A flow step's capture found nothing in the answer.
     Capture,
+    /// volley itself failed while sending the request (a panic, caught and
+    /// counted): a bug in volley, reported with its message as the detail.
+    Internal,
 }
 
 impl FailureKind {
-    pub const ALL: [FailureKind; 10] = [
+    pub const ALL: [FailureKind; 11] = [
         FailureKind::Connect,
         FailureKind::Reset,
         FailureKind::Timeout,
@@ -57,6 +60,7 @@ impl FailureKind {
         FailureKind::Check,
         FailureKind::Request,
         FailureKind::Capture,
+        FailureKind::Internal,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -71,6 +75,7 @@ impl FailureKind {
             FailureKind::Check => "check",
             FailureKind::Request => "request",
             FailureKind::Capture => "capture",
+            FailureKind::Internal => "internal",
         }
     }
 }

@@ -31,6 +31,9 @@ pub struct RunStats {
     pub elapsed_ms: u64,
     pub late_starts: u64,
     pub missed_starts: u64,
+    /// Requests sent again on a new connection (a kept-alive one was found
+    /// closed by the server): not failures, but worth knowing.
+    pub retries: u64,
     pub series: Series,
     pending: BTreeMap<u64, Pending>,
     /// Users per engine source, latest.
@@ -49,6 +52,7 @@ impl RunStats {
             elapsed_ms: 0,
             late_starts: 0,
             missed_starts: 0,
+            retries: 0,
             series: Series::default(),
             pending: BTreeMap::new(),
             users_by_source: BTreeMap::new(),
@@ -84,6 +88,7 @@ impl RunStats {
         self.elapsed_ms = self.elapsed_ms.max(snap.at_ms);
         self.late_starts += snap.late_starts;
         self.missed_starts += snap.missed_starts;
+        self.retries = self.retries.saturating_add(snap.retries);
         self.users_by_source.insert(source, snap.users);
         // Engines' ticks drift a little apart: the nearest second groups them.
         let second = ((snap.at_ms + 500) / 1000).max(1);

@@ -172,6 +172,9 @@ pub struct Snapshot<H = Latency> {
     pub late_starts: u64,
     /// Open model: arrivals dropped because every slot was busy.
     pub missed_starts: u64,
+    /// Requests sent again on a new connection after the kept-alive one
+    /// turned out closed by the server before any byte of the answer.
+    pub retries: u64,
     /// Per request name, only the names that saw requests.
     pub names: Vec<NameSnapshot<H>>,
 }
@@ -184,6 +187,7 @@ impl<H> Default for Snapshot<H> {
             users: 0,
             late_starts: 0,
             missed_starts: 0,
+            retries: 0,
             names: Vec::new(),
         }
     }
@@ -198,6 +202,7 @@ impl Snapshot {
             users: self.users,
             late_starts: self.late_starts,
             missed_starts: self.missed_starts,
+            retries: self.retries,
             names: self
                 .names
                 .iter()
