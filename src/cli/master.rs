@@ -10,11 +10,10 @@ use clap::Args;
 
 use super::Exit;
 use super::load_args::LoadArgs;
-use super::run::{
-    OutputArgs, close_console, cluster_runtime, finish, open_console, prepare, stop_on_ctrl_c,
-};
+use super::run::{OutputArgs, close_console, cluster_runtime, finish, open_console, prepare};
 use crate::cluster::coordinator::{self, RunSpec};
 use crate::cluster::identity::MasterIdentity;
+use crate::cluster::live::Interrupt;
 use crate::cluster::master::Master;
 use crate::cluster::token::Token;
 
@@ -72,6 +71,7 @@ pub fn master(args: MasterArgs) -> Result<i32, Exit> {
     let started = SystemTime::now();
     let rt = cluster_runtime()?;
     let mut console = None;
+    let mut interrupt = Interrupt::default();
     let outcome = rt.block_on(async {
         let mut master = Master::bind(c.bind, &identity, token).map_err(Exit::cannot_start)?;
         let addr = master.local_addr().map_err(Exit::cannot_start)?;
@@ -92,7 +92,7 @@ pub fn master(args: MasterArgs) -> Result<i32, Exit> {
         console = shown;
         let status_every = watcher.is_none().then_some(args.output.status_every);
         let watcher = super::metrics::watchers(metrics.as_ref(), watcher);
-        let stop = stop_on_ctrl_c();
+        interrupt = super::signals::interrupt();
         let spec = RunSpec {
             scenario: prepared.scenario.clone(),
             load: prepared.load.clone(),
@@ -102,12 +102,12 @@ pub fn master(args: MasterArgs) -> Result<i32, Exit> {
             threads: c.threads,
             status_every,
         };
-        let result = coordinator::run(&mut master, &spec, 1, &stop, watcher).await;
+        let result = coordinator::run(&mut master, &spec, 1, &interrupt, watcher).await;
         // Remote workers stay up and reconnect to the next master.
         master.shutdown("the run is over").await;
         result.map_err(|e| Exit::cannot_start(anyhow::anyhow!(e)))
     });
-    close_console(console, outcome.is_ok());
+    close_console(console, outcome.is_ok(), &interrupt);
     let outcome = outcome?;
     let lag = &outcome.report_lag_ms;
     if !lag.is_empty() {

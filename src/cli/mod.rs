@@ -1,6 +1,9 @@
 //! The command line: flags in groups with their help, turned into checked
 //! settings before anything runs. Exit codes: 0 all thresholds passed, 1 a
-//! threshold failed, 2 the run could not start (bad scenario, flags, target).
+//! threshold failed (or the run completed no requests), 2 the run could not
+//! start (bad scenario, flags, target), 3 the run broke (an engine failed,
+//! load was lost with no worker left to take it, volley panicked): what was
+//! measured is still reported and written.
 
 pub mod check;
 pub mod demo;
@@ -8,8 +11,10 @@ pub mod load_args;
 pub mod master;
 pub mod metrics;
 pub mod outputs;
+pub mod panics;
 pub mod report;
 pub mod run;
+pub mod signals;
 pub mod worker;
 
 use clap::{Parser, Subcommand};
@@ -25,7 +30,7 @@ impl Exit {
     /// Could not start: bad input or an unreachable target (exit 2).
     pub fn cannot_start(e: impl Into<anyhow::Error>) -> Self {
         Exit {
-            code: 2,
+            code: EXIT_CANNOT_START,
             error: Some(e.into()),
         }
     }
@@ -59,8 +64,18 @@ pub enum Command {
     Demo(Box<demo::DemoArgs>),
 }
 
+/// Exit code: every threshold passed.
+pub const EXIT_PASSED: i32 = 0;
+/// Exit code: a threshold failed, or the run completed no requests.
+pub const EXIT_FAILED: i32 = 1;
+/// Exit code: the run could not start.
+pub const EXIT_CANNOT_START: i32 = 2;
+/// Exit code: the run broke while it ran; its report says why.
+pub const EXIT_BROKEN: i32 = 3;
+
 /// Runs the parsed command; returns the process exit code.
 pub fn main(cli: Cli) -> i32 {
+    panics::install();
     let result = match cli.command {
         Command::Run(args) => run::run(*args),
         Command::Master(args) => master::master(*args),

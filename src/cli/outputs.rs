@@ -55,7 +55,7 @@ fn write_file(
 }
 
 /// Prints the summary, writes the files, and returns the exit code: 0 when
-/// every threshold passed, 1 when one failed.
+/// every threshold passed, 1 when one failed, 3 when the run broke.
 pub fn write(report: &RunReport, files: &ReportFiles) -> Result<i32, Exit> {
     let stats = &report.stats;
     let stdout = std::io::stdout();
@@ -63,6 +63,9 @@ pub fn write(report: &RunReport, files: &ReportFiles) -> Result<i32, Exit> {
     let _ = summary::write_summary(&mut out, stats, &report.verdicts);
     for n in &report.notes {
         let _ = writeln!(out, "note: {n}");
+    }
+    for e in &report.errors {
+        let _ = writeln!(out, "error: {e}");
     }
     let _ = out.flush();
     if let Some(path) = &files.json {
@@ -101,15 +104,20 @@ pub fn write(report: &RunReport, files: &ReportFiles) -> Result<i32, Exit> {
         })?;
     }
     let failed: Vec<_> = report.verdicts.iter().filter(|v| !v.passed).collect();
-    if failed.is_empty() {
-        Ok(0)
-    } else {
-        for v in &failed {
-            eprintln!(
-                "threshold failed: {} (observed {})",
-                v.threshold, v.observed
-            );
-        }
-        Ok(1)
+    for v in &failed {
+        eprintln!(
+            "threshold failed: {} (observed {})",
+            v.threshold, v.observed
+        );
     }
+    for e in &report.errors {
+        eprintln!("the run broke: {e}");
+    }
+    Ok(if !report.errors.is_empty() {
+        super::EXIT_BROKEN
+    } else if !failed.is_empty() {
+        super::EXIT_FAILED
+    } else {
+        super::EXIT_PASSED
+    })
 }

@@ -37,7 +37,7 @@ pub fn report(args: ReportArgs) -> Result<i32, Exit> {
         let r = merge::load(path).map_err(Exit::cannot_start)?;
         loaded.push((path.display().to_string(), r));
     }
-    let mut report = merge::merge(loaded, args.align);
+    let mut report = merge::merge(loaded, args.align).map_err(Exit::cannot_start)?;
     for t in &args.thresholds {
         let th = Threshold::parse(t)
             .map_err(|e| Exit::cannot_start(anyhow::anyhow!("--threshold {t:?}: {e}")))?;

@@ -10,11 +10,10 @@ use clap::Args;
 use super::Exit;
 use super::load_args::LoadArgs;
 use super::outputs::ReportFiles;
-use tokio_util::sync::CancellationToken;
 
 use crate::cluster::coordinator::{self, Outcome, RunSpec};
 use crate::cluster::identity::MasterIdentity;
-use crate::cluster::live::Watcher;
+use crate::cluster::live::{Interrupt, Watcher};
 use crate::cluster::local;
 use crate::cluster::master::Master;
 use crate::cluster::token::Token;
@@ -153,6 +152,7 @@ pub fn run_config(p: &Prepared, workers: usize) -> RunConfig {
         requests: p.load.requests,
         timeout_s: p.load.timeout.as_secs_f64(),
         workers,
+        allow_empty: p.scenario.allow_empty,
     }
 }
 
@@ -184,10 +184,12 @@ pub fn open_console(
 }
 
 /// Waits for the user to leave the console (or closes it at once when the
-/// run could not start), so that the terminal is back before any output.
-pub fn close_console(console: Option<Console>, ran: bool) {
+/// run could not start or a signal stopped it), so that the terminal is
+/// back before any output.
+pub fn close_console(console: Option<Console>, ran: bool, interrupt: &Interrupt) {
+    let abandon = !ran || interrupt.by().is_some_and(|by| by.starts_with("SIG"));
     if let Some(c) = console
-        && let Err(e) = c.finish(!ran)
+        && let Err(e) = c.finish(abandon)
     {
         eprintln!("warning: the console failed: {e}");
     }
@@ -213,6 +215,7 @@ pub fn execute(
     let status_every = watcher.is_none().then_some(output.status_every);
     let watcher = super::metrics::watchers(metrics.as_ref(), watcher);
     let n = local_workers.max(1);
+    let mut interrupt = Interrupt::default();
     let per_worker = if threads > 0 {
         (threads / n).max(1)
     } else if n > 1 {
@@ -230,7 +233,7 @@ pub fn execute(
         let addr = master.local_addr().map_err(Exit::cannot_start)?;
         let workers = local::spawn(n, addr, master.fingerprint(), &token, per_worker)
             .map_err(Exit::cannot_start)?;
-        let stop = stop_on_ctrl_c();
+        interrupt = super::signals::interrupt();
         let spec = RunSpec {
             scenario: prepared.scenario.clone(),
             load: prepared.load.clone(),
@@ -240,7 +243,7 @@ pub fn execute(
             threads: per_worker as u32,
             status_every,
         };
-        let result = coordinator::run(&mut master, &spec, 1, &stop, watcher).await;
+        let result = coordinator::run(&mut master, &spec, 1, &interrupt, watcher).await;
         // Local workers exit when their master lets them go.
         master.shutdown("the run is over").await;
         for w in workers {
@@ -248,7 +251,7 @@ pub fn execute(
         }
         result.map_err(|e| Exit::cannot_start(anyhow::anyhow!(e)))
     });
-    close_console(console, outcome.is_ok());
+    close_console(console, outcome.is_ok(), &interrupt);
     finish(prepared, outcome?, output, started)
 }
 
@@ -260,18 +263,6 @@ pub fn cluster_runtime() -> Result<tokio::runtime::Runtime, Exit> {
         .enable_all()
         .build()
         .map_err(Exit::cannot_start)
-}
-
-/// A token cancelled by the first Ctrl-C (SIGINT).
-pub fn stop_on_ctrl_c() -> CancellationToken {
-    let stop = CancellationToken::new();
-    let s = stop.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            s.cancel();
-        }
-    });
-    stop
 }
 
 /// The run's report: what was run, what it measured, the verdicts.
@@ -302,11 +293,17 @@ pub fn report_of(p: &Prepared, outcome: Outcome, started: SystemTime) -> RunRepo
         thresholds: p.thresholds.clone(),
         verdicts: Vec::new(),
         notes: outcome.notes,
+        errors: outcome.errors,
         report_lag_ms: LagJson::of(&outcome.report_lag_ms),
         workers: outcome.workers,
         merged_from: Vec::new(),
         stats: outcome.stats,
     };
+    // A panic nobody caught (the master, merging, a connection) breaks the
+    // run: its numbers may be incomplete.
+    if let Some(panic) = super::panics::uncaught() {
+        report.errors.push(panic);
+    }
     report.evaluate();
     report
 }

@@ -63,7 +63,9 @@ pub fn worker(args: WorkerArgs) -> Result<i32, Exit> {
         once: false,
     };
     let rt = super::run::cluster_runtime()?;
-    rt.block_on(worker::run(config))
+    // SIGTERM or SIGINT: leave the run cleanly (last report, then Done
+    // saying it left), then exit 0; a second signal exits at once.
+    rt.block_on(async { worker::run(config, super::signals::stop_token()).await })
         .map(|()| 0)
         .map_err(Exit::cannot_start)
 }

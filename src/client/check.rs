@@ -31,14 +31,33 @@ pub fn http_status(check: &Check, status: u16, body: &[u8]) -> Result<(), Failur
     Err(Failure::new(FailureKind::Status, reason).with_detail(excerpt(body)))
 }
 
+/// The reason given when a check needs more of a body than was kept.
+pub const TRUNCATED: &str = "body longer than [http] max_body: checked only its first bytes";
+
 /// Checks a body against `body_contains` and the JSON pointers. `json` is the
 /// body as JSON when the caller already has it (gRPC), else it is parsed.
-pub fn body(check: &Check, body: &[u8], json: Option<&serde_json::Value>) -> Result<(), Failure> {
+/// `truncated`: `body` is only the first bytes of a longer body (see
+/// [`crate::client::body::Body`]); a substring found in them passes, but
+/// nothing else can be decided on part of a body, so it fails saying so.
+pub fn body(
+    check: &Check,
+    body: &[u8],
+    truncated: bool,
+    json: Option<&serde_json::Value>,
+) -> Result<(), Failure> {
     if let Some(needle) = &check.body_contains {
         let found = match json {
             Some(j) => j.to_string().contains(needle.as_str()),
             None => memchr_find(body, needle.as_bytes()),
         };
+        if !found && truncated {
+            return Err(
+                Failure::new(FailureKind::Check, TRUNCATED).with_detail(format!(
+                    "{needle:?} is not in the first {} bytes",
+                    body.len()
+                )),
+            );
+        }
         if !found {
             return Err(Failure::new(
                 FailureKind::Check,
@@ -53,6 +72,14 @@ pub fn body(check: &Check, body: &[u8], json: Option<&serde_json::Value>) -> Res
     let parsed;
     let value = match json {
         Some(j) => j,
+        None if truncated => {
+            return Err(
+                Failure::new(FailureKind::Check, TRUNCATED).with_detail(format!(
+                    "the JSON checks need the whole body; {} bytes were kept",
+                    body.len()
+                )),
+            );
+        }
         None => {
             parsed = serde_json::from_slice::<serde_json::Value>(body).map_err(|_| {
                 Failure::new(FailureKind::Check, "body is not JSON").with_detail(excerpt(body))
@@ -119,15 +146,25 @@ mod tests {
         assert_eq!(f.kind, FailureKind::Status);
         assert!(http_status(&Check::default(), 302, b"").is_ok());
         assert!(http_status(&Check::default(), 404, b"").is_err());
-        assert!(body(&c, br#"{"category":3,"label":"sports"}"#, None).is_ok());
-        assert!(body(&c, br#"{"category":3.0,"label":"x"}"#, None).is_ok());
-        let f = body(&c, br#"{"category":2,"label":"x"}"#, None).unwrap_err();
+        assert!(body(&c, br#"{"category":3,"label":"sports"}"#, false, None).is_ok());
+        assert!(body(&c, br#"{"category":3.0,"label":"x"}"#, false, None).is_ok());
+        let f = body(&c, br#"{"category":2,"label":"x"}"#, false, None).unwrap_err();
         assert_eq!(f.reason, "/category is not 3");
-        let f = body(&c, br#"{"cat":1}"#, None).unwrap_err();
+        let f = body(&c, br#"{"cat":1}"#, false, None).unwrap_err();
         assert!(f.reason.contains("does not contain"), "{f}");
-        let f = body(&c, b"<html>label</html>", None).unwrap_err();
+        let f = body(&c, b"<html>label</html>", false, None).unwrap_err();
         assert_eq!(f.reason, "body is not JSON");
         let j = serde_json::json!({"category": "3", "label": "a"});
-        assert!(body(&c, b"", Some(&j)).is_ok());
+        assert!(body(&c, b"", false, Some(&j)).is_ok());
+        // Part of a body: a substring in it passes; the rest cannot be told.
+        let contains = Check {
+            body_contains: Some("label".into()),
+            ..Check::default()
+        };
+        assert!(body(&contains, b"{\"label\"", true, None).is_ok());
+        let f = body(&contains, b"{\"lab", true, None).unwrap_err();
+        assert_eq!(f.reason, TRUNCATED);
+        let f = body(&c, br#"{"category":3,"label":"x"}"#, true, None).unwrap_err();
+        assert_eq!((f.kind, &f.reason[..]), (FailureKind::Check, TRUNCATED));
     }
 }

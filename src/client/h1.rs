@@ -13,11 +13,13 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
+pub use super::body::{Body, Framing};
+use super::body::{Decoder, Kept};
 use crate::stats::{Failure, FailureKind};
 
 /// Plain TCP, or TLS (boxed: its state is large, plain users should not carry it).
@@ -28,13 +30,23 @@ pub type Stream = tokio_util::either::Either<TcpStream, Box<TlsStream<TcpStream>
 const MAX_HEAD: usize = 64 * 1024;
 /// Headers in one response head; more is a protocol error.
 const MAX_HEADERS: usize = 96;
+/// Informational (1xx) answers before the real one; more is a protocol
+/// error (a server that sends them forever would otherwise hold the user
+/// until the timeout with nothing to show).
+const MAX_INFORMATIONAL: usize = 32;
 /// First read size; the buffer grows only for answers that need it.
 const READ_CHUNK: usize = 1024;
+/// Read size inside a body: bodies are read through, not held.
+const BODY_READ: usize = 16 * 1024;
+/// A connection idle between requests holds at most this much buffer.
+const IDLE_BUFFER: usize = 16 * 1024;
 
 /// What came back.
 pub struct HttpAnswer {
     pub status: u16,
-    pub body: Bytes,
+    /// The body: its first bytes (up to what the caller asked to keep) and
+    /// its whole length.
+    pub body: Body,
     /// Head and body bytes received.
     pub received: u64,
     /// The headers, when the caller asked for them (a capture reads one).
@@ -47,7 +59,7 @@ pub enum Headers {
     #[default]
     None,
     /// An HTTP/1.1 head as received (parsed again on lookup: rare).
-    Raw(Bytes),
+    Raw(bytes::Bytes),
     Map(http::HeaderMap),
 }
 
@@ -93,15 +105,12 @@ pub struct H1Conn {
     /// said close, the answer ran to the end of the connection, or an
     /// exchange did not finish.
     reusable: bool,
-}
-
-/// How the body of an answer is delimited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Framing {
-    None,
-    Length(u64),
-    Chunked,
-    UntilClose,
+    /// Exchanges completed on this connection.
+    exchanges: u64,
+    /// The last exchange failed on a kept-alive connection that the server
+    /// had closed before sending a byte of the answer: the request can be
+    /// sent again on a new connection.
+    stale: bool,
 }
 
 /// The parts of a response head that the exchange needs.
@@ -120,6 +129,8 @@ impl H1Conn {
             rbuf: BytesMut::new(),
             wbuf: Vec::new(),
             reusable: true,
+            exchanges: 0,
+            stale: false,
         }
     }
 
@@ -150,35 +161,85 @@ impl H1Conn {
         }
     }
 
-    /// Sends the request in the buffer and reads the whole answer. `head` is
-    /// true for HEAD requests, whose answers have no body; `keep_headers`
-    /// keeps the response head for [`Headers::get`].
+    /// Whether the last exchange failed only because the server had closed
+    /// this kept-alive connection before answering (the close raced the
+    /// request): no byte of an answer came, so the request may be sent
+    /// again on a new connection, as browsers do.
+    pub fn failed_stale(&self) -> bool {
+        self.stale
+    }
+
+    /// Sends the request in the buffer and reads the answer: the head, then
+    /// the body to its end, every byte counted, at most `keep_body` bytes
+    /// of it kept. `head` is true for HEAD requests, whose answers have no
+    /// body; `keep_headers` keeps the response head for [`Headers::get`].
     pub async fn round_trip(
         &mut self,
         head: bool,
         keep_headers: bool,
+        keep_body: usize,
     ) -> Result<HttpAnswer, Failure> {
         // Until this exchange completes, the connection is in an unknown
         // state (a timeout may drop this future at any await).
         self.reusable = false;
-        self.io.write_all(&self.wbuf).await.map_err(io_failure)?;
-        self.io.flush().await.map_err(io_failure)?;
+        self.stale = false;
+        let reused = self.exchanges > 0;
+        let result = self.exchange(head, keep_headers, keep_body).await;
+        match &result {
+            Ok(_) => {
+                self.exchanges = self.exchanges.saturating_add(1);
+                // A big answer leaves a big buffer: an idle connection
+                // should not keep it.
+                if self.rbuf.is_empty() && self.rbuf.capacity() > IDLE_BUFFER {
+                    self.rbuf = BytesMut::new();
+                }
+            }
+            Err((f, answered)) => {
+                self.stale = reused && !answered && f.kind == FailureKind::Reset;
+            }
+        }
+        result.map_err(|(f, _)| f)
+    }
+
+    /// One exchange; an error says whether any byte of the answer came.
+    async fn exchange(
+        &mut self,
+        head: bool,
+        keep_headers: bool,
+        keep_body: usize,
+    ) -> Result<HttpAnswer, (Failure, bool)> {
+        let none = |f: Failure| (f, false);
+        self.io
+            .write_all(&self.wbuf)
+            .await
+            .map_err(|e| none(io_failure(e)))?;
+        self.io.flush().await.map_err(|e| none(io_failure(e)))?;
+        let mut received = 0u64;
+        let mut informational = 0usize;
         let head = loop {
-            match parse_head(&self.rbuf, head)? {
+            match parse_head(&self.rbuf, head).map_err(|f| (f, true))? {
                 Some(h) if (100..200).contains(&h.status) => {
                     // 100 Continue and 103 Early Hints precede the answer.
-                    let _ = self.rbuf.split_to(h.len);
+                    informational += 1;
+                    if informational > MAX_INFORMATIONAL {
+                        return Err((protocol("too many informational (1xx) answers"), true));
+                    }
+                    received = received.saturating_add(h.len as u64);
+                    self.rbuf.advance(h.len);
                 }
                 Some(h) => break h,
                 None => {
                     if self.rbuf.len() >= MAX_HEAD {
-                        return Err(protocol("response head too large"));
+                        return Err((protocol("response head too large"), true));
                     }
-                    self.fill().await?;
+                    let answered = received > 0 || !self.rbuf.is_empty();
+                    self.fill(READ_CHUNK, "connection closed before the answer")
+                        .await
+                        .map_err(|f| (f, answered))?;
                 }
             }
         };
-        let mut received = head.len as u64;
+        received = received.saturating_add(head.len as u64);
         let raw_head = self.rbuf.split_to(head.len);
         let headers = if keep_headers {
             Headers::Raw(raw_head.freeze())
@@ -186,38 +247,49 @@ impl H1Conn {
             Headers::None
         };
         let body = match head.framing {
-            Framing::None => Bytes::new(),
-            Framing::Length(n) => {
-                let n = usize::try_from(n).map_err(|_| protocol("body too large"))?;
-                while self.rbuf.len() < n {
-                    self.rbuf.reserve(n - self.rbuf.len());
-                    self.fill().await?;
-                }
-                received += n as u64;
-                self.rbuf.split_to(n).freeze()
+            // The usual answer: a small body, already here whole.
+            Framing::Length(n) if n <= keep_body as u64 && self.rbuf.len() as u64 >= n => {
+                // n <= rbuf.len(), a usize.
+                let n = n as usize;
+                received = received.saturating_add(n as u64);
+                Body::whole(self.rbuf.split_to(n).freeze())
             }
-            Framing::Chunked => {
-                let (body, wire) = self.read_chunked().await?;
-                received += wire;
-                body
-            }
-            Framing::UntilClose => {
+            framing => {
+                let hint = match framing {
+                    Framing::Length(n) => Some(n),
+                    _ => None,
+                };
+                let mut kept = Kept::new(keep_body, hint);
+                let mut decoder = Decoder::new(framing);
                 loop {
-                    self.rbuf.reserve(READ_CHUNK);
-                    match self.io.read_buf(&mut self.rbuf).await {
-                        Ok(0) => break,
+                    let used = decoder
+                        .decode(&self.rbuf, &mut |b| kept.push(b))
+                        .map_err(|reason| (protocol(reason), true))?;
+                    self.rbuf.advance(used);
+                    if decoder.is_done() {
+                        break;
+                    }
+                    let want = if decoder.in_data() {
+                        BODY_READ
+                    } else {
+                        READ_CHUNK
+                    };
+                    match self.read_some(want).await {
+                        Ok(0) => {
+                            if decoder.end_of_stream() {
+                                break;
+                            }
+                            let f =
+                                Failure::new(FailureKind::Reset, "connection closed mid-answer")
+                                    .with_detail(format!("after {} body bytes", decoder.wire()));
+                            return Err((f, true));
+                        }
                         Ok(_) => {}
-                        Err(e) => return Err(io_failure(e)),
+                        Err(e) => return Err((io_failure(e), true)),
                     }
                 }
-                received += self.rbuf.len() as u64;
-                let body = self.rbuf.split().freeze();
-                return Ok(HttpAnswer {
-                    status: head.status,
-                    body,
-                    received,
-                    headers,
-                });
+                received = received.saturating_add(decoder.wire());
+                kept.finish()
             }
         };
         self.reusable = !head.close;
@@ -229,76 +301,23 @@ impl H1Conn {
         })
     }
 
-    /// Reads more bytes; the end of the stream here means the answer was cut.
-    async fn fill(&mut self) -> Result<(), Failure> {
+    /// Reads more bytes (up to about `want` when the buffer is full).
+    async fn read_some(&mut self, want: usize) -> io::Result<usize> {
         if self.rbuf.capacity() == self.rbuf.len() {
-            self.rbuf.reserve(READ_CHUNK);
+            self.rbuf.reserve(want);
         }
-        match self.io.read_buf(&mut self.rbuf).await {
-            Ok(0) => Err(Failure::new(
-                FailureKind::Reset,
-                "connection closed before the answer",
-            )),
+        self.io.read_buf(&mut self.rbuf).await
+    }
+
+    /// Reads more bytes; the end of the stream here means the answer was
+    /// cut, with `reason`.
+    async fn fill(&mut self, want: usize, reason: &'static str) -> Result<(), Failure> {
+        match self.read_some(want).await {
+            Ok(0) => Err(Failure::new(FailureKind::Reset, reason)),
             Ok(_) => Ok(()),
             Err(e) => Err(io_failure(e)),
         }
     }
-
-    /// Decodes a chunked body; returns it and the bytes it took on the wire.
-    async fn read_chunked(&mut self) -> Result<(Bytes, u64), Failure> {
-        let mut body = BytesMut::new();
-        let mut wire = 0u64;
-        loop {
-            let (used, size) = loop {
-                match httparse::parse_chunk_size(&self.rbuf) {
-                    Ok(httparse::Status::Complete(c)) => break c,
-                    Ok(httparse::Status::Partial) => {
-                        if self.rbuf.len() > 1024 {
-                            return Err(protocol("chunk size line too long"));
-                        }
-                        self.fill().await?;
-                    }
-                    Err(_) => return Err(protocol("invalid chunk size")),
-                }
-            };
-            let size = usize::try_from(size).map_err(|_| protocol("chunk too large"))?;
-            let _ = self.rbuf.split_to(used);
-            wire += used as u64;
-            if size == 0 {
-                // Trailers, if any, end with an empty line.
-                loop {
-                    if let Some(end) = find_crlf(&self.rbuf) {
-                        let line_empty = end == 0;
-                        let _ = self.rbuf.split_to(end + 2);
-                        wire += end as u64 + 2;
-                        if line_empty {
-                            return Ok((body.freeze(), wire));
-                        }
-                    } else {
-                        if self.rbuf.len() >= MAX_HEAD {
-                            return Err(protocol("chunked trailers too large"));
-                        }
-                        self.fill().await?;
-                    }
-                }
-            }
-            let need = size + 2;
-            while self.rbuf.len() < need {
-                self.rbuf.reserve(need - self.rbuf.len());
-                self.fill().await?;
-            }
-            if &self.rbuf[size..need] != b"\r\n" {
-                return Err(protocol("chunk not followed by CRLF"));
-            }
-            body.extend_from_slice(&self.rbuf[..size]);
-            let _ = self.rbuf.split_to(need);
-            wire += need as u64;
-        }
-    }
-}
-
-fn find_crlf(buf: &[u8]) -> Option<usize> {
-    buf.windows(2).position(|w| w == b"\r\n")
 }
 
 /// Parses a response head at the start of `buf`: `None` while incomplete.
@@ -323,23 +342,27 @@ fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, Failure> {
     }
     let mut close = resp.version == Some(0);
     let mut length: Option<u64> = None;
-    let mut chunked = false;
+    // None: no Transfer-Encoding; Some(true): chunked is its final coding.
+    let mut chunked: Option<bool> = None;
     for h in resp.headers.iter() {
         if h.name.eq_ignore_ascii_case("content-length") {
-            let v = std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|s| s.trim().parse::<u64>().ok())
-                .ok_or_else(|| protocol("invalid Content-Length"))?;
-            if length.is_some_and(|l| l != v) {
-                return Err(protocol("conflicting Content-Length headers"));
+            // Digits only (no sign, no spaces inside); a list of equal
+            // values is one value (RFC 9110 8.6).
+            for part in h.value.split(|&b| b == b',') {
+                let v = content_length(part.trim_ascii())
+                    .ok_or_else(|| protocol("invalid Content-Length"))?;
+                if length.is_some_and(|l| l != v) {
+                    return Err(protocol("conflicting Content-Length headers"));
+                }
+                length = Some(v);
             }
-            length = Some(v);
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = h
-                .value
-                .rsplit(|&b| b == b',')
-                .next()
-                .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+            chunked = Some(
+                h.value
+                    .rsplit(|&b| b == b',')
+                    .next()
+                    .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked")),
+            );
         } else if h.name.eq_ignore_ascii_case("connection") {
             for token in h.value.split(|&b| b == b',') {
                 let t = token.trim_ascii();
@@ -354,12 +377,14 @@ fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, Failure> {
     let framing = if head_request || status == 204 || status == 304 || (100..200).contains(&status)
     {
         Framing::None
-    } else if chunked {
-        Framing::Chunked
-    } else if let Some(n) = length {
-        Framing::Length(n)
     } else {
-        Framing::UntilClose
+        match (chunked, length) {
+            (Some(true), _) => Framing::Chunked,
+            // A transfer coding other than chunked last: the body runs to
+            // the close (RFC 9112 6.3), whatever Content-Length says.
+            (Some(false), _) | (None, None) => Framing::UntilClose,
+            (None, Some(n)) => Framing::Length(n),
+        }
     };
     Ok(Some(Head {
         status,
@@ -369,8 +394,19 @@ fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, Failure> {
     }))
 }
 
+/// A Content-Length value: ASCII digits that fit in a u64.
+fn content_length(v: &[u8]) -> Option<u64> {
+    if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    v.iter().try_fold(0u64, |n, &d| {
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
+}
+
+/// A framing error: kind `protocol`, counted by its own reason.
 fn protocol(reason: &'static str) -> Failure {
-    Failure::new(FailureKind::Protocol, "invalid HTTP response").with_detail(reason)
+    Failure::new(FailureKind::Protocol, reason)
 }
 
 /// Maps a socket error to a failure reason.
@@ -437,8 +473,49 @@ mod tests {
             "HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
             "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
             "HTTP/1.1 101 Switching\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551616\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\n",
         ] {
             assert!(parse_head(bad.as_bytes(), false).is_err(), "{bad}");
+        }
+        // The largest length is a length like any other (never a capacity).
+        let h = head("HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\n");
+        assert_eq!(h.framing, Framing::Length(u64::MAX));
+        let h = head("HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n");
+        assert_eq!(h.framing, Framing::Length(5));
+        // Another coding last: the body runs to the close.
+        let h = head(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\nContent-Length: 3\r\n\r\n",
+        );
+        assert_eq!((h.framing, h.close), (Framing::UntilClose, true));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 1000, ..Default::default() })]
+
+        /// Arbitrary bytes, and heads built from real header names with
+        /// hostile values, never panic the head parser.
+        #[test]
+        fn heads_never_panic(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+            status in 0u16..1000,
+            headers in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec!["Content-Length", "Transfer-Encoding", "Connection", "X"]),
+                    "[ -~]{0,30}",
+                ),
+                0..6,
+            ),
+            head_request in proptest::prelude::any::<bool>(),
+        ) {
+            let _ = parse_head(&bytes, head_request);
+            let mut text = format!("HTTP/1.1 {status} X\r\n");
+            for (k, v) in &headers {
+                text.push_str(&format!("{k}: {v}\r\n"));
+            }
+            text.push_str("\r\n");
+            let _ = parse_head(text.as_bytes(), head_request);
         }
     }
 
@@ -483,7 +560,7 @@ mod tests {
     async fn get(c: &mut H1Conn) -> Result<HttpAnswer, Failure> {
         c.request_buf()
             .extend_from_slice(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
-        c.round_trip(false, true).await
+        c.round_trip(false, true, 1 << 20).await
     }
 
     #[tokio::test]
@@ -498,10 +575,10 @@ mod tests {
         .await;
         let mut c = conn(addr).await;
         let a = get(&mut c).await.unwrap();
-        assert_eq!((a.status, &a.body[..]), (200, &b"hello"[..]));
+        assert_eq!((a.status, &a.body.kept[..]), (200, &b"hello"[..]));
         assert!(c.is_usable());
         let a = get(&mut c).await.unwrap();
-        assert_eq!((a.status, &a.body[..]), (200, &b"abcdefg"[..]));
+        assert_eq!((a.status, &a.body.kept[..]), (200, &b"abcdefg"[..]));
         // The head is kept for captures, and read case-insensitively.
         assert_eq!(
             a.headers.get("transfer-encoding").as_deref(),
@@ -512,7 +589,7 @@ mod tests {
         assert_eq!(a.received, wire.len() as u64);
         assert!(c.is_usable());
         let a = get(&mut c).await.unwrap();
-        assert_eq!((a.status, &a.body[..]), (503, &b"until the end"[..]));
+        assert_eq!((a.status, &a.body.kept[..]), (503, &b"until the end"[..]));
         assert!(
             !c.is_usable(),
             "a close-delimited answer ends the connection"
@@ -543,10 +620,71 @@ mod tests {
         .await;
         let mut c = conn(addr).await;
         let e = get(&mut c).await.err().unwrap();
-        assert_eq!(e.reason, "connection closed before the answer");
+        assert_eq!(
+            (e.kind, &e.reason[..]),
+            (FailureKind::Reset, "connection closed mid-answer")
+        );
+        assert!(!c.failed_stale(), "a first exchange is never stale");
         let mut c = conn(addr).await;
         let e = get(&mut c).await.err().unwrap();
-        assert_eq!(e.reason, "invalid HTTP response");
-        assert_eq!(e.detail.as_deref(), Some("invalid chunk size"));
+        assert_eq!(
+            (e.kind, &e.reason[..]),
+            (FailureKind::Protocol, "invalid chunk size")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_is_read_through_but_kept_up_to_the_limit() {
+        let addr = scripted(vec![vec![
+            "HTTP/1.1 200 OK\r\nContent-Length: 26\r\n\r\nabcdefghijklmnopqrstuvwxyz",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        ]])
+        .await;
+        let mut c = conn(addr).await;
+        let send = async |c: &mut H1Conn| {
+            c.request_buf()
+                .extend_from_slice(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
+            c.round_trip(false, false, 4).await.unwrap()
+        };
+        let a = send(&mut c).await;
+        assert_eq!((&a.body.kept[..], a.body.len), (&b"abcd"[..], 26));
+        assert!(a.body.truncated());
+        let a = send(&mut c).await;
+        assert_eq!((&a.body.kept[..], a.body.len), (&b"hell"[..], 11));
+        // The connection is still in step: the next answer is read whole.
+        let a = send(&mut c).await;
+        assert_eq!((&a.body.kept[..], a.body.truncated()), (&b"ok"[..], false));
+    }
+
+    #[tokio::test]
+    async fn a_close_racing_the_next_request_is_stale_not_lost() {
+        // The server answers, then closes without saying so; the client's
+        // probe runs before the close arrives, and its request meets a
+        // closed connection: no byte of an answer, so it may be sent again.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (answered_tx, answered_rx) = tokio::sync::oneshot::channel::<()>();
+        let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut b = [0u8; 512];
+            let _ = sock.read(&mut b).await.unwrap();
+            sock.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                .await
+                .unwrap();
+            let _ = answered_tx.send(());
+            let _ = go_rx.await;
+            drop(sock);
+        });
+        let mut c = conn(addr).await;
+        get(&mut c).await.unwrap();
+        answered_rx.await.unwrap();
+        assert!(c.is_usable(), "the close has not happened yet");
+        let _ = go_tx.send(());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let e = get(&mut c).await.err().unwrap();
+        assert_eq!(e.kind, FailureKind::Reset, "{e:?}");
+        assert!(c.failed_stale());
     }
 }

@@ -16,6 +16,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_util::either::Either;
 
+use super::body::{Body, Kept};
 use super::h1::H1Conn;
 pub use super::h1::{Headers, HttpAnswer};
 
@@ -149,7 +150,11 @@ where
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    Ok(HttpConn::H2(tx))
+    Ok(HttpConn::H2(H2Conn {
+        send: tx,
+        exchanges: 0,
+        stale: false,
+    }))
 }
 
 /// Maps a hyper error to a failure reason.
@@ -181,7 +186,17 @@ pub fn hyper_failure(e: hyper::Error) -> Failure {
 /// One open connection: HTTP/1.1 on volley's own lean client, HTTP/2 on hyper.
 pub enum HttpConn {
     H1(H1Conn),
-    H2(http2::SendRequest<Full<Bytes>>),
+    H2(H2Conn),
+}
+
+/// An HTTP/2 connection (hyper drives it on a task of its own).
+pub struct H2Conn {
+    send: http2::SendRequest<Full<Bytes>>,
+    /// Exchanges completed on it.
+    exchanges: u64,
+    /// The last request was refused because the connection had closed
+    /// before it could be sent (see [`HttpConn::failed_stale`]).
+    stale: bool,
 }
 
 impl HttpConn {
@@ -189,19 +204,44 @@ impl HttpConn {
     pub fn is_usable(&mut self) -> bool {
         match self {
             HttpConn::H1(c) => c.is_usable(),
-            HttpConn::H2(s) => !s.is_closed(),
+            HttpConn::H2(c) => !c.send.is_closed(),
+        }
+    }
+
+    /// Whether the last request failed only because the server had closed
+    /// this kept-alive connection before any byte of an answer: it may be
+    /// sent again on a new connection (browsers do the same).
+    pub fn failed_stale(&self) -> bool {
+        match self {
+            HttpConn::H1(c) => c.failed_stale(),
+            HttpConn::H2(c) => c.stale,
         }
     }
 }
 
-/// Sends one HTTP/2 request and reads the whole answer.
+/// Sends one HTTP/2 request and reads the answer: the body to its end,
+/// every byte counted, at most `keep_body` bytes of it kept.
 pub async fn send_h2(
-    s: &mut http2::SendRequest<Full<Bytes>>,
+    c: &mut H2Conn,
     req: Request<Full<Bytes>>,
     keep_headers: bool,
+    keep_body: usize,
 ) -> Result<HttpAnswer, Failure> {
-    s.ready().await.map_err(hyper_failure)?;
-    let resp = s.send_request(req).await.map_err(hyper_failure)?;
+    c.stale = false;
+    let reused = c.exchanges > 0;
+    // Before an answer's head, a connection that closed under the request
+    // (GOAWAY, or gone) is stale; hyper says so with "canceled".
+    let before_answer = |e: hyper::Error, c: &mut H2Conn| {
+        c.stale = reused && (e.is_canceled() || e.is_closed());
+        hyper_failure(e)
+    };
+    if let Err(e) = c.send.ready().await {
+        return Err(before_answer(e, c));
+    }
+    let resp = match c.send.send_request(req).await {
+        Ok(r) => r,
+        Err(e) => return Err(before_answer(e, c)),
+    };
     let status = resp.status().as_u16();
     // HPACK hides the wire size of headers; count them as HTTP/1.1 would.
     let mut received: u64 = resp
@@ -216,13 +256,45 @@ pub async fn send_h2(
     } else {
         Headers::None
     };
-    // A body in one frame (the usual case) is kept without a copy.
-    let body = body.collect().await.map_err(hyper_failure)?.to_bytes();
-    received += body.len() as u64;
+    let body = read_body(body, keep_body).await?;
+    received = received.saturating_add(body.len);
+    c.exchanges = c.exchanges.saturating_add(1);
     Ok(HttpAnswer {
         status,
         body,
         received,
         headers,
+    })
+}
+
+/// Reads an HTTP/2 body frame by frame: all of it counted, at most `keep`
+/// bytes kept. A body in one frame that fits (the usual case) is kept
+/// without a copy.
+async fn read_body(mut body: hyper::body::Incoming, keep: usize) -> Result<Body, Failure> {
+    let mut first: Option<Bytes> = None;
+    let mut kept: Option<Kept> = None;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(hyper_failure)?;
+        let Ok(data) = frame.into_data() else {
+            // Trailers.
+            continue;
+        };
+        match (&mut kept, first.take()) {
+            (Some(k), _) => k.push(&data),
+            (None, None) if data.len() <= keep => first = Some(data),
+            (None, earlier) => {
+                let mut k = Kept::new(keep, None);
+                if let Some(e) = earlier {
+                    k.push(&e);
+                }
+                k.push(&data);
+                kept = Some(k);
+            }
+        }
+    }
+    Ok(match (kept, first) {
+        (Some(k), _) => k.finish(),
+        (None, Some(b)) => Body::whole(b),
+        (None, None) => Body::default(),
     })
 }

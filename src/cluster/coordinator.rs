@@ -7,11 +7,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::convert;
-use super::live::{self, Board, Command, Phase, Watcher, WorkerRow};
+use super::live::{self, Board, Command, Interrupt, Phase, Watcher, WorkerRow};
 use super::master::{Event, Master, WorkerInfo, WorkerLink};
 use super::wire::{self, master_message, worker_message};
 use crate::engine::{Share, pacing};
@@ -47,6 +46,10 @@ pub struct Outcome {
     pub workers: Vec<WorkerJson>,
     /// Things the summary must say (lost workers, busy workers).
     pub notes: Vec<String>,
+    /// What kept the run from running as planned: an engine that failed, or
+    /// load lost with no worker left to take it. A run with errors fails
+    /// whatever its thresholds say (exit 3); what it measured is reported.
+    pub errors: Vec<String>,
     /// How late reports were merged, in ms after their interval ended on
     /// the master's clock: how far the master's view lags the workers.
     pub report_lag_ms: Latency,
@@ -73,6 +76,8 @@ struct Member {
     /// In the current run: reports received; Done's count once it came.
     reports: u64,
     done: Option<(u64, Instant)>,
+    /// It stopped before the run's end (a signal, or its engine failed).
+    left: bool,
     lost: bool,
     busy_warned: bool,
     /// A worker with this id was lost before in this run.
@@ -96,6 +101,7 @@ impl Member {
             link,
             reports: 0,
             done: None,
+            left: false,
             lost: false,
             busy_warned: false,
             rejoined: false,
@@ -116,6 +122,8 @@ impl Member {
             host: self.info.hostname.clone(),
             state: if self.lost {
                 "lost"
+            } else if self.left {
+                "left"
             } else if self.done.is_some() {
                 "done"
             } else if self.rejoined {
@@ -135,7 +143,14 @@ impl Member {
         WorkerJson {
             id: self.info.id.clone(),
             host: self.info.hostname.clone(),
-            state: if self.lost { "lost" } else { "done" }.into(),
+            state: if self.lost {
+                "lost"
+            } else if self.left {
+                "left"
+            } else {
+                "done"
+            }
+            .into(),
             requests: self.requests,
             peak_users: self.peak_users,
             mean_cpu_percent: if self.reports > 0 {
@@ -160,7 +175,7 @@ pub async fn run(
     master: &mut Master,
     spec: &RunSpec,
     run_id: u64,
-    interrupt: &CancellationToken,
+    interrupt: &Interrupt,
     mut watcher: Option<Watcher>,
 ) -> Result<Outcome, RunError> {
     let mut pool: BTreeMap<u64, (WorkerInfo, WorkerLink)> = BTreeMap::new();
@@ -248,7 +263,10 @@ pub async fn run(
 
     let mut notes = Vec::new();
     let mut lag = histogram::new();
+    // Why workers could not start or failed, from their Done.
     let mut errors: Vec<String> = Vec::new();
+    // What broke the run (see Outcome::errors).
+    let mut broken: Vec<String> = Vec::new();
     let mut last_status = Instant::now();
     let mut stopping = false;
     // With a console on the terminal, news goes to its notes, not stderr.
@@ -303,10 +321,32 @@ pub async fn run(
                         }
                     }
                     Event::Message { serial, msg: worker_message::Msg::Done(d) } => {
-                        if let Some(m) = members.get_mut(&serial).filter(|_| d.run_id == run_id) {
-                            m.done = Some((d.snapshots, Instant::now()));
-                            if !d.error.is_empty() {
-                                errors.push(format!("worker {}: {}", m.info.id, d.error));
+                        let Some(m) = members.get_mut(&serial).filter(|_| d.run_id == run_id) else {
+                            continue;
+                        };
+                        m.done = Some((d.snapshots, Instant::now()));
+                        let at = stats.elapsed_secs();
+                        if !d.error.is_empty() {
+                            errors.push(format!("worker {}: {}", m.info.id, d.error));
+                        }
+                        // A worker that ends before the run does leaves its
+                        // share to the others.
+                        let early = !stopping
+                            && !spec.load.duration.is_some_and(|d| Instant::now().saturating_duration_since(started) >= d);
+                        if (d.left || !d.error.is_empty()) && early {
+                            m.left = true;
+                            let (id, host) = (m.info.id.clone(), m.info.hostname.clone());
+                            stats.expect_sources(active(&members).len());
+                            let why = if d.left { "left (stopped by a signal)" } else { "failed" };
+                            if active(&members).is_empty() {
+                                broken.push(format!(
+                                    "worker {id} ({host}) {why} at {at:.1} s and no other worker was left to take its share of the load"
+                                ));
+                            } else {
+                                let note = format!("worker {id} ({host}) {why} at {at:.1} s; its share went to the others");
+                                say(&format!("warning: {note}"));
+                                notes.push(note);
+                                reshare(&members, run_id, None, total_override);
                             }
                         }
                     }
@@ -336,19 +376,30 @@ pub async fn run(
                     }
                     Event::Lost { serial, reason } => {
                         let Some(m) = members.get_mut(&serial) else { continue };
-                        if m.finished(Instant::now()) {
+                        // A worker that left said so first; its connection
+                        // ending after that is no news.
+                        if m.finished(Instant::now()) || m.left {
                             continue;
                         }
                         m.lost = true;
                         stats.forget_source(serial);
-                        let note = format!(
-                            "worker {} ({}) was lost at {:.1} s ({reason}); its statistics until then are kept and its share went to the others",
-                            m.info.id, m.info.hostname, stats.elapsed_secs()
-                        );
-                        say(&format!("warning: {note}"));
-                        notes.push(note);
+                        let (id, host, at) = (m.info.id.clone(), m.info.hostname.clone(), stats.elapsed_secs());
                         stats.expect_sources(active(&members).len());
-                        reshare(&members, run_id, None, total_override);
+                        let over = stopping || spec.load.duration.is_some_and(|d| Instant::now().saturating_duration_since(started) >= d);
+                        if active(&members).is_empty() && !over {
+                            let error = format!(
+                                "worker {id} ({host}) was lost at {at:.1} s ({reason}) and no other worker was left to take its share of the load; its statistics until then are kept"
+                            );
+                            say(&format!("error: {error}"));
+                            broken.push(error);
+                        } else {
+                            let note = format!(
+                                "worker {id} ({host}) was lost at {at:.1} s ({reason}); its statistics until then are kept and its share went to the others"
+                            );
+                            say(&format!("warning: {note}"));
+                            notes.push(note);
+                            reshare(&members, run_id, None, total_override);
+                        }
                     }
                 }
             }
@@ -399,9 +450,11 @@ pub async fn run(
                     (w.publish)(&stats, &board);
                 }
             }
-            () = interrupt.cancelled(), if !stopping => {
+            () = interrupt.triggered(), if !stopping => {
                 stopping = true;
-                say("stopping (Ctrl-C): finishing and reporting");
+                let by = interrupt.by().unwrap_or("an interrupt");
+                say(&format!("stopping ({by}): finishing and reporting"));
+                notes.push(format!("stopped by {by} at {:.1} s", stats.elapsed_secs()));
                 for m in members.values() {
                     m.link.send(master_message::Msg::Stop(wire::Stop { run_id }));
                 }
@@ -414,9 +467,9 @@ pub async fn run(
     {
         return Err(RunError::Failed(errors.join("; ")));
     }
-    for e in errors {
-        notes.push(e);
-    }
+    // An engine that failed broke the run, even when others took its share:
+    // its numbers stop short, and the failure is a fault to look into.
+    broken.extend(errors);
     stats.finish();
     if let Some(w) = watcher.as_mut() {
         board.phase = Phase::Done;
@@ -428,6 +481,7 @@ pub async fn run(
         stats,
         workers: members.values().map(Member::summary).collect(),
         notes,
+        errors: broken,
         report_lag_ms: lag,
     })
 }

@@ -2,9 +2,11 @@
 //! it live (the console): the phase, the workers, the target in force; and
 //! the commands a watcher may send back to steer it.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::stats::RunStats;
 
@@ -115,4 +117,31 @@ impl Watcher {
 /// How much + and - change a total: about a tenth of it, at least one.
 pub fn step_for(total: f64) -> f64 {
     (total / 10.0).round().max(1.0)
+}
+
+/// A request to stop a run early, and what asked for it: the run stops its
+/// workers, waits for their last reports and reports what was measured.
+#[derive(Debug, Clone, Default)]
+pub struct Interrupt {
+    token: CancellationToken,
+    by: Arc<OnceLock<String>>,
+}
+
+impl Interrupt {
+    /// Asks the run to stop; `by` names the cause (e.g. "SIGTERM"). The
+    /// first cause is kept.
+    pub fn trigger(&self, by: &str) {
+        let _ = self.by.set(by.to_owned());
+        self.token.cancel();
+    }
+
+    /// Resolves once the run is asked to stop.
+    pub async fn triggered(&self) {
+        self.token.cancelled().await;
+    }
+
+    /// What asked the run to stop, if anything did.
+    pub fn by(&self) -> Option<&str> {
+        self.by.get().map(String::as_str)
+    }
 }

@@ -32,7 +32,9 @@ pub fn spawn(
                 once: true,
             };
             tokio::spawn(async move {
-                if let Err(e) = worker::run(config).await {
+                // In-process workers stop with their master, not on signals.
+                let never = tokio_util::sync::CancellationToken::new();
+                if let Err(e) = worker::run(config, never).await {
                     warn!("local worker: {e}");
                 }
             })

@@ -2,7 +2,9 @@
 //! receives and streams a statistics report per interval. Safety first: when
 //! the connection to the master is lost, load stops at once, and it starts
 //! again only on a new plan from a master. Between runs, and after losing a
-//! master, the worker reconnects with backoff.
+//! master, the worker reconnects with backoff. Told to stop (SIGTERM), it
+//! stops its load, sends its last report and says it left, so that the
+//! master hands its share to the others, then exits.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use quinn::{Connection, Endpoint, RecvStream, SendStream};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::identity::Trust;
@@ -54,10 +57,14 @@ enum SessionEnd {
     Lost(String),
 }
 
-/// Runs the worker until it is told to quit or refused.
-pub async fn run(config: WorkerConfig) -> Result<(), WorkerError> {
+/// Runs the worker until it is told to quit, refused, or `stop` is
+/// cancelled (then it leaves its run cleanly first).
+pub async fn run(config: WorkerConfig, stop: CancellationToken) -> Result<(), WorkerError> {
     let mut backoff = Duration::from_millis(250);
     loop {
+        if stop.is_cancelled() {
+            return Ok(());
+        }
         let addr = resolve(&config.master).await?;
         let client_config = config
             .trust
@@ -77,13 +84,16 @@ pub async fn run(config: WorkerConfig) -> Result<(), WorkerError> {
         endpoint.set_default_client_config(client_config);
         let server_name = server_name(&config.master);
         let attempt = match endpoint.connect(addr, &server_name) {
-            Ok(connecting) => connecting.await.map_err(|e| e.to_string()),
+            Ok(connecting) => tokio::select! {
+                c = connecting => c.map_err(|e| e.to_string()),
+                () = stop.cancelled() => return Ok(()),
+            },
             Err(e) => Err(e.to_string()),
         };
         let end = match attempt {
             Ok(conn) => {
                 backoff = Duration::from_millis(250);
-                session(&conn, &config).await?
+                session(&conn, &config, &stop).await?
             }
             Err(e) => SessionEnd::Lost(format!("cannot connect to {addr}: {e}")),
         };
@@ -99,7 +109,10 @@ pub async fn run(config: WorkerConfig) -> Result<(), WorkerError> {
                     "master {}: {reason}; load stopped; retrying in {backoff:?}",
                     config.master
                 );
-                tokio::time::sleep(backoff).await;
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    () = stop.cancelled() => return Ok(()),
+                }
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }
         }
@@ -137,7 +150,11 @@ fn cores() -> u32 {
 }
 
 /// One connection: hello, then plans until it ends.
-async fn session(conn: &Connection, config: &WorkerConfig) -> Result<SessionEnd, WorkerError> {
+async fn session(
+    conn: &Connection,
+    config: &WorkerConfig,
+    stop: &CancellationToken,
+) -> Result<SessionEnd, WorkerError> {
     let (mut send, mut recv) = match conn.open_bi().await {
         Ok(s) => s,
         Err(e) => return Ok(SessionEnd::Lost(e.to_string())),
@@ -175,7 +192,7 @@ async fn session(conn: &Connection, config: &WorkerConfig) -> Result<SessionEnd,
     }
     info!("joined master {} as {}", config.master, config.id);
     let mut running: Option<Running> = None;
-    let end = serve(conn, &mut send, recv, config, &mut running).await;
+    let end = serve(conn, &mut send, recv, config, &mut running, stop).await;
     // Whatever ended the session, no load without a master.
     if let Some(r) = running.take() {
         r.handle.stop();
@@ -199,11 +216,30 @@ async fn serve(
     recv: RecvStream,
     config: &WorkerConfig,
     running: &mut Option<Running>,
+    stop: &CancellationToken,
 ) -> SessionEnd {
     // Frames are read by a task of their own (see framing::reader).
     let mut incoming = framing::reader::<wire::MasterMessage>(recv, MAX_MASTER_FRAME);
+    // Told to stop: the engine stops, its last snapshot goes out, then Done
+    // says the worker left, and the session ends.
+    let mut leaving = false;
+    // Reports still on their way (awaited before leaving).
+    let mut in_flight: Vec<tokio::task::JoinHandle<()>> = Vec::new();
     loop {
         tokio::select! {
+            () = stop.cancelled(), if !leaving => {
+                leaving = true;
+                match running.as_ref() {
+                    Some(r) => {
+                        info!("stopping: the last report goes to the master, then this worker leaves");
+                        r.handle.stop();
+                    }
+                    None => {
+                        conn.close(0u32.into(), b"worker stopped");
+                        return SessionEnd::Quit;
+                    }
+                }
+            }
             msg = incoming.recv() => {
                 let msg = match msg {
                     Some(Ok(wire::MasterMessage { msg: Some(m) })) => m,
@@ -228,7 +264,7 @@ async fn serve(
                             }
                             Err(error) => {
                                 warn!("cannot run the plan: {error}");
-                                let m = worker_message::Msg::Done(wire::Done { run_id, snapshots: 0, error });
+                                let m = worker_message::Msg::Done(wire::Done { run_id, snapshots: 0, error, left: false });
                                 if let Err(e) = framing::write(send, &wire::WorkerMessage { msg: Some(m) }).await {
                                     return SessionEnd::Lost(e.to_string());
                                 }
@@ -274,25 +310,42 @@ async fn serve(
                         let conn = conn.clone();
                         // Each report on a stream of its own, sent beside the
                         // control stream, so neither waits for the other.
-                        tokio::spawn(async move {
+                        in_flight.retain(|t| !t.is_finished());
+                        in_flight.push(tokio::spawn(async move {
                             if let Ok(mut uni) = conn.open_uni().await {
                                 let _ = framing::write(&mut uni, &report).await;
                                 let _ = uni.finish();
+                                // Until the master has read it all (bounded).
+                                let _ = tokio::time::timeout(Duration::from_secs(5), uni.stopped()).await;
                             }
-                        });
+                        }));
                     }
                     None => {
                         let Some(r) = running.take() else { continue };
                         let (run_id, sent) = (r.run_id, r.sent);
+                        if leaving {
+                            // The last reports first: Done says how many.
+                            for t in in_flight.drain(..) {
+                                let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+                            }
+                        }
                         let end = tokio::task::spawn_blocking(move || r.handle.join()).await;
                         let error = match end {
                             Ok(EngineEnd::Finished) => String::new(),
                             Ok(EngineEnd::Failed(e)) => e,
                             Err(e) => format!("engine: {e}"),
                         };
-                        let m = worker_message::Msg::Done(wire::Done { run_id, snapshots: sent, error });
+                        let m = worker_message::Msg::Done(wire::Done { run_id, snapshots: sent, error, left: leaving });
                         if let Err(e) = framing::write(send, &wire::WorkerMessage { msg: Some(m) }).await {
                             return SessionEnd::Lost(e.to_string());
+                        }
+                        if leaving {
+                            // Give the last report and Done time to arrive
+                            // before the connection closes.
+                            let _ = send.finish();
+                            let _ = tokio::time::timeout(Duration::from_secs(2), send.stopped()).await;
+                            conn.close(0u32.into(), b"worker stopped");
+                            return SessionEnd::Quit;
                         }
                     }
                 }

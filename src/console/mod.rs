@@ -56,6 +56,14 @@ impl Write for LogWriter {
     }
 }
 
+/// Gives the terminal back now if the console holds it (before an exit
+/// that skips the console's own clean-up).
+pub fn restore_terminal() {
+    if ACTIVE.swap(false, Ordering::Relaxed) {
+        ratatui::restore();
+    }
+}
+
 /// A console running on a thread of its own.
 pub struct Console {
     thread: std::thread::JoinHandle<std::io::Result<()>>,

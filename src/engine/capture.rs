@@ -14,6 +14,8 @@ pub struct Answer<'a> {
     pub body: &'a [u8],
     /// The body as JSON, if already parsed (gRPC).
     pub json: Option<&'a serde_json::Value>,
+    /// `body` is only the first bytes of a longer body ([http] max_body).
+    pub truncated: bool,
     pub headers: &'a Headers,
 }
 
@@ -54,6 +56,12 @@ pub fn apply(
             CaptureFrom::Json(pointer) => {
                 let json = match answer.json {
                     Some(j) => j,
+                    None if answer.truncated => {
+                        return Err(missed(
+                            name,
+                            "the answer is longer than [http] max_body; a JSON capture needs it whole".into(),
+                        ));
+                    }
                     None => {
                         if parsed.is_none() {
                             parsed = Some(
@@ -91,7 +99,14 @@ pub fn apply(
                 let m = re
                     .captures(&text)
                     .and_then(|c| c.get(1).or_else(|| c.get(0)))
-                    .ok_or_else(|| missed(name, format!("/{}/ matched nothing", re.as_str())))?;
+                    .ok_or_else(|| {
+                        let tail = if answer.truncated {
+                            " in the kept part of the answer (it is longer than [http] max_body)"
+                        } else {
+                            ""
+                        };
+                        missed(name, format!("/{}/ matched nothing{tail}", re.as_str()))
+                    })?;
                 out.clear();
                 out.push_str(m.as_str());
             }
@@ -134,6 +149,7 @@ mod tests {
         let answer = Answer {
             body,
             json: None,
+            truncated: false,
             headers: &headers,
         };
         apply(&captures, &names, &answer, &mut vars).unwrap();
@@ -146,6 +162,7 @@ mod tests {
             let answer = Answer {
                 body,
                 json: None,
+                truncated: false,
                 headers: &none,
             };
             let f = apply(&[c], &names, &answer, &mut vars).unwrap_err();
@@ -179,11 +196,28 @@ mod tests {
                 &Answer {
                     body: br#"{"v":null}"#,
                     json: None,
-                    headers: &none
+                    truncated: false,
+                    headers: &none,
                 },
                 &mut vars
             )
             .is_err()
+        );
+        // Part of a longer body: JSON cannot be read; a regex says where it looked.
+        let part = |c: Capture| {
+            let answer = Answer {
+                body: br#"{"auth":{"token":"t-1"#,
+                json: None,
+                truncated: true,
+                headers: &none,
+            };
+            apply(&[c], &names, &answer, &mut vars.clone())
+                .unwrap_err()
+                .reason
+        };
+        assert!(part(cap(0, CaptureFrom::Json("/auth/token".into()))).contains("max_body"));
+        assert!(
+            part(cap(3, CaptureFrom::Regex(regex::Regex::new("x+").unwrap()))).contains("max_body")
         );
     }
 }

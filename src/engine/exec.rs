@@ -1,7 +1,9 @@
 //! Executing one request of the scenario: render, send over the user's own
 //! connection, check, capture, and turn the outcome into a [`Sample`].
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use rand::Rng;
@@ -10,7 +12,9 @@ use tonic::client::Grpc;
 use tonic::transport::{Channel, Endpoint};
 
 use super::capture;
-use super::http_request::{self, FixedHttp, Scratch};
+use super::guard;
+use super::http_request::{self, FixedHttp, Keep, Scratch};
+use crate::client::body::EXCERPT;
 use crate::client::check;
 use crate::client::grpc::{self, GrpcCall, RawCodec};
 use crate::client::http::Headers;
@@ -35,6 +39,9 @@ pub struct Requests {
     actions: Vec<Action>,
     cumulative: Vec<u64>,
     timeout: std::time::Duration,
+    /// Requests sent again on a new connection after the kept-alive one
+    /// was found closed (drained into each snapshot).
+    pub retries: AtomicU64,
 }
 
 /// What a user does in one turn.
@@ -62,6 +69,10 @@ impl Requests {
         timeout: std::time::Duration,
     ) -> Result<Self, PrepareError> {
         let mut http: Vec<HttpTarget> = Vec::new();
+        // Targets by base URL: a scenario of many requests to few targets
+        // prepares in linear time.
+        let mut http_index: HashMap<String, usize> = HashMap::new();
+        let mut grpc_index: HashMap<String, usize> = HashMap::new();
         let mut grpc_eps: Vec<(String, Endpoint, Option<Vec<Channel>>)> = Vec::new();
         let mut reflected: Vec<(String, prost_reflect::DescriptorPool)> = Vec::new();
         let mut prepared = Vec::new();
@@ -72,10 +83,11 @@ impl Requests {
             };
             let p = match &r.kind {
                 RequestKind::Http(h) => {
-                    let idx = match http.iter().position(|t| t.base == h.base) {
-                        Some(i) => i,
+                    let idx = match http_index.get(&h.base) {
+                        Some(&i) => i,
                         None => {
                             http.push(HttpTarget::new(h).map_err(|e| err(e.to_string()))?);
+                            http_index.insert(h.base.clone(), http.len() - 1);
                             http.len() - 1
                         }
                     };
@@ -83,14 +95,15 @@ impl Requests {
                     Prepared::Http { target: idx, fixed }
                 }
                 RequestKind::Grpc(g) => {
-                    let idx = match grpc_eps.iter().position(|(e, _, _)| *e == g.endpoint) {
-                        Some(i) => i,
+                    let idx = match grpc_index.get(&g.endpoint) {
+                        Some(&i) => i,
                         None => {
                             let ep = grpc::endpoint(g, timeout).map_err(err)?;
                             let shared = g
                                 .connections
                                 .map(|n| (0..n).map(|_| grpc::channel(&ep)).collect());
                             grpc_eps.push((g.endpoint.clone(), ep, shared));
+                            grpc_index.insert(g.endpoint.clone(), grpc_eps.len() - 1);
                             grpc_eps.len() - 1
                         }
                     };
@@ -166,6 +179,7 @@ impl Requests {
             actions,
             cumulative,
             timeout,
+            retries: AtomicU64::new(0),
         })
     }
 
@@ -193,16 +207,22 @@ impl Requests {
         }
     }
 
-    /// Sends request `idx` for `user`; latency counts from `start`.
+    /// Sends request `idx` for `user`; latency counts from `start`. A panic
+    /// while sending (a bug) is caught and becomes the request's failure.
     pub async fn execute(&self, idx: usize, user: &mut UserState, start: Instant) -> Sample {
         for p in user.picked.iter_mut() {
             *p = None;
         }
-        let result = tokio::time::timeout(self.timeout, self.send(idx, user)).await;
-        let micros = start.elapsed().as_micros() as u64;
+        let result = tokio::time::timeout(self.timeout, guard::catch(self.send(idx, user))).await;
+        let micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
         let (sent, received, failure) = match result {
-            Ok(Ok((s, r))) => (s, r, None),
-            Ok(Err((s, r, f))) => {
+            Ok(Err(panic)) => {
+                // Whatever the connection was doing is unknown now.
+                user.drop_connections(&self.prepared[idx]);
+                (0, 0, Some(guard::failure(panic)))
+            }
+            Ok(Ok(Ok((s, r)))) => (s, r, None),
+            Ok(Ok(Err((s, r, f)))) => {
                 if matches!(
                     f.kind,
                     FailureKind::Reset
@@ -243,41 +263,66 @@ impl Requests {
         match (&self.prepared[idx], &spec.kind) {
             (Prepared::Http { target, fixed }, RequestKind::Http(h)) => {
                 let t = &self.http[*target];
-                let slot = &mut user.http[*target];
-                if !slot.as_mut().is_some_and(HttpConn::is_usable) {
-                    *slot = None;
-                }
-                let conn = match slot {
-                    Some(c) => c,
-                    None => {
-                        // Boxed: a connect is rare, and its state need not
-                        // live in every idle user.
-                        let c = Box::pin(t.connect()).await.map_err(|f| (0, 0, f))?;
-                        slot.insert(c)
+                let keep = Keep {
+                    headers: capture::needs_headers(&spec.captures),
+                    // Only what checks and captures read is kept whole;
+                    // otherwise enough for a failure's detail.
+                    body: if spec.check.needs_body() || capture::needs_body(&spec.captures) {
+                        h.max_body
+                    } else {
+                        EXCERPT.min(h.max_body)
+                    },
+                };
+                let mut retried = false;
+                let (sent, answer) = loop {
+                    let slot = &mut user.http[*target];
+                    if !slot.as_mut().is_some_and(HttpConn::is_usable) {
+                        *slot = None;
+                    }
+                    let conn = match slot {
+                        Some(c) => c,
+                        None => {
+                            // Boxed: a connect is rare, and its state need
+                            // not live in every idle user.
+                            let c = Box::pin(t.connect()).await.map_err(|f| (0, 0, f))?;
+                            slot.insert(c)
+                        }
+                    };
+                    let mut ctx = RenderCtx {
+                        data,
+                        rng: &mut user.rng,
+                        picked: &mut user.picked,
+                        own: &user.own,
+                        vars: &user.vars,
+                    };
+                    let scratch = Scratch {
+                        a: &mut user.scratch,
+                        b: &mut user.scratch2,
+                    };
+                    match http_request::send(h, fixed, t, conn, &mut ctx, scratch, keep).await {
+                        // The server closed this kept-alive connection as the
+                        // request went out: no byte of an answer came, so it
+                        // goes again, once, on a new connection (as browsers
+                        // do); counted as a retry, not a failure.
+                        Err(_) if !retried && conn.failed_stale() => {
+                            retried = true;
+                            self.retries.fetch_add(1, Ordering::Relaxed);
+                            user.http[*target] = None;
+                        }
+                        other => break other?,
                     }
                 };
-                let keep_headers = capture::needs_headers(&spec.captures);
-                let mut ctx = RenderCtx {
-                    data,
-                    rng: &mut user.rng,
-                    picked: &mut user.picked,
-                    own: &user.own,
-                    vars: &user.vars,
-                };
-                let scratch = Scratch {
-                    a: &mut user.scratch,
-                    b: &mut user.scratch2,
-                };
-                let (sent, answer) =
-                    http_request::send(h, fixed, t, conn, &mut ctx, scratch, keep_headers).await?;
                 let r = answer.received;
                 let failed = |f| (sent, r, f);
-                check::http_status(&spec.check, answer.status, &answer.body).map_err(failed)?;
-                check::body(&spec.check, &answer.body, None).map_err(failed)?;
+                let body = &answer.body.kept;
+                let truncated = answer.body.truncated();
+                check::http_status(&spec.check, answer.status, body).map_err(failed)?;
+                check::body(&spec.check, body, truncated, None).map_err(failed)?;
                 if !spec.captures.is_empty() {
                     let seen = capture::Answer {
-                        body: &answer.body,
+                        body,
                         json: None,
+                        truncated,
                         headers: &answer.headers,
                     };
                     capture::apply(&spec.captures, &self.scenario.vars, &seen, &mut user.vars)
@@ -363,7 +408,7 @@ impl Requests {
                     None
                 };
                 if spec.check.needs_body() {
-                    check::body(&spec.check, &bytes, json.as_ref()).map_err(failed)?;
+                    check::body(&spec.check, &bytes, false, json.as_ref()).map_err(failed)?;
                 }
                 if !spec.captures.is_empty() {
                     // Regexes read the response as its JSON text.
@@ -371,6 +416,7 @@ impl Requests {
                     let seen = capture::Answer {
                         body: text.as_bytes(),
                         json: json.as_ref(),
+                        truncated: false,
                         headers: &headers(meta),
                     };
                     capture::apply(&spec.captures, &self.scenario.vars, &seen, &mut user.vars)
@@ -386,6 +432,7 @@ impl Requests {
                         let seen = capture::Answer {
                             body: status.message().as_bytes(),
                             json: None,
+                            truncated: false,
                             headers: &headers(status.metadata().clone()),
                         };
                         capture::apply(&spec.captures, &self.scenario.vars, &seen, &mut user.vars)

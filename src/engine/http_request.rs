@@ -115,6 +115,14 @@ fn request_err(e: String) -> (u64, u64, Failure) {
     )
 }
 
+/// What to keep of an answer for checks and captures.
+#[derive(Debug, Clone, Copy)]
+pub struct Keep {
+    pub headers: bool,
+    /// The most body bytes kept (the body is read to its end regardless).
+    pub body: usize,
+}
+
 /// Renders and sends one request over `conn`; returns the bytes sent and
 /// the answer (checked by the caller), or how it failed with the bytes
 /// sent and received.
@@ -125,7 +133,7 @@ pub async fn send(
     conn: &mut HttpConn,
     ctx: &mut RenderCtx<'_>,
     scratch: Scratch<'_>,
-    keep_headers: bool,
+    keep: Keep,
 ) -> Result<(u64, HttpAnswer), (u64, u64, Failure)> {
     match conn {
         HttpConn::H1(c) => {
@@ -133,14 +141,14 @@ pub async fn send(
             encode_h1(h, fixed, t, ctx, scratch, buf)?;
             let sent = buf.len() as u64;
             let answer = c
-                .round_trip(h.method == Method::HEAD, keep_headers)
+                .round_trip(h.method == Method::HEAD, keep.headers, keep.body)
                 .await
                 .map_err(|f| (sent, 0, f))?;
             Ok((sent, answer))
         }
-        HttpConn::H2(s) => {
+        HttpConn::H2(c) => {
             let (req, sent) = build_h2(h, fixed, t, ctx, scratch)?;
-            let answer = send_h2(s, req, keep_headers)
+            let answer = send_h2(c, req, keep.headers, keep.body)
                 .await
                 .map_err(|f| (sent, 0, f))?;
             Ok((sent, answer))

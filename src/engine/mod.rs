@@ -6,6 +6,7 @@
 pub mod capture;
 pub mod exec;
 mod flow;
+pub mod guard;
 pub mod http_request;
 pub mod pacing;
 pub mod records;
@@ -28,6 +29,9 @@ use records::Records;
 
 /// Open-model starts later than this behind schedule count as late.
 pub const LATE_AFTER: Duration = Duration::from_millis(10);
+
+/// Open model: the most arrivals dispatched before the dispatcher yields.
+const DISPATCH_BATCH: usize = 1024;
 
 /// What an engine runs.
 #[derive(Debug, Clone)]
@@ -146,14 +150,15 @@ struct Shared {
     active: AtomicU64,
     late: AtomicU64,
     missed: AtomicU64,
-    /// Requests sent again after a stale kept-alive connection.
-    retries: AtomicU64,
     /// This engine's slice of every per-user data source.
     records: Records,
     /// Whether a user has waited for a free record (warned once).
     starved: AtomicBool,
     stop: CancellationToken,
     t0: Instant,
+    /// Why the engine failed (a panic outside a request), if it did: the
+    /// engine stops and ends with this.
+    fault: parking_lot::Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -170,6 +175,43 @@ impl Shared {
     fn exhausted(&self) -> bool {
         self.limit
             .is_some_and(|l| self.issued.load(Ordering::Relaxed) >= l)
+    }
+
+    /// Fails the engine: the first fault is kept, and load stops.
+    fn fail(&self, why: String) {
+        tracing::error!("{why}");
+        self.fault.lock().get_or_insert(why);
+        self.stop.cancel();
+    }
+
+    /// Spawns a task of the load; a panic in it fails the engine.
+    fn spawn<F>(self: &Arc<Self>, what: &'static str, task: F) -> tokio::task::JoinHandle<()>
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let shared = self.clone();
+        tokio::spawn(async move {
+            if let Err(panic) = guard::catch(task).await {
+                shared.fail(format!("{what} panicked: {panic}"));
+            }
+        })
+    }
+}
+
+/// Counts one user (or request in flight) for as long as it lives, also
+/// when its task unwinds.
+struct Active<'a>(&'a AtomicU64);
+
+impl<'a> Active<'a> {
+    fn new(counter: &'a AtomicU64) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Active(counter)
+    }
+}
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -203,20 +245,20 @@ async fn run(
         active: AtomicU64::new(0),
         late: AtomicU64::new(0),
         missed: AtomicU64::new(0),
-        retries: AtomicU64::new(0),
         stop: stop.clone(),
         t0: Instant::now()
             .checked_sub(plan.offset)
             .unwrap_or_else(Instant::now),
+        fault: parking_lot::Mutex::new(None),
     });
 
     let driver = {
-        let shared = shared.clone();
         let load = plan.load.clone();
-        tokio::spawn(async move {
+        let s = shared.clone();
+        shared.spawn("the load driver", async move {
             match &load.model {
-                LoadModel::Closed { .. } => closed(shared, load, control).await,
-                LoadModel::Open { .. } => open(shared, load, control).await,
+                LoadModel::Closed { .. } => closed(s, load, control).await,
+                LoadModel::Open { .. } => open(s, load, control).await,
             }
         })
     };
@@ -225,7 +267,9 @@ async fn run(
         tokio::time::interval_at(tokio::time::Instant::now() + plan.interval, plan.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last = Duration::ZERO;
-    let deadline = plan.load.duration.map(|d| shared.t0 + d);
+    // Durations are bounded when compiled; an Instant that cannot hold the
+    // end anyway means no deadline, not a panic.
+    let deadline = plan.load.duration.and_then(|d| shared.t0.checked_add(d));
     loop {
         let until_deadline = async {
             match deadline {
@@ -244,7 +288,10 @@ async fn run(
     // Let the users see the stop and let go of their last samples.
     let _ = tokio::time::timeout(Duration::from_secs(2), driver).await;
     publish(&shared, last, &snapshots);
-    EngineEnd::Finished
+    match shared.fault.lock().take() {
+        Some(why) => EngineEnd::Failed(why),
+        None => EngineEnd::Finished,
+    }
 }
 
 /// Drains the recorder into one snapshot; returns its end time.
@@ -257,7 +304,7 @@ fn publish(shared: &Shared, last: Duration, out: &mpsc::UnboundedSender<Snapshot
         users: shared.active.load(Ordering::Relaxed),
         late_starts: shared.late.swap(0, Ordering::Relaxed),
         missed_starts: shared.missed.swap(0, Ordering::Relaxed),
-        retries: shared.retries.swap(0, Ordering::Relaxed),
+        retries: shared.requests.retries.swap(0, Ordering::Relaxed),
         names,
     };
     let _ = out.send(snap);
@@ -319,7 +366,10 @@ async fn closed(shared: Arc<Shared>, load: LoadSpec, control: watch::Receiver<Co
             credit -= can as f64;
             for _ in 0..can {
                 let token = shared.stop.child_token();
-                let handle = tokio::spawn(user_loop(shared.clone(), next_id, think, token.clone()));
+                let handle = shared.spawn(
+                    "a virtual user",
+                    user_loop(shared.clone(), next_id, think, token.clone()),
+                );
                 running.push((token, handle));
                 next_id += 1;
             }
@@ -351,7 +401,7 @@ async fn user_loop(shared: Arc<Shared>, id: u64, think: Think, stop: Cancellatio
     if !flow::acquire(&shared, &mut user, &stop).await {
         return;
     }
-    shared.active.fetch_add(1, Ordering::Relaxed);
+    let active = Active::new(&shared.active);
     let mut started = false;
     while !stop.is_cancelled() {
         let mut claims = Claims::default();
@@ -366,7 +416,7 @@ async fn user_loop(shared: Arc<Shared>, id: u64, think: Think, stop: Cancellatio
             }
         }
     }
-    shared.active.fetch_sub(1, Ordering::Relaxed);
+    drop(active);
     shared.records.release(&mut user.own);
 }
 
@@ -412,17 +462,32 @@ async fn open(shared: Arc<Shared>, load: LoadSpec, control: watch::Receiver<Cont
             shared.stop.cancel();
             break;
         }
+        // At most a batch per pass: at any rate the loop yields to the
+        // runtime (Ctrl-C, snapshots), and what is left is taken next pass.
+        let mut batch = 0usize;
         while arrivals.peek() <= now {
+            if batch == DISPATCH_BATCH {
+                break;
+            }
+            if tx.is_full() {
+                // Every slot is busy: all that is due now is missed.
+                let n = arrivals.skip_due(r, now);
+                shared.missed.fetch_add(n, Ordering::Relaxed);
+                break;
+            }
             let Some(at) = arrivals.take(r, now) else {
                 break;
             };
             if !shared.claim() {
                 break;
             }
+            batch += 1;
             if tx.try_send(t0 + at).is_err() {
                 shared.missed.fetch_add(1, Ordering::Relaxed);
                 // A missed start sends nothing: it does not use up the count.
-                shared.issued.fetch_sub(1, Ordering::Relaxed);
+                if shared.limit.is_some() {
+                    shared.issued.fetch_sub(1, Ordering::Relaxed);
+                }
             }
         }
         // Grow the pool when the backlog exceeds the idle executors.
@@ -432,16 +497,19 @@ async fn open(shared: Arc<Shared>, load: LoadSpec, control: watch::Receiver<Cont
             let want = (backlog - idle_now).min(most.saturating_sub(executors.len() as u64));
             for _ in 0..want {
                 let id = executors.len() as u64;
-                executors.push(tokio::spawn(executor(
-                    shared.clone(),
-                    id,
-                    rx.clone(),
-                    idle.clone(),
-                )));
+                executors.push(shared.spawn(
+                    "an open-model executor",
+                    executor(shared.clone(), id, rx.clone(), idle.clone()),
+                ));
             }
         }
         if shared.stop.is_cancelled() {
             break;
+        }
+        if batch == DISPATCH_BATCH {
+            // Behind schedule: carry on at once, after letting others run.
+            tokio::task::yield_now().await;
+            continue;
         }
         let wake = if r > 0.0 {
             arrivals
@@ -502,7 +570,7 @@ async fn executor(
         if intended.elapsed() > LATE_AFTER {
             shared.late.fetch_add(1, Ordering::Relaxed);
         }
-        shared.active.fetch_add(1, Ordering::Relaxed);
+        let in_flight = Active::new(&shared.active);
         let mut claims = Claims::prepaid();
         flow::turn(
             &shared,
@@ -514,7 +582,7 @@ async fn executor(
         )
         .await;
         claims.refund(&shared);
-        shared.active.fetch_sub(1, Ordering::Relaxed);
+        drop(in_flight);
         if stop.is_cancelled() {
             break;
         }

@@ -16,7 +16,7 @@ pub fn target_at(base: f64, stages: &[Stage], t: Duration) -> f64 {
     let mut from = 0.0;
     let mut start = Duration::ZERO;
     for s in stages {
-        let end = start + s.duration;
+        let end = start.saturating_add(s.duration);
         if t < end {
             let f = if s.duration.is_zero() {
                 1.0
@@ -33,7 +33,17 @@ pub fn target_at(base: f64, stages: &[Stage], t: Duration) -> f64 {
 
 /// The total length of the stages.
 pub fn stages_length(stages: &[Stage]) -> Duration {
-    stages.iter().map(|s| s.duration).sum()
+    stages
+        .iter()
+        .fold(Duration::ZERO, |sum, s| sum.saturating_add(s.duration))
+}
+
+/// The time between two arrivals at `rate` (> 0): at least a nanosecond
+/// (so the schedule always moves), at most "never".
+fn step(rate: f64) -> Duration {
+    Duration::try_from_secs_f64(1.0 / rate)
+        .unwrap_or(Duration::MAX)
+        .max(Duration::from_nanos(1))
 }
 
 /// Open-model arrivals: the intended start of each request, spaced by the
@@ -69,8 +79,31 @@ impl Arrivals {
             return None;
         }
         let at = self.next;
-        self.next += Duration::from_secs_f64(1.0 / rate);
+        self.next = self.next.saturating_add(step(rate));
         Some(at)
+    }
+
+    /// Skips every arrival due by `now` (they cannot be started: every slot
+    /// is busy); returns how many, computed at once rather than one by one,
+    /// so that an overloaded generator stays responsive at any rate.
+    pub fn skip_due(&mut self, rate: f64, now: Duration) -> u64 {
+        if self.next > now {
+            return 0;
+        }
+        if rate <= 0.0 || !rate.is_finite() {
+            self.next = now;
+            return 0;
+        }
+        let behind = (now - self.next).as_secs_f64();
+        // A float to integer cast saturates; +1 counts the one due at `next`.
+        let n = ((behind * rate).floor() as u64).saturating_add(1);
+        let ahead = Duration::try_from_secs_f64(n as f64 / rate).unwrap_or(Duration::MAX);
+        // Float rounding must not leave the schedule at or before `now`.
+        self.next = self
+            .next
+            .saturating_add(ahead)
+            .max(now.saturating_add(step(rate)));
+        n
     }
 
     /// Restarts the schedule at `now` (after a pause).
@@ -119,5 +152,36 @@ mod tests {
         // Zero pauses and moves the schedule up to now.
         assert_eq!(a.take(0.0, Duration::from_secs(5)), None);
         assert_eq!(a.peek(), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn absurd_rates_move_the_schedule_and_overload_is_counted_at_once() {
+        let mut a = Arrivals::new();
+        // A rate whose step rounds below a nanosecond still moves.
+        a.take(1e15, Duration::ZERO).unwrap();
+        assert!(a.peek() > Duration::ZERO);
+        // A rate so low its step overflows: the next arrival is never.
+        let mut b = Arrivals::new();
+        b.take(1e-300, Duration::ZERO).unwrap();
+        assert_eq!(b.peek(), Duration::MAX);
+        assert_eq!(b.take(1e-300, Duration::ZERO), Some(Duration::MAX));
+        // One second behind at 1,000/s: about a thousand skipped in one step.
+        let mut c = Arrivals::new();
+        let n = c.skip_due(1000.0, Duration::from_secs(1));
+        assert_eq!(n, 1001);
+        assert!(c.peek() > Duration::from_secs(1));
+        assert_eq!(c.skip_due(1000.0, Duration::from_secs(1)), 0);
+        // Even at an absurd rate and a long lag, it is one step.
+        let mut d = Arrivals::new();
+        assert!(d.skip_due(1e12, Duration::from_secs(3600)) > 1_000_000_000);
+        assert!(d.peek() > Duration::from_secs(3600));
+        assert_eq!(
+            stages_length(&[s(u64::MAX, 1.0), s(u64::MAX, 1.0)]),
+            Duration::MAX
+        );
+        assert_eq!(
+            target_at(0.0, &[s(u64::MAX, 1.0), s(5, 9.0)], Duration::MAX),
+            9.0
+        );
     }
 }

@@ -26,6 +26,9 @@ pub struct RunConfig {
     pub requests: Option<u64>,
     pub timeout_s: f64,
     pub workers: usize,
+    /// A run that completes no requests may pass ([scenario] allow_empty).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_empty: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,7 +89,12 @@ pub struct ResultJson {
     pub retries: u64,
     pub series: Vec<Point>,
     pub thresholds: Vec<Verdict>,
+    /// Every threshold passed and nothing broke the run.
     pub passed: bool,
+    /// What broke the run (an engine failed, load was lost, volley
+    /// panicked); a run with errors exits 3.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
     /// What the run must tell besides numbers: workers lost or overloaded.
     pub notes: Vec<String>,
     /// How late the master merged reports (ms after their interval ended).
@@ -191,6 +199,7 @@ pub fn result(report: &RunReport) -> ResultJson {
         series: run.series.points.clone(),
         thresholds: report.verdicts.clone(),
         passed: report.passed(),
+        errors: report.errors.clone(),
         notes: report.notes.clone(),
         report_lag_ms: report.report_lag_ms.clone(),
         workers: report.workers.clone(),

@@ -56,6 +56,7 @@ mod tests {
             threshold: t.into(),
             passed,
             observed: observed.into(),
+            implicit: false,
         }
     }
 

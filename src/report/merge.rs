@@ -39,6 +39,8 @@ pub enum LoadError {
         text: String,
         reason: String,
     },
+    #[error("{path}: {what} do not fit in 64 bits once added up; the results cannot be merged")]
+    Overflow { path: String, what: String },
 }
 
 /// How merged runs line up in time.
@@ -111,6 +113,7 @@ pub fn from_json(doc: ResultJson, path: &str) -> Result<RunReport, LoadError> {
     let thresholds = doc
         .thresholds
         .iter()
+        .filter(|v| !v.implicit)
         .map(|v| {
             Threshold::parse(&v.threshold).map_err(|reason| LoadError::Threshold {
                 path: path.to_owned(),
@@ -128,6 +131,7 @@ pub fn from_json(doc: ResultJson, path: &str) -> Result<RunReport, LoadError> {
         thresholds,
         verdicts: doc.thresholds,
         notes: doc.notes,
+        errors: doc.errors,
         report_lag_ms: doc.report_lag_ms,
         workers: doc.workers,
         merged_from: doc.merged_from,
@@ -206,18 +210,40 @@ fn merged_config(configs: &[&RunConfig], duration_s: f64) -> RunConfig {
         requests: sum_u(|c| c.requests),
         timeout_s: configs.iter().map(|c| c.timeout_s).fold(0.0, f64::max),
         workers: configs.iter().map(|c| c.workers).sum(),
+        allow_empty: configs.iter().all(|c| c.allow_empty),
     }
+}
+
+/// Adds `n` into `into`, refusing counters that would wrap: results come
+/// from files, and a sum past u64 would silently report nonsense.
+fn add_checked(into: &mut NameSnapshot, n: &NameSnapshot) -> Option<()> {
+    into.requests.checked_add(n.requests)?;
+    into.failures.checked_add(n.failures)?;
+    into.bytes_sent.checked_add(n.bytes_sent)?;
+    into.bytes_received.checked_add(n.bytes_received)?;
+    for f in &n.failure_counts {
+        if let Some(e) = into
+            .failure_counts
+            .iter()
+            .find(|e| e.kind == f.kind && e.reason == f.reason)
+        {
+            e.count.checked_add(f.count)?;
+        }
+    }
+    into.hist.len().checked_add(n.hist.len())?;
+    into.add(n);
+    Some(())
 }
 
 /// Merges reports into one: per name, histograms and counters added; the
 /// series lined up by `align` and added second by second; thresholds of all
 /// of them, evaluated again on the sums. Each report comes with the name it
-/// is known by (its file).
-pub fn merge(mut reports: Vec<(String, RunReport)>, align: Align) -> RunReport {
+/// is known by (its file). Sums that would not fit in 64 bits are refused.
+pub fn merge(mut reports: Vec<(String, RunReport)>, align: Align) -> Result<RunReport, LoadError> {
     if reports.len() == 1
         && let Some((_, only)) = reports.pop()
     {
-        return only;
+        return Ok(only);
     }
     let (firsts, maps) = union_names(&reports);
     let name_of = |(r, i): (usize, usize)| {
@@ -241,23 +267,40 @@ pub fn merge(mut reports: Vec<(String, RunReport)>, align: Align) -> RunReport {
     let mut series: BTreeMap<u64, Point> = BTreeMap::new();
     let mut thresholds: Vec<Threshold> = Vec::new();
     let mut notes = Vec::new();
+    let mut errors = Vec::new();
     let mut workers = Vec::new();
     for ((origin, rep), map) in reports.iter().zip(&maps) {
+        let overflow = |what: &str| LoadError::Overflow {
+            path: origin.clone(),
+            what: what.to_owned(),
+        };
         let offset_ms = match align {
-            Align::Clock => rep.started_unix_ms - started,
+            Align::Clock => rep.started_unix_ms.saturating_sub(started),
             Align::Start => 0,
         };
         for (i, n) in rep.stats.totals.iter().enumerate() {
-            stats.totals[map[i] as usize].add(n);
+            let name = &rep.stats.names[i];
+            add_checked(&mut stats.totals[map[i] as usize], n)
+                .ok_or_else(|| overflow(&format!("the counters of {name:?}")))?;
         }
-        stats.elapsed_ms = stats.elapsed_ms.max(offset_ms + rep.stats.elapsed_ms);
-        stats.late_starts += rep.stats.late_starts;
-        stats.missed_starts += rep.stats.missed_starts;
-        stats.retries += rep.stats.retries;
-        let shift = (offset_ms + 500) / 1000;
+        let end = offset_ms
+            .checked_add(rep.stats.elapsed_ms)
+            .ok_or_else(|| overflow("the start and duration"))?;
+        stats.elapsed_ms = stats.elapsed_ms.max(end);
+        let starts = |a: u64, b: u64| {
+            a.checked_add(b)
+                .ok_or_else(|| overflow("the late, missed or retried starts"))
+        };
+        stats.late_starts = starts(stats.late_starts, rep.stats.late_starts)?;
+        stats.missed_starts = starts(stats.missed_starts, rep.stats.missed_starts)?;
+        stats.retries = starts(stats.retries, rep.stats.retries)?;
+        // The nearest second, without adding to a number from a file.
+        let shift = offset_ms / 1000 + u64::from(offset_ms % 1000 >= 500);
         for p in &rep.stats.series.points {
             let mut p = p.clone();
-            p.t += shift;
+            p.t =
+                p.t.checked_add(shift)
+                    .ok_or_else(|| overflow("the series' times"))?;
             for n in &mut p.names {
                 n.name = map.get(n.name as usize).copied().unwrap_or(n.name);
             }
@@ -274,6 +317,7 @@ pub fn merge(mut reports: Vec<(String, RunReport)>, align: Align) -> RunReport {
             }
         }
         notes.extend(rep.notes.iter().map(|n| format!("{origin}: {n}")));
+        errors.extend(rep.errors.iter().map(|e| format!("{origin}: {e}")));
         workers.extend(rep.workers.iter().cloned());
     }
     stats.series.points = series.into_values().collect();
@@ -288,12 +332,13 @@ pub fn merge(mut reports: Vec<(String, RunReport)>, align: Align) -> RunReport {
         thresholds,
         verdicts: Vec::new(),
         notes,
+        errors,
         report_lag_ms: None,
         workers,
         merged_from: reports.iter().map(|(o, _)| o.clone()).collect(),
     };
     merged.evaluate();
-    merged
+    Ok(merged)
 }
 
 #[cfg(test)]
@@ -343,6 +388,7 @@ mod tests {
                 requests: None,
                 timeout_s: 5.0,
                 workers: 1,
+                allow_empty: false,
             },
             kinds: names
                 .iter()
@@ -361,6 +407,7 @@ mod tests {
             thresholds: vec![Threshold::parse("p99<1s").unwrap()],
             verdicts: Vec::new(),
             notes: vec![],
+            errors: vec![],
             report_lag_ms: None,
             workers: vec![],
             merged_from: vec![],
@@ -399,7 +446,8 @@ mod tests {
         let m = merge(
             vec![("a.json".into(), round_trip(&a)), ("b.json".into(), b)],
             Align::Clock,
-        );
+        )
+        .unwrap();
         // Requests first, flows last, each once.
         assert_eq!(m.stats.names, ["a", "b", "flow:f"]);
         assert_eq!(m.stats.flows, 1);
@@ -431,7 +479,8 @@ mod tests {
                 ("b".into(), report(&["a"], 0, 9_000, 1)),
             ],
             Align::Start,
-        );
+        )
+        .unwrap();
         assert_eq!(aligned.stats.elapsed_ms, 3000);
         assert_eq!(aligned.stats.series.points.len(), 3);
     }
@@ -453,5 +502,27 @@ mod tests {
         doc.names[0].histogram = "!!".into();
         let e = from_json(doc, "x.json").err().unwrap().to_string();
         assert!(e.contains("x.json") && e.contains("\"a\""), "{e}");
+    }
+
+    #[test]
+    fn sums_that_would_wrap_are_refused_not_wrapped() {
+        let mut big = report(&["a"], 0, 0, 1);
+        big.stats.totals[0].requests = u64::MAX;
+        let e = merge(
+            vec![
+                ("big.json".into(), big),
+                ("b.json".into(), report(&["a"], 0, 0, 1)),
+            ],
+            Align::Start,
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(e.contains("b.json") && e.contains("64 bits"), "{e}");
+        let mut late = report(&["a"], 0, 0, 1);
+        late.stats.retries = u64::MAX;
+        let mut later = report(&["a"], 0, 0, 1);
+        later.stats.retries = 1;
+        assert!(merge(vec![("x".into(), late), ("y".into(), later)], Align::Start).is_err());
     }
 }

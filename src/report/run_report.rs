@@ -19,6 +19,10 @@ pub struct RunReport {
     pub verdicts: Vec<Verdict>,
     /// Lost or overloaded workers, errors: what the numbers alone hide.
     pub notes: Vec<String>,
+    /// What broke the run (an engine failed, load was lost with no worker
+    /// to take it, volley panicked): such a run fails whatever its
+    /// thresholds say.
+    pub errors: Vec<String>,
     pub report_lag_ms: Option<LagJson>,
     pub workers: Vec<WorkerJson>,
     /// The result files this report merges (empty for a run's own).
@@ -26,17 +30,23 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    /// Checks every threshold against the statistics, replacing the verdicts.
+    /// Checks every threshold against the statistics, replacing the
+    /// verdicts. A run that completed no requests fails, as an implicit
+    /// `requests>0`, unless the scenario allows it (`allow_empty`).
     pub fn evaluate(&mut self) {
         self.verdicts = self
             .thresholds
             .iter()
-            .map(|t| t.evaluate(&self.stats))
+            .map(|t| t.evaluate(&self.stats, self.config.allow_empty))
             .collect();
+        if self.stats.total().requests == 0 && !self.config.allow_empty {
+            self.verdicts.push(Verdict::no_requests());
+        }
     }
 
+    /// Every threshold passed and nothing broke.
     pub fn passed(&self) -> bool {
-        self.verdicts.iter().all(|v| v.passed)
+        self.errors.is_empty() && self.verdicts.iter().all(|v| v.passed)
     }
 
     /// The Type column of name `i` (HTTP, gRPC, flow).

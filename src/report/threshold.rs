@@ -51,6 +51,27 @@ pub struct Verdict {
     pub passed: bool,
     /// The measured value, formatted in the threshold's unit.
     pub observed: String,
+    /// Not written by anyone: a run must complete requests (the verdict
+    /// `requests>0` that an empty run fails).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub implicit: bool,
+}
+
+/// What a threshold over no requests observes.
+pub const NO_REQUESTS: &str = "no requests";
+
+impl Verdict {
+    /// The verdict of a run that completed no requests.
+    pub fn no_requests() -> Verdict {
+        Verdict {
+            threshold: "requests>0".into(),
+            passed: false,
+            observed: format!(
+                "{NO_REQUESTS}: the run completed none (set allow_empty = true in [scenario] if that can pass)"
+            ),
+            implicit: true,
+        }
+    }
 }
 
 impl fmt::Display for Op {
@@ -206,8 +227,34 @@ impl Threshold {
         }
     }
 
-    /// Checks the threshold against a run.
-    pub fn evaluate(&self, run: &RunStats) -> Verdict {
+    /// The requests of what this threshold judges (a name, or all).
+    fn requests(&self, run: &RunStats) -> Option<u64> {
+        match &self.name {
+            None => Some(run.total().requests),
+            Some(n) => run
+                .names
+                .iter()
+                .position(|x| x == n)
+                .map(|i| run.totals[i].requests),
+        }
+    }
+
+    /// Checks the threshold against a run. Over no requests every metric
+    /// fails, saying so ("no requests"): an empty run must not pass by
+    /// having no latency to exceed; `allow_empty` lets it pass instead.
+    pub fn evaluate(&self, run: &RunStats, allow_empty: bool) -> Verdict {
+        if self.requests(run) == Some(0) {
+            return Verdict {
+                threshold: self.text.clone(),
+                passed: allow_empty,
+                observed: if allow_empty {
+                    format!("{NO_REQUESTS} (allowed)")
+                } else {
+                    NO_REQUESTS.into()
+                },
+                implicit: false,
+            };
+        }
         match self.observe(run) {
             Ok(v) => {
                 let passed = match self.op {
@@ -220,12 +267,14 @@ impl Threshold {
                     threshold: self.text.clone(),
                     passed,
                     observed: self.format(v),
+                    implicit: false,
                 }
             }
             Err(e) => Verdict {
                 threshold: self.text.clone(),
                 passed: false,
                 observed: e,
+                implicit: false,
             },
         }
     }
@@ -279,7 +328,7 @@ mod tests {
                 ..Snapshot::default()
             },
         );
-        let check = |s: &str| Threshold::parse(s).unwrap().evaluate(&run);
+        let check = |s: &str| Threshold::parse(s).unwrap().evaluate(&run, false);
         assert!(check("p99<1s").passed);
         assert!(!check("p99<900ms").passed);
         assert!(check("a:p50<=501ms").passed);
@@ -290,5 +339,24 @@ mod tests {
         let v = check("nope:p99<1s");
         assert!(!v.passed);
         assert!(v.observed.contains("no request is named"), "{}", v.observed);
+        // A name that saw nothing fails every metric, whatever its bound.
+        for t in [
+            "b:p99<1s",
+            "b:error_rate<1%",
+            "b:failures<1",
+            "b:requests<5",
+            "b:max<10s",
+        ] {
+            let v = check(t);
+            assert_eq!((v.passed, v.observed.as_str()), (false, NO_REQUESTS), "{t}");
+        }
+        let v = Threshold::parse("b:p99<1s").unwrap().evaluate(&run, true);
+        assert!(v.passed && v.observed.contains("allowed"), "{v:?}");
+        // An empty run: the total too.
+        let empty = RunStats::new(vec!["a".into()]);
+        let v = Threshold::parse("error_rate<1%")
+            .unwrap()
+            .evaluate(&empty, false);
+        assert_eq!((v.passed, v.observed.as_str()), (false, NO_REQUESTS));
     }
 }

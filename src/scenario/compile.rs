@@ -270,6 +270,7 @@ pub fn compile(
         vars,
         data,
         thresholds,
+        allow_empty: parsed.scenario.allow_empty,
         source,
     })
 }

@@ -52,6 +52,9 @@ pub struct Flow {
 pub struct ScenarioMeta {
     pub name: Option<String>,
     pub description: Option<String>,
+    /// A run that completes no requests may pass (by default it fails).
+    #[serde(default)]
+    pub allow_empty: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -35,6 +35,8 @@ pub struct Scenario {
     pub data: Vec<DataSource>,
     /// Threshold expressions from the file, checked by the report module.
     pub thresholds: Vec<String>,
+    /// A run that completes no requests may pass ([scenario] allow_empty).
+    pub allow_empty: bool,
     /// What it was compiled from, for shipping to workers.
     pub source: Source,
 }
@@ -242,6 +244,8 @@ pub struct HttpSpec {
     pub body: Option<Template>,
     pub version: HttpVersion,
     pub tls: TlsSpec,
+    /// The most bytes of an answer's body kept for checks and captures.
+    pub max_body: usize,
 }
 
 /// A JSON position: object keys and array indexes from the root.
