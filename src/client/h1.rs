@@ -107,10 +107,22 @@ pub struct H1Conn {
     reusable: bool,
     /// Exchanges completed on this connection.
     exchanges: u64,
-    /// The last exchange failed on a kept-alive connection that the server
-    /// had closed before sending a byte of the answer: the request can be
-    /// sent again on a new connection.
-    stale: bool,
+    /// How the last exchange failed on a kept-alive connection before any
+    /// byte of an answer, if it did (see [`H1Conn::failed_stale`]).
+    stale: Option<Closed>,
+}
+
+/// How a kept-alive connection turned out closed under a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    /// The request could not be written: the server never had it.
+    Unsent,
+    /// The server's clean close (FIN) came first: it closed the idle
+    /// connection as the request went out.
+    Eof,
+    /// A reset, no answer: the request may have been read (a server that
+    /// closes with an unread request in its buffer resets, too).
+    Reset,
 }
 
 /// The parts of a response head that the exchange needs.
@@ -130,7 +142,7 @@ impl H1Conn {
             wbuf: Vec::new(),
             reusable: true,
             exchanges: 0,
-            stale: false,
+            stale: None,
         }
     }
 
@@ -162,11 +174,17 @@ impl H1Conn {
     }
 
     /// Whether the last exchange failed only because the server had closed
-    /// this kept-alive connection before answering (the close raced the
-    /// request): no byte of an answer came, so the request may be sent
-    /// again on a new connection, as browsers do.
-    pub fn failed_stale(&self) -> bool {
-        self.stale
+    /// this kept-alive connection (the close raced the request), so that
+    /// the request may go again on a new connection, as browsers and Go's
+    /// client do: no byte of an answer came, and the request was not
+    /// written or met the server's clean close, or (for an `idempotent`
+    /// method only, which may safely arrive twice) met a reset.
+    pub fn failed_stale(&self, idempotent: bool) -> bool {
+        match self.stale {
+            Some(Closed::Unsent | Closed::Eof) => true,
+            Some(Closed::Reset) => idempotent,
+            None => false,
+        }
     }
 
     /// Sends the request in the buffer and reads the answer: the head, then
@@ -182,7 +200,7 @@ impl H1Conn {
         // Until this exchange completes, the connection is in an unknown
         // state (a timeout may drop this future at any await).
         self.reusable = false;
-        self.stale = false;
+        self.stale = None;
         let reused = self.exchanges > 0;
         let result = self.exchange(head, keep_headers, keep_body).await;
         match &result {
@@ -194,35 +212,38 @@ impl H1Conn {
                     self.rbuf = BytesMut::new();
                 }
             }
-            Err((f, answered)) => {
-                self.stale = reused && !answered && f.kind == FailureKind::Reset;
-            }
+            Err((_, closed)) => self.stale = closed.filter(|_| reused),
         }
         result.map_err(|(f, _)| f)
     }
 
-    /// One exchange; an error says whether any byte of the answer came.
+    /// One exchange. An error says how the connection was found closed if
+    /// that happened before any byte of an answer.
     async fn exchange(
         &mut self,
         head: bool,
         keep_headers: bool,
         keep_body: usize,
-    ) -> Result<HttpAnswer, (Failure, bool)> {
-        let none = |f: Failure| (f, false);
-        self.io
-            .write_all(&self.wbuf)
-            .await
-            .map_err(|e| none(io_failure(e)))?;
-        self.io.flush().await.map_err(|e| none(io_failure(e)))?;
+    ) -> Result<HttpAnswer, (Failure, Option<Closed>)> {
+        let unsent = |e: io::Error| {
+            let closed = matches!(
+                e.kind(),
+                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+            );
+            (io_failure(e), closed.then_some(Closed::Unsent))
+        };
+        self.io.write_all(&self.wbuf).await.map_err(unsent)?;
+        self.io.flush().await.map_err(unsent)?;
         let mut received = 0u64;
         let mut informational = 0usize;
         let head = loop {
-            match parse_head(&self.rbuf, head).map_err(|f| (f, true))? {
+            match parse_head(&self.rbuf, head).map_err(|f| (f, None))? {
                 Some(h) if (100..200).contains(&h.status) => {
                     // 100 Continue and 103 Early Hints precede the answer.
                     informational += 1;
                     if informational > MAX_INFORMATIONAL {
-                        return Err((protocol("too many informational (1xx) answers"), true));
+                        let f = protocol("too many informational (1xx) answers");
+                        return Err((f, None));
                     }
                     received = received.saturating_add(h.len as u64);
                     self.rbuf.advance(h.len);
@@ -230,12 +251,23 @@ impl H1Conn {
                 Some(h) => break h,
                 None => {
                     if self.rbuf.len() >= MAX_HEAD {
-                        return Err((protocol("response head too large"), true));
+                        return Err((protocol("response head too large"), None));
                     }
-                    let answered = received > 0 || !self.rbuf.is_empty();
-                    self.fill(READ_CHUNK, "connection closed before the answer")
-                        .await
-                        .map_err(|f| (f, answered))?;
+                    let nothing_yet = received == 0 && self.rbuf.is_empty();
+                    match self.read_some(READ_CHUNK).await {
+                        Ok(0) => {
+                            let f = Failure::new(
+                                FailureKind::Reset,
+                                "connection closed before the answer",
+                            );
+                            return Err((f, nothing_yet.then_some(Closed::Eof)));
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            let reset = nothing_yet && e.kind() == io::ErrorKind::ConnectionReset;
+                            return Err((io_failure(e), reset.then_some(Closed::Reset)));
+                        }
+                    }
                 }
             }
         };
@@ -264,7 +296,7 @@ impl H1Conn {
                 loop {
                     let used = decoder
                         .decode(&self.rbuf, &mut |b| kept.push(b))
-                        .map_err(|reason| (protocol(reason), true))?;
+                        .map_err(|reason| (protocol(reason), None))?;
                     self.rbuf.advance(used);
                     if decoder.is_done() {
                         break;
@@ -282,10 +314,10 @@ impl H1Conn {
                             let f =
                                 Failure::new(FailureKind::Reset, "connection closed mid-answer")
                                     .with_detail(format!("after {} body bytes", decoder.wire()));
-                            return Err((f, true));
+                            return Err((f, None));
                         }
                         Ok(_) => {}
-                        Err(e) => return Err((io_failure(e), true)),
+                        Err(e) => return Err((io_failure(e), None)),
                     }
                 }
                 received = received.saturating_add(decoder.wire());
@@ -307,16 +339,6 @@ impl H1Conn {
             self.rbuf.reserve(want);
         }
         self.io.read_buf(&mut self.rbuf).await
-    }
-
-    /// Reads more bytes; the end of the stream here means the answer was
-    /// cut, with `reason`.
-    async fn fill(&mut self, want: usize, reason: &'static str) -> Result<(), Failure> {
-        match self.read_some(want).await {
-            Ok(0) => Err(Failure::new(FailureKind::Reset, reason)),
-            Ok(_) => Ok(()),
-            Err(e) => Err(io_failure(e)),
-        }
     }
 }
 
@@ -624,7 +646,7 @@ mod tests {
             (e.kind, &e.reason[..]),
             (FailureKind::Reset, "connection closed mid-answer")
         );
-        assert!(!c.failed_stale(), "a first exchange is never stale");
+        assert!(!c.failed_stale(true), "a first exchange is never stale");
         let mut c = conn(addr).await;
         let e = get(&mut c).await.err().unwrap();
         assert_eq!(
@@ -685,6 +707,6 @@ mod tests {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         let e = get(&mut c).await.err().unwrap();
         assert_eq!(e.kind, FailureKind::Reset, "{e:?}");
-        assert!(c.failed_stale());
+        assert!(c.failed_stale(false), "the server's close came first");
     }
 }

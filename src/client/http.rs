@@ -209,11 +209,12 @@ impl HttpConn {
     }
 
     /// Whether the last request failed only because the server had closed
-    /// this kept-alive connection before any byte of an answer: it may be
-    /// sent again on a new connection (browsers do the same).
-    pub fn failed_stale(&self) -> bool {
+    /// this kept-alive connection under it (see [`H1Conn::failed_stale`];
+    /// HTTP/2: the request was refused before it was sent). It may go
+    /// again on a new connection.
+    pub fn failed_stale(&self, idempotent: bool) -> bool {
         match self {
-            HttpConn::H1(c) => c.failed_stale(),
+            HttpConn::H1(c) => c.failed_stale(idempotent),
             HttpConn::H2(c) => c.stale,
         }
     }

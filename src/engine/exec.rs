@@ -301,10 +301,10 @@ impl Requests {
                     };
                     match http_request::send(h, fixed, t, conn, &mut ctx, scratch, keep).await {
                         // The server closed this kept-alive connection as the
-                        // request went out: no byte of an answer came, so it
-                        // goes again, once, on a new connection (as browsers
-                        // do); counted as a retry, not a failure.
-                        Err(_) if !retried && conn.failed_stale() => {
+                        // request went out (no byte of an answer): it goes
+                        // again, once, on a new connection, as browsers and
+                        // Go's client do; counted as a retry, not a failure.
+                        Err(_) if !retried && conn.failed_stale(h.method.is_idempotent()) => {
                             retried = true;
                             self.retries.fetch_add(1, Ordering::Relaxed);
                             user.http[*target] = None;

@@ -9,6 +9,7 @@ mod demo;
 mod faults;
 mod flows;
 mod grpc;
+mod hostile;
 mod http;
 mod metrics;
 mod outputs;

@@ -186,7 +186,7 @@ async fn ctrl_c_stops_gracefully_and_still_reports() {
     let (stdout, stderr) = common::text(&o);
     assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(took < std::time::Duration::from_secs(10), "{took:?}");
-    assert!(stderr.contains("stopping (Ctrl-C)"), "{stderr}");
+    assert!(stderr.contains("stopping (SIGINT)"), "{stderr}");
     assert!(stderr.contains("users"), "no status line: {stderr}");
     assert!(stdout.contains("total"), "{stdout}");
     let r = read_json(&json);

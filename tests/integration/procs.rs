@@ -19,6 +19,31 @@ pub struct Proc {
     child: Child,
     stderr: Arc<Mutex<Vec<String>>>,
     stdout: Arc<Mutex<Vec<String>>>,
+    /// Its peak resident memory so far (VmHWM), in KiB.
+    peak_rss: Arc<AtomicU64>,
+}
+
+/// Follows a process's peak resident set (VmHWM, itself a high-water mark)
+/// until it exits.
+fn watch_rss(pid: u32) -> Arc<AtomicU64> {
+    let peak = Arc::new(AtomicU64::new(0));
+    let p = peak.clone();
+    std::thread::spawn(move || {
+        let path = format!("/proc/{pid}/status");
+        while let Ok(status) = std::fs::read_to_string(&path) {
+            let Some(kib) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            else {
+                // A zombie has no memory left to read.
+                break;
+            };
+            p.fetch_max(kib, Ordering::Relaxed);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    peak
 }
 
 fn collect(r: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
@@ -61,11 +86,18 @@ impl Proc {
         let mut child = cmd.spawn().expect("starting volley");
         let stderr = collect(child.stderr.take().unwrap());
         let stdout = collect(child.stdout.take().unwrap());
+        let peak_rss = watch_rss(child.id());
         Proc {
             child,
             stderr,
             stdout,
+            peak_rss,
         }
+    }
+
+    /// Its peak resident memory, in MiB (read every 20 ms while it runs).
+    pub fn peak_rss_mib(&self) -> u64 {
+        self.peak_rss.load(Ordering::Relaxed) / 1024
     }
 
     /// Waits for a stderr line containing `needle`; returns it.

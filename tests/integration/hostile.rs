@@ -1,0 +1,655 @@
+//! A hostile HTTP/1.1 target, one mode per path: lengths no memory holds,
+//! lengths at the edge of 64 bits, bodies that never end, cut chunks, bad
+//! chunk sizes, storms of 1xx answers, floods of headers, and a server that
+//! closes kept-alive connections without saying so. Against each, volley
+//! (a real process) lives, ends on time, counts every request with a
+//! failure kind and reason, and keeps its memory bounded.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::common::{Dir, read_json};
+use crate::procs::{self, Proc};
+
+/// Requests received, by path.
+#[derive(Clone, Default)]
+struct Seen(Arc<Mutex<BTreeMap<String, u64>>>);
+
+impl Seen {
+    fn add(&self, path: &str) {
+        *self.0.lock().unwrap().entry(path.to_owned()).or_default() += 1;
+    }
+
+    fn total(&self) -> u64 {
+        self.0.lock().unwrap().values().sum()
+    }
+
+    fn of(&self, path: &str) -> u64 {
+        self.0.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+}
+
+struct Hostile {
+    addr: std::net::SocketAddr,
+    seen: Seen,
+}
+
+/// Starts the target on a thread of its own.
+fn hostile() -> Hostile {
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    std_listener.set_nonblocking(true).unwrap();
+    let addr = std_listener.local_addr().unwrap();
+    let seen = Seen::default();
+    let s = seen.clone();
+    procs::serve_on_own_thread(std_listener, move |listener| serve(listener, s));
+    Hostile { addr, seen }
+}
+
+async fn serve(listener: TcpListener, seen: Seen) {
+    while let Ok((sock, _)) = listener.accept().await {
+        let seen = seen.clone();
+        tokio::spawn(async move {
+            let _ = connection(sock, seen).await;
+        });
+    }
+}
+
+/// Writes `bytes` again and again until the client goes away.
+async fn forever(s: &mut TcpStream, bytes: &[u8]) -> std::io::Result<()> {
+    loop {
+        s.write_all(bytes).await?;
+    }
+}
+
+async fn connection(mut s: TcpStream, seen: Seen) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            match s.read(&mut chunk).await? {
+                0 => return Ok(()),
+                n => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+        buf.drain(..end);
+        let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+        seen.add(&path);
+        let ten = b"0123456789";
+        match path.as_str() {
+            "/ok" => {
+                s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .await?;
+                continue;
+            }
+            // 100 GB announced, 10 bytes sent, then the close.
+            "/huge-length" => {
+                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000000000\r\n\r\n")
+                    .await?;
+                s.write_all(ten).await?;
+            }
+            "/huge-chunk" => {
+                s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3b9aca00\r\n")
+                    .await?;
+                s.write_all(ten).await?;
+            }
+            "/max-length" => {
+                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\n")
+                    .await?;
+                s.write_all(ten).await?;
+            }
+            "/max-chunk" | "/max-chunk-1" => {
+                let size = if path == "/max-chunk" {
+                    "ffffffffffffffff"
+                } else {
+                    "fffffffffffffffe"
+                };
+                let head =
+                    format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{size}\r\n");
+                s.write_all(head.as_bytes()).await?;
+                s.write_all(ten).await?;
+            }
+            "/cut-mid-chunk" => {
+                s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\na\r\n01234")
+                    .await?;
+            }
+            "/bad-chunk" => {
+                s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5 x\r\nhello\r\n0\r\n\r\n")
+                    .await?;
+            }
+            // Informational answers, a thousand of them, then silence.
+            "/1xx-storm" => {
+                for _ in 0..1000 {
+                    s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
+                }
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            }
+            "/header-flood" => {
+                let mut head = b"HTTP/1.1 200 OK\r\n".to_vec();
+                for i in 0..500 {
+                    head.extend_from_slice(format!("X-Flood-{i}: yes\r\n").as_bytes());
+                }
+                head.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+                s.write_all(&head).await?;
+            }
+            // A head that never ends.
+            "/endless-head" => {
+                s.write_all(b"HTTP/1.1 200 OK\r\nX-Long: ").await?;
+                forever(&mut s, &[b'y'; 4096]).await?;
+            }
+            // 500 MiB, all of it sent; the connection stays usable.
+            "/big-body" => {
+                let size = 500u64 << 20;
+                s.write_all(
+                    format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n").as_bytes(),
+                )
+                .await?;
+                let block = vec![b'z'; 64 * 1024];
+                let mut left = size;
+                while left > 0 {
+                    let n = left.min(block.len() as u64) as usize;
+                    s.write_all(&block[..n]).await?;
+                    left -= n as u64;
+                }
+                continue;
+            }
+            "/endless-chunked" => {
+                s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                    .await?;
+                let mut piece = b"10000\r\n".to_vec();
+                piece.extend(std::iter::repeat_n(b'c', 0x10000));
+                piece.extend_from_slice(b"\r\n");
+                forever(&mut s, &piece).await?;
+            }
+            "/endless-close" => {
+                s.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await?;
+                forever(&mut s, &[b'e'; 64 * 1024]).await?;
+            }
+            // An answer that says nothing of closing, then the close: the
+            // client's next request on this connection meets a closed one.
+            "/close-after-each" => {
+                s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .await?;
+            }
+            _ => {}
+        }
+        return Ok(());
+    }
+}
+
+/// A scenario with one request per path (weight 1 each).
+fn scenario(base: &str, load: &str, paths: &[&str]) -> String {
+    let mut s = format!("[load]\n{load}\n[http]\nbase_url = \"{base}\"\n");
+    for p in paths {
+        let name = p.trim_start_matches('/');
+        s.push_str(&format!("[[request]]\nname = \"{name}\"\npath = \"{p}\"\n"));
+    }
+    s
+}
+
+fn name<'a>(r: &'a serde_json::Value, n: &str) -> &'a serde_json::Value {
+    r["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == n)
+        .unwrap_or_else(|| panic!("no {n} in {r}"))
+}
+
+/// The failures of `n` as (kind, reason) pairs.
+fn reasons(r: &serde_json::Value, n: &str) -> Vec<(String, String)> {
+    name(r, n)["failures_by_reason"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["kind"].as_str().unwrap().to_owned(),
+                f["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Runs `volley run` on `text` to its end (at most `within`); returns the
+/// process (for its stderr and peak memory), its exit code and the result.
+fn run(
+    dir: &Dir,
+    text: &str,
+    extra: &[&str],
+    within: Duration,
+) -> (Proc, Option<i32>, serde_json::Value) {
+    let file = dir.write("s.toml", text);
+    let json = dir.path("r.json");
+    let mut args = vec![
+        "run",
+        "-f",
+        file.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        "--status-every",
+        "1h",
+    ];
+    args.extend_from_slice(extra);
+    let mut p = Proc::start(&args, &[]);
+    let code = p.wait(within);
+    let r = read_json(&json);
+    (p, code, r)
+}
+
+#[test]
+fn lengths_no_memory_holds_and_broken_framing_are_counted_failures() {
+    let target = hostile();
+    let dir = Dir::new();
+    let cases: [(&str, &str, &str); 10] = [
+        ("/huge-length", "reset", "connection closed mid-answer"),
+        ("/huge-chunk", "reset", "connection closed mid-answer"),
+        ("/max-length", "reset", "connection closed mid-answer"),
+        ("/max-chunk", "reset", "connection closed mid-answer"),
+        ("/max-chunk-1", "reset", "connection closed mid-answer"),
+        ("/cut-mid-chunk", "reset", "connection closed mid-answer"),
+        ("/bad-chunk", "protocol", "invalid chunk size"),
+        (
+            "/1xx-storm",
+            "protocol",
+            "too many informational (1xx) answers",
+        ),
+        ("/header-flood", "protocol", "invalid HTTP response"),
+        ("/endless-head", "protocol", "response head too large"),
+    ];
+    let paths: Vec<&str> = cases.iter().map(|c| c.0).collect();
+    let text = scenario(
+        &format!("http://{}", target.addr),
+        "users = 4\nrequests = 400\ntimeout = \"5s\"",
+        &paths,
+    );
+    let (p, code, r) = run(&dir, &text, &[], Duration::from_secs(90));
+    // Nothing asked of the answers: the run itself passes; every request is
+    // there, failed with its own kind and reason.
+    assert_eq!(code, Some(0), "{}", p.stderr());
+    assert_eq!(r["totals"]["requests"], 400, "{r}");
+    assert_eq!(r["totals"]["failures"], 400, "{r}");
+    assert_eq!(
+        target.seen.total(),
+        400,
+        "every request counted reached the target"
+    );
+    for (path, kind, reason) in cases {
+        let n = path.trim_start_matches('/');
+        assert_eq!(
+            name(&r, n)["requests"].as_u64(),
+            Some(target.seen.of(path)),
+            "{n}"
+        );
+        assert_eq!(
+            reasons(&r, n),
+            [(kind.to_owned(), reason.to_owned())],
+            "{n}"
+        );
+    }
+    // Users never pile up: no user task died and was replaced.
+    let most_users = r["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["users"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    assert!(most_users <= 4, "users {most_users}");
+    assert!(p.peak_rss_mib() < 150, "peak RSS {} MiB", p.peak_rss_mib());
+}
+
+#[test]
+fn endless_and_enormous_bodies_are_read_through_in_bounded_memory() {
+    let target = hostile();
+    let dir = Dir::new();
+    let text = scenario(
+        &format!("http://{}", target.addr),
+        "users = 3\nduration = \"8s\"\ntimeout = \"3s\"",
+        &["/big-body", "/endless-chunked", "/endless-close"],
+    );
+    let (p, code, r) = run(&dir, &text, &[], Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{}", p.stderr());
+    let big = name(&r, "big-body");
+    let n = big["requests"].as_u64().unwrap();
+    assert!(n >= 1, "{r}");
+    assert_eq!(big["failures"], 0, "{big}");
+    // Every byte of every body counted, heads included.
+    assert!(
+        big["bytes_received"].as_u64().unwrap() >= n * (500 << 20),
+        "{big}"
+    );
+    for endless in ["endless-chunked", "endless-close"] {
+        let e = name(&r, endless);
+        assert!(e["requests"].as_u64().unwrap() >= 1, "{endless}: {r}");
+        assert_eq!(e["failures"], e["requests"], "{endless}");
+        assert!(
+            reasons(&r, endless).iter().all(|(k, _)| k == "timeout"),
+            "{endless}: {:?}",
+            reasons(&r, endless)
+        );
+    }
+    assert!(p.peak_rss_mib() < 150, "peak RSS {} MiB", p.peak_rss_mib());
+}
+
+#[test]
+fn a_server_closing_kept_alive_connections_silently_loses_no_request() {
+    let target = hostile();
+    let dir = Dir::new();
+    let text = scenario(
+        &format!("http://{}", target.addr),
+        "users = 4\nrequests = 2000",
+        &["/close-after-each"],
+    );
+    let (p, code, r) = run(&dir, &text, &[], Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{}", p.stderr());
+    assert_eq!(r["totals"]["requests"], 2000, "{r}");
+    assert_eq!(r["totals"]["failures"], 0, "{r}");
+    // Each request reached the server exactly once.
+    assert_eq!(target.seen.total(), 2000);
+    // The races were met and retried (on 2,000 requests, some are).
+    assert!(r["retries"].as_u64().unwrap() > 0, "{r}");
+}
+
+#[test]
+fn a_run_that_sends_nothing_fails_unless_allowed() {
+    let target = hostile();
+    let dir = Dir::new();
+    let base = format!("http://{}", target.addr);
+    let text = scenario(&base, "users = 0\nduration = \"1s\"", &["/ok"]);
+    let (p, code, r) = run(
+        &dir,
+        &text,
+        &["--threshold", "p99<250ms"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(code, Some(1), "{}", p.stderr());
+    assert!(
+        p.stderr()
+            .contains("threshold failed: p99<250ms (observed no requests)"),
+        "{}",
+        p.stderr()
+    );
+    assert_eq!(r["passed"], false);
+    // Without a threshold, the implicit one fails.
+    let (p, code, _) = run(&dir, &text, &[], Duration::from_secs(30));
+    assert_eq!(code, Some(1), "{}", p.stderr());
+    assert!(p.stderr().contains("requests>0"), "{}", p.stderr());
+    // Said explicitly, an empty run passes.
+    let allowed = format!("[scenario]\nallow_empty = true\n{text}");
+    let (p, code, r) = run(
+        &dir,
+        &allowed,
+        &["--threshold", "p99<250ms"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(code, Some(0), "{}", p.stderr());
+    assert_eq!(r["passed"], true);
+}
+
+#[test]
+fn sigterm_stops_a_run_that_still_reports_and_writes_everything() {
+    let target = hostile();
+    let dir = Dir::new();
+    let text = scenario(
+        &format!("http://{}", target.addr),
+        "users = 2\nduration = \"60s\"\nthink_time = \"10ms\"",
+        &["/ok"],
+    );
+    let file = dir.write("s.toml", &text);
+    let json = dir.path("r.json");
+    let csv = dir.path("r");
+    let mut p = Proc::start(
+        &[
+            "run",
+            "-f",
+            file.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+            "--csv",
+            csv.to_str().unwrap(),
+        ],
+        &[],
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    p.signal(libc::SIGTERM);
+    // Stopped, merged and written well before the 60 s.
+    let code = p.wait(Duration::from_secs(20));
+    assert_eq!(code, Some(0), "{}", p.stderr());
+    let r = read_json(&json);
+    assert!(r["totals"]["requests"].as_u64().unwrap() > 10, "{r}");
+    assert!(r["duration_s"].as_f64().unwrap() < 30.0, "{r}");
+    let notes = r["notes"].to_string();
+    assert!(notes.contains("stopped by SIGTERM"), "{notes}");
+    assert!(dir.path("r_stats.csv").exists());
+    assert!(p.stdout().contains("ok"), "the summary is printed");
+}
+
+#[test]
+fn a_master_stopped_by_sigterm_reports_and_one_left_alone_by_its_worker_exits_3() {
+    let target = hostile();
+    let dir = Dir::new();
+    let text = scenario(
+        &format!("http://{}", target.addr),
+        "users = 2\nduration = \"60s\"\nthink_time = \"10ms\"",
+        &["/ok"],
+    );
+    let file = dir.write("s.toml", &text);
+    let file = file.to_str().unwrap();
+    // SIGTERM to the master: it stops the worker, merges, writes, exits 0.
+    let json = dir.path("m.json");
+    let (mut m, addr, fp) = procs::master(
+        file,
+        "t0ken",
+        &["--json", json.to_str().unwrap(), "--join-timeout", "20s"],
+    );
+    let mut w = procs::worker(&addr, &fp, "t0ken", "w1");
+    w.wait_for("joined master", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_secs(3));
+    m.signal(libc::SIGTERM);
+    assert_eq!(m.wait(Duration::from_secs(20)), Some(0), "{}", m.stderr());
+    let r = read_json(&json);
+    assert!(r["totals"]["requests"].as_u64().unwrap() > 10, "{r}");
+    assert!(r["notes"].to_string().contains("stopped by SIGTERM"), "{r}");
+    assert!(w.is_running(), "a remote worker outlives its master");
+    drop(w);
+
+    // The only worker killed mid-run: its load is lost, the run broke.
+    let json = dir.path("lost.json");
+    let (mut m, addr, fp) = procs::master(
+        file,
+        "t0ken",
+        &["--json", json.to_str().unwrap(), "--join-timeout", "20s"],
+    );
+    let w = procs::worker(&addr, &fp, "t0ken", "w2");
+    w.wait_for("joined master", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_secs(3));
+    w.signal(libc::SIGKILL);
+    assert_eq!(m.wait(Duration::from_secs(30)), Some(3), "{}", m.stderr());
+    let r = read_json(&json);
+    assert!(
+        r["totals"]["requests"].as_u64().unwrap() > 10,
+        "measured before the loss: {r}"
+    );
+    assert!(r["errors"].to_string().contains("no other worker"), "{r}");
+    assert_eq!(r["passed"], false);
+}
+
+#[test]
+fn a_worker_stopped_by_sigterm_hands_its_share_over_and_leaves() {
+    let target = hostile();
+    let dir = Dir::new();
+    let text = scenario(
+        &format!("http://{}", target.addr),
+        "users = 4\nduration = \"8s\"\nthink_time = \"10ms\"",
+        &["/ok"],
+    );
+    let file = dir.write("s.toml", &text);
+    let json = dir.path("r.json");
+    let (mut m, addr, fp) = procs::master(
+        file.to_str().unwrap(),
+        "t0ken",
+        &[
+            "--json",
+            json.to_str().unwrap(),
+            "--expect-workers",
+            "2",
+            "--join-timeout",
+            "20s",
+        ],
+    );
+    let mut a = procs::worker(&addr, &fp, "t0ken", "a");
+    let b = procs::worker(&addr, &fp, "t0ken", "b");
+    a.wait_for("joined master", Duration::from_secs(20));
+    b.wait_for("joined master", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_secs(2));
+    a.signal(libc::SIGTERM);
+    // The worker leaves cleanly (exit 0) and the run completes on the other.
+    assert_eq!(a.wait(Duration::from_secs(15)), Some(0), "{}", a.stderr());
+    assert_eq!(m.wait(Duration::from_secs(30)), Some(0), "{}", m.stderr());
+    let r = read_json(&json);
+    let notes = r["notes"].to_string();
+    assert!(
+        notes.contains("worker a") && notes.contains("its share went to the others"),
+        "{notes}"
+    );
+    let states: Vec<&str> = r["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["state"].as_str().unwrap())
+        .collect();
+    assert!(
+        states.contains(&"left") && states.contains(&"done"),
+        "{states:?}"
+    );
+}
+
+#[test]
+fn a_remote_worker_lives_through_a_hostile_target() {
+    let target = hostile();
+    let dir = Dir::new();
+    let text = scenario(
+        &format!("http://{}", target.addr),
+        "users = 4\nrequests = 200\ntimeout = \"2s\"",
+        &["/huge-length", "/max-chunk", "/ok"],
+    );
+    let file = dir.write("s.toml", &text);
+    let json = dir.path("r.json");
+    let (mut m, addr, fp) = procs::master(
+        file.to_str().unwrap(),
+        "t0ken",
+        &["--json", json.to_str().unwrap(), "--join-timeout", "20s"],
+    );
+    let mut w = procs::worker(&addr, &fp, "t0ken", "w");
+    assert_eq!(m.wait(Duration::from_secs(60)), Some(0), "{}", m.stderr());
+    let r = read_json(&json);
+    assert_eq!(r["totals"]["requests"], 200, "{r}");
+    assert_eq!(target.seen.total(), 200);
+    assert_eq!(name(&r, "ok")["failures"], 0);
+    assert!(w.is_running(), "the worker lives on: {}", w.stderr());
+    assert!(
+        w.peak_rss_mib() < 150,
+        "worker peak RSS {} MiB",
+        w.peak_rss_mib()
+    );
+}
+
+/// A body of `left` bytes (or endless), served frame by frame.
+struct Zeros {
+    left: Option<u64>,
+}
+
+impl hyper::body::Body for Zeros {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, Self::Error>>> {
+        static BLOCK: [u8; 64 * 1024] = [b'h'; 64 * 1024];
+        let n = match self.left {
+            Some(0) => return std::task::Poll::Ready(None),
+            Some(left) => left.min(BLOCK.len() as u64) as usize,
+            None => BLOCK.len(),
+        };
+        if let Some(left) = self.left.as_mut() {
+            *left -= n as u64;
+        }
+        let frame = hyper::body::Frame::data(bytes::Bytes::from_static(&BLOCK[..n]));
+        std::task::Poll::Ready(Some(Ok(frame)))
+    }
+}
+
+#[test]
+fn http2_bodies_are_read_through_in_bounded_memory() {
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    std_listener.set_nonblocking(true).unwrap();
+    let addr = std_listener.local_addr().unwrap();
+    procs::serve_on_own_thread(std_listener, |listener| async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    |req: hyper::Request<hyper::body::Incoming>| async move {
+                        let left = (req.uri().path() == "/big").then_some(300u64 << 20);
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(Zeros { left }))
+                    },
+                );
+                let _ =
+                    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(hyper_util::rt::TokioIo::new(sock), service)
+                        .await;
+            });
+        }
+    });
+    let dir = Dir::new();
+    let text = format!(
+        "[load]\nusers = 2\nduration = \"6s\"\ntimeout = \"3s\"\n[http]\nbase_url = \"http://{addr}\"\nversion = \"h2c\"\n\
+         [[request]]\nname = \"big\"\npath = \"/big\"\n[[request]]\nname = \"endless\"\npath = \"/endless\"\n"
+    );
+    let (p, code, r) = run(&dir, &text, &[], Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{}", p.stderr());
+    let big = name(&r, "big");
+    let n = big["requests"].as_u64().unwrap();
+    assert!(n >= 1 && big["failures"] == 0, "{big}");
+    assert!(
+        big["bytes_received"].as_u64().unwrap() >= n * (300 << 20),
+        "{big}"
+    );
+    let endless = name(&r, "endless");
+    assert!(endless["requests"].as_u64().unwrap() >= 1, "{r}");
+    assert_eq!(endless["failures"], endless["requests"]);
+    assert!(reasons(&r, "endless").iter().all(|(k, _)| k == "timeout"));
+    assert!(p.peak_rss_mib() < 150, "peak RSS {} MiB", p.peak_rss_mib());
+}
+
+#[test]
+fn volley_report_refuses_sums_that_would_wrap() {
+    let target = hostile();
+    let dir = Dir::new();
+    let text = scenario(
+        &format!("http://{}", target.addr),
+        "users = 1\nrequests = 5",
+        &["/ok"],
+    );
+    let (p, code, mut r) = run(&dir, &text, &[], Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{}", p.stderr());
+    r["names"][0]["requests"] = serde_json::json!(u64::MAX);
+    let a = dir.write("a.json", &r.to_string());
+    let b = dir.path("r.json");
+    let out = crate::common::volley(&["report", a.to_str().unwrap(), b.to_str().unwrap()]);
+    let (_, stderr) = crate::common::text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("r.json") && stderr.contains("64 bits"),
+        "{stderr}"
+    );
+}
