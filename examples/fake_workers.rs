@@ -48,6 +48,7 @@ fn report_template(names: u32, seed: u64) -> Snapshot {
         users: 10,
         late_starts: 0,
         missed_starts: 0,
+        retries: 0,
         names,
     }
 }
