@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 
 use super::histogram::{self, Latency};
-use super::snapshot::{FailureCount, NameSnapshot};
+use super::snapshot::{FailureCount, NameSnapshot, Sparse};
 use super::{Failure, FailureKind, Sample};
 
 static NEXT_RECORDER_ID: AtomicU64 = AtomicU64::new(1);
@@ -65,6 +65,30 @@ impl Values {
         }
     }
 
+    /// Adds another shard's values of the same name.
+    fn absorb(&mut self, other: Values) {
+        match (&mut *self, other) {
+            (Values::Few(a), Values::Few(b)) => a.extend(b),
+            (Values::Dense(a), other) => other.add_into(a),
+            (few, Values::Dense(mut b)) => {
+                few.add_into(&mut b);
+                *few = Values::Dense(b);
+            }
+        }
+    }
+
+    /// The sparse form, as it goes on the wire; a histogram only when a shard
+    /// had one.
+    fn into_sparse(self) -> Sparse {
+        match self {
+            Values::Few(mut vs) => {
+                vs.sort_unstable();
+                Sparse::of_sorted(&vs)
+            }
+            Values::Dense(h) => Sparse::of(&h),
+        }
+    }
+
     /// A histogram of these values: the shard's own when it has one (moved,
     /// not copied), else a new one sized to the values.
     fn into_latency(self) -> Latency {
@@ -92,7 +116,7 @@ struct Counts {
 }
 
 impl Counts {
-    fn add_into(self, snap: &mut NameSnapshot) {
+    fn add_into<H>(self, snap: &mut NameSnapshot<H>) {
         snap.requests += self.requests;
         snap.failures += self.failures;
         snap.bytes_sent += self.bytes_sent;
@@ -259,6 +283,53 @@ impl Recorder {
         }
         out.into_iter().flatten().collect()
     }
+
+    /// What [`Recorder::drain`] takes, with each name's latencies in the
+    /// sparse form that goes on the wire (the same bytes as
+    /// `Snapshot::to_sparse` of `drain`'s), built from the values themselves
+    /// when they were few: no 16 KB histogram per name and interval on the
+    /// way.
+    pub fn drain_sparse(&self) -> Vec<NameSnapshot<Sparse>> {
+        let shards: Vec<_> = self.shards.lock().clone();
+        let mut out: Vec<Option<(Values, NameSnapshot<Sparse>)>> = Vec::new();
+        for shard in shards {
+            let taken = std::mem::take(&mut shard.lock().names);
+            if out.len() < taken.len() {
+                out.resize_with(taken.len(), || None);
+            }
+            for (idx, d) in taken.into_iter().enumerate() {
+                if d.is_empty() {
+                    continue;
+                }
+                match &mut out[idx] {
+                    Some((values, snap)) => {
+                        values.absorb(d.values);
+                        d.counts.add_into(snap);
+                    }
+                    slot => {
+                        let mut snap = NameSnapshot {
+                            name: idx as u32,
+                            hist: Sparse::default(),
+                            requests: 0,
+                            failures: 0,
+                            bytes_sent: 0,
+                            bytes_received: 0,
+                            failure_counts: Vec::new(),
+                        };
+                        d.counts.add_into(&mut snap);
+                        *slot = Some((d.values, snap));
+                    }
+                }
+            }
+        }
+        out.into_iter()
+            .flatten()
+            .map(|(values, mut snap)| {
+                snap.hist = values.into_sparse();
+                snap
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -397,5 +468,44 @@ mod tests {
             histogram::highest_equivalent(histogram::MAX_MICROS)
         );
         assert_eq!(snap[0].hist.min(), 1);
+    }
+
+    #[test]
+    fn drain_sparse_sends_the_bytes_that_drain_then_to_sparse_would() {
+        use crate::stats::Snapshot;
+        let (dense, sparse) = (Arc::new(Recorder::new()), Arc::new(Recorder::new()));
+        let threads: Vec<_> = (0..3u64)
+            .map(|t| {
+                let (dense, sparse) = (dense.clone(), sparse.clone());
+                std::thread::spawn(move || {
+                    for name in 0..400u32 {
+                        // Few, many (dense in a shard), and out of range.
+                        for i in 0..u64::from(name) * (t + 1) {
+                            let micros = match i % 97 {
+                                0 => 0,
+                                1 => u64::MAX,
+                                _ => (u64::from(name) * 131 + i * 7919) % 3_000_000,
+                            };
+                            let failure =
+                                (i % 5 == 0).then(|| Failure::new(FailureKind::Reset, "reset"));
+                            dense.record(sample(name, micros, failure.clone()));
+                            sparse.record(sample(name, micros, failure));
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let via_dense = Snapshot {
+            names: dense.drain(),
+            ..Snapshot::default()
+        }
+        .to_sparse();
+        let direct = sparse.drain_sparse();
+        assert_eq!(direct.len(), 399);
+        assert_eq!(direct, via_dense.names);
+        assert!(sparse.drain_sparse().is_empty());
     }
 }

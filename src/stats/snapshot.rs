@@ -55,10 +55,30 @@ pub struct Sparse(pub Vec<u8>);
 
 impl Sparse {
     pub fn of(h: &Latency) -> Sparse {
+        Sparse::encode(
+            h.iter_recorded()
+                .map(|v| (v.value_iterated_to(), v.count_at_value())),
+        )
+    }
+
+    /// The same encoding as [`Sparse::of`] a histogram of these latencies
+    /// would give, without the histogram: microseconds already clamped into
+    /// [1, MAX_MICROS], ascending.
+    pub fn of_sorted(micros: &[u32]) -> Sparse {
+        let bucket = |v: &u32| histogram::lowest_equivalent(u64::from(*v));
+        Sparse::encode(micros.chunk_by(|a, b| bucket(a) == bucket(b)).map(|run| {
+            (
+                histogram::highest_equivalent(u64::from(run[0])),
+                run.len() as u64,
+            )
+        }))
+    }
+
+    /// (highest value of the bucket, count) pairs, ascending.
+    fn encode(buckets: impl IntoIterator<Item = (u64, u64)>) -> Sparse {
         let mut out = Vec::new();
         let mut prev = 0u64;
-        for v in h.iter_recorded() {
-            let (value, count) = (v.value_iterated_to(), v.count_at_value());
+        for (value, count) in buckets {
             let one = u64::from(count == 1);
             prost::encoding::encode_varint(((value - prev) << 1) | one, &mut out);
             if count != 1 {
