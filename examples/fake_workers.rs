@@ -48,6 +48,7 @@ fn report_template(names: u32, seed: u64) -> Snapshot {
         users: 10,
         late_starts: 0,
         missed_starts: 0,
+        retries: 0,
         names,
     }
 }
@@ -129,6 +130,7 @@ async fn fake(
             run_id: plan.run_id,
             snapshots: seq,
             error: String::new(),
+            left: false,
         })),
     };
     framing::write(&mut send, &done)

@@ -223,6 +223,8 @@ pub async fn run(
             }
         }
     }
+    // Only the console looked at it while waiting; a histogram per name.
+    drop(waiting_stats);
     // Started by hand with fewer workers than expected: those are enough.
     let expected = if by_hand { 1 } else { spec.expect_workers };
     if pool.len() < expected {
@@ -275,6 +277,15 @@ pub async fn run(
         if loud {
             eprintln!("{line}");
         }
+    };
+    // Whether the run is at its end anyway (stopping, or its time is up): a
+    // worker that goes then leaves no load behind.
+    let over = |stopping: bool| {
+        stopping
+            || spec
+                .load
+                .duration
+                .is_some_and(|d| Instant::now().saturating_duration_since(started) >= d)
     };
     // Set from the console (+ and -): replaces the stages for the rest of the run.
     let mut total_override: Option<f64> = None;
@@ -331,9 +342,7 @@ pub async fn run(
                         }
                         // A worker that ends before the run does leaves its
                         // share to the others.
-                        let early = !stopping
-                            && !spec.load.duration.is_some_and(|d| Instant::now().saturating_duration_since(started) >= d);
-                        if (d.left || !d.error.is_empty()) && early {
+                        if (d.left || !d.error.is_empty()) && !over(stopping) {
                             m.left = true;
                             let (id, host) = (m.info.id.clone(), m.info.hostname.clone());
                             stats.expect_sources(active(&members).len());
@@ -385,8 +394,7 @@ pub async fn run(
                         stats.forget_source(serial);
                         let (id, host, at) = (m.info.id.clone(), m.info.hostname.clone(), stats.elapsed_secs());
                         stats.expect_sources(active(&members).len());
-                        let over = stopping || spec.load.duration.is_some_and(|d| Instant::now().saturating_duration_since(started) >= d);
-                        if active(&members).is_empty() && !over {
+                        if active(&members).is_empty() && !over(stopping) {
                             let error = format!(
                                 "worker {id} ({host}) was lost at {at:.1} s ({reason}) and no other worker was left to take its share of the load; its statistics until then are kept"
                             );

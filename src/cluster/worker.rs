@@ -21,6 +21,7 @@ use super::wire::{self, hello_reply, master_message, worker_message};
 use super::{MAX_MASTER_FRAME, PROTOCOL_VERSION, convert, framing};
 use crate::engine::{self, EngineEnd, EngineHandle, Plan};
 use crate::stats::Snapshot;
+use crate::stats::snapshot::Sparse;
 
 /// How a worker finds and trusts its master.
 #[derive(Debug, Clone)]
@@ -205,7 +206,7 @@ async fn session(
 struct Running {
     run_id: u64,
     handle: EngineHandle,
-    snapshots: mpsc::UnboundedReceiver<Snapshot>,
+    snapshots: mpsc::UnboundedReceiver<Snapshot<Sparse>>,
     sent: u64,
     cpu: CpuClock,
 }
@@ -304,7 +305,7 @@ async fn serve(
                         let report = wire::StatsReport {
                             run_id: r.run_id,
                             seq: r.sent,
-                            snapshot: Some(convert::snapshot_to_wire(&s.to_sparse())),
+                            snapshot: Some(convert::snapshot_to_wire(&s)),
                             cpu_percent: r.cpu.percent(),
                         };
                         let conn = conn.clone();
@@ -355,7 +356,7 @@ async fn serve(
     }
 }
 
-async fn next_snapshot(running: &mut Option<Running>) -> Option<Snapshot> {
+async fn next_snapshot(running: &mut Option<Running>) -> Option<Snapshot<Sparse>> {
     match running {
         Some(r) => r.snapshots.recv().await,
         None => std::future::pending().await,

@@ -23,6 +23,7 @@ pub use exec::{PrepareError, Requests};
 pub use share::Share;
 
 use crate::scenario::{LoadModel, LoadSpec, Scenario, Think};
+use crate::stats::snapshot::Sparse;
 use crate::stats::{Recorder, Snapshot};
 use flow::{Claims, Turn};
 use records::Records;
@@ -110,7 +111,7 @@ impl Drop for EngineHandle {
 
 /// Starts an engine on threads of its own. Snapshots go to `snapshots`; the
 /// last one is sent before the engine ends.
-pub fn start(plan: Plan, snapshots: mpsc::UnboundedSender<Snapshot>) -> EngineHandle {
+pub fn start(plan: Plan, snapshots: mpsc::UnboundedSender<Snapshot<Sparse>>) -> EngineHandle {
     let (control, control_rx) = watch::channel(Control {
         share: plan.share,
         total_override: None,
@@ -219,7 +220,7 @@ async fn run(
     plan: Plan,
     control: watch::Receiver<Control>,
     stop: CancellationToken,
-    snapshots: mpsc::UnboundedSender<Snapshot>,
+    snapshots: mpsc::UnboundedSender<Snapshot<Sparse>>,
 ) -> EngineEnd {
     let requests = match Requests::prepare(plan.scenario.clone(), plan.load.timeout).await {
         Ok(r) => r,
@@ -294,10 +295,16 @@ async fn run(
     }
 }
 
-/// Drains the recorder into one snapshot; returns its end time.
-fn publish(shared: &Shared, last: Duration, out: &mpsc::UnboundedSender<Snapshot>) -> Duration {
+/// Drains the recorder into one snapshot, its histograms as they travel
+/// (bucket lists built from what was recorded, no dense histogram per name
+/// on the way); returns its end time.
+fn publish(
+    shared: &Shared,
+    last: Duration,
+    out: &mpsc::UnboundedSender<Snapshot<Sparse>>,
+) -> Duration {
     let now = shared.t0.elapsed();
-    let names = shared.recorder.drain();
+    let names = shared.recorder.drain_sparse();
     let snap = Snapshot {
         at_ms: now.as_millis() as u64,
         interval_ms: (now - last).as_millis() as u64,

@@ -110,6 +110,7 @@ pub fn from_json(doc: ResultJson, path: &str) -> Result<RunReport, LoadError> {
     stats.missed_starts = doc.missed_starts;
     stats.retries = doc.retries;
     stats.series.points = doc.series;
+    stats.series.bound();
     let thresholds = doc
         .thresholds
         .iter()
@@ -214,27 +215,6 @@ fn merged_config(configs: &[&RunConfig], duration_s: f64) -> RunConfig {
     }
 }
 
-/// Adds `n` into `into`, refusing counters that would wrap: results come
-/// from files, and a sum past u64 would silently report nonsense.
-fn add_checked(into: &mut NameSnapshot, n: &NameSnapshot) -> Option<()> {
-    into.requests.checked_add(n.requests)?;
-    into.failures.checked_add(n.failures)?;
-    into.bytes_sent.checked_add(n.bytes_sent)?;
-    into.bytes_received.checked_add(n.bytes_received)?;
-    for f in &n.failure_counts {
-        if let Some(e) = into
-            .failure_counts
-            .iter()
-            .find(|e| e.kind == f.kind && e.reason == f.reason)
-        {
-            e.count.checked_add(f.count)?;
-        }
-    }
-    into.hist.len().checked_add(n.hist.len())?;
-    into.add(n);
-    Some(())
-}
-
 /// Merges reports into one: per name, histograms and counters added; the
 /// series lined up by `align` and added second by second; thresholds of all
 /// of them, evaluated again on the sums. Each report comes with the name it
@@ -280,8 +260,9 @@ pub fn merge(mut reports: Vec<(String, RunReport)>, align: Align) -> Result<RunR
         };
         for (i, n) in rep.stats.totals.iter().enumerate() {
             let name = &rep.stats.names[i];
-            add_checked(&mut stats.totals[map[i] as usize], n)
-                .ok_or_else(|| overflow(&format!("the counters of {name:?}")))?;
+            stats.totals[map[i] as usize]
+                .checked_add(n)
+                .map_err(|e| overflow(&format!("the {} of {name:?}", e.what)))?;
         }
         let end = offset_ms
             .checked_add(rep.stats.elapsed_ms)
@@ -321,6 +302,7 @@ pub fn merge(mut reports: Vec<(String, RunReport)>, align: Align) -> Result<RunR
         workers.extend(rep.workers.iter().cloned());
     }
     stats.series.points = series.into_values().collect();
+    stats.series.bound();
     let configs: Vec<&RunConfig> = reports.iter().map(|(_, r)| &r.config).collect();
     let config = merged_config(&configs, stats.elapsed_secs());
     let mut merged = RunReport {

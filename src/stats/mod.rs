@@ -3,6 +3,7 @@
 //! interval snapshot that the engine publishes ([`snapshot`]), and the run's
 //! merged view ([`run`]) with its bounded time series ([`series`]).
 
+pub mod buckets;
 pub mod histogram;
 pub mod recorder;
 pub mod run;
@@ -14,7 +15,7 @@ use std::borrow::Cow;
 pub use histogram::Latency;
 pub use recorder::Recorder;
 pub use run::{NameTotals, RunStats};
-pub use snapshot::{FailureCount, NameSnapshot, Snapshot};
+pub use snapshot::{CountOverflow, FailureCount, NameSnapshot, Snapshot};
 
 /// What went wrong with a request: a small fixed set, so that failures can be
 /// counted and thresholds written against them.

@@ -11,24 +11,168 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 
 use super::histogram::{self, Latency};
-use super::snapshot::{FailureCount, NameSnapshot};
+use super::snapshot::{FailureCount, NameSnapshot, Sparse};
 use super::{Failure, FailureKind, Sample};
 
 static NEXT_RECORDER_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Latencies kept as themselves, per shard and name, before a histogram is
+/// worth its 16 KB: 256 of them take 1 KB.
+pub const FEW_VALUES: usize = 256;
+
+/// One name's latencies in one shard over one interval: the values while
+/// few, a dense (auto-resizing) histogram past [`FEW_VALUES`].
+enum Values {
+    /// Microseconds, clamped into the histogram's range (which fits in 32 bits).
+    Few(Vec<u32>),
+    Dense(Latency),
+}
+
+impl Default for Values {
+    fn default() -> Self {
+        Values::Few(Vec::new())
+    }
+}
+
+impl Values {
+    #[inline]
+    fn record(&mut self, micros: u64) {
+        // MAX_MICROS (an hour) fits in a u32.
+        let v = micros.clamp(1, histogram::MAX_MICROS) as u32;
+        match self {
+            Values::Few(vs) if vs.len() < FEW_VALUES => vs.push(v),
+            Values::Few(vs) => {
+                let mut h = histogram::new();
+                for &x in vs.iter() {
+                    histogram::record(&mut h, u64::from(x));
+                }
+                histogram::record(&mut h, u64::from(v));
+                *self = Values::Dense(h);
+            }
+            Values::Dense(h) => histogram::record(h, u64::from(v)),
+        }
+    }
+
+    /// Adds these values into `h`.
+    fn add_into(&self, h: &mut Latency) {
+        match self {
+            Values::Few(vs) => {
+                for &x in vs {
+                    histogram::record(h, u64::from(x));
+                }
+            }
+            Values::Dense(d) => histogram::add(h, d),
+        }
+    }
+
+    /// Adds another shard's values of the same name.
+    fn absorb(&mut self, other: Values) {
+        match (&mut *self, other) {
+            (Values::Few(a), Values::Few(b)) => a.extend(b),
+            (Values::Dense(a), other) => other.add_into(a),
+            (few, Values::Dense(mut b)) => {
+                few.add_into(&mut b);
+                *few = Values::Dense(b);
+            }
+        }
+    }
+
+    /// The sparse form, as it goes on the wire; a histogram only when a shard
+    /// had one.
+    fn into_sparse(self) -> Sparse {
+        match self {
+            Values::Few(mut vs) => {
+                vs.sort_unstable();
+                Sparse::of_sorted(&vs)
+            }
+            Values::Dense(h) => Sparse::of(&h),
+        }
+    }
+
+    /// A histogram of these values: the shard's own when it has one (moved,
+    /// not copied), else a new one sized to the values.
+    fn into_latency(self) -> Latency {
+        match self {
+            Values::Dense(h) => h,
+            few => {
+                let mut h = histogram::new();
+                few.add_into(&mut h);
+                h
+            }
+        }
+    }
+}
+
+type Reasons = HashMap<(FailureKind, std::borrow::Cow<'static, str>), (u64, Option<String>)>;
+
+/// One name's counters in one shard over one interval.
 #[derive(Default)]
-struct NameData {
-    hist: Option<Latency>,
+struct Counts {
     requests: u64,
     failures: u64,
     bytes_sent: u64,
     bytes_received: u64,
-    reasons: HashMap<(FailureKind, std::borrow::Cow<'static, str>), (u64, Option<String>)>,
+    reasons: Reasons,
+}
+
+impl Counts {
+    fn add_into<H>(self, snap: &mut NameSnapshot<H>) {
+        snap.requests += self.requests;
+        snap.failures += self.failures;
+        snap.bytes_sent += self.bytes_sent;
+        snap.bytes_received += self.bytes_received;
+        for ((kind, reason), (count, detail)) in self.reasons {
+            snap.add_failure(FailureCount {
+                kind,
+                reason: reason.into_owned(),
+                count,
+                last_detail: detail,
+            });
+        }
+    }
+}
+
+#[derive(Default)]
+struct NameData {
+    values: Values,
+    counts: Counts,
 }
 
 impl NameData {
     fn is_empty(&self) -> bool {
-        self.requests == 0
+        self.counts.requests == 0
+    }
+
+    /// This name's first snapshot of the interval: the shard's histogram
+    /// moved into it.
+    fn into_snapshot(self, name: u32) -> NameSnapshot {
+        let mut snap = NameSnapshot {
+            name,
+            hist: self.values.into_latency(),
+            requests: 0,
+            failures: 0,
+            bytes_sent: 0,
+            bytes_received: 0,
+            failure_counts: Vec::new(),
+        };
+        self.counts.add_into(&mut snap);
+        snap
+    }
+
+    /// Adds another shard's data of the same name into its snapshot.
+    fn add_into(self, snap: &mut NameSnapshot) {
+        match self.values {
+            Values::Dense(mut h) => {
+                // Add the smaller histogram into the larger: the sum is the
+                // same, and the larger one need not grow.
+                if h.distinct_values() > snap.hist.distinct_values() {
+                    std::mem::swap(&mut h, &mut snap.hist);
+                }
+                histogram::add(&mut snap.hist, &h);
+            }
+            few => few.add_into(&mut snap.hist),
+        }
+        self.counts.add_into(snap);
     }
 }
 
@@ -92,18 +236,19 @@ impl Recorder {
                 shard.names.resize_with(idx + 1, NameData::default);
             }
             let d = &mut shard.names[idx];
-            histogram::record(d.hist.get_or_insert_with(histogram::new), sample.micros);
-            d.requests += 1;
-            d.bytes_sent += sample.bytes_sent;
-            d.bytes_received += sample.bytes_received;
+            d.values.record(sample.micros);
+            let c = &mut d.counts;
+            c.requests += 1;
+            c.bytes_sent += sample.bytes_sent;
+            c.bytes_received += sample.bytes_received;
             if let Some(Failure {
                 kind,
                 reason,
                 detail,
             }) = sample.failure
             {
-                d.failures += 1;
-                let e = d.reasons.entry((kind, reason)).or_insert((0, None));
+                c.failures += 1;
+                let e = c.reasons.entry((kind, reason)).or_insert((0, None));
                 e.0 += 1;
                 if detail.is_some() {
                     e.1 = detail;
@@ -112,43 +257,78 @@ impl Recorder {
         })
     }
 
-    /// Takes everything recorded since the last drain, per request name.
+    /// Takes everything recorded since the last drain, per request name, in
+    /// the order of the names. Costs the names plus what was recorded: a
+    /// name's histogram is the shard's own, moved, when one shard has it,
+    /// and a histogram sized to the values when they were few.
     pub fn drain(&self) -> Vec<NameSnapshot> {
         let shards: Vec<_> = self.shards.lock().clone();
-        let mut out: Vec<NameSnapshot> = Vec::new();
+        // Indexed by name.
+        let mut out: Vec<Option<NameSnapshot>> = Vec::new();
         for shard in shards {
             // Swap the data out under the lock; merge after releasing it.
             let taken = std::mem::take(&mut shard.lock().names);
+            if out.len() < taken.len() {
+                out.resize_with(taken.len(), || None);
+            }
             for (idx, d) in taken.into_iter().enumerate() {
                 if d.is_empty() {
                     continue;
                 }
-                let snap = match out.iter_mut().find(|n| n.name == idx as u32) {
-                    Some(s) => s,
-                    None => {
-                        out.push(NameSnapshot::empty(idx as u32));
-                        out.last_mut().unwrap_or_else(|| unreachable!())
-                    }
-                };
-                if let Some(h) = &d.hist {
-                    histogram::add(&mut snap.hist, h);
-                }
-                snap.requests += d.requests;
-                snap.failures += d.failures;
-                snap.bytes_sent += d.bytes_sent;
-                snap.bytes_received += d.bytes_received;
-                for ((kind, reason), (count, detail)) in d.reasons {
-                    snap.add_failure(FailureCount {
-                        kind,
-                        reason: reason.into_owned(),
-                        count,
-                        last_detail: detail,
-                    });
+                match &mut out[idx] {
+                    Some(snap) => d.add_into(snap),
+                    slot => *slot = Some(d.into_snapshot(idx as u32)),
                 }
             }
         }
-        out.sort_by_key(|n| n.name);
-        out
+        out.into_iter().flatten().collect()
+    }
+
+    /// What [`Recorder::drain`] takes, with each name's latencies in the
+    /// sparse form that goes on the wire (the same bytes as
+    /// `Snapshot::to_sparse` of `drain`'s), built from the values themselves
+    /// when they were few: no 16 KB histogram per name and interval on the
+    /// way.
+    pub fn drain_sparse(&self) -> Vec<NameSnapshot<Sparse>> {
+        let shards: Vec<_> = self.shards.lock().clone();
+        let mut out: Vec<Option<(Values, NameSnapshot<Sparse>)>> = Vec::new();
+        for shard in shards {
+            let taken = std::mem::take(&mut shard.lock().names);
+            if out.len() < taken.len() {
+                out.resize_with(taken.len(), || None);
+            }
+            for (idx, d) in taken.into_iter().enumerate() {
+                if d.is_empty() {
+                    continue;
+                }
+                match &mut out[idx] {
+                    Some((values, snap)) => {
+                        values.absorb(d.values);
+                        d.counts.add_into(snap);
+                    }
+                    slot => {
+                        let mut snap = NameSnapshot {
+                            name: idx as u32,
+                            hist: Sparse::default(),
+                            requests: 0,
+                            failures: 0,
+                            bytes_sent: 0,
+                            bytes_received: 0,
+                            failure_counts: Vec::new(),
+                        };
+                        d.counts.add_into(&mut snap);
+                        *slot = Some((d.values, snap));
+                    }
+                }
+            }
+        }
+        out.into_iter()
+            .flatten()
+            .map(|(values, mut snap)| {
+                snap.hist = values.into_sparse();
+                snap
+            })
+            .collect()
     }
 }
 
@@ -212,5 +392,120 @@ mod tests {
         b.record(sample(0, 3, None));
         assert_eq!(a.drain()[0].requests, 1);
         assert_eq!(b.drain()[0].requests, 2);
+    }
+
+    #[test]
+    fn many_names_from_many_threads_drain_exactly() {
+        use crate::stats::histogram::equal;
+        const NAMES: u32 = 3_000;
+        // Name n gets n % 700 samples from each of three threads: some stay
+        // few, some go dense, in some shards and not others.
+        let value = |name: u32, t: u32, i: u32| u64::from(1 + (name * 7 + t * 13 + i * 31) % 5_000);
+        let rec = Arc::new(Recorder::new());
+        let threads: Vec<_> = (0..3u32)
+            .map(|t| {
+                let rec = rec.clone();
+                std::thread::spawn(move || {
+                    for name in (0..NAMES).filter(|n| n % 3 != 1 || t == 0) {
+                        for i in 0..name % 700 {
+                            rec.record(sample(name, value(name, t, i), None));
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let snap = rec.drain();
+        let mut expected = 0;
+        for name in 0..NAMES {
+            let mut truth = histogram::new();
+            for t in (0..3u32).filter(|t| name % 3 != 1 || *t == 0) {
+                for i in 0..name % 700 {
+                    histogram::record(&mut truth, value(name, t, i));
+                }
+            }
+            if truth.is_empty() {
+                continue;
+            }
+            let n = &snap[expected];
+            expected += 1;
+            assert_eq!(n.name, name);
+            assert_eq!(n.requests, truth.len());
+            assert_eq!(n.bytes_sent, 10 * truth.len());
+            assert!(equal(&n.hist, &truth), "name {name}");
+        }
+        assert_eq!(snap.len(), expected);
+        assert!(rec.drain().is_empty());
+    }
+
+    #[test]
+    fn a_name_with_few_latencies_drains_into_a_small_histogram() {
+        let rec = Recorder::new();
+        for v in [120, 150, 1_500] {
+            rec.record(sample(9_999, v, None));
+        }
+        let snap = rec.drain();
+        assert_eq!(snap.len(), 1);
+        assert_eq!(snap[0].name, 9_999);
+        // 2,048 counters, not 23,552.
+        assert!(snap[0].hist.distinct_values() <= 2048);
+        // Past FEW_VALUES in one shard: dense, still sized to the range.
+        for i in 0..(FEW_VALUES as u64 * 3) {
+            rec.record(sample(0, 100 + i, None));
+        }
+        let snap = rec.drain();
+        assert_eq!(snap[0].hist.len(), FEW_VALUES as u64 * 3);
+        assert!(snap[0].hist.distinct_values() <= 2048);
+        assert_eq!(snap[0].hist.max(), 100 + FEW_VALUES as u64 * 3 - 1);
+        // An hour and more: clamped, as ever.
+        rec.record(sample(0, u64::MAX, None));
+        rec.record(sample(0, 0, None));
+        let snap = rec.drain();
+        assert_eq!(
+            snap[0].hist.max(),
+            histogram::highest_equivalent(histogram::MAX_MICROS)
+        );
+        assert_eq!(snap[0].hist.min(), 1);
+    }
+
+    #[test]
+    fn drain_sparse_sends_the_bytes_that_drain_then_to_sparse_would() {
+        use crate::stats::Snapshot;
+        let (dense, sparse) = (Arc::new(Recorder::new()), Arc::new(Recorder::new()));
+        let threads: Vec<_> = (0..3u64)
+            .map(|t| {
+                let (dense, sparse) = (dense.clone(), sparse.clone());
+                std::thread::spawn(move || {
+                    for name in 0..400u32 {
+                        // Few, many (dense in a shard), and out of range.
+                        for i in 0..u64::from(name) * (t + 1) {
+                            let micros = match i % 97 {
+                                0 => 0,
+                                1 => u64::MAX,
+                                _ => (u64::from(name) * 131 + i * 7919) % 3_000_000,
+                            };
+                            let failure =
+                                (i % 5 == 0).then(|| Failure::new(FailureKind::Reset, "reset"));
+                            dense.record(sample(name, micros, failure.clone()));
+                            sparse.record(sample(name, micros, failure));
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let via_dense = Snapshot {
+            names: dense.drain(),
+            ..Snapshot::default()
+        }
+        .to_sparse();
+        let direct = sparse.drain_sparse();
+        assert_eq!(direct.len(), 399);
+        assert_eq!(direct, via_dense.names);
+        assert!(sparse.drain_sparse().is_empty());
     }
 }

@@ -4,19 +4,29 @@
 
 use std::collections::BTreeMap;
 
-use super::histogram::{self, Latency};
+use super::buckets::Buckets;
+use super::histogram;
 use super::series::{NamePoint, Percentiles, Point, Series};
 use super::snapshot::{Hist, NameSnapshot, Snapshot};
 
 /// Cumulative statistics of one request name.
 pub type NameTotals = NameSnapshot;
 
+/// One name's latencies and counts of a second not yet sealed: as small as
+/// what arrived (a few buckets cost a few pairs, not a histogram).
+#[derive(Default)]
+struct PendingName {
+    latency: Buckets,
+    requests: u64,
+    failures: u64,
+}
+
 #[derive(Default)]
 struct Pending {
     users: u64,
     /// Engines that reported this second.
     reports: u64,
-    names: BTreeMap<u32, (Latency, u64, u64)>,
+    names: BTreeMap<u32, PendingName>,
 }
 
 /// Everything measured in a run so far.
@@ -26,6 +36,8 @@ pub struct RunStats {
     /// How many of the names, at the end, are flows: journeys whose
     /// iterations are not requests and stay out of the totals.
     pub flows: usize,
+    /// Per name, everything so far. A name that saw nothing holds an empty
+    /// histogram, which is small (16 KB) and grows with what it gets.
     pub totals: Vec<NameTotals>,
     /// Milliseconds since the start, of the latest snapshot.
     pub elapsed_ms: u64,
@@ -85,15 +97,16 @@ impl RunStats {
     /// Adds one engine's snapshot. `source` tells engines apart (0 for a
     /// single engine).
     pub fn apply<H: Hist>(&mut self, source: u64, snap: &Snapshot<H>) {
+        // Counts from peers are saturated, never wrapped.
         self.elapsed_ms = self.elapsed_ms.max(snap.at_ms);
-        self.late_starts += snap.late_starts;
-        self.missed_starts += snap.missed_starts;
+        self.late_starts = self.late_starts.saturating_add(snap.late_starts);
+        self.missed_starts = self.missed_starts.saturating_add(snap.missed_starts);
         self.retries = self.retries.saturating_add(snap.retries);
         self.users_by_source.insert(source, snap.users);
         // Engines' ticks drift a little apart: the nearest second groups them.
-        let second = ((snap.at_ms + 500) / 1000).max(1);
+        let second = (snap.at_ms.saturating_add(500) / 1000).max(1);
         let pending = self.pending.entry(second).or_default();
-        pending.users += snap.users;
+        pending.users = pending.users.saturating_add(snap.users);
         pending.reports += 1;
         for n in &snap.names {
             // Counters go into the totals now; the histogram once, when its
@@ -102,13 +115,10 @@ impl RunStats {
             if let Some(t) = self.totals.get_mut(n.name as usize) {
                 t.add_counts(n);
             }
-            let e = pending
-                .names
-                .entry(n.name)
-                .or_insert_with(|| (histogram::new(), 0, 0));
-            n.hist.add_into(&mut e.0);
-            e.1 += n.requests;
-            e.2 += n.failures;
+            let e = pending.names.entry(n.name).or_default();
+            n.hist.add_into_buckets(&mut e.latency);
+            e.requests = e.requests.saturating_add(n.requests);
+            e.failures = e.failures.saturating_add(n.failures);
         }
         // A second is complete when every engine reported it, or (an engine
         // late or gone) once it is two behind the newest.
@@ -136,24 +146,25 @@ impl RunStats {
             return;
         };
         let mut total = histogram::new();
-        let mut names = Vec::new();
-        let (mut requests, mut failures) = (0, 0);
+        let mut names = Vec::with_capacity(p.names.len());
+        let (mut requests, mut failures) = (0u64, 0u64);
         let first_flow = self.request_names();
-        for (name, (h, r, f)) in &p.names {
-            if let Some(t) = self.totals.get_mut(*name as usize) {
-                histogram::add(&mut t.hist, h);
+        for (name, mut n) in p.names {
+            let latency = n.latency.percentiles();
+            if let Some(t) = self.totals.get_mut(name as usize) {
+                n.latency.add_into(&mut t.hist);
             }
             // A flow's iterations are not requests: they stay out of the sums.
-            if (*name as usize) < first_flow {
-                histogram::add(&mut total, h);
-                requests += r;
-                failures += f;
+            if (name as usize) < first_flow {
+                n.latency.add_into(&mut total);
+                requests = requests.saturating_add(n.requests);
+                failures = failures.saturating_add(n.failures);
             }
             names.push(NamePoint {
-                name: *name,
-                requests: *r,
-                failures: *f,
-                latency: Percentiles::of(h),
+                name,
+                requests: n.requests,
+                failures: n.failures,
+                latency,
             });
         }
         let point = Point {
@@ -224,6 +235,7 @@ impl RunStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::Latency;
     use crate::stats::histogram::record;
 
     fn snap(at_ms: u64, name: u32, values: &[u64], users: u64) -> Snapshot {
@@ -258,7 +270,7 @@ mod tests {
         run.finish();
         let total = run.total();
         assert_eq!(total.requests, 750);
-        assert_eq!(total.hist, truth);
+        assert!(histogram::equal(&total.hist, &truth));
         assert_eq!(run.series.points.len(), 5);
         assert!(
             run.series
@@ -295,5 +307,63 @@ mod tests {
         );
         run.reset();
         assert_eq!(run.flows, 1);
+    }
+
+    #[test]
+    fn many_names_cost_what_they_recorded_and_merge_exactly() {
+        const NAMES: u32 = 10_000;
+        let mut run = RunStats::new((0..NAMES).map(|i| format!("n{i}")).collect());
+        run.expect_sources(2);
+        // Nothing recorded yet: small histograms.
+        assert!(run.totals.iter().all(|t| t.hist.distinct_values() <= 2048));
+        let value =
+            |name: u32, sec: u64, i: u64| 50 + (u64::from(name) * 17 + sec * 101 + i * 7) % 1_900;
+        let mut truth: Vec<Latency> = (0..NAMES).map(|_| histogram::new()).collect();
+        for sec in 1..=3u64 {
+            let mut per_second: Vec<Latency> = (0..NAMES).map(|_| histogram::new()).collect();
+            for source in 1..=2u64 {
+                let names = (0..NAMES)
+                    .filter(|n| u64::from(n % 3) != source)
+                    .map(|name| {
+                        let values: Vec<u64> = (0..1 + u64::from(name % 4))
+                            .map(|i| value(name, sec, i * source))
+                            .collect();
+                        for v in &values {
+                            record(&mut truth[name as usize], *v);
+                            record(&mut per_second[name as usize], *v);
+                        }
+                        snap(0, name, &values, 0).names.remove(0)
+                    })
+                    .collect();
+                let s = Snapshot {
+                    at_ms: sec * 1000,
+                    interval_ms: 1000,
+                    users: 2,
+                    names,
+                    ..Snapshot::default()
+                };
+                // One engine's reports travel sparse, the other's dense.
+                if source == 1 {
+                    run.apply(source, &s.to_sparse());
+                } else {
+                    run.apply(source, &s);
+                }
+            }
+            // Sealed as soon as both reported: the second's percentiles per name.
+            let point = run.series.points.last().unwrap();
+            assert_eq!(point.t, sec);
+            assert_eq!(point.names.len(), NAMES as usize);
+            for np in &point.names {
+                assert_eq!(np.latency, Percentiles::of(&per_second[np.name as usize]));
+                assert_eq!(np.requests, per_second[np.name as usize].len());
+            }
+        }
+        run.finish();
+        for (t, h) in run.totals.iter().zip(&truth) {
+            assert!(histogram::equal(&t.hist, h));
+            assert_eq!(t.requests, h.len());
+            // Latencies under 2 ms: the smallest histogram.
+            assert!(t.hist.distinct_values() <= 2048);
+        }
     }
 }

@@ -1,12 +1,19 @@
-//! The per-second time series of a run, bounded in memory: past a limit, the
-//! oldest half of the points is merged pairwise (rates averaged, percentiles
-//! and maxima taken as the larger of the pair), so a run of days keeps a fixed
-//! number of points at a coarser step.
+//! The per-second time series of a run, bounded in memory: past a limit of
+//! points, or of per-name entries in all of them, the oldest half of the
+//! points is merged pairwise (counts added, percentiles and maxima taken as
+//! the larger of the pair), so a run of days, or of many names, keeps a
+//! bounded number of points at a coarser step.
+
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
 /// The most points kept; past it, old points merge.
 pub const MAX_POINTS: usize = 7200;
+/// The most per-name entries ([`NamePoint`]s, 56 bytes each) kept in all
+/// points together: about 60 MB. Past it, old points merge as past
+/// [`MAX_POINTS`] (10,000 names, all busy, keep about 100 points).
+pub const MAX_NAME_POINTS: usize = 1_000_000;
 
 /// Latency figures of one point, in microseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -78,15 +85,22 @@ impl Point {
     /// Adds the names of another point: counts summed, percentiles the
     /// higher of the two (a point keeps percentiles, not histograms, so the
     /// higher is the bound that stays true).
+    /// Counts saturate: a point may come from a file.
     fn add_names(names: &mut Vec<NamePoint>, other: &[NamePoint]) {
+        let mut at: HashMap<u32, usize> =
+            names.iter().enumerate().map(|(i, n)| (n.name, i)).collect();
         for n in other {
-            match names.iter_mut().find(|m| m.name == n.name) {
-                Some(m) => {
-                    m.requests += n.requests;
-                    m.failures += n.failures;
+            match at.get(&n.name) {
+                Some(&i) => {
+                    let m = &mut names[i];
+                    m.requests = m.requests.saturating_add(n.requests);
+                    m.failures = m.failures.saturating_add(n.failures);
                     m.latency = m.latency.upper(&n.latency);
                 }
-                None => names.push(n.clone()),
+                None => {
+                    at.insert(n.name, names.len());
+                    names.push(n.clone());
+                }
             }
         }
     }
@@ -95,21 +109,21 @@ impl Point {
     /// requests, failures and users add up; percentiles as in `add_names`.
     pub fn add_concurrent(&mut self, other: &Point) {
         self.step = self.step.max(other.step);
-        self.requests += other.requests;
-        self.failures += other.failures;
-        self.users += other.users;
+        self.requests = self.requests.saturating_add(other.requests);
+        self.failures = self.failures.saturating_add(other.failures);
+        self.users = self.users.saturating_add(other.users);
         self.latency = self.latency.upper(&other.latency);
         Self::add_names(&mut self.names, &other.names);
     }
 
-    fn merge(&self, later: &Point) -> Point {
-        let mut names = self.names.clone();
+    fn merge(self, later: &Point) -> Point {
+        let mut names = self.names;
         Self::add_names(&mut names, &later.names);
         Point {
             t: later.t,
-            step: self.step + later.step,
-            requests: self.requests + later.requests,
-            failures: self.failures + later.failures,
+            step: self.step.saturating_add(later.step),
+            requests: self.requests.saturating_add(later.requests),
+            failures: self.failures.saturating_add(later.failures),
             users: self.users.max(later.users),
             latency: self.latency.upper(&later.latency),
             names,
@@ -126,21 +140,38 @@ pub struct Series {
 impl Series {
     pub fn push(&mut self, p: Point) {
         self.points.push(p);
-        if self.points.len() > MAX_POINTS {
-            let half = self.points.len() / 2;
-            let old: Vec<Point> = self.points.drain(..half).collect();
-            let merged: Vec<Point> = old
-                .chunks(2)
-                .map(|c| {
-                    if c.len() == 2 {
-                        c[0].merge(&c[1])
-                    } else {
-                        c[0].clone()
-                    }
-                })
-                .collect();
-            self.points.splice(0..0, merged);
+        self.bound();
+    }
+
+    /// Per-name entries in all points.
+    pub fn name_points(&self) -> usize {
+        self.points.iter().map(|p| p.names.len()).sum()
+    }
+
+    /// Merges the oldest half of the points pairwise while there are more
+    /// than [`MAX_POINTS`] points or [`MAX_NAME_POINTS`] per-name entries
+    /// (and two points to merge). `push` does it; call it after setting
+    /// `points` by hand (a series read from a file).
+    pub fn bound(&mut self) {
+        while self.points.len() > 1
+            && (self.points.len() > MAX_POINTS || self.name_points() > MAX_NAME_POINTS)
+        {
+            self.merge_oldest_half();
         }
+    }
+
+    fn merge_oldest_half(&mut self) {
+        let half = (self.points.len() / 2).max(2);
+        let mut old = self.points.drain(..half);
+        let mut merged = Vec::with_capacity(half.div_ceil(2));
+        while let Some(a) = old.next() {
+            merged.push(match old.next() {
+                Some(b) => a.merge(&b),
+                None => a,
+            });
+        }
+        drop(old);
+        self.points.splice(0..0, merged);
     }
 }
 
@@ -181,5 +212,69 @@ mod tests {
         assert_eq!(s.points.last().unwrap().t, n);
         // Time stays ordered.
         assert!(s.points.windows(2).all(|w| w[0].t < w[1].t));
+    }
+
+    #[test]
+    fn the_name_budget_merges_old_points_and_keeps_counts() {
+        const NAMES: u32 = 10_000;
+        let mut s = Series::default();
+        let n = 300u64;
+        for t in 1..=n {
+            let mut p = point(t);
+            p.names = (0..NAMES)
+                .map(|name| NamePoint {
+                    name,
+                    requests: 2,
+                    failures: u64::from(name % 2),
+                    latency: Percentiles {
+                        p50: t,
+                        p90: t,
+                        p95: t,
+                        p99: t,
+                        max: t * 10 + u64::from(name),
+                    },
+                })
+                .collect();
+            s.push(p);
+            assert!(s.name_points() <= MAX_NAME_POINTS);
+        }
+        assert!(s.points.len() < n as usize);
+        assert!(s.points.len() >= MAX_NAME_POINTS / NAMES as usize / 2);
+        // Counts kept, per point and per name.
+        assert_eq!(s.points.iter().map(|p| p.requests).sum::<u64>(), 10 * n);
+        assert_eq!(s.points.iter().map(|p| p.step).sum::<u64>(), n);
+        assert!(s.points.windows(2).all(|w| w[0].t < w[1].t));
+        for name in [0, 1, 4_321, NAMES - 1] {
+            let of = |p: &Point| p.names.iter().find(|m| m.name == name).cloned().unwrap();
+            let requests: u64 = s.points.iter().map(|p| of(p).requests).sum();
+            assert_eq!(requests, 2 * n);
+            let failures: u64 = s.points.iter().map(|p| of(p).failures).sum();
+            assert_eq!(failures, u64::from(name % 2) * n);
+            // A merged point keeps the higher percentiles: its last second's.
+            for p in &s.points {
+                assert_eq!(of(p).latency.p99, p.t);
+                assert_eq!(of(p).latency.max, p.t * 10 + u64::from(name));
+            }
+        }
+        // The oldest points are the coarsest.
+        assert!(s.points[0].step > 1);
+        assert_eq!(s.points.last().unwrap().step, 1);
+    }
+
+    #[test]
+    fn a_series_set_by_hand_is_bounded_on_request() {
+        let mut s = Series {
+            points: (1..=3 * MAX_POINTS as u64).map(point).collect(),
+        };
+        s.bound();
+        assert!(s.points.len() <= MAX_POINTS);
+        assert_eq!(
+            s.points.iter().map(|p| p.step).sum::<u64>(),
+            3 * MAX_POINTS as u64
+        );
+        let mut one = Series::default();
+        one.bound();
+        one.push(point(1));
+        assert_eq!(one.points.len(), 1);
     }
 }

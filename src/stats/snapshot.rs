@@ -3,6 +3,7 @@
 //! exactly: histograms are added, never percentiles averaged.
 
 use super::FailureKind;
+use super::buckets::Buckets;
 use super::histogram::{self, Latency};
 
 /// Failures of one kind and reason for one request name.
@@ -22,11 +23,25 @@ pub struct FailureCount {
 /// master merge a thousand workers' reports a second.
 pub trait Hist {
     fn add_into(&self, into: &mut Latency);
+    /// Adds into a [`Buckets`], at the cost of what this holds.
+    fn add_into_buckets(&self, into: &mut Buckets);
+    /// How many latencies this holds; `None` past `u64::MAX` (a peer's or a
+    /// file's numbers, which may say anything).
+    fn checked_count(&self) -> Option<u64>;
 }
 
 impl Hist for Latency {
     fn add_into(&self, into: &mut Latency) {
         histogram::add(into, self);
+    }
+
+    fn add_into_buckets(&self, into: &mut Buckets) {
+        into.add_latency(self);
+    }
+
+    fn checked_count(&self) -> Option<u64> {
+        // hdrhistogram saturates its total.
+        Some(self.len()).filter(|n| *n < u64::MAX)
     }
 }
 
@@ -40,10 +55,30 @@ pub struct Sparse(pub Vec<u8>);
 
 impl Sparse {
     pub fn of(h: &Latency) -> Sparse {
+        Sparse::encode(
+            h.iter_recorded()
+                .map(|v| (v.value_iterated_to(), v.count_at_value())),
+        )
+    }
+
+    /// The same encoding as [`Sparse::of`] a histogram of these latencies
+    /// would give, without the histogram: microseconds already clamped into
+    /// [1, MAX_MICROS], ascending.
+    pub fn of_sorted(micros: &[u32]) -> Sparse {
+        let bucket = |v: &u32| histogram::lowest_equivalent(u64::from(*v));
+        Sparse::encode(micros.chunk_by(|a, b| bucket(a) == bucket(b)).map(|run| {
+            (
+                histogram::highest_equivalent(u64::from(run[0])),
+                run.len() as u64,
+            )
+        }))
+    }
+
+    /// (highest value of the bucket, count) pairs, ascending.
+    fn encode(buckets: impl IntoIterator<Item = (u64, u64)>) -> Sparse {
         let mut out = Vec::new();
         let mut prev = 0u64;
-        for v in h.iter_recorded() {
-            let (value, count) = (v.value_iterated_to(), v.count_at_value());
+        for (value, count) in buckets {
             let one = u64::from(count == 1);
             prost::encoding::encode_varint(((value - prev) << 1) | one, &mut out);
             if count != 1 {
@@ -87,11 +122,42 @@ impl Sparse {
 
 impl Hist for Sparse {
     fn add_into(&self, into: &mut Latency) {
-        // Checked on arrival; both sides share the bounds, so a value lands
-        // in its own bucket.
+        // Checked on arrival; both sides share the bucket layout, so a value
+        // lands in its own bucket.
         let _ = Sparse::walk(&self.0, |value, count| {
-            let _ = into.record_n(value.clamp(1, histogram::MAX_MICROS), count);
+            histogram::record_n(into, value, count);
         });
+    }
+
+    fn add_into_buckets(&self, into: &mut Buckets) {
+        let _ = Sparse::walk(&self.0, |value, count| into.record_n(value, count));
+    }
+
+    fn checked_count(&self) -> Option<u64> {
+        let mut total = Some(0u64);
+        let _ = Sparse::walk(&self.0, |_, count| {
+            total = total.and_then(|t| t.checked_add(count));
+        });
+        total
+    }
+}
+
+/// A count that would pass `u64::MAX` when added: the numbers added come
+/// from a peer or a file, and are wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} overflow: {have} + {adding} is past 2^64")]
+pub struct CountOverflow {
+    /// Which count: "requests", "failures", "bytes sent", "bytes received",
+    /// "failures of one reason" or "latencies".
+    pub what: &'static str,
+    pub have: u64,
+    pub adding: u64,
+}
+
+fn check(what: &'static str, have: u64, adding: u64) -> Result<(), CountOverflow> {
+    match have.checked_add(adding) {
+        Some(_) => Ok(()),
+        None => Err(CountOverflow { what, have, adding }),
     }
 }
 
@@ -117,7 +183,7 @@ impl<H> NameSnapshot<H> {
             .find(|e| e.kind == f.kind && e.reason == f.reason)
         {
             Some(e) => {
-                e.count += f.count;
+                e.count = e.count.saturating_add(f.count);
                 if f.last_detail.is_some() {
                     e.last_detail = f.last_detail;
                 }
@@ -146,15 +212,61 @@ impl NameSnapshot {
         self.add_counts(other);
     }
 
-    /// Adds another snapshot's counters, not its histogram.
+    /// Adds another snapshot's counters, not its histogram. Saturating: a
+    /// peer's numbers never wrap ours (see [`NameSnapshot::checked_add`] to
+    /// be told instead).
     pub fn add_counts<H>(&mut self, other: &NameSnapshot<H>) {
-        self.requests += other.requests;
-        self.failures += other.failures;
-        self.bytes_sent += other.bytes_sent;
-        self.bytes_received += other.bytes_received;
+        self.requests = self.requests.saturating_add(other.requests);
+        self.failures = self.failures.saturating_add(other.failures);
+        self.bytes_sent = self.bytes_sent.saturating_add(other.bytes_sent);
+        self.bytes_received = self.bytes_received.saturating_add(other.bytes_received);
         for f in &other.failure_counts {
             self.add_failure(f.clone());
         }
+    }
+
+    /// Adds another snapshot of the same name, histogram and counters, or,
+    /// if any count would pass `u64::MAX` (numbers from files or peers that
+    /// cannot be right), adds nothing and says which. What `volley report`
+    /// uses to merge result files.
+    pub fn checked_add<H: Hist>(&mut self, other: &NameSnapshot<H>) -> Result<(), CountOverflow> {
+        check("requests", self.requests, other.requests)?;
+        check("failures", self.failures, other.failures)?;
+        check("bytes sent", self.bytes_sent, other.bytes_sent)?;
+        check("bytes received", self.bytes_received, other.bytes_received)?;
+        for (i, f) in other.failure_counts.iter().enumerate() {
+            let same = |e: &&FailureCount| e.kind == f.kind && e.reason == f.reason;
+            // Ours, plus the other's earlier entries of the same reason.
+            let mut have = self.failure_counts.iter().find(same).map_or(0, |e| e.count);
+            for e in other.failure_counts[..i].iter().filter(same) {
+                have = have.checked_add(e.count).ok_or(CountOverflow {
+                    what: "failures of one reason",
+                    have,
+                    adding: e.count,
+                })?;
+            }
+            check("failures of one reason", have, f.count)?;
+        }
+        let latencies = other.hist.checked_count().ok_or(CountOverflow {
+            what: "latencies",
+            have: self.hist.len(),
+            adding: u64::MAX,
+        })?;
+        // hdrhistogram saturates its total at u64::MAX: below it, exact.
+        if self
+            .hist
+            .len()
+            .checked_add(latencies)
+            .is_none_or(|t| t == u64::MAX)
+        {
+            return Err(CountOverflow {
+                what: "latencies",
+                have: self.hist.len(),
+                adding: latencies,
+            });
+        }
+        self.add(other);
+        Ok(())
     }
 }
 
@@ -221,11 +333,175 @@ impl Snapshot {
 }
 
 impl<H> Snapshot<H> {
+    /// Requests of all names (saturating: a peer's numbers never wrap).
     pub fn requests(&self) -> u64 {
-        self.names.iter().map(|n| n.requests).sum()
+        self.names
+            .iter()
+            .fold(0, |a, n| a.saturating_add(n.requests))
     }
 
     pub fn failures(&self) -> u64 {
-        self.names.iter().map(|n| n.failures).sum()
+        self.names
+            .iter()
+            .fold(0, |a, n| a.saturating_add(n.failures))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::histogram::{equal, record};
+    use crate::stats::series::Percentiles;
+
+    fn spread(n: u64, seed: u64) -> Vec<u64> {
+        let mut x = seed | 1;
+        (0..n)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                1 + x % (1 + 10u64.pow((i % 10) as u32))
+            })
+            .collect()
+    }
+
+    fn named(name: u32, values: &[u64]) -> NameSnapshot {
+        let mut n = NameSnapshot::empty(name);
+        for v in values {
+            record(&mut n.hist, *v);
+            n.requests += 1;
+        }
+        n
+    }
+
+    #[test]
+    fn sparse_round_trip_is_exact() {
+        for n in [0, 1, 5, 300, 40_000] {
+            let mut h = histogram::new();
+            for v in spread(n, n + 7) {
+                record(&mut h, v);
+            }
+            let sparse = Sparse::of(&h);
+            let back = Sparse::checked(sparse.0.clone()).unwrap();
+            let mut dense = histogram::new();
+            back.add_into(&mut dense);
+            assert!(equal(&dense, &h), "{n} values");
+            assert_eq!(back.checked_count(), Some(h.len()));
+            let mut b = Buckets::default();
+            back.add_into_buckets(&mut b);
+            assert_eq!(b.count(), h.len());
+            assert_eq!(b.percentiles(), Percentiles::of(&h));
+        }
+    }
+
+    #[test]
+    fn merging_n_sparse_snapshots_equals_one_histogram_of_all_samples() {
+        let values = spread(30_000, 99);
+        let mut all = histogram::new();
+        let parts: Vec<NameSnapshot> = values
+            .chunks(997)
+            .map(|c| {
+                for v in c {
+                    record(&mut all, *v);
+                }
+                named(3, c)
+            })
+            .collect();
+        let mut merged = NameSnapshot::empty(3);
+        for p in &parts {
+            let sparse = NameSnapshot {
+                hist: Sparse::of(&p.hist),
+                ..NameSnapshot::<Sparse>::from_counts(p)
+            };
+            merged.checked_add(&sparse).unwrap();
+        }
+        assert!(equal(&merged.hist, &all));
+        assert_eq!(merged.requests, 30_000);
+        for q in [0.5, 0.99, 1.0] {
+            assert_eq!(
+                histogram::quantile(&merged.hist, q),
+                histogram::quantile(&all, q)
+            );
+        }
+    }
+
+    impl NameSnapshot<Sparse> {
+        fn from_counts(n: &NameSnapshot) -> Self {
+            NameSnapshot {
+                name: n.name,
+                hist: Sparse::default(),
+                requests: n.requests,
+                failures: n.failures,
+                bytes_sent: n.bytes_sent,
+                bytes_received: n.bytes_received,
+                failure_counts: n.failure_counts.clone(),
+            }
+        }
+    }
+
+    #[test]
+    fn counts_from_peers_saturate_or_are_refused() {
+        let failure = |count| FailureCount {
+            kind: FailureKind::Status,
+            reason: "HTTP 503".into(),
+            count,
+            last_detail: None,
+        };
+        let mut a = named(0, &[10, 20]);
+        a.bytes_sent = 5;
+        a.add_failure(failure(3));
+        let mut huge = named(0, &[30]);
+        huge.requests = u64::MAX - 1;
+        huge.bytes_sent = u64::MAX;
+        huge.add_failure(failure(u64::MAX));
+
+        // Checked: refused, and nothing added.
+        let before = a.clone();
+        let e = a.checked_add(&huge).unwrap_err();
+        assert_eq!(e.what, "requests");
+        assert!(e.to_string().contains("requests overflow"), "{e}");
+        assert_eq!(a, before);
+        huge.requests = 1;
+        assert_eq!(a.checked_add(&huge).unwrap_err().what, "bytes sent");
+        huge.bytes_sent = 0;
+        assert_eq!(
+            a.checked_add(&huge).unwrap_err().what,
+            "failures of one reason"
+        );
+        // Two entries of one reason that only overflow together.
+        huge.failure_counts = vec![failure(u64::MAX / 2), failure(u64::MAX / 2)];
+        assert_eq!(
+            a.checked_add(&huge).unwrap_err().what,
+            "failures of one reason"
+        );
+        huge.failure_counts = vec![failure(1)];
+        // A histogram whose count would pass 2^64.
+        let mut many = Sparse(Vec::new());
+        prost::encoding::encode_varint(100 << 1, &mut many.0);
+        prost::encoding::encode_varint(u64::MAX - 1, &mut many.0);
+        let sparse = NameSnapshot {
+            hist: many,
+            ..NameSnapshot::<Sparse>::from_counts(&huge)
+        };
+        assert_eq!(a.checked_add(&sparse).unwrap_err().what, "latencies");
+        assert_eq!(a, before);
+        // Fine numbers add.
+        a.checked_add(&huge).unwrap();
+        assert_eq!(
+            (a.requests, a.hist.len(), a.failure_counts[0].count),
+            (3, 3, 4)
+        );
+
+        // Saturating: never wraps.
+        huge.requests = u64::MAX;
+        huge.failure_counts = vec![failure(u64::MAX)];
+        a.add_counts(&huge);
+        assert_eq!(a.requests, u64::MAX);
+        assert_eq!(a.failure_counts[0].count, u64::MAX);
+        let snap = Snapshot {
+            names: vec![a.clone(), a],
+            ..Snapshot::default()
+        };
+        assert_eq!(snap.requests(), u64::MAX);
     }
 }
