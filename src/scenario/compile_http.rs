@@ -141,6 +141,7 @@ pub(super) fn compile_http(
         body,
         version,
         tls,
+        max_body: cx.max_body,
     })
 }
 
