@@ -373,8 +373,8 @@ fn check_stages(
 }
 
 impl LoadSpec {
-    /// Whether every setting is within its bounds (see the constants of
-    /// [`limits`](self)); the first one that is not, and why.
+    /// Whether every setting is within its bounds (the constants of
+    /// `scenario::limits`); the first one that is not, and why.
     pub fn check(&self) -> Result<(), LimitError> {
         match &self.model {
             LoadModel::Closed {
