@@ -1,6 +1,8 @@
 //! `volley check`: compile a scenario and say what it holds, sending nothing.
 
 use clap::Args;
+use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use super::Exit;
@@ -22,20 +24,28 @@ pub fn check(args: CheckArgs) -> Result<i32, Exit> {
         Threshold::parse(t)
             .map_err(|e| Exit::cannot_start(anyhow::anyhow!("{}: {e}", args.file.display())))?;
     }
-    println!("{}: ok, scenario {:?}", args.file.display(), scenario.name);
+    // Written at once (a scenario may hold many thousands of requests), and
+    // a reader that stops early (`| head`) is not an error.
+    let mut out = String::new();
+    macro_rules! say {
+        ($($t:tt)*) => {{
+            let _ = writeln!(out, $($t)*);
+        }};
+    }
+    say!("{}: ok, scenario {:?}", args.file.display(), scenario.name);
     match &scenario.load.model {
         LoadModel::Closed {
             users, spawn_rate, ..
         } if spawn_rate.is_infinite() => {
-            println!("  closed model: {users} users, all started at once")
+            say!("  closed model: {users} users, all started at once")
         }
         LoadModel::Closed {
             users, spawn_rate, ..
-        } => println!("  closed model: {users} users, {spawn_rate} spawned per second"),
-        LoadModel::Open { rate, .. } => println!("  open model: {rate} requests per second"),
+        } => say!("  closed model: {users} users, {spawn_rate} spawned per second"),
+        LoadModel::Open { rate, .. } => say!("  open model: {rate} requests per second"),
     }
     for r in scenario.requests.iter().filter(|r| r.weight > 0) {
-        println!(
+        say!(
             "  request {:?} (weight {}): {}",
             r.name,
             r.weight,
@@ -48,7 +58,7 @@ pub fn check(args: CheckArgs) -> Result<i32, Exit> {
         } else {
             format!("weight {}", f.weight)
         };
-        println!("  flow {:?} ({how}):", f.name);
+        say!("  flow {:?} ({how}):", f.name);
         for step in &f.steps {
             match *step {
                 Step::Request(i) => {
@@ -63,16 +73,16 @@ pub fn check(args: CheckArgs) -> Result<i32, Exit> {
                     } else {
                         format!(", captures {}", caps.join(", "))
                     };
-                    println!("    step {:?}: {}{caps}", r.name, describe(r));
+                    say!("    step {:?}: {}{caps}", r.name, describe(r));
                 }
-                Step::Think(Think::Fixed(d)) => println!("    think {d:?}"),
-                Step::Think(Think::Uniform(lo, hi)) => println!("    think {lo:?} to {hi:?}"),
+                Step::Think(Think::Fixed(d)) => say!("    think {d:?}"),
+                Step::Think(Think::Uniform(lo, hi)) => say!("    think {lo:?} to {hi:?}"),
                 Step::Think(Think::None) => {}
             }
         }
     }
     for d in &scenario.data {
-        println!(
+        say!(
             "  data {:?}: {} records{}",
             d.name,
             d.rows.len(),
@@ -84,9 +94,12 @@ pub fn check(args: CheckArgs) -> Result<i32, Exit> {
         );
     }
     for t in &scenario.thresholds {
-        println!("  threshold {t}");
+        say!("  threshold {t}");
     }
-    Ok(0)
+    match std::io::stdout().lock().write_all(out.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Exit::cannot_start(e)),
+        _ => Ok(0),
+    }
 }
 
 fn describe(r: &RequestSpec) -> String {

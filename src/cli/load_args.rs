@@ -7,10 +7,50 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::scenario::compile::parse_duration;
+use crate::scenario::limits;
 use crate::scenario::{LoadModel, LoadSpec, Think};
 
+// Every flag is parsed within the bounds of the file's key (scenario::limits),
+// so that clap refuses it (exit 2) with the bound in its message.
+
 fn duration(s: &str) -> Result<Duration, String> {
-    parse_duration(s)
+    limits::duration(parse_duration(s)?)
+}
+
+fn timeout(s: &str) -> Result<Duration, String> {
+    limits::timeout(parse_duration(s)?)
+}
+
+fn think_time(s: &str) -> Result<Duration, String> {
+    limits::think(parse_duration(s)?)
+}
+
+fn whole(s: &str) -> Result<u64, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a whole number >= 0"))
+}
+
+fn number(s: &str) -> Result<f64, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number"))
+}
+
+fn users(s: &str) -> Result<u64, String> {
+    limits::users(whole(s)?)
+}
+
+fn requests(s: &str) -> Result<u64, String> {
+    limits::requests(whole(s)?)
+}
+
+fn rate(s: &str) -> Result<f64, String> {
+    limits::rate(number(s)?)
+}
+
+fn spawn_rate(s: &str) -> Result<f64, String> {
+    limits::spawn_rate(number(s)?)
 }
 
 /// Load flags; each overrides the file.
@@ -21,25 +61,25 @@ pub struct LoadArgs {
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: PathBuf,
     /// Closed model: number of virtual users.
-    #[arg(short = 'u', long, value_name = "N", conflicts_with = "rate")]
+    #[arg(short = 'u', long, value_name = "N", conflicts_with = "rate", value_parser = users)]
     pub users: Option<u64>,
     /// Closed model: users started per second.
-    #[arg(short = 'r', long, value_name = "R")]
+    #[arg(short = 'r', long, value_name = "R", value_parser = spawn_rate)]
     pub spawn_rate: Option<f64>,
     /// Open model: requests per second, whatever the answers' speed.
-    #[arg(long, value_name = "R")]
+    #[arg(long, value_name = "R", value_parser = rate)]
     pub rate: Option<f64>,
     /// Pause between a user's requests (closed model), e.g. 1s.
-    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    #[arg(long, value_name = "DURATION", value_parser = think_time)]
     pub think_time: Option<Duration>,
     /// Stop after this long, e.g. 30s, 5m.
     #[arg(short = 't', long, value_name = "DURATION", value_parser = duration)]
     pub duration: Option<Duration>,
     /// Stop after this many requests.
-    #[arg(short = 'n', long, value_name = "N")]
+    #[arg(short = 'n', long, value_name = "N", value_parser = requests)]
     pub requests: Option<u64>,
     /// Per-request timeout (default 30s).
-    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    #[arg(long, value_name = "DURATION", value_parser = timeout)]
     pub timeout: Option<Duration>,
     /// Base URL for every HTTP request, replacing the file's (as in Locust).
     #[arg(short = 'H', long, value_name = "URL")]
@@ -47,7 +87,8 @@ pub struct LoadArgs {
 }
 
 impl LoadArgs {
-    /// The scenario's load with these flags applied.
+    /// The scenario's load with these flags applied, checked whole against
+    /// the bounds of `scenario::limits`.
     pub fn apply(&self, mut load: LoadSpec) -> Result<LoadSpec, String> {
         if let Some(u) = self.users {
             let (spawn_rate, think) = match load.model {
@@ -64,12 +105,9 @@ impl LoadArgs {
             };
         }
         if let Some(r) = self.rate {
-            if !(r.is_finite() && r >= 0.0) {
-                return Err("--rate must be a number >= 0".into());
-            }
             let max_in_flight = match load.model {
                 LoadModel::Open { max_in_flight, .. } => max_in_flight,
-                LoadModel::Closed { .. } => 10_000,
+                LoadModel::Closed { .. } => limits::DEFAULT_MAX_IN_FLIGHT,
             };
             load.model = LoadModel::Open {
                 rate: r,
@@ -82,9 +120,6 @@ impl LoadArgs {
                 spawn_rate, think, ..
             } => {
                 if let Some(s) = self.spawn_rate {
-                    if !(s.is_finite() && s > 0.0) {
-                        return Err("--spawn-rate must be above 0".into());
-                    }
                     *spawn_rate = s;
                 }
                 if let Some(t) = self.think_time {
@@ -107,17 +142,14 @@ impl LoadArgs {
             load.duration = Some(d);
         }
         if let Some(n) = self.requests {
-            if n == 0 {
-                return Err("--requests must be at least 1".into());
-            }
             load.requests = Some(n);
         }
         if let Some(t) = self.timeout {
-            if t.is_zero() {
-                return Err("--timeout must be above zero".into());
-            }
             load.timeout = t;
         }
+        // The flags were parsed within bounds and the file compiled within
+        // them; this holds the whole (and any LoadArgs built in code).
+        load.check().map_err(|e| e.to_string())?;
         // Bounded by default: every run ends.
         if load.duration.is_none() && load.requests.is_none() {
             let stages = match &load.model {

@@ -35,7 +35,7 @@ pub struct MasterCluster {
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:7700")]
     pub bind: SocketAddr,
     /// Workers to wait for before the run starts.
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = crate::scenario::limits::parse_workers)]
     pub expect_workers: usize,
     /// How long to wait for them; then exit 2 saying how many came.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = crate::scenario::compile::parse_duration)]
@@ -55,7 +55,7 @@ pub struct MasterCluster {
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
     /// Load threads per worker (default: each worker's cores).
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = crate::scenario::limits::parse_threads::<u32>)]
     pub threads: u32,
 }
 

@@ -36,11 +36,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub headless: bool,
     /// Threads generating load, all workers together (default: one per core).
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = crate::scenario::limits::parse_threads::<usize>)]
     pub threads: usize,
     /// Workers in this process. Each joins a master on loopback over QUIC,
     /// exactly as remote workers join `volley master`.
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = crate::scenario::limits::parse_local_workers)]
     pub local_workers: usize,
 }
 

@@ -132,6 +132,8 @@ pub fn load_to_wire(l: &LoadSpec) -> wire::Load {
     }
 }
 
+/// Decodes a plan's load, checked against the same bounds as a scenario
+/// file's (`scenario::limits`): a peer cannot ask for what the file could not.
 pub fn load_from_wire(l: &wire::Load) -> Result<LoadSpec, ConvertError> {
     let model = match &l.model {
         Some(wire::load::Model::Closed(c)) => {
@@ -169,12 +171,14 @@ pub fn load_from_wire(l: &wire::Load) -> Result<LoadSpec, ConvertError> {
         }
         None => return Err(bad("load", "no model")),
     };
-    Ok(LoadSpec {
+    let load = LoadSpec {
         model,
         duration: l.duration_ms.map(Duration::from_millis),
         requests: l.requests,
         timeout: Duration::from_millis(l.timeout_ms.max(1)),
-    })
+    };
+    load.check().map_err(|e| bad("load", e.to_string()))?;
+    Ok(load)
 }
 
 pub fn share_to_wire(s: Share) -> wire::Share {
@@ -305,6 +309,77 @@ mod tests {
             assert_eq!(load_from_wire(&load_to_wire(&l)).unwrap(), l);
         }
         assert!(load_from_wire(&wire::Load::default()).is_err());
+    }
+
+    #[test]
+    fn plans_beyond_the_limits_are_refused() {
+        let closed = |users: u64, stages: Vec<wire::Stage>| wire::Load {
+            model: Some(wire::load::Model::Closed(wire::Closed {
+                users,
+                spawn_rate: f64::INFINITY,
+                think_min_us: 0,
+                think_max_us: 0,
+                stages,
+            })),
+            duration_ms: Some(10_000),
+            requests: None,
+            timeout_ms: 30_000,
+        };
+        let open = |rate: f64, max_in_flight: u64| wire::Load {
+            model: Some(wire::load::Model::Open(wire::Open {
+                rate,
+                max_in_flight,
+                stages: vec![],
+            })),
+            ..closed(1, vec![])
+        };
+        let stage = |duration_ms: u64, target: f64| wire::Stage {
+            duration_ms,
+            target,
+        };
+        assert!(load_from_wire(&closed(1_000_000, vec![])).is_ok());
+        assert!(load_from_wire(&open(10_000_000.0, 1_000_000)).is_ok());
+        let refused = |l: wire::Load, want: &str| {
+            let e = load_from_wire(&l).unwrap_err().to_string();
+            assert!(e.contains(want), "want {want:?} in {e:?}");
+        };
+        refused(
+            closed(i64::MAX as u64, vec![]),
+            "users must be at most 1000000",
+        );
+        refused(closed(9, vec![stage(1000, 2e6)]), "stage target");
+        refused(closed(9, vec![stage(u64::MAX, 1.0)]), "stage duration");
+        // Each stage within bounds, their sum not (and not overflowing).
+        let year = 365 * 24 * 3600 * 1000;
+        refused(
+            closed(9, vec![stage(year, 1.0), stage(year, 1.0)]),
+            "stages must be at most 365d in all",
+        );
+        refused(open(1e15, 10), "10000000");
+        refused(open(1e-30, 10), "rate");
+        refused(
+            open(10.0, 1_000_000_000),
+            "max_in_flight must be at most 1000000",
+        );
+        let mut l = closed(1, vec![]);
+        l.duration_ms = Some(u64::MAX);
+        refused(l, "duration must be at most 365d");
+        let mut l = closed(1, vec![]);
+        l.timeout_ms = 7_200_000;
+        refused(l, "timeout must be from 1ms to 1h");
+        let mut l = closed(1, vec![]);
+        l.requests = Some(u64::MAX);
+        refused(l, "requests must be from 1 to");
+        let mut l = closed(1, vec![]);
+        if let Some(wire::load::Model::Closed(c)) = &mut l.model {
+            c.think_max_us = u64::MAX;
+            c.spawn_rate = 1e12;
+        }
+        refused(l.clone(), "spawn_rate");
+        if let Some(wire::load::Model::Closed(c)) = &mut l.model {
+            c.spawn_rate = 5.0;
+        }
+        refused(l, "think_time must be at most 1h");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! errors), expand `${ENV}`, read data and .proto files, compile templates,
 //! and check everything that can be checked without sending a request.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
@@ -16,6 +16,7 @@ use super::compile_load::compile_load;
 use super::data::{DataSource, Pick};
 use super::error::ScenarioError;
 use super::file::{self, S};
+use super::limits;
 use super::template::{Scope, Template};
 use super::{Check, RequestKind, RequestSpec, Scenario, Schema, TlsSpec, env};
 
@@ -107,6 +108,10 @@ pub(super) struct Ctx<'a> {
     text: &'a str,
     pub(super) sources: &'a dyn Sources,
     read: Mutex<BTreeMap<String, Vec<u8>>>,
+    /// The names of requests and steps so far (one namespace).
+    names: Mutex<HashSet<String>>,
+    /// `[http] max_body`, in bytes.
+    pub(super) max_body: usize,
 }
 
 impl Ctx<'_> {
@@ -145,6 +150,16 @@ impl Ctx<'_> {
         relative: &str,
         span: Range<usize>,
     ) -> Result<Vec<u8>, ScenarioError> {
+        let key = normalize(relative);
+        // A file named by every request (a CA) is read once.
+        if let Some(bytes) = self
+            .read
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Ok(bytes.clone());
+        }
         let bytes = self
             .sources
             .read(relative)
@@ -152,7 +167,7 @@ impl Ctx<'_> {
         self.read
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(normalize(relative), bytes.clone());
+            .insert(key, bytes.clone());
         Ok(bytes)
     }
 
@@ -199,8 +214,16 @@ pub fn compile(
     sources: &dyn Sources,
     options: &Options,
 ) -> Result<Scenario, ScenarioError> {
-    let parsed: file::File = toml::from_str(text)
-        .map_err(|e| ScenarioError::at(file, text, e.span(), e.message().trim_end().to_owned()))?;
+    let parsed: file::File = toml::from_str(text).map_err(|e| {
+        let message = e.message().trim_end();
+        // Serde names the type it expected, not the key: add the key.
+        let message = match e.span().and_then(|s| key_before(text, s.start)) {
+            Some(key) if !message.contains(&format!("`{key}`")) => format!("{key}: {message}"),
+            _ => message.to_owned(),
+        };
+        ScenarioError::at(file, text, e.span(), message)
+    })?;
+    let max_body = compile_max_body(file, text, &parsed.http)?;
     let cx = Ctx {
         vars: &options.vars,
         isolated: options.isolated,
@@ -209,15 +232,18 @@ pub fn compile(
         text,
         sources,
         read: Mutex::new(BTreeMap::new()),
+        names: Mutex::new(HashSet::new()),
+        max_body,
     };
     let whole = 0..0;
 
     let data = compile_data(&cx, &parsed.data)?;
     let load = compile_load(&cx, &parsed.load)?;
-    let vars = collect_vars(&cx, &parsed.flows, &data)?;
+    let (vars, var_index) = collect_vars(&cx, &parsed.flows, &data)?;
     let scope = Scope {
         data: &data,
         vars: &vars,
+        var_index: Some(&var_index),
     };
     if parsed.requests.is_empty() && parsed.flows.is_empty() {
         return Err(cx.err(
@@ -233,15 +259,17 @@ pub fn compile(
     }
     let flows = compile_flows(&cx, &parsed, &scope, options, &mut grpc_pool, &mut requests)?;
     let mut thresholds = Vec::new();
+    let names = cx.names.lock().unwrap_or_else(|p| p.into_inner());
+    let flow_names: HashSet<&str> = flows.iter().map(|f| f.name.as_str()).collect();
     for t in &parsed.thresholds {
         let text = cx.env(t)?;
         let parsed_t = crate::report::threshold::Threshold::parse(&text)
             .map_err(|e| cx.err(t.span(), format!("threshold {text:?}: {e}")))?;
         if let Some(n) = &parsed_t.name
-            && !requests.iter().any(|r: &RequestSpec| &r.name == n)
+            && !names.contains(n)
             && !n
                 .strip_prefix(super::FLOW_PREFIX)
-                .is_some_and(|f| flows.iter().any(|x| x.name == f))
+                .is_some_and(|f| flow_names.contains(f))
         {
             return Err(cx.err(
                 t.span(),
@@ -250,6 +278,7 @@ pub fn compile(
         }
         thresholds.push(text);
     }
+    drop(names);
     let name = parsed.scenario.name.clone().unwrap_or_else(|| {
         file.file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -273,6 +302,44 @@ pub fn compile(
         allow_empty: parsed.scenario.allow_empty,
         source,
     })
+}
+
+/// The key whose value starts at byte `offset` of `text` (`users` in
+/// `users = -5`), if a key and `=` come right before it.
+fn key_before(text: &str, offset: usize) -> Option<String> {
+    let before = text.get(..offset)?.trim_end_matches([' ', '\t']);
+    let before = before.strip_suffix('=')?.trim_end_matches([' ', '\t']);
+    if let Some(b) = before.strip_suffix('"') {
+        let start = b.rfind('"')?;
+        return Some(b[start + 1..].to_owned());
+    }
+    let start = before
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+        .map_or(0, |(i, c)| i + c.len_utf8());
+    let key = &before[start..];
+    (!key.is_empty()).then(|| key.to_owned())
+}
+
+/// `[http] max_body`: a size string or an integer of bytes, within bounds.
+fn compile_max_body(file: &Path, text: &str, http: &file::Http) -> Result<usize, ScenarioError> {
+    let Some(v) = &http.max_body else {
+        return Ok(limits::DEFAULT_MAX_BODY);
+    };
+    let err = |m: String| ScenarioError::at(file, text, Some(v.span()), m);
+    let bytes = match v.get_ref() {
+        toml::Value::Integer(i) if *i >= 0 => *i as u64,
+        toml::Value::String(s) => {
+            limits::parse_size(s).map_err(|e| err(format!("max_body: {e}")))?
+        }
+        other => {
+            return Err(err(format!(
+                "max_body must be a size such as \"4MiB\" or a whole number of bytes, not {other}"
+            )));
+        }
+    };
+    limits::max_body(bytes).map_err(|e| err(format!("max_body {e}")))
 }
 
 fn compile_data(
@@ -397,14 +464,20 @@ pub(super) fn check_base_url(
 }
 
 /// Adds a compiled request, refusing a name already taken (requests and
-/// steps share one namespace: both are rows in the reports).
+/// steps share one namespace: both are rows in the reports). Every request
+/// goes through here, so that the names seen are all in `cx.names`.
 pub(super) fn add_request(
     cx: &Ctx<'_>,
     requests: &mut Vec<RequestSpec>,
     spec: RequestSpec,
     r: &S<file::Request>,
 ) -> Result<usize, ScenarioError> {
-    if requests.iter().any(|o| o.name == spec.name) {
+    let fresh = cx
+        .names
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(spec.name.clone());
+    if !fresh {
         let span = r.get_ref().name.as_ref().map_or(r.span(), |n| n.span());
         return Err(cx.err(
             span,

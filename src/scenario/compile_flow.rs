@@ -1,7 +1,7 @@
 //! `[[flow]]`: journeys of steps, the user variables their captures set, and
 //! the check that every template reads only variables set before it runs.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::compile::{Ctx, Options, add_request, compile_request};
 use super::compile_load::compile_think;
@@ -11,14 +11,16 @@ use super::file::{self, S};
 use super::template::{Scope, Template};
 use super::{Capture, CaptureFrom, FlowSpec, RequestKind, RequestSpec, Schema, Step};
 
-/// Every capture's variable name, in the order first met. Names are checked
-/// here: identifiers that no data source already uses.
+/// Every capture's variable name, in the order first met, and each name's
+/// index. Names are checked here: identifiers that no data source already
+/// uses.
 pub(super) fn collect_vars(
     cx: &Ctx<'_>,
     flows: &[S<file::Flow>],
     data: &[DataSource],
-) -> Result<Vec<String>, ScenarioError> {
+) -> Result<(Vec<String>, HashMap<String, usize>), ScenarioError> {
     let mut vars: Vec<String> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
     for step in flows.iter().flat_map(|f| &f.get_ref().steps) {
         for (name, v) in &step.get_ref().capture {
             let ident = name
@@ -42,12 +44,13 @@ pub(super) fn collect_vars(
                     format!("capture {name:?}: a data source has that name already"),
                 ));
             }
-            if !vars.contains(name) {
+            if !index.contains_key(name) {
+                index.insert(name.clone(), vars.len());
                 vars.push(name.clone());
             }
         }
     }
-    Ok(vars)
+    Ok((vars, index))
 }
 
 /// The templates of a request: where it may read variables.
@@ -111,12 +114,11 @@ pub(super) fn compile_flows(
             on_start = Some(f);
         }
     }
-    let var_index = |name: &str| scope.vars.iter().position(|v| v == name);
     let start_vars: BTreeSet<usize> = on_start
         .into_iter()
         .flat_map(|f| &f.get_ref().steps)
         .flat_map(|s| s.get_ref().capture.keys())
-        .filter_map(|k| var_index(k))
+        .filter_map(|k| scope.var(k))
         .collect();
     for (spec, r) in requests.iter().zip(&parsed.requests) {
         check_vars(
@@ -130,6 +132,7 @@ pub(super) fn compile_flows(
     }
 
     let mut flows: Vec<FlowSpec> = Vec::new();
+    let mut flow_names: HashSet<String> = HashSet::new();
     for f in &parsed.flows {
         let span = f.span();
         let f = f.get_ref();
@@ -137,7 +140,7 @@ pub(super) fn compile_flows(
         if name.is_empty() {
             return Err(cx.err(f.name.span(), "flow name must not be empty"));
         }
-        if flows.iter().any(|o| o.name == name) {
+        if !flow_names.insert(name.clone()) {
             return Err(cx.err(f.name.span(), format!("flow name {name:?} is used twice")));
         }
         let is_start = f.on_start.as_ref().is_some_and(|o| *o.get_ref());
@@ -181,7 +184,7 @@ pub(super) fn compile_flows(
             let mut spec = compile_request(cx, r, parsed, scope, options, grpc_schema, true)?;
             let place = format!("no step of flow {name:?} before it, and no on_start flow,");
             check_vars(cx, &spec, &set, scope.vars, r, &place)?;
-            spec.captures = compile_captures(cx, step, scope.vars)?;
+            spec.captures = compile_captures(cx, step, scope)?;
             set.extend(spec.captures.iter().map(|c| c.var));
             let idx = add_request(cx, requests, spec, r)?;
             steps.push(Step::Request(idx));
@@ -242,7 +245,7 @@ fn other_key(s: &file::Request) -> Option<&'static str> {
 fn compile_captures(
     cx: &Ctx<'_>,
     step: &file::Request,
-    vars: &[String],
+    scope: &Scope<'_>,
 ) -> Result<Vec<Capture>, ScenarioError> {
     let mut out = Vec::new();
     for (name, v) in &step.capture {
@@ -290,9 +293,8 @@ fn compile_captures(
                 })?),
                 _ => return Err(expected()),
             };
-        let var = vars
-            .iter()
-            .position(|v| v == name)
+        let var = scope
+            .var(name)
             .ok_or_else(|| cx.err(span.clone(), format!("capture {name:?}: unknown variable")))?;
         out.push(Capture { var, from });
     }

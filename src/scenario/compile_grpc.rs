@@ -128,10 +128,11 @@ pub(super) fn compile_grpc(
         metadata.push((key, cx.template(v, data)?));
     }
     let connections = match &g.connections {
-        Some(c) if *c.get_ref() == 0 => {
-            return Err(cx.err(c.span(), "connections must be at least 1"));
-        }
-        c => c.as_ref().map(|c| *c.get_ref()),
+        Some(c) => Some(
+            super::limits::grpc_connections(*c.get_ref())
+                .map_err(|e| cx.err(c.span(), format!("connections {e}")))?,
+        ),
+        None => None,
     };
     let tls = tls_spec(cx, &g.ca, &g.insecure, &endpoint)?;
     Ok(GrpcSpec {

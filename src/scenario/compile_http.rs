@@ -141,7 +141,7 @@ pub(super) fn compile_http(
         body,
         version,
         tls,
-        max_body: 4 * 1024 * 1024,
+        max_body: cx.max_body,
     })
 }
 

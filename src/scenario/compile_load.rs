@@ -1,57 +1,115 @@
-//! The `[load]` table: closed or open model, stages, duration, count, timeout.
+//! The `[load]` table: closed or open model, stages, duration, count,
+//! timeout, each value within the bounds of [`limits`](super::limits),
+//! refused at its own line and column otherwise.
 
+use std::ops::Range;
 use std::time::Duration;
 
 use super::compile::{Ctx, DEFAULT_TIMEOUT, parse_duration};
 use super::error::ScenarioError;
 use super::file::{self, S};
+use super::limits;
 use super::{LoadModel, LoadSpec, Stage, Think};
 
-pub(super) fn compile_stages(
+/// A bound's verdict as an error at `span`: "KEY why".
+fn bound<T>(
+    cx: &Ctx<'_>,
+    span: Range<usize>,
+    key: &str,
+    r: Result<T, String>,
+) -> Result<T, ScenarioError> {
+    r.map_err(|why| cx.err(span, format!("{key} {why}")))
+}
+
+/// An integer setting given as a TOML value: a whole number within `check`,
+/// else an error naming the key and the range.
+fn whole(
+    cx: &Ctx<'_>,
+    v: &S<toml::Value>,
+    key: &str,
+    range: &str,
+    check: fn(u64) -> Result<u64, String>,
+) -> Result<u64, ScenarioError> {
+    match v.get_ref() {
+        toml::Value::Integer(i) if *i >= 0 => bound(cx, v.span(), key, check(*i as u64)),
+        other => Err(cx.err(
+            v.span(),
+            format!("{key} must be a whole number {range}, not {other}"),
+        )),
+    }
+}
+
+/// The stages, each target checked by `target` (users or a rate), each
+/// duration and their total at most [`limits::MAX_DURATION`].
+fn compile_stages(
     cx: &Ctx<'_>,
     stages: &[S<file::Stage>],
+    target: fn(f64) -> Result<f64, String>,
 ) -> Result<Vec<Stage>, ScenarioError> {
-    stages
-        .iter()
-        .map(|s| {
-            let st = s.get_ref();
-            let duration = parse_duration(&st.duration)
-                .map_err(|e| cx.err(s.span(), format!("stage duration: {e}")))?;
-            if !(st.target.is_finite() && st.target >= 0.0) {
-                return Err(cx.err(s.span(), "stage target must be a number >= 0"));
-            }
-            Ok(Stage {
-                duration,
-                target: st.target,
-            })
-        })
-        .collect()
+    let mut out: Vec<Stage> = Vec::with_capacity(stages.len());
+    for s in stages {
+        let st = s.get_ref();
+        let dspan = st.duration.span();
+        let duration = parse_duration(st.duration.get_ref())
+            .map_err(|e| cx.err(dspan.clone(), format!("stage duration: {e}")))?;
+        let duration = bound(cx, dspan, "stage duration", limits::duration(duration))?;
+        let target = bound(
+            cx,
+            st.target.span(),
+            "stage target",
+            target(*st.target.get_ref()),
+        )?;
+        out.push(Stage { duration, target });
+        // The first stage that takes the total over the bound is the one
+        // to shorten.
+        bound(cx, s.span(), "stages", limits::stages_total(&out))?;
+    }
+    Ok(out)
 }
 
 pub(super) fn compile_load(cx: &Ctx<'_>, l: &file::Load) -> Result<LoadSpec, ScenarioError> {
-    let stages = compile_stages(cx, &l.stages)?;
+    let open = l.rate.is_some();
+    let stages = compile_stages(
+        cx,
+        &l.stages,
+        if open {
+            limits::rate
+        } else {
+            limits::user_target
+        },
+    )?;
     let timeout = match &l.timeout {
-        Some(t) => cx.duration(t, "timeout")?,
+        Some(t) => bound(
+            cx,
+            t.span(),
+            "timeout",
+            limits::timeout(cx.duration(t, "timeout")?),
+        )?,
         None => DEFAULT_TIMEOUT,
     };
-    if timeout.is_zero() {
-        let span = l.timeout.as_ref().map(|t| t.span()).unwrap_or(0..0);
-        return Err(cx.err(span, "timeout must be above zero"));
-    }
     let duration = match &l.duration {
-        Some(d) => Some(cx.duration(d, "duration")?),
+        Some(d) => Some(bound(
+            cx,
+            d.span(),
+            "duration",
+            limits::duration(cx.duration(d, "duration")?),
+        )?),
         None => None,
     };
-    let requests = l.requests.as_ref().map(|r| *r.get_ref());
-    if let (Some(r), Some(0)) = (&l.requests, requests) {
-        return Err(cx.err(r.span(), "requests must be at least 1"));
-    }
+    let requests = match &l.requests {
+        Some(r) => Some(whole(
+            cx,
+            r,
+            "requests",
+            &format!("from 1 to {}", limits::MAX_REQUESTS),
+            limits::requests,
+        )?),
+        None => None,
+    };
     let model = match (&l.rate, &l.users) {
-        (Some(rate), Some(users)) => {
-            let (a, b) = (rate.span(), users.span());
-            let _ = b;
+        (Some(rate), Some(_)) => {
             return Err(cx.err(
-                a,
+                rate.span(),
                 "give either users (closed model) or rate (open model), not both",
             ));
         }
@@ -69,21 +127,20 @@ pub(super) fn compile_load(cx: &Ctx<'_>, l: &file::Load) -> Result<LoadSpec, Sce
                     ));
                 }
             }
-            let r = *rate.get_ref();
-            if !(r.is_finite() && r >= 0.0) {
-                return Err(cx.err(
-                    rate.span(),
-                    "rate must be a number of requests per second >= 0",
-                ));
-            }
+            let r = bound(cx, rate.span(), "rate", limits::rate(*rate.get_ref()))?;
+            let max_in_flight = match &l.max_in_flight {
+                Some(m) => whole(
+                    cx,
+                    m,
+                    "max_in_flight",
+                    &format!("from 0 to {} (0 is taken as 1)", limits::MAX_IN_FLIGHT),
+                    limits::max_in_flight,
+                )?,
+                None => limits::DEFAULT_MAX_IN_FLIGHT,
+            };
             LoadModel::Open {
                 rate: r,
-                max_in_flight: l
-                    .max_in_flight
-                    .as_ref()
-                    .map(|m| *m.get_ref())
-                    .unwrap_or(10_000)
-                    .max(1),
+                max_in_flight,
                 stages,
             }
         }
@@ -91,15 +148,18 @@ pub(super) fn compile_load(cx: &Ctx<'_>, l: &file::Load) -> Result<LoadSpec, Sce
             if let Some(m) = &l.max_in_flight {
                 return Err(cx.err(m.span(), "max_in_flight belongs to the open model (rate)"));
             }
-            let users_n = users.as_ref().map(|u| *u.get_ref()).unwrap_or(1);
+            let users_n = match users {
+                Some(u) => whole(
+                    cx,
+                    u,
+                    "users",
+                    &format!("from 0 to {}", limits::MAX_USERS),
+                    limits::users,
+                )?,
+                None => 1,
+            };
             let spawn_rate = match &l.spawn_rate {
-                Some(s) if !(s.get_ref().is_finite() && *s.get_ref() > 0.0) => {
-                    return Err(cx.err(
-                        s.span(),
-                        "spawn_rate must be a number of users per second > 0",
-                    ));
-                }
-                Some(s) => *s.get_ref(),
+                Some(s) => bound(cx, s.span(), "spawn_rate", limits::spawn_rate(*s.get_ref()))?,
                 // Start everyone at once (or as fast as the stages say)
                 // unless told otherwise.
                 None => f64::INFINITY,
@@ -116,15 +176,21 @@ pub(super) fn compile_load(cx: &Ctx<'_>, l: &file::Load) -> Result<LoadSpec, Sce
             }
         }
     };
-    Ok(LoadSpec {
+    let load = LoadSpec {
         model,
         duration,
         requests,
         timeout,
-    })
+    };
+    // Every value was checked at its place above; this is the same check
+    // flags and plans from the network get, kept in step with it.
+    load.check()
+        .map_err(|e| cx.err(0..0, format!("[load] {e}")))?;
+    Ok(load)
 }
 
-/// A pause: a duration ("1s"), or { min = D, max = D } drawn uniformly.
+/// A pause: a duration ("1s"), or { min = D, max = D } drawn uniformly;
+/// at most [`limits::MAX_THINK`].
 pub(super) fn compile_think(
     cx: &Ctx<'_>,
     t: &S<toml::Value>,
@@ -137,7 +203,8 @@ pub(super) fn compile_think(
                 format!("{what}: expected a duration string such as \"1s\""),
             )
         })?;
-        parse_duration(text).map_err(|e| cx.err(t.span(), format!("{what}: {e}")))
+        let d = parse_duration(text).map_err(|e| cx.err(t.span(), format!("{what}: {e}")))?;
+        bound(cx, t.span(), what, limits::think(d))
     };
     Ok(match t.get_ref() {
         toml::Value::Table(tbl) => {

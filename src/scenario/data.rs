@@ -39,6 +39,15 @@ pub enum DataError {
     Csv(#[from] csv::Error),
     #[error("column {column:?} is not in the CSV header ({header})")]
     NoColumn { column: String, header: String },
+    #[error(
+        "{file} line {line} has {fields} fields, but the header has {columns} (quote a value that holds a comma: \"a,b\")"
+    )]
+    LongRow {
+        file: String,
+        line: u64,
+        fields: usize,
+        columns: usize,
+    },
 }
 
 impl DataSource {
@@ -52,7 +61,9 @@ impl DataSource {
         Self::new(name, file, vec!["line".into()], 0, rows, pick)
     }
 
-    /// CSV with a header row; `column` picks what `{{ name }}` means.
+    /// CSV with a header row; `column` picks what `{{ name }}` means. A row
+    /// shorter than the header reads as empty in its missing columns; a
+    /// longer one is an error naming its line.
     pub fn from_csv(
         name: &str,
         file: &str,
@@ -62,6 +73,7 @@ impl DataSource {
     ) -> Result<Self, DataError> {
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
+            .flexible(true)
             .from_reader(text.as_bytes());
         let columns: Vec<String> = reader.headers()?.iter().map(str::to_owned).collect();
         let default_column = match column {
@@ -76,7 +88,16 @@ impl DataSource {
         };
         let mut rows = Vec::new();
         for rec in reader.records() {
-            rows.push(rec?.iter().map(str::to_owned).collect());
+            let rec = rec?;
+            if rec.len() > columns.len() {
+                return Err(DataError::LongRow {
+                    file: file.to_owned(),
+                    line: rec.position().map_or(0, |p| p.line()),
+                    fields: rec.len(),
+                    columns: columns.len(),
+                });
+            }
+            rows.push(rec.iter().map(str::to_owned).collect());
         }
         Self::new(name, file, columns, default_column, rows, pick)
     }
@@ -153,5 +174,36 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("\"nope\""), "{err}");
         assert!(DataSource::from_lines("e", "e.txt", "\n\n", Pick::Random).is_err());
+    }
+
+    #[test]
+    fn short_csv_rows_read_as_empty_and_long_ones_are_refused() {
+        let d = DataSource::from_csv(
+            "u",
+            "u.csv",
+            "user,pass,team\nann,x1,red\n\nbob\ncid,y2\n",
+            None,
+            Pick::Sequential,
+        )
+        .unwrap();
+        assert_eq!(d.rows.len(), 3);
+        assert_eq!(
+            (d.value(1, 0), d.value(1, 1), d.value(1, 2)),
+            ("bob", "", "")
+        );
+        assert_eq!((d.value(2, 1), d.value(2, 2)), ("y2", ""));
+        let err = DataSource::from_csv(
+            "u",
+            "u.csv",
+            "user,pass\nann,x1\nbob,hello, world\n",
+            None,
+            Pick::Random,
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("u.csv line 3 has 3 fields, but the header has 2"),
+            "{text}"
+        );
     }
 }

@@ -60,8 +60,9 @@ pub struct ScenarioMeta {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Load {
-    /// Closed model: virtual users.
-    pub users: Option<S<u64>>,
+    /// Closed model: virtual users (an integer; read as a value so that a
+    /// float or a negative number gets a message naming the key).
+    pub users: Option<S<toml::Value>>,
     /// Closed model: users started per second.
     pub spawn_rate: Option<S<f64>>,
     /// Closed model: pause between a user's requests.
@@ -69,12 +70,12 @@ pub struct Load {
     pub think_time: Option<S<toml::Value>>,
     /// Open model: arrivals per second.
     pub rate: Option<S<f64>>,
-    /// Open model: most requests in flight at once.
-    pub max_in_flight: Option<S<u64>>,
+    /// Open model: most requests in flight at once (an integer).
+    pub max_in_flight: Option<S<toml::Value>>,
     /// Stop after this long.
     pub duration: Option<S<String>>,
-    /// Stop after this many requests.
-    pub requests: Option<S<u64>>,
+    /// Stop after this many requests (an integer).
+    pub requests: Option<S<toml::Value>>,
     /// Per-request timeout (default 30s).
     pub timeout: Option<S<String>>,
     /// Targets over time (users, or rate in the open model).
@@ -85,8 +86,8 @@ pub struct Load {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Stage {
-    pub duration: String,
-    pub target: f64,
+    pub duration: S<String>,
+    pub target: S<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -101,6 +102,9 @@ pub struct Http {
     pub ca: Option<S<String>>,
     /// Skip certificate verification (loopback targets only).
     pub insecure: Option<S<bool>>,
+    /// The most bytes of an answer's body kept for checks and captures: a
+    /// size string ("4MiB") or an integer of bytes.
+    pub max_body: Option<S<toml::Value>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -12,6 +12,9 @@ pub mod data;
 pub mod env;
 pub mod error;
 pub mod file;
+pub mod limits;
+#[cfg(test)]
+mod proptests;
 pub mod template;
 
 use std::time::Duration;
@@ -19,6 +22,7 @@ use std::time::Duration;
 pub use compile::{Sources, compile, load};
 pub use data::DataSource;
 pub use error::ScenarioError;
+pub use limits::DEFAULT_MAX_BODY;
 pub use template::{Scope, Template};
 
 /// A compiled scenario.
@@ -96,14 +100,15 @@ impl Scenario {
 
     /// The base URLs and endpoints the scenario targets, for display.
     pub fn targets(&self) -> Vec<String> {
+        let mut seen = std::collections::HashSet::new();
         let mut out: Vec<String> = Vec::new();
         for r in &self.requests {
             let t = match &r.kind {
-                RequestKind::Http(h) => h.base.clone(),
-                RequestKind::Grpc(g) => g.endpoint.clone(),
+                RequestKind::Http(h) => &h.base,
+                RequestKind::Grpc(g) => &g.endpoint,
             };
-            if !out.contains(&t) {
-                out.push(t);
+            if seen.insert(t.as_str()) {
+                out.push(t.clone());
             }
         }
         out
@@ -244,7 +249,9 @@ pub struct HttpSpec {
     pub body: Option<Template>,
     pub version: HttpVersion,
     pub tls: TlsSpec,
-    /// The most bytes of an answer's body kept for checks and captures.
+    /// The most bytes of an answer's body kept for checks and captures
+    /// (`[http] max_body`, default [`DEFAULT_MAX_BODY`]); the body is still
+    /// read to its end and counted.
     pub max_body: usize,
 }
 

@@ -68,12 +68,26 @@ pub struct TemplateError {
 pub struct Scope<'a> {
     pub data: &'a [DataSource],
     pub vars: &'a [String],
+    /// `vars` by name, when there are many to look up (else a scan).
+    pub var_index: Option<&'a std::collections::HashMap<String, usize>>,
 }
 
 impl<'a> Scope<'a> {
     /// Data sources only (no flow has captured anything).
     pub fn data(data: &'a [DataSource]) -> Self {
-        Scope { data, vars: &[] }
+        Scope {
+            data,
+            vars: &[],
+            var_index: None,
+        }
+    }
+
+    /// The index of variable `name`.
+    pub fn var(&self, name: &str) -> Option<usize> {
+        match self.var_index {
+            Some(ix) => ix.get(name).copied(),
+            None => self.vars.iter().position(|v| v == name),
+        }
     }
 }
 
@@ -231,7 +245,7 @@ fn parse_expr(expr: &str, scope: &Scope<'_>) -> Result<Part, String> {
             },
             _ => return Err(format!("int(MIN, MAX) needs MIN <= MAX, found int({args})")),
         }
-    } else if let Some(v) = scope.vars.iter().position(|v| v == expr) {
+    } else if let Some(v) = scope.var(expr) {
         Value::Var(v)
     } else {
         let (name, column) = match expr.split_once('.') {
@@ -321,6 +335,7 @@ mod tests {
         let scope = Scope {
             data: &d,
             vars: &vars,
+            var_index: None,
         };
         let t = Template::compile("/items/{{ id }}?u={{ acct }}&t={{token|json}}", &scope).unwrap();
         assert_eq!(t.vars().collect::<Vec<_>>(), [1, 0]);

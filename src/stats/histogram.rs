@@ -107,11 +107,17 @@ fn bucket_shift(v: u64) -> u32 {
     53 - (v | 2047).leading_zeros()
 }
 
-/// Encodes in the HDR V2 deflate format.
+/// Encodes in the HDR V2 deflate format. The header carries the highest
+/// value the histogram can hold, which depends on how it grew (recorded
+/// value by value, or added whole); the histogram is written as decoding
+/// builds it (added whole into a new one), so that a result read back and
+/// written again is the same bytes.
 pub fn encode(h: &Latency) -> Vec<u8> {
+    let mut canonical = new();
+    add(&mut canonical, h);
     let mut out = Vec::new();
     // Serializing into a Vec only fails on an internal HDR error.
-    let _ = V2DeflateSerializer::new().serialize(h, &mut out);
+    let _ = V2DeflateSerializer::new().serialize(&canonical, &mut out);
     out
 }
 
@@ -245,6 +251,14 @@ mod tests {
         let mut small = new();
         record(&mut small, 150);
         assert!(equal(&decode(&encode(&small)).unwrap(), &small));
+        // Written, read back and written again: the same bytes, however the
+        // histogram grew (value by value here, added whole when decoded).
+        let mut grown = new();
+        for v in spread(5_000) {
+            record(&mut grown, v);
+        }
+        let once = encode(&grown);
+        assert_eq!(encode(&decode(&once).unwrap()), once);
     }
 
     #[test]

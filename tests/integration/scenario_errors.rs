@@ -135,3 +135,189 @@ fn shipped_scenarios_validate() {
     }
     assert!(n >= 3);
 }
+
+/// Settings beyond volley's limits (scenario::limits): each refused by
+/// `volley check` at its key's line and column, with the bound.
+#[test]
+fn absurd_settings_are_refused_with_their_bound() {
+    let req = format!("{BASE}[[request]]\nname = \"a\"\n");
+    let load = |lines: &str| format!("[load]\n{lines}\n{req}");
+    let cases: Vec<(String, &str, &str)> = vec![
+        (load("users = 9223372036854775807"), "bad.toml:2:9", "users must be at most 1000000 users"),
+        (load("users = 1000001"), "bad.toml:2:9", "users must be at most 1000000 users"),
+        (load("users = -5"), "bad.toml:2:9", "users must be a whole number from 0 to 1000000, not -5"),
+        (load("users = 2.5"), "bad.toml:2:9", "users must be a whole number from 0 to 1000000, not 2.5"),
+        (load("stages = [{ duration = \"1m\", target = 2e6 }]"), "bad.toml:2:39", "stage target must be a number of users from 0 to 1000000"),
+        (load("rate = 1e15"), "bad.toml:2:8", "rate must be 0 or a number of requests per second from 0.001 to 10000000"),
+        (load("rate = nan"), "bad.toml:2:8", "to 10000000, not NaN"),
+        (load("rate = inf"), "bad.toml:2:8", "to 10000000, not inf"),
+        (load("rate = 1e-30"), "bad.toml:2:8", "from 0.001 to 10000000"),
+        (load("rate = 10\nstages = [{ duration = \"1m\", target = 1e9 }]"), "bad.toml:3:39", "stage target must be 0 or a number of requests per second from 0.001 to 10000000"),
+        (load("rate = 10\nmax_in_flight = 1000000000"), "bad.toml:3:17", "max_in_flight must be at most 1000000"),
+        (load("rate = 10\nmax_in_flight = 9223372036854775807"), "bad.toml:3:17", "max_in_flight must be at most 1000000"),
+        (load("rate = 10\nmax_in_flight = -1"), "bad.toml:3:17", "max_in_flight must be a whole number"),
+        (load("spawn_rate = inf"), "bad.toml:2:14", "spawn_rate must be a number of users per second above 0 and at most 1000000"),
+        (load("spawn_rate = 0"), "bad.toml:2:14", "leave it out to start all users at once"),
+        (load("spawn_rate = nan"), "bad.toml:2:14", "spawn_rate must be"),
+        (load("duration = \"1000000h\""), "bad.toml:2:12", "duration must be at most 365d"),
+        (load("stages = [{ duration = \"400d\", target = 1 }]"), "bad.toml:2:24", "stage duration must be at most 365d"),
+        (load("stages = [\n  { duration = \"200d\", target = 1 },\n  { duration = \"200d\", target = 1 },\n]"), "bad.toml:4:3", "stages must be at most 365d in all, not 400d"),
+        (load("timeout = \"2h\""), "bad.toml:2:11", "timeout must be from 1ms to 1h"),
+        (load("timeout = \"0s\""), "bad.toml:2:11", "timeout must be from 1ms to 1h"),
+        (load("think_time = \"2h\""), "bad.toml:2:14", "think_time must be at most 1h"),
+        (load("think_time = { min = \"1s\", max = \"5h\" }"), "bad.toml:2:14", "think_time.max must be at most 1h"),
+        (load("requests = 0"), "bad.toml:2:12", "requests must be from 1 to 1000000000000000"),
+        (load("requests = 2.0"), "bad.toml:2:12", "requests must be a whole number from 1 to 1000000000000000"),
+        (format!("{BASE}[[flow]]\nname = \"f\"\n[[flow.step]]\nname = \"a\"\n[[flow.step]]\nthink = \"2h\"\n"), "bad.toml:8:9", "think must be at most 1h"),
+        (format!("{BASE}max_body = \"2GiB\"\n[[request]]\nname = \"a\"\n"), "bad.toml:3:12", "max_body must be from 1KiB to 1GiB"),
+        (format!("{BASE}max_body = 100\n[[request]]\nname = \"a\"\n"), "bad.toml:3:12", "max_body must be from 1KiB to 1GiB"),
+        (format!("{BASE}max_body = \"lots\"\n[[request]]\nname = \"a\"\n"), "bad.toml:3:12", "is not a size"),
+        ("[grpc]\nendpoint = \"http://127.0.0.1:1\"\nreflection = true\nconnections = 1000000000\n[[request]]\nname = \"g\"\ngrpc = \"p.S/M\"\n".to_string(), "bad.toml:4:15", "connections must be from 1 to 10000"),
+        // Serde's own messages name the key too.
+        (format!("{BASE}[[request]]\nname = \"a\"\nweight = -1\n"), "bad.toml:5:10", "weight: invalid value"),
+    ];
+    for (content, place, message) in cases {
+        let (code, stderr) = check(&content);
+        assert_eq!(code, 2, "{content}\n{stderr}");
+        assert!(stderr.contains(place), "want {place} in:\n{stderr}");
+        assert!(stderr.contains(message), "want {message:?} in:\n{stderr}");
+    }
+}
+
+/// The bounds are inclusive: a file at every one of them is valid.
+#[test]
+fn settings_at_their_bounds_are_accepted() {
+    for content in [
+        format!(
+            "[load]\nusers = 1000000\nspawn_rate = 1000000\nthink_time = {{ min = \"0s\", max = \"1h\" }}\nduration = \"365d\"\nrequests = 1000000000000000\ntimeout = \"1h\"\n{BASE}max_body = \"1GiB\"\n[[request]]\nname = \"a\"\n"
+        ),
+        format!(
+            "[load]\nrate = 10000000\nmax_in_flight = 1000000\nstages = [{{ duration = \"300d\", target = 10000000 }}, {{ duration = \"65d\", target = 0.001 }}]\ntimeout = \"1ms\"\n{BASE}max_body = 1024\n[[request]]\nname = \"a\"\n"
+        ),
+    ] {
+        let (code, stderr) = check(&content);
+        assert_eq!(code, 0, "{content}\n{stderr}");
+    }
+}
+
+/// The same values as flags: clap refuses them (exit 2) with the bound,
+/// before anything is compiled or started.
+#[test]
+fn absurd_flags_exit_2_with_their_bound() {
+    let dir = Dir::new();
+    let file = dir.write("s.toml", &format!("{BASE}[[request]]\nname = \"a\"\n"));
+    let f = file.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["run", "-f", f, "-u", "9223372036854775807"],
+            "must be at most 1000000 users",
+        ),
+        (vec!["run", "-f", f, "--users=-5"], "is not a whole number"),
+        (
+            vec!["run", "-f", f, "--rate", "1e9"],
+            "from 0.001 to 10000000",
+        ),
+        (
+            vec!["run", "-f", f, "--rate", "1e15"],
+            "from 0.001 to 10000000",
+        ),
+        (
+            vec!["run", "-f", f, "--rate", "NaN"],
+            "from 0.001 to 10000000",
+        ),
+        (
+            vec!["run", "-f", f, "--spawn-rate", "inf"],
+            "at most 1000000",
+        ),
+        (vec!["run", "-f", f, "-r", "0"], "above 0"),
+        (vec!["run", "-f", f, "-t", "1000000h"], "at most 365d"),
+        (vec!["run", "-f", f, "--timeout", "2h"], "from 1ms to 1h"),
+        (vec!["run", "-f", f, "--timeout", "0s"], "from 1ms to 1h"),
+        (vec!["run", "-f", f, "--think-time", "2h"], "at most 1h"),
+        (
+            vec!["run", "-f", f, "-n", "0"],
+            "from 1 to 1000000000000000",
+        ),
+        (vec!["run", "-f", f, "--threads", "100000"], "at most 1024"),
+        (
+            vec!["run", "-f", f, "--local-workers", "65"],
+            "from 1 to 64",
+        ),
+        (vec!["run", "-f", f, "--local-workers", "0"], "from 1 to 64"),
+        (
+            vec!["master", "-f", f, "--expect-workers", "100000"],
+            "from 1 to 1000",
+        ),
+        (vec!["master", "-f", f, "--threads", "5000"], "at most 1024"),
+        (
+            vec!["master", "-f", f, "--rate", "1e15"],
+            "from 0.001 to 10000000",
+        ),
+        (
+            vec![
+                "worker",
+                "--master",
+                "127.0.0.1:1",
+                "--insecure",
+                "--threads",
+                "100000",
+            ],
+            "at most 1024",
+        ),
+    ];
+    for (args, message) in cases {
+        let out = common::volley(&args);
+        let (_, stderr) = common::text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(message),
+            "{args:?}: want {message:?} in:\n{stderr}"
+        );
+    }
+}
+
+/// `volley check` is linear in the file: 50,000 requests with one name used
+/// twice at the very end are checked, and the second use is named by line
+/// and column. No timing is asserted; the kill timeout only stops a hang.
+#[test]
+fn a_large_scenario_names_its_duplicate() {
+    let n = 50_000;
+    let mut text = String::with_capacity(n * 40);
+    text.push_str(BASE);
+    for i in 0..n {
+        text.push_str(&format!(
+            "[[request]]\nname = \"r{i}\"\npath = \"/i/{i}\"\n"
+        ));
+    }
+    text.push_str("[[request]]\nname = \"r0\"\n");
+    let dir = Dir::new();
+    let file = dir.write("big.toml", &text);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_volley"))
+        .args(["check", "-f", file.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(600) {
+            let _ = child.kill();
+            panic!("volley check of {n} requests ran for 10 minutes");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    // Two lines of [http], three per request, then the duplicate's name.
+    let line = 2 + 3 * n + 2;
+    assert!(
+        stderr.contains(&format!(
+            "big.toml:{line}:8: request name \"r0\" is used twice"
+        )),
+        "{stderr}"
+    );
+}
