@@ -469,6 +469,8 @@ async fn open(shared: Arc<Shared>, load: LoadSpec, control: watch::Receiver<Cont
             shared.stop.cancel();
             break;
         }
+        // The step from the last arrival follows the rate now in force.
+        arrivals.follow(r);
         // At most a batch per pass: at any rate the loop yields to the
         // runtime (Ctrl-C, snapshots), and what is left is taken next pass.
         let mut batch = 0usize;

@@ -46,11 +46,15 @@ fn step(rate: f64) -> Duration {
         .max(Duration::from_nanos(1))
 }
 
-/// Open-model arrivals: the intended start of each request, spaced by the
-/// inverse of the rate in force when the previous one was due.
+/// Open-model arrivals: the intended start of each request, one step of the
+/// rate in force (1/rate) after the previous one. The step follows the rate
+/// as it changes ([`Arrivals::follow`]): a ramp from zero does not wait out
+/// the long step its first, tiny rate gave.
 #[derive(Debug, Clone)]
 pub struct Arrivals {
     next: Duration,
+    /// The last arrival taken, while the schedule runs.
+    last: Option<Duration>,
 }
 
 impl Default for Arrivals {
@@ -63,6 +67,19 @@ impl Arrivals {
     pub fn new() -> Self {
         Arrivals {
             next: Duration::ZERO,
+            last: None,
+        }
+    }
+
+    /// Spaces the next arrival by `rate`, the rate in force now, from the
+    /// last one taken (no earlier than `now` would make it: the arrivals
+    /// already due stay due).
+    pub fn follow(&mut self, rate: f64) {
+        if let Some(last) = self.last
+            && rate > 0.0
+            && rate.is_finite()
+        {
+            self.next = last.saturating_add(step(rate));
         }
     }
 
@@ -76,9 +93,11 @@ impl Arrivals {
     pub fn take(&mut self, rate: f64, now: Duration) -> Option<Duration> {
         if rate <= 0.0 || !rate.is_finite() {
             self.next = self.next.max(now);
+            self.last = None;
             return None;
         }
         let at = self.next;
+        self.last = Some(at);
         self.next = self.next.saturating_add(step(rate));
         Some(at)
     }
@@ -103,12 +122,14 @@ impl Arrivals {
             .next
             .saturating_add(ahead)
             .max(now.saturating_add(step(rate)));
+        self.last = self.next.checked_sub(step(rate));
         n
     }
 
     /// Restarts the schedule at `now` (after a pause).
     pub fn reset_to(&mut self, now: Duration) {
         self.next = now;
+        self.last = None;
     }
 }
 
@@ -149,9 +170,33 @@ mod tests {
         // A rate change takes effect from the next arrival.
         let t = a.take(10.0, Duration::ZERO).unwrap();
         assert_eq!(a.peek() - t, Duration::from_millis(100));
+        // ...and, followed, on the one already scheduled.
+        a.follow(1000.0);
+        assert_eq!(a.peek() - t, Duration::from_millis(1));
         // Zero pauses and moves the schedule up to now.
         assert_eq!(a.take(0.0, Duration::from_secs(5)), None);
         assert_eq!(a.peek(), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_ramp_from_zero_follows_the_rate() {
+        // 0 to 100/s over 5 s: about 250 arrivals, not one and a long wait.
+        let stages = [s(5, 100.0)];
+        let mut a = Arrivals::new();
+        let mut n = 0;
+        let mut t = Duration::ZERO;
+        while t < Duration::from_secs(5) {
+            let r = target_at(0.0, &stages, t);
+            a.follow(r);
+            while a.peek() <= t {
+                if a.take(r, t).is_none() {
+                    break;
+                }
+                n += 1;
+            }
+            t += Duration::from_millis(10);
+        }
+        assert!((230..=260).contains(&n), "{n}");
     }
 
     #[test]
