@@ -69,7 +69,15 @@ impl Values {
     fn absorb(&mut self, other: Values) {
         match (&mut *self, other) {
             (Values::Few(a), Values::Few(b)) => a.extend(b),
-            (Values::Dense(a), other) => other.add_into(a),
+            (Values::Dense(a), Values::Dense(mut b)) => {
+                // Add the smaller histogram into the larger: the sum is the
+                // same, and the larger one need not grow.
+                if b.distinct_values() > a.distinct_values() {
+                    std::mem::swap(a, &mut b);
+                }
+                histogram::add(a, &b);
+            }
+            (Values::Dense(a), few) => few.add_into(a),
             (few, Values::Dense(mut b)) => {
                 few.add_into(&mut b);
                 *few = Values::Dense(b);
@@ -116,6 +124,22 @@ struct Counts {
 }
 
 impl Counts {
+    /// Adds another shard's counters of the same name (saturating: counts
+    /// of one interval, far from the limit).
+    fn absorb(&mut self, other: Counts) {
+        self.requests = self.requests.saturating_add(other.requests);
+        self.failures = self.failures.saturating_add(other.failures);
+        self.bytes_sent = self.bytes_sent.saturating_add(other.bytes_sent);
+        self.bytes_received = self.bytes_received.saturating_add(other.bytes_received);
+        for (key, (count, detail)) in other.reasons {
+            let e = self.reasons.entry(key).or_insert((0, None));
+            e.0 = e.0.saturating_add(count);
+            if detail.is_some() {
+                e.1 = detail;
+            }
+        }
+    }
+
     fn add_into<H>(self, snap: &mut NameSnapshot<H>) {
         snap.requests += self.requests;
         snap.failures += self.failures;
@@ -159,20 +183,10 @@ impl NameData {
         snap
     }
 
-    /// Adds another shard's data of the same name into its snapshot.
-    fn add_into(self, snap: &mut NameSnapshot) {
-        match self.values {
-            Values::Dense(mut h) => {
-                // Add the smaller histogram into the larger: the sum is the
-                // same, and the larger one need not grow.
-                if h.distinct_values() > snap.hist.distinct_values() {
-                    std::mem::swap(&mut h, &mut snap.hist);
-                }
-                histogram::add(&mut snap.hist, &h);
-            }
-            few => few.add_into(&mut snap.hist),
-        }
-        self.counts.add_into(snap);
+    /// Adds another shard's data of the same name.
+    fn absorb(&mut self, other: NameData) {
+        self.values.absorb(other.values);
+        self.counts.absorb(other.counts);
     }
 }
 
@@ -257,14 +271,13 @@ impl Recorder {
         })
     }
 
-    /// Takes everything recorded since the last drain, per request name, in
-    /// the order of the names. Costs the names plus what was recorded: a
-    /// name's histogram is the shard's own, moved, when one shard has it,
-    /// and a histogram sized to the values when they were few.
-    pub fn drain(&self) -> Vec<NameSnapshot> {
+    /// Takes everything recorded since the last drain: per request name, in
+    /// the order of the names, the shards' values and counters taken
+    /// together. Costs the names plus what was recorded.
+    fn take(&self) -> Vec<(u32, NameData)> {
         let shards: Vec<_> = self.shards.lock().clone();
         // Indexed by name.
-        let mut out: Vec<Option<NameSnapshot>> = Vec::new();
+        let mut out: Vec<Option<NameData>> = Vec::new();
         for shard in shards {
             // Swap the data out under the lock; merge after releasing it.
             let taken = std::mem::take(&mut shard.lock().names);
@@ -276,56 +289,46 @@ impl Recorder {
                     continue;
                 }
                 match &mut out[idx] {
-                    Some(snap) => d.add_into(snap),
-                    slot => *slot = Some(d.into_snapshot(idx as u32)),
+                    Some(all) => all.absorb(d),
+                    slot => *slot = Some(d),
                 }
             }
         }
-        out.into_iter().flatten().collect()
+        out.into_iter()
+            .enumerate()
+            .filter_map(|(i, d)| d.map(|d| (i as u32, d)))
+            .collect()
+    }
+
+    /// Takes everything recorded since the last drain, per request name,
+    /// with dense histograms (a shard's own, moved, when it has one; else
+    /// one sized to the values).
+    pub fn drain(&self) -> Vec<NameSnapshot> {
+        self.take()
+            .into_iter()
+            .map(|(name, d)| d.into_snapshot(name))
+            .collect()
     }
 
     /// What [`Recorder::drain`] takes, with each name's latencies in the
     /// sparse form that goes on the wire (the same bytes as
     /// `Snapshot::to_sparse` of `drain`'s), built from the values themselves
     /// when they were few: no 16 KB histogram per name and interval on the
-    /// way.
+    /// way. What the engine publishes.
     pub fn drain_sparse(&self) -> Vec<NameSnapshot<Sparse>> {
-        let shards: Vec<_> = self.shards.lock().clone();
-        let mut out: Vec<Option<(Values, NameSnapshot<Sparse>)>> = Vec::new();
-        for shard in shards {
-            let taken = std::mem::take(&mut shard.lock().names);
-            if out.len() < taken.len() {
-                out.resize_with(taken.len(), || None);
-            }
-            for (idx, d) in taken.into_iter().enumerate() {
-                if d.is_empty() {
-                    continue;
-                }
-                match &mut out[idx] {
-                    Some((values, snap)) => {
-                        values.absorb(d.values);
-                        d.counts.add_into(snap);
-                    }
-                    slot => {
-                        let mut snap = NameSnapshot {
-                            name: idx as u32,
-                            hist: Sparse::default(),
-                            requests: 0,
-                            failures: 0,
-                            bytes_sent: 0,
-                            bytes_received: 0,
-                            failure_counts: Vec::new(),
-                        };
-                        d.counts.add_into(&mut snap);
-                        *slot = Some((d.values, snap));
-                    }
-                }
-            }
-        }
-        out.into_iter()
-            .flatten()
-            .map(|(values, mut snap)| {
-                snap.hist = values.into_sparse();
+        self.take()
+            .into_iter()
+            .map(|(name, d)| {
+                let mut snap = NameSnapshot {
+                    name,
+                    hist: d.values.into_sparse(),
+                    requests: 0,
+                    failures: 0,
+                    bytes_sent: 0,
+                    bytes_received: 0,
+                    failure_counts: Vec::new(),
+                };
+                d.counts.add_into(&mut snap);
                 snap
             })
             .collect()

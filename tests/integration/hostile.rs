@@ -184,8 +184,9 @@ async fn connection(mut s: TcpStream, seen: Seen) -> std::io::Result<()> {
     }
 }
 
-/// A scenario with one request per path (weight 1 each).
-fn scenario(base: &str, load: &str, paths: &[&str]) -> String {
+/// A scenario against `target` with one request per path (weight 1 each).
+fn scenario(target: &Hostile, load: &str, paths: &[&str]) -> String {
+    let base = format!("http://{}", target.addr);
     let mut s = format!("[load]\n{load}\n[http]\nbase_url = \"{base}\"\n");
     for p in paths {
         let name = p.trim_start_matches('/');
@@ -216,6 +217,17 @@ fn reasons(r: &serde_json::Value, n: &str) -> Vec<(String, String)> {
             )
         })
         .collect()
+}
+
+const TOKEN: &str = "t0ken";
+
+/// A master of the scenario `text` that writes its result to `json`; with
+/// its address and certificate fingerprint.
+fn master(dir: &Dir, text: &str, json: &std::path::Path, extra: &[&str]) -> (Proc, String, String) {
+    let file = dir.write("s.toml", text);
+    let mut args = vec!["--json", json.to_str().unwrap(), "--join-timeout", "20s"];
+    args.extend_from_slice(extra);
+    procs::master(file.to_str().unwrap(), TOKEN, &args)
 }
 
 /// Runs `volley run` on `text` to its end (at most `within`); returns the
@@ -266,7 +278,7 @@ fn lengths_no_memory_holds_and_broken_framing_are_counted_failures() {
     ];
     let paths: Vec<&str> = cases.iter().map(|c| c.0).collect();
     let text = scenario(
-        &format!("http://{}", target.addr),
+        &target,
         "users = 4\nrequests = 400\ntimeout = \"5s\"",
         &paths,
     );
@@ -311,7 +323,7 @@ fn endless_and_enormous_bodies_are_read_through_in_bounded_memory() {
     let target = hostile();
     let dir = Dir::new();
     let text = scenario(
-        &format!("http://{}", target.addr),
+        &target,
         "users = 3\nduration = \"8s\"\ntimeout = \"3s\"",
         &["/big-body", "/endless-chunked", "/endless-close"],
     );
@@ -344,7 +356,7 @@ fn a_server_closing_kept_alive_connections_silently_loses_no_request() {
     let target = hostile();
     let dir = Dir::new();
     let text = scenario(
-        &format!("http://{}", target.addr),
+        &target,
         "users = 4\nrequests = 2000",
         &["/close-after-each"],
     );
@@ -362,8 +374,7 @@ fn a_server_closing_kept_alive_connections_silently_loses_no_request() {
 fn a_run_that_sends_nothing_fails_unless_allowed() {
     let target = hostile();
     let dir = Dir::new();
-    let base = format!("http://{}", target.addr);
-    let text = scenario(&base, "users = 0\nduration = \"1s\"", &["/ok"]);
+    let text = scenario(&target, "users = 0\nduration = \"1s\"", &["/ok"]);
     let (p, code, r) = run(
         &dir,
         &text,
@@ -399,7 +410,7 @@ fn sigterm_stops_a_run_that_still_reports_and_writes_everything() {
     let target = hostile();
     let dir = Dir::new();
     let text = scenario(
-        &format!("http://{}", target.addr),
+        &target,
         "users = 2\nduration = \"60s\"\nthink_time = \"10ms\"",
         &["/ok"],
     );
@@ -437,20 +448,14 @@ fn a_master_stopped_by_sigterm_reports_and_one_left_alone_by_its_worker_exits_3(
     let target = hostile();
     let dir = Dir::new();
     let text = scenario(
-        &format!("http://{}", target.addr),
+        &target,
         "users = 2\nduration = \"60s\"\nthink_time = \"10ms\"",
         &["/ok"],
     );
-    let file = dir.write("s.toml", &text);
-    let file = file.to_str().unwrap();
     // SIGTERM to the master: it stops the worker, merges, writes, exits 0.
     let json = dir.path("m.json");
-    let (mut m, addr, fp) = procs::master(
-        file,
-        "t0ken",
-        &["--json", json.to_str().unwrap(), "--join-timeout", "20s"],
-    );
-    let mut w = procs::worker(&addr, &fp, "t0ken", "w1");
+    let (mut m, addr, fp) = master(&dir, &text, &json, &[]);
+    let mut w = procs::worker(&addr, &fp, TOKEN, "w1");
     w.wait_for("joined master", Duration::from_secs(20));
     std::thread::sleep(Duration::from_secs(3));
     m.signal(libc::SIGTERM);
@@ -463,12 +468,8 @@ fn a_master_stopped_by_sigterm_reports_and_one_left_alone_by_its_worker_exits_3(
 
     // The only worker killed mid-run: its load is lost, the run broke.
     let json = dir.path("lost.json");
-    let (mut m, addr, fp) = procs::master(
-        file,
-        "t0ken",
-        &["--json", json.to_str().unwrap(), "--join-timeout", "20s"],
-    );
-    let w = procs::worker(&addr, &fp, "t0ken", "w2");
+    let (mut m, addr, fp) = master(&dir, &text, &json, &[]);
+    let w = procs::worker(&addr, &fp, TOKEN, "w2");
     w.wait_for("joined master", Duration::from_secs(20));
     std::thread::sleep(Duration::from_secs(3));
     w.signal(libc::SIGKILL);
@@ -487,26 +488,14 @@ fn a_worker_stopped_by_sigterm_hands_its_share_over_and_leaves() {
     let target = hostile();
     let dir = Dir::new();
     let text = scenario(
-        &format!("http://{}", target.addr),
+        &target,
         "users = 4\nduration = \"8s\"\nthink_time = \"10ms\"",
         &["/ok"],
     );
-    let file = dir.write("s.toml", &text);
     let json = dir.path("r.json");
-    let (mut m, addr, fp) = procs::master(
-        file.to_str().unwrap(),
-        "t0ken",
-        &[
-            "--json",
-            json.to_str().unwrap(),
-            "--expect-workers",
-            "2",
-            "--join-timeout",
-            "20s",
-        ],
-    );
-    let mut a = procs::worker(&addr, &fp, "t0ken", "a");
-    let b = procs::worker(&addr, &fp, "t0ken", "b");
+    let (mut m, addr, fp) = master(&dir, &text, &json, &["--expect-workers", "2"]);
+    let mut a = procs::worker(&addr, &fp, TOKEN, "a");
+    let b = procs::worker(&addr, &fp, TOKEN, "b");
     a.wait_for("joined master", Duration::from_secs(20));
     b.wait_for("joined master", Duration::from_secs(20));
     std::thread::sleep(Duration::from_secs(2));
@@ -537,18 +526,13 @@ fn a_remote_worker_lives_through_a_hostile_target() {
     let target = hostile();
     let dir = Dir::new();
     let text = scenario(
-        &format!("http://{}", target.addr),
+        &target,
         "users = 4\nrequests = 200\ntimeout = \"2s\"",
         &["/huge-length", "/max-chunk", "/ok"],
     );
-    let file = dir.write("s.toml", &text);
     let json = dir.path("r.json");
-    let (mut m, addr, fp) = procs::master(
-        file.to_str().unwrap(),
-        "t0ken",
-        &["--json", json.to_str().unwrap(), "--join-timeout", "20s"],
-    );
-    let mut w = procs::worker(&addr, &fp, "t0ken", "w");
+    let (mut m, addr, fp) = master(&dir, &text, &json, &[]);
+    let mut w = procs::worker(&addr, &fp, TOKEN, "w");
     assert_eq!(m.wait(Duration::from_secs(60)), Some(0), "{}", m.stderr());
     let r = read_json(&json);
     assert_eq!(r["totals"]["requests"], 200, "{r}");
@@ -635,11 +619,7 @@ fn http2_bodies_are_read_through_in_bounded_memory() {
 fn volley_report_refuses_sums_that_would_wrap() {
     let target = hostile();
     let dir = Dir::new();
-    let text = scenario(
-        &format!("http://{}", target.addr),
-        "users = 1\nrequests = 5",
-        &["/ok"],
-    );
+    let text = scenario(&target, "users = 1\nrequests = 5", &["/ok"]);
     let (p, code, mut r) = run(&dir, &text, &[], Duration::from_secs(30));
     assert_eq!(code, Some(0), "{}", p.stderr());
     r["names"][0]["requests"] = serde_json::json!(u64::MAX);
