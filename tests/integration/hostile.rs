@@ -657,3 +657,44 @@ fn a_thousand_request_names_cost_little_memory() {
     // It took 1.15 GB when every name held dense histograms up front.
     assert!(p.peak_rss_mib() < 200, "peak RSS {} MiB", p.peak_rss_mib());
 }
+
+#[test]
+fn the_highest_rate_allowed_still_stops_on_sigint_and_reports() {
+    // Ten million arrivals a second and four slots: nearly every arrival is
+    // missed, counted in bulk, and the dispatcher keeps yielding, so the
+    // first SIGINT stops the run and it reports.
+    let target = hostile();
+    let dir = Dir::new();
+    let text = scenario(
+        &target,
+        "rate = 10000000\nmax_in_flight = 4\nduration = \"60s\"",
+        &["/ok"],
+    );
+    let file = dir.write("s.toml", &text);
+    let json = dir.path("r.json");
+    let mut p = Proc::start(
+        &[
+            "run",
+            "-f",
+            file.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ],
+        &[],
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    p.signal(libc::SIGINT);
+    assert_eq!(p.wait(Duration::from_secs(20)), Some(0), "{}", p.stderr());
+    let r = read_json(&json);
+    assert!(r["totals"]["requests"].as_u64().unwrap() > 0, "{r}");
+    assert!(
+        r["missed_starts"].as_u64().unwrap() > 1_000_000,
+        "{}",
+        r["missed_starts"]
+    );
+    assert!(
+        r["notes"].to_string().contains("stopped by SIGINT"),
+        "{}",
+        r["notes"]
+    );
+}
