@@ -298,7 +298,13 @@ pub async fn run(
             ev = master.next() => {
                 let Some(ev) = ev else { break };
                 match ev {
-                    Event::Report { serial, report } => {
+                    Event::Report { serial, mut report } => {
+                        // A percentage from a peer: a number in range, or 0.
+                        report.cpu_percent = if report.cpu_percent.is_finite() {
+                            report.cpu_percent.clamp(0.0, 100.0)
+                        } else {
+                            0.0
+                        };
                         let Some(m) = members.get_mut(&serial) else { continue };
                         if report.run_id != run_id || m.lost {
                             continue;
@@ -310,7 +316,7 @@ pub async fn run(
                                 m.users = s.users;
                                 m.rps = s.requests() as f64 * 1000.0 / s.interval_ms.max(1) as f64;
                                 m.cpu = report.cpu_percent;
-                                m.requests += s.requests();
+                                m.requests = m.requests.saturating_add(s.requests());
                                 m.peak_users = m.peak_users.max(s.users);
                                 m.cpu_sum += report.cpu_percent;
                                 m.peak_cpu = m.peak_cpu.max(report.cpu_percent);
