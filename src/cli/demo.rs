@@ -106,6 +106,7 @@ pub fn demo(args: DemoArgs) -> Result<i32, Exit> {
         users: args.users,
         spawn_rate: None,
         rate: None,
+        connections: None,
         think_time: None,
         duration: Some(duration),
         requests: None,

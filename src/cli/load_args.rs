@@ -49,6 +49,10 @@ fn rate(s: &str) -> Result<f64, String> {
     limits::rate(number(s)?)
 }
 
+fn connections(s: &str) -> Result<u64, String> {
+    limits::connections(whole(s)?)
+}
+
 fn spawn_rate(s: &str) -> Result<f64, String> {
     limits::spawn_rate(number(s)?)
 }
@@ -69,6 +73,10 @@ pub struct LoadArgs {
     /// Open model: requests per second, whatever the answers' speed.
     #[arg(long, value_name = "R", value_parser = rate)]
     pub rate: Option<f64>,
+    /// Open model: connections opened before the first arrival (default
+    /// 64); an arrival that finds every one busy waits, and its wait counts.
+    #[arg(long, value_name = "N", value_parser = connections)]
+    pub connections: Option<u64>,
     /// Pause between a user's requests (closed model), e.g. 1s.
     #[arg(long, value_name = "DURATION", value_parser = think_time)]
     pub think_time: Option<Duration>,
@@ -105,13 +113,20 @@ impl LoadArgs {
             };
         }
         if let Some(r) = self.rate {
-            let max_in_flight = match load.model {
-                LoadModel::Open { max_in_flight, .. } => max_in_flight,
-                LoadModel::Closed { .. } => limits::DEFAULT_MAX_IN_FLIGHT,
+            let (max_in_flight, connections) = match load.model {
+                LoadModel::Open {
+                    max_in_flight,
+                    connections,
+                    ..
+                } => (max_in_flight, connections),
+                LoadModel::Closed { .. } => {
+                    (limits::DEFAULT_MAX_IN_FLIGHT, limits::DEFAULT_CONNECTIONS)
+                }
             };
             load.model = LoadModel::Open {
                 rate: r,
                 max_in_flight,
+                connections,
                 stages: Vec::new(),
             };
         }
@@ -130,7 +145,10 @@ impl LoadArgs {
                     };
                 }
             }
-            LoadModel::Open { .. } => {
+            LoadModel::Open { connections, .. } => {
+                if let Some(c) = self.connections {
+                    *connections = c;
+                }
                 if self.spawn_rate.is_some() || self.think_time.is_some() {
                     return Err(
                         "--spawn-rate and --think-time belong to the closed model (--users)".into(),

@@ -2,7 +2,8 @@
 //! settings before anything runs. Exit codes: 0 all thresholds passed, 1 a
 //! threshold failed (or the run completed no requests), 2 the run could not
 //! start (bad scenario, flags, target), 3 the run broke (an engine failed,
-//! load was lost with no worker left to take it, volley panicked): what was
+//! load was lost with no worker left to take it, volley panicked), 4 the
+//! run is INVALID (the generator, not the target, limited it): what was
 //! measured is still reported and written.
 
 pub mod check;
@@ -72,6 +73,9 @@ pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_CANNOT_START: i32 = 2;
 /// Exit code: the run broke while it ran; its report says why.
 pub const EXIT_BROKEN: i32 = 3;
+/// Exit code: the run is INVALID: the generator, not the target, limited
+/// the measurement (late or missed starts, a saturated CPU, late reports).
+pub const EXIT_INVALID: i32 = 4;
 
 /// Runs the parsed command; returns the process exit code.
 pub fn main(cli: Cli) -> i32 {

@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::Exit;
-use crate::report::run_report::RunReport;
+use crate::report::run_report::{Outcome, RunReport};
 use crate::report::{csv, html, json, junit, summary};
 
 /// The report files to write.
@@ -60,7 +60,7 @@ pub fn write(report: &RunReport, files: &ReportFiles) -> Result<i32, Exit> {
     let stats = &report.stats;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let _ = summary::write_summary(&mut out, stats, &report.verdicts);
+    let _ = summary::write_summary(&mut out, stats, &report.verdicts, &report.invalid);
     for n in &report.notes {
         let _ = writeln!(out, "note: {n}");
     }
@@ -93,6 +93,7 @@ pub fn write(report: &RunReport, files: &ReportFiles) -> Result<i32, Exit> {
                 &report.config.scenario,
                 stats.elapsed_secs(),
                 &report.verdicts,
+                &report.invalid,
             )
             .map_err(Into::into)
         })?;
@@ -113,11 +114,13 @@ pub fn write(report: &RunReport, files: &ReportFiles) -> Result<i32, Exit> {
     for e in &report.errors {
         eprintln!("the run broke: {e}");
     }
-    Ok(if !report.errors.is_empty() {
-        super::EXIT_BROKEN
-    } else if !failed.is_empty() {
-        super::EXIT_FAILED
-    } else {
-        super::EXIT_PASSED
+    for why in &report.invalid {
+        eprintln!("INVALID: {why}");
+    }
+    Ok(match report.outcome() {
+        Outcome::Broken => super::EXIT_BROKEN,
+        Outcome::Invalid => super::EXIT_INVALID,
+        Outcome::Failed => super::EXIT_FAILED,
+        Outcome::Passed => super::EXIT_PASSED,
     })
 }

@@ -294,6 +294,7 @@ pub fn report_of(p: &Prepared, outcome: Outcome, started: SystemTime) -> RunRepo
         verdicts: Vec::new(),
         notes: outcome.notes,
         errors: outcome.errors,
+        invalid: Vec::new(),
         report_lag_ms: LagJson::of(&outcome.report_lag_ms),
         workers: outcome.workers,
         merged_from: Vec::new(),

@@ -117,10 +117,12 @@ pub fn load_to_wire(l: &LoadSpec) -> wire::Load {
         LoadModel::Open {
             rate,
             max_in_flight,
+            connections,
             stages,
         } => wire::load::Model::Open(wire::Open {
             rate: *rate,
             max_in_flight: *max_in_flight,
+            connections: *connections,
             stages: stages_to_wire(stages),
         }),
     };
@@ -166,6 +168,10 @@ pub fn load_from_wire(l: &wire::Load) -> Result<LoadSpec, ConvertError> {
             LoadModel::Open {
                 rate: o.rate,
                 max_in_flight: o.max_in_flight,
+                connections: match o.connections {
+                    0 => crate::scenario::limits::DEFAULT_CONNECTIONS,
+                    n => n,
+                },
                 stages: stages_from_wire(&o.stages)?,
             }
         }
@@ -201,6 +207,10 @@ pub fn snapshot_to_wire(s: &Snapshot<Sparse>) -> wire::Snapshot {
         late_starts: s.late_starts,
         missed_starts: s.missed_starts,
         retries: s.retries,
+        waited_starts: s.waited_starts,
+        abandoned: s.abandoned,
+        cpu_percent: s.cpu_percent,
+        late_reports: s.late_reports,
         names: s
             .names
             .iter()
@@ -238,6 +248,15 @@ pub fn snapshot_from_wire(
         late_starts: s.late_starts,
         missed_starts: s.missed_starts,
         retries: s.retries,
+        waited_starts: s.waited_starts,
+        abandoned: s.abandoned,
+        // A peer's figure is a percentage or nothing.
+        cpu_percent: if s.cpu_percent.is_finite() {
+            s.cpu_percent.clamp(0.0, 100.0)
+        } else {
+            0.0
+        },
+        late_reports: s.late_reports.min(1),
         names: Vec::with_capacity(s.names.len()),
     };
     for n in s.names {
@@ -298,6 +317,7 @@ mod tests {
                 model: LoadModel::Open {
                     rate: 250.0,
                     max_in_flight: 64,
+                    connections: 16,
                     stages: vec![],
                 },
                 duration: None,
@@ -329,6 +349,7 @@ mod tests {
             model: Some(wire::load::Model::Open(wire::Open {
                 rate,
                 max_in_flight,
+                connections: 0,
                 stages: vec![],
             })),
             ..closed(1, vec![])
@@ -403,6 +424,10 @@ mod tests {
             late_starts: 0,
             missed_starts: 0,
             retries: 3,
+            waited_starts: 7,
+            abandoned: 2,
+            cpu_percent: 42.5,
+            late_reports: 1,
             names: vec![n],
         };
         let w = snapshot_to_wire(&s.to_sparse());

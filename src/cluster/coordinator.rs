@@ -17,10 +17,10 @@ use crate::engine::{Share, pacing};
 use crate::report::json::WorkerJson;
 use crate::report::summary;
 use crate::scenario::{LoadModel, LoadSpec, Scenario};
-use crate::stats::{Latency, RunStats, histogram};
+use crate::stats::{Health, Latency, RunStats, histogram};
 
 /// Above this CPU use a worker may be what limits the numbers.
-pub const BUSY_CPU_PERCENT: f64 = 90.0;
+pub const BUSY_CPU_PERCENT: f64 = crate::stats::health::BUSY_CPU_PERCENT;
 
 /// How long after a worker's Done its missing reports are waited for.
 const REPORT_GRACE: Duration = Duration::from_secs(2);
@@ -116,8 +116,9 @@ impl Member {
         }
     }
 
-    fn row(&self, now: Instant) -> WorkerRow {
+    fn row(&self, now: Instant, health: Option<&Health>) -> WorkerRow {
         WorkerRow {
+            invalid: health.map(Health::reasons).unwrap_or_default(),
             id: self.info.id.clone(),
             host: self.info.hostname.clone(),
             state: if self.lost {
@@ -139,8 +140,9 @@ impl Member {
     }
 
     /// What the report says of it.
-    fn summary(&self) -> WorkerJson {
+    fn summary(&self, health: Option<&Health>) -> WorkerJson {
         WorkerJson {
+            invalid: health.map(Health::reasons).unwrap_or_default(),
             id: self.info.id.clone(),
             host: self.info.hostname.clone(),
             state: if self.lost {
@@ -216,7 +218,7 @@ pub async fn run(
                     }
                     board.workers = pool
                         .values()
-                        .map(|(info, link)| Member::new(info.clone(), link.clone()).row(Instant::now()))
+                        .map(|(info, link)| Member::new(info.clone(), link.clone()).row(Instant::now(), None))
                         .collect();
                     (w.publish)(&waiting_stats, &board);
                 }
@@ -459,7 +461,7 @@ pub async fn run(
                     } else {
                         Phase::Running
                     };
-                    board.workers = members.values().map(|m| m.row(Instant::now())).collect();
+                    board.workers = rows(&members, &stats);
                     board.notes.clone_from(&notes);
                     (w.publish)(&stats, &board);
                 }
@@ -487,13 +489,17 @@ pub async fn run(
     stats.finish();
     if let Some(w) = watcher.as_mut() {
         board.phase = Phase::Done;
-        board.workers = members.values().map(|m| m.row(Instant::now())).collect();
+        board.workers = rows(&members, &stats);
         board.notes.clone_from(&notes);
         (w.publish)(&stats, &board);
     }
+    let workers = members
+        .iter()
+        .map(|(serial, m)| m.summary(stats.health.get(serial)))
+        .collect();
     Ok(Outcome {
         stats,
-        workers: members.values().map(Member::summary).collect(),
+        workers,
         notes,
         errors: broken,
         report_lag_ms: lag,
@@ -501,6 +507,15 @@ pub async fn run(
 }
 
 /// Serials of the workers still running, in order.
+/// The console's worker rows, each judged on its own reports.
+fn rows(members: &BTreeMap<u64, Member>, stats: &RunStats) -> Vec<WorkerRow> {
+    let now = Instant::now();
+    members
+        .iter()
+        .map(|(serial, m)| m.row(now, stats.health.get(serial)))
+        .collect()
+}
+
 fn active(members: &BTreeMap<u64, Member>) -> Vec<u64> {
     members
         .iter()

@@ -47,6 +47,9 @@ pub struct WorkerRow {
     pub cpu_percent: f64,
     /// Age of its last report.
     pub last_report: Option<Duration>,
+    /// Why this worker's generator limited its measurement (empty: it did
+    /// not): late or missed starts, a saturated CPU, late reports.
+    pub invalid: Vec<String>,
 }
 
 /// The run's state besides its statistics.

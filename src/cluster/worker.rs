@@ -8,7 +8,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use quinn::{Connection, Endpoint, RecvStream, SendStream};
 use tokio::sync::mpsc;
@@ -19,6 +19,7 @@ use super::identity::Trust;
 use super::token::Token;
 use super::wire::{self, hello_reply, master_message, worker_message};
 use super::{MAX_MASTER_FRAME, PROTOCOL_VERSION, convert, framing};
+use crate::engine::health::{CpuClock, cores};
 use crate::engine::{self, EngineEnd, EngineHandle, Plan};
 use crate::stats::Snapshot;
 use crate::stats::snapshot::Sparse;
@@ -142,12 +143,6 @@ fn server_name(master: &str) -> String {
     } else {
         host.into()
     }
-}
-
-fn cores() -> u32 {
-    std::thread::available_parallelism()
-        .map(|n| n.get() as u32)
-        .unwrap_or(1)
 }
 
 /// One connection: hello, then plans until it ends.
@@ -400,46 +395,7 @@ fn start(plan: wire::Plan, threads: usize) -> Result<Running, String> {
         handle,
         snapshots,
         sent: 0,
-        cpu: CpuClock::new(),
+        cpu: CpuClock::new(cores()),
     })
 }
 
-/// This process's CPU use between two readings, in percent of its cores.
-struct CpuClock {
-    wall: Instant,
-    cpu: Duration,
-    cores: f64,
-}
-
-impl CpuClock {
-    fn new() -> Self {
-        CpuClock {
-            wall: Instant::now(),
-            cpu: process_cpu(),
-            cores: f64::from(cores()),
-        }
-    }
-
-    fn percent(&mut self) -> f64 {
-        let (wall, cpu) = (Instant::now(), process_cpu());
-        let dw = wall.duration_since(self.wall).as_secs_f64();
-        let dc = cpu.saturating_sub(self.cpu).as_secs_f64();
-        self.wall = wall;
-        self.cpu = cpu;
-        if dw <= 0.0 {
-            0.0
-        } else {
-            (100.0 * dc / (dw * self.cores)).clamp(0.0, 100.0)
-        }
-    }
-}
-
-fn process_cpu() -> Duration {
-    // SAFETY: getrusage fills the struct it is given; zeroed is a valid start.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
-        return Duration::ZERO;
-    }
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, (t.tv_usec as u32) * 1000);
-    tv(u.ru_utime) + tv(u.ru_stime)
-}

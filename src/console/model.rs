@@ -87,6 +87,9 @@ pub struct Model {
     pub workers: Vec<WorkerRow>,
     pub failures: Vec<FailureRow>,
     pub notes: Vec<String>,
+    /// Why the run is INVALID so far (the generator limits it); empty: it
+    /// is not.
+    pub invalid: Vec<String>,
     /// Shown while waiting for workers.
     pub info: String,
 }
@@ -267,6 +270,7 @@ impl Model {
             workers: board.workers.clone(),
             failures,
             notes: board.notes.clone(),
+            invalid: run.invalid_reasons(),
             info: layout.info.clone(),
         }
     }

@@ -78,6 +78,7 @@ fn model() -> Model {
                 rps: 520.0,
                 cpu_percent: 93.0,
                 last_report: Some(Duration::from_millis(400)),
+                invalid: Vec::new(),
             },
             WorkerRow {
                 id: "w2".into(),
@@ -87,6 +88,7 @@ fn model() -> Model {
                 rps: 0.0,
                 cpu_percent: 12.0,
                 last_report: Some(Duration::from_secs(7)),
+                invalid: Vec::new(),
             },
         ],
         failures: vec![FailureRow {
@@ -96,6 +98,7 @@ fn model() -> Model {
             last: "account in use".into(),
         }],
         notes: vec!["worker w2 (gen-b) was lost at 35.0 s".into()],
+        invalid: Vec::new(),
         info: String::new(),
     }
 }

@@ -221,6 +221,19 @@ fn header(f: &mut Frame, area: Rect, m: &Model, ui: &UiState) {
             )),
         ]),
     ];
+    let mut lines = lines;
+    // The generator limits the measurement: said where the eye is, with
+    // the first reason (the summary and files give them all).
+    if let Some(why) = m.invalid.first() {
+        lines.push(Line::from(vec![
+            Span::styled(
+                " INVALID ",
+                ui.fg(Color::Yellow)
+                    .add_modifier(Modifier::BOLD | Modifier::REVERSED),
+            ),
+            Span::styled(format!(" {why}"), ui.fg(Color::Yellow)),
+        ]));
+    }
     f.render_widget(Paragraph::new(lines), area);
 }
 
@@ -389,15 +402,20 @@ fn workers_table(f: &mut Frame, area: Rect, m: &Model, ui: &UiState) {
             let age = w
                 .last_report
                 .map_or("-".into(), |a| format!("{:.1}s", a.as_secs_f64()));
+            let invalid = !w.invalid.is_empty();
             let style = match w.state {
                 "lost" => ui.fg(Color::Red),
-                _ if busy => ui.fg(Color::Yellow),
+                _ if busy || invalid => ui.fg(Color::Yellow),
                 _ => Style::new(),
+            };
+            let state = match w.state {
+                "running" | "done" | "rejoined" if invalid => "INVALID",
+                s => s,
             };
             TRow::new(vec![
                 w.id.clone(),
                 w.host.clone(),
-                w.state.to_string(),
+                state.to_string(),
                 w.users.to_string(),
                 short(w.rps),
                 cpu,
@@ -493,7 +511,7 @@ pub fn draw(f: &mut Frame, m: &Model, ui: &UiState) {
         8
     };
     let [top, chart, tabs, body, notes, foot] = Layout::vertical([
-        Constraint::Length(2),
+        Constraint::Length(if m.invalid.is_empty() { 2 } else { 3 }),
         Constraint::Length(chart_rows),
         Constraint::Length(1),
         Constraint::Min(3),

@@ -207,6 +207,30 @@ impl Requests {
         }
     }
 
+    /// Opens `user`'s connections to every target before its first request
+    /// (the open model's pool). A target that cannot be reached is left: the
+    /// first request to it fails with the reason, as it would have anyway.
+    pub async fn connect(&self, user: &mut UserState) {
+        for (t, slot) in self.http.iter().zip(user.http.iter_mut()) {
+            if slot.is_none()
+                && let Ok(Ok(c)) = tokio::time::timeout(self.timeout, Box::pin(t.connect())).await
+            {
+                *slot = Some(c);
+            }
+        }
+        for ((ep, shared), slot) in self.grpc.iter().zip(user.grpc.iter_mut()) {
+            let channel = match shared {
+                Some(chs) => match chs.get((user.id as usize) % chs.len().max(1)) {
+                    Some(c) => c.clone(),
+                    None => continue,
+                },
+                None => slot.get_or_insert_with(|| grpc::channel(ep)).clone(),
+            };
+            let mut client = Grpc::new(channel);
+            let _ = tokio::time::timeout(self.timeout, client.ready()).await;
+        }
+    }
+
     /// Sends request `idx` for `user`; latency counts from `start`. A panic
     /// while sending (a bug) is caught and becomes the request's failure.
     pub async fn execute(&self, idx: usize, user: &mut UserState, start: Instant) -> Sample {

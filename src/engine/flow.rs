@@ -140,7 +140,10 @@ pub(super) async fn turn(
             }
             let sample = tokio::select! {
                 s = shared.requests.execute(i, user, start) => s,
-                () = stop.cancelled() => return Turn::Stop,
+                () = stop.cancelled() => {
+                    shared.abandoned.fetch_add(1, Ordering::Relaxed);
+                    return Turn::Stop;
+                }
             };
             shared.recorder.record(sample);
             Turn::Done
@@ -184,7 +187,10 @@ async fn run_flow(
                 }
                 let sample = tokio::select! {
                     s = shared.requests.execute(i, user, step_start) => s,
-                    () = stop.cancelled() => return FlowEnd::Stopped,
+                    () = stop.cancelled() => {
+                        shared.abandoned.fetch_add(1, Ordering::Relaxed);
+                        return FlowEnd::Stopped;
+                    }
                 };
                 step_start = Instant::now();
                 sent += sample.bytes_sent;

@@ -42,6 +42,14 @@ pub async fn catch<F: Future>(f: F) -> Result<F::Output, String> {
     })
 }
 
+/// [`catch`] for code on a thread of its own.
+pub fn catch_sync<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        CAUGHT.fetch_add(1, Ordering::Relaxed);
+        message(&*payload)
+    })
+}
+
 /// The failure a caught panic becomes.
 pub fn failure(message: String) -> Failure {
     Failure::new(

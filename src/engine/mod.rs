@@ -7,6 +7,7 @@ pub mod capture;
 pub mod exec;
 mod flow;
 pub mod guard;
+pub mod health;
 pub mod http_request;
 pub mod pacing;
 pub mod records;
@@ -27,9 +28,6 @@ use crate::stats::snapshot::Sparse;
 use crate::stats::{Recorder, Snapshot};
 use flow::{Claims, Turn};
 use records::Records;
-
-/// Open-model starts later than this behind schedule count as late.
-pub const LATE_AFTER: Duration = Duration::from_millis(10);
 
 /// Open model: the most arrivals dispatched before the dispatcher yields.
 const DISPATCH_BATCH: usize = 1024;
@@ -151,6 +149,10 @@ struct Shared {
     active: AtomicU64,
     late: AtomicU64,
     missed: AtomicU64,
+    /// Open model: arrivals that found every connection busy.
+    waited: AtomicU64,
+    /// Requests cut off in flight by the stop.
+    abandoned: AtomicU64,
     /// This engine's slice of every per-user data source.
     records: Records,
     /// Whether a user has waited for a free record (warned once).
@@ -246,6 +248,8 @@ async fn run(
         active: AtomicU64::new(0),
         late: AtomicU64::new(0),
         missed: AtomicU64::new(0),
+        waited: AtomicU64::new(0),
+        abandoned: AtomicU64::new(0),
         stop: stop.clone(),
         t0: Instant::now()
             .checked_sub(plan.offset)
@@ -268,6 +272,13 @@ async fn run(
         tokio::time::interval_at(tokio::time::Instant::now() + plan.interval, plan.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last = Duration::ZERO;
+    // CPU over the cores the runtime may use: a run given one thread on a
+    // machine of sixteen is saturated at one core.
+    let cores = match u32::try_from(plan.threads) {
+        Ok(n) if n > 0 => n.min(health::cores()),
+        _ => health::cores(),
+    };
+    let mut cpu = health::CpuClock::new(cores);
     // Durations are bounded when compiled; an Instant that cannot hold the
     // end anyway means no deadline, not a panic.
     let deadline = plan.load.duration.and_then(|d| shared.t0.checked_add(d));
@@ -280,7 +291,7 @@ async fn run(
         };
         tokio::select! {
             _ = ticker.tick() => {
-                last = publish(&shared, last, &snapshots);
+                last = publish(&shared, last, plan.interval, &mut cpu, &snapshots);
             }
             () = until_deadline => stop.cancel(),
             () = stop.cancelled() => break,
@@ -288,7 +299,7 @@ async fn run(
     }
     // Let the users see the stop and let go of their last samples.
     let _ = tokio::time::timeout(Duration::from_secs(2), driver).await;
-    publish(&shared, last, &snapshots);
+    publish(&shared, last, plan.interval, &mut cpu, &snapshots);
     match shared.fault.lock().take() {
         Some(why) => EngineEnd::Failed(why),
         None => EngineEnd::Finished,
@@ -301,13 +312,20 @@ async fn run(
 fn publish(
     shared: &Shared,
     last: Duration,
+    interval: Duration,
+    cpu: &mut health::CpuClock,
     out: &mpsc::UnboundedSender<Snapshot<Sparse>>,
 ) -> Duration {
     let now = shared.t0.elapsed();
     let names = shared.recorder.drain_sparse();
+    let since = now.saturating_sub(last);
     let snap = Snapshot {
         at_ms: now.as_millis() as u64,
-        interval_ms: (now - last).as_millis() as u64,
+        interval_ms: since.as_millis() as u64,
+        waited_starts: shared.waited.swap(0, Ordering::Relaxed),
+        abandoned: shared.abandoned.swap(0, Ordering::Relaxed),
+        cpu_percent: cpu.percent(),
+        late_reports: u64::from(since > interval.saturating_mul(2)),
         users: shared.active.load(Ordering::Relaxed),
         late_starts: shared.late.swap(0, Ordering::Relaxed),
         missed_starts: shared.missed.swap(0, Ordering::Relaxed),
@@ -427,131 +445,271 @@ async fn user_loop(shared: Arc<Shared>, id: u64, think: Think, stop: Cancellatio
     shared.records.release(&mut user.own);
 }
 
-/// Open model: arrivals on a schedule, independent of answers; each arrival is
-/// taken by an idle executor (each with its own connection), and latency
-/// counts from the arrival's intended start.
+/// Open model: arrivals on a schedule, independent of answers, taken by a
+/// fixed pool of executors (each with its own connection, opened before the
+/// first arrival). A dispatcher thread of its own sends each arrival at its
+/// intended time; an arrival that finds every executor busy waits for one,
+/// and its latency counts from its intended start (the wait is the
+/// target's doing). One that found an executor free counts from when it was
+/// taken: the dispatcher's own delay is the generator's, measured as late
+/// starts, not put in the target's latency.
 async fn open(shared: Arc<Shared>, load: LoadSpec, control: watch::Receiver<Control>) {
     let LoadModel::Open {
         rate,
         max_in_flight,
+        connections,
         stages,
     } = load.model
     else {
         return;
     };
-    let (tx, rx) = async_channel::bounded::<Instant>(max_in_flight as usize);
+    let share = control.borrow().share;
+    // This engine's part of the pool, split like users, at least one; no
+    // more than per-user records (each executor holds one) or the cap.
+    let pool = pool_size(&shared, share, connections, max_in_flight);
+    let (tx, rx) = async_channel::bounded::<Arrival>(max_in_flight.max(1) as usize);
+    let ready = Arc::new(tokio::sync::Semaphore::new(0));
     let idle = Arc::new(AtomicU64::new(0));
-    let mut executors: Vec<tokio::task::JoinHandle<()>> = Vec::new();
-    let mut arrivals = pacing::Arrivals::new();
-    let t0 = shared.t0;
-    // An engine that joins a running test owes no arrivals from before it.
-    arrivals.reset_to(t0.elapsed());
-    let mut share = control.borrow().share;
-    loop {
-        let c = *control.borrow();
-        if c.share != share {
-            share = c.share;
-            shared.records.set_share(share);
+    let mut executors: Vec<tokio::task::JoinHandle<()>> = (0..pool)
+        .map(|id| spawn_executor(&shared, id, &rx, &ready, &idle))
+        .collect();
+    // The pool connects (and logs in) before the schedule starts: no
+    // arrival waits for a connect, and none are opened in a burst later.
+    let all_ready = async {
+        let n = u32::try_from(pool).unwrap_or(u32::MAX);
+        let _ = ready.acquire_many(n).await;
+    };
+    tokio::select! {
+        () = all_ready => {}
+        () = tokio::time::sleep(load.timeout) => {
+            tracing::warn!("not every connection of the pool opened within {:?}: starting anyway", load.timeout);
         }
-        // Executors hold per-user records: no more of them than records.
-        let most = shared
-            .records
-            .capacity()
-            .map_or(max_in_flight, |n| max_in_flight.min(n as u64));
-        let now = t0.elapsed();
-        let r = c.share.rate(total_now(rate, &stages, &c, now));
-        if shared.exhausted() {
-            // Every request is scheduled: drain the backlog, then end.
-            tx.close();
-            for e in executors.drain(..) {
-                let _ = e.await;
-            }
-            shared.stop.cancel();
-            break;
-        }
-        // The step from the last arrival follows the rate now in force.
-        arrivals.follow(r);
-        // At most a batch per pass: at any rate the loop yields to the
-        // runtime (Ctrl-C, snapshots), and what is left is taken next pass.
-        let mut batch = 0usize;
-        while arrivals.peek() <= now {
-            if batch == DISPATCH_BATCH {
-                break;
-            }
-            if tx.is_full() {
-                // Every slot is busy: all that is due now is missed.
-                let n = arrivals.skip_due(r, now);
-                shared.missed.fetch_add(n, Ordering::Relaxed);
-                break;
-            }
-            let Some(at) = arrivals.take(r, now) else {
-                break;
-            };
-            if !shared.claim() {
-                break;
-            }
-            batch += 1;
-            if tx.try_send(t0 + at).is_err() {
-                shared.missed.fetch_add(1, Ordering::Relaxed);
-                // A missed start sends nothing: it does not use up the count.
-                if shared.limit.is_some() {
-                    shared.issued.fetch_sub(1, Ordering::Relaxed);
+        () = shared.stop.cancelled() => {}
+    }
+    let dispatcher = Dispatcher {
+        shared: shared.clone(),
+        rate,
+        stages,
+        connections,
+        max_in_flight,
+        control,
+        tx,
+        rx,
+        ready,
+        idle,
+        pool,
+        runtime: tokio::runtime::Handle::current(),
+    };
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("volley-dispatch".into())
+        .spawn(move || {
+            let out = guard::catch_sync(|| dispatcher.run());
+            let _ = done_tx.send(out);
+        });
+    if let Err(e) = spawned {
+        shared.fail(format!("starting the open model's dispatcher thread: {e}"));
+    } else {
+        match done_rx.await {
+            Ok(Ok((more, exhausted))) => {
+                executors.extend(more);
+                if exhausted {
+                    // Every request is scheduled: the backlog drains (the
+                    // channel is closed), then the run ends.
+                    for e in executors.drain(..) {
+                        let _ = e.await;
+                    }
+                    shared.stop.cancel();
                 }
             }
-        }
-        // Grow the pool when the backlog exceeds the idle executors.
-        let backlog = tx.len() as u64;
-        let idle_now = idle.load(Ordering::Relaxed);
-        if backlog > idle_now {
-            let want = (backlog - idle_now).min(most.saturating_sub(executors.len() as u64));
-            for _ in 0..want {
-                let id = executors.len() as u64;
-                executors.push(shared.spawn(
-                    "an open-model executor",
-                    executor(shared.clone(), id, rx.clone(), idle.clone()),
-                ));
-            }
-        }
-        if shared.stop.is_cancelled() {
-            break;
-        }
-        if batch == DISPATCH_BATCH {
-            // Behind schedule: carry on at once, after letting others run.
-            tokio::task::yield_now().await;
-            continue;
-        }
-        let wake = if r > 0.0 {
-            arrivals
-                .peek()
-                .saturating_sub(t0.elapsed())
-                .min(Duration::from_millis(50))
-        } else {
-            Duration::from_millis(10)
-        };
-        tokio::select! {
-            () = tokio::time::sleep(wake) => {}
-            () = shared.stop.cancelled() => break,
+            Ok(Err(panic)) => shared.fail(format!("the open model's dispatcher panicked: {panic}")),
+            Err(_) => shared.fail("the open model's dispatcher ended without a word".into()),
         }
     }
-    tx.close();
     for e in executors {
         let _ = e.await;
+    }
+}
+
+/// An engine's share of the open model's connection pool.
+fn pool_size(shared: &Shared, share: Share, connections: u64, max_in_flight: u64) -> u64 {
+    let records = shared
+        .records
+        .capacity()
+        .map_or(u64::MAX, |n| u64::try_from(n).unwrap_or(u64::MAX));
+    share
+        .users(connections as f64)
+        .max(1)
+        .min(max_in_flight.max(1))
+        .min(records.max(1))
+}
+
+/// One arrival, as the dispatcher hands it to the pool.
+#[derive(Debug, Clone, Copy)]
+struct Arrival {
+    /// When it was meant to start.
+    intended: Instant,
+    /// Whether an executor was idle when it was dispatched: it found a free
+    /// connection, and any delay before it leaves is the generator's.
+    free: bool,
+}
+
+fn spawn_executor(
+    shared: &Arc<Shared>,
+    id: u64,
+    rx: &async_channel::Receiver<Arrival>,
+    ready: &Arc<tokio::sync::Semaphore>,
+    idle: &Arc<AtomicU64>,
+) -> tokio::task::JoinHandle<()> {
+    shared.spawn(
+        "an open-model executor",
+        executor(shared.clone(), id, rx.clone(), ready.clone(), idle.clone()),
+    )
+}
+
+/// The open model's schedule, on a thread of its own: tokio's timer wheel
+/// ticks in milliseconds, a thread sleeping on the kernel's high-resolution
+/// timer wakes within microseconds of each arrival, and the runtime's
+/// threads stay free for the requests.
+struct Dispatcher {
+    shared: Arc<Shared>,
+    rate: f64,
+    stages: Vec<crate::scenario::Stage>,
+    connections: u64,
+    max_in_flight: u64,
+    control: watch::Receiver<Control>,
+    tx: async_channel::Sender<Arrival>,
+    rx: async_channel::Receiver<Arrival>,
+    ready: Arc<tokio::sync::Semaphore>,
+    /// Executors waiting for an arrival.
+    idle: Arc<AtomicU64>,
+    pool: u64,
+    runtime: tokio::runtime::Handle,
+}
+
+/// The longest the dispatcher sleeps at once: it sees a stop, a new share
+/// or a new rate within this.
+const DISPATCH_NAP: Duration = Duration::from_millis(5);
+
+impl Dispatcher {
+    /// Runs the schedule until stopped or every request is scheduled;
+    /// returns the executors it added (a larger share) and whether the
+    /// request count was used up.
+    fn run(mut self) -> (Vec<tokio::task::JoinHandle<()>>, bool) {
+        health::tight_timer_slack();
+        // Executors are spawned onto the engine's runtime from here.
+        let _rt = self.runtime.enter();
+        let shared = self.shared.clone();
+        let t0 = shared.t0;
+        let mut added = Vec::new();
+        let mut arrivals = pacing::Arrivals::new();
+        // The schedule starts now, with the pool ready; an engine that
+        // joins a running test owes no arrivals from before it either.
+        arrivals.reset_to(t0.elapsed());
+        let mut share = self.control.borrow().share;
+        let exhausted = loop {
+            if shared.stop.is_cancelled() {
+                break false;
+            }
+            let c = *self.control.borrow();
+            if c.share != share {
+                share = c.share;
+                shared.records.set_share(share);
+                // A larger share gets its part of the pool (a smaller one
+                // keeps its connections: they cost nothing idle).
+                let want = pool_size(&shared, share, self.connections, self.max_in_flight);
+                while self.pool < want {
+                    added.push(spawn_executor(
+                        &shared,
+                        self.pool,
+                        &self.rx,
+                        &self.ready,
+                        &self.idle,
+                    ));
+                    self.pool += 1;
+                }
+            }
+            if shared.exhausted() {
+                break true;
+            }
+            let now = t0.elapsed();
+            let r = c.share.rate(total_now(self.rate, &self.stages, &c, now));
+            arrivals.follow(r);
+            let mut batch = 0usize;
+            while arrivals.peek() <= now && batch < DISPATCH_BATCH {
+                if self.tx.is_full() {
+                    // max_in_flight arrivals wait already: all that is due
+                    // now is missed.
+                    let n = arrivals.skip_due(r, now);
+                    shared.missed.fetch_add(n, Ordering::Relaxed);
+                    break;
+                }
+                let Some(at) = arrivals.take(r, now) else {
+                    break;
+                };
+                if !shared.claim() {
+                    break;
+                }
+                batch += 1;
+                // Free when more executors wait than arrivals are queued
+                // for them.
+                let free = self.idle.load(Ordering::Relaxed) > self.tx.len() as u64;
+                let arrival = Arrival {
+                    intended: t0 + at,
+                    free,
+                };
+                if self.tx.try_send(arrival).is_err() {
+                    shared.missed.fetch_add(1, Ordering::Relaxed);
+                    // A missed start sends nothing: it does not use up the count.
+                    if shared.limit.is_some() {
+                        shared.issued.fetch_sub(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            if batch == DISPATCH_BATCH {
+                // Behind schedule: carry on at once, after letting the
+                // runtime's threads have the core for a moment.
+                std::thread::yield_now();
+                continue;
+            }
+            let wait = if r > 0.0 {
+                arrivals.peek().saturating_sub(t0.elapsed())
+            } else {
+                DISPATCH_NAP
+            };
+            if !wait.is_zero() {
+                std::thread::sleep(wait.min(DISPATCH_NAP));
+            }
+        };
+        // Closing the channel lets the executors drain what waits, then end.
+        self.tx.close();
+        (added, exhausted)
     }
 }
 
 async fn executor(
     shared: Arc<Shared>,
     id: u64,
-    rx: async_channel::Receiver<Instant>,
+    rx: async_channel::Receiver<Arrival>,
+    ready: Arc<tokio::sync::Semaphore>,
     idle: Arc<AtomicU64>,
 ) {
+    // Counted ready however this setup ends, so that the pool's start
+    // never waits on a task that is gone.
+    struct Ready(Arc<tokio::sync::Semaphore>);
+    impl Drop for Ready {
+        fn drop(&mut self) {
+            self.0.add_permits(1);
+        }
+    }
+    let is_ready = Ready(ready);
     let mut user = shared.requests.new_user(id);
     let stop = shared.stop.clone();
     if !flow::acquire(&shared, &mut user, &stop).await {
         return;
     }
-    // Log in (the on-start flow) before taking arrivals, so that arrivals
-    // measure the journeys, not the setup.
+    // Log in (the on-start flow) and connect before taking arrivals, so
+    // that arrivals measure the journeys, not the setup.
     let mut started = false;
     let mut claims = Claims::default();
     if flow::ready(
@@ -568,24 +726,48 @@ async fn executor(
         shared.records.release(&mut user.own);
         return;
     }
+    tokio::select! {
+        () = shared.requests.connect(&mut user) => {}
+        () = stop.cancelled() => {}
+    }
+    drop(is_ready);
+    let late_after = Duration::from_millis(crate::stats::LATE_AFTER_MS);
     loop {
+        let free_at = Instant::now();
         idle.fetch_add(1, Ordering::Relaxed);
         let next = tokio::select! {
             n = rx.recv() => n,
             () = stop.cancelled() => Err(async_channel::RecvError),
         };
         idle.fetch_sub(1, Ordering::Relaxed);
-        let Ok(intended) = next else { break };
-        if intended.elapsed() > LATE_AFTER {
-            shared.late.fetch_add(1, Ordering::Relaxed);
-        }
+        let Ok(Arrival { intended, free }) = next else {
+            break;
+        };
+        let taken = Instant::now();
+        // A connection was free when it was dispatched: it left when it
+        // could, and any delay (the dispatcher's, this task's wake-up) is the
+        // generator's, counted as a late start if long, not as latency.
+        // Every connection was busy: the wait for one is the target's doing,
+        // and counts in its latency, from the intended start.
+        let start = if free {
+            if taken.saturating_duration_since(intended) > late_after {
+                shared.late.fetch_add(1, Ordering::Relaxed);
+            }
+            taken
+        } else {
+            shared.waited.fetch_add(1, Ordering::Relaxed);
+            if taken.saturating_duration_since(free_at) > late_after {
+                shared.late.fetch_add(1, Ordering::Relaxed);
+            }
+            intended
+        };
         let in_flight = Active::new(&shared.active);
         let mut claims = Claims::prepaid();
         flow::turn(
             &shared,
             &mut user,
             &mut started,
-            Some(intended),
+            Some(start),
             &stop,
             &mut claims,
         )

@@ -35,7 +35,8 @@ td.l, th.l { text-align: left; } td.wrap { white-space: normal; text-align: left
 tr.total td { font-weight: 600; background: var(--head); }
 .scroll { overflow-x: auto; }
 .pass { color: var(--pass); font-weight: 600; } .fail { color: var(--fail); font-weight: 600; }
-.verdict.pass { background: var(--pass); color: #fff; } .verdict.fail { background: var(--fail); color: #fff; } .verdict.none { background: var(--muted); color: #fff; }
+.verdict.pass { background: var(--pass); color: #fff; } .verdict.fail { background: var(--fail); color: #fff; } .verdict.none { background: var(--muted); color: #fff; } .verdict.invalid { background: #b35c00; color: #fff; }
+.invalid { border-left: 4px solid #b35c00; padding: 2px 12px; margin: 12px 0; }
 figure.chart { margin: 0 0 16px; background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 6px; }
 figure.chart svg { display: block; width: 100%; height: auto; }
 ul.notes li { margin-bottom: 4px; }
@@ -165,12 +166,13 @@ pub fn render(report: &RunReport) -> String {
     let total = run.total();
     let mut out = String::with_capacity(256 * 1024);
     let title = format!("volley: {}", c.scenario);
-    let (verdict_class, verdict) = if report.verdicts.is_empty() {
-        ("none", "no thresholds")
-    } else if report.passed() {
-        ("pass", "PASSED")
-    } else {
-        ("fail", "FAILED")
+    use super::run_report::Outcome;
+    let outcome = report.outcome();
+    let (verdict_class, verdict) = match outcome {
+        Outcome::Passed if report.verdicts.is_empty() => ("none", "no thresholds"),
+        Outcome::Passed => ("pass", outcome.label()),
+        Outcome::Failed | Outcome::Broken => ("fail", outcome.label()),
+        Outcome::Invalid => ("invalid", outcome.label()),
     };
     let _ = write!(
         out,
@@ -241,6 +243,24 @@ pub fn render(report: &RunReport) -> String {
     if run.flows > 0 {
         out.push_str("<h2 id=\"flows\">Flows</h2><p class=\"sub\">Iterations of each journey; latency is the whole journey, think time included.</p>\n");
         stats_table(&mut out, report, true);
+    }
+    if !report.invalid.is_empty() {
+        let _ = writeln!(
+            out,
+            "<div class=\"invalid\" id=\"invalid\"><p><strong>INVALID</strong>: the generator, not the target, limited this measurement.</p><ul>{}</ul></div>",
+            report
+                .invalid
+                .iter()
+                .map(|w| format!("<li>{}</li>", esc(w)))
+                .collect::<String>()
+        );
+    }
+    if run.waited_starts > 0 || run.abandoned > 0 {
+        let _ = writeln!(
+            out,
+            "<p>{} arrivals waited for a busy connection (their wait is in their latency); {} requests were abandoned in flight at the stop.</p>",
+            run.waited_starts, run.abandoned
+        );
     }
     if run.late_starts > 0 || run.missed_starts > 0 {
         let _ = writeln!(

@@ -87,10 +87,31 @@ pub struct ResultJson {
     /// was closed by the server before answering (not failures).
     #[serde(default)]
     pub retries: u64,
+    /// Open model: arrivals that found every connection busy and waited
+    /// for one (their wait is in their latency).
+    #[serde(default)]
+    pub waited_starts: u64,
+    /// Requests in flight when load stopped, never answered: the server
+    /// saw `totals.requests + abandoned`.
+    #[serde(default)]
+    pub abandoned: u64,
+    /// The generator's mean CPU over the run, percent of the cores it may
+    /// use (the busiest engine's); None for a merged result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator_cpu_percent: Option<f64>,
     pub series: Vec<Point>,
     pub thresholds: Vec<Verdict>,
-    /// Every threshold passed and nothing broke the run.
+    /// Every threshold passed, nothing broke the run, and the generator did
+    /// not limit it.
     pub passed: bool,
+    /// pass, fail, invalid (the generator limited the measurement: see
+    /// `invalid`) or broken (see `errors`).
+    #[serde(default)]
+    pub verdict: String,
+    /// Why the run is invalid: the generator, not the target, limited it.
+    /// Such a run exits 4.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invalid: Vec<String>,
     /// What broke the run (an engine failed, load was lost, volley
     /// panicked); a run with errors exits 3.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -118,6 +139,9 @@ pub struct WorkerJson {
     pub peak_users: u64,
     pub mean_cpu_percent: f64,
     pub peak_cpu_percent: f64,
+    /// Why this worker's generator limited its part (empty: it did not).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invalid: Vec<String>,
 }
 
 pub fn stats_json(name: &str, n: &NameSnapshot, run: &RunStats) -> StatsJson {
@@ -196,9 +220,19 @@ pub fn result(report: &RunReport) -> ResultJson {
         late_starts: run.late_starts,
         missed_starts: run.missed_starts,
         retries: run.retries,
+        waited_starts: run.waited_starts,
+        abandoned: run.abandoned,
+        generator_cpu_percent: run
+            .health
+            .values()
+            .filter_map(crate::stats::Health::mean_cpu)
+            .reduce(f64::max)
+            .map(|c| (c * 10.0).round() / 10.0),
         series: run.series.points.clone(),
         thresholds: report.verdicts.clone(),
         passed: report.passed(),
+        verdict: report.outcome().as_str().into(),
+        invalid: report.invalid.clone(),
         errors: report.errors.clone(),
         notes: report.notes.clone(),
         report_lag_ms: report.report_lag_ms.clone(),

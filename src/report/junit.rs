@@ -1,6 +1,7 @@
 //! Thresholds as JUnit XML, for CI systems that show test reports: one test
 //! case per threshold, failed when the threshold failed, with what was
-//! observed. A run without thresholds is one passing case, `run`.
+//! observed. A run without thresholds is one passing case, `run`. An
+//! INVALID run (the generator limited it) adds a failed case, `generator`.
 
 use std::io::{self, Write};
 
@@ -8,9 +9,16 @@ use super::escape_markup as esc;
 use super::threshold::Verdict;
 
 /// Writes the report of scenario `name`, which ran `secs` seconds.
-pub fn write(out: &mut impl Write, name: &str, secs: f64, verdicts: &[Verdict]) -> io::Result<()> {
-    let failures = verdicts.iter().filter(|v| !v.passed).count();
-    let tests = verdicts.len().max(1);
+pub fn write(
+    out: &mut impl Write,
+    name: &str,
+    secs: f64,
+    verdicts: &[Verdict],
+    invalid: &[String],
+) -> io::Result<()> {
+    let judged = usize::from(!invalid.is_empty());
+    let failures = verdicts.iter().filter(|v| !v.passed).count() + judged;
+    let tests = verdicts.len().max(1) + judged;
     let name = esc(name);
     writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
     writeln!(
@@ -42,6 +50,13 @@ pub fn write(out: &mut impl Write, name: &str, secs: f64, verdicts: &[Verdict]) 
             )?;
         }
     }
+    if !invalid.is_empty() {
+        let why = esc(&invalid.join("; "));
+        writeln!(
+            out,
+            r#"    <testcase classname="volley.{name}" name="generator" time="0"><failure type="invalid" message="INVALID: {why}">the generator, not the target, limited the measurement: {why}</failure></testcase>"#
+        )?;
+    }
     writeln!(out, "  </testsuite>")?;
     writeln!(out, "</testsuites>")?;
     Ok(())
@@ -67,7 +82,7 @@ mod tests {
             verdict("p99<250ms", false, "300ms"),
             verdict("flow:a&b:error_rate<1%", true, "0.000%"),
         ];
-        write(&mut out, "shop \"x\"", 12.5, &v).unwrap();
+        write(&mut out, "shop \"x\"", 12.5, &v, &[]).unwrap();
         let xml = String::from_utf8(out).unwrap();
         assert!(
             xml.contains(r#"<testsuite name="shop &quot;x&quot;" tests="2" failures="1""#),
@@ -84,10 +99,21 @@ mod tests {
         );
         assert_eq!(xml.matches("<testcase").count(), 2);
         let mut out = Vec::new();
-        write(&mut out, "s", 1.0, &[]).unwrap();
+        write(&mut out, "s", 1.0, &[], &[]).unwrap();
         let xml = String::from_utf8(out).unwrap();
         assert!(
             xml.contains(r#"name="run""#) && xml.contains(r#"failures="0""#),
+            "{xml}"
+        );
+        // An INVALID run fails its own case, whatever the thresholds say.
+        let mut out = Vec::new();
+        let why = ["generator CPU averaged 97% <of 1 core>".to_owned()];
+        write(&mut out, "s", 1.0, &[verdict("p99<1s", true, "2ms")], &why).unwrap();
+        let xml = String::from_utf8(out).unwrap();
+        assert!(xml.contains(r#"tests="2" failures="1""#), "{xml}");
+        assert!(
+            xml.contains(r#"name="generator""#)
+                && xml.contains(r#"<failure type="invalid" message="INVALID: generator CPU averaged 97% &lt;of 1 core&gt;">"#),
             "{xml}"
         );
         assert_eq!(esc("a\u{1}b"), "a?b");

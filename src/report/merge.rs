@@ -109,6 +109,8 @@ pub fn from_json(doc: ResultJson, path: &str) -> Result<RunReport, LoadError> {
     stats.late_starts = doc.late_starts;
     stats.missed_starts = doc.missed_starts;
     stats.retries = doc.retries;
+    stats.waited_starts = doc.waited_starts;
+    stats.abandoned = doc.abandoned;
     stats.series.points = doc.series;
     stats.series.bound();
     let thresholds = doc
@@ -133,6 +135,7 @@ pub fn from_json(doc: ResultJson, path: &str) -> Result<RunReport, LoadError> {
         verdicts: doc.thresholds,
         notes: doc.notes,
         errors: doc.errors,
+        invalid: doc.invalid,
         report_lag_ms: doc.report_lag_ms,
         workers: doc.workers,
         merged_from: doc.merged_from,
@@ -248,6 +251,7 @@ pub fn merge(mut reports: Vec<(String, RunReport)>, align: Align) -> Result<RunR
     let mut thresholds: Vec<Threshold> = Vec::new();
     let mut notes = Vec::new();
     let mut errors = Vec::new();
+    let mut invalid = Vec::new();
     let mut workers = Vec::new();
     for ((origin, rep), map) in reports.iter().zip(&maps) {
         let overflow = |what: &str| LoadError::Overflow {
@@ -275,6 +279,8 @@ pub fn merge(mut reports: Vec<(String, RunReport)>, align: Align) -> Result<RunR
         stats.late_starts = starts(stats.late_starts, rep.stats.late_starts)?;
         stats.missed_starts = starts(stats.missed_starts, rep.stats.missed_starts)?;
         stats.retries = starts(stats.retries, rep.stats.retries)?;
+        stats.waited_starts = starts(stats.waited_starts, rep.stats.waited_starts)?;
+        stats.abandoned = starts(stats.abandoned, rep.stats.abandoned)?;
         // The nearest second, without adding to a number from a file.
         let shift = offset_ms / 1000 + u64::from(offset_ms % 1000 >= 500);
         for p in &rep.stats.series.points {
@@ -299,6 +305,7 @@ pub fn merge(mut reports: Vec<(String, RunReport)>, align: Align) -> Result<RunR
         }
         notes.extend(rep.notes.iter().map(|n| format!("{origin}: {n}")));
         errors.extend(rep.errors.iter().map(|e| format!("{origin}: {e}")));
+        invalid.extend(rep.invalid.iter().map(|e| format!("{origin}: {e}")));
         workers.extend(rep.workers.iter().cloned());
     }
     stats.series.points = series.into_values().collect();
@@ -315,6 +322,7 @@ pub fn merge(mut reports: Vec<(String, RunReport)>, align: Align) -> Result<RunR
         verdicts: Vec::new(),
         notes,
         errors,
+        invalid,
         report_lag_ms: None,
         workers,
         merged_from: reports.iter().map(|(o, _)| o.clone()).collect(),
@@ -390,6 +398,7 @@ mod tests {
             verdicts: Vec::new(),
             notes: vec![],
             errors: vec![],
+            invalid: vec![],
             report_lag_ms: None,
             workers: vec![],
             merged_from: vec![],

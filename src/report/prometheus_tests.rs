@@ -109,6 +109,7 @@ fn fixture() -> Fixture {
         rps,
         cpu_percent: cpu,
         last_report: None,
+        invalid: Vec::new(),
     };
     let board = Board {
         phase: Phase::Running,

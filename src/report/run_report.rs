@@ -23,10 +23,54 @@ pub struct RunReport {
     /// to take it, volley panicked): such a run fails whatever its
     /// thresholds say.
     pub errors: Vec<String>,
+    /// Why the generator, not the target, limited the measurement (late or
+    /// missed starts, a saturated CPU, late reports): the run is INVALID,
+    /// whatever its thresholds say.
+    pub invalid: Vec<String>,
     pub report_lag_ms: Option<LagJson>,
     pub workers: Vec<WorkerJson>,
     /// The result files this report merges (empty for a run's own).
     pub merged_from: Vec<String>,
+}
+
+/// Reports merged later than this (p99, ms after their interval) mean the
+/// master could not keep up: the live view and the thresholds lagged.
+pub const MAX_REPORT_LAG_MS: u64 = 2000;
+
+/// A run's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every threshold passed.
+    Passed,
+    /// A threshold failed, or no requests were completed.
+    Failed,
+    /// The generator limited the measurement: the numbers are not the
+    /// target's alone.
+    Invalid,
+    /// The run broke (an engine failed, load was lost, volley panicked).
+    Broken,
+}
+
+impl Outcome {
+    /// As in the JSON result: pass, fail, invalid, broken.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Passed => "pass",
+            Outcome::Failed => "fail",
+            Outcome::Invalid => "invalid",
+            Outcome::Broken => "broken",
+        }
+    }
+
+    /// As shown to people: PASSED, FAILED, INVALID, BROKEN.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Passed => "PASSED",
+            Outcome::Failed => "FAILED",
+            Outcome::Invalid => "INVALID",
+            Outcome::Broken => "BROKEN",
+        }
+    }
 }
 
 impl RunReport {
@@ -34,6 +78,19 @@ impl RunReport {
     /// verdicts. A run that completed no requests fails, as an implicit
     /// `requests>0`, unless the scenario allows it (`allow_empty`).
     pub fn evaluate(&mut self) {
+        // A report read back or merged from result files keeps their own
+        // judgements: the per-engine readings behind them are not in them.
+        if !self.stats.health.is_empty() {
+            self.invalid = self.stats.invalid_reasons();
+            if let Some(lag) = &self.report_lag_ms
+                && lag.p99 > MAX_REPORT_LAG_MS
+            {
+                self.invalid.push(format!(
+                    "the master merged workers' reports late (p99 {} ms after their interval, above {MAX_REPORT_LAG_MS} ms)",
+                    lag.p99
+                ));
+            }
+        }
         self.verdicts = self
             .thresholds
             .iter()
@@ -44,9 +101,24 @@ impl RunReport {
         }
     }
 
-    /// Every threshold passed and nothing broke.
+    /// Every threshold passed, nothing broke, and the generator did not
+    /// limit the measurement.
     pub fn passed(&self) -> bool {
-        self.errors.is_empty() && self.verdicts.iter().all(|v| v.passed)
+        self.outcome() == Outcome::Passed
+    }
+
+    /// The run's verdict: a broken run over an invalid one over failed
+    /// thresholds.
+    pub fn outcome(&self) -> Outcome {
+        if !self.errors.is_empty() {
+            Outcome::Broken
+        } else if !self.invalid.is_empty() {
+            Outcome::Invalid
+        } else if self.verdicts.iter().all(|v| v.passed) {
+            Outcome::Passed
+        } else {
+            Outcome::Failed
+        }
     }
 
     /// The Type column of name `i` (HTTP, gRPC, flow).

@@ -102,9 +102,14 @@ fn write_table(
 
 /// Writes the summary: one row per request name and a total row; flows
 /// (iterations, failed iterations, journey latency) in a table of their own;
-/// failures by reason, open-model late/missed starts, and the thresholds'
-/// verdicts.
-pub fn write_summary(out: &mut impl Write, run: &RunStats, verdicts: &[Verdict]) -> io::Result<()> {
+/// failures by reason, open-model late/missed/waited starts, abandoned
+/// requests, the thresholds' verdicts, and why the run is INVALID if it is.
+pub fn write_summary(
+    out: &mut impl Write,
+    run: &RunStats,
+    verdicts: &[Verdict],
+    invalid: &[String],
+) -> io::Result<()> {
     let columns = |first: [&'static str; 4]| {
         let mut h: Vec<&str> = first.to_vec();
         h.push("mean");
@@ -159,8 +164,25 @@ pub fn write_summary(out: &mut impl Write, run: &RunStats, verdicts: &[Verdict])
     if run.late_starts > 0 || run.missed_starts > 0 {
         writeln!(
             out,
-            "\nthe arrival rate was not kept: {} starts were late (over 10ms behind schedule), {} were missed (every slot busy); latencies count from the intended start",
-            run.late_starts, run.missed_starts
+            "\nthe arrival rate was not kept: {} starts left more than {} ms after they could, {} were missed (max_in_flight arrivals already waiting)",
+            run.late_starts,
+            crate::stats::LATE_AFTER_MS,
+            run.missed_starts
+        )?;
+    }
+    if run.waited_starts > 0 {
+        writeln!(
+            out,
+            "\n{} arrivals found every connection busy and waited for one; their wait is in their latency (from the intended start)",
+            run.waited_starts
+        )?;
+    }
+    if run.abandoned > 0 {
+        writeln!(
+            out,
+            "\n{} requests were in flight when load stopped and were abandoned unanswered ({} sent in all)",
+            run.abandoned,
+            run.total().requests.saturating_add(run.abandoned)
         )?;
     }
     if run.retries > 0 {
@@ -180,6 +202,15 @@ pub fn write_summary(out: &mut impl Write, run: &RunStats, verdicts: &[Verdict])
                 v.threshold,
                 v.observed
             )?;
+        }
+    }
+    if !invalid.is_empty() {
+        writeln!(
+            out,
+            "\nINVALID: the generator, not the target, limited this measurement:"
+        )?;
+        for why in invalid {
+            writeln!(out, "  {why}")?;
         }
     }
     Ok(())

@@ -138,15 +138,32 @@ pub(super) fn compile_load(cx: &Ctx<'_>, l: &file::Load) -> Result<LoadSpec, Sce
                 )?,
                 None => limits::DEFAULT_MAX_IN_FLIGHT,
             };
+            let connections = match &l.connections {
+                Some(c) => whole(
+                    cx,
+                    c,
+                    "connections",
+                    &format!("from 1 to {}", limits::MAX_CONNECTIONS),
+                    limits::connections,
+                )?,
+                None => limits::DEFAULT_CONNECTIONS,
+            };
             LoadModel::Open {
                 rate: r,
                 max_in_flight,
+                connections,
                 stages,
             }
         }
         (None, users) => {
             if let Some(m) = &l.max_in_flight {
                 return Err(cx.err(m.span(), "max_in_flight belongs to the open model (rate)"));
+            }
+            if let Some(c) = &l.connections {
+                return Err(cx.err(
+                    c.span(),
+                    "connections belongs to the open model (rate); in the closed model each user has its own",
+                ));
             }
             let users_n = match users {
                 Some(u) => whole(

@@ -72,6 +72,9 @@ pub struct Load {
     pub rate: Option<S<f64>>,
     /// Open model: most requests in flight at once (an integer).
     pub max_in_flight: Option<S<toml::Value>>,
+    /// Open model: the connections opened before the first arrival (an
+    /// integer); an arrival that finds them all busy waits for one.
+    pub connections: Option<S<toml::Value>>,
     /// Stop after this long.
     pub duration: Option<S<String>>,
     /// Stop after this many requests (an integer).

@@ -38,6 +38,15 @@ pub const MAX_IN_FLIGHT: u64 = 1_000_000;
 /// Open model: `max_in_flight` when the file does not say.
 pub const DEFAULT_MAX_IN_FLIGHT: u64 = 10_000;
 
+/// Open model: the connection pool when the file does not say. As many as
+/// wrk2 and oha are usually given: enough for 60,000/s at 1 ms, few enough
+/// that a one-thread server's accept queue takes them at once.
+pub const DEFAULT_CONNECTIONS: u64 = 64;
+
+/// Open model: the most connections of one run (each an executor task with
+/// its own connection and buffers).
+pub const MAX_CONNECTIONS: u64 = 100_000;
+
 /// A run, each stage, and the stages together. A year is longer than any
 /// load test and keeps deadlines (`Instant + duration`) far from overflow.
 pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -166,6 +175,14 @@ pub fn max_in_flight(n: u64) -> Result<u64, String> {
         return Err(format!("must be at most {MAX_IN_FLIGHT}, not {n}"));
     }
     Ok(n.max(1))
+}
+
+/// The open model's `connections`.
+pub fn connections(n: u64) -> Result<u64, String> {
+    if n == 0 || n > MAX_CONNECTIONS {
+        return Err(format!("must be from 1 to {MAX_CONNECTIONS}, not {n}"));
+    }
+    Ok(n)
 }
 
 /// `duration`, a stage's duration, or the stages' total.
@@ -394,9 +411,11 @@ impl LoadSpec {
             LoadModel::Open {
                 rate: r,
                 max_in_flight: m,
+                connections: c,
                 stages,
             } => {
                 at("rate", rate(*r))?;
+                at("connections", connections(*c))?;
                 if *m == 0 {
                     return Err(LimitError {
                         key: "max_in_flight",
@@ -504,11 +523,18 @@ mod tests {
             model: LoadModel::Open {
                 rate,
                 max_in_flight,
+                connections: DEFAULT_CONNECTIONS,
                 stages: vec![],
             },
             ..closed(1)
         };
         assert_eq!(open(100.0, 10).check(), Ok(()));
+        let mut no_pool = open(100.0, 10);
+        if let LoadModel::Open { connections, .. } = &mut no_pool.model {
+            *connections = 0;
+        }
+        assert_eq!(no_pool.check().unwrap_err().key, "connections");
+        assert!(connections(MAX_CONNECTIONS + 1).is_err());
         assert_eq!(open(1e15, 10).check().unwrap_err().key, "rate");
         assert_eq!(open(f64::NAN, 10).check().unwrap_err().key, "rate");
         assert_eq!(open(10.0, 0).check().unwrap_err().key, "max_in_flight");

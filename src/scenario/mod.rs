@@ -138,7 +138,12 @@ pub enum LoadModel {
     },
     Open {
         rate: f64,
+        /// The most arrivals waiting or in flight at once; one more is a
+        /// missed start.
         max_in_flight: u64,
+        /// The connections (executors) opened before the first arrival: a
+        /// fixed pool that does not grow when the generator lags.
+        connections: u64,
         stages: Vec<Stage>,
     },
 }

@@ -4,6 +4,7 @@
 //! merged view ([`run`]) with its bounded time series ([`series`]).
 
 pub mod buckets;
+pub mod health;
 pub mod histogram;
 pub mod recorder;
 pub mod run;
@@ -12,6 +13,12 @@ pub mod snapshot;
 
 use std::borrow::Cow;
 
+pub use health::Health;
+
+/// Open model: a start more than this many milliseconds after it could have
+/// left (its intended time, or when a connection came free for it) is late:
+/// the generator's own delay.
+pub const LATE_AFTER_MS: u64 = 10;
 pub use histogram::Latency;
 pub use recorder::Recorder;
 pub use run::{NameTotals, RunStats};

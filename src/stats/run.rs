@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::buckets::Buckets;
+use super::health::{self, Health};
 use super::histogram;
 use super::series::{NamePoint, Percentiles, Point, Series};
 use super::snapshot::{Hist, NameSnapshot, Snapshot};
@@ -46,6 +47,14 @@ pub struct RunStats {
     /// Requests sent again on a new connection (a kept-alive one was found
     /// closed by the server): not failures, but worth knowing.
     pub retries: u64,
+    /// Open model: arrivals that waited for a connection of the pool.
+    pub waited_starts: u64,
+    /// Requests in flight when load stopped (sent, never answered).
+    pub abandoned: u64,
+    /// Per engine source, what it measured of itself (late and missed
+    /// starts, waits for a connection, abandoned requests, CPU, late
+    /// reports): whether the generator limited the run.
+    pub health: BTreeMap<u64, Health>,
     pub series: Series,
     pending: BTreeMap<u64, Pending>,
     /// Users per engine source, latest.
@@ -65,6 +74,9 @@ impl RunStats {
             late_starts: 0,
             missed_starts: 0,
             retries: 0,
+            waited_starts: 0,
+            abandoned: 0,
+            health: BTreeMap::new(),
             series: Series::default(),
             pending: BTreeMap::new(),
             users_by_source: BTreeMap::new(),
@@ -76,6 +88,42 @@ impl RunStats {
     pub fn with_flows(mut self, n: usize) -> Self {
         self.flows = n.min(self.names.len());
         self
+    }
+
+    /// Every engine's health added up (CPU is per engine: see
+    /// [`RunStats::invalid_reasons`]).
+    pub fn health_total(&self) -> Health {
+        let mut all = Health::default();
+        for h in self.health.values() {
+            all.add_counts(h);
+        }
+        all
+    }
+
+    /// Why the generator, not the target, limited this run (empty: it did
+    /// not). Starts and reports are judged over all engines together; CPU
+    /// per engine, since one saturated engine skews the whole.
+    pub fn invalid_reasons(&self) -> Vec<String> {
+        let mut why = self.health_total().reasons();
+        let busiest = self
+            .health
+            .values()
+            .filter_map(Health::mean_cpu)
+            .fold(None, |m: Option<f64>, c| Some(m.map_or(c, |m| m.max(c))));
+        if let Some(cpu) = busiest
+            && cpu > health::BUSY_CPU_PERCENT
+        {
+            let of = if self.health.len() > 1 {
+                format!(" on the busiest of {} engines", self.health.len())
+            } else {
+                String::new()
+            };
+            why.push(format!(
+                "generator CPU averaged {cpu:.0}% of the cores it may use{of} (above {:.0}%)",
+                health::BUSY_CPU_PERCENT
+            ));
+        }
+        why
     }
 
     /// Whether name `i` is a flow.
@@ -102,6 +150,14 @@ impl RunStats {
         self.late_starts = self.late_starts.saturating_add(snap.late_starts);
         self.missed_starts = self.missed_starts.saturating_add(snap.missed_starts);
         self.retries = self.retries.saturating_add(snap.retries);
+        let requests = snap
+            .names
+            .iter()
+            .filter(|n| !self.is_flow(n.name as usize))
+            .fold(0u64, |a, n| a.saturating_add(n.requests));
+        self.health.entry(source).or_default().add(snap, requests);
+        self.waited_starts = self.waited_starts.saturating_add(snap.waited_starts);
+        self.abandoned = self.abandoned.saturating_add(snap.abandoned);
         self.users_by_source.insert(source, snap.users);
         // Engines' ticks drift a little apart: the nearest second groups them.
         let second = (snap.at_ms.saturating_add(500) / 1000).max(1);

@@ -287,6 +287,17 @@ pub struct Snapshot<H = Latency> {
     /// Requests sent again on a new connection after the kept-alive one
     /// turned out closed by the server before any byte of the answer.
     pub retries: u64,
+    /// Open model: arrivals that found every connection busy and waited for
+    /// one (the wait is in their latency).
+    pub waited_starts: u64,
+    /// Requests in flight when load stopped: cut off, never answered.
+    pub abandoned: u64,
+    /// The engine process's CPU over the interval, in percent (0 to 100) of
+    /// the cores it may use for load.
+    pub cpu_percent: f64,
+    /// 1 when this snapshot came more than two intervals after the previous
+    /// one (the engine's runtime lagged), else 0.
+    pub late_reports: u64,
     /// Per request name, only the names that saw requests.
     pub names: Vec<NameSnapshot<H>>,
 }
@@ -300,6 +311,10 @@ impl<H> Default for Snapshot<H> {
             late_starts: 0,
             missed_starts: 0,
             retries: 0,
+            waited_starts: 0,
+            abandoned: 0,
+            cpu_percent: 0.0,
+            late_reports: 0,
             names: Vec::new(),
         }
     }
@@ -315,6 +330,10 @@ impl Snapshot {
             late_starts: self.late_starts,
             missed_starts: self.missed_starts,
             retries: self.retries,
+            waited_starts: self.waited_starts,
+            abandoned: self.abandoned,
+            cpu_percent: self.cpu_percent,
+            late_reports: self.late_reports,
             names: self
                 .names
                 .iter()
