@@ -295,6 +295,7 @@ pub fn report_of(p: &Prepared, outcome: Outcome, started: SystemTime) -> RunRepo
         notes: outcome.notes,
         errors: outcome.errors,
         invalid: Vec::new(),
+        generator_cpu_percent: None,
         report_lag_ms: LagJson::of(&outcome.report_lag_ms),
         workers: outcome.workers,
         merged_from: Vec::new(),

@@ -1,8 +1,53 @@
-//! How the generator itself fares: this process's CPU use per interval, the
+//! How the generator itself fares: the CPU its threads use per interval, the
 //! reading that tells a generator-limited run from a target-limited one
-//! (stats::validity judges it).
+//! (`stats::health` judges it).
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// One engine's threads (its runtime's and its dispatcher's), by kernel
+/// thread id: what its CPU reading adds up, so that a target in the same
+/// process (the demo's servers) or another engine is not counted as its own.
+#[derive(Debug, Clone, Default)]
+pub struct Threads(Arc<parking_lot::Mutex<Vec<libc::pid_t>>>);
+
+impl Threads {
+    /// Adds the calling thread.
+    pub fn register_current(&self) {
+        // SAFETY: gettid has no arguments and cannot fail.
+        let tid = unsafe { libc::gettid() };
+        self.0.lock().push(tid);
+    }
+
+    fn ids(&self) -> Vec<libc::pid_t> {
+        self.0.lock().clone()
+    }
+}
+
+/// CPU time a thread of this process has used, from /proc (None once it
+/// has ended, or where /proc is not there).
+fn thread_cpu(tid: libc::pid_t) -> Option<Duration> {
+    // schedstat's first field: nanoseconds on a CPU.
+    if let Ok(text) = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat"))
+        && let Some(ns) = text.split_whitespace().next().and_then(|v| v.parse().ok())
+    {
+        return Some(Duration::from_nanos(ns));
+    }
+    // Without schedstats: utime and stime, in clock ticks (fields 14 and
+    // 15, counted after the command name, which may hold spaces).
+    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+    let rest = text.rsplit_once(')')?.1;
+    let mut fields = rest.split_whitespace().skip(11);
+    let ticks: u64 = fields.next()?.parse::<u64>().ok()? + fields.next()?.parse::<u64>().ok()?;
+    // SAFETY: sysconf reads a constant.
+    let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
+        .ok()
+        .filter(|&h| h > 0)?;
+    Some(Duration::from_nanos(
+        ticks.saturating_mul(1_000_000_000 / hz.min(1_000_000_000)),
+    ))
+}
 
 /// The cores this process may use (its affinity mask and cgroup quota).
 pub fn cores() -> u32 {
@@ -11,32 +56,70 @@ pub fn cores() -> u32 {
         .unwrap_or(1)
 }
 
-/// This process's CPU use between two readings, in percent of the cores it
-/// may use for load.
+/// CPU use between two readings, in percent of the cores it may use for
+/// load: of the whole process, or of an engine's [`Threads`].
 #[derive(Debug)]
 pub struct CpuClock {
     wall: Instant,
     cpu: Duration,
     cores: f64,
+    /// Per thread, its CPU time at the last reading.
+    threads: Option<(Threads, HashMap<libc::pid_t, Duration>)>,
 }
 
 impl CpuClock {
-    /// A clock over `cores` cores (at least one).
+    /// A clock of the whole process over `cores` cores (at least one).
     pub fn new(cores: u32) -> Self {
         CpuClock {
             wall: Instant::now(),
             cpu: process_cpu(),
             cores: f64::from(cores.max(1)),
+            threads: None,
+        }
+    }
+
+    /// A clock of `threads` only (threads added later count from their
+    /// start), over `cores` cores.
+    pub fn of_threads(threads: Threads, cores: u32) -> Self {
+        let mut c = CpuClock {
+            wall: Instant::now(),
+            cpu: Duration::ZERO,
+            cores: f64::from(cores.max(1)),
+            threads: Some((threads, HashMap::new())),
+        };
+        c.used();
+        c
+    }
+
+    /// CPU time used since the last call (threads: the sum of each one's
+    /// growth, so that a thread that ends takes nothing back).
+    fn used(&mut self) -> Duration {
+        match &mut self.threads {
+            None => {
+                let now = process_cpu();
+                let d = now.saturating_sub(self.cpu);
+                self.cpu = now;
+                d
+            }
+            Some((threads, last)) => {
+                let mut d = Duration::ZERO;
+                for tid in threads.ids() {
+                    if let Some(now) = thread_cpu(tid) {
+                        let before = last.insert(tid, now).unwrap_or(Duration::ZERO);
+                        d = d.saturating_add(now.saturating_sub(before));
+                    }
+                }
+                d
+            }
         }
     }
 
     /// The percentage since the last reading (or the start), 0 to 100.
     pub fn percent(&mut self) -> f64 {
-        let (wall, cpu) = (Instant::now(), process_cpu());
+        let wall = Instant::now();
         let dw = wall.duration_since(self.wall).as_secs_f64();
-        let dc = cpu.saturating_sub(self.cpu).as_secs_f64();
+        let dc = self.used().as_secs_f64();
         self.wall = wall;
-        self.cpu = cpu;
         if dw <= 0.0 {
             0.0
         } else {
@@ -89,5 +172,39 @@ mod tests {
         std::thread::sleep(Duration::from_millis(200));
         let idle = CpuClock::new(cores()).percent();
         assert!((0.0..=100.0).contains(&idle));
+    }
+
+    #[test]
+    fn a_clock_of_threads_counts_those_threads_only() {
+        let threads = Threads::default();
+        let t = threads.clone();
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        // A registered thread that sleeps, while this one spins.
+        let sleeper = std::thread::spawn(move || {
+            t.register_current();
+            let _ = wait.recv();
+        });
+        while threads.ids().is_empty() {
+            std::thread::yield_now();
+        }
+        let mut clock = CpuClock::of_threads(threads.clone(), 1);
+        let until = Instant::now() + Duration::from_millis(200);
+        let mut x = 0u64;
+        while Instant::now() < until {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        assert!(clock.percent() < 20.0);
+        // Registered, the spinning thread counts.
+        threads.register_current();
+        let _ = clock.percent();
+        let until = Instant::now() + Duration::from_millis(200);
+        while Instant::now() < until {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        assert!(clock.percent() > 50.0);
+        let _ = go.send(());
+        let _ = sleeper.join();
+        // An ended thread takes nothing back.
+        assert!((0.0..=100.0).contains(&clock.percent()));
     }
 }

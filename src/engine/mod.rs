@@ -119,15 +119,18 @@ pub fn start(plan: Plan, snapshots: mpsc::UnboundedSender<Snapshot<Sparse>>) -> 
     let thread = std::thread::Builder::new()
         .name("volley-engine".into())
         .spawn(move || {
+            let threads = health::Threads::default();
             let mut rt = tokio::runtime::Builder::new_multi_thread();
             if plan.threads > 0 {
                 rt.worker_threads(plan.threads);
             }
+            let register = threads.clone();
+            rt.on_thread_start(move || register.register_current());
             let rt = match rt.enable_all().thread_name("volley-load").build() {
                 Ok(rt) => rt,
                 Err(e) => return EngineEnd::Failed(format!("starting the engine's runtime: {e}")),
             };
-            rt.block_on(run(plan, control_rx, stop2, snapshots))
+            rt.block_on(run(plan, control_rx, stop2, snapshots, threads))
         })
         .ok();
     EngineHandle {
@@ -159,6 +162,8 @@ struct Shared {
     starved: AtomicBool,
     stop: CancellationToken,
     t0: Instant,
+    /// This engine's threads (its CPU reading adds them up).
+    threads: health::Threads,
     /// Why the engine failed (a panic outside a request), if it did: the
     /// engine stops and ends with this.
     fault: parking_lot::Mutex<Option<String>>,
@@ -223,6 +228,7 @@ async fn run(
     control: watch::Receiver<Control>,
     stop: CancellationToken,
     snapshots: mpsc::UnboundedSender<Snapshot<Sparse>>,
+    threads: health::Threads,
 ) -> EngineEnd {
     let requests = match Requests::prepare(plan.scenario.clone(), plan.load.timeout).await {
         Ok(r) => r,
@@ -255,6 +261,7 @@ async fn run(
             .checked_sub(plan.offset)
             .unwrap_or_else(Instant::now),
         fault: parking_lot::Mutex::new(None),
+        threads,
     });
 
     let driver = {
@@ -278,7 +285,7 @@ async fn run(
         Ok(n) if n > 0 => n.min(health::cores()),
         _ => health::cores(),
     };
-    let mut cpu = health::CpuClock::new(cores);
+    let mut cpu = health::CpuClock::of_threads(shared.threads.clone(), cores);
     // Durations are bounded when compiled; an Instant that cannot hold the
     // end anyway means no deadline, not a panic.
     let deadline = plan.load.duration.and_then(|d| shared.t0.checked_add(d));
@@ -597,6 +604,7 @@ impl Dispatcher {
     /// request count was used up.
     fn run(mut self) -> (Vec<tokio::task::JoinHandle<()>>, bool) {
         health::tight_timer_slack();
+        self.shared.threads.register_current();
         // Executors are spawned onto the engine's runtime from here.
         let _rt = self.runtime.enter();
         let shared = self.shared.clone();

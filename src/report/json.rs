@@ -96,7 +96,7 @@ pub struct ResultJson {
     #[serde(default)]
     pub abandoned: u64,
     /// The generator's mean CPU over the run, percent of the cores it may
-    /// use (the busiest engine's); None for a merged result.
+    /// use (the busiest engine's; a merge's busiest run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generator_cpu_percent: Option<f64>,
     pub series: Vec<Point>,
@@ -222,12 +222,7 @@ pub fn result(report: &RunReport) -> ResultJson {
         retries: run.retries,
         waited_starts: run.waited_starts,
         abandoned: run.abandoned,
-        generator_cpu_percent: run
-            .health
-            .values()
-            .filter_map(crate::stats::Health::mean_cpu)
-            .reduce(f64::max)
-            .map(|c| (c * 10.0).round() / 10.0),
+        generator_cpu_percent: report.generator_cpu_percent,
         series: run.series.points.clone(),
         thresholds: report.verdicts.clone(),
         passed: report.passed(),

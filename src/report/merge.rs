@@ -136,6 +136,7 @@ pub fn from_json(doc: ResultJson, path: &str) -> Result<RunReport, LoadError> {
         notes: doc.notes,
         errors: doc.errors,
         invalid: doc.invalid,
+        generator_cpu_percent: doc.generator_cpu_percent,
         report_lag_ms: doc.report_lag_ms,
         workers: doc.workers,
         merged_from: doc.merged_from,
@@ -323,6 +324,10 @@ pub fn merge(mut reports: Vec<(String, RunReport)>, align: Align) -> Result<RunR
         notes,
         errors,
         invalid,
+        generator_cpu_percent: reports
+            .iter()
+            .filter_map(|(_, r)| r.generator_cpu_percent)
+            .reduce(f64::max),
         report_lag_ms: None,
         workers,
         merged_from: reports.iter().map(|(o, _)| o.clone()).collect(),
@@ -399,6 +404,7 @@ mod tests {
             notes: vec![],
             errors: vec![],
             invalid: vec![],
+            generator_cpu_percent: None,
             report_lag_ms: None,
             workers: vec![],
             merged_from: vec![],

@@ -27,6 +27,9 @@ pub struct RunReport {
     /// missed starts, a saturated CPU, late reports): the run is INVALID,
     /// whatever its thresholds say.
     pub invalid: Vec<String>,
+    /// The generator's mean CPU over the run, percent of the cores it may
+    /// use (the busiest engine's).
+    pub generator_cpu_percent: Option<f64>,
     pub report_lag_ms: Option<LagJson>,
     pub workers: Vec<WorkerJson>,
     /// The result files this report merges (empty for a run's own).
@@ -82,6 +85,13 @@ impl RunReport {
         // judgements: the per-engine readings behind them are not in them.
         if !self.stats.health.is_empty() {
             self.invalid = self.stats.invalid_reasons();
+            self.generator_cpu_percent = self
+                .stats
+                .health
+                .values()
+                .filter_map(crate::stats::Health::mean_cpu)
+                .reduce(f64::max)
+                .map(|c| (c * 10.0).round() / 10.0);
             if let Some(lag) = &self.report_lag_ms
                 && lag.p99 > MAX_REPORT_LAG_MS
             {

@@ -12,6 +12,7 @@ mod grpc;
 mod hostile;
 mod http;
 mod metrics;
+mod open_model;
 mod outputs;
 mod partition;
 mod peers;
