@@ -398,4 +398,3 @@ fn start(plan: wire::Plan, threads: usize) -> Result<Running, String> {
         cpu: CpuClock::new(cores()),
     })
 }
-

@@ -544,11 +544,44 @@ fn pool_size(shared: &Shared, share: Share, connections: u64, max_in_flight: u64
         .records
         .capacity()
         .map_or(u64::MAX, |n| u64::try_from(n).unwrap_or(u64::MAX));
+    pool_share(share, connections, max_in_flight, records)
+}
+
+/// This share of `connections`, split like users (the engines' parts add
+/// up to the whole), at least one (an engine with arrivals needs a
+/// connection), at most `max_in_flight` and the per-user `records` it has.
+fn pool_share(share: Share, connections: u64, max_in_flight: u64, records: u64) -> u64 {
     share
         .users(connections as f64)
         .max(1)
         .min(max_in_flight.max(1))
         .min(records.max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pool_splits_like_users_and_every_engine_has_a_connection() {
+        let shares = Share::split(&[1, 1, 1]);
+        let parts: Vec<u64> = shares
+            .iter()
+            .map(|s| pool_share(*s, 64, 10_000, u64::MAX))
+            .collect();
+        assert_eq!(parts.iter().sum::<u64>(), 64);
+        assert!(parts.iter().all(|&p| p == 21 || p == 22), "{parts:?}");
+        // One connection for three engines: each still gets one.
+        assert!(
+            shares
+                .iter()
+                .all(|s| pool_share(*s, 1, 10_000, u64::MAX) == 1)
+        );
+        // Bounded by the waiting slots and by the records to hold.
+        assert_eq!(pool_share(Share::WHOLE, 64, 8, u64::MAX), 8);
+        assert_eq!(pool_share(Share::WHOLE, 64, 10_000, 5), 5);
+        assert_eq!(pool_share(Share::WHOLE, 64, 0, 0), 1);
+    }
 }
 
 /// One arrival, as the dispatcher hands it to the pool.

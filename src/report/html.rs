@@ -346,7 +346,15 @@ pub fn render(report: &RunReport) -> String {
                 "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{:.0}%</td><td{busy}>{:.0}%</td></tr>",
                 esc(&w.id),
                 esc(&w.host),
-                esc(&w.state),
+                if w.invalid.is_empty() {
+                    esc(&w.state)
+                } else {
+                    format!(
+                        "{} <span class=\"fail\" title=\"{}\">INVALID</span>",
+                        esc(&w.state),
+                        esc(&w.invalid.join("; "))
+                    )
+                },
                 w.requests,
                 w.peak_users,
                 w.mean_cpu_percent,

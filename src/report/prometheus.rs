@@ -131,16 +131,37 @@ fn run_families(t: &mut Exposition, stats: &RunStats, board: &Board, scenario: &
     t.one(
         "volley_late_starts_total",
         "counter",
-        "Open model: arrivals that started more than 10 ms after their intended start.",
+        "Open model: arrivals that left more than 10 ms after they could have (the generator's own delay).",
         &[],
         Num::Int(stats.late_starts),
     );
     t.one(
         "volley_missed_starts_total",
         "counter",
-        "Open model: arrivals dropped because every executor was busy.",
+        "Open model: arrivals dropped because max_in_flight arrivals were already waiting or in flight.",
         &[],
         Num::Int(stats.missed_starts),
+    );
+    t.one(
+        "volley_waited_starts_total",
+        "counter",
+        "Open model: arrivals that found every connection of the pool busy and waited for one (the wait is in their latency).",
+        &[],
+        Num::Int(stats.waited_starts),
+    );
+    t.one(
+        "volley_abandoned_total",
+        "counter",
+        "Requests in flight when load stopped, cut off unanswered.",
+        &[],
+        Num::Int(stats.abandoned),
+    );
+    t.one(
+        "volley_invalid",
+        "gauge",
+        "1 while the generator, not the target, limits the run (the run would be INVALID), else 0.",
+        &[],
+        Num::Int(u64::from(!stats.invalid_reasons().is_empty())),
     );
     t.one(
         "volley_retries_total",

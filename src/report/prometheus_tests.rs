@@ -294,6 +294,9 @@ fn every_family_is_declared_once_with_its_type() {
         ("volley_requests_per_second", "gauge"),
         ("volley_late_starts_total", "counter"),
         ("volley_missed_starts_total", "counter"),
+        ("volley_waited_starts_total", "counter"),
+        ("volley_abandoned_total", "counter"),
+        ("volley_invalid", "gauge"),
         ("volley_retries_total", "counter"),
         ("volley_workers", "gauge"),
         ("volley_workers_expected", "gauge"),
@@ -565,7 +568,7 @@ fn an_empty_run_renders_valid_text() {
     };
     let text = render(&stats, &board, "");
     let (lines, types) = parse(&text);
-    assert_eq!(types.len(), 23);
+    assert_eq!(types.len(), 26);
     // parse() already asserts finite values; the spellings too, plainly.
     assert!(
         text.lines()

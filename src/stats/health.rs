@@ -141,7 +141,11 @@ mod tests {
             },
             100,
         );
-        assert!(h.reasons()[0].starts_with("3 arrivals missed"), "{:?}", h.reasons());
+        assert!(
+            h.reasons()[0].starts_with("3 arrivals missed"),
+            "{:?}",
+            h.reasons()
+        );
 
         // 9 late of 100 is noise; 11 of 1,000 is above 1%; 10 of 1,000 is not.
         let late = |late_starts, requests| {
@@ -162,7 +166,11 @@ mod tests {
         let mut busy = Health::default();
         busy.add(&snap(95.0), 10);
         busy.add(&snap(91.0), 10);
-        assert!(busy.reasons()[0].contains("averaged 93%"), "{:?}", busy.reasons());
+        assert!(
+            busy.reasons()[0].contains("averaged 93%"),
+            "{:?}",
+            busy.reasons()
+        );
         // A zero-length interval carries no reading.
         busy.add(
             &Snapshot {

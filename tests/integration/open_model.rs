@@ -68,7 +68,11 @@ fn scenario(dir: &Dir, target: &Counting, load: &str) -> std::path::PathBuf {
 async fn the_pool_is_opened_first_and_does_not_grow() {
     let target = counting(Duration::ZERO).await;
     let dir = Dir::new();
-    let file = scenario(&dir, &target, "rate = 200\nconnections = 6\nduration = \"2s\"");
+    let file = scenario(
+        &dir,
+        &target,
+        "rate = 200\nconnections = 6\nduration = \"2s\"",
+    );
     let (out, json) = run_with_json(&file, &[]).await;
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
@@ -101,7 +105,10 @@ async fn arrivals_that_find_the_pool_busy_wait_and_their_wait_counts() {
     let r = read_json(&json);
     let waited = r["waited_starts"].as_u64().unwrap();
     assert!(waited > 10, "{r}");
-    assert!(stdout.contains("found every connection busy and waited"), "{stdout}");
+    assert!(
+        stdout.contains("found every connection busy and waited"),
+        "{stdout}"
+    );
     // The last of 2 s of arrivals waited for the 40 ahead of it: ~1 s.
     let max_ms = r["totals"]["max_us"].as_u64().unwrap() / 1000;
     assert!(max_ms >= 500, "{max_ms} ms");
@@ -143,12 +150,21 @@ async fn a_generator_that_cannot_keep_the_schedule_is_invalid_and_exits_4() {
     let why = r["invalid"].to_string();
     assert!(why.contains("arrivals missed"), "{why}");
     assert!(r["totals"]["requests"].as_u64().unwrap() > 0);
-    assert!(stdout.contains("INVALID: the generator, not the target"), "{stdout}");
+    assert!(
+        stdout.contains("INVALID: the generator, not the target"),
+        "{stdout}"
+    );
     assert!(stderr.contains("INVALID: "), "{stderr}");
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert!(xml.contains(r#"name="generator""#) && xml.contains(r#"type="invalid""#), "{xml}");
+    assert!(
+        xml.contains(r#"name="generator""#) && xml.contains(r#"type="invalid""#),
+        "{xml}"
+    );
     let page = std::fs::read_to_string(&html).unwrap();
-    assert!(page.contains(r#"id="invalid""#) && page.contains(">INVALID<"), "mismatch");
+    assert!(
+        page.contains(r#"id="invalid""#) && page.contains(">INVALID<"),
+        "mismatch"
+    );
     // The pool stayed the pool, however far behind the schedule was.
     assert_eq!(target.accepted.load(Ordering::SeqCst), 4);
 }
