@@ -135,11 +135,13 @@ fn check_records(scenario: &Scenario, load: &crate::scenario::LoadSpec) -> anyho
 }
 
 pub fn run_config(p: &Prepared, workers: usize) -> RunConfig {
-    let (model, users, spawn_rate, rate) = match &p.load.model {
+    let (model, users, spawn_rate, rate, connections) = match &p.load.model {
         LoadModel::Closed {
             users, spawn_rate, ..
-        } => ("closed", Some(*users), Some(*spawn_rate), None),
-        LoadModel::Open { rate, .. } => ("open", None, None, Some(*rate)),
+        } => ("closed", Some(*users), Some(*spawn_rate), None, None),
+        LoadModel::Open {
+            rate, connections, ..
+        } => ("open", None, None, Some(*rate), Some(*connections)),
     };
     RunConfig {
         scenario: p.scenario.name.clone(),
@@ -148,6 +150,7 @@ pub fn run_config(p: &Prepared, workers: usize) -> RunConfig {
         users,
         spawn_rate,
         rate,
+        connections,
         duration_s: p.load.duration.map(|d| d.as_secs_f64()),
         requests: p.load.requests,
         timeout_s: p.load.timeout.as_secs_f64(),

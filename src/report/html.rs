@@ -381,6 +381,7 @@ pub fn render(report: &RunReport) -> String {
         ("users", opt(c.users.map(|u| u.to_string()))),
         ("spawn rate", opt(c.spawn_rate.map(|r| format!("{r}/s")))),
         ("arrival rate", opt(c.rate.map(|r| format!("{r}/s")))),
+        ("connections", opt(c.connections.map(|n| n.to_string()))),
         ("duration", opt(c.duration_s.map(|d| format!("{d} s")))),
         ("requests", opt(c.requests.map(|r| r.to_string()))),
         ("timeout", format!("{} s", c.timeout_s)),

@@ -22,6 +22,9 @@ pub struct RunConfig {
     pub users: Option<u64>,
     pub spawn_rate: Option<f64>,
     pub rate: Option<f64>,
+    /// Open model: the connection pool of the whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<u64>,
     pub duration_s: Option<f64>,
     pub requests: Option<u64>,
     pub timeout_s: f64,

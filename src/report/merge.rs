@@ -211,6 +211,7 @@ fn merged_config(configs: &[&RunConfig], duration_s: f64) -> RunConfig {
         users: sum_u(|c| c.users),
         spawn_rate: sum_f(|c| c.spawn_rate),
         rate: sum_f(|c| c.rate),
+        connections: sum_u(|c| c.connections),
         duration_s: Some(duration_s),
         requests: sum_u(|c| c.requests),
         timeout_s: configs.iter().map(|c| c.timeout_s).fold(0.0, f64::max),
@@ -384,6 +385,7 @@ mod tests {
                 timeout_s: 5.0,
                 workers: 1,
                 allow_empty: false,
+                connections: None,
             },
             kinds: names
                 .iter()

@@ -85,6 +85,7 @@ async fn the_pool_is_opened_first_and_does_not_grow() {
     assert!((350..=402).contains(&requests), "{requests}");
     assert_eq!(r["verdict"], "pass", "{r}");
     assert_eq!(r["missed_starts"], 0);
+    assert_eq!(r["config"]["connections"], 6);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
