@@ -298,7 +298,7 @@ async fn run(
         };
         tokio::select! {
             _ = ticker.tick() => {
-                last = publish(&shared, last, plan.interval, &mut cpu, &snapshots);
+                last = publish(&shared, last, Some(plan.interval), &mut cpu, &snapshots);
             }
             () = until_deadline => stop.cancel(),
             () = stop.cancelled() => break,
@@ -306,7 +306,9 @@ async fn run(
     }
     // Let the users see the stop and let go of their last samples.
     let _ = tokio::time::timeout(Duration::from_secs(2), driver).await;
-    publish(&shared, last, plan.interval, &mut cpu, &snapshots);
+    // The last snapshot comes when the load has stopped, not on a tick:
+    // however long the stop took, it is not a late report.
+    publish(&shared, last, None, &mut cpu, &snapshots);
     match shared.fault.lock().take() {
         Some(why) => EngineEnd::Failed(why),
         None => EngineEnd::Finished,
@@ -319,7 +321,7 @@ async fn run(
 fn publish(
     shared: &Shared,
     last: Duration,
-    interval: Duration,
+    interval: Option<Duration>,
     cpu: &mut health::CpuClock,
     out: &mpsc::UnboundedSender<Snapshot<Sparse>>,
 ) -> Duration {
@@ -332,7 +334,7 @@ fn publish(
         waited_starts: shared.waited.swap(0, Ordering::Relaxed),
         abandoned: shared.abandoned.swap(0, Ordering::Relaxed),
         cpu_percent: cpu.percent(),
-        late_reports: u64::from(since > interval.saturating_mul(2)),
+        late_reports: u64::from(interval.is_some_and(|i| since > i.saturating_mul(2))),
         users: shared.active.load(Ordering::Relaxed),
         late_starts: shared.late.swap(0, Ordering::Relaxed),
         missed_starts: shared.missed.swap(0, Ordering::Relaxed),
