@@ -159,19 +159,31 @@ pub fn tight_timer_slack() {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_busy_thread_reads_as_busy_and_an_idle_one_as_idle() {
-        let mut clock = CpuClock::new(1);
-        let until = Instant::now() + Duration::from_millis(200);
+    fn me() -> libc::pid_t {
+        // SAFETY: gettid has no arguments and cannot fail.
+        unsafe { libc::gettid() }
+    }
+
+    /// Spins until this thread has used `cpu` more CPU time (CPU time, not
+    /// wall time: a busy machine only makes it take longer, up to a bound).
+    fn spin(cpu: Duration) {
+        let start = thread_cpu(me()).expect("this thread's CPU time");
+        let give_up = Instant::now() + Duration::from_secs(60);
         let mut x = 0u64;
-        while Instant::now() < until {
-            x = std::hint::black_box(x.wrapping_add(1));
+        while thread_cpu(me()).is_some_and(|now| now.saturating_sub(start) < cpu) {
+            assert!(Instant::now() < give_up, "no CPU time in 60 s");
+            for _ in 0..10_000 {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
         }
-        // The other test threads may add to it; the spin alone is ~100%.
-        assert!(clock.percent() > 50.0);
-        std::thread::sleep(Duration::from_millis(200));
-        let idle = CpuClock::new(cores()).percent();
-        assert!((0.0..=100.0).contains(&idle));
+    }
+
+    #[test]
+    fn the_process_clock_counts_this_thread() {
+        let mut clock = CpuClock::new(1);
+        spin(Duration::from_millis(100));
+        assert!(clock.used() >= Duration::from_millis(100));
+        assert!((0.0..=100.0).contains(&clock.percent()));
     }
 
     #[test]
@@ -188,20 +200,13 @@ mod tests {
             std::thread::yield_now();
         }
         let mut clock = CpuClock::of_threads(threads.clone(), 1);
-        let until = Instant::now() + Duration::from_millis(200);
-        let mut x = 0u64;
-        while Instant::now() < until {
-            x = std::hint::black_box(x.wrapping_add(1));
-        }
-        assert!(clock.percent() < 20.0);
+        spin(Duration::from_millis(100));
+        assert!(clock.used() < Duration::from_millis(50));
         // Registered, the spinning thread counts.
         threads.register_current();
-        let _ = clock.percent();
-        let until = Instant::now() + Duration::from_millis(200);
-        while Instant::now() < until {
-            x = std::hint::black_box(x.wrapping_add(1));
-        }
-        assert!(clock.percent() > 50.0);
+        let _ = clock.used();
+        spin(Duration::from_millis(100));
+        assert!(clock.used() >= Duration::from_millis(100));
         let _ = go.send(());
         let _ = sleeper.join();
         // An ended thread takes nothing back.

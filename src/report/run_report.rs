@@ -85,13 +85,8 @@ impl RunReport {
         // judgements: the per-engine readings behind them are not in them.
         if !self.stats.health.is_empty() {
             self.invalid = self.stats.invalid_reasons();
-            self.generator_cpu_percent = self
-                .stats
-                .health
-                .values()
-                .filter_map(crate::stats::Health::mean_cpu)
-                .reduce(f64::max)
-                .map(|c| (c * 10.0).round() / 10.0);
+            self.generator_cpu_percent =
+                self.stats.busiest_cpu().map(|c| (c * 10.0).round() / 10.0);
             if let Some(lag) = &self.report_lag_ms
                 && lag.p99 > MAX_REPORT_LAG_MS
             {

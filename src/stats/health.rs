@@ -39,13 +39,16 @@ pub struct Health {
 impl Health {
     /// Adds one snapshot; `requests` is what it recorded of requests.
     pub fn add<H>(&mut self, snap: &Snapshot<H>, requests: u64) {
-        self.requests = self.requests.saturating_add(requests);
-        self.late_starts = self.late_starts.saturating_add(snap.late_starts);
-        self.missed_starts = self.missed_starts.saturating_add(snap.missed_starts);
-        self.waited_starts = self.waited_starts.saturating_add(snap.waited_starts);
-        self.abandoned = self.abandoned.saturating_add(snap.abandoned);
-        self.late_reports = self.late_reports.saturating_add(snap.late_reports.min(1));
-        self.reports = self.reports.saturating_add(1);
+        self.add_counts(&Health {
+            requests,
+            late_starts: snap.late_starts,
+            missed_starts: snap.missed_starts,
+            waited_starts: snap.waited_starts,
+            abandoned: snap.abandoned,
+            late_reports: snap.late_reports.min(1),
+            reports: 1,
+            ..Health::default()
+        });
         // A zero-length interval (a last snapshot right after another) has
         // no meaningful CPU reading.
         if snap.cpu_percent.is_finite() && snap.interval_ms > 0 {

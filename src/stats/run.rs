@@ -105,12 +105,7 @@ impl RunStats {
     /// per engine, since one saturated engine skews the whole.
     pub fn invalid_reasons(&self) -> Vec<String> {
         let mut why = self.health_total().reasons();
-        let busiest = self
-            .health
-            .values()
-            .filter_map(Health::mean_cpu)
-            .fold(None, |m: Option<f64>, c| Some(m.map_or(c, |m| m.max(c))));
-        if let Some(cpu) = busiest
+        if let Some(cpu) = self.busiest_cpu()
             && cpu > health::BUSY_CPU_PERCENT
         {
             let of = if self.health.len() > 1 {
@@ -124,6 +119,14 @@ impl RunStats {
             ));
         }
         why
+    }
+
+    /// The highest of the engines' mean CPU readings, if any reported one.
+    pub fn busiest_cpu(&self) -> Option<f64> {
+        self.health
+            .values()
+            .filter_map(Health::mean_cpu)
+            .reduce(f64::max)
     }
 
     /// Whether name `i` is a flow.
