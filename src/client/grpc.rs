@@ -365,6 +365,9 @@ pub fn endpoint(spec: &GrpcSpec, timeout: Duration) -> Result<Endpoint, String> 
         if let Some(pem) = &spec.tls.ca_pem {
             tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
         }
+        if let Some((cert, key)) = &spec.tls.client_pem {
+            tls = tls.identity(tonic::transport::Identity::from_pem(cert, key));
+        }
         if spec.tls.insecure {
             return Err(
                 "insecure = true is not supported for gRPC over TLS; give ca = \"cert.pem\"".into(),

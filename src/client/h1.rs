@@ -20,6 +20,8 @@ use tokio_rustls::client::TlsStream;
 
 pub use super::body::{Body, Framing};
 use super::body::{Decoder, Kept};
+use super::decode::Encoding;
+use super::redirect::is_redirect;
 use crate::stats::{Failure, FailureKind};
 
 /// Plain TCP, or TLS (boxed: its state is large, plain users should not carry it).
@@ -49,8 +51,11 @@ pub struct HttpAnswer {
     pub body: Body,
     /// Head and body bytes received.
     pub received: u64,
-    /// The headers, when the caller asked for them (a capture reads one).
+    /// The headers, when the caller asked for them (a capture reads one),
+    /// or when the answer sets cookies or redirects.
     pub headers: Headers,
+    /// What `Content-Encoding` says was done to the body.
+    pub encoding: Encoding,
 }
 
 /// Response headers, kept only when something will read them.
@@ -93,6 +98,25 @@ impl Headers {
         let mut s = String::new();
         self.get_into(name, &mut s).then_some(s)
     }
+
+    /// Calls `f` with every value of header `name` (case-insensitive), in
+    /// the order received.
+    pub fn for_each(&self, name: &str, mut f: impl FnMut(&[u8])) {
+        match self {
+            Headers::None => {}
+            Headers::Map(m) => m.get_all(name).iter().for_each(|v| f(v.as_bytes())),
+            Headers::Raw(head) => {
+                let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+                let mut resp = httparse::Response::new(&mut headers);
+                if resp.parse(head).is_ok() {
+                    resp.headers
+                        .iter()
+                        .filter(|h| h.name.eq_ignore_ascii_case(name))
+                        .for_each(|h| f(h.value));
+                }
+            }
+        }
+    }
 }
 
 /// One open HTTP/1.1 connection.
@@ -132,6 +156,10 @@ struct Head {
     len: usize,
     framing: Framing,
     close: bool,
+    encoding: Encoding,
+    /// The answer sets a cookie, or redirects with a Location: the head is
+    /// kept for the jar and the redirect.
+    needed: bool,
 }
 
 impl H1Conn {
@@ -273,7 +301,7 @@ impl H1Conn {
         };
         received = received.saturating_add(head.len as u64);
         let raw_head = self.rbuf.split_to(head.len);
-        let headers = if keep_headers {
+        let headers = if keep_headers || head.needed {
             Headers::Raw(raw_head.freeze())
         } else {
             Headers::None
@@ -330,6 +358,7 @@ impl H1Conn {
             body,
             received,
             headers,
+            encoding: head.encoding,
         })
     }
 
@@ -366,6 +395,8 @@ fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, Failure> {
     let mut length: Option<u64> = None;
     // None: no Transfer-Encoding; Some(true): chunked is its final coding.
     let mut chunked: Option<bool> = None;
+    let mut encoding = Encoding::Identity;
+    let mut needed = false;
     for h in resp.headers.iter() {
         if h.name.eq_ignore_ascii_case("content-length") {
             // Digits only (no sign, no spaces inside); a list of equal
@@ -385,6 +416,14 @@ fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, Failure> {
                     .next()
                     .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked")),
             );
+        } else if h.name.eq_ignore_ascii_case("content-encoding") {
+            for token in h.value.split(|&b| b == b',') {
+                encoding = encoding.and(token);
+            }
+        } else if h.name.eq_ignore_ascii_case("set-cookie")
+            || (h.name.eq_ignore_ascii_case("location") && is_redirect(status))
+        {
+            needed = true;
         } else if h.name.eq_ignore_ascii_case("connection") {
             for token in h.value.split(|&b| b == b',') {
                 let t = token.trim_ascii();
@@ -413,6 +452,8 @@ fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, Failure> {
         len,
         framing,
         close: close || framing == Framing::UntilClose,
+        encoding,
+        needed,
     }))
 }
 

@@ -20,6 +20,8 @@ use super::body::{Body, Kept};
 use super::h1::H1Conn;
 pub use super::h1::{Headers, HttpAnswer};
 
+use super::decode::Encoding;
+use super::redirect::is_redirect;
 use super::tls;
 use crate::scenario::{HttpSpec, HttpVersion};
 use crate::stats::{Failure, FailureKind};
@@ -46,11 +48,17 @@ pub enum TargetError {
 
 impl HttpTarget {
     pub fn new(spec: &HttpSpec) -> Result<Self, TargetError> {
+        Self::with_base(spec, &spec.base)
+    }
+
+    /// The target at `base` (scheme://authority) with `spec`'s HTTP version
+    /// and TLS settings: where a redirect leads.
+    pub fn with_base(spec: &HttpSpec, base: &str) -> Result<Self, TargetError> {
         let invalid = |message: String| TargetError::Invalid {
-            base: spec.base.clone(),
+            base: base.to_owned(),
             message,
         };
-        let uri: http::Uri = spec.base.parse().map_err(|e| invalid(format!("{e}")))?;
+        let uri: http::Uri = base.parse().map_err(|e| invalid(format!("{e}")))?;
         let scheme = uri.scheme().cloned().unwrap_or(Scheme::HTTP);
         let authority = uri
             .authority()
@@ -68,6 +76,13 @@ impl HttpTarget {
         } else {
             format!("{host}:{port}")
         };
+        // connect_to: the URL's host stays in Host, SNI and the certificate
+        // check; only the address connected to changes.
+        let addr = spec
+            .connect_to
+            .iter()
+            .find(|(from, _)| from.eq_ignore_ascii_case(&addr))
+            .map_or(addr, |(_, to)| to.clone());
         let tls = if https {
             let alpn: &[&[u8]] = match spec.version {
                 HttpVersion::Http1 => &[b"http/1.1"],
@@ -75,8 +90,14 @@ impl HttpTarget {
                 HttpVersion::Auto => &[b"h2", b"http/1.1"],
             };
             let config = tls::client_config(&spec.tls, alpn)?;
-            let name = ServerName::try_from(host.clone())
-                .map_err(|e| invalid(format!("TLS server name: {e}")))?;
+            // server_name is the scenario's own target's; a redirect to
+            // another origin names that origin.
+            let name = match &spec.tls.server_name {
+                Some(n) if base == spec.base => n.clone(),
+                _ => host.clone(),
+            };
+            let name =
+                ServerName::try_from(name).map_err(|e| invalid(format!("TLS server name: {e}")))?;
             Some((TlsConnector::from(config), name))
         } else {
             None
@@ -84,7 +105,7 @@ impl HttpTarget {
         let host_header =
             HeaderValue::from_str(authority.as_str()).map_err(|e| invalid(format!("{e}")))?;
         Ok(HttpTarget {
-            base: spec.base.clone(),
+            base: base.to_owned(),
             scheme,
             authority,
             host_header,
@@ -252,7 +273,15 @@ pub async fn send_h2(
         .sum::<u64>()
         + 17;
     let (parts, body) = resp.into_parts();
-    let headers = if keep_headers {
+    let mut encoding = Encoding::Identity;
+    for v in parts.headers.get_all(http::header::CONTENT_ENCODING) {
+        for token in v.as_bytes().split(|&b| b == b',') {
+            encoding = encoding.and(token);
+        }
+    }
+    let needed = parts.headers.contains_key(http::header::SET_COOKIE)
+        || (is_redirect(status) && parts.headers.contains_key(http::header::LOCATION));
+    let headers = if keep_headers || needed {
         Headers::Map(parts.headers)
     } else {
         Headers::None
@@ -265,6 +294,7 @@ pub async fn send_h2(
         body,
         received,
         headers,
+        encoding,
     })
 }
 

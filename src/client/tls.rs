@@ -19,6 +19,8 @@ pub enum TlsError {
     Ca(rustls::Error),
     #[error("TLS configuration: {0}")]
     Config(#[from] rustls::Error),
+    #[error("the client key file holds no private key")]
+    NoKey,
 }
 
 /// A client configuration offering `alpn`.
@@ -26,11 +28,23 @@ pub fn client_config(spec: &TlsSpec, alpn: &[&[u8]]) -> Result<Arc<ClientConfig>
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?;
+    let client = match &spec.client_pem {
+        Some((cert, key)) => {
+            let chain = CertificateDer::pem_slice_iter(cert).collect::<Result<Vec<_>, _>>()?;
+            let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key)
+                .map_err(|_| TlsError::NoKey)?;
+            Some((chain, key))
+        }
+        None => None,
+    };
     let mut config = if spec.insecure {
-        builder
+        let b = builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(SkipChain::any(provider)))
-            .with_no_client_auth()
+            .with_custom_certificate_verifier(Arc::new(SkipChain::any(provider)));
+        match client {
+            Some((chain, key)) => b.with_client_auth_cert(chain, key)?,
+            None => b.with_no_client_auth(),
+        }
     } else {
         let mut roots = rustls::RootCertStore::empty();
         // Missing or unreadable system roots are not fatal: a CA file may do.
@@ -43,7 +57,11 @@ pub fn client_config(spec: &TlsSpec, alpn: &[&[u8]]) -> Result<Arc<ClientConfig>
                 roots.add(cert?).map_err(TlsError::Ca)?;
             }
         }
-        builder.with_root_certificates(roots).with_no_client_auth()
+        let b = builder.with_root_certificates(roots);
+        match client {
+            Some((chain, key)) => b.with_client_auth_cert(chain, key)?,
+            None => b.with_no_client_auth(),
+        }
     };
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))

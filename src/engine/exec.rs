@@ -13,19 +13,31 @@ use tonic::transport::{Channel, Endpoint};
 
 use super::capture;
 use super::guard;
-use super::http_request::{self, FixedHttp, Keep, Scratch};
+use super::http_request::{self, FixedHttp, Keep, Route, Scratch};
 use crate::client::body::EXCERPT;
 use crate::client::check;
+use crate::client::cookies::Jar;
+use crate::client::decode::{self, Encoding};
 use crate::client::grpc::{self, GrpcCall, RawCodec};
-use crate::client::http::Headers;
+use crate::client::http::{Headers, HttpAnswer};
 use crate::client::http::{HttpConn, HttpTarget};
+use crate::client::redirect;
 use crate::scenario::template::RenderCtx;
-use crate::scenario::{RequestKind, Scenario, Schema};
+use crate::scenario::{HttpSpec, RequestKind, RequestSpec, Scenario, Schema};
 use crate::stats::{Failure, FailureKind, Sample};
 
+/// A failed exchange: bytes sent, bytes received, and why.
+type Failed = (u64, u64, Failure);
+
 enum Prepared {
-    Http { target: usize, fixed: FixedHttp },
-    Grpc { endpoint: usize, call: GrpcCall },
+    Http {
+        target: usize,
+        fixed: Box<FixedHttp>,
+    },
+    Grpc {
+        endpoint: usize,
+        call: GrpcCall,
+    },
 }
 
 /// The scenario made ready to send: targets resolved, gRPC methods compiled.
@@ -33,6 +45,12 @@ pub struct Requests {
     pub scenario: Arc<Scenario>,
     prepared: Vec<Prepared>,
     http: Vec<HttpTarget>,
+    /// The targets by base URL (a redirect to one of them uses the user's
+    /// connection to it).
+    http_index: HashMap<String, usize>,
+    /// Origins that redirects led to and no request names, made once each
+    /// (their connections are not kept: such hops are rare).
+    others: parking_lot::Mutex<HashMap<String, Arc<HttpTarget>>>,
     grpc: Vec<(Endpoint, Option<Vec<Channel>>)>,
     /// What a user picks from (top-level requests and flows), with
     /// cumulative weights for the weighted pick.
@@ -92,7 +110,10 @@ impl Requests {
                         }
                     };
                     let fixed = FixedHttp::new(h, &http[idx]).map_err(err)?;
-                    Prepared::Http { target: idx, fixed }
+                    Prepared::Http {
+                        target: idx,
+                        fixed: Box::new(fixed),
+                    }
                 }
                 RequestKind::Grpc(g) => {
                     let idx = match grpc_index.get(&g.endpoint) {
@@ -175,6 +196,8 @@ impl Requests {
             scenario,
             prepared,
             http,
+            http_index,
+            others: parking_lot::Mutex::new(HashMap::new()),
             grpc: grpc_eps.into_iter().map(|(_, e, s)| (e, s)).collect(),
             actions,
             cumulative,
@@ -204,6 +227,10 @@ impl Requests {
             grpc: self.grpc.iter().map(|_| None).collect(),
             scratch: String::new(),
             scratch2: String::new(),
+            path: String::new(),
+            cookie: String::new(),
+            jar: None,
+            sent_now: 0,
         }
     }
 
@@ -237,6 +264,7 @@ impl Requests {
         for p in user.picked.iter_mut() {
             *p = None;
         }
+        user.sent_now = 0;
         let result = tokio::time::timeout(self.timeout, guard::catch(self.send(idx, user))).await;
         let micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
         let (sent, received, failure) = match result {
@@ -265,7 +293,8 @@ impl Requests {
                     FailureKind::Timeout,
                     format!("no answer within {:?}", self.timeout),
                 );
-                (0, 0, Some(f))
+                // What was written went out, answered or not.
+                (user.sent_now, 0, Some(f))
             }
         };
         Sample {
@@ -283,76 +312,15 @@ impl Requests {
         user: &mut UserState,
     ) -> Result<(u64, u64), (u64, u64, Failure)> {
         let spec = &self.scenario.requests[idx];
-        let data = &self.scenario.data;
         match (&self.prepared[idx], &spec.kind) {
             (Prepared::Http { target, fixed }, RequestKind::Http(h)) => {
-                let t = &self.http[*target];
-                let keep = Keep {
-                    headers: capture::needs_headers(&spec.captures),
-                    // Only what checks and captures read is kept whole;
-                    // otherwise enough for a failure's detail.
-                    body: if spec.check.needs_body() || capture::needs_body(&spec.captures) {
-                        h.max_body
-                    } else {
-                        EXCERPT.min(h.max_body)
-                    },
-                };
-                let mut retried = false;
-                let (sent, answer) = loop {
-                    let slot = &mut user.http[*target];
-                    if !slot.as_mut().is_some_and(HttpConn::is_usable) {
-                        *slot = None;
-                    }
-                    let conn = match slot {
-                        Some(c) => c,
-                        None => {
-                            // Boxed: a connect is rare, and its state need
-                            // not live in every idle user.
-                            let c = Box::pin(t.connect()).await.map_err(|f| (0, 0, f))?;
-                            slot.insert(c)
-                        }
-                    };
-                    let mut ctx = RenderCtx {
-                        data,
-                        rng: &mut user.rng,
-                        picked: &mut user.picked,
-                        own: &user.own,
-                        vars: &user.vars,
-                    };
-                    let scratch = Scratch {
-                        a: &mut user.scratch,
-                        b: &mut user.scratch2,
-                    };
-                    match http_request::send(h, fixed, t, conn, &mut ctx, scratch, keep).await {
-                        // The server closed this kept-alive connection as the
-                        // request went out (no byte of an answer): it goes
-                        // again, once, on a new connection, as browsers and
-                        // Go's client do; counted as a retry, not a failure.
-                        Err(_) if !retried && conn.failed_stale(h.method.is_idempotent()) => {
-                            retried = true;
-                            self.retries.fetch_add(1, Ordering::Relaxed);
-                            user.http[*target] = None;
-                        }
-                        other => break other?,
-                    }
-                };
-                let r = answer.received;
-                let failed = |f| (sent, r, f);
-                let body = &answer.body.kept;
-                let truncated = answer.body.truncated();
-                check::http_status(&spec.check, answer.status, body).map_err(failed)?;
-                check::body(&spec.check, body, truncated, None).map_err(failed)?;
-                if !spec.captures.is_empty() {
-                    let seen = capture::Answer {
-                        body,
-                        json: None,
-                        truncated,
-                        headers: &answer.headers,
-                    };
-                    capture::apply(&spec.captures, &self.scenario.vars, &seen, &mut user.vars)
-                        .map_err(failed)?;
+                let result = self.send_http(spec, *target, fixed, h, user).await;
+                if !h.keep_alive {
+                    // keep_alive = false: a connection per request, as
+                    // `oha --disable-keepalive`.
+                    user.http[*target] = None;
                 }
-                Ok((sent, r))
+                result
             }
             // Boxed: tonic's futures are large, and an idle user should not
             // carry one (ten thousand users stay small).
@@ -365,6 +333,334 @@ impl Requests {
                 Failure::new(FailureKind::Request, "request kind mismatch"),
             )),
         }
+    }
+
+    /// One HTTP request of the scenario: the first exchange (sent again once
+    /// on a new connection if the kept-alive one was found closed), the
+    /// cookies it sets, the redirects it leads to, then the checks and
+    /// captures on the final answer, decoded if it came compressed.
+    async fn send_http(
+        &self,
+        spec: &RequestSpec,
+        target: usize,
+        fixed: &FixedHttp,
+        h: &HttpSpec,
+        user: &mut UserState,
+    ) -> Result<(u64, u64), Failed> {
+        let needs_body = spec.check.needs_body() || capture::needs_body(&spec.captures);
+        let keep = Keep {
+            headers: capture::needs_headers(&spec.captures),
+            // Only what checks and captures read is kept whole; otherwise
+            // enough for a failure's detail.
+            body: if needs_body {
+                h.max_body
+            } else {
+                EXCERPT.min(h.max_body)
+            },
+        };
+        // The path is rendered once, for the request and for the URL that
+        // cookies and redirects are resolved against.
+        let mut path = std::mem::take(&mut user.path);
+        if fixed.static_path().is_none() {
+            let mut ctx = user.render_ctx(&self.scenario.data);
+            if let Err(e) = http_request::render_path(h, &mut ctx, &mut path) {
+                user.path = path;
+                return Err(e);
+            }
+        }
+        let result = self
+            .exchange_chain(
+                target,
+                fixed,
+                h,
+                user,
+                keep,
+                fixed.static_path().unwrap_or(&path),
+            )
+            .await;
+        user.path = path;
+        let (sent, answer) = result?;
+        let r = answer.received;
+        let failed = |f| (sent, r, f);
+        // The body as checks read it: decoded when it came encoded.
+        let coded = match answer.encoding {
+            Encoding::Coded(c) => Some(c),
+            _ => None,
+        };
+        if let Err(f) = check::http_status(&spec.check, answer.status, &answer.body.kept) {
+            // The failure's detail is the start of the body as text.
+            let f = match coded {
+                Some(c) => match decode::decode(c, &answer.body.kept, true, EXCERPT) {
+                    Ok(d) => f.with_detail(check::excerpt(&d.bytes)),
+                    Err(_) => f.with_detail(format!("({} body)", c.token())),
+                },
+                None => f,
+            };
+            return Err(failed(f));
+        }
+        if !needs_body {
+            return Ok((sent, r));
+        }
+        let (body, truncated) = match coded {
+            Some(c) => {
+                let d = decode::decode(c, &answer.body.kept, answer.body.truncated(), h.max_body)
+                    .map_err(failed)?;
+                (d.bytes, d.truncated)
+            }
+            None => (answer.body.kept.clone(), answer.body.truncated()),
+        };
+        check::body(&spec.check, &body, truncated, None).map_err(failed)?;
+        if !spec.captures.is_empty() {
+            let seen = capture::Answer {
+                body: &body,
+                json: None,
+                truncated,
+                headers: &answer.headers,
+            };
+            capture::apply(&spec.captures, &self.scenario.vars, &seen, &mut user.vars)
+                .map_err(failed)?;
+        }
+        Ok((sent, r))
+    }
+
+    /// Sends the request and follows its redirects; returns the bytes sent
+    /// by the whole chain and the final answer (its `received` the whole
+    /// chain's).
+    #[allow(clippy::too_many_arguments)]
+    async fn exchange_chain(
+        &self,
+        target: usize,
+        fixed: &FixedHttp,
+        h: &HttpSpec,
+        user: &mut UserState,
+        keep: Keep,
+        path: &str,
+    ) -> Result<(u64, HttpAnswer), Failed> {
+        let t = &self.http[target];
+        let jar_on = h.cookies && !fixed.own_cookie();
+        // The URL the jar and redirects see: the scenario's Host is the
+        // origin it names.
+        let home_url = || {
+            let authority = fixed.host().unwrap_or(t.authority.as_str());
+            url::Url::parse(&format!("{}://{authority}{path}", t.scheme)).ok()
+        };
+        let mut url: Option<url::Url> = None;
+        let with_cookie = jar_on && user.jar.as_ref().is_some_and(|j| !j.is_empty());
+        if with_cookie {
+            url = home_url();
+            if let (Some(u), Some(jar)) = (&url, &user.jar)
+                && !jar.header_into(u, &mut user.cookie)
+            {
+                user.cookie.clear();
+            }
+        }
+        let templated = fixed.static_path().is_none();
+        let mut retried = false;
+        let (mut sent, mut answer) = loop {
+            let slot = &mut user.http[target];
+            if !slot.as_mut().is_some_and(HttpConn::is_usable) {
+                *slot = None;
+            }
+            let conn = match slot {
+                Some(c) => c,
+                None => {
+                    // Boxed: a connect is rare, and its state need not
+                    // live in every idle user.
+                    let c = Box::pin(t.connect()).await.map_err(|f| (0, 0, f))?;
+                    slot.insert(c)
+                }
+            };
+            let route = Route {
+                method: &h.method,
+                target: t,
+                path: templated.then_some(path),
+                body: true,
+                home: true,
+                cookie: (with_cookie && !user.cookie.is_empty()).then_some(user.cookie.as_str()),
+            };
+            let mut ctx = RenderCtx {
+                data: &self.scenario.data,
+                rng: &mut user.rng,
+                picked: &mut user.picked,
+                own: &user.own,
+                vars: &user.vars,
+            };
+            let scratch = Scratch {
+                a: &mut user.scratch,
+                b: &mut user.scratch2,
+            };
+            let sent_now = &mut user.sent_now;
+            *sent_now = 0;
+            match http_request::send(h, fixed, &route, conn, &mut ctx, scratch, keep, sent_now)
+                .await
+            {
+                // The server closed this kept-alive connection as the
+                // request went out (no byte of an answer): it goes again,
+                // once, on a new connection, as browsers and Go's client
+                // do; counted as a retry, not a failure.
+                Err(_) if !retried && conn.failed_stale(h.method.is_idempotent()) => {
+                    retried = true;
+                    self.retries.fetch_add(1, Ordering::Relaxed);
+                    user.http[target] = None;
+                }
+                other => break other?,
+            }
+        };
+        let mut received = answer.received;
+        let mut method = h.method.clone();
+        let mut hops = 0u32;
+        let mut home = true;
+        loop {
+            let sets_cookie = jar_on && has(&answer.headers, "set-cookie");
+            let redirects = h.follow_redirects > 0 && redirect::is_redirect(answer.status);
+            if !sets_cookie && !redirects {
+                break;
+            }
+            if url.is_none() {
+                url = home_url();
+            }
+            let Some(from) = url.take() else {
+                break;
+            };
+            if sets_cookie {
+                user.jar
+                    .get_or_insert_with(Box::default)
+                    .store(&from, &answer.headers);
+            }
+            if !redirects {
+                break;
+            }
+            let location = answer.headers.get("location");
+            let next = redirect::next(answer.status, &method, location.as_deref(), &from)
+                .map_err(|f| (sent, received, f))?;
+            let Some(next) = next else {
+                break;
+            };
+            hops += 1;
+            if hops > h.follow_redirects {
+                let f = redirect::too_many(h.follow_redirects, &next.url);
+                return Err((sent, received, f));
+            }
+            let base = origin(&next.url);
+            home = home && base == t.base;
+            // Boxed: a chain is the exception; its state need not be part
+            // of every request's future.
+            let a = Box::pin(self.hop(fixed, h, user, &next, &base, home, jar_on, keep))
+                .await
+                .map_err(|(s, r, f)| (sent.saturating_add(s), received.saturating_add(r), f))?;
+            sent = sent.saturating_add(a.0);
+            received = received.saturating_add(a.1.received);
+            answer = a.1;
+            method = next.method;
+            url = Some(next.url);
+        }
+        answer.received = received;
+        Ok((sent, answer))
+    }
+
+    /// One redirect hop: to a target of the scenario over the user's own
+    /// connection to it, elsewhere over a connection made for it.
+    #[allow(clippy::too_many_arguments)]
+    async fn hop(
+        &self,
+        fixed: &FixedHttp,
+        h: &HttpSpec,
+        user: &mut UserState,
+        next: &redirect::Hop,
+        base: &str,
+        home: bool,
+        jar_on: bool,
+        keep: Keep,
+    ) -> Result<(u64, HttpAnswer), Failed> {
+        let path = &next.url[url::Position::BeforePath..url::Position::AfterQuery];
+        let path = if path.is_empty() { "/" } else { path };
+        let with_cookie = jar_on
+            && user
+                .jar
+                .as_ref()
+                .is_some_and(|j| j.header_into(&next.url, &mut user.cookie));
+        let mut transient = None;
+        let slot = self.http_index.get(base).copied();
+        let other = match slot {
+            Some(_) => None,
+            None => Some(self.other_target(h, base)?),
+        };
+        let t: &HttpTarget = match (slot, &other) {
+            (Some(i), _) => &self.http[i],
+            (None, Some(o)) => o,
+            // other_target made one or returned the error.
+            (None, None) => {
+                let f = Failure::new(FailureKind::Internal, "no target for the redirect");
+                return Err((0, 0, f));
+            }
+        };
+        let conn = match slot {
+            Some(i) => {
+                let s = &mut user.http[i];
+                if !s.as_mut().is_some_and(HttpConn::is_usable) {
+                    *s = None;
+                }
+                match s {
+                    Some(c) => c,
+                    None => s.insert(Box::pin(t.connect()).await.map_err(|f| (0, 0, f))?),
+                }
+            }
+            None => transient.insert(Box::pin(t.connect()).await.map_err(|f| (0, 0, f))?),
+        };
+        let route = Route {
+            method: &next.method,
+            target: t,
+            path: Some(path),
+            body: next.body,
+            home,
+            cookie: with_cookie.then_some(user.cookie.as_str()),
+        };
+        let mut ctx = RenderCtx {
+            data: &self.scenario.data,
+            rng: &mut user.rng,
+            picked: &mut user.picked,
+            own: &user.own,
+            vars: &user.vars,
+        };
+        let scratch = Scratch {
+            a: &mut user.scratch,
+            b: &mut user.scratch2,
+        };
+        let mut hop_sent = 0;
+        let result = http_request::send(
+            h,
+            fixed,
+            &route,
+            conn,
+            &mut ctx,
+            scratch,
+            keep,
+            &mut hop_sent,
+        )
+        .await;
+        user.sent_now = user.sent_now.saturating_add(hop_sent);
+        result
+    }
+
+    fn target_for(&self, h: &HttpSpec, base: &str) -> Result<HttpTarget, Failed> {
+        HttpTarget::with_base(h, base).map_err(|e| {
+            (
+                0,
+                0,
+                Failure::new(FailureKind::Redirect, "cannot follow the redirect")
+                    .with_detail(e.to_string()),
+            )
+        })
+    }
+
+    /// The target for an origin no request names, made once.
+    fn other_target(&self, h: &HttpSpec, base: &str) -> Result<Arc<HttpTarget>, Failed> {
+        if let Some(t) = self.others.lock().get(base) {
+            return Ok(t.clone());
+        }
+        let t = Arc::new(self.target_for(h, base)?);
+        self.others.lock().insert(base.to_owned(), t.clone());
+        Ok(t)
     }
 
     async fn send_grpc(
@@ -485,9 +781,44 @@ pub struct UserState {
     grpc: Vec<Option<Channel>>,
     scratch: String,
     scratch2: String,
+    /// The current request's rendered path.
+    path: String,
+    /// The current request's Cookie value.
+    cookie: String,
+    /// Its cookies, once an answer set one.
+    jar: Option<Box<Jar>>,
+    /// Bytes written for the current request so far (counted if it times out).
+    sent_now: u64,
+}
+
+/// Whether an answer has header `name`.
+fn has(headers: &Headers, name: &str) -> bool {
+    let mut found = false;
+    headers.for_each(name, |_| found = true);
+    found
+}
+
+/// `scheme://host[:port]` of a URL, as the scenario's base URLs are written
+/// (the port left out when it is the scheme's default).
+fn origin(u: &url::Url) -> String {
+    let host = u.host_str().unwrap_or("");
+    match u.port() {
+        Some(p) => format!("{}://{host}:{p}", u.scheme()),
+        None => format!("{}://{host}", u.scheme()),
+    }
 }
 
 impl UserState {
+    fn render_ctx<'a>(&'a mut self, data: &'a [crate::scenario::DataSource]) -> RenderCtx<'a> {
+        RenderCtx {
+            data,
+            rng: &mut self.rng,
+            picked: &mut self.picked,
+            own: &self.own,
+            vars: &self.vars,
+        }
+    }
+
     fn drop_connections(&mut self, p: &Prepared) {
         match p {
             Prepared::Http { target, .. } => self.http[*target] = None,

@@ -1,74 +1,149 @@
 //! Building and sending one HTTP request of the scenario: the parts no
 //! template changes are encoded once ([`FixedHttp`]); per request only the
-//! templated path, headers and body are rendered. HTTP/1.1 requests are
-//! written as bytes straight into the connection's buffer; HTTP/2 requests
-//! become an `http::Request` for hyper.
+//! templated path, headers, credentials and body are rendered. HTTP/1.1
+//! requests are written as bytes straight into the connection's buffer;
+//! HTTP/2 requests become an `http::Request` for hyper.
+//!
+//! What goes with every request unless the scenario sets it (docs/scenario.md,
+//! "What volley sends"): `User-Agent: volley/VERSION`, `Accept: */*`,
+//! `Accept-Encoding` (`[http] compression`), `Authorization` (`auth`, or the
+//! URL's user:password), the user's cookies, and `Connection: close` on
+//! HTTP/1.1 when `[http] keep_alive = false`.
 
 use std::io::Write;
 
+use base64::Engine as _;
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
-use http::{HeaderValue, Method};
+use http::header::{
+    ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_LENGTH, COOKIE, HOST, TRANSFER_ENCODING,
+    USER_AGENT,
+};
+use http::{HeaderName, HeaderValue, Method};
 use http_body_util::Full;
 
 use crate::client::http::{HttpAnswer, HttpConn, HttpTarget, send_h2};
-use crate::scenario::HttpSpec;
 use crate::scenario::template::RenderCtx;
+use crate::scenario::{Auth, HttpSpec};
 use crate::stats::{Failure, FailureKind};
+
+/// `User-Agent` when the scenario sets none.
+pub const USER_AGENT_VALUE: &str = concat!("volley/", env!("CARGO_PKG_VERSION"));
+
+/// Headers that name the original target or carry its credentials: never
+/// sent to another origin a redirect leads to (as browsers and curl).
+fn credential(name: &HeaderName) -> bool {
+    *name == HOST || *name == AUTHORIZATION || *name == COOKIE
+}
 
 /// The parts of an HTTP request that no template changes, built once.
 pub struct FixedHttp {
-    /// The origin-form path (HTTP/1.1) and absolute-form URI (HTTP/2) of a
-    /// static path.
+    /// The origin-form path of a static path (HTTP/1.1).
     path_h1: Option<String>,
+    /// The absolute URI of a static path (HTTP/2), its authority the
+    /// scenario's Host header if it sets one statically.
     uri_h2: Option<http::Uri>,
-    /// Static header lines, encoded for HTTP/1.1.
+    /// Static header lines, defaults included, encoded for HTTP/1.1: for the
+    /// target itself, and for another origin (no credentials).
     head_h1: Vec<u8>,
-    /// Static headers for HTTP/2.
+    head_h1_other: Vec<u8>,
+    /// The same static headers for HTTP/2 (Host excepted: it is the
+    /// request's authority there).
     headers: http::HeaderMap,
-    /// Whether the scenario sets Host itself (virtual hosts).
+    headers_other: http::HeaderMap,
+    /// The scenario's static Host header (virtual hosts).
+    host: Option<String>,
+    /// Whether the scenario sets Host (statically or by a template).
     own_host: bool,
+    /// Whether the scenario sets Cookie itself (the jar's then stay home).
+    own_cookie: bool,
     /// Indexes of the templated headers in the spec.
     templated_headers: Vec<usize>,
+    /// `Authorization` when no template changes it.
+    auth: Option<String>,
     /// The body, when it has no placeholders.
     body: Option<Bytes>,
-    /// Bytes of the static parts, for the sent count of HTTP/2.
+    /// Bytes of the static header lines, for the sent count of HTTP/2.
     static_len: u64,
+    static_len_other: u64,
 }
 
 impl FixedHttp {
     pub fn new(h: &HttpSpec, t: &HttpTarget) -> Result<Self, String> {
-        let (path_h1, uri_h2) = match h.path.as_static() {
-            Some(p) => {
-                http::uri::PathAndQuery::try_from(p).map_err(|e| format!("path {p:?}: {e}"))?;
-                let abs = format!("{}://{}{p}", t.scheme, t.authority)
-                    .parse()
-                    .map_err(|e| format!("path {p:?}: {e}"))?;
-                (Some(p.to_owned()), Some(abs))
-            }
-            None => (None, None),
-        };
-        let mut headers = http::HeaderMap::new();
-        let mut head_h1 = Vec::new();
+        let own = |n: &HeaderName| h.headers.iter().any(|(name, _)| name == n);
+        let mut statics: Vec<(HeaderName, String)> = Vec::new();
         let mut templated_headers = Vec::new();
-        let mut static_len = 0u64;
-        let mut own_host = false;
+        let mut host = None;
         for (i, (name, tpl)) in h.headers.iter().enumerate() {
             // Framing is volley's to set: it knows the body it sends.
             if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
                 continue;
             }
-            own_host |= name == HOST;
             match tpl.as_static() {
-                Some(v) => {
-                    let value =
-                        HeaderValue::from_str(v).map_err(|e| format!("header {name}: {e}"))?;
-                    static_len += (name.as_str().len() + v.len() + 4) as u64;
-                    push_header(&mut head_h1, name.as_str(), v);
-                    headers.append(name.clone(), value);
-                }
+                Some(v) if name == HOST => host = Some(v.to_owned()),
+                Some(v) => statics.push((name.clone(), v.to_owned())),
                 None => templated_headers.push(i),
             }
+        }
+        // What every client sends, unless the scenario says otherwise.
+        if !own(&USER_AGENT) {
+            statics.push((USER_AGENT, USER_AGENT_VALUE.to_owned()));
+        }
+        if !own(&ACCEPT) {
+            statics.push((ACCEPT, "*/*".to_owned()));
+        }
+        if let Some(codings) = &h.accept_encoding
+            && !own(&ACCEPT_ENCODING)
+        {
+            statics.push((ACCEPT_ENCODING, codings.clone()));
+        }
+        let mut head_h1 = Vec::new();
+        let mut head_h1_other = Vec::new();
+        let mut headers = http::HeaderMap::new();
+        let mut headers_other = http::HeaderMap::new();
+        let (mut static_len, mut static_len_other) = (0u64, 0u64);
+        if let Some(v) = &host {
+            HeaderValue::from_str(v).map_err(|e| format!("header host: {e}"))?;
+            push_header(&mut head_h1, "host", v);
+        }
+        for (name, v) in &statics {
+            let value = HeaderValue::from_str(v).map_err(|e| format!("header {name}: {e}"))?;
+            let len = (name.as_str().len() + v.len() + 4) as u64;
+            static_len += len;
+            push_header(&mut head_h1, name.as_str(), v);
+            headers.append(name.clone(), value.clone());
+            if !credential(name) {
+                static_len_other += len;
+                push_header(&mut head_h1_other, name.as_str(), v);
+                headers_other.append(name.clone(), value);
+            }
+        }
+        if !h.keep_alive {
+            // HTTP/1.1 only: HTTP/2 has no Connection header (the connection
+            // is dropped after the exchange instead).
+            head_h1.extend_from_slice(b"connection: close\r\n");
+            head_h1_other.extend_from_slice(b"connection: close\r\n");
+        }
+        let (path_h1, uri_h2) = match h.path.as_static() {
+            Some(p) => {
+                let authority = host.as_deref().unwrap_or(t.authority.as_str());
+                let abs = absolute(t.scheme.as_str(), authority, p)
+                    .map_err(|e| format!("path {p:?}: {e}"))?;
+                (Some(p.to_owned()), Some(abs))
+            }
+            None => (None, None),
+        };
+        let auth = match &h.auth {
+            Some(Auth::Basic { user, password }) => {
+                match (user.as_static(), password.as_static()) {
+                    (Some(u), Some(p)) => Some(basic(u, p)),
+                    _ => None,
+                }
+            }
+            Some(Auth::Bearer(token)) => token.as_static().map(|t| format!("Bearer {t}")),
+            None => None,
+        };
+        if let Some(a) = &auth {
+            HeaderValue::from_str(a).map_err(|e| format!("auth: {e}"))?;
         }
         let body = match &h.body {
             None => Some(Bytes::new()),
@@ -80,13 +155,47 @@ impl FixedHttp {
             path_h1,
             uri_h2,
             head_h1,
+            head_h1_other,
             headers,
-            own_host,
+            headers_other,
+            host,
+            own_host: own(&HOST),
+            own_cookie: own(&COOKIE),
             templated_headers,
+            auth,
             body,
             static_len,
+            static_len_other,
         })
     }
+
+    /// The request's path when no template changes it.
+    pub fn static_path(&self) -> Option<&str> {
+        self.path_h1.as_deref()
+    }
+
+    /// Whether the scenario sets its own Cookie header.
+    pub fn own_cookie(&self) -> bool {
+        self.own_cookie
+    }
+
+    /// The scenario's static Host header, which names the origin on the
+    /// target's connection (cookies are kept for it).
+    pub fn host(&self) -> Option<&str> {
+        self.host.as_deref()
+    }
+}
+
+fn absolute(scheme: &str, authority: &str, path: &str) -> Result<http::Uri, String> {
+    http::uri::PathAndQuery::try_from(path).map_err(|e| e.to_string())?;
+    format!("{scheme}://{authority}{path}")
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| e.to_string())
+}
+
+fn basic(user: &str, password: &str) -> String {
+    let creds = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {creds}")
 }
 
 fn push_header(buf: &mut Vec<u8>, name: &str, value: &str) {
@@ -123,31 +232,66 @@ pub struct Keep {
     pub body: usize,
 }
 
+/// Where one request of a chain goes, and with what.
+pub struct Route<'a> {
+    pub method: &'a Method,
+    /// Its scheme and authority.
+    pub target: &'a HttpTarget,
+    /// Its path and query: None for the scenario's static path, else the
+    /// rendered path (see [`render_path`]) or a redirect's.
+    pub path: Option<&'a str>,
+    /// Whether the scenario's body goes (not after a 303).
+    pub body: bool,
+    /// Whether this is the scenario's own target (credentials and the
+    /// scenario's Host go only there).
+    pub home: bool,
+    /// The jar's `Cookie` value for this request.
+    pub cookie: Option<&'a str>,
+}
+
+/// Renders the request's templated path into `out` and checks it.
+pub fn render_path(
+    h: &HttpSpec,
+    ctx: &mut RenderCtx<'_>,
+    out: &mut String,
+) -> Result<(), (u64, u64, Failure)> {
+    out.clear();
+    h.path.render(ctx, out);
+    http::uri::PathAndQuery::try_from(out.as_str())
+        .map_err(|e| request_err(format!("path {out:?}: {e}")))?;
+    Ok(())
+}
+
 /// Renders and sends one request over `conn`; returns the bytes sent and
 /// the answer (checked by the caller), or how it failed with the bytes
-/// sent and received.
+/// sent and received. `sent_now` holds the bytes written once the request
+/// is built, so that a request cut by the timeout still counts them.
+#[allow(clippy::too_many_arguments)]
 pub async fn send(
     h: &HttpSpec,
     fixed: &FixedHttp,
-    t: &HttpTarget,
+    route: &Route<'_>,
     conn: &mut HttpConn,
     ctx: &mut RenderCtx<'_>,
     scratch: Scratch<'_>,
     keep: Keep,
+    sent_now: &mut u64,
 ) -> Result<(u64, HttpAnswer), (u64, u64, Failure)> {
     match conn {
         HttpConn::H1(c) => {
             let buf = c.request_buf();
-            encode_h1(h, fixed, t, ctx, scratch, buf)?;
+            encode_h1(h, fixed, route, ctx, scratch, buf)?;
             let sent = buf.len() as u64;
+            *sent_now = sent;
             let answer = c
-                .round_trip(h.method == Method::HEAD, keep.headers, keep.body)
+                .round_trip(*route.method == Method::HEAD, keep.headers, keep.body)
                 .await
                 .map_err(|f| (sent, 0, f))?;
             Ok((sent, answer))
         }
         HttpConn::H2(c) => {
-            let (req, sent) = build_h2(h, fixed, t, ctx, scratch)?;
+            let (req, sent) = build_h2(h, fixed, route, ctx, scratch)?;
+            *sent_now = sent;
             let answer = send_h2(c, req, keep.headers, keep.body)
                 .await
                 .map_err(|f| (sent, 0, f))?;
@@ -168,6 +312,11 @@ fn render_header<'h>(
     let (name, tpl) = &h.headers[i];
     value.clear();
     tpl.render(ctx, value);
+    check_value(name.as_str(), value)?;
+    Ok(name)
+}
+
+fn check_value(name: &str, value: &str) -> Result<(), (u64, u64, Failure)> {
     if let Some(b) = value
         .bytes()
         .find(|&b| !(b == b'\t' || (0x20..0x7f).contains(&b)))
@@ -176,112 +325,203 @@ fn render_header<'h>(
             "header {name}: the value holds the byte {b:#04x}, which no header may"
         )));
     }
-    Ok(name)
+    Ok(())
+}
+
+/// The `Authorization` value when templates make it, rendered into `out`.
+fn render_auth(
+    h: &HttpSpec,
+    ctx: &mut RenderCtx<'_>,
+    out: &mut String,
+) -> Result<(), (u64, u64, Failure)> {
+    out.clear();
+    match &h.auth {
+        Some(Auth::Basic { user, password }) => {
+            let mut creds = String::new();
+            user.render(ctx, &mut creds);
+            creds.push(':');
+            password.render(ctx, &mut creds);
+            out.push_str("Basic ");
+            base64::engine::general_purpose::STANDARD.encode_string(creds, out);
+        }
+        Some(Auth::Bearer(token)) => {
+            out.push_str("Bearer ");
+            token.render(ctx, out);
+        }
+        None => {}
+    }
+    check_value("authorization", out)
 }
 
 /// Writes an HTTP/1.1 request into `buf`.
 fn encode_h1(
     h: &HttpSpec,
     fixed: &FixedHttp,
-    t: &HttpTarget,
+    route: &Route<'_>,
     ctx: &mut RenderCtx<'_>,
     scratch: Scratch<'_>,
     buf: &mut Vec<u8>,
 ) -> Result<(), (u64, u64, Failure)> {
-    buf.extend_from_slice(h.method.as_str().as_bytes());
+    buf.extend_from_slice(route.method.as_str().as_bytes());
     buf.push(b' ');
-    match &fixed.path_h1 {
-        Some(p) => buf.extend_from_slice(p.as_bytes()),
-        None => {
-            let path = &mut *scratch.a;
-            path.clear();
-            h.path.render(ctx, path);
-            http::uri::PathAndQuery::try_from(path.as_str())
-                .map_err(|e| request_err(format!("path {path:?}: {e}")))?;
-            buf.extend_from_slice(path.as_bytes());
+    match (route.path, fixed.path_h1.as_deref()) {
+        (Some(p), _) | (None, Some(p)) => buf.extend_from_slice(p.as_bytes()),
+        (None, None) => {
+            render_path(h, ctx, scratch.a)?;
+            buf.extend_from_slice(scratch.a.as_bytes());
         }
     }
     buf.extend_from_slice(b" HTTP/1.1\r\n");
-    if !fixed.own_host {
-        push_header(buf, "host", t.authority.as_str());
+    if !(route.home && fixed.own_host) {
+        push_header(buf, "host", route.target.authority.as_str());
     }
-    buf.extend_from_slice(&fixed.head_h1);
-    let value = scratch.b;
+    buf.extend_from_slice(if route.home {
+        &fixed.head_h1
+    } else {
+        &fixed.head_h1_other
+    });
+    let value = &mut *scratch.b;
     for &i in &fixed.templated_headers {
+        if !route.home && credential(&h.headers[i].0) {
+            continue;
+        }
         let name = render_header(h, i, ctx, value)?;
         push_header(buf, name.as_str(), value);
     }
+    if route.home {
+        match &fixed.auth {
+            Some(a) => push_header(buf, "authorization", a),
+            None if h.auth.is_some() => {
+                render_auth(h, ctx, value)?;
+                push_header(buf, "authorization", value);
+            }
+            None => {}
+        }
+    }
+    if let Some(c) = route.cookie {
+        push_header(buf, "cookie", c);
+    }
     let body_at = |buf: &mut Vec<u8>, len: usize| {
-        if len > 0 || expects_body(&h.method) {
+        if len > 0 || expects_body(route.method) {
             // Formatted straight into the buffer: no allocation per request.
             let _ = write!(buf, "content-length: {len}\r\n");
         }
         buf.extend_from_slice(b"\r\n");
     };
-    match (&fixed.body, &h.body) {
-        (Some(b), _) => {
+    match (route.body, &fixed.body, &h.body) {
+        (false, _, _) => body_at(buf, 0),
+        (true, Some(b), _) => {
             body_at(buf, b.len());
             buf.extend_from_slice(b);
         }
-        (None, Some(tpl)) => {
+        (true, None, Some(tpl)) => {
             let body = scratch.a;
             body.clear();
             tpl.render(ctx, body);
             body_at(buf, body.len());
             buf.extend_from_slice(body.as_bytes());
         }
-        (None, None) => body_at(buf, 0),
+        (true, None, None) => body_at(buf, 0),
     }
     Ok(())
 }
 
 type H2Request = http::Request<Full<Bytes>>;
 
-/// Builds an HTTP/2 request; returns it with its size as HTTP/1.1 would count.
+/// Builds an HTTP/2 request; returns it with its size as HTTP/1.1 would
+/// write it (request line, `host`, headers, body: HPACK's compression and
+/// the frame headers are not counted, as for gRPC).
 fn build_h2(
     h: &HttpSpec,
     fixed: &FixedHttp,
-    t: &HttpTarget,
+    route: &Route<'_>,
     ctx: &mut RenderCtx<'_>,
     scratch: Scratch<'_>,
 ) -> Result<(H2Request, u64), (u64, u64, Failure)> {
-    let uri = match &fixed.uri_h2 {
-        Some(u) => u.clone(),
-        None => {
-            let path = scratch.a;
-            path.clear();
-            path.push_str(t.scheme.as_str());
-            path.push_str("://");
-            path.push_str(t.authority.as_str());
-            h.path.render(ctx, path);
-            http::Uri::try_from(path.as_str())
+    let value = &mut *scratch.b;
+    // The authority: the scenario's Host at home (a virtual host is the
+    // request's :authority in HTTP/2), else the target's.
+    let templated_host = if route.home && fixed.own_host && fixed.host.is_none() {
+        h.headers
+            .iter()
+            .position(|(n, _)| *n == HOST)
+            .map(|i| render_header(h, i, ctx, value).map(|_| value.clone()))
+            .transpose()?
+    } else {
+        None
+    };
+    let authority = match (&templated_host, route.home, &fixed.host) {
+        (Some(a), _, _) => a.as_str(),
+        (None, true, Some(a)) => a.as_str(),
+        _ => route.target.authority.as_str(),
+    };
+    let uri = match (route.path, &fixed.uri_h2) {
+        (None, Some(u)) if templated_host.is_none() && route.home => u.clone(),
+        (Some(p), _) => absolute(route.target.scheme.as_str(), authority, p)
+            .map_err(|e| request_err(format!("path {p:?}: {e}")))?,
+        (None, _) => {
+            let path = &mut *scratch.a;
+            match &fixed.path_h1 {
+                Some(p) => {
+                    path.clear();
+                    path.push_str(p);
+                }
+                None => render_path(h, ctx, path)?,
+            }
+            absolute(route.target.scheme.as_str(), authority, path)
                 .map_err(|e| request_err(format!("path {path:?}: {e}")))?
         }
     };
-    let mut sent = (h.method.as_str().len() + uri.path().len() + 12) as u64 + fixed.static_len;
-    let mut headers = fixed.headers.clone();
-    let value = scratch.b;
+    let path_len = uri.path_and_query().map_or(1, |p| p.as_str().len());
+    // "METHOD PATH HTTP/1.1\r\n" and "host: AUTHORITY\r\n".
+    let mut sent = (route.method.as_str().len() + path_len + 12 + authority.len() + 8) as u64;
+    let mut headers = if route.home {
+        sent += fixed.static_len;
+        fixed.headers.clone()
+    } else {
+        sent += fixed.static_len_other;
+        fixed.headers_other.clone()
+    };
+    let mut add = |headers: &mut http::HeaderMap, name: HeaderName, v: &str| {
+        sent += (name.as_str().len() + v.len() + 4) as u64;
+        let v = HeaderValue::from_str(v).map_err(|e| request_err(format!("header {name}: {e}")))?;
+        headers.insert(name, v);
+        Ok::<(), (u64, u64, Failure)>(())
+    };
     for &i in &fixed.templated_headers {
-        let (name, tpl) = &h.headers[i];
-        value.clear();
-        tpl.render(ctx, value);
-        sent += (name.as_str().len() + value.len() + 4) as u64;
-        let v =
-            HeaderValue::from_str(value).map_err(|e| request_err(format!("header {name}: {e}")))?;
-        headers.insert(name.clone(), v);
+        let name = &h.headers[i].0;
+        if *name == HOST || (!route.home && credential(name)) {
+            continue;
+        }
+        render_header(h, i, ctx, value)?;
+        add(&mut headers, name.clone(), value)?;
     }
-    let body = match (&fixed.body, &h.body) {
-        (Some(b), _) => b.clone(),
-        (None, Some(tpl)) => {
+    if route.home {
+        match &fixed.auth {
+            Some(a) => add(&mut headers, AUTHORIZATION, a)?,
+            None if h.auth.is_some() => {
+                render_auth(h, ctx, value)?;
+                add(&mut headers, AUTHORIZATION, value)?;
+            }
+            None => {}
+        }
+    }
+    if let Some(c) = route.cookie {
+        add(&mut headers, COOKIE, c)?;
+    }
+    let body = match (route.body, &fixed.body, &h.body) {
+        (false, _, _) => Bytes::new(),
+        (true, Some(b), _) => b.clone(),
+        (true, None, Some(tpl)) => {
             let mut b = String::new();
             tpl.render(ctx, &mut b);
             Bytes::from(b)
         }
-        (None, None) => Bytes::new(),
+        (true, None, None) => Bytes::new(),
     };
     sent += body.len() as u64;
     let mut req = http::Request::new(Full::new(body));
-    *req.method_mut() = h.method.clone();
+    *req.method_mut() = route.method.clone();
     *req.uri_mut() = uri;
     *req.headers_mut() = headers;
     Ok((req, sent))

@@ -399,11 +399,25 @@ pub(super) fn tls_spec(
     cx: &Ctx<'_>,
     ca: &Option<S<String>>,
     insecure: &Option<S<bool>>,
+    (cert, key): (&Option<S<String>>, &Option<S<String>>),
     url: &str,
 ) -> Result<TlsSpec, ScenarioError> {
     let ca_pem = match ca {
         Some(c) => Some(cx.read_file(&cx.env(c)?, c.span())?),
         None => None,
+    };
+    let client_pem = match (cert, key) {
+        (Some(c), Some(k)) => Some((
+            cx.read_file(&cx.env(c)?, c.span())?,
+            cx.read_file(&cx.env(k)?, k.span())?,
+        )),
+        (None, None) => None,
+        (Some(c), None) => {
+            return Err(cx.err(c.span(), "cert needs key (the PEM file of its private key)"));
+        }
+        (None, Some(k)) => {
+            return Err(cx.err(k.span(), "key needs cert (the PEM file of the certificate)"));
+        }
     };
     let insecure = match insecure {
         Some(i) if *i.get_ref() => {
@@ -423,7 +437,12 @@ pub(super) fn tls_spec(
         }
         _ => false,
     };
-    Ok(TlsSpec { ca_pem, insecure })
+    Ok(TlsSpec {
+        ca_pem,
+        insecure,
+        client_pem,
+        server_name: None,
+    })
 }
 
 /// Whether a URL's host is this machine's loopback.

@@ -134,7 +134,7 @@ pub(super) fn compile_grpc(
         ),
         None => None,
     };
-    let tls = tls_spec(cx, &g.ca, &g.insecure, &endpoint)?;
+    let tls = tls_spec(cx, &g.ca, &g.insecure, (&g.cert, &g.key), &endpoint)?;
     Ok(GrpcSpec {
         endpoint,
         method: full,

@@ -4,10 +4,12 @@ use std::ops::Range;
 
 use super::compile::{Ctx, Options, check_base_url, tls_spec, toml_to_json};
 use super::error::ScenarioError;
-use super::file;
+use super::file::{self, S};
+use super::limits;
 use super::template::Scope;
 use super::template::Template;
-use super::{HttpSpec, HttpVersion};
+use super::{Auth, DEFAULT_REDIRECTS, HttpSpec, HttpVersion};
+use crate::client::decode::{ACCEPT_ALL, Coding};
 
 pub(super) fn compile_http(
     cx: &Ctx<'_>,
@@ -33,19 +35,31 @@ pub(super) fn compile_http(
         }
         (Some(u), None) => {
             let full = cx.env(u)?;
-            let uri: http::Uri = full
+            // The scheme and host pick the connection, so they are fixed;
+            // the path and query after them may hold placeholders.
+            let (origin, path) = split_url(&full);
+            if origin.contains("{{") {
+                return Err(cx.err(
+                    u.span(),
+                    "only the path and query of url may hold placeholders: its scheme and host pick the connection",
+                ));
+            }
+            let uri: http::Uri = origin
                 .parse()
-                .map_err(|e| cx.err(u.span(), format!("{full:?} is not a URL: {e}")))?;
+                .map_err(|e| cx.err(u.span(), format!("{origin:?} is not a URL: {e}")))?;
             let base = format!(
                 "{}://{}",
                 uri.scheme_str().unwrap_or("http"),
                 uri.authority().map(|a| a.as_str()).unwrap_or("")
             );
             let base = check_base_url(cx, &base, u.span(), &["http", "https"])?;
-            let path = uri
-                .path_and_query()
-                .map(|p| p.as_str().to_owned())
-                .unwrap_or("/".into());
+            let path = if path.is_empty() {
+                "/".to_owned()
+            } else if path.starts_with('?') {
+                format!("/{path}")
+            } else {
+                path.to_owned()
+            };
             (base, path, u.span())
         }
         (None, path) => {
@@ -72,6 +86,9 @@ pub(super) fn compile_http(
         .as_ref()
         .map(|h| h.trim_end_matches('/').to_owned())
         .unwrap_or(base);
+    // user:password@ in the URL is Basic auth, never part of the target
+    // (nor printed with it).
+    let (base, userinfo) = split_userinfo(&base);
     if !path_text.starts_with('/') {
         return Err(cx.err(path_span, format!("path {path_text:?} must start with /")));
     }
@@ -132,7 +149,38 @@ pub(super) fn compile_http(
         }
         (None, None) => None,
     };
-    let tls = tls_spec(cx, &parsed.http.ca, &parsed.http.insecure, &base)?;
+    let hs = &parsed.http;
+    let mut tls = tls_spec(cx, &hs.ca, &hs.insecure, (&hs.cert, &hs.key), &base)?;
+    if let Some(n) = &hs.server_name {
+        let name = cx.env(n)?;
+        rustls::pki_types::ServerName::try_from(name.as_str())
+            .map_err(|e| cx.err(n.span(), format!("server_name {name:?}: {e}")))?;
+        tls.server_name = Some(name);
+    }
+    let mut connect_to = Vec::new();
+    for (from, to) in &hs.connect_to {
+        let target = cx.env(to)?;
+        for (what, v, span) in [("key", from, to.span()), ("value", &target, to.span())] {
+            let ok = v
+                .parse::<http::uri::Authority>()
+                .is_ok_and(|a| a.port_u16().is_some() && !v.contains('@'));
+            if !ok {
+                return Err(cx.err(span, format!("connect_to {what} {v:?} must be host:port")));
+            }
+        }
+        connect_to.push((from.clone(), target));
+    }
+    let auth = match (&r.auth, &parsed.http.auth) {
+        (Some(a), _) | (None, Some(a)) => Some(compile_auth(cx, a, data)?),
+        (None, None) => userinfo.map(|(user, password)| Auth::Basic {
+            user: Template::literal(&user),
+            password: Template::literal(&password),
+        }),
+    };
+    let follow_redirects = match (&r.follow_redirects, &parsed.http.follow_redirects) {
+        (Some(v), _) | (None, Some(v)) => compile_redirects(cx, v)?,
+        (None, None) => DEFAULT_REDIRECTS,
+    };
     Ok(HttpSpec {
         method,
         base,
@@ -142,7 +190,118 @@ pub(super) fn compile_http(
         version,
         tls,
         max_body: cx.max_body,
+        accept_encoding: compile_compression(cx, &parsed.http.compression)?,
+        follow_redirects,
+        cookies: parsed.http.cookies.as_ref().is_none_or(|c| *c.get_ref()),
+        keep_alive: parsed.http.keep_alive.as_ref().is_none_or(|k| *k.get_ref()),
+        auth,
+        connect_to,
     })
+}
+
+/// Splits a URL after its authority: ("https://host:1", "/path?q").
+fn split_url(url: &str) -> (&str, &str) {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    match url[after_scheme..].find(['/', '?']) {
+        Some(i) => url.split_at(after_scheme + i),
+        None => (url, ""),
+    }
+}
+
+/// Takes `user:password@` out of a base URL: the base without it, and the
+/// two parts percent-decoded.
+fn split_userinfo(base: &str) -> (String, Option<(String, String)>) {
+    let after_scheme = base.find("://").map_or(0, |i| i + 3);
+    let authority_end = base[after_scheme..]
+        .find('/')
+        .map_or(base.len(), |i| after_scheme + i);
+    let Some(at) = base[after_scheme..authority_end].rfind('@') else {
+        return (base.to_owned(), None);
+    };
+    let info = &base[after_scheme..after_scheme + at];
+    let (user, password) = info.split_once(':').unwrap_or((info, ""));
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let stripped = format!(
+        "{}{}",
+        &base[..after_scheme],
+        &base[after_scheme + at + 1..]
+    );
+    (stripped, Some((decode(user), decode(password))))
+}
+
+/// `auth = { basic = { user, password } }` or `{ bearer = "..." }`.
+fn compile_auth(cx: &Ctx<'_>, a: &S<file::Auth>, data: &Scope<'_>) -> Result<Auth, ScenarioError> {
+    match (&a.get_ref().basic, &a.get_ref().bearer) {
+        (Some(b), None) => {
+            let b = b.get_ref();
+            let password = match &b.password {
+                Some(p) => cx.template(p, data)?,
+                None => Template::literal(""),
+            };
+            Ok(Auth::Basic {
+                user: cx.template(&b.user, data)?,
+                password,
+            })
+        }
+        (None, Some(t)) => Ok(Auth::Bearer(cx.template(t, data)?)),
+        _ => Err(cx.err(
+            a.span(),
+            "auth is { basic = { user = \"..\", password = \"..\" } } or { bearer = \"..\" }",
+        )),
+    }
+}
+
+/// `follow_redirects`: true (10 hops), false (none), or the most hops.
+fn compile_redirects(cx: &Ctx<'_>, v: &S<toml::Value>) -> Result<u32, ScenarioError> {
+    match v.get_ref() {
+        toml::Value::Boolean(true) => Ok(DEFAULT_REDIRECTS),
+        toml::Value::Boolean(false) => Ok(0),
+        toml::Value::Integer(n) => limits::redirects(*n).map_err(|e| cx.err(v.span(), e)),
+        other => Err(cx.err(
+            v.span(),
+            format!("follow_redirects must be true, false or a number of hops, not {other}"),
+        )),
+    }
+}
+
+/// `[http] compression`: the `Accept-Encoding` sent, if any.
+fn compile_compression(
+    cx: &Ctx<'_>,
+    v: &Option<S<toml::Value>>,
+) -> Result<Option<String>, ScenarioError> {
+    let Some(v) = v else {
+        return Ok(Some(ACCEPT_ALL.to_owned()));
+    };
+    match v.get_ref() {
+        toml::Value::Boolean(true) => Ok(Some(ACCEPT_ALL.to_owned())),
+        toml::Value::Boolean(false) => Ok(None),
+        toml::Value::Array(items) if !items.is_empty() => {
+            let mut tokens = Vec::new();
+            for item in items {
+                let coding = item
+                    .as_str()
+                    .and_then(|t| Coding::from_token(t.as_bytes()))
+                    .ok_or_else(|| {
+                        cx.err(
+                            v.span(),
+                            format!("compression: {item} is not one of gzip, deflate, br, zstd"),
+                        )
+                    })?;
+                tokens.push(coding.token());
+            }
+            Ok(Some(tokens.join(", ")))
+        }
+        other => Err(cx.err(
+            v.span(),
+            format!(
+                "compression must be true, false or a list such as [\"gzip\", \"br\"], not {other}"
+            ),
+        )),
+    }
 }
 
 /// A JSON value whose strings may hold placeholders, as one body template: each

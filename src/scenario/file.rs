@@ -108,6 +108,46 @@ pub struct Http {
     /// The most bytes of an answer's body kept for checks and captures: a
     /// size string ("4MiB") or an integer of bytes.
     pub max_body: Option<S<toml::Value>>,
+    /// Ask for compressed answers and decode them: true (default: gzip,
+    /// deflate, br, zstd), false, or a list of codings.
+    pub compression: Option<S<toml::Value>>,
+    /// Follow redirects: true (default, at most 10 hops), false, or the
+    /// most hops (an integer).
+    pub follow_redirects: Option<S<toml::Value>>,
+    /// A cookie jar per user (default true).
+    pub cookies: Option<S<bool>>,
+    /// Keep connections open between requests (default true).
+    pub keep_alive: Option<S<bool>>,
+    /// Authorization for every request: { basic = { user, password } } or
+    /// { bearer = "token" }; templates allowed.
+    pub auth: Option<S<Auth>>,
+    /// PEM files of a client certificate (chain) and its key (mutual TLS).
+    pub cert: Option<S<String>>,
+    pub key: Option<S<String>>,
+    /// The TLS server name (SNI, and the name the certificate must match)
+    /// when it is not the URL's host.
+    pub server_name: Option<S<String>>,
+    /// "host:port" → "addr:port": connect there instead, keeping the URL's
+    /// host in Host, SNI and certificate checks (curl's --connect-to).
+    #[serde(default)]
+    pub connect_to: BTreeMap<String, S<String>>,
+}
+
+/// `auth = { basic = { user = "..", password = ".." } }` or
+/// `auth = { bearer = ".." }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    pub basic: Option<S<BasicAuth>>,
+    pub bearer: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    pub user: S<String>,
+    #[serde(default)]
+    pub password: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -128,6 +168,9 @@ pub struct Grpc {
     pub ca: Option<S<String>>,
     /// Skip certificate verification (loopback targets only).
     pub insecure: Option<S<bool>>,
+    /// PEM files of a client certificate (chain) and its key (mutual TLS).
+    pub cert: Option<S<String>>,
+    pub key: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -166,6 +209,10 @@ pub struct Request {
     pub body: Option<S<String>>,
     /// A JSON body written as a TOML table; string values are templates.
     pub json: Option<S<toml::Value>>,
+    /// As `[http] follow_redirects`, for this request.
+    pub follow_redirects: Option<S<toml::Value>>,
+    /// As `[http] auth`, for this request.
+    pub auth: Option<S<Auth>>,
     // gRPC
     pub grpc: Option<S<String>>,
     /// The request message: a JSON string or a TOML table; strings are templates.

@@ -261,6 +261,20 @@ pub fn grpc_connections(n: u64) -> Result<u64, String> {
     Ok(n)
 }
 
+/// `follow_redirects` as a number of hops: 0 (none) to this. Browsers stop
+/// at 20; a chain longer than that is a loop in all but name.
+pub const MAX_REDIRECTS: u32 = 100;
+
+/// `follow_redirects` given as a number of hops.
+pub fn redirects(n: i64) -> Result<u32, String> {
+    match u32::try_from(n) {
+        Ok(n) if n <= MAX_REDIRECTS => Ok(n),
+        _ => Err(format!(
+            "follow_redirects must be from 0 to {MAX_REDIRECTS} hops (or true or false), not {n}"
+        )),
+    }
+}
+
 /// `[http] max_body`, in bytes.
 pub fn max_body(n: u64) -> Result<usize, String> {
     if !(MIN_MAX_BODY as u64..=MAX_MAX_BODY as u64).contains(&n) {
@@ -566,6 +580,8 @@ mod tests {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
         assert!(max_body(1023).is_err() && max_body(1024).is_ok());
+        assert!(redirects(-1).is_err() && redirects(0) == Ok(0));
+        assert!(redirects(100) == Ok(100) && redirects(101).is_err());
         assert!(max_body(1 << 30).is_ok() && max_body((1 << 30) + 1).is_err());
     }
 

@@ -242,6 +242,10 @@ pub struct TlsSpec {
     /// PEM bytes of extra CA certificates.
     pub ca_pem: Option<Vec<u8>>,
     pub insecure: bool,
+    /// PEM bytes of a client certificate chain and its private key.
+    pub client_pem: Option<(Vec<u8>, Vec<u8>)>,
+    /// The server name TLS asks for and checks, when not the URL's host.
+    pub server_name: Option<String>,
 }
 
 #[derive(Debug)]
@@ -258,7 +262,32 @@ pub struct HttpSpec {
     /// (`[http] max_body`, default [`DEFAULT_MAX_BODY`]); the body is still
     /// read to its end and counted.
     pub max_body: usize,
+    /// The `Accept-Encoding` sent (`[http] compression`); None: none is
+    /// sent (an answer encoded anyway is still decoded for checks).
+    pub accept_encoding: Option<String>,
+    /// Redirects followed at most (`follow_redirects`); 0: none.
+    pub follow_redirects: u32,
+    /// A cookie jar per user (`[http] cookies`).
+    pub cookies: bool,
+    /// Connections kept open between requests (`[http] keep_alive`).
+    pub keep_alive: bool,
+    /// `Authorization` from `auth` or from the URL's user:password.
+    pub auth: Option<Auth>,
+    /// `[http] connect_to`: "host:port" of a URL → the address to connect to.
+    pub connect_to: Vec<(String, String)>,
 }
+
+/// How a request authenticates.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// `Authorization: Basic base64(user:password)`.
+    Basic { user: Template, password: Template },
+    /// `Authorization: Bearer TOKEN`.
+    Bearer(Template),
+}
+
+/// Redirects followed when the scenario does not say (as Locust and k6).
+pub const DEFAULT_REDIRECTS: u32 = 10;
 
 /// A JSON position: object keys and array indexes from the root.
 #[derive(Debug, Clone, PartialEq)]

@@ -54,10 +54,13 @@ pub enum FailureKind {
     /// volley itself failed while sending the request (a panic, caught and
     /// counted): a bug in volley, reported with its message as the detail.
     Internal,
+    /// A redirect could not be followed: too many hops (a loop), or a
+    /// Location that is not an http(s) URL.
+    Redirect,
 }
 
 impl FailureKind {
-    pub const ALL: [FailureKind; 11] = [
+    pub const ALL: [FailureKind; 12] = [
         FailureKind::Connect,
         FailureKind::Reset,
         FailureKind::Timeout,
@@ -69,6 +72,7 @@ impl FailureKind {
         FailureKind::Request,
         FailureKind::Capture,
         FailureKind::Internal,
+        FailureKind::Redirect,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -84,6 +88,7 @@ impl FailureKind {
             FailureKind::Request => "request",
             FailureKind::Capture => "capture",
             FailureKind::Internal => "internal",
+            FailureKind::Redirect => "redirect",
         }
     }
 }

@@ -11,6 +11,8 @@ mod flows;
 mod grpc;
 mod hostile;
 mod http;
+mod httpbin;
+mod like_clients;
 mod metrics;
 mod open_model;
 mod outputs;

@@ -1,0 +1,155 @@
+//! volley against go-httpbin, a server nobody here wrote: compression,
+//! redirects (relative, absolute, 307), cookies, Basic and Bearer auth and
+//! the default headers, each checked on what go-httpbin says it received.
+//!
+//! go-httpbin is a Go program: `.ci/httpbin` installs it and runs this test
+//! with `VOLLEY_HTTPBIN` naming the binary. Without it the test is ignored
+//! (the README's test command needs only Rust).
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{self, Dir, read_json};
+
+struct Httpbin {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Httpbin {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start() -> Httpbin {
+    let bin = std::env::var("VOLLEY_HTTPBIN")
+        .expect("VOLLEY_HTTPBIN names the go-httpbin binary (.ci/httpbin sets it)");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(bin)
+        .args(["-host", "127.0.0.1", "-port", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let end = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < end, "go-httpbin did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Httpbin { child, port }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs go-httpbin: .ci/httpbin installs it and runs this test"]
+async fn behaves_like_the_clients_httpbin_was_made_for() {
+    let hb = start();
+    let dir = Dir::new();
+    let version = env!("CARGO_PKG_VERSION");
+    let port = hb.port;
+    let text = format!(
+        r#"[load]
+users = 2
+requests = 200
+[http]
+base_url = "http://ann:s3cret@127.0.0.1:{port}"
+
+[[request]]
+name = "headers"
+path = "/headers"
+[request.check.json]
+"/headers/User-Agent/0" = "volley/{version}"
+"/headers/Accept/0" = "*/*"
+"/headers/Accept-Encoding/0" = "gzip, deflate, br, zstd"
+
+[[request]]
+name = "gzip"
+path = "/gzip"
+[request.check.json]
+"/gzipped" = true
+
+[[request]]
+name = "deflate"
+path = "/deflate"
+[request.check.json]
+"/deflated" = true
+
+[[request]]
+name = "relative-redirect"
+path = "/relative-redirect/3"
+[request.check]
+status = [200]
+json = {{ "/url" = "http://127.0.0.1:{port}/get" }}
+
+[[request]]
+name = "absolute-redirect"
+path = "/absolute-redirect/2"
+[request.check]
+status = [200]
+
+[[request]]
+name = "redirect-307"
+method = "POST"
+path = "/redirect-to?url=/anything&status_code=307"
+json = {{ kept = "body" }}
+[request.check.json]
+"/method" = "POST"
+"/json/kept" = "body"
+
+[[request]]
+name = "redirect-303"
+method = "POST"
+path = "/redirect-to?url=/anything&status_code=303"
+json = {{ dropped = "body" }}
+[request.check.json]
+"/method" = "GET"
+"/data" = ""
+
+[[request]]
+name = "basic"
+path = "/basic-auth/ann/s3cret"
+[request.check.json]
+"/authorized" = true
+
+[[request]]
+name = "bearer"
+path = "/bearer"
+auth = {{ bearer = "t0ken" }}
+[request.check.json]
+"/token" = "t0ken"
+
+[[flow]]
+name = "cookies"
+  [[flow.step]]
+  name = "cookies-set"
+  path = "/cookies/set?flavour=oat"
+  [flow.step.check.json]
+  "/flavour" = "oat"
+  [[flow.step]]
+  name = "cookies-read"
+  path = "/cookies"
+  [flow.step.check.json]
+  "/flavour" = "oat"
+"#
+    );
+    let file = dir.write("s.toml", &text);
+    let (out, json) = common::run_with_json(&file, &["--status-every", "1h"]).await;
+    let (stdout, stderr) = common::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let r = read_json(&json);
+    assert_eq!(r["totals"]["requests"], 200, "{r}");
+    for n in r["names"].as_array().unwrap() {
+        assert_eq!(
+            n["failures"], 0,
+            "{}: {}",
+            n["name"], n["failures_by_reason"]
+        );
+        assert!(n["requests"].as_u64().unwrap() > 0, "{}", n["name"]);
+    }
+    assert!(!stdout.contains("s3cret") && !stderr.contains("s3cret"));
+}

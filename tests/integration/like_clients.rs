@@ -1,0 +1,747 @@
+//! volley's HTTP client sends what users' own clients send and reads what
+//! they read: default headers, compressed answers, redirects, cookies,
+//! credentials, virtual hosts on HTTP/2, keep-alive off, templated URLs,
+//! and exact byte counts. Against an in-test axum server that reports what
+//! it received (go-httpbin, which .ci/run installs, covers the same ground
+//! in tests/integration/httpbin.rs).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use serde_json::{Value, json};
+
+use crate::common::{self, Dir, read_json};
+
+/// What the server saw.
+#[derive(Default)]
+struct Seen {
+    /// Requests per path.
+    paths: BTreeMap<String, u64>,
+    /// The client ports connections came from.
+    peers: BTreeSet<u16>,
+    /// The last Host (HTTP/1.1) or :authority (HTTP/2) per path.
+    authority: HashMap<String, String>,
+    /// The request lines' query per path (last seen).
+    methods: Vec<(String, String)>,
+}
+
+struct Web {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Seen>>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Web {
+    fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+    fn count(&self, path: &str) -> u64 {
+        self.seen
+            .lock()
+            .unwrap()
+            .paths
+            .get(path)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+type St = Arc<Mutex<Seen>>;
+
+/// A JSON text that compresses well and says which coding it came in.
+fn doc(coding: &str) -> Vec<u8> {
+    let filler = "la".repeat(2000);
+    serde_json::to_vec(&json!({ "coding": coding, "ok": true, "filler": filler })).unwrap()
+}
+
+fn encode(coding: &str, body: &[u8]) -> Vec<u8> {
+    match coding {
+        "gzip" => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(body).unwrap();
+            e.finish().unwrap()
+        }
+        "deflate" => {
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(body).unwrap();
+            e.finish().unwrap()
+        }
+        "br" => {
+            let mut out = Vec::new();
+            {
+                let mut w = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+                w.write_all(body).unwrap();
+            }
+            out
+        }
+        "zstd" => zstd::encode_all(body, 3).unwrap(),
+        _ => body.to_vec(),
+    }
+}
+
+fn start() -> Web {
+    let seen: St = Arc::default();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    // 64 MiB of zeros, gzip-compressed once (about 64 KiB on the wire).
+    let bomb = Arc::new({
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![b'0'; 1 << 20];
+        for _ in 0..64 {
+            e.write_all(&zeros).unwrap();
+        }
+        e.finish().unwrap()
+    });
+    let app = axum::Router::new()
+        .route("/headers", any(headers))
+        .route("/coded/{coding}", get(coded))
+        .route(
+            "/bomb",
+            get(move || {
+                let b = bomb.clone();
+                async move { ([(header::CONTENT_ENCODING, "gzip")], b.to_vec()).into_response() }
+            }),
+        )
+        .route("/redirect/{n}", any(redirect))
+        .route("/loop", any(|| async { moved(302, "/loop") }))
+        .route("/elsewhere", any(elsewhere))
+        .route("/see-other", any(|| async { moved(303, "/method") }))
+        .route("/temporary", any(|| async { moved(307, "/method") }))
+        .route("/method", any(method))
+        .route("/cookies/set", get(set_cookies))
+        .route("/cookies", get(cookies))
+        .route("/cookies/expect/{session}", get(expect_cookie))
+        .route("/basic", get(basic))
+        .route("/bearer", get(bearer))
+        .route("/slow", get(slow))
+        .route("/get", get(|| async { "ok" }))
+        .layer(axum::middleware::from_fn_with_state(seen.clone(), note))
+        .with_state(seen.clone());
+    crate::procs::serve_on_own_thread(listener, move |listener| async move {
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = rx.await;
+        })
+        .await;
+    });
+    Web {
+        addr,
+        seen,
+        _stop: tx,
+    }
+}
+
+/// Counts every request by path, its peer and its authority.
+async fn note(
+    State(seen): State<St>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    {
+        let mut s = seen.lock().unwrap();
+        let path = req.uri().path().to_owned();
+        *s.paths.entry(path.clone()).or_insert(0) += 1;
+        s.peers.insert(peer.port());
+        let authority = req
+            .uri()
+            .authority()
+            .map(|a| a.to_string())
+            .or_else(|| {
+                req.headers()
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .map(str::to_owned)
+            })
+            .unwrap_or_default();
+        s.authority.insert(path.clone(), authority);
+        s.methods.push((path, req.method().to_string()));
+    }
+    next.run(req).await
+}
+
+fn moved(status: u16, to: &str) -> Response {
+    (
+        StatusCode::from_u16(status).unwrap(),
+        [(header::LOCATION, to.to_owned())],
+    )
+        .into_response()
+}
+
+async fn headers(h: HeaderMap) -> Response {
+    let map: BTreeMap<String, String> = h
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+        .collect();
+    axum::Json(json!({ "headers": map })).into_response()
+}
+
+/// The document in the coding asked for, if the client accepts it.
+async fn coded(Path(coding): Path<String>, h: HeaderMap) -> Response {
+    let accepts = h
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == coding));
+    let mut resp = if accepts {
+        let mut r = encode(&coding, &doc(&coding)).into_response();
+        r.headers_mut()
+            .insert(header::CONTENT_ENCODING, coding.parse().unwrap());
+        r
+    } else {
+        doc("identity").into_response()
+    };
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+    resp
+}
+
+async fn redirect(Path(n): Path<u32>) -> Response {
+    if n == 0 {
+        moved(302, "/get")
+    } else {
+        // Relative, as servers often write it.
+        moved(302, &format!("{}", n - 1))
+    }
+}
+
+/// A redirect to the same server under another name (127.0.0.1 and
+/// localhost are two origins).
+async fn elsewhere(req: Request) -> Response {
+    let port = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.rsplit(':').next())
+        .unwrap_or("80")
+        .to_owned();
+    moved(302, &format!("http://localhost:{port}/headers"))
+}
+
+async fn method(req: Request) -> Response {
+    let m = req.method().to_string();
+    let body = axum::body::to_bytes(req.into_body(), 1 << 20)
+        .await
+        .unwrap_or_default();
+    axum::Json(json!({ "method": m, "body": String::from_utf8_lossy(&body) })).into_response()
+}
+
+async fn set_cookies(req: Request) -> Response {
+    let mut r = moved(302, "/cookies");
+    let query = req.uri().query().unwrap_or("").to_owned();
+    for (k, v) in query.split('&').filter_map(|kv| kv.split_once('=')) {
+        r.headers_mut().append(
+            header::SET_COOKIE,
+            format!("{k}={v}; Path=/").parse().unwrap(),
+        );
+    }
+    r
+}
+
+async fn cookies(h: HeaderMap) -> Response {
+    let mut map = BTreeMap::new();
+    for v in h.get_all(header::COOKIE) {
+        for pair in v.to_str().unwrap_or("").split(';') {
+            if let Some((k, v)) = pair.trim().split_once('=') {
+                map.insert(k.to_owned(), v.to_owned());
+            }
+        }
+    }
+    axum::Json(json!(map)).into_response()
+}
+
+/// 200 if the request's `session` cookie is the one in the path, else 409:
+/// a user sent another user's cookie (or none).
+async fn expect_cookie(Path(session): Path<String>, h: HeaderMap) -> Response {
+    let sent = h
+        .get_all(header::COOKIE)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("").split(';'))
+        .any(|pair| pair.trim() == format!("session={session}"));
+    if sent {
+        StatusCode::OK.into_response()
+    } else {
+        StatusCode::CONFLICT.into_response()
+    }
+}
+
+async fn basic(h: HeaderMap) -> Response {
+    use base64::Engine as _;
+    let ok = h
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|c| base64::engine::general_purpose::STANDARD.decode(c).ok())
+        .is_some_and(|c| c == b"ann:p@ss:w0rd");
+    if ok {
+        "welcome".into_response()
+    } else {
+        StatusCode::UNAUTHORIZED.into_response()
+    }
+}
+
+async fn bearer(h: HeaderMap) -> Response {
+    match h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        Some(v) if v.starts_with("Bearer tok-") => "welcome".into_response(),
+        _ => StatusCode::UNAUTHORIZED.into_response(),
+    }
+}
+
+async fn slow() -> &'static str {
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    "late"
+}
+
+async fn run(dir: &Dir, text: &str) -> (i32, Value, String) {
+    let file = dir.write("s.toml", text);
+    let (out, json) = common::run_with_json(&file, &["--status-every", "1h"]).await;
+    let (stdout, stderr) = common::text(&out);
+    let r = read_json(&json);
+    (
+        out.status.code().unwrap_or(-1),
+        r,
+        format!("{stdout}\n{stderr}"),
+    )
+}
+
+fn name<'a>(r: &'a Value, n: &str) -> &'a Value {
+    r["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == n)
+        .unwrap_or_else(|| panic!("no {n} in {r}"))
+}
+
+fn reasons(r: &Value, n: &str) -> Vec<(String, String)> {
+    name(r, n)["failures_by_reason"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["kind"].as_str().unwrap().to_owned(),
+                f["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn default_headers_are_what_clients_send_and_each_can_be_changed() {
+    let web = start();
+    let dir = Dir::new();
+    let version = env!("CARGO_PKG_VERSION");
+    for (http_version, extra) in [("http1", ""), ("h2c", "")] {
+        let text = format!(
+            r#"[load]
+users = 1
+requests = 2
+[http]
+base_url = "{}"
+version = "{http_version}"{extra}
+[[request]]
+name = "defaults"
+path = "/headers"
+[request.check.json]
+"/headers/user-agent" = "volley/{version}"
+"/headers/accept" = "*/*"
+"/headers/accept-encoding" = "gzip, deflate, br, zstd"
+"#,
+            web.base()
+        );
+        let (code, r, out) = run(&dir, &text).await;
+        assert_eq!(code, 0, "{http_version}: {out}\n{r}");
+        assert_eq!(r["totals"]["failures"], 0, "{r}");
+    }
+    // Each default gives way to the scenario's own value; compression off
+    // sends no Accept-Encoding at all.
+    let text = format!(
+        r#"[load]
+users = 1
+requests = 1
+[http]
+base_url = "{}"
+compression = false
+headers = {{ user-agent = "my-agent/2", accept = "application/json" }}
+[[request]]
+name = "own"
+path = "/headers"
+[request.check]
+body_contains = "my-agent/2"
+[request.check.json]
+"/headers/accept" = "application/json"
+"#,
+        web.base()
+    );
+    let (code, r, out) = run(&dir, &text).await;
+    assert_eq!(code, 0, "{out}\n{r}");
+    let text = text.replace(
+        "body_contains = \"my-agent/2\"",
+        "body_contains = \"accept-encoding\"",
+    );
+    let (code, r, _) = run(&dir, &text).await;
+    assert_eq!(
+        code, 0,
+        "the failure is expected in the counts, not the exit"
+    );
+    assert_eq!(
+        reasons(&r, "own"),
+        [(
+            "check".to_owned(),
+            "body does not contain \"accept-encoding\"".to_owned()
+        )]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn compressed_answers_are_decoded_for_checks_and_counted_as_sent() {
+    let web = start();
+    let dir = Dir::new();
+    let mut text = format!(
+        "[load]\nusers = 2\nrequests = 40\n[http]\nbase_url = \"{}\"\n",
+        web.base()
+    );
+    for coding in ["gzip", "deflate", "br", "zstd"] {
+        text.push_str(&format!(
+            "[[request]]\nname = \"{coding}\"\npath = \"/coded/{coding}\"\n\
+             [request.check.json]\n\"/coding\" = \"{coding}\"\n\"/ok\" = true\n"
+        ));
+    }
+    let (code, r, out) = run(&dir, &text).await;
+    assert_eq!(code, 0, "{out}\n{r}");
+    assert_eq!(r["totals"]["requests"], 40);
+    assert_eq!(r["totals"]["failures"], 0, "{r}");
+    // The bytes counted are the wire's: far fewer than the 4 KiB document.
+    let plain = doc("gzip").len() as u64;
+    for coding in ["gzip", "deflate", "br", "zstd"] {
+        let n = name(&r, coding);
+        let per = n["bytes_received"].as_u64().unwrap() / n["requests"].as_u64().unwrap().max(1);
+        assert!(per < plain / 4, "{coding}: {per} bytes per answer");
+    }
+    // Without compression the server sends the document as it is.
+    let text = text.replace("[http]\n", "[http]\ncompression = false\n");
+    let (_, r, _) = run(&dir, &text).await;
+    assert_eq!(
+        reasons(&r, "gzip"),
+        [("check".to_owned(), "/coding is not \"gzip\"".to_owned())],
+        "{r}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_decompression_bomb_is_a_bounded_failure() {
+    let web = start();
+    let dir = Dir::new();
+    let text = format!(
+        "[load]\nusers = 2\nrequests = 6\n[http]\nbase_url = \"{}\"\nmax_body = \"64KiB\"\n\
+         [[request]]\nname = \"bomb\"\npath = \"/bomb\"\n[request.check]\nbody_contains = \"never\"\n",
+        web.base()
+    );
+    let (code, r, out) = run(&dir, &text).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(r["totals"]["failures"], 6, "{r}");
+    assert_eq!(
+        reasons(&r, "bomb")[0].1,
+        "body longer than [http] max_body: checked only its first bytes",
+        "{r}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redirects_are_followed_as_one_request_with_the_final_status() {
+    let web = start();
+    let dir = Dir::new();
+    let text = format!(
+        r#"[load]
+users = 2
+requests = 10
+[http]
+base_url = "{}"
+[[request]]
+name = "chain"
+path = "/redirect/3"
+[request.check]
+status = [200]
+"#,
+        web.base()
+    );
+    let (code, r, out) = run(&dir, &text).await;
+    assert_eq!(code, 0, "{out}\n{r}");
+    assert_eq!(r["totals"]["requests"], 10);
+    assert_eq!(r["totals"]["failures"], 0, "{r}");
+    // Every hop reached the server; each chain is one request.
+    for p in [
+        "/redirect/3",
+        "/redirect/2",
+        "/redirect/1",
+        "/redirect/0",
+        "/get",
+    ] {
+        assert_eq!(web.count(p), 10, "{p}");
+    }
+    // Not followed: the 302 is the answer (a pass: below 400).
+    let off = text.replace("[http]\n", "[http]\nfollow_redirects = false\n");
+    let off = off.replace("status = [200]", "status = [302]");
+    let (code, r, _) = run(&dir, &off).await;
+    assert_eq!((code, &r["totals"]["failures"]), (0, &json!(0)), "{r}");
+    assert_eq!(web.count("/get"), 10, "no hop followed");
+    // A loop is a failure of its own kind, after the hops allowed.
+    let looped = format!(
+        "[load]\nusers = 1\nrequests = 2\n[http]\nbase_url = \"{}\"\nfollow_redirects = 5\n\
+         [[request]]\nname = \"loop\"\npath = \"/loop\"\n",
+        web.base()
+    );
+    let (_, r, _) = run(&dir, &looped).await;
+    assert_eq!(
+        reasons(&r, "loop"),
+        [("redirect".to_owned(), "more than 5 redirects".to_owned())]
+    );
+    assert_eq!(web.count("/loop"), 12, "6 answers per request, then stop");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn methods_change_on_redirects_as_browsers_change_them() {
+    let web = start();
+    let dir = Dir::new();
+    let text = format!(
+        r#"[load]
+users = 1
+requests = 2
+[http]
+base_url = "{}"
+[[flow]]
+name = "posts"
+  [[flow.step]]
+  name = "303"
+  method = "POST"
+  path = "/see-other"
+  body = "payload"
+  [flow.step.check.json]
+  "/method" = "GET"
+  "/body" = ""
+  [[flow.step]]
+  name = "307"
+  method = "POST"
+  path = "/temporary"
+  body = "payload"
+  [flow.step.check.json]
+  "/method" = "POST"
+  "/body" = "payload"
+"#,
+        web.base()
+    );
+    let (code, r, out) = run(&dir, &text).await;
+    assert_eq!(code, 0, "{out}\n{r}");
+    assert_eq!(r["totals"]["failures"], 0, "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redirect_to_another_origin_leaves_credentials_home() {
+    let web = start();
+    let dir = Dir::new();
+    let text = format!(
+        r#"[load]
+users = 1
+requests = 3
+[http]
+base_url = "{}"
+headers = {{ x-kept = "yes" }}
+auth = {{ bearer = "tok-secret" }}
+[[request]]
+name = "away"
+path = "/elsewhere"
+[request.check]
+body_contains = "x-kept"
+[request.check.json]
+"/headers/host" = "localhost:{}"
+"#,
+        web.base(),
+        web.addr.port()
+    );
+    let (code, r, out) = run(&dir, &text).await;
+    assert_eq!(code, 0, "{out}\n{r}");
+    assert_eq!(r["totals"]["failures"], 0, "{r}");
+    let with_auth = text.replace(
+        "body_contains = \"x-kept\"",
+        "body_contains = \"tok-secret\"",
+    );
+    let (_, r, _) = run(&dir, &with_auth).await;
+    assert_eq!(r["totals"]["failures"], 3, "Authorization stayed home: {r}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_user_keeps_its_own_cookies_unless_told_not_to() {
+    let web = start();
+    let dir = Dir::new();
+    dir.write("ids.txt", "u1\nu2\nu3\n");
+    let text = format!(
+        r#"[load]
+users = 3
+duration = "1s"
+[http]
+base_url = "{}"
+[data.ids]
+file = "ids.txt"
+pick = "per_user"
+[[flow]]
+name = "session"
+  [[flow.step]]
+  name = "set"
+  path = "/cookies/set?session={{{{ ids }}}}&theme=dark"
+  capture = {{ mine = {{ json = "/session" }} }}
+  [flow.step.check.json]
+  "/theme" = "dark"
+  [[flow.step]]
+  name = "again"
+  path = "/cookies/expect/{{{{ mine }}}}"
+  [flow.step.check]
+  status = [200]
+"#,
+        web.base()
+    );
+    let (code, r, out) = run(&dir, &text).await;
+    assert_eq!(code, 0, "{out}\n{r}");
+    assert!(r["totals"]["requests"].as_u64().unwrap() >= 6, "{r}");
+    assert_eq!(r["totals"]["failures"], 0, "{r}");
+    let off = text.replace("[http]\n", "[http]\ncookies = false\n");
+    let (_, r, _) = run(&dir, &off).await;
+    assert_eq!(
+        name(&r, "set")["failures"],
+        name(&r, "set")["requests"],
+        "no jar, no cookie: {r}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_in_the_url_are_basic_auth_and_never_printed() {
+    let web = start();
+    let dir = Dir::new();
+    // p@ss:w0rd, percent-encoded in the URL.
+    let text = format!(
+        "[load]\nusers = 1\nrequests = 3\n[http]\nbase_url = \"http://ann:p%40ss%3Aw0rd@{}\"\n\
+         [[request]]\nname = \"basic\"\npath = \"/basic\"\n[request.check]\nstatus = [200]\n\
+         [[request]]\nname = \"bearer\"\npath = \"/bearer\"\nauth = {{ bearer = \"tok-{{{{ n }}}}\" }}\n\
+         [request.check]\nstatus = [200]\n[data.n]\nfile = \"n.txt\"\n",
+        web.addr
+    );
+    dir.write("n.txt", "1\n2\n");
+    let (code, r, out) = run(&dir, &text).await;
+    assert_eq!(code, 0, "{out}\n{r}");
+    assert_eq!(r["totals"]["failures"], 0, "{r}");
+    let file = dir.write("s.toml", &text);
+    let checked = common::volley(&["check", "-f", file.to_str().unwrap()]);
+    let (stdout, stderr) = common::text(&checked);
+    for shown in [&stdout, &stderr, &out, &r.to_string()] {
+        assert!(!shown.contains("w0rd"), "the password is printed: {shown}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_header_is_the_authority_on_http2() {
+    let web = start();
+    let dir = Dir::new();
+    for version in ["http1", "h2c"] {
+        let text = format!(
+            "[load]\nusers = 1\nrequests = 2\n[http]\nbase_url = \"{}\"\nversion = \"{version}\"\n\
+             headers = {{ host = \"shop.example\" }}\n[[request]]\nname = \"vhost\"\npath = \"/get\"\n",
+            web.base()
+        );
+        let (code, r, out) = run(&dir, &text).await;
+        assert_eq!(code, 0, "{version}: {out}\n{r}");
+        assert_eq!(
+            web.seen
+                .lock()
+                .unwrap()
+                .authority
+                .get("/get")
+                .map(String::as_str),
+            Some("shop.example"),
+            "{version}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bytes_sent_count_the_query_and_a_timed_out_request() {
+    let web = start();
+    let dir = Dir::new();
+    let query = "?q=0123456789012345678901234567890123456789";
+    for version in ["http1", "h2c"] {
+        let mut sent = Vec::new();
+        for path in ["/get".to_owned(), format!("/get{query}")] {
+            let text = format!(
+                "[load]\nusers = 1\nrequests = 1\n[http]\nbase_url = \"{}\"\nversion = \"{version}\"\n\
+                 [[request]]\nname = \"g\"\npath = \"{path}\"\n",
+                web.base()
+            );
+            let (_, r, _) = run(&dir, &text).await;
+            sent.push(r["totals"]["bytes_sent"].as_u64().unwrap());
+        }
+        assert_eq!(sent[1] - sent[0], query.len() as u64, "{version}: {sent:?}");
+    }
+    let text = format!(
+        "[load]\nusers = 1\nrequests = 1\ntimeout = \"300ms\"\n[http]\nbase_url = \"{}\"\n\
+         [[request]]\nname = \"slow\"\npath = \"/slow\"\n",
+        web.base()
+    );
+    let (_, r, _) = run(&dir, &text).await;
+    assert_eq!(r["totals"]["failures"], 1);
+    assert!(
+        r["totals"]["bytes_sent"].as_u64().unwrap() > 50,
+        "the request was written: {r}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keep_alive_off_opens_a_connection_per_request() {
+    let web = start();
+    let dir = Dir::new();
+    let text = format!(
+        "[load]\nusers = 1\nrequests = 20\n[http]\nbase_url = \"{}\"\nkeep_alive = false\n\
+         [[request]]\nname = \"g\"\npath = \"/get\"\n",
+        web.base()
+    );
+    let (code, r, out) = run(&dir, &text).await;
+    assert_eq!(code, 0, "{out}\n{r}");
+    assert_eq!(r["totals"]["failures"], 0);
+    assert_eq!(web.seen.lock().unwrap().peers.len(), 20);
+    let on = text.replace("keep_alive = false\n", "");
+    let before = web.seen.lock().unwrap().peers.len();
+    run(&dir, &on).await;
+    assert_eq!(web.seen.lock().unwrap().peers.len(), before + 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_url_may_hold_placeholders_after_its_host() {
+    let web = start();
+    let dir = Dir::new();
+    dir.write("n.txt", "7\n");
+    let text = format!(
+        "[load]\nusers = 1\nrequests = 2\n[data.n]\nfile = \"n.txt\"\n\
+         [[request]]\nname = \"u\"\nurl = \"{}/redirect/{{{{ n }}}}\"\n",
+        web.base()
+    );
+    let (code, r, out) = run(&dir, &text).await;
+    assert_eq!(code, 0, "{out}\n{r}");
+    assert_eq!(web.count("/redirect/7"), 2);
+    // The host cannot be templated: it picks the connection.
+    let bad =
+        "[data.n]\nfile = \"n.txt\"\n[[request]]\nname = \"u\"\nurl = \"http://{{ n }}:1/\"\n";
+    let file = dir.write("bad.toml", bad);
+    let out = common::volley(&["check", "-f", file.to_str().unwrap()]);
+    let (_, stderr) = common::text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("bad.toml:5:"), "{stderr}");
+    assert!(stderr.contains("only the path and query"), "{stderr}");
+}
