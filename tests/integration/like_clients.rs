@@ -745,3 +745,147 @@ async fn a_url_may_hold_placeholders_after_its_host() {
     assert!(stderr.contains("bad.toml:5:"), "{stderr}");
     assert!(stderr.contains("only the path and query"), "{stderr}");
 }
+
+/// A TLS server on loopback that asks for a client certificate signed by
+/// `ca` (when `mutual`), answers every request "ok", and records the server
+/// name each handshake asked for (SNI).
+struct TlsWeb {
+    port: u16,
+    names: Arc<Mutex<Vec<String>>>,
+}
+
+fn tls_web(dir: &Dir, mutual: bool) -> TlsWeb {
+    use std::sync::Arc as A;
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let server_key = rcgen::KeyPair::generate().unwrap();
+    let server = rcgen::CertificateParams::new(vec!["volley.test".into()])
+        .unwrap()
+        .signed_by(&server_key, &issuer)
+        .unwrap();
+    let client_key = rcgen::KeyPair::generate().unwrap();
+    let client = rcgen::CertificateParams::new(vec!["client".into()])
+        .unwrap()
+        .signed_by(&client_key, &issuer)
+        .unwrap();
+    dir.write("ca.pem", &ca_cert.pem());
+    dir.write("client.pem", &client.pem());
+    dir.write("client.key", &client_key.serialize_pem());
+    let provider = A::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap();
+    let builder = if mutual {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca_cert.der().clone()).unwrap();
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(A::new(roots), provider)
+                .build()
+                .unwrap();
+        builder.with_client_cert_verifier(verifier)
+    } else {
+        builder.with_no_client_auth()
+    };
+    let key = rustls::pki_types::PrivateKeyDer::try_from(server_key.serialize_der()).unwrap();
+    let config = builder
+        .with_single_cert(vec![server.der().clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(A::new(config));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let names: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = names.clone();
+    crate::procs::serve_on_own_thread(listener, move |listener| async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let sni = tls.get_ref().1.server_name().unwrap_or("").to_owned();
+                seen.lock().unwrap().push(sni);
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    while let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..i + 4);
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if tls.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                    match tls.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    TlsWeb { port, names }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_certificates_server_names_and_connect_to() {
+    let dir = Dir::new();
+    let web = tls_web(&dir, true);
+    let port = web.port;
+    // The URL names a host no resolver knows; connect_to sends the
+    // connection to loopback, and the name stays in SNI and the check.
+    let mutual = format!(
+        r#"[load]
+users = 2
+requests = 20
+[http]
+base_url = "https://volley.test:{port}"
+version = "http1"
+ca = "ca.pem"
+cert = "client.pem"
+key = "client.key"
+connect_to = {{ "volley.test:{port}" = "127.0.0.1:{port}" }}
+[[request]]
+name = "m"
+path = "/"
+[request.check]
+body_contains = "ok"
+"#
+    );
+    let (code, r, out) = run(&dir, &mutual).await;
+    assert_eq!(code, 0, "{out}\n{r}");
+    assert_eq!(r["totals"]["failures"], 0, "{r}");
+    assert!(
+        web.names.lock().unwrap().iter().all(|n| n == "volley.test"),
+        "{:?}",
+        web.names.lock().unwrap()
+    );
+    // Without the certificate, the server refuses every request.
+    let anonymous = mutual.replace("cert = \"client.pem\"\nkey = \"client.key\"\n", "");
+    let (_, r, _) = run(&dir, &anonymous).await;
+    assert_eq!(r["totals"]["failures"], 20, "{r}");
+    // server_name: the URL's host is an address; TLS asks for (and checks)
+    // the name the certificate holds.
+    let named = format!(
+        "[load]\nusers = 1\nrequests = 5\n[http]\nbase_url = \"https://127.0.0.1:{port}\"\n\
+         ca = \"ca.pem\"\ncert = \"client.pem\"\nkey = \"client.key\"\nserver_name = \"volley.test\"\n\
+         [[request]]\nname = \"n\"\npath = \"/\"\n"
+    );
+    let (code, r, out) = run(&dir, &named).await;
+    assert_eq!(code, 0, "{out}\n{r}");
+    assert_eq!(r["totals"]["failures"], 0, "{r}");
+    // A cert without its key is an error at its line.
+    let half = named.replace("key = \"client.key\"\n", "");
+    let file = dir.write("half.toml", &half);
+    let out = common::volley(&["check", "-f", file.to_str().unwrap()]);
+    let (_, stderr) = common::text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("half.toml:7:") && stderr.contains("cert needs key"),
+        "{stderr}"
+    );
+}
