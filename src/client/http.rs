@@ -220,6 +220,24 @@ pub struct H2Conn {
     stale: bool,
 }
 
+impl H2Conn {
+    /// Another handle on this connection, for another user: requests on
+    /// both are streams of the one connection.
+    pub fn share(&self) -> H2Conn {
+        H2Conn {
+            send: self.send.clone(),
+            // A shared connection is never fresh: a request refused because
+            // it closed may go again on a new one.
+            exchanges: self.exchanges.max(1),
+            stale: false,
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.send.is_closed()
+    }
+}
+
 impl HttpConn {
     /// Whether this connection can take another request.
     pub fn is_usable(&mut self) -> bool {

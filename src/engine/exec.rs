@@ -19,8 +19,8 @@ use crate::client::check;
 use crate::client::cookies::Jar;
 use crate::client::decode::{self, Encoding};
 use crate::client::grpc::{self, GrpcCall, RawCodec};
+use crate::client::http::{H2Conn, HttpConn, HttpTarget};
 use crate::client::http::{Headers, HttpAnswer};
-use crate::client::http::{HttpConn, HttpTarget};
 use crate::client::redirect;
 use crate::scenario::template::RenderCtx;
 use crate::scenario::{HttpSpec, RequestKind, RequestSpec, Scenario, Schema};
@@ -51,6 +51,9 @@ pub struct Requests {
     /// Origins that redirects led to and no request names, made once each
     /// (their connections are not kept: such hops are rare).
     others: parking_lot::Mutex<HashMap<String, Arc<HttpTarget>>>,
+    /// Per target, the HTTP/2 connections all users share (`[http]
+    /// connections`); empty: each user has its own.
+    shared_h2: Vec<Vec<tokio::sync::Mutex<Option<H2Conn>>>>,
     grpc: Vec<(Endpoint, Option<Vec<Channel>>)>,
     /// What a user picks from (top-level requests and flows), with
     /// cumulative weights for the weighted pick.
@@ -87,6 +90,7 @@ impl Requests {
         timeout: std::time::Duration,
     ) -> Result<Self, PrepareError> {
         let mut http: Vec<HttpTarget> = Vec::new();
+        let mut shared_h2: Vec<Vec<tokio::sync::Mutex<Option<H2Conn>>>> = Vec::new();
         // Targets by base URL: a scenario of many requests to few targets
         // prepares in linear time.
         let mut http_index: HashMap<String, usize> = HashMap::new();
@@ -105,6 +109,11 @@ impl Requests {
                         Some(&i) => i,
                         None => {
                             http.push(HttpTarget::new(h).map_err(|e| err(e.to_string()))?);
+                            shared_h2.push(
+                                (0..h.connections.unwrap_or(0))
+                                    .map(|_| tokio::sync::Mutex::new(None))
+                                    .collect(),
+                            );
                             http_index.insert(h.base.clone(), http.len() - 1);
                             http.len() - 1
                         }
@@ -198,6 +207,7 @@ impl Requests {
             http,
             http_index,
             others: parking_lot::Mutex::new(HashMap::new()),
+            shared_h2,
             grpc: grpc_eps.into_iter().map(|(_, e, s)| (e, s)).collect(),
             actions,
             cumulative,
@@ -238,9 +248,11 @@ impl Requests {
     /// (the open model's pool). A target that cannot be reached is left: the
     /// first request to it fails with the reason, as it would have anyway.
     pub async fn connect(&self, user: &mut UserState) {
-        for (t, slot) in self.http.iter().zip(user.http.iter_mut()) {
+        for (i, slot) in user.http.iter_mut().enumerate() {
             if slot.is_none()
-                && let Ok(Ok(c)) = tokio::time::timeout(self.timeout, Box::pin(t.connect())).await
+                && let Ok(Ok(c)) =
+                    tokio::time::timeout(self.timeout, Box::pin(self.http_connect(i, user.id)))
+                        .await
             {
                 *slot = Some(c);
             }
@@ -466,7 +478,9 @@ impl Requests {
                 None => {
                     // Boxed: a connect is rare, and its state need not
                     // live in every idle user.
-                    let c = Box::pin(t.connect()).await.map_err(|f| (0, 0, f))?;
+                    let c = Box::pin(self.http_connect(target, user.id))
+                        .await
+                        .map_err(|f| (0, 0, f))?;
                     slot.insert(c)
                 }
             };
@@ -602,7 +616,11 @@ impl Requests {
                 }
                 match s {
                     Some(c) => c,
-                    None => s.insert(Box::pin(t.connect()).await.map_err(|f| (0, 0, f))?),
+                    None => s.insert(
+                        Box::pin(self.http_connect(i, user.id))
+                            .await
+                            .map_err(|f| (0, 0, f))?,
+                    ),
                 }
             }
             None => transient.insert(Box::pin(t.connect()).await.map_err(|f| (0, 0, f))?),
@@ -640,6 +658,33 @@ impl Requests {
         .await;
         user.sent_now = user.sent_now.saturating_add(hop_sent);
         result
+    }
+
+    /// A connection to target `i` for user `id`: its own, or a handle on
+    /// one of the shared HTTP/2 connections (made by the first user that
+    /// needs it, again by the first after it closed). A server that
+    /// answers HTTP/1.1 (ALPN) gets a connection per user after all.
+    async fn http_connect(&self, i: usize, id: u64) -> Result<HttpConn, Failure> {
+        let t = &self.http[i];
+        let pool = &self.shared_h2[i];
+        if pool.is_empty() {
+            return t.connect().await;
+        }
+        let slot = &pool[(id as usize) % pool.len()];
+        let mut shared = slot.lock().await;
+        if let Some(c) = shared.as_ref()
+            && !c.is_closed()
+        {
+            return Ok(HttpConn::H2(c.share()));
+        }
+        match t.connect().await? {
+            HttpConn::H2(c) => {
+                let mine = c.share();
+                *shared = Some(c);
+                Ok(HttpConn::H2(mine))
+            }
+            h1 => Ok(h1),
+        }
     }
 
     fn target_for(&self, h: &HttpSpec, base: &str) -> Result<HttpTarget, Failed> {

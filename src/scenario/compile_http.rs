@@ -170,6 +170,21 @@ pub(super) fn compile_http(
         }
         connect_to.push((from.clone(), target));
     }
+    let connections = match &hs.connections {
+        Some(c) => {
+            if version == HttpVersion::Http1 {
+                return Err(cx.err(
+                    c.span(),
+                    "connections shares HTTP/2 connections among users: set version = \"h2c\" or \"http2\" (or use https://)",
+                ));
+            }
+            Some(
+                limits::grpc_connections(*c.get_ref())
+                    .map_err(|e| cx.err(c.span(), format!("connections {e}")))?,
+            )
+        }
+        None => None,
+    };
     let auth = match (&r.auth, &parsed.http.auth) {
         (Some(a), _) | (None, Some(a)) => Some(compile_auth(cx, a, data)?),
         (None, None) => userinfo.map(|(user, password)| Auth::Basic {
@@ -196,6 +211,7 @@ pub(super) fn compile_http(
         keep_alive: parsed.http.keep_alive.as_ref().is_none_or(|k| *k.get_ref()),
         auth,
         connect_to,
+        connections,
     })
 }
 

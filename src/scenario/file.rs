@@ -131,6 +131,9 @@ pub struct Http {
     /// host in Host, SNI and certificate checks (curl's --connect-to).
     #[serde(default)]
     pub connect_to: BTreeMap<String, S<String>>,
+    /// HTTP/2 connections per engine, shared by the users (default: one
+    /// per user).
+    pub connections: Option<S<u64>>,
 }
 
 /// `auth = { basic = { user = "..", password = ".." } }` or

@@ -275,6 +275,9 @@ pub struct HttpSpec {
     pub auth: Option<Auth>,
     /// `[http] connect_to`: "host:port" of a URL → the address to connect to.
     pub connect_to: Vec<(String, String)>,
+    /// `[http] connections`: HTTP/2 connections per engine that all users
+    /// share (None: each user its own).
+    pub connections: Option<u64>,
 }
 
 /// How a request authenticates.

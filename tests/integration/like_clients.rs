@@ -889,3 +889,34 @@ body_contains = "ok"
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn users_share_http2_connections_when_told_to() {
+    let web = start();
+    let dir = Dir::new();
+    let text = format!(
+        "[load]\nusers = 8\nrequests = 400\n[http]\nbase_url = \"{}\"\nversion = \"h2c\"\n\
+         connections = 2\n[[request]]\nname = \"g\"\npath = \"/get\"\n",
+        web.base()
+    );
+    let (code, r, out) = run(&dir, &text).await;
+    assert_eq!(code, 0, "{out}\n{r}");
+    assert_eq!(r["totals"]["requests"], 400);
+    assert_eq!(r["totals"]["failures"], 0, "{r}");
+    assert_eq!(web.count("/get"), 400);
+    assert_eq!(
+        web.seen.lock().unwrap().peers.len(),
+        2,
+        "8 users on 2 connections"
+    );
+    // HTTP/1.1 cannot share a connection: said when the file is checked.
+    let h1 = text.replace("version = \"h2c\"", "version = \"http1\"");
+    let file = dir.write("h1.toml", &h1);
+    let out = common::volley(&["check", "-f", file.to_str().unwrap()]);
+    let (_, stderr) = common::text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("h1.toml:7:") && stderr.contains("HTTP/2"),
+        "{stderr}"
+    );
+}
