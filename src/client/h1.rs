@@ -24,8 +24,12 @@ use super::decode::Encoding;
 use super::redirect::is_redirect;
 use crate::stats::{Failure, FailureKind};
 
-/// Plain TCP, or TLS (boxed: its state is large, plain users should not carry it).
-pub type Stream = tokio_util::either::Either<TcpStream, Box<TlsStream<TcpStream>>>;
+/// Plain TCP or a unix socket, or TLS (boxed: its state is large, plain
+/// users should not carry it).
+pub type Stream = tokio_util::either::Either<Plain, Box<TlsStream<TcpStream>>>;
+
+/// A connection without TLS: TCP, or a unix socket (`[http] unix_socket`).
+pub type Plain = tokio_util::either::Either<TcpStream, tokio::net::UnixStream>;
 
 /// Heads larger than this are refused: a target that never ends its head
 /// must not grow volley's memory without bound.
@@ -617,7 +621,9 @@ mod tests {
 
     async fn conn(addr: std::net::SocketAddr) -> H1Conn {
         let tcp = TcpStream::connect(addr).await.unwrap();
-        H1Conn::new(tokio_util::either::Either::Left(tcp))
+        H1Conn::new(tokio_util::either::Either::Left(
+            tokio_util::either::Either::Left(tcp),
+        ))
     }
 
     async fn get(c: &mut H1Conn) -> Result<HttpAnswer, Failure> {

@@ -33,6 +33,8 @@ pub struct HttpTarget {
     pub authority: Authority,
     pub host_header: HeaderValue,
     addr: String,
+    /// `[http] unix_socket`: connect there instead of `addr`.
+    unix: Option<std::path::PathBuf>,
     tls: Option<(TlsConnector, ServerName<'static>)>,
     version: HttpVersion,
 }
@@ -110,6 +112,9 @@ impl HttpTarget {
             authority,
             host_header,
             addr,
+            // The socket is the scenario's own target's; a redirect to
+            // another origin goes over TCP.
+            unix: spec.unix_socket.clone().filter(|_| base == spec.base),
             tls,
             version: spec.version,
         })
@@ -118,6 +123,16 @@ impl HttpTarget {
     /// Opens a connection (TCP, TLS when https, then the HTTP/2 handshake
     /// where HTTP/2 was asked for or negotiated).
     pub async fn connect(&self) -> Result<HttpConn, Failure> {
+        if let Some(path) = &self.unix {
+            let unix = tokio::net::UnixStream::connect(path)
+                .await
+                .map_err(connect_failure)?;
+            return if self.version == HttpVersion::H2c || self.version == HttpVersion::Http2 {
+                Box::pin(handshake_h2(TokioIo::new(unix))).await
+            } else {
+                Ok(HttpConn::H1(H1Conn::new(Either::Left(Either::Right(unix)))))
+            };
+        }
         let tcp = TcpStream::connect(&self.addr)
             .await
             .map_err(connect_failure)?;
@@ -130,7 +145,7 @@ impl HttpTarget {
                 if self.version == HttpVersion::H2c || self.version == HttpVersion::Http2 {
                     Box::pin(handshake_h2(TokioIo::new(tcp))).await
                 } else {
-                    Ok(HttpConn::H1(H1Conn::new(Either::Left(tcp))))
+                    Ok(HttpConn::H1(H1Conn::new(Either::Left(Either::Left(tcp)))))
                 }
             }
             Some((connector, name)) => {

@@ -170,6 +170,18 @@ pub(super) fn compile_http(
         }
         connect_to.push((from.clone(), target));
     }
+    let unix_socket = match &hs.unix_socket {
+        Some(u) if https => {
+            return Err(cx.err(
+                u.span(),
+                "unix_socket is for http:// targets (TLS over a unix socket is not supported)",
+            ));
+        }
+        // As written: the socket is on the machine that sends (a worker's
+        // own path), not a file the scenario ships.
+        Some(u) => Some(std::path::PathBuf::from(cx.env(u)?)),
+        None => None,
+    };
     let connections = match &hs.connections {
         Some(c) => {
             if version == HttpVersion::Http1 {
@@ -212,6 +224,7 @@ pub(super) fn compile_http(
         auth,
         connect_to,
         connections,
+        unix_socket,
     })
 }
 

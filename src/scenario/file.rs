@@ -134,6 +134,9 @@ pub struct Http {
     /// HTTP/2 connections per engine, shared by the users (default: one
     /// per user).
     pub connections: Option<S<u64>>,
+    /// Connect to this unix socket instead of the URL's host and port
+    /// (which still make the Host header), as curl's and oha's --unix-socket.
+    pub unix_socket: Option<S<String>>,
 }
 
 /// `auth = { basic = { user = "..", password = ".." } }` or

@@ -278,6 +278,9 @@ pub struct HttpSpec {
     /// `[http] connections`: HTTP/2 connections per engine that all users
     /// share (None: each user its own).
     pub connections: Option<u64>,
+    /// `[http] unix_socket`: the socket connected to instead of the URL's
+    /// host and port.
+    pub unix_socket: Option<std::path::PathBuf>,
 }
 
 /// How a request authenticates.

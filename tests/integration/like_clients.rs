@@ -920,3 +920,41 @@ async fn users_share_http2_connections_when_told_to() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_unix_socket_target_keeps_the_urls_host() {
+    let dir = Dir::new();
+    let sock = dir.path("app.sock");
+    let listener = tokio::net::UnixListener::bind(&sock).unwrap();
+    // HTTP/1.1's Host, or HTTP/2's :authority.
+    let app = axum::Router::new().route(
+        "/authority",
+        get(|req: Request| async move {
+            req.uri()
+                .authority()
+                .map(|a| a.to_string())
+                .or_else(|| {
+                    req.headers()
+                        .get(header::HOST)
+                        .and_then(|h| h.to_str().ok())
+                        .map(str::to_owned)
+                })
+                .unwrap_or_default()
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    for version in ["http1", "h2c"] {
+        let text = format!(
+            "[load]\nusers = 2\nrequests = 20\n[http]\nbase_url = \"http://app.local\"\n\
+             version = \"{version}\"\nunix_socket = \"{}\"\n[[request]]\nname = \"u\"\npath = \"/authority\"\n\
+             [request.check]\nbody_contains = \"app.local\"\n",
+            sock.display()
+        );
+        let (code, r, out) = run(&dir, &text).await;
+        assert_eq!(code, 0, "{version}: {out}\n{r}");
+        assert_eq!(r["totals"]["requests"], 20);
+        assert_eq!(r["totals"]["failures"], 0, "{version}: {r}");
+    }
+}
