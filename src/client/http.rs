@@ -21,6 +21,7 @@ use super::h1::H1Conn;
 pub use super::h1::{Headers, HttpAnswer};
 
 use super::decode::Encoding;
+use super::proxy::{self, Proxy};
 use super::redirect::is_redirect;
 use super::tls;
 use crate::scenario::{HttpSpec, HttpVersion};
@@ -35,6 +36,8 @@ pub struct HttpTarget {
     addr: String,
     /// `[http] unix_socket`: connect there instead of `addr`.
     unix: Option<std::path::PathBuf>,
+    /// The proxy this target is reached through.
+    proxy: Option<Proxy>,
     tls: Option<(TlsConnector, ServerName<'static>)>,
     version: HttpVersion,
 }
@@ -49,6 +52,13 @@ pub enum TargetError {
 }
 
 impl HttpTarget {
+    /// Where plain-HTTP requests go through a proxy: their request line
+    /// names the whole URL (absolute form) and carries the proxy's
+    /// credentials. None: a direct connection, or a CONNECT tunnel.
+    pub fn forward_proxy(&self) -> Option<&Proxy> {
+        self.proxy.as_ref().filter(|_| self.tls.is_none())
+    }
+
     pub fn new(spec: &HttpSpec) -> Result<Self, TargetError> {
         Self::with_base(spec, &spec.base)
     }
@@ -106,6 +116,16 @@ impl HttpTarget {
         };
         let host_header =
             HeaderValue::from_str(authority.as_str()).map_err(|e| invalid(format!("{e}")))?;
+        let proxy = if spec.unix_socket.is_some() && base == spec.base {
+            None
+        } else {
+            proxy::choose(&spec.proxy, &host, https, |n| std::env::var(n).ok()).map_err(invalid)?
+        };
+        if proxy.is_some() && !https && spec.version == HttpVersion::H2c {
+            return Err(invalid(
+                "h2c (HTTP/2 by prior knowledge) cannot go through an HTTP proxy".into(),
+            ));
+        }
         Ok(HttpTarget {
             base: base.to_owned(),
             scheme,
@@ -115,6 +135,7 @@ impl HttpTarget {
             // The socket is the scenario's own target's; a redirect to
             // another origin goes over TCP.
             unix: spec.unix_socket.clone().filter(|_| base == spec.base),
+            proxy,
             tls,
             version: spec.version,
         })
@@ -133,9 +154,23 @@ impl HttpTarget {
                 Ok(HttpConn::H1(H1Conn::new(Either::Left(Either::Right(unix)))))
             };
         }
-        let tcp = TcpStream::connect(&self.addr)
-            .await
-            .map_err(connect_failure)?;
+        let tcp = match &self.proxy {
+            None => TcpStream::connect(&self.addr)
+                .await
+                .map_err(connect_failure)?,
+            Some(p) => {
+                let tcp = TcpStream::connect(&p.addr).await.map_err(|e| {
+                    let mut f = connect_failure(e);
+                    f.reason = format!("proxy: {}", f.reason).into();
+                    f
+                })?;
+                if self.tls.is_some() {
+                    Box::pin(proxy::tunnel(tcp, p, &self.addr)).await?
+                } else {
+                    tcp
+                }
+            }
+        };
         let _ = tcp.set_nodelay(true);
         // The TLS and HTTP/2 handshakes are boxed: their state is large, and a
         // plain HTTP/1.1 connect (ten thousand of them at once while users

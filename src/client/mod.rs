@@ -14,5 +14,6 @@ pub mod decode;
 pub mod grpc;
 pub mod h1;
 pub mod http;
+pub mod proxy;
 pub mod redirect;
 pub mod tls;

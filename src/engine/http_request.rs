@@ -364,6 +364,13 @@ fn encode_h1(
 ) -> Result<(), (u64, u64, Failure)> {
     buf.extend_from_slice(route.method.as_str().as_bytes());
     buf.push(b' ');
+    let proxy = route.target.forward_proxy();
+    if proxy.is_some() {
+        // Through a proxy, the request line names the whole URL.
+        buf.extend_from_slice(route.target.scheme.as_str().as_bytes());
+        buf.extend_from_slice(b"://");
+        buf.extend_from_slice(route.target.authority.as_str().as_bytes());
+    }
     match (route.path, fixed.path_h1.as_deref()) {
         (Some(p), _) | (None, Some(p)) => buf.extend_from_slice(p.as_bytes()),
         (None, None) => {
@@ -374,6 +381,9 @@ fn encode_h1(
     buf.extend_from_slice(b" HTTP/1.1\r\n");
     if !(route.home && fixed.own_host) {
         push_header(buf, "host", route.target.authority.as_str());
+    }
+    if let Some(auth) = proxy.and_then(|p| p.auth.as_deref()) {
+        push_header(buf, "proxy-authorization", auth);
     }
     buf.extend_from_slice(if route.home {
         &fixed.head_h1

@@ -8,7 +8,7 @@ use super::file::{self, S};
 use super::limits;
 use super::template::Scope;
 use super::template::Template;
-use super::{Auth, DEFAULT_REDIRECTS, HttpSpec, HttpVersion};
+use super::{Auth, DEFAULT_REDIRECTS, HttpSpec, HttpVersion, ProxySetting};
 use crate::client::decode::{ACCEPT_ALL, Coding};
 
 pub(super) fn compile_http(
@@ -182,6 +182,29 @@ pub(super) fn compile_http(
         Some(u) => Some(std::path::PathBuf::from(cx.env(u)?)),
         None => None,
     };
+    let proxy = match &hs.proxy {
+        None => ProxySetting::Env,
+        Some(p) => match p.get_ref() {
+            toml::Value::Boolean(false) => ProxySetting::Off,
+            toml::Value::String(u) => {
+                let u = cx.expand(u).map_err(|e| cx.err(p.span(), e.to_string()))?;
+                crate::client::proxy::parse(&u).map_err(|e| cx.err(p.span(), e))?;
+                if version == HttpVersion::H2c {
+                    return Err(cx.err(
+                        p.span(),
+                        "h2c (HTTP/2 by prior knowledge) cannot go through an HTTP proxy",
+                    ));
+                }
+                ProxySetting::Url(u)
+            }
+            other => {
+                return Err(cx.err(
+                    p.span(),
+                    format!("proxy must be an http:// URL or false, not {other}"),
+                ));
+            }
+        },
+    };
     let connections = match &hs.connections {
         Some(c) => {
             if version == HttpVersion::Http1 {
@@ -225,6 +248,7 @@ pub(super) fn compile_http(
         connect_to,
         connections,
         unix_socket,
+        proxy,
     })
 }
 

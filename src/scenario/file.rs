@@ -137,6 +137,8 @@ pub struct Http {
     /// Connect to this unix socket instead of the URL's host and port
     /// (which still make the Host header), as curl's and oha's --unix-socket.
     pub unix_socket: Option<S<String>>,
+    /// An HTTP proxy URL, or false for none (default: the environment's).
+    pub proxy: Option<S<toml::Value>>,
 }
 
 /// `auth = { basic = { user = "..", password = ".." } }` or

@@ -281,6 +281,21 @@ pub struct HttpSpec {
     /// `[http] unix_socket`: the socket connected to instead of the URL's
     /// host and port.
     pub unix_socket: Option<std::path::PathBuf>,
+    /// `[http] proxy`.
+    pub proxy: ProxySetting,
+}
+
+/// Where a proxy comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ProxySetting {
+    /// `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY` of the machine that sends
+    /// (never for a loopback target).
+    #[default]
+    Env,
+    /// `proxy = false`: none.
+    Off,
+    /// `proxy = "http://host:port"`.
+    Url(String),
 }
 
 /// How a request authenticates.

@@ -762,7 +762,7 @@ fn tls_web(dir: &Dir, mutual: bool) -> TlsWeb {
     let ca_cert = ca.self_signed(&ca_key).unwrap();
     let issuer = rcgen::Issuer::new(ca, ca_key);
     let server_key = rcgen::KeyPair::generate().unwrap();
-    let server = rcgen::CertificateParams::new(vec!["volley.test".into()])
+    let server = rcgen::CertificateParams::new(vec!["volley.test".into(), "localhost".into()])
         .unwrap()
         .signed_by(&server_key, &issuer)
         .unwrap();
@@ -957,4 +957,129 @@ async fn a_unix_socket_target_keeps_the_urls_host() {
         assert_eq!(r["totals"]["requests"], 20);
         assert_eq!(r["totals"]["failures"], 0, "{version}: {r}");
     }
+}
+
+/// What the in-test proxy saw: each connection's first request line and
+/// whether it carried Proxy-Authorization.
+#[derive(Default)]
+struct ProxySeen {
+    lines: Vec<String>,
+    auth: Vec<Option<String>>,
+}
+
+/// A forward proxy on loopback: `CONNECT host:port` opens a tunnel; an
+/// absolute-form request is passed on to its host with what follows.
+fn forward_proxy() -> (u16, Arc<Mutex<ProxySeen>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen: Arc<Mutex<ProxySeen>> = Arc::default();
+    let s = seen.clone();
+    crate::procs::serve_on_own_thread(listener, move |listener| async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut client, _)) = listener.accept().await {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if client.read(&mut b).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(b[0]);
+                }
+                let text = String::from_utf8_lossy(&head).into_owned();
+                let line = text.lines().next().unwrap_or("").to_owned();
+                let auth = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("proxy-authorization: "))
+                    .map(str::to_owned);
+                {
+                    let mut g = s.lock().unwrap();
+                    g.lines.push(line.clone());
+                    g.auth.push(auth);
+                }
+                let mut parts = line.split(' ');
+                let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                let upstream_addr = if method == "CONNECT" {
+                    target.to_owned()
+                } else {
+                    target
+                        .trim_start_matches("http://")
+                        .split('/')
+                        .next()
+                        .unwrap_or("")
+                        .to_owned()
+                };
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(&upstream_addr).await else {
+                    let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
+                    return;
+                };
+                if method == "CONNECT" {
+                    let _ = client
+                        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                        .await;
+                } else if upstream.write_all(&head).await.is_err() {
+                    return;
+                }
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            });
+        }
+    });
+    (port, seen)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_go_through_a_proxy_forwarded_or_tunnelled() {
+    let web = start();
+    let dir = Dir::new();
+    let (pport, seen) = forward_proxy();
+    let text = format!(
+        "[load]\nusers = 2\nrequests = 20\n[http]\nbase_url = \"{}\"\nproxy = \"http://pu:pw@127.0.0.1:{pport}\"\n\
+         [[request]]\nname = \"p\"\npath = \"/get\"\n[request.check]\nbody_contains = \"ok\"\n",
+        web.base()
+    );
+    let (code, r, out) = run(&dir, &text).await;
+    assert_eq!(code, 0, "{out}\n{r}");
+    assert_eq!(r["totals"]["failures"], 0, "{r}");
+    assert_eq!(web.count("/get"), 20);
+    {
+        let g = seen.lock().unwrap();
+        assert!(!g.lines.is_empty());
+        let want = format!("GET {}/get HTTP/1.1", web.base());
+        assert!(g.lines.iter().all(|l| *l == want), "{:?}", g.lines);
+        // pu:pw
+        assert!(
+            g.auth
+                .iter()
+                .all(|a| a.as_deref() == Some("Basic cHU6cHc="))
+        );
+    }
+    // https: a CONNECT tunnel, TLS end to end with the target.
+    let tls = tls_web(&dir, false);
+    let text = format!(
+        "[load]\nusers = 2\nrequests = 20\n[http]\nbase_url = \"https://localhost:{}\"\nca = \"ca.pem\"\n\
+         proxy = \"http://127.0.0.1:{pport}\"\n[[request]]\nname = \"t\"\npath = \"/\"\n\
+         [request.check]\nbody_contains = \"ok\"\n",
+        tls.port
+    );
+    let (code, r, out) = run(&dir, &text).await;
+    assert_eq!(code, 0, "{out}\n{r}");
+    assert_eq!(r["totals"]["failures"], 0, "{r}");
+    let want = format!("CONNECT localhost:{} HTTP/1.1", tls.port);
+    assert!(seen.lock().unwrap().lines.contains(&want));
+    // The environment's proxy is never taken for a loopback target.
+    let direct = format!(
+        "[load]\nusers = 1\nrequests = 5\n[http]\nbase_url = \"{}\"\n[[request]]\nname = \"d\"\npath = \"/get\"\n",
+        web.base()
+    );
+    let file = dir.write("direct.toml", &direct);
+    let before = seen.lock().unwrap().lines.len();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_volley"))
+        .args(["run", "-f", file.to_str().unwrap(), "--status-every", "1h"])
+        .env("HTTP_PROXY", format!("http://127.0.0.1:{pport}"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(seen.lock().unwrap().lines.len(), before);
 }
