@@ -129,12 +129,12 @@ name = "cookies"
   name = "cookies-set"
   path = "/cookies/set?flavour=oat"
   [flow.step.check.json]
-  "/flavour" = "oat"
+  "/cookies/flavour" = "oat"
   [[flow.step]]
   name = "cookies-read"
   path = "/cookies"
   [flow.step.check.json]
-  "/flavour" = "oat"
+  "/cookies/flavour" = "oat"
 "#
     );
     let file = dir.write("s.toml", &text);
