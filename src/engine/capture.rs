@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use crate::client::cookies::Jar;
 use crate::client::http::Headers;
 use crate::scenario::{Capture, CaptureFrom};
 use crate::stats::{Failure, FailureKind};
@@ -17,6 +18,8 @@ pub struct Answer<'a> {
     /// `body` is only the first bytes of a longer body ([http] max_body).
     pub truncated: bool,
     pub headers: &'a Headers,
+    /// The user's cookie jar and the answer's URL (HTTP).
+    pub cookies: Option<(&'a Jar, &'a url::Url)>,
 }
 
 /// Whether any capture reads headers (the client then keeps them).
@@ -30,7 +33,14 @@ pub fn needs_headers(captures: &[Capture]) -> bool {
 pub fn needs_body(captures: &[Capture]) -> bool {
     captures
         .iter()
-        .any(|c| !matches!(c.from, CaptureFrom::Header(_)))
+        .any(|c| matches!(c.from, CaptureFrom::Json(_) | CaptureFrom::Regex(_)))
+}
+
+/// Whether any capture reads the cookie jar.
+pub fn needs_cookies(captures: &[Capture]) -> bool {
+    captures
+        .iter()
+        .any(|c| matches!(c.from, CaptureFrom::Cookie(_)))
 }
 
 fn missed(var: &str, what: String) -> Failure {
@@ -94,6 +104,16 @@ pub fn apply(
                     return Err(missed(name, format!("no {h} header in the answer")));
                 }
             }
+            CaptureFrom::Cookie(c) => {
+                let value = answer.cookies.and_then(|(jar, url)| jar.get(url, c));
+                match value {
+                    Some(v) => {
+                        out.clear();
+                        out.push_str(&v);
+                    }
+                    None => return Err(missed(name, format!("no cookie {c} for this URL"))),
+                }
+            }
             CaptureFrom::Regex(re) => {
                 let text = String::from_utf8_lossy(answer.body);
                 let m = re
@@ -151,6 +171,7 @@ mod tests {
             json: None,
             truncated: false,
             headers: &headers,
+            cookies: None,
         };
         apply(&captures, &names, &answer, &mut vars).unwrap();
         assert_eq!(vars, ["t-1", "22", "/orders/9", "77"]);
@@ -164,6 +185,7 @@ mod tests {
                 json: None,
                 truncated: false,
                 headers: &none,
+                cookies: None,
             };
             let f = apply(&[c], &names, &answer, &mut vars).unwrap_err();
             assert_eq!(f.kind, FailureKind::Capture);
@@ -198,6 +220,7 @@ mod tests {
                     json: None,
                     truncated: false,
                     headers: &none,
+                    cookies: None,
                 },
                 &mut vars
             )
@@ -210,6 +233,7 @@ mod tests {
                 json: None,
                 truncated: true,
                 headers: &none,
+                cookies: None,
             };
             apply(&[c], &names, &answer, &mut vars.clone())
                 .unwrap_err()

@@ -390,8 +390,13 @@ impl Requests {
                 fixed.static_path().unwrap_or(&path),
             )
             .await;
-        user.path = path;
-        let (sent, answer) = result?;
+        let (sent, answer, final_url) = match result {
+            Ok(ok) => ok,
+            Err(e) => {
+                user.path = path;
+                return Err(e);
+            }
+        };
         let r = answer.received;
         let failed = |f| (sent, r, f);
         // The body as checks read it: decoded when it came encoded.
@@ -410,34 +415,55 @@ impl Requests {
             };
             return Err(failed(f));
         }
-        if !needs_body {
+        if !needs_body && spec.captures.is_empty() {
+            user.path = path;
             return Ok((sent, r));
         }
         let (body, truncated) = match coded {
-            Some(c) => {
+            Some(c) if needs_body => {
                 let d = decode::decode(c, &answer.body.kept, answer.body.truncated(), h.max_body)
-                    .map_err(failed)?;
+                    .map_err(|f| {
+                    user.path.clone_from(&path);
+                    failed(f)
+                })?;
                 (d.bytes, d.truncated)
             }
-            None => (answer.body.kept.clone(), answer.body.truncated()),
+            _ => (answer.body.kept.clone(), answer.body.truncated()),
         };
-        check::body(&spec.check, &body, truncated, None).map_err(failed)?;
-        if !spec.captures.is_empty() {
-            let seen = capture::Answer {
-                body: &body,
-                json: None,
-                truncated,
-                headers: &answer.headers,
-            };
-            capture::apply(&spec.captures, &self.scenario.vars, &seen, &mut user.vars)
-                .map_err(failed)?;
-        }
+        let result = (|| {
+            check::body(&spec.check, &body, truncated, None)?;
+            if !spec.captures.is_empty() {
+                // The URL cookies are matched against: the last hop's.
+                let url = match final_url {
+                    Some(u) => Some(u),
+                    None if capture::needs_cookies(&spec.captures) => {
+                        let t = &self.http[target];
+                        let authority = fixed.host().unwrap_or(t.authority.as_str());
+                        let p = fixed.static_path().unwrap_or(&path);
+                        url::Url::parse(&format!("{}://{authority}{p}", t.scheme)).ok()
+                    }
+                    None => None,
+                };
+                let seen = capture::Answer {
+                    body: &body,
+                    json: None,
+                    truncated,
+                    headers: &answer.headers,
+                    cookies: user.jar.as_deref().zip(url.as_ref()),
+                };
+                capture::apply(&spec.captures, &self.scenario.vars, &seen, &mut user.vars)?;
+            }
+            Ok(())
+        })();
+        user.path = path;
+        result.map_err(failed)?;
         Ok((sent, r))
     }
 
     /// Sends the request and follows its redirects; returns the bytes sent
-    /// by the whole chain and the final answer (its `received` the whole
-    /// chain's).
+    /// by the whole chain, the final answer (its `received` the whole
+    /// chain's), and the URL of that answer's request when it was worked
+    /// out (cookies or redirects needed it).
     #[allow(clippy::too_many_arguments)]
     async fn exchange_chain(
         &self,
@@ -447,7 +473,7 @@ impl Requests {
         user: &mut UserState,
         keep: Keep,
         path: &str,
-    ) -> Result<(u64, HttpAnswer), Failed> {
+    ) -> Result<(u64, HttpAnswer, Option<url::Url>), Failed> {
         let t = &self.http[target];
         let jar_on = h.cookies && !fixed.own_cookie();
         // The URL the jar and redirects see: the scenario's Host is the
@@ -542,12 +568,14 @@ impl Requests {
                     .store(&from, &answer.headers);
             }
             if !redirects {
+                url = Some(from);
                 break;
             }
             let location = answer.headers.get("location");
             let next = redirect::next(answer.status, &method, location.as_deref(), &from)
                 .map_err(|f| (sent, received, f))?;
             let Some(next) = next else {
+                url = Some(from);
                 break;
             };
             hops += 1;
@@ -569,7 +597,7 @@ impl Requests {
             url = Some(next.url);
         }
         answer.received = received;
-        Ok((sent, answer))
+        Ok((sent, answer, url))
     }
 
     /// One redirect hop: to a target of the scenario over the user's own
@@ -783,6 +811,7 @@ impl Requests {
                         json: json.as_ref(),
                         truncated: false,
                         headers: &headers(meta),
+                        cookies: None,
                     };
                     capture::apply(&spec.captures, &self.scenario.vars, &seen, &mut user.vars)
                         .map_err(failed)?;
@@ -799,6 +828,7 @@ impl Requests {
                             json: None,
                             truncated: false,
                             headers: &headers(status.metadata().clone()),
+                            cookies: None,
                         };
                         capture::apply(&spec.captures, &self.scenario.vars, &seen, &mut user.vars)
                             .map_err(|f| (sent, r, f))?;

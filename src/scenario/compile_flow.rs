@@ -288,6 +288,15 @@ fn compile_captures(
                     })?;
                     CaptureFrom::Header(h.as_str().to_owned())
                 }
+                "cookie" => {
+                    if arg.is_empty() || arg.contains([';', '=', ' ']) {
+                        return Err(cx.err(
+                            span,
+                            format!("capture {name:?}: {arg:?} is not a cookie name"),
+                        ));
+                    }
+                    CaptureFrom::Cookie(arg.clone())
+                }
                 "regex" => CaptureFrom::Regex(regex::Regex::new(arg).map_err(|e| {
                     cx.err(span.clone(), format!("capture {name:?}: bad regex: {e}"))
                 })?),

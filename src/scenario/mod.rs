@@ -216,6 +216,9 @@ pub enum CaptureFrom {
     /// The first group of a regex over the body (the whole match if it has
     /// no group).
     Regex(regex::Regex),
+    /// The value of a cookie in the user's jar that a request to the
+    /// answer's URL would send (HTTP only).
+    Cookie(String),
 }
 
 #[derive(Debug)]

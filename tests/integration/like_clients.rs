@@ -599,7 +599,7 @@ name = "session"
   [[flow.step]]
   name = "set"
   path = "/cookies/set?session={{{{ ids }}}}&theme=dark"
-  capture = {{ mine = {{ json = "/session" }} }}
+  capture = {{ mine = {{ cookie = "session" }} }}
   [flow.step.check.json]
   "/theme" = "dark"
   [[flow.step]]
