@@ -371,32 +371,35 @@ impl Requests {
             },
         };
         // The path is rendered once, for the request and for the URL that
-        // cookies and redirects are resolved against.
+        // cookies and redirects are resolved against; its buffer is the
+        // user's, lent for the request.
         let mut path = std::mem::take(&mut user.path);
+        let result = self
+            .send_http_on(spec, target, fixed, h, user, keep, &mut path)
+            .await;
+        user.path = path;
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn send_http_on(
+        &self,
+        spec: &RequestSpec,
+        target: usize,
+        fixed: &FixedHttp,
+        h: &HttpSpec,
+        user: &mut UserState,
+        keep: Keep,
+        path: &mut String,
+    ) -> Result<(u64, u64), Failed> {
         if fixed.static_path().is_none() {
             let mut ctx = user.render_ctx(&self.scenario.data);
-            if let Err(e) = http_request::render_path(h, &mut ctx, &mut path) {
-                user.path = path;
-                return Err(e);
-            }
+            http_request::render_path(h, &mut ctx, path)?;
         }
-        let result = self
-            .exchange_chain(
-                target,
-                fixed,
-                h,
-                user,
-                keep,
-                fixed.static_path().unwrap_or(&path),
-            )
-            .await;
-        let (sent, answer, final_url) = match result {
-            Ok(ok) => ok,
-            Err(e) => {
-                user.path = path;
-                return Err(e);
-            }
-        };
+        let path = fixed.static_path().unwrap_or(path);
+        let (sent, answer, final_url) = self
+            .exchange_chain(target, fixed, h, user, keep, path)
+            .await?;
         let r = answer.received;
         let failed = |f| (sent, r, f);
         // The body as checks read it: decoded when it came encoded.
@@ -415,48 +418,40 @@ impl Requests {
             };
             return Err(failed(f));
         }
+        let needs_body = spec.check.needs_body() || capture::needs_body(&spec.captures);
         if !needs_body && spec.captures.is_empty() {
-            user.path = path;
             return Ok((sent, r));
         }
         let (body, truncated) = match coded {
             Some(c) if needs_body => {
                 let d = decode::decode(c, &answer.body.kept, answer.body.truncated(), h.max_body)
-                    .map_err(|f| {
-                    user.path.clone_from(&path);
-                    failed(f)
-                })?;
+                    .map_err(failed)?;
                 (d.bytes, d.truncated)
             }
             _ => (answer.body.kept.clone(), answer.body.truncated()),
         };
-        let result = (|| {
-            check::body(&spec.check, &body, truncated, None)?;
-            if !spec.captures.is_empty() {
-                // The URL cookies are matched against: the last hop's.
-                let url = match final_url {
-                    Some(u) => Some(u),
-                    None if capture::needs_cookies(&spec.captures) => {
-                        let t = &self.http[target];
-                        let authority = fixed.host().unwrap_or(t.authority.as_str());
-                        let p = fixed.static_path().unwrap_or(&path);
-                        url::Url::parse(&format!("{}://{authority}{p}", t.scheme)).ok()
-                    }
-                    None => None,
-                };
-                let seen = capture::Answer {
-                    body: &body,
-                    json: None,
-                    truncated,
-                    headers: &answer.headers,
-                    cookies: user.jar.as_deref().zip(url.as_ref()),
-                };
-                capture::apply(&spec.captures, &self.scenario.vars, &seen, &mut user.vars)?;
-            }
-            Ok(())
-        })();
-        user.path = path;
-        result.map_err(failed)?;
+        check::body(&spec.check, &body, truncated, None).map_err(failed)?;
+        if !spec.captures.is_empty() {
+            // The URL cookies are matched against: the last hop's.
+            let url = match final_url {
+                Some(u) => Some(u),
+                None if capture::needs_cookies(&spec.captures) => {
+                    let t = &self.http[target];
+                    let authority = fixed.host().unwrap_or(t.authority.as_str());
+                    url::Url::parse(&format!("{}://{authority}{path}", t.scheme)).ok()
+                }
+                None => None,
+            };
+            let seen = capture::Answer {
+                body: &body,
+                json: None,
+                truncated,
+                headers: &answer.headers,
+                cookies: user.jar.as_deref().zip(url.as_ref()),
+            };
+            capture::apply(&spec.captures, &self.scenario.vars, &seen, &mut user.vars)
+                .map_err(failed)?;
+        }
         Ok((sent, r))
     }
 
