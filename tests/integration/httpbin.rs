@@ -2,7 +2,7 @@
 //! redirects (relative, absolute, 307), cookies, Basic and Bearer auth and
 //! the default headers, each checked on what go-httpbin says it received.
 //!
-//! go-httpbin is a Go program: `.ci/httpbin` installs it and runs this test
+//! go-httpbin is a Go program: `.ci/third-party` installs it and runs this test
 //! with `VOLLEY_HTTPBIN` naming the binary. Without it the test is ignored
 //! (the README's test command needs only Rust).
 
@@ -25,7 +25,7 @@ impl Drop for Httpbin {
 
 fn start() -> Httpbin {
     let bin = std::env::var("VOLLEY_HTTPBIN")
-        .expect("VOLLEY_HTTPBIN names the go-httpbin binary (.ci/httpbin sets it)");
+        .expect("VOLLEY_HTTPBIN names the go-httpbin binary (.ci/third-party sets it)");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -46,7 +46,7 @@ fn start() -> Httpbin {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs go-httpbin: .ci/httpbin installs it and runs this test"]
+#[ignore = "needs go-httpbin: .ci/third-party installs it and runs this test"]
 async fn behaves_like_the_clients_httpbin_was_made_for() {
     let hb = start();
     let dir = Dir::new();

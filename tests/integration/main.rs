@@ -14,6 +14,7 @@ mod http;
 mod httpbin;
 mod like_clients;
 mod metrics;
+mod nginx;
 mod open_model;
 mod outputs;
 mod partition;
