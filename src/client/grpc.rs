@@ -13,12 +13,15 @@ use prost_reflect::{
     DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, MethodDescriptor,
     Value,
 };
+use tonic::codec::CompressionEncoding;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
-use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
+use tonic::metadata::{
+    AsciiMetadataKey, AsciiMetadataValue, BinaryMetadataKey, BinaryMetadataValue,
+};
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use crate::scenario::template::RenderCtx;
-use crate::scenario::{GrpcSpec, PathSeg, Template};
+use crate::scenario::{GrpcCompression, GrpcSpec, PathSeg, Template};
 use crate::stats::{Failure, FailureKind};
 
 /// gRPC code names as the scenario writes them.
@@ -228,7 +231,26 @@ pub struct GrpcCall {
     /// Encoded base, when nothing is templated.
     fixed: Option<Bytes>,
     slots: Vec<Slot>,
-    metadata: Vec<(AsciiMetadataKey, Template)>,
+    metadata: Vec<(MetaKey, Template)>,
+    max_message_size: usize,
+    compression: Option<CompressionEncoding>,
+}
+
+/// A metadata key: text, or binary (`-bin`, base64 in the scenario).
+enum MetaKey {
+    Ascii(AsciiMetadataKey),
+    Binary(BinaryMetadataKey),
+}
+
+/// The bytes of a binary metadata value written as base64 (padded or not,
+/// standard or URL-safe alphabet).
+pub fn binary_value(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let t = text.trim().trim_end_matches('=');
+    STANDARD_NO_PAD
+        .decode(t)
+        .or_else(|_| URL_SAFE_NO_PAD.decode(t))
 }
 
 impl GrpcCall {
@@ -258,8 +280,17 @@ impl GrpcCall {
         }
         let mut metadata = Vec::new();
         for (k, t) in &spec.metadata {
-            let key =
-                AsciiMetadataKey::from_str(k).map_err(|e| format!("metadata key {k:?}: {e}"))?;
+            let key = if k.ends_with("-bin") {
+                MetaKey::Binary(
+                    BinaryMetadataKey::from_str(k)
+                        .map_err(|e| format!("metadata key {k:?}: {e}"))?,
+                )
+            } else {
+                MetaKey::Ascii(
+                    AsciiMetadataKey::from_str(k)
+                        .map_err(|e| format!("metadata key {k:?}: {e}"))?,
+                )
+            };
             metadata.push((key, t.clone()));
         }
         let fixed = slots.is_empty().then(|| Bytes::from(base.encode_to_vec()));
@@ -276,7 +307,29 @@ impl GrpcCall {
             fixed,
             slots,
             metadata,
+            max_message_size: spec.max_message_size,
+            compression: spec.compression.map(|c| match c {
+                GrpcCompression::Gzip => CompressionEncoding::Gzip,
+                GrpcCompression::Deflate => CompressionEncoding::Deflate,
+                GrpcCompression::Zstd => CompressionEncoding::Zstd,
+            }),
         })
+    }
+
+    /// A client on `channel` for this call: messages up to the size limit
+    /// both ways, answers accepted in every encoding tonic decodes, the
+    /// request compressed if the scenario says so.
+    pub fn client(&self, channel: Channel) -> tonic::client::Grpc<Channel> {
+        let mut c = tonic::client::Grpc::new(channel)
+            .max_decoding_message_size(self.max_message_size)
+            .max_encoding_message_size(self.max_message_size)
+            .accept_compressed(CompressionEncoding::Gzip)
+            .accept_compressed(CompressionEncoding::Deflate)
+            .accept_compressed(CompressionEncoding::Zstd);
+        if let Some(e) = self.compression {
+            c = c.send_compressed(e);
+        }
+        c
     }
 
     /// Encodes the request message, rendering its templated fields.
@@ -322,17 +375,33 @@ impl GrpcCall {
     pub fn request(
         &self,
         body: Bytes,
+        timeout: Duration,
         ctx: &mut RenderCtx<'_>,
         scratch: &mut String,
     ) -> Result<tonic::Request<Bytes>, Failure> {
         let mut req = tonic::Request::new(body);
+        // The server learns the deadline (grpc-timeout), as from grpc-go
+        // and ghz, and can stop working on a call nobody waits for.
+        req.set_timeout(timeout);
         for (k, t) in &self.metadata {
             scratch.clear();
             t.render(ctx, scratch);
-            let v = AsciiMetadataValue::from_str(scratch).map_err(|_| {
-                Failure::new(FailureKind::Request, format!("metadata {k} is not ASCII"))
-            })?;
-            req.metadata_mut().insert(k.clone(), v);
+            match k {
+                MetaKey::Ascii(k) => {
+                    let v = AsciiMetadataValue::from_str(scratch).map_err(|_| {
+                        Failure::new(FailureKind::Request, format!("metadata {k} is not ASCII"))
+                    })?;
+                    req.metadata_mut().insert(k.clone(), v);
+                }
+                MetaKey::Binary(k) => {
+                    let bytes = binary_value(scratch).map_err(|e| {
+                        Failure::new(FailureKind::Request, format!("metadata {k} is not base64"))
+                            .with_detail(e.to_string())
+                    })?;
+                    req.metadata_mut()
+                        .insert_bin(k.clone(), BinaryMetadataValue::from_bytes(&bytes));
+                }
+            }
         }
         Ok(req)
     }
@@ -365,6 +434,9 @@ pub fn endpoint(spec: &GrpcSpec, timeout: Duration) -> Result<Endpoint, String> 
         if let Some(pem) = &spec.tls.ca_pem {
             tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
         }
+        if let Some(name) = &spec.tls.server_name {
+            tls = tls.domain_name(name.clone());
+        }
         if let Some((cert, key)) = &spec.tls.client_pem {
             tls = tls.identity(tonic::transport::Identity::from_pem(cert, key));
         }
@@ -390,15 +462,43 @@ pub fn status_failure(status: &tonic::Status, expected: i32) -> Option<Failure> 
         return None;
     }
     let msg = status.message();
-    let (kind, reason) = if status.code() == tonic::Code::Unavailable
-        && (msg.contains("connect") || msg.contains("transport"))
-    {
-        let source = format!("{status:?}");
-        if source.contains("refused") {
-            (FailureKind::Connect, "connection refused".to_string())
-        } else {
-            (FailureKind::Connect, "cannot connect".to_string())
+    // A status the server sent (in trailers, or a trailers-only answer)
+    // carries no source; one tonic made from a transport error does. Only
+    // the latter is a connection's failure: a server shedding load with
+    // UNAVAILABLE "transport is closing" is a status like any other.
+    let (kind, reason) = if let Some(source) = std::error::Error::source(status) {
+        let mut chain = source.to_string();
+        let mut next = source.source();
+        while let Some(inner) = next {
+            chain.push_str(": ");
+            chain.push_str(&inner.to_string());
+            next = inner.source();
         }
+        let reason = if chain.contains("imeout") || chain.contains("timed out") {
+            // The channel's own deadline (grpc-timeout) ran out.
+            (FailureKind::Timeout, "no answer within the timeout")
+        } else if chain.contains("refused") {
+            (FailureKind::Connect, "connection refused")
+        } else if chain.contains("reset") || chain.contains("broken pipe") {
+            (FailureKind::Reset, "connection reset")
+        } else if chain.contains("closed") {
+            (FailureKind::Reset, "connection closed")
+        } else {
+            (FailureKind::Connect, "cannot connect")
+        };
+        return Some(
+            Failure::new(reason.0, reason.1)
+                .with_detail(chain.chars().take(200).collect::<String>()),
+        );
+    } else if msg.contains("message length too large")
+        || msg.contains("exceeded while decompressing")
+    {
+        // tonic's own limit on a message's size (compressed or not), not
+        // the server's status.
+        (
+            FailureKind::Limit,
+            "message larger than [grpc] max_message_size".to_string(),
+        )
     } else {
         (FailureKind::Grpc, format!("gRPC {}", code_name(code)))
     };

@@ -287,20 +287,35 @@ impl Requests {
             }
             Ok(Ok(Ok((s, r)))) => (s, r, None),
             Ok(Ok(Err((s, r, f)))) => {
-                if matches!(
-                    f.kind,
-                    FailureKind::Reset
-                        | FailureKind::Protocol
-                        | FailureKind::Timeout
-                        | FailureKind::Connect
-                        | FailureKind::Tls
-                ) {
+                // A gRPC channel is dropped only when its transport failed:
+                // a status, a timeout (its stream is reset) or a limit
+                // leaves the connection as it was.
+                let transport = match &self.prepared[idx] {
+                    Prepared::Http { .. } => matches!(
+                        f.kind,
+                        FailureKind::Reset
+                            | FailureKind::Protocol
+                            | FailureKind::Timeout
+                            | FailureKind::Connect
+                            | FailureKind::Tls
+                    ),
+                    Prepared::Grpc { .. } => matches!(
+                        f.kind,
+                        FailureKind::Reset | FailureKind::Connect | FailureKind::Tls
+                    ),
+                };
+                if transport {
                     user.drop_connections(&self.prepared[idx]);
                 }
                 (s, r, Some(f))
             }
             Err(_) => {
-                user.drop_connections(&self.prepared[idx]);
+                // An HTTP/1.1 connection in the middle of an answer cannot
+                // carry another request; a gRPC call's stream is reset when
+                // its future is dropped, and its connection goes on.
+                if matches!(self.prepared[idx], Prepared::Http { .. }) {
+                    user.drop_connections(&self.prepared[idx]);
+                }
                 let f = Failure::new(
                     FailureKind::Timeout,
                     format!("no answer within {:?}", self.timeout),
@@ -759,9 +774,10 @@ impl Requests {
             .map_err(|f| (0, 0, f))?;
         let sent = body.len() as u64 + 5;
         let req = call
-            .request(body, &mut ctx, &mut user.scratch)
+            .request(body, self.timeout, &mut ctx, &mut user.scratch)
             .map_err(|f| (0, 0, f))?;
-        let mut client = Grpc::new(channel);
+        user.sent_now = sent;
+        let mut client = call.client(channel);
         client.ready().await.map_err(|e| {
             (
                 sent,

@@ -10,7 +10,7 @@ use super::error::ScenarioError;
 use super::file::{self, S};
 use super::template::Scope;
 use super::template::Template;
-use super::{GrpcSpec, PathSeg, Schema};
+use super::{GrpcCompression, GrpcSpec, PathSeg, Schema};
 
 #[allow(clippy::too_many_arguments)]
 pub(super) fn compile_grpc(
@@ -124,6 +124,17 @@ pub(super) fn compile_grpc(
         if http::HeaderName::from_bytes(key.as_bytes()).is_err() {
             return Err(cx.err(v.span(), format!("{k:?} is not a valid metadata key")));
         }
+        // A -bin key's value is base64 (gRPC's binary metadata); a static
+        // one is checked now, a templated one when rendered.
+        if key.ends_with("-bin") {
+            let value = cx.env(v)?;
+            if !value.contains("{{") && crate::client::grpc::binary_value(&value).is_err() {
+                return Err(cx.err(
+                    v.span(),
+                    format!("{k:?} is binary metadata: its value must be base64, not {value:?}"),
+                ));
+            }
+        }
         metadata.retain(|(n, _): &(String, Template)| *n != key);
         metadata.push((key, cx.template(v, data)?));
     }
@@ -134,7 +145,45 @@ pub(super) fn compile_grpc(
         ),
         None => None,
     };
-    let tls = tls_spec(cx, &g.ca, &g.insecure, (&g.cert, &g.key), &endpoint)?;
+    let mut tls = tls_spec(cx, &g.ca, &g.insecure, (&g.cert, &g.key), &endpoint)?;
+    if let Some(n) = &g.server_name {
+        let name = cx.env(n)?;
+        rustls::pki_types::ServerName::try_from(name.as_str())
+            .map_err(|e| cx.err(n.span(), format!("server_name {name:?}: {e}")))?;
+        tls.server_name = Some(name);
+    }
+    let max_message_size = match &g.max_message_size {
+        None => super::limits::DEFAULT_GRPC_MESSAGE,
+        Some(v) => {
+            let bytes = match v.get_ref() {
+                toml::Value::String(s) => super::limits::parse_size(s)
+                    .map_err(|e| cx.err(v.span(), format!("max_message_size: {e}")))?,
+                toml::Value::Integer(n) if *n >= 0 => *n as u64,
+                other => {
+                    return Err(cx.err(
+                        v.span(),
+                        format!("max_message_size must be a size such as \"64MiB\" or a whole number of bytes, not {other}"),
+                    ));
+                }
+            };
+            super::limits::max_body(bytes)
+                .map_err(|e| cx.err(v.span(), format!("max_message_size {e}")))?
+        }
+    };
+    let compression = match &g.compression {
+        None => None,
+        Some(c) => Some(match cx.env(c)?.to_ascii_lowercase().as_str() {
+            "gzip" => GrpcCompression::Gzip,
+            "deflate" => GrpcCompression::Deflate,
+            "zstd" => GrpcCompression::Zstd,
+            other => {
+                return Err(cx.err(
+                    c.span(),
+                    format!("compression must be gzip, deflate or zstd, not {other:?}"),
+                ));
+            }
+        }),
+    };
     Ok(GrpcSpec {
         endpoint,
         method: full,
@@ -144,6 +193,8 @@ pub(super) fn compile_grpc(
         schema: resolved,
         connections,
         tls,
+        max_message_size,
+        compression,
     })
 }
 

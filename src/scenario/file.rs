@@ -173,6 +173,13 @@ pub struct Grpc {
     pub metadata: BTreeMap<String, S<String>>,
     /// HTTP/2 connections per engine, shared by the users (default: one per user).
     pub connections: Option<S<u64>>,
+    /// The largest message sent or received: a size ("64MiB") or bytes.
+    pub max_message_size: Option<S<toml::Value>>,
+    /// Compress requests: "gzip", "deflate" or "zstd" (answers in any of
+    /// them are always accepted).
+    pub compression: Option<S<String>>,
+    /// The TLS server name, when not the endpoint's host.
+    pub server_name: Option<S<String>>,
     pub ca: Option<S<String>>,
     /// Skip certificate verification (loopback targets only).
     pub insecure: Option<S<bool>>,

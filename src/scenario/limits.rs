@@ -261,6 +261,11 @@ pub fn grpc_connections(n: u64) -> Result<u64, String> {
     Ok(n)
 }
 
+/// `[grpc] max_message_size` when the file does not say: larger than
+/// grpc-go's and tonic's 4 MiB receive default, which real services
+/// outgrow (ghz accepts any size).
+pub const DEFAULT_GRPC_MESSAGE: usize = 64 << 20;
+
 /// `follow_redirects` as a number of hops: 0 (none) to this. Browsers stop
 /// at 20; a chain longer than that is a loop in all but name.
 pub const MAX_REDIRECTS: u32 = 100;

@@ -333,6 +333,18 @@ pub struct GrpcSpec {
     pub schema: Schema,
     pub connections: Option<u64>,
     pub tls: TlsSpec,
+    /// The largest message sent or received (`[grpc] max_message_size`).
+    pub max_message_size: usize,
+    /// The encoding requests are compressed with, if any.
+    pub compression: Option<GrpcCompression>,
+}
+
+/// `[grpc] compression`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrpcCompression {
+    Gzip,
+    Deflate,
+    Zstd,
 }
 
 /// Where a gRPC method's message types come from.

@@ -57,10 +57,13 @@ pub enum FailureKind {
     /// A redirect could not be followed: too many hops (a loop), or a
     /// Location that is not an http(s) URL.
     Redirect,
+    /// A limit of volley's own was met (a gRPC message over
+    /// `max_message_size`): not the server's doing.
+    Limit,
 }
 
 impl FailureKind {
-    pub const ALL: [FailureKind; 12] = [
+    pub const ALL: [FailureKind; 13] = [
         FailureKind::Connect,
         FailureKind::Reset,
         FailureKind::Timeout,
@@ -73,6 +76,7 @@ impl FailureKind {
         FailureKind::Capture,
         FailureKind::Internal,
         FailureKind::Redirect,
+        FailureKind::Limit,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -89,6 +93,7 @@ impl FailureKind {
             FailureKind::Capture => "capture",
             FailureKind::Internal => "internal",
             FailureKind::Redirect => "redirect",
+            FailureKind::Limit => "limit",
         }
     }
 }

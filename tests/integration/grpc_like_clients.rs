@@ -1,0 +1,247 @@
+//! volley's gRPC client reads answers as grpc-go and ghz do: a status the
+//! server sent is a status (not a broken connection), the request's
+//! timeout travels as `grpc-timeout`, large and compressed answers are
+//! received, requests may be compressed, and `-bin` metadata is sent as
+//! bytes. Against an in-test tonic server that counts what it saw.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use predict::grpc::pb::predictor_server::{Predictor, PredictorServer};
+use predict::grpc::pb::{PredictRequest, PredictResponse};
+use tonic::codec::CompressionEncoding;
+use tonic::{Request, Response, Status};
+
+use crate::common::{self, Dir, read_json};
+
+#[derive(Default)]
+struct Seen {
+    calls: AtomicU64,
+    connections: AtomicU64,
+    timeouts: Mutex<Vec<String>>,
+    encodings: Mutex<Vec<String>>,
+    binary: Mutex<Vec<Vec<u8>>>,
+}
+
+struct Svc(Arc<Seen>);
+
+#[tonic::async_trait]
+impl Predictor for Svc {
+    async fn predict(
+        &self,
+        req: Request<PredictRequest>,
+    ) -> Result<Response<PredictResponse>, Status> {
+        let seen = &self.0;
+        seen.calls.fetch_add(1, Ordering::SeqCst);
+        let md = req.metadata();
+        if let Some(t) = md.get("grpc-timeout").and_then(|v| v.to_str().ok()) {
+            seen.timeouts.lock().unwrap().push(t.to_owned());
+        }
+        if let Some(e) = md.get("grpc-encoding").and_then(|v| v.to_str().ok()) {
+            seen.encodings.lock().unwrap().push(e.to_owned());
+        }
+        if let Some(b) = md.get_bin("trace-bin").and_then(|v| v.to_bytes().ok()) {
+            seen.binary.lock().unwrap().push(b.to_vec());
+        }
+        let label = match req.get_ref().text.as_str() {
+            // Load shedding, in the words servers use.
+            "shed" => return Err(Status::unavailable("transport is closing")),
+            "slow" => {
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                "late".to_owned()
+            }
+            // 5 MiB: over tonic's and grpc-go's 4 MiB default.
+            "big" => "x".repeat(5 << 20),
+            _ => "ok".to_owned(),
+        };
+        Ok(Response::new(PredictResponse { category: 1, label }))
+    }
+}
+
+async fn start() -> (std::net::SocketAddr, Arc<Seen>) {
+    let seen = Arc::new(Seen::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let counted = seen.clone();
+    let incoming = futures_util::stream::unfold(listener, move |l| {
+        let counted = counted.clone();
+        async move {
+            let conn = l.accept().await.map(|(s, _)| s);
+            counted.connections.fetch_add(1, Ordering::SeqCst);
+            Some((conn, l))
+        }
+    });
+    let svc = PredictorServer::new(Svc(seen.clone()))
+        .send_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .max_encoding_message_size(64 << 20);
+    tokio::spawn(async move {
+        let _ = tonic::transport::Server::builder()
+            .add_service(svc)
+            .serve_with_incoming(incoming)
+            .await;
+    });
+    (addr, seen)
+}
+
+fn scenario(addr: std::net::SocketAddr, load: &str, grpc: &str, text: &str, check: &str) -> String {
+    let proto = common::proto_dir();
+    format!(
+        "[load]\n{load}\n[grpc]\nendpoint = \"http://{addr}\"\nproto = \"{}/predict/v1/predict.proto\"\n\
+         import_paths = [\"{}\"]\n{grpc}\n[[request]]\nname = \"p\"\ngrpc = \"predict.v1.Predictor/Predict\"\n\
+         message = {{ text = \"{text}\" }}\n{check}\n",
+        proto.display(),
+        proto.display()
+    )
+}
+
+async fn run(dir: &Dir, text: &str) -> serde_json::Value {
+    let file = dir.write("s.toml", text);
+    let (out, json) = common::run_with_json(&file, &["--status-every", "1h"]).await;
+    let (stdout, stderr) = common::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    read_json(&json)
+}
+
+fn reasons(r: &serde_json::Value) -> Vec<(String, String)> {
+    r["totals"]["failures_by_reason"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["kind"].as_str().unwrap().to_owned(),
+                f["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_status_from_the_server_is_a_status_and_keeps_the_connection() {
+    let (addr, seen) = start().await;
+    let dir = Dir::new();
+    let r = run(
+        &dir,
+        &scenario(addr, "users = 2\nrequests = 300", "", "shed", ""),
+    )
+    .await;
+    assert_eq!(r["totals"]["failures"], 300);
+    assert_eq!(
+        reasons(&r),
+        [("grpc".to_owned(), "gRPC UNAVAILABLE".to_owned())]
+    );
+    assert_eq!(seen.calls.load(Ordering::SeqCst), 300);
+    assert!(
+        seen.connections.load(Ordering::SeqCst) <= 2,
+        "one connection per user, kept: {}",
+        seen.connections.load(Ordering::SeqCst)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_timeout_is_sent_as_grpc_timeout_and_cancels_the_call_not_the_connection() {
+    let (addr, seen) = start().await;
+    let dir = Dir::new();
+    let r = run(
+        &dir,
+        &scenario(
+            addr,
+            "users = 1\nrequests = 4\ntimeout = \"300ms\"",
+            "",
+            "slow",
+            "",
+        ),
+    )
+    .await;
+    assert_eq!(r["totals"]["failures"], 4, "{r}");
+    let timeouts = seen.timeouts.lock().unwrap().clone();
+    assert_eq!(timeouts.len(), 4, "{timeouts:?}");
+    for t in &timeouts {
+        // grpc-timeout is digits and a unit; 300 ms, in whatever unit.
+        let (n, unit) = t.split_at(t.len() - 1);
+        let n: f64 = n.parse().unwrap();
+        let ms = match unit {
+            "H" => n * 3.6e6,
+            "M" => n * 6e4,
+            "S" => n * 1e3,
+            "m" => n,
+            "u" => n / 1e3,
+            "n" => n / 1e6,
+            _ => panic!("{t}"),
+        };
+        assert!((250.0..=300.0).contains(&ms), "{t}");
+    }
+    assert_eq!(
+        seen.connections.load(Ordering::SeqCst),
+        1,
+        "the connection stayed"
+    );
+    assert!(
+        reasons(&r)
+            .iter()
+            .all(|(k, _)| k == "timeout" || k == "grpc"),
+        "{:?}",
+        reasons(&r)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn large_and_compressed_answers_are_received_and_requests_may_be_compressed() {
+    let (addr, seen) = start().await;
+    let dir = Dir::new();
+    // 5 MiB, gzip-compressed by the server: received whole by default.
+    let big = scenario(
+        addr,
+        "users = 1\nrequests = 3",
+        "compression = \"gzip\"\nmetadata = { trace-bin = \"AAEC/w==\" }",
+        "big",
+        "[request.check.json]\n\"/category\" = 1",
+    );
+    let r = run(&dir, &big).await;
+    assert_eq!(r["totals"]["failures"], 0, "{r}");
+    assert_eq!(seen.encodings.lock().unwrap().clone(), ["gzip"; 3]);
+    assert_eq!(
+        seen.binary.lock().unwrap().clone(),
+        vec![vec![0u8, 1, 2, 255]; 3]
+    );
+    // Over the limit the scenario sets: volley's own limit, said so.
+    let small = big.replace("[grpc]\n", "[grpc]\nmax_message_size = \"1MiB\"\n");
+    let r = run(&dir, &small).await;
+    assert_eq!(r["totals"]["failures"], 3, "{r}");
+    assert_eq!(
+        reasons(&r),
+        [(
+            "limit".to_owned(),
+            "message larger than [grpc] max_message_size".to_owned()
+        )]
+    );
+    // A -bin value that is not base64 is refused when the file is checked.
+    let bad = big.replace("AAEC/w==", "not base64!");
+    let file = dir.write("bad.toml", &bad);
+    let out = common::volley(&["check", "-f", file.to_str().unwrap()]);
+    let (_, stderr) = common::text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("must be base64"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transport_failure_is_still_a_connection_failure() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let dir = Dir::new();
+    let r = run(
+        &dir,
+        &scenario(addr, "users = 1\nrequests = 3", "", "x", ""),
+    )
+    .await;
+    assert_eq!(r["totals"]["failures"], 3);
+    let kinds: Vec<String> = reasons(&r).into_iter().map(|(k, _)| k).collect();
+    assert!(kinds.iter().all(|k| k == "connect"), "{:?}", reasons(&r));
+}
