@@ -518,58 +518,91 @@ pub fn find_method(pool: &DescriptorPool, full: &str) -> Result<MethodDescriptor
         .ok_or_else(|| format!("{service} has no method {rpc:?}"))
 }
 
-/// Asks the server for the files that define `services`, by server reflection
-/// (v1, then v1alpha), and builds a descriptor pool from them.
-pub async fn reflect(channel: Channel, services: &[String]) -> Result<DescriptorPool, String> {
-    use tonic_reflection::pb::v1::ServerReflectionRequest;
-    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
-    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
-    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-
-    let mut client = ServerReflectionClient::new(channel);
-    let reqs: Vec<ServerReflectionRequest> = services
-        .iter()
-        .map(|s| ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(MessageRequest::FileContainingSymbol(s.clone())),
-        })
-        .collect();
-    let n = reqs.len();
-    let mut stream = client
-        .server_reflection_info(tokio_stream::iter(reqs))
-        .await
-        .map_err(|s| {
-            format!(
-                "server reflection: {} {}",
-                code_name(s.code() as i32),
-                s.message()
-            )
-        })?
-        .into_inner();
-    let mut files = Vec::new();
-    for _ in 0..n {
-        let resp = stream
-            .message()
-            .await
-            .map_err(|s| format!("server reflection: {}", s.message()))?
-            .ok_or("server reflection: the stream ended early")?;
-        match resp.message_response {
-            Some(MessageResponse::FileDescriptorResponse(f)) => {
-                for raw in f.file_descriptor_proto {
-                    let fd = prost_types::FileDescriptorProto::decode(raw.as_slice())
-                        .map_err(|e| format!("server reflection: {e}"))?;
-                    if !files
-                        .iter()
-                        .any(|o: &prost_types::FileDescriptorProto| o.name == fd.name)
-                    {
-                        files.push(fd);
+/// Asks a server for the encoded files that define `services` over one
+/// version of the reflection protocol (`v1` or `v1alpha`: the same
+/// messages in two packages). An error is the call's status, or what was
+/// wrong with the answers.
+macro_rules! reflected_files {
+    ($ver:ident, $channel:expr, $services:expr) => {{
+        use tonic_reflection::pb::$ver::ServerReflectionRequest;
+        use tonic_reflection::pb::$ver::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::$ver::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::$ver::server_reflection_response::MessageResponse;
+        async {
+            let mut client = ServerReflectionClient::new($channel);
+            let reqs: Vec<ServerReflectionRequest> = $services
+                .iter()
+                .map(|s: &String| ServerReflectionRequest {
+                    host: String::new(),
+                    message_request: Some(MessageRequest::FileContainingSymbol(s.clone())),
+                })
+                .collect();
+            let n = reqs.len();
+            let mut stream = client
+                .server_reflection_info(tokio_stream::iter(reqs))
+                .await
+                .map_err(Reflection::Status)?
+                .into_inner();
+            let mut raw = Vec::new();
+            for _ in 0..n {
+                let resp = stream
+                    .message()
+                    .await
+                    .map_err(Reflection::Status)?
+                    .ok_or_else(|| Reflection::Answer("the stream ended early".into()))?;
+                match resp.message_response {
+                    Some(MessageResponse::FileDescriptorResponse(f)) => {
+                        raw.extend(f.file_descriptor_proto)
+                    }
+                    Some(MessageResponse::ErrorResponse(e)) => {
+                        return Err(Reflection::Answer(e.error_message));
+                    }
+                    other => {
+                        return Err(Reflection::Answer(format!("unexpected answer {other:?}")));
                     }
                 }
             }
-            Some(MessageResponse::ErrorResponse(e)) => {
-                return Err(format!("server reflection: {}", e.error_message));
-            }
-            other => return Err(format!("server reflection: unexpected answer {other:?}")),
+            Ok::<Vec<Vec<u8>>, Reflection>(raw)
+        }
+    }};
+}
+
+/// Why one version of server reflection gave no files.
+enum Reflection {
+    Status(tonic::Status),
+    Answer(String),
+}
+
+impl std::fmt::Display for Reflection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reflection::Status(s) => write!(f, "{} {}", code_name(s.code() as i32), s.message()),
+            Reflection::Answer(m) => f.write_str(m),
+        }
+    }
+}
+
+/// Asks the server for the files that define `services`, by server reflection
+/// (v1, then v1alpha when the server does not implement v1, as older
+/// servers and ghz do), and builds a descriptor pool from them.
+pub async fn reflect(channel: Channel, services: &[String]) -> Result<DescriptorPool, String> {
+    let raw = match reflected_files!(v1, channel.clone(), services).await {
+        Ok(raw) => raw,
+        Err(Reflection::Status(s)) if s.code() == tonic::Code::Unimplemented => {
+            let raw = reflected_files!(v1alpha, channel, services)
+                .await
+                .map_err(|e| format!("server reflection (v1alpha; v1 is not implemented): {e}"))?;
+            tracing::info!("server reflection: v1 is not implemented; used v1alpha");
+            raw
+        }
+        Err(e) => return Err(format!("server reflection: {e}")),
+    };
+    let mut files: Vec<prost_types::FileDescriptorProto> = Vec::new();
+    for bytes in raw {
+        let fd = prost_types::FileDescriptorProto::decode(bytes.as_slice())
+            .map_err(|e| format!("server reflection: {e}"))?;
+        if !files.iter().any(|o| o.name == fd.name) {
+            files.push(fd);
         }
     }
     let mut pool = DescriptorPool::new();

@@ -245,3 +245,35 @@ async fn a_transport_failure_is_still_a_connection_failure() {
     let kinds: Vec<String> = reasons(&r).into_iter().map(|(k, _)| k).collect();
     assert!(kinds.iter().all(|k| k == "connect"), "{:?}", reasons(&r));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reflection_falls_back_to_v1alpha() {
+    let seen = Arc::new(Seen::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Only the older protocol, as many servers still offer.
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(predict::grpc::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .unwrap();
+    let svc = PredictorServer::new(Svc(seen.clone()));
+    let incoming = futures_util::stream::unfold(listener, |l| async move {
+        Some((l.accept().await.map(|(s, _)| s), l))
+    });
+    tokio::spawn(async move {
+        let _ = tonic::transport::Server::builder()
+            .add_service(reflection)
+            .add_service(svc)
+            .serve_with_incoming(incoming)
+            .await;
+    });
+    let dir = Dir::new();
+    let text = format!(
+        "[load]\nusers = 1\nrequests = 5\n[grpc]\nendpoint = \"http://{addr}\"\nreflection = true\n\
+         [[request]]\nname = \"p\"\ngrpc = \"predict.v1.Predictor/Predict\"\nmessage = {{ text = \"x\" }}\n\
+         [request.check.json]\n\"/label\" = \"ok\"\n"
+    );
+    let r = run(&dir, &text).await;
+    assert_eq!(r["totals"]["failures"], 0, "{r}");
+    assert_eq!(seen.calls.load(Ordering::SeqCst), 5);
+}
