@@ -13,12 +13,21 @@ use prost_reflect::{
     DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, MethodDescriptor,
     Value,
 };
+use std::future::Future;
+use std::sync::Arc;
 use tonic::codec::CompressionEncoding;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::{
     AsciiMetadataKey, AsciiMetadataValue, BinaryMetadataKey, BinaryMetadataValue,
 };
-use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tonic::transport::{Channel, Endpoint};
+
+use super::tls;
 
 use crate::scenario::template::RenderCtx;
 use crate::scenario::{GrpcCompression, GrpcSpec, PathSeg, Template};
@@ -423,36 +432,107 @@ impl GrpcCall {
     }
 }
 
+/// Where gRPC calls go: tonic's endpoint, and over https the TLS volley
+/// makes itself, with the same rustls settings as HTTP (CA files, client
+/// certificates, `server_name`, `insecure` on loopback).
+pub struct GrpcEndpoint {
+    ep: Endpoint,
+    tls: Option<Arc<TlsTarget>>,
+}
+
+struct TlsTarget {
+    connector: TlsConnector,
+    name: ServerName<'static>,
+}
+
 /// An endpoint for `spec`, with TLS when it is https.
-pub fn endpoint(spec: &GrpcSpec, timeout: Duration) -> Result<Endpoint, String> {
-    let mut ep = Endpoint::from_shared(spec.endpoint.clone())
+pub fn endpoint(spec: &GrpcSpec, timeout: Duration) -> Result<GrpcEndpoint, String> {
+    let uri: http::Uri = spec
+        .endpoint
+        .parse()
+        .map_err(|e| format!("{}: {e}", spec.endpoint))?;
+    let authority = uri
+        .authority()
+        .ok_or_else(|| format!("{}: no host", spec.endpoint))?
+        .clone();
+    let https = uri.scheme_str() == Some("https");
+    // Over https tonic is given the plain address (its connector then does
+    // no TLS of its own) and the https URL as the origin its requests name.
+    let connect_to = if https {
+        format!("http://{authority}")
+    } else {
+        spec.endpoint.clone()
+    };
+    let mut ep = Endpoint::from_shared(connect_to)
         .map_err(|e| format!("{}: {e}", spec.endpoint))?
         .connect_timeout(timeout.min(Duration::from_secs(10)))
         .tcp_nodelay(true);
-    if spec.endpoint.starts_with("https://") {
-        let mut tls = ClientTlsConfig::new().with_enabled_roots();
-        if let Some(pem) = &spec.tls.ca_pem {
-            tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
-        }
-        if let Some(name) = &spec.tls.server_name {
-            tls = tls.domain_name(name.clone());
-        }
-        if let Some((cert, key)) = &spec.tls.client_pem {
-            tls = tls.identity(tonic::transport::Identity::from_pem(cert, key));
-        }
-        if spec.tls.insecure {
-            return Err(
-                "insecure = true is not supported for gRPC over TLS; give ca = \"cert.pem\"".into(),
-            );
-        }
-        ep = ep.tls_config(tls).map_err(|e| format!("TLS: {e}"))?;
-    }
-    Ok(ep)
+    let tls = if https {
+        ep = ep.origin(uri.clone());
+        let config = tls::client_config(&spec.tls, &[b"h2"]).map_err(|e| e.to_string())?;
+        let host = match &spec.tls.server_name {
+            Some(n) => n.clone(),
+            None => authority.host().trim_matches(['[', ']']).to_owned(),
+        };
+        let name = ServerName::try_from(host).map_err(|e| format!("TLS server name: {e}"))?;
+        Some(Arc::new(TlsTarget {
+            connector: TlsConnector::from(config),
+            name,
+        }))
+    } else {
+        None
+    };
+    Ok(GrpcEndpoint { ep, tls })
 }
 
-/// A lazily connecting channel to the endpoint.
-pub fn channel(ep: &Endpoint) -> Channel {
-    ep.connect_lazy()
+impl GrpcEndpoint {
+    /// A lazily connecting channel to the endpoint.
+    pub fn channel(&self) -> Channel {
+        match &self.tls {
+            None => self.ep.connect_lazy(),
+            Some(t) => self
+                .ep
+                .connect_with_connector_lazy(tls_connector(t.clone())),
+        }
+    }
+
+    /// A channel connected now (for server reflection before the run).
+    pub async fn connect(&self) -> Result<Channel, tonic::transport::Error> {
+        match &self.tls {
+            None => self.ep.connect().await,
+            Some(t) => {
+                self.ep
+                    .connect_with_connector(tls_connector(t.clone()))
+                    .await
+            }
+        }
+    }
+}
+
+/// TCP, then TLS offering h2, to the address tonic asks for.
+fn tls_connector(
+    t: Arc<TlsTarget>,
+) -> impl tower::Service<
+    http::Uri,
+    Response = TokioIo<tokio_rustls::client::TlsStream<TcpStream>>,
+    Error = std::io::Error,
+    Future = impl Future<
+        Output = Result<TokioIo<tokio_rustls::client::TlsStream<TcpStream>>, std::io::Error>,
+    > + Send,
+> + Clone
++ Send
++ 'static {
+    tower::service_fn(move |uri: http::Uri| {
+        let t = t.clone();
+        async move {
+            let host = uri.host().unwrap_or("").trim_matches(['[', ']']).to_owned();
+            let port = uri.port_u16().unwrap_or(443);
+            let tcp = TcpStream::connect((host.as_str(), port)).await?;
+            let _ = tcp.set_nodelay(true);
+            let stream = t.connector.connect(t.name.clone(), tcp).await?;
+            Ok(TokioIo::new(stream))
+        }
+    })
 }
 
 /// Maps a status to a failure, unless it is the expected code.
@@ -474,18 +554,21 @@ pub fn status_failure(status: &tonic::Status, expected: i32) -> Option<Failure> 
             chain.push_str(&inner.to_string());
             next = inner.source();
         }
-        let reason = if chain.contains("imeout") || chain.contains("timed out") {
-            // The channel's own deadline (grpc-timeout) ran out.
-            (FailureKind::Timeout, "no answer within the timeout")
-        } else if chain.contains("refused") {
-            (FailureKind::Connect, "connection refused")
-        } else if chain.contains("reset") || chain.contains("broken pipe") {
-            (FailureKind::Reset, "connection reset")
-        } else if chain.contains("closed") {
-            (FailureKind::Reset, "connection closed")
-        } else {
-            (FailureKind::Connect, "cannot connect")
-        };
+        let reason =
+            if chain.contains("certificate") || chain.contains("TLS") || chain.contains("tls") {
+                (FailureKind::Tls, "TLS handshake failed")
+            } else if chain.contains("imeout") || chain.contains("timed out") {
+                // The channel's own deadline (grpc-timeout) ran out.
+                (FailureKind::Timeout, "no answer within the timeout")
+            } else if chain.contains("refused") {
+                (FailureKind::Connect, "connection refused")
+            } else if chain.contains("reset") || chain.contains("broken pipe") {
+                (FailureKind::Reset, "connection reset")
+            } else if chain.contains("closed") {
+                (FailureKind::Reset, "connection closed")
+            } else {
+                (FailureKind::Connect, "cannot connect")
+            };
         return Some(
             Failure::new(reason.0, reason.1)
                 .with_detail(chain.chars().take(200).collect::<String>()),

@@ -9,7 +9,7 @@ use std::time::Instant;
 use rand::Rng;
 use rand::rngs::SmallRng;
 use tonic::client::Grpc;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use super::capture;
 use super::guard;
@@ -18,7 +18,7 @@ use crate::client::body::EXCERPT;
 use crate::client::check;
 use crate::client::cookies::Jar;
 use crate::client::decode::{self, Encoding};
-use crate::client::grpc::{self, GrpcCall, RawCodec};
+use crate::client::grpc::{self, GrpcCall, GrpcEndpoint, RawCodec};
 use crate::client::http::{H2Conn, HttpConn, HttpTarget};
 use crate::client::http::{Headers, HttpAnswer};
 use crate::client::redirect;
@@ -54,7 +54,7 @@ pub struct Requests {
     /// Per target, the HTTP/2 connections all users share (`[http]
     /// connections`); empty: each user has its own.
     shared_h2: Vec<Vec<tokio::sync::Mutex<Option<H2Conn>>>>,
-    grpc: Vec<(Endpoint, Option<Vec<Channel>>)>,
+    grpc: Vec<(GrpcEndpoint, Option<Vec<Channel>>)>,
     /// What a user picks from (top-level requests and flows), with
     /// cumulative weights for the weighted pick.
     actions: Vec<Action>,
@@ -95,7 +95,7 @@ impl Requests {
         // prepares in linear time.
         let mut http_index: HashMap<String, usize> = HashMap::new();
         let mut grpc_index: HashMap<String, usize> = HashMap::new();
-        let mut grpc_eps: Vec<(String, Endpoint, Option<Vec<Channel>>)> = Vec::new();
+        let mut grpc_eps: Vec<(String, GrpcEndpoint, Option<Vec<Channel>>)> = Vec::new();
         let mut reflected: Vec<(String, prost_reflect::DescriptorPool)> = Vec::new();
         let mut prepared = Vec::new();
         for r in &scenario.requests {
@@ -131,7 +131,7 @@ impl Requests {
                             let ep = grpc::endpoint(g, timeout).map_err(err)?;
                             let shared = g
                                 .connections
-                                .map(|n| (0..n).map(|_| grpc::channel(&ep)).collect());
+                                .map(|n| (0..n).map(|_| ep.channel()).collect());
                             grpc_eps.push((g.endpoint.clone(), ep, shared));
                             grpc_index.insert(g.endpoint.clone(), grpc_eps.len() - 1);
                             grpc_eps.len() - 1
@@ -263,7 +263,7 @@ impl Requests {
                     Some(c) => c.clone(),
                     None => continue,
                 },
-                None => slot.get_or_insert_with(|| grpc::channel(ep)).clone(),
+                None => slot.get_or_insert_with(|| ep.channel()).clone(),
             };
             let mut client = Grpc::new(channel);
             let _ = tokio::time::timeout(self.timeout, client.ready()).await;
@@ -759,7 +759,7 @@ impl Requests {
         let channel = match shared {
             Some(chs) => chs[(user.id as usize) % chs.len()].clone(),
             None => user.grpc[endpoint]
-                .get_or_insert_with(|| grpc::channel(ep))
+                .get_or_insert_with(|| ep.channel())
                 .clone(),
         };
         let mut ctx = RenderCtx {

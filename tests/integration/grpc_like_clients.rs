@@ -277,3 +277,68 @@ async fn reflection_falls_back_to_v1alpha() {
     assert_eq!(r["totals"]["failures"], 0, "{r}");
     assert_eq!(seen.calls.load(Ordering::SeqCst), 5);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn grpc_over_tls_with_a_ca_insecure_on_loopback_and_a_server_name() {
+    let dir = Dir::new();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".into(), "grpc.test".into()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    dir.write("ca.pem", &ca_cert.pem());
+    let identity = tonic::transport::Identity::from_pem(leaf.pem(), key.serialize_pem());
+    let seen = Arc::new(Seen::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let incoming = futures_util::stream::unfold(listener, |l| async move {
+        Some((l.accept().await.map(|(s, _)| s), l))
+    });
+    let svc = PredictorServer::new(Svc(seen.clone()));
+    tokio::spawn(async move {
+        let _ = tonic::transport::Server::builder()
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .unwrap()
+            .add_service(svc)
+            .serve_with_incoming(incoming)
+            .await;
+    });
+    let proto = common::proto_dir();
+    for (endpoint, tls) in [
+        (format!("https://localhost:{port}"), "ca = \"ca.pem\""),
+        (format!("https://localhost:{port}"), "insecure = true"),
+        (
+            format!("https://127.0.0.1:{port}"),
+            "ca = \"ca.pem\"\nserver_name = \"grpc.test\"",
+        ),
+    ] {
+        let text = format!(
+            "[load]\nusers = 2\nrequests = 10\n[grpc]\nendpoint = \"{endpoint}\"\n{tls}\n\
+             proto = \"{p}/predict/v1/predict.proto\"\nimport_paths = [\"{p}\"]\n\
+             [[request]]\nname = \"p\"\ngrpc = \"predict.v1.Predictor/Predict\"\nmessage = {{ text = \"x\" }}\n\
+             [request.check.json]\n\"/label\" = \"ok\"\n",
+            p = proto.display()
+        );
+        let r = run(&dir, &text).await;
+        assert_eq!(r["totals"]["failures"], 0, "{tls}: {r}");
+    }
+    // Without the CA the certificate is not trusted: a TLS failure.
+    let text = format!(
+        "[load]\nusers = 1\nrequests = 2\n[grpc]\nendpoint = \"https://localhost:{port}\"\n\
+         proto = \"{p}/predict/v1/predict.proto\"\nimport_paths = [\"{p}\"]\n\
+         [[request]]\nname = \"p\"\ngrpc = \"predict.v1.Predictor/Predict\"\nmessage = {{ text = \"x\" }}\n",
+        p = proto.display()
+    );
+    let r = run(&dir, &text).await;
+    assert_eq!(r["totals"]["failures"], 2, "{r}");
+    assert_eq!(
+        reasons(&r),
+        [("tls".to_owned(), "TLS handshake failed".to_owned())]
+    );
+    assert_eq!(seen.calls.load(Ordering::SeqCst), 30);
+}
