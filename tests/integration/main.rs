@@ -9,6 +9,7 @@ mod demo;
 mod faults;
 mod flows;
 mod grpc;
+mod grpc_interop;
 mod grpc_like_clients;
 mod hostile;
 mod http;

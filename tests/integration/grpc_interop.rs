@@ -1,0 +1,125 @@
+//! volley against the grpc-go interop server (google.golang.org/grpc/interop/
+//! server), a gRPC server nobody here wrote: statuses it is asked to answer
+//! with (UNAVAILABLE with a transport-sounding message included), a 5 MiB
+//! answer, and gzip-compressed answers. (Compressed requests are tested on
+//! tonic: this server installs no decompressor, and answers UNIMPLEMENTED.)
+//!
+//! `.ci/third-party` installs the server with `go install` and runs this test
+//! with `VOLLEY_GRPC_INTEROP` naming it. Without it the test is ignored (the
+//! README's test command needs only Rust).
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{self, Dir, read_json};
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the grpc-go interop server: .ci/third-party installs it and runs this test"]
+async fn grpc_go_statuses_large_and_compressed_answers() {
+    let bin = std::env::var("VOLLEY_GRPC_INTEROP")
+        .expect("VOLLEY_GRPC_INTEROP names the interop server (.ci/third-party sets it)");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _server = Server(
+        Command::new(bin)
+            .args(["-port", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let end = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < end, "the interop server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let protos = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/protos");
+    let dir = Dir::new();
+    let text = format!(
+        r#"[load]
+users = 2
+requests = 200
+[grpc]
+endpoint = "http://127.0.0.1:{port}"
+proto = "{p}/interop.proto"
+import_paths = ["{p}"]
+
+[[request]]
+name = "small"
+grpc = "grpc.testing.TestService/UnaryCall"
+message = {{ response_size = 1024 }}
+
+[[request]]
+name = "shed"
+grpc = "grpc.testing.TestService/UnaryCall"
+message = {{ response_status = {{ code = 14, message = "transport is closing" }} }}
+[request.check]
+code = "UNAVAILABLE"
+
+[[request]]
+name = "not-found"
+grpc = "grpc.testing.TestService/UnaryCall"
+message = {{ response_status = {{ code = 5, message = "no such thing" }} }}
+
+[[request]]
+name = "big"
+grpc = "grpc.testing.TestService/UnaryCall"
+message = {{ response_size = 5242880 }}
+
+[[request]]
+name = "compressed"
+grpc = "grpc.testing.TestService/UnaryCall"
+message = {{ response_size = 65536, response_compressed = {{ value = true }} }}
+"#,
+        p = protos.display()
+    );
+    let file = dir.write("s.toml", &text);
+    let (out, json) = common::run_with_json(&file, &["--status-every", "1h"]).await;
+    let (stdout, stderr) = common::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let r = read_json(&json);
+    assert_eq!(r["totals"]["requests"], 200, "{r}");
+    for n in r["names"].as_array().unwrap() {
+        assert!(n["requests"].as_u64().unwrap() > 0, "{}", n["name"]);
+        let want_failures = if n["name"] == "not-found" {
+            n["requests"].clone()
+        } else {
+            serde_json::json!(0)
+        };
+        assert_eq!(
+            n["failures"], want_failures,
+            "{}: {}",
+            n["name"], n["failures_by_reason"]
+        );
+    }
+    let nf = r["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "not-found")
+        .unwrap();
+    assert_eq!(nf["failures_by_reason"][0]["kind"], "grpc");
+    assert_eq!(nf["failures_by_reason"][0]["reason"], "gRPC NOT_FOUND");
+    // The big answers arrived whole: 5 MiB each, and more.
+    let big = r["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "big")
+        .unwrap();
+    assert!(
+        big["bytes_received"].as_u64().unwrap() >= big["requests"].as_u64().unwrap() * 5_242_880
+    );
+}
