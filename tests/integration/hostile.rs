@@ -603,8 +603,11 @@ fn http2_bodies_are_read_through_in_bounded_memory() {
     let dir = Dir::new();
     let text = format!(
         "[load]\nusers = 2\nduration = \"6s\"\ntimeout = \"3s\"\n[http]\nbase_url = \"http://{addr}\"\nversion = \"h2c\"\n\
-         [[request]]\nname = \"big\"\npath = \"/big\"\n[[request]]\nname = \"endless\"\npath = \"/endless\"\n"
+         [[flow]]\nname = \"bodies\"\ncontinue_on_failure = true\n\
+         [[flow.step]]\nname = \"big\"\npath = \"/big\"\n[[flow.step]]\nname = \"endless\"\npath = \"/endless\"\n"
     );
+    // One flow, its steps in order: every user meets both bodies (a
+    // weighted pick could skip one for the whole run).
     let (p, code, r) = run(&dir, &text, &[], Duration::from_secs(60));
     assert_eq!(code, Some(0), "{}", p.stderr());
     let big = name(&r, "big");
