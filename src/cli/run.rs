@@ -275,16 +275,19 @@ pub fn report_of(p: &Prepared, outcome: Outcome, started: SystemTime) -> RunRepo
         .flows
         .iter()
         .map(|_| ("flow".to_owned(), "flow".to_owned()));
-    let (kinds, methods) = p
-        .scenario
-        .requests
-        .iter()
-        .map(|r| match &r.kind {
-            RequestKind::Http(h) => ("HTTP".to_owned(), h.method.to_string()),
-            RequestKind::Grpc(_) => ("gRPC".to_owned(), "gRPC".to_owned()),
-        })
-        .chain(flows)
-        .unzip();
+    let (kinds, methods) =
+        p.scenario
+            .requests
+            .iter()
+            .map(|r| match &r.kind {
+                RequestKind::Http(h) => ("HTTP".to_owned(), h.method.to_string()),
+                RequestKind::Grpc(_) => ("gRPC".to_owned(), "gRPC".to_owned()),
+            })
+            .chain(flows)
+            .chain(p.scenario.streaming().flat_map(|_| {
+                ["sent", "first", "msg"].map(|m| ("stream".to_owned(), m.to_owned()))
+            }))
+            .unzip();
     let mut report = RunReport {
         config: run_config(p, outcome.workers.len()),
         started_unix_ms: started

@@ -232,9 +232,52 @@ struct Slot {
     template: Template,
 }
 
+/// How a method's messages flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Streaming {
+    Unary,
+    /// Many messages in, one answer.
+    Client,
+    /// One message in, many answers.
+    Server,
+    /// Many both ways.
+    Bidi,
+}
+
+impl Streaming {
+    pub fn of(method: &MethodDescriptor) -> Self {
+        match (method.is_client_streaming(), method.is_server_streaming()) {
+            (false, false) => Streaming::Unary,
+            (true, false) => Streaming::Client,
+            (false, true) => Streaming::Server,
+            (true, true) => Streaming::Bidi,
+        }
+    }
+
+    /// Whether the client sends a stream of messages.
+    pub fn client_streams(self) -> bool {
+        matches!(self, Streaming::Client | Streaming::Bidi)
+    }
+
+    /// Whether the server answers with a stream of messages.
+    pub fn server_streams(self) -> bool {
+        matches!(self, Streaming::Server | Streaming::Bidi)
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Streaming::Unary => "a unary method",
+            Streaming::Client => "a client-streaming method",
+            Streaming::Server => "a server-streaming method",
+            Streaming::Bidi => "a bidirectional streaming method",
+        }
+    }
+}
+
 /// A compiled request of one gRPC method.
 pub struct GrpcCall {
     pub path: PathAndQuery,
+    pub streaming: Streaming,
     pub output: MessageDescriptor,
     base: DynamicMessage,
     /// Encoded base, when nothing is templated.
@@ -265,11 +308,40 @@ pub fn binary_value(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
 impl GrpcCall {
     /// Compiles a request for `method`.
     pub fn new(spec: &GrpcSpec, method: &MethodDescriptor) -> Result<Self, String> {
-        if method.is_client_streaming() || method.is_server_streaming() {
-            return Err(format!(
-                "{} is a streaming method; volley calls unary methods",
-                method.full_name()
-            ));
+        // With reflection the method's kind is known only now; with .proto
+        // files the scenario's compiler has said all this already.
+        let streaming = Streaming::of(method);
+        match (&spec.stream, streaming) {
+            (Some(_), Streaming::Unary) => {
+                return Err(format!(
+                    "{} is a unary method: [request.stream] is for streaming methods",
+                    method.full_name()
+                ));
+            }
+            (None, s) if s != Streaming::Unary => {
+                return Err(format!(
+                    "{} is {}: add a [request.stream] table to the request (it may be empty) to call it",
+                    method.full_name(),
+                    s.describe()
+                ));
+            }
+            (Some(st), s) => {
+                if st.ping_pong && s != Streaming::Bidi {
+                    return Err(format!(
+                        "ping_pong is for bidirectional streaming; {} is {}",
+                        method.full_name(),
+                        s.describe()
+                    ));
+                }
+                if !s.client_streams() && st.messages.is_some_and(|n| n != 1) {
+                    return Err(format!(
+                        "{} is {}: its call sends one message",
+                        method.full_name(),
+                        s.describe()
+                    ));
+                }
+            }
+            _ => {}
         }
         let input = method.input();
         let base = base_message(&input, &spec.message, &spec.message_templates)?;
@@ -311,6 +383,7 @@ impl GrpcCall {
         .map_err(|e| format!("method path: {e}"))?;
         Ok(GrpcCall {
             path,
+            streaming,
             output: method.output(),
             base,
             fixed,
@@ -380,14 +453,15 @@ impl GrpcCall {
         Ok(Bytes::from(msg.encode_to_vec()))
     }
 
-    /// Renders the metadata into a request.
-    pub fn request(
+    /// Renders the metadata into a request of `body` (a message, or a
+    /// stream of them).
+    pub fn request<T>(
         &self,
-        body: Bytes,
+        body: T,
         timeout: Duration,
         ctx: &mut RenderCtx<'_>,
         scratch: &mut String,
-    ) -> Result<tonic::Request<Bytes>, Failure> {
+    ) -> Result<tonic::Request<T>, Failure> {
         let mut req = tonic::Request::new(body);
         // The server learns the deadline (grpc-timeout), as from grpc-go
         // and ghz, and can stop working on a call nobody waits for.

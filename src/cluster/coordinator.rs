@@ -197,7 +197,9 @@ pub async fn run(
         expected_workers: spec.expect_workers,
         notes: Vec::new(),
     };
-    let waiting_stats = RunStats::new(spec.scenario.names()).with_flows(spec.scenario.flows.len());
+    let waiting_stats = RunStats::new(spec.scenario.names())
+        .with_streams(spec.scenario.stream_names())
+        .with_flows(spec.scenario.flows.len());
     let mut by_hand = false;
     'waiting: while pool.len() < spec.expect_workers {
         tokio::select! {
@@ -239,7 +241,9 @@ pub async fn run(
 
     let names = spec.scenario.names();
     let name_count = names.len();
-    let mut stats = RunStats::new(names).with_flows(spec.scenario.flows.len());
+    let mut stats = RunStats::new(names)
+        .with_streams(spec.scenario.stream_names())
+        .with_flows(spec.scenario.flows.len());
     let mut members: BTreeMap<u64, Member> = pool
         .into_values()
         .map(|(info, link)| (info.serial, Member::new(info, link)))

@@ -119,8 +119,17 @@ impl Layout {
                 Step::Think(_) => None,
             })
             .collect();
+        // A streaming call's rows follow it, as steps follow their flow.
+        let streams = |i: usize, group: usize, order: &mut Vec<(RowKind, usize, usize)>| {
+            if let Some(st) = s.requests.get(i).and_then(|r| r.stream()) {
+                for stat in st.stats {
+                    order.push((RowKind::Step, stat as usize, group));
+                }
+            }
+        };
         for i in (0..s.requests.len()).filter(|i| !steps.contains(i)) {
             order.push((RowKind::Request, i, group));
+            streams(i, group, &mut order);
             group += 1;
         }
         for (f, flow) in s.flows.iter().enumerate() {
@@ -128,6 +137,7 @@ impl Layout {
             for st in &flow.steps {
                 if let Step::Request(i) = st {
                     order.push((RowKind::Step, *i, group));
+                    streams(*i, group, &mut order);
                 }
             }
             group += 1;

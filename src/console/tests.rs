@@ -289,7 +289,9 @@ fn a_frame_is_built_from_the_runs_statistics() {
     )
     .unwrap();
     let layout = super::model::Layout::of(&s);
-    let mut run = RunStats::new(s.names()).with_flows(s.flows.len());
+    let mut run = RunStats::new(s.names())
+        .with_streams(s.stream_names())
+        .with_flows(s.flows.len());
     let names = (0..4u32)
         .map(|i| {
             let mut n = NameSnapshot::empty(i);

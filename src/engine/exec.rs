@@ -24,7 +24,9 @@ use crate::client::http::{Headers, HttpAnswer};
 use crate::client::redirect;
 use crate::scenario::template::RenderCtx;
 use crate::scenario::{HttpSpec, RequestKind, RequestSpec, Scenario, Schema};
-use crate::stats::{Failure, FailureKind, Sample};
+use crate::stats::{Failure, FailureKind, Recorder, Sample};
+
+mod grpc_stream;
 
 /// A failed exchange: bytes sent, bytes received, and why.
 type Failed = (u64, u64, Failure);
@@ -272,12 +274,21 @@ impl Requests {
 
     /// Sends request `idx` for `user`; latency counts from `start`. A panic
     /// while sending (a bug) is caught and becomes the request's failure.
-    pub async fn execute(&self, idx: usize, user: &mut UserState, start: Instant) -> Sample {
+    /// A streaming call records its messages' rows into `rec` as they go.
+    pub async fn execute(
+        &self,
+        idx: usize,
+        user: &mut UserState,
+        start: Instant,
+        rec: &Recorder,
+    ) -> Sample {
         for p in user.picked.iter_mut() {
             *p = None;
         }
         user.sent_now = 0;
-        let result = tokio::time::timeout(self.timeout, guard::catch(self.send(idx, user))).await;
+        let result =
+            tokio::time::timeout(self.timeout, guard::catch(self.send(idx, user, start, rec)))
+                .await;
         let micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
         let (sent, received, failure) = match result {
             Ok(Err(panic)) => {
@@ -337,6 +348,8 @@ impl Requests {
         &self,
         idx: usize,
         user: &mut UserState,
+        start: Instant,
+        rec: &Recorder,
     ) -> Result<(u64, u64), (u64, u64, Failure)> {
         let spec = &self.scenario.requests[idx];
         match (&self.prepared[idx], &spec.kind) {
@@ -351,9 +364,20 @@ impl Requests {
             }
             // Boxed: tonic's futures are large, and an idle user should not
             // carry one (ten thousand users stay small).
-            (Prepared::Grpc { endpoint, call }, RequestKind::Grpc(_)) => {
-                Box::pin(self.send_grpc(idx, *endpoint, call, user)).await
-            }
+            (Prepared::Grpc { endpoint, call }, RequestKind::Grpc(g)) => match &g.stream {
+                None => Box::pin(self.send_grpc(idx, *endpoint, call, user)).await,
+                Some(st) => {
+                    let s = grpc_stream::Stream {
+                        idx,
+                        endpoint: *endpoint,
+                        call,
+                        spec: st,
+                        start,
+                        rec,
+                    };
+                    Box::pin(self.send_grpc_stream(s, user)).await
+                }
+            },
             _ => Err((
                 0,
                 0,
@@ -746,6 +770,17 @@ impl Requests {
         Ok(t)
     }
 
+    /// The channel `user` calls `endpoint` on: a shared one, or its own.
+    fn grpc_channel(&self, endpoint: usize, user: &mut UserState) -> Channel {
+        let (ep, shared) = &self.grpc[endpoint];
+        match shared {
+            Some(chs) if !chs.is_empty() => chs[(user.id as usize) % chs.len()].clone(),
+            _ => user.grpc[endpoint]
+                .get_or_insert_with(|| ep.channel())
+                .clone(),
+        }
+    }
+
     async fn send_grpc(
         &self,
         idx: usize,
@@ -755,13 +790,7 @@ impl Requests {
     ) -> Result<(u64, u64), (u64, u64, Failure)> {
         let spec = &self.scenario.requests[idx];
         let data = &self.scenario.data;
-        let (ep, shared) = &self.grpc[endpoint];
-        let channel = match shared {
-            Some(chs) => chs[(user.id as usize) % chs.len()].clone(),
-            None => user.grpc[endpoint]
-                .get_or_insert_with(|| ep.channel())
-                .clone(),
-        };
+        let channel = self.grpc_channel(endpoint, user);
         let mut ctx = RenderCtx {
             data,
             rng: &mut user.rng,

@@ -139,7 +139,7 @@ pub(super) async fn turn(
                 return Turn::Stop;
             }
             let sample = tokio::select! {
-                s = shared.requests.execute(i, user, start) => s,
+                s = shared.requests.execute(i, user, start, &shared.recorder) => s,
                 () = stop.cancelled() => {
                     shared.abandoned.fetch_add(1, Ordering::Relaxed);
                     return Turn::Stop;
@@ -186,7 +186,7 @@ async fn run_flow(
                     return FlowEnd::Stopped;
                 }
                 let sample = tokio::select! {
-                    s = shared.requests.execute(i, user, step_start) => s,
+                    s = shared.requests.execute(i, user, step_start, &shared.recorder) => s,
                     () = stop.cancelled() => {
                         shared.abandoned.fetch_add(1, Ordering::Relaxed);
                         return FlowEnd::Stopped;

@@ -12,7 +12,7 @@ use super::format_micros;
 use super::run_report::RunReport;
 use super::summary::QUANTILES;
 use crate::stats::histogram::quantile;
-use crate::stats::{NameSnapshot, RunStats};
+use crate::stats::{NameClass, NameSnapshot, RunStats};
 
 const STYLE: &str = r#"
 :root { --ink:#1d2430; --muted:#5b6472; --line:#dfe3e8; --pass:#1a7f37; --fail:#c8281e; --head:#f4f6f8; }
@@ -107,12 +107,12 @@ fn stats_row(
     );
 }
 
-fn stats_table(out: &mut String, report: &RunReport, flows: bool) {
+fn stats_table(out: &mut String, report: &RunReport, class: NameClass) {
     let run = &report.stats;
-    let (count, failed, rate) = if flows {
-        ("iterations", "failed", "per s")
-    } else {
-        ("requests", "failures", "req/s")
+    let (count, failed, rate) = match class {
+        NameClass::Flow => ("iterations", "failed", "per s"),
+        NameClass::Stream => ("messages", "failed", "per s"),
+        NameClass::Request => ("requests", "failures", "req/s"),
     };
     let _ = write!(
         out,
@@ -122,15 +122,15 @@ fn stats_table(out: &mut String, report: &RunReport, flows: bool) {
         let _ = write!(out, "<th>{label}</th>");
     }
     out.push_str("<th>max</th><th>bytes out</th><th>bytes in</th></tr></thead><tbody>\n");
-    let range = if flows {
-        run.request_names()..run.names.len()
-    } else {
-        0..run.request_names()
+    let range = match class {
+        NameClass::Flow => run.flow_names(),
+        NameClass::Stream => run.stream_names(),
+        NameClass::Request => 0..run.request_names(),
     };
     for i in range {
         stats_row(out, "", report.kind(i), &run.names[i], &run.totals[i], run);
     }
-    if !flows {
+    if class == NameClass::Request {
         stats_row(out, "total", "", "total", &run.total(), run);
     }
     out.push_str("</tbody></table></div>\n");
@@ -239,10 +239,14 @@ pub fn render(report: &RunReport) -> String {
     }
 
     out.push_str("<h2 id=\"requests\">Requests</h2>\n");
-    stats_table(&mut out, report, false);
+    stats_table(&mut out, report, NameClass::Request);
     if run.flows > 0 {
         out.push_str("<h2 id=\"flows\">Flows</h2><p class=\"sub\">Iterations of each journey; latency is the whole journey, think time included.</p>\n");
-        stats_table(&mut out, report, true);
+        stats_table(&mut out, report, NameClass::Flow);
+    }
+    if run.streams > 0 {
+        out.push_str("<h2 id=\"streams\">Streams</h2><p class=\"sub\">Messages of each streaming call: <code>sent:</code> each message sent (latency: its wait for the transport), <code>first:</code> each call's first answer (from the call's start), <code>msg:</code> each answer (from the message it answers, or the answer before).</p>\n");
+        stats_table(&mut out, report, NameClass::Stream);
     }
     if !report.invalid.is_empty() {
         let _ = writeln!(

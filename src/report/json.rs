@@ -84,6 +84,12 @@ pub struct ResultJson {
     /// Flows, named `flow:NAME`: `requests` are iterations, `failures`
     /// failed iterations, latencies whole journeys.
     pub flows: Vec<StatsJson>,
+    /// Streaming calls' messages: `sent:NAME` (each message sent; latency:
+    /// its wait for the transport), `first:NAME` (each call's first answer,
+    /// from the call's start), `msg:NAME` (each answer). Absent before
+    /// volley streamed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub streams: Vec<StatsJson>,
     pub late_starts: u64,
     pub missed_starts: u64,
     /// Requests sent again on a new connection because a kept-alive one
@@ -219,7 +225,8 @@ pub fn result(report: &RunReport) -> ResultJson {
         duration_s: run.elapsed_secs(),
         totals: stats_json("total", &run.total(), run),
         names: (0..run.request_names()).map(stats).collect(),
-        flows: (run.request_names()..run.names.len()).map(stats).collect(),
+        flows: run.flow_names().map(stats).collect(),
+        streams: run.stream_names().map(stats).collect(),
         late_starts: run.late_starts,
         missed_starts: run.missed_starts,
         retries: run.retries,

@@ -12,7 +12,7 @@ use super::run_report::RunReport;
 use super::threshold::Threshold;
 use crate::stats::histogram;
 use crate::stats::series::Point;
-use crate::stats::{FailureCount, NameSnapshot, RunStats};
+use crate::stats::{FailureCount, NameClass, NameSnapshot, RunStats};
 
 /// Why a result could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -99,9 +99,15 @@ fn totals(i: u32, s: &StatsJson, path: &str) -> Result<NameSnapshot, LoadError> 
 
 /// A result document as a report; `path` names it in errors.
 pub fn from_json(doc: ResultJson, path: &str) -> Result<RunReport, LoadError> {
-    let all: Vec<&StatsJson> = doc.names.iter().chain(&doc.flows).collect();
-    let mut stats =
-        RunStats::new(all.iter().map(|s| s.name.clone()).collect()).with_flows(doc.flows.len());
+    let all: Vec<&StatsJson> = doc
+        .names
+        .iter()
+        .chain(&doc.flows)
+        .chain(&doc.streams)
+        .collect();
+    let mut stats = RunStats::new(all.iter().map(|s| s.name.clone()).collect())
+        .with_streams(doc.streams.len())
+        .with_flows(doc.flows.len());
     for (i, s) in all.iter().enumerate() {
         stats.totals[i] = totals(i as u32, s, path)?;
     }
@@ -143,22 +149,23 @@ pub fn from_json(doc: ResultJson, path: &str) -> Result<RunReport, LoadError> {
     })
 }
 
-/// The names of all reports, requests first and flows last (as a run keeps
-/// them), each once, in the order first seen; and where each report's names
-/// went. A merged name is given as (report, index) of its first sighting.
+/// The names of all reports, requests first, then flows, then streams'
+/// rows (as a run keeps them), each once, in the order first seen; and
+/// where each report's names went. A merged name is given as (report,
+/// index) of its first sighting.
 fn union_names(reports: &[(String, RunReport)]) -> (Vec<(usize, usize)>, Vec<Vec<u32>>) {
-    let mut order: Vec<(bool, usize, usize)> = Vec::new();
-    let mut seen: BTreeMap<(bool, &str), usize> = BTreeMap::new();
+    let mut order: Vec<(NameClass, usize, usize)> = Vec::new();
+    let mut seen: BTreeMap<(NameClass, &str), usize> = BTreeMap::new();
     for (r, (_, rep)) in reports.iter().enumerate() {
         for (i, name) in rep.stats.names.iter().enumerate() {
-            let flow = rep.stats.is_flow(i);
-            seen.entry((flow, name.as_str())).or_insert_with(|| {
-                order.push((flow, r, i));
+            let class = rep.stats.class(i);
+            seen.entry((class, name.as_str())).or_insert_with(|| {
+                order.push((class, r, i));
                 order.len() - 1
             });
         }
     }
-    // Requests before flows, each group in first-seen order.
+    // Requests, flows, streams, each group in first-seen order.
     let mut sorted: Vec<usize> = (0..order.len()).collect();
     sorted.sort_by_key(|&k| (order[k].0, k));
     let mut position = vec![0u32; order.len()];
@@ -173,7 +180,7 @@ fn union_names(reports: &[(String, RunReport)]) -> (Vec<(usize, usize)>, Vec<Vec
                 .iter()
                 .enumerate()
                 .map(|(i, name)| {
-                    let k = seen[&(rep.stats.is_flow(i), name.as_str())];
+                    let k = seen[&(rep.stats.class(i), name.as_str())];
                     position[k]
                 })
                 .collect()
@@ -237,13 +244,18 @@ pub fn merge(mut reports: Vec<(String, RunReport)>, align: Align) -> Result<RunR
             rep.stats.names[i].clone(),
             rep.kinds.get(i).cloned().unwrap_or_default(),
             rep.methods.get(i).cloned().unwrap_or_default(),
-            rep.stats.is_flow(i),
+            rep.stats.class(i),
         )
     };
     let described: Vec<_> = firsts.iter().map(|&c| name_of(c)).collect();
-    let flows = described.iter().filter(|d| d.3).count();
-    let mut stats =
-        RunStats::new(described.iter().map(|d| d.0.clone()).collect()).with_flows(flows);
+    let flows = described.iter().filter(|d| d.3 == NameClass::Flow).count();
+    let streams = described
+        .iter()
+        .filter(|d| d.3 == NameClass::Stream)
+        .count();
+    let mut stats = RunStats::new(described.iter().map(|d| d.0.clone()).collect())
+        .with_streams(streams)
+        .with_flows(flows);
     let started = reports
         .iter()
         .map(|(_, r)| r.started_unix_ms)

@@ -19,12 +19,15 @@
 //! - Flows (the last `stats.flows` names, `flow:NAME`) appear only in the
 //!   `volley_flow_*` families, labelled `flow="NAME"`; their failures by
 //!   reason are the failures of their steps, which are requests.
+//! - Streaming calls' rows (the last `stats.streams` names, `sent:`,
+//!   `first:` and `msg:NAME`) appear only in the `volley_stream_*`
+//!   families, labelled `name="NAME"` (the call's own name).
 //! - Resetting the statistics (the console's `r`) starts the counters again
 //!   from zero, which Prometheus' `rate()` reads as a counter reset.
 
 use super::exposition::{Exposition, Num};
 use crate::cluster::live::{Board, Phase, WorkerRow};
-use crate::scenario::FLOW_PREFIX;
+use crate::scenario::{FLOW_PREFIX, STREAM_PREFIXES};
 use crate::stats::{NameTotals, RunStats};
 
 /// The quantiles of every duration summary, with their label values.
@@ -72,6 +75,9 @@ pub fn render(stats: &RunStats, board: &Board, scenario: &str) -> String {
     worker_families(&mut t, board);
     request_families(&mut t, stats);
     flow_families(&mut t, stats);
+    if stats.streams > 0 {
+        stream_families(&mut t, stats);
+    }
     t.finish()
 }
 
@@ -231,6 +237,19 @@ fn requests(stats: &RunStats) -> impl Iterator<Item = (&str, &NameTotals)> {
         .map(|(name, totals)| (name.as_str(), totals))
 }
 
+/// The streaming calls' rows of one kind (`prefix`), the prefix taken off.
+fn streams<'a>(
+    stats: &'a RunStats,
+    prefix: &'a str,
+) -> impl Iterator<Item = (&'a str, &'a NameTotals)> {
+    stats
+        .names
+        .iter()
+        .zip(&stats.totals)
+        .skip(stats.request_names() + stats.flows)
+        .filter_map(move |(name, totals)| Some((name.strip_prefix(prefix)?, totals)))
+}
+
 /// The flows, their `flow:` prefix taken off.
 fn flows(stats: &RunStats) -> impl Iterator<Item = (&str, &NameTotals)> {
     stats
@@ -238,6 +257,7 @@ fn flows(stats: &RunStats) -> impl Iterator<Item = (&str, &NameTotals)> {
         .iter()
         .zip(&stats.totals)
         .skip(stats.request_names())
+        .take(stats.flows)
         .map(|(name, totals)| {
             let flow = name.strip_prefix(FLOW_PREFIX).unwrap_or(name);
             (flow, totals)
@@ -363,6 +383,52 @@ fn flow_families(t: &mut Exposition, stats: &RunStats) {
             &n.hist,
             &QUANTILES,
         );
+    }
+}
+
+fn stream_families(t: &mut Exposition, stats: &RunStats) {
+    let [sent, first, msg] = STREAM_PREFIXES;
+    per_name(
+        t,
+        (
+            "volley_stream_messages_sent_total",
+            "Messages sent by streaming calls, per request name.",
+        ),
+        "name",
+        streams(stats, sent),
+        |n| n.requests,
+    );
+    per_name(
+        t,
+        (
+            "volley_stream_messages_received_total",
+            "Answer messages received by streaming calls, per request name.",
+        ),
+        "name",
+        streams(stats, msg),
+        |n| n.requests,
+    );
+    for (family, help, prefix) in [
+        (
+            "volley_stream_send_wait_seconds",
+            "How long each message of a streaming call waited for the transport past its time, per request name.",
+            sent,
+        ),
+        (
+            "volley_stream_first_message_seconds",
+            "From a streaming call's start to its first answer message, per request name.",
+            first,
+        ),
+        (
+            "volley_stream_message_seconds",
+            "Each answer message of a streaming call, from the message it answers (or the answer before), per request name.",
+            msg,
+        ),
+    ] {
+        t.family(family, "summary", help);
+        for (name, n) in streams(stats, prefix) {
+            t.summary(family, ("name", name), &n.hist, &QUANTILES);
+        }
     }
 }
 

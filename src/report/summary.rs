@@ -130,17 +130,28 @@ pub fn write_summary(
         &rows,
         true,
     )?;
+    let group = |range: std::ops::Range<usize>| -> Vec<Vec<String>> {
+        range
+            .filter_map(|i| Some(row(run.names.get(i)?, run.totals.get(i)?, run)))
+            .collect()
+    };
     if run.flows > 0 {
-        let flows: Vec<Vec<String>> = run.names[requests..]
-            .iter()
-            .zip(&run.totals[requests..])
-            .map(|(name, n)| row(name, n, run))
-            .collect();
         writeln!(out)?;
         write_table(
             out,
             &columns(["flow", "iterations", "failed", "per s"]),
-            &flows,
+            &group(run.flow_names()),
+            false,
+        )?;
+    }
+    if run.streams > 0 {
+        // sent: each message sent (latency: its wait for the transport);
+        // first: each call's first answer; msg: each answer.
+        writeln!(out)?;
+        write_table(
+            out,
+            &columns(["stream", "messages", "failed", "per s"]),
+            &group(run.stream_names()),
             false,
         )?;
     }

@@ -258,6 +258,22 @@ pub fn compile(
         add_request(&cx, &mut requests, spec, r)?;
     }
     let flows = compile_flows(&cx, &parsed, &scope, options, &mut grpc_pool, &mut requests)?;
+    // Streaming calls' rows come after the flows', three per call.
+    let mut next = requests.len() + flows.len();
+    let mut stream_names: HashSet<String> = HashSet::new();
+    for r in requests.iter_mut() {
+        if let super::RequestKind::Grpc(super::GrpcSpec {
+            stream: Some(st), ..
+        }) = &mut r.kind
+        {
+            for (k, slot) in st.stats.iter_mut().enumerate() {
+                *slot =
+                    u32::try_from(next + k).map_err(|_| cx.err(0..0, "too many request names"))?;
+            }
+            next += super::STREAM_PREFIXES.len();
+            stream_names.insert(r.name.clone());
+        }
+    }
     let mut thresholds = Vec::new();
     let names = cx.names.lock().unwrap_or_else(|p| p.into_inner());
     let flow_names: HashSet<&str> = flows.iter().map(|f| f.name.as_str()).collect();
@@ -270,10 +286,13 @@ pub fn compile(
             && !n
                 .strip_prefix(super::FLOW_PREFIX)
                 .is_some_and(|f| flow_names.contains(f))
+            && !super::STREAM_PREFIXES
+                .iter()
+                .any(|p| n.strip_prefix(p).is_some_and(|s| stream_names.contains(s)))
         {
             return Err(cx.err(
                 t.span(),
-                format!("threshold {text:?}: there is no request, step or flow:NAME named {n:?}"),
+                format!("threshold {text:?}: there is no request, step, flow:NAME or streaming call's sent:/first:/msg:NAME named {n:?}"),
             ));
         }
         thresholds.push(text);
@@ -543,6 +562,14 @@ pub(super) fn compile_request(
             format!("request name {name:?}: names starting with \"flow:\" are flows' statistics"),
         ));
     }
+    if let Some(p) = super::STREAM_PREFIXES.iter().find(|p| name.starts_with(*p)) {
+        return Err(cx.err(
+            name_v.span(),
+            format!(
+                "request name {name:?}: names starting with {p:?} are streaming calls' statistics"
+            ),
+        ));
+    }
     let weight = match (&r.weight, step) {
         (Some(w), true) => {
             return Err(cx.err(w.span(), "weight belongs to the [[flow]], not to its steps"));
@@ -606,6 +633,12 @@ pub(super) fn compile_request(
             return Err(cx.err(
                 m.span(),
                 "metadata is a gRPC key; HTTP requests have headers",
+            ));
+        }
+        if let Some(st) = &r.stream {
+            return Err(cx.err(
+                st.span(),
+                "[request.stream] is for streaming gRPC methods (grpc = ...)",
             ));
         }
         RequestKind::Http(compile_http(cx, &name, r, parsed, data, options, span)?)

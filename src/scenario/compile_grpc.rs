@@ -10,7 +10,7 @@ use super::error::ScenarioError;
 use super::file::{self, S};
 use super::template::Scope;
 use super::template::Template;
-use super::{GrpcCompression, GrpcSpec, PathSeg, Schema};
+use super::{GrpcCompression, GrpcSpec, PathSeg, Schema, StreamSpec};
 
 #[allow(clippy::too_many_arguments)]
 pub(super) fn compile_grpc(
@@ -44,6 +44,7 @@ pub(super) fn compile_grpc(
             format!("{full:?}: write the full method name, package.Service/Method"),
         ));
     };
+    let mut default_stream = false;
     // Compile the .proto files once for all requests.
     if schema.is_none() {
         *schema = Some(compile_schema(cx, g, span.clone())?);
@@ -74,11 +75,44 @@ pub(super) fn compile_grpc(
                 ),
             )
         })?;
-        if m.is_client_streaming() || m.is_server_streaming() {
+        let streaming = m.is_client_streaming() || m.is_server_streaming();
+        if let (false, Some(st)) = (streaming, &r.stream) {
             return Err(cx.err(
-                method.span(),
-                format!("{full} is a streaming method; volley calls unary methods"),
+                st.span(),
+                format!("{full} is a unary method: [request.stream] is for streaming methods"),
             ));
+        }
+        if let Some(st) = &r.stream
+            && !m.is_client_streaming()
+        {
+            let s = st.get_ref();
+            if let Some(v) = s
+                .messages
+                .as_ref()
+                .filter(|v| !matches!(v.get_ref(), toml::Value::Integer(1)))
+            {
+                return Err(cx.err(
+                    v.span(),
+                    format!("{full} streams answers only: its call sends one message"),
+                ));
+            }
+        }
+        if let Some(p) = r
+            .stream
+            .as_ref()
+            .and_then(|s| s.get_ref().ping_pong.as_ref())
+            .filter(|p| *p.get_ref())
+            && !(m.is_client_streaming() && m.is_server_streaming())
+        {
+            return Err(cx.err(
+                p.span(),
+                format!("ping_pong is for bidirectional streaming; {full} is not"),
+            ));
+        }
+        // A streaming method needs no table: its defaults are one message
+        // and answers read to the end.
+        if streaming && r.stream.is_none() {
+            default_stream = true;
         }
     }
     let (message, mspan) = match &r.message {
@@ -184,7 +218,19 @@ pub(super) fn compile_grpc(
             }
         }),
     };
+    let stream = match &r.stream {
+        Some(st) => Some(compile_stream(cx, st.get_ref())?),
+        None if default_stream => Some(StreamSpec {
+            messages: Some(1),
+            interval: std::time::Duration::ZERO,
+            duration: None,
+            ping_pong: false,
+            stats: [0; 3],
+        }),
+        None => None,
+    };
     Ok(GrpcSpec {
+        stream,
         endpoint,
         method: full,
         message,
@@ -372,4 +418,47 @@ fn compile_schema(
             .map_err(|e| cx.err(pspan.clone(), format!("compiling {name}: {e}")))?;
     }
     Ok(Schema::Protos(compiler.descriptor_pool()))
+}
+
+/// `[request.stream]`, each value within its bounds.
+fn compile_stream(cx: &Ctx<'_>, s: &file::Stream) -> Result<StreamSpec, ScenarioError> {
+    use super::compile_load::{bound, whole};
+    use super::limits;
+    let messages = match &s.messages {
+        Some(v) => Some(whole(
+            cx,
+            v,
+            "messages",
+            &format!("from 1 to {}", limits::MAX_STREAM_MESSAGES),
+            limits::stream_messages,
+        )?),
+        None => None,
+    };
+    let interval = match &s.interval {
+        Some(v) => bound(
+            cx,
+            v.span(),
+            "interval",
+            limits::think(cx.duration(v, "interval")?),
+        )?,
+        None => std::time::Duration::ZERO,
+    };
+    let duration = match &s.duration {
+        Some(v) => Some(bound(
+            cx,
+            v.span(),
+            "duration",
+            limits::stream_duration(cx.duration(v, "duration")?),
+        )?),
+        None => None,
+    };
+    Ok(StreamSpec {
+        // Without a count, as many as the duration allows; without either,
+        // one message.
+        messages: messages.or(if duration.is_some() { None } else { Some(1) }),
+        interval,
+        duration,
+        ping_pong: s.ping_pong.as_ref().is_some_and(|p| *p.get_ref()),
+        stats: [0; 3],
+    })
 }

@@ -12,7 +12,7 @@ use super::limits;
 use super::{LoadModel, LoadSpec, Stage, Think};
 
 /// A bound's verdict as an error at `span`: "KEY why".
-fn bound<T>(
+pub(super) fn bound<T>(
     cx: &Ctx<'_>,
     span: Range<usize>,
     key: &str,
@@ -23,7 +23,7 @@ fn bound<T>(
 
 /// An integer setting given as a TOML value: a whole number within `check`,
 /// else an error naming the key and the range.
-fn whole(
+pub(super) fn whole(
     cx: &Ctx<'_>,
     v: &S<toml::Value>,
     key: &str,

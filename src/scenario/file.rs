@@ -234,8 +234,26 @@ pub struct Request {
     pub message: Option<S<toml::Value>>,
     #[serde(default)]
     pub metadata: BTreeMap<String, S<String>>,
+    /// How a streaming method streams.
+    pub stream: Option<S<Stream>>,
     #[serde(default)]
     pub check: Check,
+}
+
+/// `[request.stream]`: how a streaming gRPC call streams.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stream {
+    /// Messages sent per call (an integer; client and bidirectional
+    /// streaming; default 1, or as many as `duration` allows).
+    pub messages: Option<S<toml::Value>>,
+    /// Pause between two messages sent ("10ms").
+    pub interval: Option<S<String>>,
+    /// Send for this long, then close the sending side; a server stream is
+    /// ended by volley after it.
+    pub duration: Option<S<String>>,
+    /// Bidirectional: wait for each message's answer before the next.
+    pub ping_pong: Option<S<bool>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -253,6 +253,32 @@ pub fn requests(n: u64) -> Result<u64, String> {
     Ok(n)
 }
 
+/// Messages a streaming call sends at most (`[request.stream] messages`):
+/// each is rendered and sent by its user's task, and a call is bounded by
+/// the timeout anyway.
+pub const MAX_STREAM_MESSAGES: u64 = 10_000_000;
+
+/// `[request.stream] messages`.
+pub fn stream_messages(n: u64) -> Result<u64, String> {
+    if !(1..=MAX_STREAM_MESSAGES).contains(&n) {
+        return Err(format!("must be from 1 to {MAX_STREAM_MESSAGES}, not {n}"));
+    }
+    Ok(n)
+}
+
+/// `[request.stream] duration`: within a call's timeout's bounds.
+pub fn stream_duration(d: Duration) -> Result<Duration, String> {
+    if !(MIN_TIMEOUT..=MAX_TIMEOUT).contains(&d) {
+        return Err(format!(
+            "must be from {} to {}, not {}",
+            show(MIN_TIMEOUT),
+            show(MAX_TIMEOUT),
+            show(d)
+        ));
+    }
+    Ok(d)
+}
+
 /// `[grpc] connections`.
 pub fn grpc_connections(n: u64) -> Result<u64, String> {
     if !(1..=MAX_GRPC_CONNECTIONS).contains(&n) {

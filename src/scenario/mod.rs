@@ -65,9 +65,15 @@ pub struct Source {
 /// tell them from requests.
 pub const FLOW_PREFIX: &str = "flow:";
 
+/// A streaming call's own statistics, after its call's: the messages it
+/// sent (`sent:NAME`), its first answer message (`first:NAME`) and every
+/// answer message (`msg:NAME`). Names with these prefixes are theirs.
+pub const STREAM_PREFIXES: [&str; 3] = ["sent:", "first:", "msg:"];
+
 impl Scenario {
     /// Statistics names in index order (the index is what samples carry):
-    /// every request, then every flow as `flow:NAME`.
+    /// every request, then every flow as `flow:NAME`, then each streaming
+    /// call's three rows (see [`STREAM_PREFIXES`]).
     pub fn names(&self) -> Vec<String> {
         self.requests
             .iter()
@@ -77,15 +83,35 @@ impl Scenario {
                     .iter()
                     .map(|f| format!("{FLOW_PREFIX}{}", f.name)),
             )
+            .chain(self.streaming().flat_map(|r| {
+                STREAM_PREFIXES
+                    .iter()
+                    .map(move |p| format!("{p}{}", r.name))
+            }))
             .collect()
     }
 
-    /// Whether a threshold may name `name`: a request, a step or `flow:NAME`.
+    /// The requests that are streaming calls, in order.
+    pub fn streaming(&self) -> impl Iterator<Item = &RequestSpec> {
+        self.requests.iter().filter(|r| r.stream().is_some())
+    }
+
+    /// How many statistics names belong to streaming calls (they come last).
+    pub fn stream_names(&self) -> usize {
+        self.streaming().count() * STREAM_PREFIXES.len()
+    }
+
+    /// Whether a threshold may name `name`: a request, a step, `flow:NAME`
+    /// or a streaming call's `sent:`, `first:` or `msg:NAME`.
     pub fn has_stat(&self, name: &str) -> bool {
         self.requests.iter().any(|r| r.name == name)
             || name
                 .strip_prefix(FLOW_PREFIX)
                 .is_some_and(|f| self.flows.iter().any(|x| x.name == f))
+            || STREAM_PREFIXES.iter().any(|p| {
+                name.strip_prefix(p)
+                    .is_some_and(|n| self.streaming().any(|r| r.name == n))
+            })
     }
 
     /// The statistics index of flow `f`.
@@ -173,6 +199,36 @@ pub struct RequestSpec {
     pub check: Check,
     /// Values taken from a passing answer into the user's variables.
     pub captures: Vec<Capture>,
+}
+
+impl RequestSpec {
+    /// How a streaming gRPC call streams, if this is one.
+    pub fn stream(&self) -> Option<&StreamSpec> {
+        match &self.kind {
+            RequestKind::Grpc(g) => g.stream.as_ref(),
+            RequestKind::Http(_) => None,
+        }
+    }
+}
+
+/// How a streaming gRPC call (client, server or bidirectional) streams:
+/// `[request.stream]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamSpec {
+    /// Messages sent per call (client and bidirectional streaming); None:
+    /// as many as `duration` allows.
+    pub messages: Option<u64>,
+    /// Pause between two messages sent (ghz's `--stream-interval`).
+    pub interval: Duration,
+    /// Stop sending after this long and close the sending side (client and
+    /// bidirectional streaming); a server stream is ended by volley then,
+    /// and the call passes (ghz's `--stream-call-duration`).
+    pub duration: Option<Duration>,
+    /// Bidirectional: send a message only once the previous one's answer
+    /// came (a ping-pong), so that each message's latency is its own.
+    pub ping_pong: bool,
+    /// The statistics indices of `sent:`, `first:` and `msg:NAME`.
+    pub stats: [u32; 3],
 }
 
 /// A journey: steps in order, each request measured on its own and the
@@ -337,6 +393,9 @@ pub struct GrpcSpec {
     pub max_message_size: usize,
     /// The encoding requests are compressed with, if any.
     pub compression: Option<GrpcCompression>,
+    /// `[request.stream]`: set for a streaming method (needed to call one
+    /// whose schema comes from reflection, whose kind is known only then).
+    pub stream: Option<StreamSpec>,
 }
 
 /// `[grpc] compression`.

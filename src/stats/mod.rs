@@ -21,7 +21,7 @@ pub use health::Health;
 pub const LATE_AFTER_MS: u64 = 10;
 pub use histogram::Latency;
 pub use recorder::Recorder;
-pub use run::{NameTotals, RunStats};
+pub use run::{NameClass, NameTotals, RunStats};
 pub use snapshot::{CountOverflow, FailureCount, NameSnapshot, Snapshot};
 
 /// What went wrong with a request: a small fixed set, so that failures can be

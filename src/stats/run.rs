@@ -30,13 +30,28 @@ struct Pending {
     names: BTreeMap<u32, PendingName>,
 }
 
+/// What a statistics name measures, in the order names are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum NameClass {
+    /// A request or a flow's step: what the totals add up.
+    Request,
+    /// A flow's iterations.
+    Flow,
+    /// A streaming call's messages (`sent:`, `first:`, `msg:NAME`).
+    Stream,
+}
+
 /// Everything measured in a run so far.
 pub struct RunStats {
-    /// Requests (and flow steps), then flows (the last `flows` names).
+    /// Requests (and flow steps), then flows, then streaming calls' rows
+    /// (the last `streams` names).
     pub names: Vec<String>,
-    /// How many of the names, at the end, are flows: journeys whose
+    /// How many of the names, after the requests, are flows: journeys whose
     /// iterations are not requests and stay out of the totals.
     pub flows: usize,
+    /// How many of the names, at the end, are streaming calls' messages
+    /// (`sent:`, `first:`, `msg:NAME`): not requests either.
+    pub streams: usize,
     /// Per name, everything so far. A name that saw nothing holds an empty
     /// histogram, which is small (16 KB) and grows with what it gets.
     pub totals: Vec<NameTotals>,
@@ -69,6 +84,7 @@ impl RunStats {
         RunStats {
             names,
             flows: 0,
+            streams: 0,
             totals,
             elapsed_ms: 0,
             late_starts: 0,
@@ -84,9 +100,17 @@ impl RunStats {
         }
     }
 
-    /// Marks the last `n` names as flows.
+    /// Marks the last `n` names (before any streams') as flows.
     pub fn with_flows(mut self, n: usize) -> Self {
-        self.flows = n.min(self.names.len());
+        self.flows = n.min(self.names.len().saturating_sub(self.streams));
+        self
+    }
+
+    /// Marks the last `n` names as streaming calls' rows (call it before
+    /// [`RunStats::with_flows`]).
+    pub fn with_streams(mut self, n: usize) -> Self {
+        self.streams = n.min(self.names.len());
+        self.flows = self.flows.min(self.names.len() - self.streams);
         self
     }
 
@@ -129,14 +153,41 @@ impl RunStats {
             .reduce(f64::max)
     }
 
+    /// What name `i` measures.
+    pub fn class(&self, i: usize) -> NameClass {
+        if self.is_stream(i) {
+            NameClass::Stream
+        } else if self.is_flow(i) {
+            NameClass::Flow
+        } else {
+            NameClass::Request
+        }
+    }
+
     /// Whether name `i` is a flow.
     pub fn is_flow(&self, i: usize) -> bool {
-        i >= self.names.len() - self.flows
+        self.flow_names().contains(&i)
+    }
+
+    /// Whether name `i` is a streaming call's row.
+    pub fn is_stream(&self, i: usize) -> bool {
+        i >= self.names.len() - self.streams && i < self.names.len()
     }
 
     /// How many names are requests (they come first).
     pub fn request_names(&self) -> usize {
-        self.names.len() - self.flows
+        self.names.len() - self.flows - self.streams
+    }
+
+    /// The flows' names' indices.
+    pub fn flow_names(&self) -> std::ops::Range<usize> {
+        let r = self.request_names();
+        r..r + self.flows
+    }
+
+    /// The streaming calls' rows' indices.
+    pub fn stream_names(&self) -> std::ops::Range<usize> {
+        self.names.len() - self.streams..self.names.len()
     }
 
     /// How many engines report each second, so that a second is complete
@@ -156,7 +207,7 @@ impl RunStats {
         let requests = snap
             .names
             .iter()
-            .filter(|n| !self.is_flow(n.name as usize))
+            .filter(|n| (n.name as usize) < self.request_names())
             .fold(0u64, |a, n| a.saturating_add(n.requests));
         self.health.entry(source).or_default().add(snap, requests);
         self.waited_starts = self.waited_starts.saturating_add(snap.waited_starts);
@@ -213,7 +264,8 @@ impl RunStats {
             if let Some(t) = self.totals.get_mut(name as usize) {
                 n.latency.add_into(&mut t.hist);
             }
-            // A flow's iterations are not requests: they stay out of the sums.
+            // A flow's iterations and a stream's messages are not requests:
+            // they stay out of the sums.
             if (name as usize) < first_flow {
                 n.latency.add_into(&mut total);
                 requests = requests.saturating_add(n.requests);
@@ -286,8 +338,10 @@ impl RunStats {
 
     /// Clears everything measured (the console's reset).
     pub fn reset(&mut self) {
-        let flows = self.flows;
-        *self = RunStats::new(std::mem::take(&mut self.names)).with_flows(flows);
+        let (flows, streams) = (self.flows, self.streams);
+        *self = RunStats::new(std::mem::take(&mut self.names))
+            .with_streams(streams)
+            .with_flows(flows);
     }
 }
 

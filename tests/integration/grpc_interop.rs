@@ -22,9 +22,8 @@ impl Drop for Server {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs the grpc-go interop server: .ci/third-party installs it and runs this test"]
-async fn grpc_go_statuses_large_and_compressed_answers() {
+/// The interop server on a free port, and the folder of our interop.proto.
+fn start() -> (Server, u16, std::path::PathBuf) {
     let bin = std::env::var("VOLLEY_GRPC_INTEROP")
         .expect("VOLLEY_GRPC_INTEROP names the interop server (.ci/third-party sets it)");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -32,7 +31,7 @@ async fn grpc_go_statuses_large_and_compressed_answers() {
         .local_addr()
         .unwrap()
         .port();
-    let _server = Server(
+    let server = Server(
         Command::new(bin)
             .args(["-port", &port.to_string()])
             .stdout(Stdio::null())
@@ -46,6 +45,13 @@ async fn grpc_go_statuses_large_and_compressed_answers() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let protos = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/protos");
+    (server, port, protos)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the grpc-go interop server: .ci/third-party installs it and runs this test"]
+async fn grpc_go_statuses_large_and_compressed_answers() {
+    let (_server, port, protos) = start();
     let dir = Dir::new();
     let text = format!(
         r#"[load]
@@ -122,4 +128,99 @@ message = {{ response_size = 65536, response_compressed = {{ value = true }} }}
     assert!(
         big["bytes_received"].as_u64().unwrap() >= big["requests"].as_u64().unwrap() * 5_242_880
     );
+}
+
+fn row<'a>(r: &'a serde_json::Value, group: &str, name: &str) -> &'a serde_json::Value {
+    r[group]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == name)
+        .unwrap_or_else(|| panic!("no {group} row {name}: {r}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the grpc-go interop server: .ci/third-party installs it and runs this test"]
+async fn grpc_go_server_client_and_bidirectional_streams() {
+    let (_server, port, protos) = start();
+    let dir = Dir::new();
+    // A server stream that would last 5 s, ended by volley after 300 ms.
+    let long: Vec<&str> = vec!["{ size = 1, interval_us = 50000 }"; 100];
+    let text = format!(
+        r#"[load]
+users = 2
+requests = 40
+[grpc]
+endpoint = "http://127.0.0.1:{port}"
+proto = "{p}/interop.proto"
+import_paths = ["{p}"]
+
+# Server streaming, its kind known from the .proto: no table needed.
+[[request]]
+name = "output"
+grpc = "grpc.testing.TestService/StreamingOutputCall"
+message = {{ response_parameters = [{{ size = 100, interval_us = 2000 }}, {{ size = 100 }}, {{ size = 100 }}] }}
+
+# Client streaming: four payloads of 5 bytes ("hello"), one answer.
+[[request]]
+name = "input"
+grpc = "grpc.testing.TestService/StreamingInputCall"
+message = {{ payload = {{ body = "aGVsbG8=" }} }}
+[request.stream]
+messages = 4
+[request.check]
+json = {{ "/aggregatedPayloadSize" = 20 }}
+
+# Bidirectional, one answer per message, each awaited.
+[[request]]
+name = "duplex"
+grpc = "grpc.testing.TestService/FullDuplexCall"
+message = {{ response_parameters = [{{ size = 10 }}] }}
+[request.stream]
+messages = 5
+ping_pong = true
+
+[[request]]
+name = "watch"
+grpc = "grpc.testing.TestService/StreamingOutputCall"
+message = {{ response_parameters = [{long}] }}
+[request.stream]
+duration = "300ms"
+"#,
+        p = protos.display(),
+        long = long.join(", ")
+    );
+    let file = dir.write("s.toml", &text);
+    let (out, json) = common::run_with_json(&file, &["--status-every", "1h"]).await;
+    let (stdout, stderr) = common::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let r = read_json(&json);
+    assert_eq!(r["totals"]["requests"], 40, "{r}");
+    assert_eq!(r["totals"]["failures"], 0, "{}", r["names"]);
+    let calls = |n: &str| row(&r, "names", n)["requests"].as_u64().unwrap();
+    let count = |n: &str| row(&r, "streams", n)["requests"].as_u64().unwrap();
+    for n in ["output", "input", "duplex", "watch"] {
+        assert!(calls(n) > 0, "{n}");
+        assert_eq!(count(&format!("first:{n}")), calls(n), "{n}");
+    }
+    assert_eq!(count("msg:output"), 3 * calls("output"));
+    assert_eq!(count("sent:output"), calls("output"));
+    // The server waits 2 ms before its first answer.
+    assert!(
+        row(&r, "streams", "first:output")["min_us"]
+            .as_u64()
+            .unwrap()
+            >= 2_000
+    );
+    assert_eq!(count("sent:input"), 4 * calls("input"));
+    assert_eq!(count("msg:input"), calls("input"));
+    assert_eq!(count("sent:duplex"), 5 * calls("duplex"));
+    assert_eq!(count("msg:duplex"), 5 * calls("duplex"));
+    // Ended after 300 ms, long before the server's 5 s, and passed: about
+    // six answers 50 ms apart each.
+    let watch = row(&r, "names", "watch");
+    assert!(watch["min_us"].as_u64().unwrap() >= 300_000, "{watch}");
+    assert!(watch["max_us"].as_u64().unwrap() < 2_000_000, "{watch}");
+    assert!(count("msg:watch") <= 7 * calls("watch"));
+    assert!(row(&r, "streams", "msg:watch")["p50_us"].as_u64().unwrap() >= 40_000);
 }

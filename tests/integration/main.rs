@@ -11,6 +11,7 @@ mod flows;
 mod grpc;
 mod grpc_interop;
 mod grpc_like_clients;
+mod grpc_streams;
 mod hostile;
 mod http;
 mod httpbin;

@@ -1,0 +1,315 @@
+//! A streaming gRPC call (client, server or bidirectional): the user's own
+//! task sends messages on the stream's schedule while it reads the answers,
+//! and records every message sent and every answer in the call's own rows
+//! (`sent:`, `first:` and `msg:NAME`) as they happen; the call itself is
+//! the request's row, from its start to the server's status.
+//!
+//! One task does both sides, so nothing is shared and nothing is spawned:
+//! a message is handed to tonic through a channel of one slot, and a slot is
+//! asked for only when the message is due, so a server that stops reading
+//! holds the sender back (flow control) without holding back the answers.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::{Failed, Requests, UserState, capture, check};
+use crate::client::grpc::{self, GrpcCall, RawCodec, Streaming};
+use crate::client::http::Headers;
+use crate::scenario::StreamSpec;
+use crate::scenario::template::RenderCtx;
+use crate::stats::{Failure, FailureKind, Recorder, Sample};
+
+/// What a streaming call needs besides its user.
+pub(super) struct Stream<'a> {
+    pub idx: usize,
+    pub endpoint: usize,
+    pub call: &'a GrpcCall,
+    pub spec: &'a StreamSpec,
+    /// Where the call's latency counts from (the open model's intended
+    /// start): `first:NAME` counts from it too.
+    pub start: Instant,
+    pub rec: &'a Recorder,
+}
+
+/// gRPC's framing: a flag byte and a 4-byte length before each message.
+const FRAME: u64 = 5;
+
+/// The next answer, or never when the answers have not begun.
+async fn next_answer(
+    answers: Option<&mut tonic::Streaming<Bytes>>,
+) -> Result<Option<Bytes>, tonic::Status> {
+    match answers {
+        Some(a) => a.message().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A slot for the next message; None when tonic no longer takes messages
+/// (the call ended) or there is no sender.
+async fn slot(tx: Option<&mpsc::Sender<Bytes>>) -> Option<mpsc::Permit<'_, Bytes>> {
+    match tx {
+        Some(tx) => tx.reserve().await.ok(),
+        None => std::future::pending().await,
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+impl Requests {
+    /// One streaming call: its bytes sent and received, or why it failed.
+    pub(super) async fn send_grpc_stream(
+        &self,
+        s: Stream<'_>,
+        user: &mut UserState,
+    ) -> Result<(u64, u64), Failed> {
+        let spec = &self.scenario.requests[s.idx];
+        let kind = s.call.streaming;
+        let [sent_row, first_row, msg_row] = s.spec.stats;
+        let channel = self.grpc_channel(s.endpoint, user);
+        let (tx, rx) = mpsc::channel::<Bytes>(1);
+        let req = {
+            let mut ctx = RenderCtx {
+                data: &self.scenario.data,
+                rng: &mut user.rng,
+                picked: &mut user.picked,
+                own: &user.own,
+                vars: &user.vars,
+            };
+            s.call
+                .request(
+                    ReceiverStream::new(rx),
+                    self.timeout,
+                    &mut ctx,
+                    &mut user.scratch,
+                )
+                .map_err(|f| (0, 0, f))?
+        };
+        let mut client = s.call.client(channel);
+        client.ready().await.map_err(|e| {
+            (
+                0,
+                0,
+                Failure::new(FailureKind::Connect, "cannot connect").with_detail(e.to_string()),
+            )
+        })?;
+        let opened = Instant::now();
+        // A server stream takes one message; the others as many as the
+        // count or the duration allow.
+        let limit = if kind.client_streams() {
+            s.spec.messages
+        } else {
+            Some(1)
+        };
+        let until = s.spec.duration.map(|d| opened + d);
+        // Far enough never to fire, near enough not to overflow.
+        let never = opened + Duration::from_secs(365 * 24 * 3600);
+        let mut tx = Some(tx);
+        let mut due = opened;
+        // Ping-pong: a message is out and its answer is not in yet.
+        let mut awaiting = false;
+        // When each message not answered yet was sent: the next answer is
+        // taken as the oldest one's.
+        let mut unanswered: VecDeque<Instant> = VecDeque::new();
+        let mut closed_at: Option<Instant> = None;
+        let mut last_answer: Option<Instant> = None;
+        let (mut sent, mut received) = (0u64, 0u64);
+        let (mut sent_n, mut answers_n) = (0u64, 0u64);
+        let wants_json = spec.check.needs_body() || capture::needs_body(&spec.captures);
+        let mut last_body: Option<Bytes> = None;
+        let mut meta: Option<tonic::metadata::MetadataMap> = None;
+        let mut answers: Option<tonic::Streaming<Bytes>> = None;
+        let call = client.streaming(req, s.call.path.clone(), RawCodec);
+        tokio::pin!(call);
+        let mut refused = false;
+        loop {
+            let now = Instant::now();
+            if tx.is_some()
+                && (refused
+                    || limit.is_some_and(|l| sent_n >= l)
+                    || until.is_some_and(|u| now >= u))
+            {
+                // Closing the sending side ends the request stream (the
+                // client's half-close).
+                tx = None;
+                closed_at = Some(now);
+            }
+            let may_send = tx.is_some() && !awaiting;
+            let is_due = now >= due;
+            // A server stream is ended by volley once its duration is over.
+            let end_at = until.filter(|_| !kind.client_streams());
+            tokio::select! {
+                biased;
+                r = &mut call, if answers.is_none() => match r {
+                    Ok(resp) => {
+                        let (m, stream, _) = resp.into_parts();
+                        meta = Some(m);
+                        answers = Some(stream);
+                    }
+                    Err(status) => return self.stream_status(&status, spec, sent, received),
+                },
+                m = next_answer(answers.as_mut()), if answers.is_some() => match m {
+                    Ok(Some(bytes)) => {
+                        let at = Instant::now();
+                        let size = (bytes.len() as u64).saturating_add(FRAME);
+                        received = received.saturating_add(size);
+                        answers_n += 1;
+                        if answers_n == 1 {
+                            s.rec.record(Sample {
+                                name: first_row,
+                                micros: micros(at.saturating_duration_since(s.start)),
+                                bytes_sent: 0,
+                                bytes_received: size,
+                                failure: None,
+                            });
+                        }
+                        // A client stream's one answer comes after the
+                        // sending side closed; others answer messages in
+                        // order, or (past the messages sent) follow the
+                        // previous answer.
+                        let since = if kind == Streaming::Client {
+                            closed_at.unwrap_or(opened)
+                        } else {
+                            unanswered
+                                .pop_front()
+                                .or(last_answer)
+                                .unwrap_or(opened)
+                        };
+                        s.rec.record(Sample {
+                            name: msg_row,
+                            micros: micros(at.saturating_duration_since(since)),
+                            bytes_sent: 0,
+                            bytes_received: size,
+                            failure: None,
+                        });
+                        last_answer = Some(at);
+                        if awaiting {
+                            awaiting = false;
+                            due = at + s.spec.interval;
+                        }
+                        if spec.check.needs_body() {
+                            let json = wants_json
+                                .then(|| s.call.decode_json(&bytes))
+                                .transpose()
+                                .map_err(|f| (sent, received, f))?;
+                            check::body(&spec.check, &bytes, false, json.as_ref())
+                                .map_err(|f| (sent, received, f))?;
+                        }
+                        if !spec.captures.is_empty() {
+                            last_body = Some(bytes);
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(status) => return self.stream_status(&status, spec, sent, received),
+                },
+                permit = slot(tx.as_ref()), if may_send && is_due => {
+                    let Some(permit) = permit else {
+                        // tonic took no more: the call is over on its side,
+                        // and its status comes with the answers.
+                        refused = true;
+                        continue;
+                    };
+                    let at = Instant::now();
+                    if sent_n > 0 {
+                        // Each message picks its own data rows.
+                        for p in user.picked.iter_mut() {
+                            *p = None;
+                        }
+                    }
+                    let body = {
+                        let mut ctx = RenderCtx {
+                            data: &self.scenario.data,
+                            rng: &mut user.rng,
+                            picked: &mut user.picked,
+                            own: &user.own,
+                            vars: &user.vars,
+                        };
+                        s.call
+                            .encode(&mut ctx, &mut user.scratch)
+                            .map_err(|f| (sent, received, f))?
+                    };
+                    let size = (body.len() as u64).saturating_add(FRAME);
+                    permit.send(body);
+                    sent = sent.saturating_add(size);
+                    user.sent_now = sent;
+                    sent_n += 1;
+                    s.rec.record(Sample {
+                        name: sent_row,
+                        // How long the message waited for the transport
+                        // past its time.
+                        micros: micros(at.saturating_duration_since(due)),
+                        bytes_sent: size,
+                        bytes_received: 0,
+                        failure: None,
+                    });
+                    unanswered.push_back(at);
+                    if s.spec.ping_pong {
+                        awaiting = true;
+                    } else {
+                        due = at + s.spec.interval;
+                    }
+                },
+                () = tokio::time::sleep_until(due.into()), if may_send && !is_due => {},
+                () = tokio::time::sleep_until(until.unwrap_or(never).into()),
+                    if until.is_some() && tx.is_some() && !may_send => {},
+                () = tokio::time::sleep_until(end_at.unwrap_or(never).into()), if end_at.is_some() => {
+                    // The duration is over: volley ends the server stream
+                    // (its stream is reset), and the call passes.
+                    return Ok((sent, received));
+                },
+            }
+        }
+        if spec.check.code != 0 {
+            return Err((
+                sent,
+                received,
+                Failure::new(
+                    FailureKind::Grpc,
+                    format!("gRPC OK, expected {}", grpc::code_name(spec.check.code)),
+                ),
+            ));
+        }
+        if !spec.captures.is_empty() {
+            let bytes = last_body.unwrap_or_default();
+            let json = s
+                .call
+                .decode_json(&bytes)
+                .map_err(|f| (sent, received, f))?;
+            let text = json.to_string();
+            let headers = match meta {
+                Some(m) if capture::needs_headers(&spec.captures) => Headers::Map(m.into_headers()),
+                _ => Headers::None,
+            };
+            let seen = capture::Answer {
+                body: text.as_bytes(),
+                json: Some(&json),
+                truncated: false,
+                headers: &headers,
+                cookies: None,
+            };
+            capture::apply(&spec.captures, &self.scenario.vars, &seen, &mut user.vars)
+                .map_err(|f| (sent, received, f))?;
+        }
+        Ok((sent, received))
+    }
+
+    /// The call's end when it ended with a status: a pass when it is the
+    /// expected one.
+    fn stream_status(
+        &self,
+        status: &tonic::Status,
+        spec: &crate::scenario::RequestSpec,
+        sent: u64,
+        received: u64,
+    ) -> Result<(u64, u64), Failed> {
+        match grpc::status_failure(status, spec.check.code) {
+            None => Ok((sent, received.saturating_add(status.message().len() as u64))),
+            Some(f) => Err((sent, received, f)),
+        }
+    }
+}
