@@ -340,3 +340,37 @@ fn a_frame_is_built_from_the_runs_statistics() {
     assert_eq!((m.users, m.series.len()), (3, 1));
     assert!(!m.distribution.is_empty());
 }
+
+#[test]
+fn a_streaming_calls_rows_follow_it_as_steps() {
+    use crate::scenario::compile::{MemorySources, Options, compile};
+    let proto = include_bytes!("../../proto/predict/v1/predict.proto").to_vec();
+    let files = [("predict.proto".to_owned(), proto)].into_iter().collect();
+    let text = "[grpc]\nendpoint = \"http://127.0.0.1:1\"\nproto = \"predict.proto\"\n\
+                [[request]]\nname = \"chat\"\ngrpc = \"predict.v1.Predictor/PredictStream\"\n\
+                message = { text = \"a\" }\n[request.stream]\nmessages = 3\n\
+                [[request]]\nname = \"one\"\ngrpc = \"predict.v1.Predictor/Predict\"\nmessage = { text = \"a\" }\n";
+    let s = compile(
+        std::path::Path::new("s.toml"),
+        text,
+        &MemorySources(files),
+        &Options::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        s.names(),
+        ["chat", "one", "sent:chat", "first:chat", "msg:chat"]
+    );
+    let layout = super::model::Layout::of(&s);
+    let order: Vec<(RowKind, usize, usize)> = layout.order.clone();
+    assert_eq!(
+        order,
+        [
+            (RowKind::Request, 0, 0),
+            (RowKind::Step, 2, 0),
+            (RowKind::Step, 3, 0),
+            (RowKind::Step, 4, 0),
+            (RowKind::Request, 1, 1),
+        ]
+    );
+}

@@ -357,8 +357,18 @@ mod tests {
     use crate::stats::{FailureKind, Snapshot};
 
     fn report(names: &[&str], flows: usize, started: u64, seed: u64) -> RunReport {
-        let mut stats =
-            RunStats::new(names.iter().map(|n| n.to_string()).collect()).with_flows(flows);
+        // Streams' rows, where there are any, are the last names.
+        let streams = names
+            .iter()
+            .filter(|n| {
+                crate::scenario::STREAM_PREFIXES
+                    .iter()
+                    .any(|p| n.starts_with(p))
+            })
+            .count();
+        let mut stats = RunStats::new(names.iter().map(|n| n.to_string()).collect())
+            .with_streams(streams)
+            .with_flows(flows);
         for sec in 1..=3u64 {
             let mut snap = Snapshot {
                 at_ms: sec * 1000,
@@ -446,6 +456,34 @@ mod tests {
         // The document written again is the same document.
         let again = serde_json::to_value(json::result(&back)).unwrap();
         assert_eq!(again, serde_json::to_value(json::result(&r)).unwrap());
+    }
+
+    #[test]
+    fn streams_read_back_and_merge_after_the_flows() {
+        let names = ["chat", "flow:f", "sent:chat", "first:chat", "msg:chat"];
+        let a = report(&names, 1, 1_000_000, 2);
+        let back = round_trip(&a);
+        assert_eq!(back.stats.names, a.stats.names);
+        assert_eq!((back.stats.flows, back.stats.streams), (1, 3));
+        assert_eq!(back.stats.totals, a.stats.totals);
+        let doc = json::result(&back);
+        assert_eq!(doc.streams.len(), 3);
+        assert_eq!(doc.flows.len(), 1);
+        // A run without streams merged with one that has them: each row
+        // stays in its group, the totals count calls only.
+        let b = report(&["other", "chat"], 0, 1_000_000, 3);
+        let m = merge(
+            vec![("a.json".into(), back), ("b.json".into(), b)],
+            Align::Clock,
+        )
+        .unwrap();
+        assert_eq!(
+            m.stats.names,
+            ["chat", "other", "flow:f", "sent:chat", "first:chat", "msg:chat"]
+        );
+        assert_eq!((m.stats.flows, m.stats.streams), (1, 3));
+        assert_eq!(m.stats.total().requests, 3 * 12 + 2 * 3 * 13);
+        assert_eq!(m.stats.totals[5].requests, 3 * 12);
     }
 
     #[test]

@@ -651,3 +651,60 @@ fn a_real_parser_reads_the_samples() {
         .map(|s| s.value.clone());
     assert_eq!(users, Some(Value::Gauge(9.0)));
 }
+
+#[test]
+fn streams_appear_only_in_stream_families_labelled_by_their_call() {
+    let names: Vec<String> = ["chat", "flow:f", "sent:chat", "first:chat", "msg:chat"]
+        .map(String::from)
+        .into();
+    let mut stats = RunStats::new(names).with_streams(3).with_flows(1);
+    let mut snap = Snapshot {
+        at_ms: 1000,
+        interval_ms: 1000,
+        users: 1,
+        ..Snapshot::default()
+    };
+    // Two calls of five messages each.
+    for (name, count, micros) in [(0u32, 2u64, 50_000), (2, 10, 10), (3, 2, 2_000), (4, 10, 4_000)] {
+        let mut n = NameSnapshot::empty(name);
+        for _ in 0..count {
+            record(&mut n.hist, micros);
+            n.requests += 1;
+        }
+        snap.names.push(n);
+    }
+    stats.apply(0, &snap);
+    stats.finish();
+    let board = fixture().board;
+    let text = render(&stats, &board, "s");
+    let (lines, types) = parse(&text);
+    assert!(!text.contains("msg:") && !text.contains("sent:") && !text.contains("first:"));
+    let chat = [("name", "chat")];
+    assert_eq!(value(&lines, "volley_requests_total", &chat), Some(2.0));
+    assert_eq!(
+        value(&lines, "volley_stream_messages_sent_total", &chat),
+        Some(10.0)
+    );
+    assert_eq!(
+        value(&lines, "volley_stream_messages_received_total", &chat),
+        Some(10.0)
+    );
+    assert_eq!(types["volley_stream_message_seconds"], "summary");
+    assert_eq!(
+        value(&lines, "volley_stream_first_message_seconds_count", &chat),
+        Some(2.0)
+    );
+    let p50 = value(
+        &lines,
+        "volley_stream_message_seconds",
+        &[("name", "chat"), ("quantile", "0.5")],
+    )
+    .unwrap();
+    assert!((p50 - 0.004).abs() < 0.0001, "{p50}");
+    // Only requests are requests.
+    let requests = lines
+        .iter()
+        .filter(|l| l.name == "volley_requests_total")
+        .count();
+    assert_eq!(requests, 1);
+}

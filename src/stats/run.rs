@@ -423,6 +423,43 @@ mod tests {
     }
 
     #[test]
+    fn streams_messages_stay_out_of_the_totals_and_after_the_flows() {
+        let names = ["call", "flow:f", "sent:call", "first:call", "msg:call"];
+        let mut run = RunStats::new(names.iter().map(|n| n.to_string()).collect())
+            .with_streams(3)
+            .with_flows(1);
+        assert_eq!(run.request_names(), 1);
+        assert_eq!(run.flow_names(), 1..2);
+        assert_eq!(run.stream_names(), 2..5);
+        let classes: Vec<NameClass> = (0..5).map(|i| run.class(i)).collect();
+        assert_eq!(
+            classes,
+            [
+                NameClass::Request,
+                NameClass::Flow,
+                NameClass::Stream,
+                NameClass::Stream,
+                NameClass::Stream
+            ]
+        );
+        run.apply(0, &snap(1000, 0, &[500], 1));
+        run.apply(0, &snap(1001, 2, &[1, 1, 1], 1));
+        run.apply(0, &snap(1002, 4, &[100, 200, 300], 1));
+        run.finish();
+        let total = run.total();
+        assert_eq!((total.requests, total.hist.max()), (1, 500));
+        assert_eq!(run.series.points[0].requests, 1);
+        assert_eq!(run.totals[4].requests, 3);
+        run.reset();
+        assert_eq!((run.flows, run.streams), (1, 3));
+        // Marked in either order, the same.
+        let again = RunStats::new(names.iter().map(|n| n.to_string()).collect())
+            .with_flows(1)
+            .with_streams(3);
+        assert_eq!(again.request_names(), 1);
+    }
+
+    #[test]
     fn many_names_cost_what_they_recorded_and_merge_exactly() {
         const NAMES: u32 = 10_000;
         let mut run = RunStats::new((0..NAMES).map(|i| format!("n{i}")).collect());

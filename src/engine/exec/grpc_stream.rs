@@ -254,7 +254,10 @@ impl Requests {
                         due = at + s.spec.interval;
                     }
                 },
-                () = tokio::time::sleep_until(due.into()), if may_send && !is_due => {},
+                // Woken for the next message, or for the end of sending
+                // if that comes first.
+                () = tokio::time::sleep_until(until.map_or(due, |u| u.min(due)).into()),
+                    if may_send && !is_due => {},
                 () = tokio::time::sleep_until(until.unwrap_or(never).into()),
                     if until.is_some() && tx.is_some() && !may_send => {},
                 () = tokio::time::sleep_until(end_at.unwrap_or(never).into()), if end_at.is_some() => {
