@@ -18,6 +18,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // Every method of the Predictor trait gets a default that answers
+        // UNIMPLEMENTED, so that a test double implementing only Predict
+        // (tests/integration/grpc_like_clients.rs) still compiles now that
+        // the service has PredictStream too. predict::grpc implements both.
+        .generate_default_stubs(true)
         .compile_fds(fds)?;
     Ok(())
 }

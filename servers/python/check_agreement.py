@@ -3,8 +3,9 @@
 
 Starts nothing. Sends every line of servers/model/vectors.jsonl
 ({"text", "category", "label"}) to the REST server (--rest URL) and/or the
-gRPC server (--grpc HOST:PORT), then bad inputs whose statuses the API fixes
-(docs/predict-api.md). Exits 1 naming every text or case that differs.
+gRPC server (--grpc HOST:PORT; through Predict and through PredictStream),
+then bad inputs whose statuses the API fixes (docs/predict-api.md). Exits 1
+naming every text or case that differs.
 
 The REST half needs only the standard library; the gRPC half needs grpcio,
 grpcio-health-checking and grpcio-reflection (the servers/python project).
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import queue
 import sys
 import urllib.parse
 from pathlib import Path
@@ -188,6 +190,8 @@ def check_grpc(target: str, vectors: list[dict]) -> None:
         if code != want or (code != grpc.StatusCode.OK and not details):
             fail(f"gRPC {name}: got {code} {details!r}, want {want} with a message")
 
+    streams = check_stream(grpc, pb2, stub, vectors)
+
     health = health_pb2_grpc.HealthStub(channel)
     for service in ("", "predict.v1.Predictor"):
         status = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=10).status
@@ -215,7 +219,87 @@ def check_grpc(target: str, vectors: list[dict]) -> None:
             fail(f"gRPC reflection {service}: no descriptor for predict.v1.Predictor")
     _ = reflection_pb2_grpc
     channel.close()
-    print(f"gRPC {target}: {len(vectors)} vectors, {len(cases)} cases, health, reflection checked")
+    print(f"gRPC {target}: {len(vectors)} vectors, {len(cases)} cases, {streams} PredictStream calls, "
+          "health, reflection checked")
+
+
+def same_answer(what: str, v: dict, a) -> None:
+    if (a.category, a.label) != (v["category"], v["label"]):
+        fail(f"gRPC {what} {v['text']!r}: got {a.category} {a.label!r}, "
+             f"want {v['category']} {v['label']!r}")
+
+
+def stream_texts(grpc, pb2, stub, texts: list[str]):
+    """Sends texts on one PredictStream call without waiting for answers:
+    (every answer, then the call's status code and details)."""
+    answers = []
+    call = stub.PredictStream(iter([pb2.PredictRequest(text=t) for t in texts]), timeout=20)
+    try:
+        for a in call:
+            answers.append(a)
+    except grpc.RpcError as e:
+        return answers, e.code(), e.details()
+    return answers, grpc.StatusCode.OK, ""
+
+
+def ping_pong(grpc, pb2, stub, vectors: list[dict]) -> None:
+    """Sends each vector on one PredictStream call and waits for its answer
+    before sending the next: a server that holds its answers until the client
+    half-closes runs into the deadline."""
+    texts = queue.Queue()
+    done = object()
+    call = stub.PredictStream(iter(texts.get, done), timeout=20)
+    try:
+        for v in vectors:
+            texts.put(pb2.PredictRequest(text=v["text"]))
+            same_answer("stream, one text at a time,", v, next(call))
+        texts.put(done)
+        rest = list(call)
+        if rest:
+            fail(f"gRPC stream, one text at a time: {len(rest)} answers after the last text")
+    except StopIteration:
+        fail("gRPC stream, one text at a time: the server ended the call early")
+    except grpc.RpcError as e:
+        fail(f"gRPC stream, one text at a time: {e.code()} {e.details()} "
+             "(no answer until the client half-closes?)")
+    finally:
+        texts.put(done)  # lets the request iterator end whatever happened
+        call.cancel()
+
+
+def check_stream(grpc, pb2, stub, vectors: list[dict]) -> int:
+    """PredictStream: the vectors one at a time, the vectors all at once, a
+    refused text after a few good ones, and no texts. Returns the calls made."""
+    calls = 0
+    ping_pong(grpc, pb2, stub, vectors)
+    calls += 1
+
+    answers, code, details = stream_texts(grpc, pb2, stub, [v["text"] for v in vectors])
+    calls += 1
+    if code != grpc.StatusCode.OK or len(answers) != len(vectors):
+        fail(f"gRPC stream of {len(vectors)} vectors: {len(answers)} answers, then {code} {details!r}")
+    for v, a in zip(vectors, answers):
+        same_answer("stream", v, a)
+
+    before = vectors[:3]
+    after = vectors[3:5]
+    for name, text in (("empty text", ""), ("65,537 bytes", "a" * (LIMIT + 1))):
+        texts = [v["text"] for v in before] + [text] + [v["text"] for v in after]
+        answers, code, details = stream_texts(grpc, pb2, stub, texts)
+        calls += 1
+        if code != grpc.StatusCode.INVALID_ARGUMENT or not details:
+            fail(f"gRPC stream, {name} after {len(before)} texts: got {code} {details!r}, "
+                 "want INVALID_ARGUMENT with a message")
+        if len(answers) != len(before):
+            fail(f"gRPC stream, {name} after {len(before)} texts: {len(answers)} answers, want {len(before)}")
+        for v, a in zip(before, answers):
+            same_answer(f"stream, {name} later,", v, a)
+
+    answers, code, details = stream_texts(grpc, pb2, stub, [])
+    calls += 1
+    if code != grpc.StatusCode.OK or answers:
+        fail(f"gRPC stream of no texts: {len(answers)} answers, then {code} {details!r}; want none and OK")
+    return calls
 
 
 def main() -> int:

@@ -1,12 +1,16 @@
-//! The gRPC flavour: `predict.v1.Predictor/Predict`, with the standard health
-//! service and server reflection so that generic tools can discover and call
-//! it.
+//! The gRPC flavour: `predict.v1.Predictor/Predict` and its streaming twin
+//! `PredictStream`, with the standard health service and server reflection so
+//! that generic tools can discover and call it.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use tokio::net::TcpListener;
+use tokio_stream::Stream;
+use tonic::codegen::BoxStream;
 use tonic::transport::ServerTlsConfig;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 
 use crate::{MAX_TEXT_BYTES, SharedModel};
 
@@ -35,30 +39,80 @@ impl PredictService {
     }
 }
 
+/// What Predict answers for one text; PredictStream answers each of its texts
+/// the same way, so that the two methods cannot drift apart.
+fn answer(model: &SharedModel, text: &str) -> Result<PredictResponse, Status> {
+    let Some(model) = model.get() else {
+        return Err(Status::unavailable("the model is still loading"));
+    };
+    if text.is_empty() {
+        return Err(Status::invalid_argument("text must not be empty"));
+    }
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(Status::invalid_argument(format!(
+            "text is {} bytes; the limit is {MAX_TEXT_BYTES}",
+            text.len()
+        )));
+    }
+    let p = model.predict(text);
+    Ok(PredictResponse {
+        category: p.category as i32,
+        label: p.label.to_owned(),
+    })
+}
+
 #[tonic::async_trait]
 impl Predictor for PredictService {
     async fn predict(
         &self,
         request: Request<PredictRequest>,
     ) -> Result<Response<PredictResponse>, Status> {
-        let Some(model) = self.model.get() else {
-            return Err(Status::unavailable("the model is still loading"));
+        answer(&self.model, &request.get_ref().text).map(Response::new)
+    }
+
+    async fn predict_stream(
+        &self,
+        request: Request<Streaming<PredictRequest>>,
+    ) -> Result<Response<BoxStream<PredictResponse>>, Status> {
+        Ok(Response::new(Box::pin(Answers {
+            texts: request.into_inner(),
+            model: self.model.clone(),
+            done: false,
+        })))
+    }
+}
+
+/// The answers of one PredictStream call, computed as tonic's encoder polls
+/// for them: each text is answered as soon as it has been read, and the
+/// encoder sends what it holds whenever the client has sent nothing more, so
+/// a client may wait for one answer before it sends the next text. No task
+/// or channel per call or per text: the call's own task does the work.
+struct Answers {
+    texts: Streaming<PredictRequest>,
+    model: SharedModel,
+    /// Set once a status has been yielded: nothing is read after a refused
+    /// text or a broken request stream, whatever the encoder does next.
+    done: bool,
+}
+
+impl Stream for Answers {
+    type Item = Result<PredictResponse, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        let item = match std::task::ready!(Pin::new(&mut this.texts).poll_next(cx)) {
+            // The client half-closed: every text has its answer, status OK.
+            None => return Poll::Ready(None),
+            Some(Ok(request)) => answer(&this.model, &request.text),
+            // The request stream broke (a message that does not decode, one
+            // over the size limit, a reset): its status ends the call.
+            Some(Err(status)) => Err(status),
         };
-        let text = &request.get_ref().text;
-        if text.is_empty() {
-            return Err(Status::invalid_argument("text must not be empty"));
-        }
-        if text.len() > MAX_TEXT_BYTES {
-            return Err(Status::invalid_argument(format!(
-                "text is {} bytes; the limit is {MAX_TEXT_BYTES}",
-                text.len()
-            )));
-        }
-        let p = model.predict(text);
-        Ok(Response::new(PredictResponse {
-            category: p.category as i32,
-            label: p.label.to_owned(),
-        }))
+        this.done = item.is_err();
+        Poll::Ready(Some(item))
     }
 }
 

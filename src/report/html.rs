@@ -245,7 +245,7 @@ pub fn render(report: &RunReport) -> String {
         stats_table(&mut out, report, NameClass::Flow);
     }
     if run.streams > 0 {
-        out.push_str("<h2 id=\"streams\">Streams</h2><p class=\"sub\">Messages of each streaming call: <code>sent:</code> each message sent (latency: its wait for the transport), <code>first:</code> each call's first answer (from the call's start), <code>msg:</code> each answer (from the message it answers, or the answer before).</p>\n");
+        out.push_str("<h2 id=\"streams\">Streams</h2><p class=\"sub\">Messages of each streaming call: <code>sent:</code> each message sent (latency: its wait for a place in the send queue), <code>first:</code> each call's first answer (from the call's start), <code>msg:</code> each answer (from the message it answers, or the answer before).</p>\n");
         stats_table(&mut out, report, NameClass::Stream);
     }
     if !report.invalid.is_empty() {

@@ -85,7 +85,7 @@ pub struct ResultJson {
     /// failed iterations, latencies whole journeys.
     pub flows: Vec<StatsJson>,
     /// Streaming calls' messages: `sent:NAME` (each message sent; latency:
-    /// its wait for the transport), `first:NAME` (each call's first answer,
+    /// its wait for a place in the send queue), `first:NAME` (each call's first answer,
     /// from the call's start), `msg:NAME` (each answer). Absent before
     /// volley streamed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

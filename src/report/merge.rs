@@ -479,7 +479,14 @@ mod tests {
         .unwrap();
         assert_eq!(
             m.stats.names,
-            ["chat", "other", "flow:f", "sent:chat", "first:chat", "msg:chat"]
+            [
+                "chat",
+                "other",
+                "flow:f",
+                "sent:chat",
+                "first:chat",
+                "msg:chat"
+            ]
         );
         assert_eq!((m.stats.flows, m.stats.streams), (1, 3));
         assert_eq!(m.stats.total().requests, 3 * 12 + 2 * 3 * 13);

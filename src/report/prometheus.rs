@@ -411,7 +411,7 @@ fn stream_families(t: &mut Exposition, stats: &RunStats) {
     for (family, help, prefix) in [
         (
             "volley_stream_send_wait_seconds",
-            "How long each message of a streaming call waited for the transport past its time, per request name.",
+            "How long each message of a streaming call waited past its time for a place in the send queue, per request name.",
             sent,
         ),
         (

@@ -665,7 +665,12 @@ fn streams_appear_only_in_stream_families_labelled_by_their_call() {
         ..Snapshot::default()
     };
     // Two calls of five messages each.
-    for (name, count, micros) in [(0u32, 2u64, 50_000), (2, 10, 10), (3, 2, 2_000), (4, 10, 4_000)] {
+    for (name, count, micros) in [
+        (0u32, 2u64, 50_000),
+        (2, 10, 10),
+        (3, 2, 2_000),
+        (4, 10, 4_000),
+    ] {
         let mut n = NameSnapshot::empty(name);
         for _ in 0..count {
             record(&mut n.hist, micros);

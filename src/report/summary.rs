@@ -145,7 +145,7 @@ pub fn write_summary(
         )?;
     }
     if run.streams > 0 {
-        // sent: each message sent (latency: its wait for the transport);
+        // sent: each message sent (latency: its wait for a place in the send queue);
         // first: each call's first answer; msg: each answer.
         writeln!(out)?;
         write_table(

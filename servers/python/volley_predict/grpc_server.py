@@ -1,5 +1,6 @@
-"""predict-grpc in Python: predict.v1.Predictor/Predict on grpcio, with the
-standard health service and server reflection, like servers/src/grpc.rs.
+"""predict-grpc in Python: predict.v1.Predictor (Predict and PredictStream) on
+grpcio, with the standard health service and server reflection, like
+servers/src/grpc.rs.
 
     python -m volley_predict.grpc_server [--addr HOST:PORT] [--model FILE] [--threads N]
 """
@@ -34,9 +35,20 @@ class Predictor(pb2_grpc.PredictorServicer):
         self.model = model
 
     def Predict(self, request, context):
+        return self._answer(request.text, context)
+
+    def PredictStream(self, request_iterator, context):
+        # A generator: grpcio sends each answer as it is yielded, before the
+        # next text is read, so a client may wait for one answer before it
+        # sends the next text. abort() raises, which ends the call with
+        # Predict's status after the answers already sent.
+        for request in request_iterator:
+            yield self._answer(request.text, context)
+
+    def _answer(self, text, context):
+        """Predict for one text; PredictStream answers each text the same way."""
         if self.model is None:
             context.abort(grpc.StatusCode.UNAVAILABLE, "the model is still loading")
-        text = request.text
         size = len(text.encode("utf-8"))
         if size == 0:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "text must not be empty")

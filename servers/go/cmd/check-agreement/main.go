@@ -1,6 +1,7 @@
 // Command check-agreement sends every line of servers/model/vectors.jsonl to
-// a REST and/or gRPC prediction server, then a set of bad inputs, and exits
-// non-zero naming every answer that differs from the expected one.
+// a REST and/or gRPC prediction server (over gRPC through Predict and
+// through PredictStream), then a set of bad inputs, and exits non-zero
+// naming every answer that differs from the expected one.
 package main
 
 import (
@@ -257,5 +258,126 @@ func checkGRPC(addr string, vectors []vector) {
 		if got := status.Code(err); got != c.want {
 			fail("grpc %s: %v, want %v", c.name, err, c.want)
 		}
+	}
+	checkStream(ctx, pc, vectors)
+}
+
+// checkStream calls PredictStream: the vectors one at a time (each answer
+// awaited before the next text is sent, which fails unless answers come
+// before the client half-closes), the vectors all at once, a refused text
+// after a few good ones, and no texts at all.
+func checkStream(ctx context.Context, pc pb.PredictorClient, vectors []vector) {
+	pingPong(ctx, pc, vectors)
+
+	texts := make([]string, len(vectors))
+	for i, v := range vectors {
+		texts[i] = v.Text
+	}
+	got, err := streamTexts(ctx, pc, texts)
+	if err != nil {
+		fail("grpc stream of %d vectors: %v after %d answers, want OK", len(vectors), err, len(got))
+	}
+	if len(got) != len(vectors) {
+		fail("grpc stream of %d vectors: %d answers", len(vectors), len(got))
+	}
+	for i := 0; i < len(got) && i < len(vectors); i++ {
+		sameAnswer("grpc stream", vectors[i], got[i])
+	}
+
+	const before = 3 // good texts before the refused one
+	if len(vectors) < before+2 {
+		fail("grpc stream: need at least %d vectors, have %d", before+2, len(vectors))
+		return
+	}
+	for _, c := range []struct{ name, text string }{
+		{"empty text", ""},
+		{"text over 65536 bytes", strings.Repeat("a", 65537)},
+	} {
+		texts := []string{vectors[0].Text, vectors[1].Text, vectors[2].Text, c.text, vectors[3].Text, vectors[4].Text}
+		got, err := streamTexts(ctx, pc, texts)
+		if status.Code(err) != codes.InvalidArgument || status.Convert(err).Message() == "" {
+			fail("grpc stream, %s after %d texts: %v, want InvalidArgument with a message", c.name, before, err)
+		}
+		if len(got) != before {
+			fail("grpc stream, %s after %d texts: %d answers, want %d", c.name, before, len(got), before)
+		}
+		for i := 0; i < len(got) && i < before; i++ {
+			sameAnswer("grpc stream, "+c.name+" later", vectors[i], got[i])
+		}
+	}
+
+	got, err = streamTexts(ctx, pc, nil)
+	if err != nil || len(got) != 0 {
+		fail("grpc stream of no texts: %d answers, %v; want none and OK", len(got), err)
+	}
+}
+
+func sameAnswer(what string, v vector, r *pb.PredictResponse) {
+	if int(r.GetCategory()) != v.Category || r.GetLabel() != v.Label {
+		fail("%s %q: category %d label %q; want %d %q", what, v.Text, r.GetCategory(), r.GetLabel(), v.Category, v.Label)
+	}
+}
+
+// pingPong sends each vector on one PredictStream call and waits for its
+// answer before sending the next; a server that holds its answers until
+// the client half-closes runs into the deadline.
+func pingPong(ctx context.Context, pc pb.PredictorClient, vectors []vector) {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	stream, err := pc.PredictStream(ctx)
+	if err != nil {
+		fail("grpc stream, one text at a time: %v", err)
+		return
+	}
+	for _, v := range vectors {
+		if err := stream.Send(&pb.PredictRequest{Text: v.Text}); err != nil {
+			_, err = stream.Recv() // Send says only io.EOF; Recv has the status
+			fail("grpc stream, one text at a time, sending %q: %v", v.Text, err)
+			return
+		}
+		r, err := stream.Recv()
+		if err != nil {
+			fail("grpc stream, one text at a time, %q: %v (no answer until the client half-closes?)", v.Text, err)
+			return
+		}
+		sameAnswer("grpc stream, one text at a time,", v, r)
+	}
+	if err := stream.CloseSend(); err != nil {
+		fail("grpc stream, one text at a time, half-close: %v", err)
+		return
+	}
+	if r, err := stream.Recv(); err != io.EOF {
+		fail("grpc stream, one text at a time, after half-close: %v %v, want the end (OK)", r, err)
+	}
+}
+
+// streamTexts sends texts on one PredictStream call without waiting for
+// answers (from a goroutine of its own) and returns every answer, then the
+// call's status as an error (nil for OK).
+func streamTexts(ctx context.Context, pc pb.PredictorClient, texts []string) ([]*pb.PredictResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel() // also stops the sender if the server ended the call first
+	stream, err := pc.PredictStream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		for _, t := range texts {
+			if stream.Send(&pb.PredictRequest{Text: t}) != nil {
+				return // the call is over; Recv says how
+			}
+		}
+		_ = stream.CloseSend()
+	}()
+	var got []*pb.PredictResponse
+	for {
+		r, err := stream.Recv()
+		if err == io.EOF {
+			return got, nil
+		}
+		if err != nil {
+			return got, err
+		}
+		got = append(got, r)
 	}
 }

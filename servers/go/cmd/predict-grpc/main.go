@@ -1,11 +1,12 @@
-// Command predict-grpc serves predict.v1.Predictor over gRPC, with the
-// standard health service and server reflection, answering exactly like the
-// Rust predict-grpc.
+// Command predict-grpc serves predict.v1.Predictor (Predict and
+// PredictStream) over gRPC, with the standard health service and server
+// reflection, answering exactly like the Rust predict-grpc.
 package main
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"sync/atomic"
 	"time"
@@ -28,11 +29,41 @@ type predictor struct {
 }
 
 func (p *predictor) Predict(_ context.Context, req *pb.PredictRequest) (*pb.PredictResponse, error) {
+	return p.answer(req.GetText())
+}
+
+// PredictStream answers each text as soon as it is read, so that a client
+// may wait for one answer before it sends the next text. Every text gets
+// what Predict would answer, and the first refused one ends the call with
+// Predict's status, after the answers to the texts before it.
+func (p *predictor) PredictStream(stream pb.Predictor_PredictStreamServer) error {
+	for {
+		req, err := stream.Recv()
+		if err == io.EOF {
+			return nil // the client half-closed: every text has its answer
+		}
+		if err != nil {
+			// Already a status (a message that does not decode, a client that
+			// went away): it ends the call as it is.
+			return err
+		}
+		resp, err := p.answer(req.GetText())
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+	}
+}
+
+// answer is Predict for one text; PredictStream answers each of its texts
+// the same way, so that the two methods cannot drift apart.
+func (p *predictor) answer(text string) (*pb.PredictResponse, error) {
 	m := p.model.Load()
 	if m == nil {
 		return nil, status.Error(codes.Unavailable, "the model is still loading")
 	}
-	text := req.GetText()
 	if text == "" {
 		return nil, status.Error(codes.InvalidArgument, "text must not be empty")
 	}
