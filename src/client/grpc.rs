@@ -30,7 +30,7 @@ use tonic::transport::{Channel, Endpoint};
 use super::tls;
 
 use crate::scenario::template::RenderCtx;
-use crate::scenario::{GrpcCompression, GrpcSpec, PathSeg, Template};
+use crate::scenario::{GrpcCompression, GrpcSpec, MessageSpec, PathSeg, Template};
 use crate::stats::{Failure, FailureKind};
 
 /// gRPC code names as the scenario writes them.
@@ -274,15 +274,43 @@ impl Streaming {
     }
 }
 
+/// One request message, compiled.
+struct Part {
+    base: DynamicMessage,
+    /// Encoded base, when nothing is templated.
+    fixed: Option<Bytes>,
+    slots: Vec<Slot>,
+}
+
+impl Part {
+    fn new(input: &MessageDescriptor, m: &MessageSpec) -> Result<Self, String> {
+        let base = base_message(input, &m.json, &m.templates)?;
+        let mut slots = Vec::new();
+        for (path, template) in &m.templates {
+            let (parents, field) = field_along(input, path)?;
+            let index = match path.last() {
+                Some(PathSeg::Index(i)) => Some(*i),
+                _ => None,
+            };
+            slots.push(Slot {
+                parents,
+                field,
+                index,
+                template: template.clone(),
+            });
+        }
+        let fixed = slots.is_empty().then(|| Bytes::from(base.encode_to_vec()));
+        Ok(Part { base, fixed, slots })
+    }
+}
+
 /// A compiled request of one gRPC method.
 pub struct GrpcCall {
     pub path: PathAndQuery,
     pub streaming: Streaming,
     pub output: MessageDescriptor,
-    base: DynamicMessage,
-    /// Encoded base, when nothing is templated.
-    fixed: Option<Bytes>,
-    slots: Vec<Slot>,
+    /// The message, or the messages a stream sends in turn.
+    parts: Vec<Part>,
     metadata: Vec<(MetaKey, Template)>,
     max_message_size: usize,
     compression: Option<CompressionEncoding>,
@@ -343,21 +371,30 @@ impl GrpcCall {
             }
             _ => {}
         }
+        if spec.messages.len() > 1 && !streaming.client_streams() {
+            return Err(format!(
+                "{} is {}: a list of messages is for client and bidirectional streaming",
+                method.full_name(),
+                streaming.describe()
+            ));
+        }
         let input = method.input();
-        let base = base_message(&input, &spec.message, &spec.message_templates)?;
-        let mut slots = Vec::new();
-        for (path, template) in &spec.message_templates {
-            let (parents, field) = field_along(&input, path)?;
-            let index = match path.last() {
-                Some(PathSeg::Index(i)) => Some(*i),
-                _ => None,
-            };
-            slots.push(Slot {
-                parents,
-                field,
-                index,
-                template: template.clone(),
-            });
+        let parts = spec
+            .messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                Part::new(&input, m).map_err(|e| {
+                    if spec.messages.len() > 1 {
+                        format!("message {}: {e}", i + 1)
+                    } else {
+                        e
+                    }
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if parts.is_empty() {
+            return Err("no message".into());
         }
         let mut metadata = Vec::new();
         for (k, t) in &spec.metadata {
@@ -374,7 +411,6 @@ impl GrpcCall {
             };
             metadata.push((key, t.clone()));
         }
-        let fixed = slots.is_empty().then(|| Bytes::from(base.encode_to_vec()));
         let path = PathAndQuery::from_str(&format!(
             "/{}/{}",
             method.parent_service().full_name(),
@@ -385,9 +421,7 @@ impl GrpcCall {
             path,
             streaming,
             output: method.output(),
-            base,
-            fixed,
-            slots,
+            parts,
             metadata,
             max_message_size: spec.max_message_size,
             compression: spec.compression.map(|c| match c {
@@ -416,11 +450,26 @@ impl GrpcCall {
 
     /// Encodes the request message, rendering its templated fields.
     pub fn encode(&self, ctx: &mut RenderCtx<'_>, scratch: &mut String) -> Result<Bytes, Failure> {
-        if let Some(b) = &self.fixed {
+        self.encode_nth(0, ctx, scratch)
+    }
+
+    /// Encodes a stream's `n`-th message (0-based): the request's messages
+    /// in turn, from the first again after the last.
+    pub fn encode_nth(
+        &self,
+        n: u64,
+        ctx: &mut RenderCtx<'_>,
+        scratch: &mut String,
+    ) -> Result<Bytes, Failure> {
+        let count = self.parts.len().max(1) as u64;
+        let Some(part) = self.parts.get((n % count) as usize) else {
+            return Err(Failure::new(FailureKind::Request, "no message"));
+        };
+        if let Some(b) = &part.fixed {
             return Ok(b.clone());
         }
-        let mut msg = self.base.clone();
-        for slot in &self.slots {
+        let mut msg = part.base.clone();
+        for slot in &part.slots {
             scratch.clear();
             slot.template.render(ctx, scratch);
             let value = field_value(&slot.field.kind(), scratch).map_err(|e| {
@@ -492,15 +541,18 @@ impl GrpcCall {
     /// The response as JSON, for checks.
     pub fn decode_json(&self, bytes: &[u8]) -> Result<serde_json::Value, Failure> {
         let msg = DynamicMessage::decode(self.output.clone(), bytes).map_err(|e| {
-            Failure::new(FailureKind::Protocol, "response does not decode")
-                .with_detail(e.to_string())
+            Failure::new(
+                FailureKind::Decode,
+                format!("answer does not decode as {}", self.output.full_name()),
+            )
+            .with_detail(e.to_string())
         })?;
         // Fields at their default value are written too, so that checks on
         // them (a category of 0) find them.
         let options = prost_reflect::SerializeOptions::new().skip_default_fields(false);
         msg.serialize_with_options(serde_json::value::Serializer, &options)
             .map_err(|e| {
-                Failure::new(FailureKind::Protocol, "response does not convert to JSON")
+                Failure::new(FailureKind::Decode, "answer does not convert to JSON")
                     .with_detail(e.to_string())
             })
     }

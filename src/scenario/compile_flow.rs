@@ -61,9 +61,9 @@ fn templates(spec: &RequestSpec) -> Vec<&Template> {
             .chain(&h.body)
             .collect(),
         RequestKind::Grpc(g) => g
-            .message_templates
+            .messages
             .iter()
-            .map(|(_, t)| t)
+            .flat_map(|m| m.templates.iter().map(|(_, t)| t))
             .chain(g.metadata.iter().map(|(_, t)| t))
             .collect(),
     }

@@ -10,7 +10,7 @@ use super::error::ScenarioError;
 use super::file::{self, S};
 use super::template::Scope;
 use super::template::Template;
-use super::{GrpcCompression, GrpcSpec, PathSeg, Schema, StreamSpec};
+use super::{GrpcCompression, GrpcSpec, MessageSpec, PathSeg, Schema, StreamSpec};
 
 #[allow(clippy::too_many_arguments)]
 pub(super) fn compile_grpc(
@@ -45,6 +45,9 @@ pub(super) fn compile_grpc(
         ));
     };
     let mut default_stream = false;
+    // Whether the method takes a stream of messages, when the .proto files
+    // say (with reflection it is known at the run's start).
+    let mut client_streams = None;
     // Compile the .proto files once for all requests.
     if schema.is_none() {
         *schema = Some(compile_schema(cx, g, span.clone())?);
@@ -76,6 +79,7 @@ pub(super) fn compile_grpc(
             )
         })?;
         let streaming = m.is_client_streaming() || m.is_server_streaming();
+        client_streams = Some(m.is_client_streaming());
         if let (false, Some(st)) = (streaming, &r.stream) {
             return Err(cx.err(
                 st.span(),
@@ -115,42 +119,65 @@ pub(super) fn compile_grpc(
             default_stream = true;
         }
     }
-    let (message, mspan) = match &r.message {
-        None => (serde_json::json!({}), span.clone()),
+    // One message, or a list of them (a stream's messages, sent in turn).
+    let (values, mspan) = match &r.message {
+        None => (vec![serde_json::json!({})], span.clone()),
         Some(m) => match m.get_ref() {
             toml::Value::String(s) => {
                 let text = s.clone();
                 let v: serde_json::Value = serde_json::from_str(&text)
                     .map_err(|e| cx.err(m.span(), format!("message is not JSON: {e}")))?;
-                (v, m.span())
+                match v {
+                    serde_json::Value::Array(items) => (items, m.span()),
+                    v => (vec![v], m.span()),
+                }
             }
-            toml::Value::Table(_) => (toml_to_json(m.get_ref()), m.span()),
-            _ => return Err(cx.err(m.span(), "message must be a table or a JSON string")),
+            toml::Value::Table(_) => (vec![toml_to_json(m.get_ref())], m.span()),
+            toml::Value::Array(items) => (items.iter().map(toml_to_json).collect(), m.span()),
+            _ => {
+                return Err(cx.err(
+                    m.span(),
+                    "message must be a table, a list of tables, or a JSON string",
+                ));
+            }
         },
     };
-    if !message.is_object() {
-        return Err(cx.err(mspan, "message must be a JSON object"));
+    if values.is_empty() {
+        return Err(cx.err(mspan, "message is an empty list: give at least one message"));
     }
-    let mut message_templates = Vec::new();
-    let mut message = message;
-    collect_templates(
-        cx,
-        &mut message,
-        &mut Vec::new(),
-        data,
-        &mspan,
-        &mut message_templates,
-    )?;
-    if let Schema::Protos(pool) = &resolved {
-        // Check the message against its type now, with placeholders blanked.
-        let m = pool
+    if values.len() > 1 && client_streams == Some(false) {
+        return Err(cx.err(
+            mspan,
+            format!("{full} takes one message: a list of messages is for client and bidirectional streaming"),
+        ));
+    }
+    let input = match &resolved {
+        Schema::Protos(pool) => pool
             .get_service_by_name(service)
             .and_then(|s| s.methods().find(|m| m.name() == rpc))
-            .map(|m| m.input());
-        if let Some(input) = m {
-            crate::client::grpc::check_message(&input, &message, &message_templates)
-                .map_err(|e| cx.err(mspan.clone(), e))?;
+            .map(|m| m.input()),
+        Schema::Reflection => None,
+    };
+    let many = values.len() > 1;
+    let mut messages = Vec::with_capacity(values.len());
+    for (i, mut json) in values.into_iter().enumerate() {
+        let which = if many {
+            format!("message {}", i + 1)
+        } else {
+            "message".to_owned()
+        };
+        if !json.is_object() {
+            return Err(cx.err(mspan.clone(), format!("{which} must be a JSON object")));
         }
+        let mut templates = Vec::new();
+        collect_templates(cx, &mut json, &mut Vec::new(), data, &mspan, &mut templates)?;
+        // With .proto files, checked against its type now, placeholders
+        // blanked.
+        if let Some(input) = &input {
+            crate::client::grpc::check_message(input, &json, &templates)
+                .map_err(|e| cx.err(mspan.clone(), format!("{which}: {e}")))?;
+        }
+        messages.push(MessageSpec { json, templates });
     }
     let mut metadata = Vec::new();
     for (k, v) in g.metadata.iter().chain(&r.metadata) {
@@ -219,22 +246,19 @@ pub(super) fn compile_grpc(
         }),
     };
     let stream = match &r.stream {
-        Some(st) => Some(compile_stream(cx, st.get_ref())?),
-        None if default_stream => Some(StreamSpec {
-            messages: Some(1),
-            interval: std::time::Duration::ZERO,
-            duration: None,
-            ping_pong: false,
-            stats: [0; 3],
-        }),
+        Some(st) => Some(compile_stream(cx, st.get_ref(), messages.len())?),
+        None if default_stream => Some(compile_stream(
+            cx,
+            &file::Stream::default(),
+            messages.len(),
+        )?),
         None => None,
     };
     Ok(GrpcSpec {
         stream,
         endpoint,
         method: full,
-        message,
-        message_templates,
+        messages,
         metadata,
         schema: resolved,
         connections,
@@ -420,8 +444,13 @@ fn compile_schema(
     Ok(Schema::Protos(compiler.descriptor_pool()))
 }
 
-/// `[request.stream]`, each value within its bounds.
-fn compile_stream(cx: &Ctx<'_>, s: &file::Stream) -> Result<StreamSpec, ScenarioError> {
+/// `[request.stream]`, each value within its bounds; `listed` is how many
+/// messages the request lists.
+fn compile_stream(
+    cx: &Ctx<'_>,
+    s: &file::Stream,
+    listed: usize,
+) -> Result<StreamSpec, ScenarioError> {
     use super::compile_load::{bound, whole};
     use super::limits;
     let messages = match &s.messages {
@@ -452,10 +481,39 @@ fn compile_stream(cx: &Ctx<'_>, s: &file::Stream) -> Result<StreamSpec, Scenario
         )?),
         None => None,
     };
+    let answers = match &s.answers {
+        Some(v) => Some(whole(
+            cx,
+            v,
+            "answers",
+            &format!("from 1 to {}", limits::MAX_STREAM_MESSAGES),
+            limits::stream_messages,
+        )?),
+        None => None,
+    };
+    let check_each = match &s.check {
+        None => true,
+        Some(c) => match cx.env(c)?.as_str() {
+            "each" => true,
+            "last" => false,
+            other => {
+                return Err(cx.err(
+                    c.span(),
+                    format!("check must be \"each\" or \"last\", not {other:?}"),
+                ));
+            }
+        },
+    };
     Ok(StreamSpec {
         // Without a count, as many as the duration allows; without either,
-        // one message.
-        messages: messages.or(if duration.is_some() { None } else { Some(1) }),
+        // the listed messages once.
+        messages: messages.or(if duration.is_some() {
+            None
+        } else {
+            Some(listed.max(1) as u64)
+        }),
+        answers,
+        check_each,
         interval,
         duration,
         ping_pong: s.ping_pong.as_ref().is_some_and(|p| *p.get_ref()),

@@ -230,7 +230,8 @@ pub struct Request {
     pub auth: Option<S<Auth>>,
     // gRPC
     pub grpc: Option<S<String>>,
-    /// The request message: a JSON string or a TOML table; strings are templates.
+    /// The request message: a JSON string or a TOML table; strings are
+    /// templates. A list of them: the messages a stream sends in turn.
     pub message: Option<S<toml::Value>>,
     #[serde(default)]
     pub metadata: BTreeMap<String, S<String>>,
@@ -245,8 +246,13 @@ pub struct Request {
 #[serde(deny_unknown_fields)]
 pub struct Stream {
     /// Messages sent per call (an integer; client and bidirectional
-    /// streaming; default 1, or as many as `duration` allows).
+    /// streaming; default: the request's messages once, or as many as
+    /// `duration` allows).
     pub messages: Option<S<toml::Value>>,
+    /// End the call after this many answers (an integer).
+    pub answers: Option<S<toml::Value>>,
+    /// Body checks on "each" answer (default) or the "last" one.
+    pub check: Option<S<String>>,
     /// Pause between two messages sent ("10ms").
     pub interval: Option<S<String>>,
     /// Send for this long, then close the sending side; a server stream is

@@ -215,9 +215,14 @@ impl RequestSpec {
 /// `[request.stream]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StreamSpec {
-    /// Messages sent per call (client and bidirectional streaming); None:
-    /// as many as `duration` allows.
+    /// Messages sent per call (client and bidirectional streaming), the
+    /// request's messages in turn; None: as many as `duration` allows.
     pub messages: Option<u64>,
+    /// End the call after this many answers (it passes); a call the server
+    /// ends with fewer fails as `check`.
+    pub answers: Option<u64>,
+    /// Body checks on every answer (true) or on the last one only.
+    pub check_each: bool,
     /// Pause between two messages sent (ghz's `--stream-interval`).
     pub interval: Duration,
     /// Stop sending after this long and close the sending side (client and
@@ -381,10 +386,9 @@ pub struct GrpcSpec {
     pub endpoint: String,
     /// "package.Service/Method".
     pub method: String,
-    /// The request message as JSON, templated strings left as written.
-    pub message: serde_json::Value,
-    /// The templated string values of `message`, by position.
-    pub message_templates: Vec<(Vec<PathSeg>, Template)>,
+    /// The request message, or (a client or bidirectional stream) the
+    /// messages sent in turn.
+    pub messages: Vec<MessageSpec>,
     pub metadata: Vec<(String, Template)>,
     pub schema: Schema,
     pub connections: Option<u64>,
@@ -396,6 +400,15 @@ pub struct GrpcSpec {
     /// `[request.stream]`: set for a streaming method (needed to call one
     /// whose schema comes from reflection, whose kind is known only then).
     pub stream: Option<StreamSpec>,
+}
+
+/// One gRPC request message.
+#[derive(Debug, Clone)]
+pub struct MessageSpec {
+    /// As JSON, templated strings left as written.
+    pub json: serde_json::Value,
+    /// Its templated string values, by position.
+    pub templates: Vec<(Vec<PathSeg>, Template)>,
 }
 
 /// `[grpc] compression`.

@@ -60,10 +60,13 @@ pub enum FailureKind {
     /// A limit of volley's own was met (a gRPC message over
     /// `max_message_size`): not the server's doing.
     Limit,
+    /// A gRPC answer did not decode as the method's response type (the
+    /// scenario's .proto and the server's disagree).
+    Decode,
 }
 
 impl FailureKind {
-    pub const ALL: [FailureKind; 13] = [
+    pub const ALL: [FailureKind; 14] = [
         FailureKind::Connect,
         FailureKind::Reset,
         FailureKind::Timeout,
@@ -77,6 +80,7 @@ impl FailureKind {
         FailureKind::Internal,
         FailureKind::Redirect,
         FailureKind::Limit,
+        FailureKind::Decode,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -94,6 +98,7 @@ impl FailureKind {
             FailureKind::Internal => "internal",
             FailureKind::Redirect => "redirect",
             FailureKind::Limit => "limit",
+            FailureKind::Decode => "decode",
         }
     }
 }

@@ -17,6 +17,12 @@ use crate::common::{self, Dir, read_json};
 #[derive(Default)]
 struct Seen {
     calls: AtomicU64,
+    /// PredictStream: calls, texts read and answers written, by the server.
+    streams: AtomicU64,
+    texts: AtomicU64,
+    answers: AtomicU64,
+    /// The texts of the first stream, in order.
+    first_texts: Mutex<Vec<String>>,
     connections: AtomicU64,
     timeouts: Mutex<Vec<String>>,
     encodings: Mutex<Vec<String>>,
@@ -55,6 +61,44 @@ impl Predictor for Svc {
             _ => "ok".to_owned(),
         };
         Ok(Response::new(PredictResponse { category: 1, label }))
+    }
+
+    /// One answer per text, labelled with the text, counted; "flood" is
+    /// answered without end, one answer a millisecond.
+    async fn predict_stream(
+        &self,
+        req: Request<tonic::Streaming<PredictRequest>>,
+    ) -> Result<Response<tonic::codegen::BoxStream<PredictResponse>>, Status> {
+        use futures_util::StreamExt;
+        let seen = self.0.clone();
+        let first = seen.streams.fetch_add(1, Ordering::SeqCst) == 0;
+        let mut texts = req.into_inner();
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(async move {
+            while let Some(Ok(r)) = texts.next().await {
+                seen.texts.fetch_add(1, Ordering::SeqCst);
+                if first {
+                    seen.first_texts.lock().unwrap().push(r.text.clone());
+                }
+                loop {
+                    let answer = PredictResponse {
+                        category: 1,
+                        label: r.text.clone(),
+                    };
+                    if tx.send(Ok(answer)).await.is_err() {
+                        return;
+                    }
+                    seen.answers.fetch_add(1, Ordering::SeqCst);
+                    if r.text != "flood" {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 }
 
@@ -341,4 +385,145 @@ async fn grpc_over_tls_with_a_ca_insecure_on_loopback_and_a_server_name() {
         [("tls".to_owned(), "TLS handshake failed".to_owned())]
     );
     assert_eq!(seen.calls.load(Ordering::SeqCst), 30);
+}
+
+fn stream_scenario(addr: std::net::SocketAddr, load: &str, rest: &str) -> String {
+    let proto = common::proto_dir();
+    format!(
+        "[load]\n{load}\n[grpc]\nendpoint = \"http://{addr}\"\nproto = \"{p}/predict/v1/predict.proto\"\n\
+         import_paths = [\"{p}\"]\n[[request]]\nname = \"s\"\ngrpc = \"predict.v1.Predictor/PredictStream\"\n{rest}\n",
+        p = proto.display()
+    )
+}
+
+fn stream_row<'a>(r: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    r["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == name)
+        .unwrap_or_else(|| panic!("no row {name}: {r}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stream_counts_equal_the_servers_and_a_list_is_sent_in_turn() {
+    let (addr, seen) = start().await;
+    let dir = Dir::new();
+    let text = stream_scenario(
+        addr,
+        "users = 2\nrequests = 10",
+        "message = [{ text = \"a\" }, { text = \"b\" }, { text = \"c\" }]\n\
+         [request.stream]\nmessages = 7\n[request.check.json]\n\"/category\" = 1\n",
+    );
+    let r = run(&dir, &text).await;
+    assert_eq!(r["totals"]["requests"], 10);
+    assert_eq!(r["totals"]["failures"], 0, "{r}");
+    assert_eq!(seen.streams.load(Ordering::SeqCst), 10);
+    // What volley counted is what the server read and wrote.
+    assert_eq!(seen.texts.load(Ordering::SeqCst), 70);
+    assert_eq!(stream_row(&r, "sent:s")["requests"], 70);
+    assert_eq!(seen.answers.load(Ordering::SeqCst), 70);
+    assert_eq!(stream_row(&r, "msg:s")["requests"], 70);
+    assert_eq!(stream_row(&r, "first:s")["requests"], 10);
+    // The list, in turn, from its start again after its end.
+    assert_eq!(
+        seen.first_texts.lock().unwrap().clone(),
+        ["a", "b", "c", "a", "b", "c", "a"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_end_an_endless_stream_and_checks_may_read_the_last_answer() {
+    let (addr, seen) = start().await;
+    let dir = Dir::new();
+    // The server answers "flood" without end: volley ends each call after
+    // five answers, and the call passes.
+    let flood = stream_scenario(
+        addr,
+        "users = 1\nrequests = 3\ntimeout = \"5s\"",
+        "message = { text = \"flood\" }\n[request.stream]\nanswers = 5\n",
+    );
+    let r = run(&dir, &flood).await;
+    assert_eq!(r["totals"]["failures"], 0, "{r}");
+    assert_eq!(stream_row(&r, "msg:s")["requests"], 15);
+    assert!(seen.answers.load(Ordering::SeqCst) >= 15);
+    // Fewer answers than asked for: the call fails as a check.
+    let few = stream_scenario(
+        addr,
+        "users = 1\nrequests = 2",
+        "message = { text = \"x\" }\n[request.stream]\nmessages = 2\nanswers = 3\n",
+    );
+    let r = run(&dir, &few).await;
+    assert_eq!(r["totals"]["failures"], 2, "{r}");
+    assert_eq!(
+        reasons(&r),
+        [("check".to_owned(), "3 answers expected, 2 came".to_owned())]
+    );
+    // check = "last": only the last answer must hold the value.
+    let last = stream_scenario(
+        addr,
+        "users = 1\nrequests = 2",
+        "message = [{ text = \"x\" }, { text = \"done\" }]\n[request.stream]\ncheck = \"last\"\n\
+         [request.check.json]\n\"/label\" = \"done\"\n",
+    );
+    let r = run(&dir, &last).await;
+    assert_eq!(r["totals"]["failures"], 0, "{r}");
+    let each = last.replace("check = \"last\"\n", "");
+    let r = run(&dir, &each).await;
+    assert_eq!(r["totals"]["failures"], 2, "{r}");
+    assert_eq!(reasons(&r)[0].0, "check");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_that_does_not_fit_the_proto_is_a_decode_failure() {
+    let (addr, _) = start().await;
+    let dir = Dir::new();
+    // The scenario's idea of the answer: field 1 a string, where the server
+    // writes a number.
+    dir.write(
+        "other.proto",
+        "syntax = \"proto3\";\npackage predict.v1;\nmessage PredictRequest { string text = 1; }\n\
+         message PredictResponse { string category = 1; }\n\
+         service Predictor { rpc Predict(PredictRequest) returns (PredictResponse); }\n",
+    );
+    let text = format!(
+        "[load]\nusers = 1\nrequests = 2\n[grpc]\nendpoint = \"http://{addr}\"\nproto = \"other.proto\"\n\
+         [[request]]\nname = \"p\"\ngrpc = \"predict.v1.Predictor/Predict\"\nmessage = {{ text = \"x\" }}\n\
+         [request.check.json]\n\"/category\" = \"1\"\n"
+    );
+    let r = run(&dir, &text).await;
+    assert_eq!(r["totals"]["failures"], 2, "{r}");
+    assert_eq!(
+        reasons(&r),
+        [(
+            "decode".to_owned(),
+            "answer does not decode as predict.v1.PredictResponse".to_owned()
+        )]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_capture_takes_its_value_from_the_last_answer_that_has_it() {
+    let (addr, _) = start().await;
+    let dir = Dir::new();
+    let proto = common::proto_dir();
+    // Only the first of the two answers holds "tok-": the capture finds it
+    // there, and the next step sends it back.
+    let text = format!(
+        "[load]\nusers = 1\nrequests = 6\n[grpc]\nendpoint = \"http://{addr}\"\n\
+         proto = \"{p}/predict/v1/predict.proto\"\nimport_paths = [\"{p}\"]\n\
+         [[flow]]\nname = \"f\"\n\
+         [[flow.step]]\nname = \"open\"\ngrpc = \"predict.v1.Predictor/PredictStream\"\n\
+         message = [{{ text = \"tok-7\" }}, {{ text = \"x\" }}]\n\
+         capture = {{ tok = {{ regex = \"tok-[0-9]+\" }} }}\n[flow.step.stream]\n\
+         [[flow.step]]\nname = \"again\"\ngrpc = \"predict.v1.Predictor/PredictStream\"\n\
+         message = {{ text = \"{{{{ tok }}}}\" }}\n[flow.step.stream]\n\
+         [flow.step.check.json]\n\"/label\" = \"tok-7\"\n",
+        p = proto.display()
+    );
+    let r = run(&dir, &text).await;
+    assert_eq!(r["totals"]["requests"], 6, "{r}");
+    assert_eq!(r["totals"]["failures"], 0, "{r}");
+    assert_eq!(r["flows"][0]["requests"], 3);
+    assert_eq!(r["flows"][0]["failures"], 0);
 }

@@ -130,9 +130,12 @@ impl Requests {
         let mut last_answer: Option<Instant> = None;
         let (mut sent, mut received) = (0u64, 0u64);
         let (mut sent_n, mut answers_n) = (0u64, 0u64);
-        let wants_json = spec.check.needs_body() || capture::needs_body(&spec.captures);
-        let mut last_body: Option<Bytes> = None;
-        let mut meta: Option<tonic::metadata::MetadataMap> = None;
+        let wants_json = spec.check.needs_body() || !spec.captures.is_empty();
+        // The last answer, for checks on the last one only.
+        let mut last: Option<(Bytes, Option<serde_json::Value>)> = None;
+        let mut captured = vec![false; spec.captures.len()];
+        let mut headers = Headers::None;
+        let mut ended_by_volley = false;
         let mut answers: Option<tonic::Streaming<Bytes>> = None;
         let call = client.streaming(req, s.call.path.clone(), RawCodec);
         tokio::pin!(call);
@@ -158,7 +161,9 @@ impl Requests {
                 r = &mut call, if answers.is_none() => match r {
                     Ok(resp) => {
                         let (m, stream, _) = resp.into_parts();
-                        meta = Some(m);
+                        if capture::needs_headers(&spec.captures) {
+                            headers = Headers::Map(m.into_headers());
+                        }
                         answers = Some(stream);
                     }
                     Err(status) => return self.stream_status(&status, spec, sent, received),
@@ -202,16 +207,48 @@ impl Requests {
                             awaiting = false;
                             due = at + s.spec.interval;
                         }
-                        if spec.check.needs_body() {
-                            let json = wants_json
-                                .then(|| s.call.decode_json(&bytes))
-                                .transpose()
-                                .map_err(|f| (sent, received, f))?;
+                        let json = wants_json
+                            .then(|| s.call.decode_json(&bytes))
+                            .transpose()
+                            .map_err(|f| (sent, received, f))?;
+                        if spec.check.needs_body() && s.spec.check_each {
                             check::body(&spec.check, &bytes, false, json.as_ref())
                                 .map_err(|f| (sent, received, f))?;
                         }
-                        if !spec.captures.is_empty() {
-                            last_body = Some(bytes);
+                        if let Some(j) = &json
+                            && !spec.captures.is_empty()
+                        {
+                            // Each capture takes its value from the last
+                            // answer that has it.
+                            let text = j.to_string();
+                            let seen = capture::Answer {
+                                body: text.as_bytes(),
+                                json: Some(j),
+                                truncated: false,
+                                headers: &headers,
+                                cookies: None,
+                            };
+                            for (c, got) in spec.captures.iter().zip(captured.iter_mut()) {
+                                if capture::apply(
+                                    std::slice::from_ref(c),
+                                    &self.scenario.vars,
+                                    &seen,
+                                    &mut user.vars,
+                                )
+                                .is_ok()
+                                {
+                                    *got = true;
+                                }
+                            }
+                        }
+                        if spec.check.needs_body() && !s.spec.check_each {
+                            last = Some((bytes, json));
+                        }
+                        if s.spec.answers.is_some_and(|n| answers_n >= n) {
+                            // As many answers as asked for: volley ends the
+                            // call (its stream is reset), and it passes.
+                            ended_by_volley = true;
+                            break;
                         }
                     }
                     Ok(None) => break,
@@ -240,7 +277,7 @@ impl Requests {
                             vars: &user.vars,
                         };
                         s.call
-                            .encode(&mut ctx, &mut user.scratch)
+                            .encode_nth(sent_n, &mut ctx, &mut user.scratch)
                             .map_err(|f| (sent, received, f))?
                     };
                     let size = (body.len() as u64).saturating_add(FRAME);
@@ -273,40 +310,48 @@ impl Requests {
                 () = tokio::time::sleep_until(end_at.unwrap_or(never).into()), if end_at.is_some() => {
                     // The duration is over: volley ends the server stream
                     // (its stream is reset), and the call passes.
-                    return Ok((sent, received));
+                    ended_by_volley = true;
+                    break;
                 },
             }
         }
-        if spec.check.code != 0 {
-            return Err((
-                sent,
-                received,
-                Failure::new(
-                    FailureKind::Grpc,
-                    format!("gRPC OK, expected {}", grpc::code_name(spec.check.code)),
-                ),
+        let failed = |f| Err((sent, received, f));
+        if let Some(n) = s.spec.answers
+            && !ended_by_volley
+            && answers_n < n
+        {
+            return failed(Failure::new(
+                FailureKind::Check,
+                format!("{n} answers expected, {answers_n} came"),
             ));
         }
-        if !spec.captures.is_empty() {
-            let bytes = last_body.unwrap_or_default();
-            let json = s
-                .call
-                .decode_json(&bytes)
-                .map_err(|f| (sent, received, f))?;
-            let text = json.to_string();
-            let headers = match meta {
-                Some(m) if capture::needs_headers(&spec.captures) => Headers::Map(m.into_headers()),
-                _ => Headers::None,
+        if spec.check.code != 0 {
+            return failed(Failure::new(
+                FailureKind::Grpc,
+                format!("gRPC OK, expected {}", grpc::code_name(spec.check.code)),
+            ));
+        }
+        if spec.check.needs_body() && !s.spec.check_each {
+            let Some((bytes, json)) = &last else {
+                return failed(Failure::new(FailureKind::Check, "no answer to check"));
             };
+            if let Err(f) = check::body(&spec.check, bytes, false, json.as_ref()) {
+                return failed(f);
+            }
+        }
+        if let Some(i) = captured.iter().position(|got| !got) {
+            // Found in no answer: the capture's own reason, from an empty one.
             let seen = capture::Answer {
-                body: text.as_bytes(),
-                json: Some(&json),
+                body: b"",
+                json: Some(&serde_json::Value::Null),
                 truncated: false,
                 headers: &headers,
                 cookies: None,
             };
-            capture::apply(&spec.captures, &self.scenario.vars, &seen, &mut user.vars)
-                .map_err(|f| (sent, received, f))?;
+            let c = &spec.captures[i..=i];
+            if let Err(f) = capture::apply(c, &self.scenario.vars, &seen, &mut user.vars) {
+                return failed(f);
+            }
         }
         Ok((sent, received))
     }
