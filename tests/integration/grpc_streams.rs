@@ -283,6 +283,22 @@ fn mistakes_in_stream_settings_are_found_by_check() {
             "unknown field `mesages`",
         ),
         (
+            "[[request]]\nname = \"p\"\ngrpc = \"predict.v1.Predictor/Predict\"\nmessage = [{ text = \"a\" }, { text = \"b\" }]\n",
+            "a list of messages is for client and bidirectional streaming",
+        ),
+        (
+            &format!("{CHAT}[request.stream]\nanswers = 0\n"),
+            "answers must be from 1 to 10000000, not 0",
+        ),
+        (
+            &format!("{CHAT}[request.stream]\ncheck = \"first\"\n"),
+            "check must be \"each\" or \"last\"",
+        ),
+        (
+            "[[request]]\nname = \"chat\"\ngrpc = \"predict.v1.Predictor/PredictStream\"\nmessage = [{ text = \"a\" }, { txt = \"b\" }]\n",
+            "message 2:",
+        ),
+        (
             "[[request]]\nname = \"msg:x\"\npath = \"/\"\n",
             "streaming calls' statistics",
         ),
