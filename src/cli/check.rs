@@ -13,16 +13,34 @@ use crate::scenario::{LoadModel, RequestKind, RequestSpec, Schema, Step, Think};
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Scenario file to validate.
-    #[arg(short = 'f', long = "file", value_name = "FILE")]
-    pub file: PathBuf,
+    #[arg(value_name = "FILE", required_unless_present = "file")]
+    pub scenario: Option<PathBuf>,
+    /// Scenario file (the same as giving it first).
+    #[arg(
+        short = 'f',
+        long = "file",
+        value_name = "FILE",
+        conflicts_with = "scenario"
+    )]
+    pub file: Option<PathBuf>,
 }
 
 pub fn check(args: CheckArgs) -> Result<i32, Exit> {
+    let Some(file) = args.file.or(args.scenario) else {
+        return Err(Exit::cannot_start(anyhow::anyhow!(
+            "give the scenario file to check"
+        )));
+    };
+    let args = Checked { file };
     let scenario =
         crate::scenario::load(&args.file, &Options::default()).map_err(Exit::cannot_start)?;
     for t in &scenario.thresholds {
-        Threshold::parse(t)
-            .map_err(|e| Exit::cannot_start(anyhow::anyhow!("{}: {e}", args.file.display())))?;
+        Threshold::parse(t).map_err(|e| {
+            Exit::cannot_start(anyhow::anyhow!(
+                "{}: threshold {t:?}: {e}",
+                args.file.display()
+            ))
+        })?;
     }
     // Written at once (a scenario may hold many thousands of requests), and
     // a reader that stops early (`| head`) is not an error.
@@ -42,8 +60,36 @@ pub fn check(args: CheckArgs) -> Result<i32, Exit> {
         LoadModel::Closed {
             users, spawn_rate, ..
         } => say!("  closed model: {users} users, {spawn_rate} spawned per second"),
-        LoadModel::Open { rate, .. } => say!("  open model: {rate} requests per second"),
+        LoadModel::Open {
+            rate, connections, ..
+        } => say!("  open model: {rate} requests per second, {connections} connections"),
     }
+    let load = &scenario.load;
+    let stages = match &load.model {
+        LoadModel::Closed { stages, think, .. } => {
+            match think {
+                Think::None => {}
+                Think::Fixed(d) => say!("  think time {}", show(*d)),
+                Think::Uniform(lo, hi) => say!("  think time {} to {}", show(*lo), show(*hi)),
+            }
+            stages
+        }
+        LoadModel::Open { stages, .. } => stages,
+    };
+    for st in stages {
+        say!("  stage: to {} over {}", st.target, show(st.duration));
+    }
+    match (load.duration, load.requests) {
+        (Some(d), Some(n)) => say!("  stops after {} or {n} requests", show(d)),
+        (Some(d), None) => say!("  stops after {}", show(d)),
+        (None, Some(n)) => say!("  stops after {n} requests"),
+        (None, None) if stages.is_empty() => say!(
+            "  stops after {} (the default)",
+            show(crate::scenario::compile::DEFAULT_DURATION)
+        ),
+        (None, None) => say!("  stops after the stages"),
+    }
+    say!("  timeout {} per request", show(load.timeout));
     for r in scenario.requests.iter().filter(|r| r.weight > 0) {
         say!(
             "  request {:?} (weight {}): {}",
@@ -102,17 +148,50 @@ pub fn check(args: CheckArgs) -> Result<i32, Exit> {
     }
 }
 
+/// The file being checked.
+struct Checked {
+    file: PathBuf,
+}
+
+fn show(d: std::time::Duration) -> String {
+    crate::scenario::limits::show(d)
+}
+
 fn describe(r: &RequestSpec) -> String {
     match &r.kind {
-        RequestKind::Http(h) => format!("HTTP {} {}", h.method, h.base),
-        RequestKind::Grpc(g) => format!(
-            "gRPC {} at {} (schema: {})",
-            g.method,
-            g.endpoint,
-            match g.schema {
-                Schema::Protos(_) => ".proto files",
-                Schema::Reflection => "server reflection, at run time",
-            }
-        ),
+        // The path as written, each placeholder as {{…}}.
+        RequestKind::Http(h) => format!("HTTP {} {}{}", h.method, h.base, h.path.shape()),
+        RequestKind::Grpc(g) => {
+            let stream = match &g.stream {
+                None => String::new(),
+                Some(st) => {
+                    let mut how = match (st.messages, st.duration) {
+                        (Some(n), Some(d)) => format!("{n} messages or {}", show(d)),
+                        (Some(n), None) => format!("{n} message{}", if n == 1 { "" } else { "s" }),
+                        (None, Some(d)) => format!("messages for {}", show(d)),
+                        (None, None) => "messages".into(),
+                    };
+                    if !st.interval.is_zero() {
+                        how.push_str(&format!(" {} apart", show(st.interval)));
+                    }
+                    if st.ping_pong {
+                        how.push_str(", ping-pong");
+                    }
+                    if let Some(n) = st.answers {
+                        how.push_str(&format!(", ended after {n} answers"));
+                    }
+                    format!(", a stream of {how}")
+                }
+            };
+            format!(
+                "gRPC {} at {} (schema: {}){stream}",
+                g.method,
+                g.endpoint,
+                match g.schema {
+                    Schema::Protos(_) => ".proto files",
+                    Schema::Reflection => "server reflection, at run time",
+                }
+            )
+        }
     }
 }

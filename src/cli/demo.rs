@@ -88,6 +88,7 @@ pub fn demo(args: DemoArgs) -> Result<i32, Exit> {
     ]);
     let options = Options {
         host: None,
+        headers: Vec::new(),
         isolated: false,
         vars: BTreeMap::from([
             ("PREDICT_REST_URL".to_string(), format!("http://{rest}")),
@@ -102,7 +103,11 @@ pub fn demo(args: DemoArgs) -> Result<i32, Exit> {
     )
     .map_err(Exit::cannot_start)?;
     let load = LoadArgs {
-        file: SCENARIO_PATH.into(),
+        target: None,
+        file: Some(SCENARIO_PATH.into()),
+        method: None,
+        body: None,
+        headers: Vec::new(),
         users: args.users,
         spawn_rate: None,
         rate: None,
@@ -114,7 +119,8 @@ pub fn demo(args: DemoArgs) -> Result<i32, Exit> {
         host: None,
     };
     let prepared = prepare_compiled(scenario, &load, &args.output)?;
-    let code = execute(&prepared, 0, 2, &args.output, console);
+    // The demo is there to be looked at: its console stays until q.
+    let code = execute(&prepared, 0, 2, &args.output, console.then_some(true));
     let _ = stop_tx.send(true);
     servers.shutdown_timeout(Duration::from_secs(2));
     code

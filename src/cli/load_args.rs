@@ -57,44 +57,175 @@ fn spawn_rate(s: &str) -> Result<f64, String> {
     limits::spawn_rate(number(s)?)
 }
 
-/// Load flags; each overrides the file.
+/// "Name: value", for -H/--header.
+fn header(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s:?}: write a header as \"Name: value\""))?;
+    let (k, v) = (k.trim(), v.trim());
+    // Locust's -H is the host: say where it went rather than send a header
+    // named "http".
+    if (k.eq_ignore_ascii_case("http") || k.eq_ignore_ascii_case("https")) && v.starts_with("//") {
+        return Err(format!(
+            "{s:?} is a URL: -H is a header (\"Name: value\", as in curl); the host is --host"
+        ));
+    }
+    http::HeaderName::from_bytes(k.as_bytes())
+        .map_err(|_| format!("{k:?} is not a valid header name"))?;
+    http::HeaderValue::from_str(v).map_err(|_| format!("{v:?} is not a valid header value"))?;
+    Ok((k.to_owned(), v.to_owned()))
+}
+
+fn method(s: &str) -> Result<http::Method, String> {
+    http::Method::from_bytes(s.trim().to_ascii_uppercase().as_bytes())
+        .map_err(|_| format!("{s:?} is not an HTTP method"))
+}
+
+/// What to run, and the load flags; each flag overrides the file.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Load (overrides the scenario file)")]
 pub struct LoadArgs {
-    /// Scenario file (TOML; see docs/scenario.md).
-    #[arg(short = 'f', long = "file", value_name = "FILE")]
-    pub file: PathBuf,
-    /// Closed model: number of virtual users.
-    #[arg(short = 'u', long, value_name = "N", conflicts_with = "rate", value_parser = users)]
+    /// A scenario file (TOML; see docs/scenario.md), or an http(s) URL for
+    /// a one-line run of one request (`volley run http://127.0.0.1:8080/ -u 50
+    /// -t 30s`, as oha and hey take it).
+    #[arg(value_name = "SCENARIO|URL", help_heading = "Scenario")]
+    pub target: Option<String>,
+    /// Scenario file (the same as giving it first).
+    #[arg(
+        short = 'f',
+        long = "file",
+        value_name = "FILE",
+        help_heading = "Scenario",
+        conflicts_with = "target"
+    )]
+    pub file: Option<PathBuf>,
+    /// One-line run: the method (default GET, or POST with --body).
+    #[arg(short = 'm', long, value_name = "METHOD", value_parser = method, help_heading = "One-line run (a URL instead of a file)")]
+    pub method: Option<http::Method>,
+    /// One-line run: the request body.
+    #[arg(
+        short = 'd',
+        long,
+        value_name = "BODY",
+        help_heading = "One-line run (a URL instead of a file)"
+    )]
+    pub body: Option<String>,
+    /// A header on every HTTP request, "Name: value" (repeatable; replaces
+    /// the file's header of that name), as in curl, oha and hey.
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = header, env = "VOLLEY_HEADER", value_delimiter = '\n')]
+    pub headers: Vec<(String, String)>,
+    /// Closed model: number of virtual users (k6: --vus).
+    #[arg(short = 'u', long, visible_alias = "vus", value_name = "N", conflicts_with = "rate", value_parser = users, env = "VOLLEY_USERS")]
     pub users: Option<u64>,
     /// Closed model: users started per second.
-    #[arg(short = 'r', long, value_name = "R", value_parser = spawn_rate)]
+    #[arg(short = 'r', long, value_name = "R", value_parser = spawn_rate, env = "VOLLEY_SPAWN_RATE")]
     pub spawn_rate: Option<f64>,
     /// Open model: requests per second, whatever the answers' speed.
-    #[arg(long, value_name = "R", value_parser = rate)]
+    #[arg(long, value_name = "R", value_parser = rate, env = "VOLLEY_RATE")]
     pub rate: Option<f64>,
     /// Open model: connections opened before the first arrival (default
     /// 64); an arrival that finds every one busy waits, and its wait counts.
-    #[arg(long, value_name = "N", value_parser = connections)]
+    #[arg(long, value_name = "N", value_parser = connections, env = "VOLLEY_CONNECTIONS")]
     pub connections: Option<u64>,
     /// Pause between a user's requests (closed model), e.g. 1s.
-    #[arg(long, value_name = "DURATION", value_parser = think_time)]
+    #[arg(long, value_name = "DURATION", value_parser = think_time, env = "VOLLEY_THINK_TIME")]
     pub think_time: Option<Duration>,
-    /// Stop after this long, e.g. 30s, 5m.
-    #[arg(short = 't', long, value_name = "DURATION", value_parser = duration)]
+    /// Stop after this long: 30s, 5m, or a bare number of seconds (Locust:
+    /// --run-time; oha and hey: -z).
+    #[arg(short = 't', long, visible_alias = "run-time", short_alias = 'z', value_name = "DURATION", value_parser = duration, env = "VOLLEY_DURATION")]
     pub duration: Option<Duration>,
     /// Stop after this many requests.
-    #[arg(short = 'n', long, value_name = "N", value_parser = requests)]
+    #[arg(short = 'n', long, value_name = "N", value_parser = requests, env = "VOLLEY_REQUESTS")]
     pub requests: Option<u64>,
     /// Per-request timeout (default 30s).
-    #[arg(long, value_name = "DURATION", value_parser = timeout)]
+    #[arg(long, value_name = "DURATION", value_parser = timeout, env = "VOLLEY_TIMEOUT")]
     pub timeout: Option<Duration>,
-    /// Base URL for every HTTP request, replacing the file's (as in Locust).
-    #[arg(short = 'H', long, value_name = "URL")]
+    /// Base URL for every HTTP request, replacing the file's (Locust's
+    /// --host; -H is a header, as in curl).
+    #[arg(long, value_name = "URL", env = "VOLLEY_HOST")]
     pub host: Option<String>,
 }
 
+/// Requests a one-line run sends when neither -t nor -n says how many (as
+/// oha's and hey's -n 200).
+pub const ONE_LINE_REQUESTS: u64 = 200;
+/// Users of a one-line run without -u (as oha's and hey's -c 50).
+pub const ONE_LINE_USERS: u64 = 50;
+
+/// What a run runs.
+pub enum Target {
+    File(PathBuf),
+    /// A one-line run: the scenario text made from the URL and the flags.
+    Url(String),
+}
+
 impl LoadArgs {
+    /// The scenario file, or the URL of a one-line run.
+    pub fn what(&self) -> Result<Target, String> {
+        match (&self.target, &self.file) {
+            (_, Some(f)) => Ok(Target::File(f.clone())),
+            (Some(t), None) if t.starts_with("http://") || t.starts_with("https://") => {
+                Ok(Target::Url(t.clone()))
+            }
+            (Some(t), None) => {
+                if self.method.is_some() || self.body.is_some() {
+                    return Err(format!(
+                        "-m and -d are for a one-line run, whose first argument is an http(s) URL, not {t:?}"
+                    ));
+                }
+                Ok(Target::File(PathBuf::from(t)))
+            }
+            (None, None) => Err(
+                "give a scenario file (volley run scenario.toml) or a URL (volley run http://127.0.0.1:8080/ -u 10 -t 30s)".into(),
+            ),
+        }
+    }
+
+    /// The scenario of a one-line run: one request to `url`, 50 users and
+    /// 200 requests unless the flags say otherwise. Written as a scenario
+    /// file would be, so that workers compile the same text.
+    pub fn one_line_scenario(&self, url: &str) -> Result<String, String> {
+        let parsed = url::Url::parse(url).map_err(|e| format!("{url:?}: {e}"))?;
+        if parsed.host_str().is_none_or(str::is_empty) {
+            return Err(format!("{url:?} has no host"));
+        }
+        let method = self.method.clone().unwrap_or(if self.body.is_some() {
+            http::Method::POST
+        } else {
+            http::Method::GET
+        });
+        let path = match parsed.query() {
+            Some(q) => format!("{}?{q}", parsed.path()),
+            None => parsed.path().to_owned(),
+        };
+        let mut load = toml::Table::new();
+        if self.users.is_none() && self.rate.is_none() {
+            load.insert("users".into(), (ONE_LINE_USERS as i64).into());
+        }
+        if self.duration.is_none() && self.requests.is_none() {
+            load.insert("requests".into(), (ONE_LINE_REQUESTS as i64).into());
+        }
+        let mut request = toml::Table::new();
+        request.insert("name".into(), format!("{method} {path}").into());
+        request.insert("method".into(), method.to_string().into());
+        // The URL as given: `url` keeps its path and query, placeholders
+        // and all.
+        request.insert("url".into(), url.into());
+        if let Some(b) = &self.body {
+            request.insert("body".into(), b.clone().into());
+        }
+        let mut scenario = toml::Table::new();
+        scenario.insert("name".into(), url.into());
+        let mut doc = toml::Table::new();
+        doc.insert("scenario".into(), scenario.into());
+        doc.insert("load".into(), load.into());
+        doc.insert(
+            "request".into(),
+            toml::Value::Array(vec![toml::Value::Table(request)]),
+        );
+        toml::to_string(&doc).map_err(|e| e.to_string())
+    }
+
     /// The scenario's load with these flags applied, checked whole against
     /// the bounds of `scenario::limits`.
     pub fn apply(&self, mut load: LoadSpec) -> Result<LoadSpec, String> {

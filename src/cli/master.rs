@@ -44,6 +44,10 @@ pub struct MasterCluster {
     /// stdout. Without a terminal (a pipe, CI) there is no console anyway.
     #[arg(long)]
     pub headless: bool,
+    /// Keep the console open when the run ends, until q (by default it
+    /// closes and the summary is printed).
+    #[arg(long)]
+    pub keep_open: bool,
     /// The master's certificate chain (PEM). Without --cert and --key the
     /// master generates a self-signed certificate and prints its fingerprint.
     #[arg(long, value_name = "FILE", requires = "key")]
@@ -55,7 +59,7 @@ pub struct MasterCluster {
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
     /// Load threads per worker (default: each worker's cores).
-    #[arg(long, value_name = "N", default_value_t = 0, value_parser = crate::scenario::limits::parse_threads::<u32>)]
+    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true, value_parser = crate::scenario::limits::parse_threads::<u32>)]
     pub threads: u32,
 }
 
@@ -107,7 +111,7 @@ pub fn master(args: MasterArgs) -> Result<i32, Exit> {
         master.shutdown("the run is over").await;
         result.map_err(|e| Exit::cannot_start(anyhow::anyhow!(e)))
     });
-    close_console(console, outcome.is_ok(), &interrupt);
+    close_console(console, outcome.is_ok(), &interrupt, c.keep_open);
     let outcome = outcome?;
     let lag = &outcome.report_lag_ms;
     if !lag.is_empty() {

@@ -37,9 +37,17 @@ impl Exit {
     }
 }
 
+/// `volley --version`: the version and the commit built.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("VOLLEY_GIT_COMMIT"),
+    ")"
+);
+
 /// volley: a distributed load tester for REST and gRPC APIs.
 #[derive(Parser)]
-#[command(version, propagate_version = true)]
+#[command(version = VERSION, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -63,6 +71,15 @@ pub enum Command {
     /// See volley work: the prediction servers (REST and gRPC) in this
     /// process, and the mixed scenario against them for 20 s.
     Demo(Box<demo::DemoArgs>),
+    /// Print a shell's completion script: `volley completions bash >
+    /// ~/.local/share/bash-completion/completions/volley` (zsh, fish,
+    /// elvish, powershell alike).
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `volley man > volley.1; man ./volley.1`.
+    Man,
 }
 
 /// Exit code: every threshold passed.
@@ -87,6 +104,8 @@ pub fn main(cli: Cli) -> i32 {
         Command::Check(args) => check::check(args),
         Command::Report(args) => report::report(*args),
         Command::Demo(args) => demo::demo(*args),
+        Command::Completions { shell } => completions(shell),
+        Command::Man => man(),
     };
     match result {
         Ok(code) => code,
@@ -96,5 +115,30 @@ pub fn main(cli: Cli) -> i32 {
             }
             code
         }
+    }
+}
+
+fn completions(shell: clap_complete::Shell) -> Result<i32, Exit> {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "volley", &mut out);
+    write_out(&out)
+}
+
+fn man() -> Result<i32, Exit> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let mut out = Vec::new();
+    clap_mangen::Man::new(cmd)
+        .render(&mut out)
+        .map_err(Exit::cannot_start)?;
+    write_out(&out)
+}
+
+/// Writes to stdout; a reader that stops early (`| head`) is not an error.
+fn write_out(bytes: &[u8]) -> Result<i32, Exit> {
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Exit::cannot_start(e)),
+        _ => Ok(EXIT_PASSED),
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::Args;
 
 use super::Exit;
-use super::load_args::LoadArgs;
+use super::load_args::{LoadArgs, Target};
 use super::outputs::ReportFiles;
 
 use crate::cluster::coordinator::{self, Outcome, RunSpec};
@@ -35,8 +35,12 @@ pub struct RunArgs {
     /// stdout. Without a terminal (a pipe, CI) there is no console anyway.
     #[arg(long)]
     pub headless: bool,
+    /// Keep the console open when the run ends, until q (by default it
+    /// closes and the summary is printed, so a script in a terminal ends).
+    #[arg(long)]
+    pub keep_open: bool,
     /// Threads generating load, all workers together (default: one per core).
-    #[arg(long, value_name = "N", default_value_t = 0, value_parser = crate::scenario::limits::parse_threads::<usize>)]
+    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true, value_parser = crate::scenario::limits::parse_threads::<usize>)]
     pub threads: usize,
     /// Workers in this process. Each joins a master on loopback over QUIC,
     /// exactly as remote workers join `volley master`.
@@ -74,9 +78,28 @@ pub struct Prepared {
 pub fn prepare(load: &LoadArgs, output: &OutputArgs) -> Result<Prepared, Exit> {
     let options = Options {
         host: load.host.clone(),
+        headers: load.headers.clone(),
         ..Options::default()
     };
-    let scenario = crate::scenario::load(&load.file, &options).map_err(Exit::cannot_start)?;
+    let what = load
+        .what()
+        .map_err(|e| Exit::cannot_start(anyhow::anyhow!(e)))?;
+    let scenario = match what {
+        Target::File(f) => crate::scenario::load(&f, &options).map_err(Exit::cannot_start)?,
+        Target::Url(url) => {
+            let text = load
+                .one_line_scenario(&url)
+                .map_err(|e| Exit::cannot_start(anyhow::anyhow!(e)))?;
+            let dir = std::env::current_dir().unwrap_or_default();
+            crate::scenario::compile::compile(
+                std::path::Path::new("command line"),
+                &text,
+                &crate::scenario::compile::DiskSources(dir),
+                &options,
+            )
+            .map_err(Exit::cannot_start)?
+        }
+    };
     prepare_compiled(scenario, load, output)
 }
 
@@ -167,7 +190,7 @@ pub fn run(args: RunArgs) -> Result<i32, Exit> {
         args.threads,
         args.local_workers,
         &args.output,
-        console,
+        console.then_some(args.keep_open),
     )
 }
 
@@ -186,11 +209,12 @@ pub fn open_console(
     Ok((Some(console), Some(watcher)))
 }
 
-/// Waits for the user to leave the console (or closes it at once when the
-/// run could not start or a signal stopped it), so that the terminal is
-/// back before any output.
-pub fn close_console(console: Option<Console>, ran: bool, interrupt: &Interrupt) {
-    let abandon = !ran || interrupt.by().is_some_and(|by| by.starts_with("SIG"));
+/// Closes the console when the run is over, or with `keep_open` waits for
+/// the user to leave it (it closes at once anyway when the run could not
+/// start or a signal stopped it), so that the terminal is back before any
+/// output.
+pub fn close_console(console: Option<Console>, ran: bool, interrupt: &Interrupt, keep_open: bool) {
+    let abandon = !keep_open || !ran || interrupt.by().is_some_and(|by| by.starts_with("SIG"));
     if let Some(c) = console
         && let Err(e) = c.finish(abandon)
     {
@@ -206,7 +230,8 @@ pub fn execute(
     threads: usize,
     local_workers: usize,
     output: &OutputArgs,
-    console: bool,
+    // Some(keep_open) with a console.
+    console: Option<bool>,
 ) -> Result<i32, Exit> {
     let started = SystemTime::now();
     let rt = cluster_runtime()?;
@@ -214,7 +239,8 @@ pub fn execute(
         output.metrics_addr,
         &prepared.scenario.name,
     ))?;
-    let (console, watcher) = open_console(console, prepared, String::new())?;
+    let keep_open = console;
+    let (console, watcher) = open_console(console.is_some(), prepared, String::new())?;
     let status_every = watcher.is_none().then_some(output.status_every);
     let watcher = super::metrics::watchers(metrics.as_ref(), watcher);
     let n = local_workers.max(1);
@@ -254,7 +280,12 @@ pub fn execute(
         }
         result.map_err(|e| Exit::cannot_start(anyhow::anyhow!(e)))
     });
-    close_console(console, outcome.is_ok(), &interrupt);
+    close_console(
+        console,
+        outcome.is_ok(),
+        &interrupt,
+        keep_open.unwrap_or(false),
+    );
     finish(prepared, outcome?, output, started)
 }
 

@@ -30,7 +30,7 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
     /// Load threads (default: one per core).
-    #[arg(long, value_name = "N", default_value_t = 0, value_parser = crate::scenario::limits::parse_threads::<usize>)]
+    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true, value_parser = crate::scenario::limits::parse_threads::<usize>)]
     pub threads: usize,
     /// This worker's name on the master (default: host name and process id).
     #[arg(long, value_name = "NAME")]

@@ -46,6 +46,7 @@ pub fn source_to_wire(s: &Source) -> wire::ScenarioSource {
             .map(|(k, _)| k.clone())
             .collect(),
         host: s.host.clone(),
+        headers: s.headers.iter().map(|(k, v)| format!("{k}: {v}")).collect(),
     }
 }
 
@@ -61,6 +62,14 @@ pub fn source_from_wire(s: wire::ScenarioSource) -> Source {
         files: s.files.into_iter().collect(),
         vars,
         host: s.host,
+        headers: s
+            .headers
+            .iter()
+            .filter_map(|h| {
+                let (k, v) = h.split_once(':')?;
+                Some((k.trim().to_owned(), v.trim().to_owned()))
+            })
+            .collect(),
     }
 }
 

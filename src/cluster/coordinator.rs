@@ -320,9 +320,12 @@ pub async fn run(
                             Ok(s) => {
                                 m.reports += 1;
                                 m.users = s.users;
-                                m.rps = s.requests() as f64 * 1000.0 / s.interval_ms.max(1) as f64;
+                                // Requests only: a worker's figures add up
+                                // to the totals.
+                                let requests = s.requests_before(stats.request_names());
+                                m.rps = requests as f64 * 1000.0 / s.interval_ms.max(1) as f64;
                                 m.cpu = report.cpu_percent;
-                                m.requests = m.requests.saturating_add(s.requests());
+                                m.requests = m.requests.saturating_add(requests);
                                 m.peak_users = m.peak_users.max(s.users);
                                 m.cpu_sum += report.cpu_percent;
                                 m.peak_cpu = m.peak_cpu.max(report.cpu_percent);

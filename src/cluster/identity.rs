@@ -24,10 +24,10 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 /// Why an identity or a trust setting could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}: {error}")]
     Pem {
         path: String,
-        source: rustls::pki_types::pem::Error,
+        error: rustls::pki_types::pem::Error,
     },
     #[error("{0} holds no certificate")]
     NoCert(String),
@@ -69,9 +69,9 @@ impl MasterIdentity {
     /// A certificate chain and key from PEM files.
     pub fn from_files(cert: &Path, key: &Path) -> Result<Self, IdentityError> {
         fn pem(path: &Path) -> impl Fn(rustls::pki_types::pem::Error) -> IdentityError + '_ {
-            move |source| IdentityError::Pem {
+            move |error| IdentityError::Pem {
                 path: path.display().to_string(),
-                source,
+                error,
             }
         }
         let certs = CertificateDer::pem_file_iter(cert)
@@ -121,9 +121,9 @@ impl Trust {
     pub fn ca_file(path: &Path) -> Result<Self, IdentityError> {
         let certs = CertificateDer::pem_file_iter(path)
             .and_then(|i| i.collect::<Result<Vec<_>, _>>())
-            .map_err(|source| IdentityError::Pem {
+            .map_err(|error| IdentityError::Pem {
                 path: path.display().to_string(),
-                source,
+                error,
             })?;
         if certs.is_empty() {
             return Err(IdentityError::NoCert(path.display().to_string()));

@@ -87,10 +87,10 @@ impl WorkerLink {
 pub enum MasterError {
     #[error("{0}")]
     Identity(#[from] IdentityError),
-    #[error("cannot listen on {addr} (UDP): {source}")]
+    #[error("cannot listen on {addr} (UDP): {error}")]
     Bind {
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -110,7 +110,7 @@ impl Master {
     ) -> Result<Self, MasterError> {
         let config = identity.server_config()?;
         let endpoint =
-            Endpoint::server(config, addr).map_err(|source| MasterError::Bind { addr, source })?;
+            Endpoint::server(config, addr).map_err(|error| MasterError::Bind { addr, error })?;
         let (tx, events) = mpsc::unbounded_channel();
         tokio::spawn(accept_loop(endpoint.clone(), Arc::new(token), tx));
         Ok(Master {

@@ -18,11 +18,8 @@ impl std::fmt::Debug for Token {
 /// Why no token could be had.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    #[error("cannot read the token file {path}: {source}")]
-    File {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("cannot read the token file {path}: {error}")]
+    File { path: String, error: std::io::Error },
     #[error("the token {0} is empty")]
     Empty(String),
     #[error(
@@ -48,9 +45,9 @@ impl Token {
     /// From --token-file, else VOLLEY_TOKEN.
     pub fn from_flag_or_env(file: Option<&Path>) -> Result<Self, TokenError> {
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path).map_err(|source| TokenError::File {
+            let text = std::fs::read_to_string(path).map_err(|error| TokenError::File {
                 path: path.display().to_string(),
-                source,
+                error,
             })?;
             return Token::new(text).map_err(|_| TokenError::Empty(path.display().to_string()));
         }

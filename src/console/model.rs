@@ -267,7 +267,13 @@ impl Model {
             total: board.target,
             step: board.step,
             expected_workers: board.expected_workers,
-            rps: run.current_rps(),
+            // Once load stops the last second's rate is stale: the run's
+            // mean then.
+            rps: if matches!(board.phase, Phase::Stopping | Phase::Done) {
+                run.rps(&total)
+            } else {
+                run.current_rps()
+            },
             failure_percent: if total.requests > 0 {
                 total.failures as f64 * 100.0 / total.requests as f64
             } else {

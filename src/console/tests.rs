@@ -129,7 +129,11 @@ fn header_table_and_charts_at_80x24() {
         "workers 1/2",
         "failures 0.25%",
         "throughput",
-        "latency (ms)",
+        "latency (log scale)",
+        // The legend names the lines; the axis is in decades.
+        "p50",
+        "p99",
+        "1ms",
         "health",
         "flow:checkout",
         "└ login",
@@ -373,4 +377,55 @@ fn a_streaming_calls_rows_follow_it_as_steps() {
             (RowKind::Request, 1, 1),
         ]
     );
+}
+
+#[test]
+fn without_colour_each_latency_line_has_its_own_marker_in_the_legend() {
+    let ui = UiState {
+        color: false,
+        ..UiState::default()
+    };
+    let text = render(&model(), &ui, 160, 48);
+    for want in ["p50 •", "p95 ⣿", "p99 █", "max ▄"] {
+        assert!(text.contains(want), "no {want:?} in\n{text}");
+    }
+}
+
+#[test]
+fn distribution_lines_keep_labels_whole_and_give_shares() {
+    use super::view::distribution_lines;
+    let dist = vec![
+        ("<1ms".to_string(), 900u64),
+        ("<2.5ms".to_string(), 99),
+        ("<1s".to_string(), 1),
+    ];
+    let lines = distribution_lines(&dist, 30);
+    assert_eq!(lines.len(), 3);
+    assert!(lines.iter().all(|l| l.chars().count() <= 30), "{lines:?}");
+    assert!(lines[0].starts_with("  <1ms █"), "{lines:?}");
+    assert!(lines[0].ends_with(" 90.0%"), "{lines:?}");
+    assert!(lines[1].starts_with("<2.5ms "), "{lines:?}");
+    assert!(lines[2].ends_with("  0.1%"), "{lines:?}");
+    // The largest bucket fills the bar; nothing is drawn past it.
+    let full = lines[0].matches('█').count();
+    assert!(full >= 15, "{lines:?}");
+    assert!(distribution_lines(&[], 30).is_empty());
+}
+
+#[test]
+fn once_stopped_the_header_shows_the_mean_rate_and_no_time_left() {
+    let mut m = model();
+    m.phase = Phase::Done;
+    let text = render(&m, &UiState::default(), 80, 24);
+    assert!(text.contains("req/s (mean)"), "{text}");
+    assert!(!text.contains("left"), "{text}");
+}
+
+#[test]
+fn a_target_too_long_for_the_header_ends_in_an_ellipsis() {
+    let mut m = model();
+    m.target = "http://a-rather-long-host-name.example.internal:8000, http://other:9000".into();
+    let text = render(&m, &UiState::default(), 80, 24);
+    let first = text.lines().next().unwrap_or_default();
+    assert!(first.trim_end().ends_with('…'), "{first}");
 }

@@ -7,7 +7,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{
-    Axis, BarChart, Block, Chart, Clear, Dataset, GraphType, Paragraph, Row as TRow, Table,
+    Axis, Block, Chart, Clear, Dataset, GraphType, LegendPosition, Paragraph, Row as TRow, Table,
     TableState, Tabs,
 };
 
@@ -185,7 +185,10 @@ fn header(f: &mut Frame, area: Rect, m: &Model, ui: &UiState) {
             Phase::Done => Color::Cyan,
         })
         .add_modifier(Modifier::BOLD);
+    let ended = matches!(m.phase, Phase::Stopping | Phase::Done);
     let (time, left) = match m.duration {
+        // Stopped early, the planned time left means nothing.
+        Some(_) if ended => (secs(m.elapsed), String::new()),
         Some(d) => (
             format!("{}/{}", secs(m.elapsed), secs(d)),
             format!(" · {} left", secs(d.saturating_sub(m.elapsed))),
@@ -210,10 +213,17 @@ fn header(f: &mut Frame, area: Rect, m: &Model, ui: &UiState) {
                 format!(" {} ", m.phase.as_str().to_uppercase()),
                 phase_style.add_modifier(Modifier::REVERSED),
             ),
-            Span::raw(format!(" {time}  {} → {}", m.scenario, m.target)),
+            Span::raw(fit(
+                &format!(" {time}  {} → {}", m.scenario, m.target),
+                (area.width as usize).saturating_sub(m.phase.as_str().len() + 2),
+            )),
         ]),
         Line::from(vec![
-            Span::raw(format!(" {load} · {} req/s · ", short(m.rps))),
+            Span::raw(format!(
+                " {load} · {} req/s{} · ",
+                short(m.rps),
+                if ended { " (mean)" } else { "" }
+            )),
             Span::styled(format!("failures {:.2}%", m.failure_percent), failing),
             Span::raw(format!(
                 " · workers {connected}/{}{left}",
@@ -235,6 +245,16 @@ fn header(f: &mut Frame, area: Rect, m: &Model, ui: &UiState) {
         ]));
     }
     f.render_widget(Paragraph::new(lines), area);
+}
+
+/// `text` in at most `width` characters, an ellipsis where it was cut.
+fn fit(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(width.saturating_sub(1)).collect();
+    out.push('…');
+    out
 }
 
 /// One series of a chart, drawn as a braille line.
@@ -288,57 +308,155 @@ fn charts(f: &mut Frame, area: Rect, m: &Model, ui: &UiState) {
     );
     f.render_widget(chart, parts[0]);
 
-    let p50 = pick(|p| p.p50);
-    let p95 = pick(|p| p.p95);
-    let p99 = pick(|p| p.p99);
-    let max = pick(|p| p.max);
-    let top = max.iter().map(|p| p.1).fold(1.0, f64::max) * 1.1;
-    let latency = Chart::new(vec![
-        line("p50", ui.fg(Color::Green), &p50),
-        line("p95", ui.fg(Color::Yellow), &p95),
-        line("p99", ui.fg(Color::Magenta), &p99),
-        // Maxima jump about: dots read better than a line.
-        line("max", ui.fg(Color::Red), &max)
-            .marker(Marker::Dot)
-            .graph_type(GraphType::Scatter),
-    ])
-    .block(Block::bordered().title(" latency (ms) "))
-    .x_axis(x_axis())
-    .y_axis(
-        Axis::default()
-            .bounds([0.0, top])
-            .labels(["0".to_string(), format!("{top:.1}")]),
-    );
+    // Latency on a log scale: p50 and p99 often differ a hundredfold, and
+    // on a linear axis scaled to the max they lie flat on the bottom row.
+    let series = [
+        ("p50", Color::Green, pick(|p| p.p50)),
+        ("p95", Color::Yellow, pick(|p| p.p95)),
+        ("p99", Color::Magenta, pick(|p| p.p99)),
+        ("max", Color::Red, pick(|p| p.max)),
+    ];
+    let (lo, hi) = decades(series.iter().flat_map(|(_, _, d)| d.iter().map(|p| p.1)));
+    let logged: Vec<Vec<(f64, f64)>> = series
+        .iter()
+        .map(|(_, _, d)| d.iter().map(|&(t, v)| (t, log_ms(v))).collect())
+        .collect();
+    // Without colour each series has its own marker, named in the legend.
+    let names: Vec<String> = series
+        .iter()
+        .enumerate()
+        .map(|(i, (n, _, _))| {
+            if ui.color {
+                (*n).to_owned()
+            } else {
+                format!("{n} {}", MARKS[i].1)
+            }
+        })
+        .collect();
+    let datasets: Vec<Dataset> = series
+        .iter()
+        .zip(&logged)
+        .zip(&names)
+        .enumerate()
+        .map(|(i, (((_, color, _), data), name))| {
+            let d = line(name, ui.fg(*color), data);
+            if !ui.color {
+                d.marker(MARKS[i].0).graph_type(GraphType::Scatter)
+            } else if i == 3 {
+                // Maxima jump about: dots read better than a line.
+                d.marker(Marker::Dot).graph_type(GraphType::Scatter)
+            } else {
+                d
+            }
+        })
+        .collect();
+    let latency = Chart::new(datasets)
+        .block(Block::bordered().title(" latency (log scale) "))
+        .x_axis(x_axis())
+        .y_axis(
+            Axis::default()
+                .bounds([lo as f64, hi as f64])
+                .labels((lo..=hi).map(decade_label)),
+        )
+        .legend_position(Some(LegendPosition::TopLeft))
+        // Always show the legend: without it the lines cannot be told apart.
+        .hidden_legend_constraints((Constraint::Percentage(100), Constraint::Percentage(100)));
     f.render_widget(latency, parts[1]);
 
     if wide {
-        let bars: Vec<(&str, u64)> = m
-            .distribution
-            .iter()
-            .map(|(l, n)| (l.as_str(), *n))
-            .collect();
-        let width = ((parts[2].width.saturating_sub(2)) / bars.len().max(1) as u16)
-            .saturating_sub(1)
-            .clamp(1, 7);
-        let dist = BarChart::default()
-            .block(Block::bordered().title(" distribution (whole run) "))
-            .bar_width(width)
-            .bar_gap(1)
-            .bar_style(ui.fg(Color::Cyan))
-            .data(bars.as_slice());
+        let inner = parts[2].inner(ratatui::layout::Margin::new(1, 1));
+        let text = distribution_lines(&m.distribution, inner.width as usize);
+        let dist = Paragraph::new(text.into_iter().map(Line::from).collect::<Vec<_>>())
+            .style(ui.fg(Color::Cyan))
+            .block(Block::bordered().title(" distribution (whole run) "));
         f.render_widget(dist, parts[2]);
     }
+}
+
+/// Markers told apart without colour (NO_COLOR), with the symbol the
+/// legend shows for each.
+const MARKS: [(Marker, &str); 4] = [
+    (Marker::Dot, "•"),
+    (Marker::Braille, "⣿"),
+    (Marker::Block, "█"),
+    (Marker::Bar, "▄"),
+];
+
+/// A latency in milliseconds on the chart's log axis (1 µs at least).
+fn log_ms(v: f64) -> f64 {
+    v.max(0.001).log10()
+}
+
+/// The whole decades (powers of ten of milliseconds) that hold `values`:
+/// at least one decade, and nothing below 1 µs.
+fn decades(values: impl Iterator<Item = f64>) -> (i32, i32) {
+    let (mut min, mut max) = (f64::INFINITY, 0.0f64);
+    for v in values.filter(|v| *v > 0.0) {
+        min = min.min(v);
+        max = max.max(v);
+    }
+    if !min.is_finite() {
+        return (-1, 1);
+    }
+    let lo = log_ms(min).floor().max(-3.0) as i32;
+    let hi = (log_ms(max).ceil() as i32).max(lo + 1);
+    (lo, hi)
+}
+
+/// 10^k milliseconds, as a person writes it: 1us, 10us, 100us, 1ms ... 1s.
+fn decade_label(k: i32) -> String {
+    match k {
+        i32::MIN..=-3 => "1us".into(),
+        -2 => "10us".into(),
+        -1 => "100us".into(),
+        0 => "1ms".into(),
+        1 => "10ms".into(),
+        2 => "100ms".into(),
+        3 => "1s".into(),
+        4 => "10s".into(),
+        5 => "100s".into(),
+        _ => format!("1e{}s", k - 3),
+    }
+}
+
+/// The distribution as text, one bucket a line: its label, a bar scaled to
+/// the largest bucket, and its share of the whole, so that labels are never
+/// cut and small buckets read as percentages.
+pub fn distribution_lines(dist: &[(String, u64)], width: usize) -> Vec<String> {
+    let total: u64 = dist.iter().map(|(_, n)| *n).sum();
+    let most = dist.iter().map(|(_, n)| *n).max().unwrap_or(0);
+    if total == 0 {
+        return Vec::new();
+    }
+    let label_w = dist.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
+    // "LABEL │BAR 100.0%"
+    let bar_w = width.saturating_sub(label_w + 9).max(1);
+    dist.iter()
+        .map(|(label, n)| {
+            let share = *n as f64 / total as f64 * 100.0;
+            let eighths = (*n as f64 / most.max(1) as f64 * (bar_w * 8) as f64).round() as usize;
+            let mut bar = "█".repeat(eighths / 8);
+            if !eighths.is_multiple_of(8) {
+                bar.push([' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'][eighths % 8]);
+            }
+            let pct = if share > 0.0 && share < 0.1 {
+                "<0.1%".to_owned()
+            } else {
+                format!("{share:.1}%")
+            };
+            format!("{label:>label_w$} {bar:<bar_w$} {pct:>6}")
+        })
+        .collect()
 }
 
 fn requests_table(f: &mut Frame, area: Rect, m: &Model, ui: &UiState) {
     let wide = area.width >= 120;
     let mut head = vec!["name", "reqs", "fails", "rps"];
+    // The summary's order; a narrow terminal keeps p50, p95, p99 and max.
     if wide {
-        head.push("mean");
-    }
-    head.extend(["p50", "p95", "p99"]);
-    if wide {
-        head.extend(["p90", "p99.9"]);
+        head.extend(["mean", "p50", "p90", "p95", "p99", "p99.9"]);
+    } else {
+        head.extend(["p50", "p95", "p99"]);
     }
     head.push("max");
     if wide {
@@ -357,13 +475,13 @@ fn requests_table(f: &mut Frame, area: Rect, m: &Model, ui: &UiState) {
         ];
         if wide {
             c.push(format_micros(r.mean));
-        }
-        for v in [r.p50, r.p95, r.p99] {
-            c.push(format_micros(v as f64));
-        }
-        if wide {
-            c.push(format_micros(r.p90 as f64));
-            c.push(format_micros(r.p999 as f64));
+            for v in [r.p50, r.p90, r.p95, r.p99, r.p999] {
+                c.push(format_micros(v as f64));
+            }
+        } else {
+            for v in [r.p50, r.p95, r.p99] {
+                c.push(format_micros(v as f64));
+            }
         }
         c.push(format_micros(r.max as f64));
         if wide {
@@ -505,13 +623,20 @@ fn note_lines(m: &Model) -> Vec<String> {
 /// Draws one frame.
 pub fn draw(f: &mut Frame, m: &Model, ui: &UiState) {
     let area = f.area();
-    let chart_rows = if area.height >= 40 {
+    let top_rows = if m.invalid.is_empty() { 2 } else { 3 };
+    let fixed = top_rows + 1 + note_lines(m).len() as u16 + 1;
+    // The charts take what the table does not need (its rows and header),
+    // within a third and two thirds of the screen (8 rows at least).
+    let base = if area.height >= 40 {
         area.height / 3
     } else {
         8
     };
+    let table_rows = row_count(m, ui.tab) as u16 + 1;
+    let spare = area.height.saturating_sub(fixed + table_rows);
+    let chart_rows = spare.clamp(base, (area.height * 2 / 3).max(base));
     let [top, chart, tabs, body, notes, foot] = Layout::vertical([
-        Constraint::Length(if m.invalid.is_empty() { 2 } else { 3 }),
+        Constraint::Length(top_rows),
         Constraint::Length(chart_rows),
         Constraint::Length(1),
         Constraint::Min(3),

@@ -19,7 +19,7 @@ fn ms(us: f64) -> String {
 
 fn stats_row(kind: &str, name: &str, n: &NameSnapshot, run: &RunStats) -> Vec<String> {
     let h = &n.hist;
-    let secs = run.elapsed_secs().max(1e-9);
+    let secs = run.measured_secs().max(1e-9);
     let mut r = vec![
         kind.to_owned(),
         name.to_owned(),

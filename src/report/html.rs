@@ -184,9 +184,17 @@ pub fn render(report: &RunReport) -> String {
         "<h1>{}<span class=\"verdict {verdict_class}\" id=\"verdict\">{verdict}</span></h1>",
         esc(&title)
     );
+    let reset = if run.reset_at_ms > 0 {
+        format!(
+            " (statistics since a reset at {:.1} s)",
+            run.reset_at_ms as f64 / 1000.0
+        )
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "<p class=\"sub\">started {} · ran {:.1} s · {} → {}</p>",
+        "<p class=\"sub\">started {} · ran {:.1} s{reset} · {} → {}</p>",
         when(report.started_unix_ms),
         run.elapsed_secs(),
         esc(&c.model),

@@ -78,6 +78,10 @@ pub struct ResultJson {
     pub config: RunConfig,
     pub started_unix_ms: u64,
     pub duration_s: f64,
+    /// When the statistics were cleared from the console, in seconds since
+    /// the start: they, and their rates, cover `duration_s - reset_at_s`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reset_at_s: f64,
     pub totals: StatsJson,
     /// Requests and flow steps.
     pub names: Vec<StatsJson>,
@@ -223,6 +227,7 @@ pub fn result(report: &RunReport) -> ResultJson {
         config: report.config.clone(),
         started_unix_ms: report.started_unix_ms,
         duration_s: run.elapsed_secs(),
+        reset_at_s: run.reset_at_ms as f64 / 1000.0,
         totals: stats_json("total", &run.total(), run),
         names: (0..run.request_names()).map(stats).collect(),
         flows: run.flow_names().map(stats).collect(),
@@ -244,4 +249,8 @@ pub fn result(report: &RunReport) -> ResultJson {
         workers: report.workers.clone(),
         merged_from: report.merged_from.clone(),
     }
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }

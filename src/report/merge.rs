@@ -17,15 +17,12 @@ use crate::stats::{FailureCount, NameClass, NameSnapshot, RunStats};
 /// Why a result could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("reading {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path}: not a volley result (write one with --json): {source}")]
+    #[error("reading {path}: {error}")]
+    Read { path: String, error: std::io::Error },
+    #[error("{path}: not a volley result (write one with --json): {error}")]
     Parse {
         path: String,
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     #[error("{path}: the histogram of {name:?}: {reason}")]
     Histogram {
@@ -56,13 +53,13 @@ pub enum Align {
 /// Reads one result file.
 pub fn load(path: &Path) -> Result<RunReport, LoadError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+    let text = std::fs::read_to_string(path).map_err(|error| LoadError::Read {
         path: shown.clone(),
-        source,
+        error,
     })?;
-    let doc: ResultJson = serde_json::from_str(&text).map_err(|source| LoadError::Parse {
+    let doc: ResultJson = serde_json::from_str(&text).map_err(|error| LoadError::Parse {
         path: shown.clone(),
-        source,
+        error,
     })?;
     from_json(doc, &shown)
 }
@@ -112,6 +109,7 @@ pub fn from_json(doc: ResultJson, path: &str) -> Result<RunReport, LoadError> {
         stats.totals[i] = totals(i as u32, s, path)?;
     }
     stats.elapsed_ms = (doc.duration_s * 1000.0).round().max(0.0) as u64;
+    stats.reset_at_ms = ((doc.reset_at_s * 1000.0).round().max(0.0) as u64).min(stats.elapsed_ms);
     stats.late_starts = doc.late_starts;
     stats.missed_starts = doc.missed_starts;
     stats.retries = doc.retries;
@@ -262,6 +260,7 @@ pub fn merge(mut reports: Vec<(String, RunReport)>, align: Align) -> Result<RunR
         .min()
         .unwrap_or(0);
     let mut series: BTreeMap<u64, Point> = BTreeMap::new();
+    let mut reset_at: Option<u64> = None;
     let mut thresholds: Vec<Threshold> = Vec::new();
     let mut notes = Vec::new();
     let mut errors = Vec::new();
@@ -286,6 +285,9 @@ pub fn merge(mut reports: Vec<(String, RunReport)>, align: Align) -> Result<RunR
             .checked_add(rep.stats.elapsed_ms)
             .ok_or_else(|| overflow("the start and duration"))?;
         stats.elapsed_ms = stats.elapsed_ms.max(end);
+        // The merged statistics cover from the earliest measured start.
+        let from = offset_ms.saturating_add(rep.stats.reset_at_ms);
+        reset_at = Some(reset_at.map_or(from, |r: u64| r.min(from)));
         let starts = |a: u64, b: u64| {
             a.checked_add(b)
                 .ok_or_else(|| overflow("the late, missed or retried starts"))
@@ -325,6 +327,7 @@ pub fn merge(mut reports: Vec<(String, RunReport)>, align: Align) -> Result<RunR
     stats.series.points = series.into_values().collect();
     stats.series.bound();
     let configs: Vec<&RunConfig> = reports.iter().map(|(_, r)| &r.config).collect();
+    stats.reset_at_ms = reset_at.unwrap_or(0).min(stats.elapsed_ms);
     let config = merged_config(&configs, stats.elapsed_secs());
     let mut merged = RunReport {
         config,

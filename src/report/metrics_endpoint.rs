@@ -33,10 +33,10 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Why the endpoint could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
-    #[error("cannot serve metrics on {addr} (TCP): {source}")]
+    #[error("cannot serve metrics on {addr} (TCP): {error}")]
     Bind {
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -84,7 +84,7 @@ impl Drop for MetricsEndpoint {
 /// Binds `addr` and serves metrics on a task of the current tokio runtime
 /// (any flavour). Returns the endpoint and the handle to set its text with.
 pub async fn bind(addr: SocketAddr) -> Result<(MetricsEndpoint, MetricsText), MetricsError> {
-    let bind_error = |source| MetricsError::Bind { addr, source };
+    let bind_error = |error| MetricsError::Bind { addr, error };
     let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
     let bound = listener.local_addr().map_err(bind_error)?;
     // The command line says where, in its own words.

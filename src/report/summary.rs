@@ -155,7 +155,18 @@ pub fn write_summary(
             false,
         )?;
     }
-    writeln!(out, "duration {:.1}s", run.elapsed_secs())?;
+    if run.reset_at_ms > 0 {
+        // Cleared from the console: the numbers above are since then.
+        writeln!(
+            out,
+            "duration {:.1}s (statistics since the reset at {:.1}s: {:.1}s)",
+            run.elapsed_secs(),
+            run.reset_at_ms as f64 / 1000.0,
+            run.measured_secs()
+        )?;
+    } else {
+        writeln!(out, "duration {:.1}s", run.elapsed_secs())?;
+    }
     let mut failures: Vec<(String, &str, u64, Option<&String>)> = Vec::new();
     for (name, n) in run.names.iter().zip(&run.totals) {
         for f in &n.failure_counts {

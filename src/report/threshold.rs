@@ -159,15 +159,15 @@ impl Threshold {
                 };
                 (p, op, o.len())
             })
-            .ok_or_else(|| format!("threshold {t:?}: expected METRIC<VALUE, e.g. p99<250ms"))?;
+            .ok_or_else(|| "expected METRIC<VALUE, e.g. p99<250ms".to_string())?;
         let lhs = t[..pos].trim();
         let rhs = &t[pos + len..];
         let (name, metric) = match lhs.rsplit_once(':') {
             Some((n, m)) => (Some(n.trim().to_owned()), m.trim()),
             None => (None, lhs),
         };
-        let metric = parse_metric(metric).map_err(|e| format!("threshold {t:?}: {e}"))?;
-        let value = parse_value(metric, rhs).map_err(|e| format!("threshold {t:?}: {e}"))?;
+        let metric = parse_metric(metric)?;
+        let value = parse_value(metric, rhs)?;
         Ok(Threshold {
             text: t.to_owned(),
             name,

@@ -57,8 +57,11 @@ impl Sources for MemorySources {
 /// Options given outside the file.
 #[derive(Debug, Default, Clone)]
 pub struct Options {
-    /// -H/--host: replaces the base URL of every HTTP request.
+    /// --host: replaces the base URL of every HTTP request.
     pub host: Option<String>,
+    /// -H/--header: added to every HTTP request, replacing the file's
+    /// header of the same name.
+    pub headers: Vec<(String, String)>,
     /// Values for `${NAME}` that take precedence over the environment
     /// (`volley demo` points the scenario at its embedded servers this way).
     pub vars: BTreeMap<String, String>,
@@ -104,7 +107,7 @@ pub(super) struct Ctx<'a> {
     isolated: bool,
     /// Every ${NAME} looked up, with what it was (None: unset).
     looked_up: Mutex<BTreeMap<String, Option<String>>>,
-    file: &'a Path,
+    pub(super) file: &'a Path,
     text: &'a str,
     pub(super) sources: &'a dyn Sources,
     read: Mutex<BTreeMap<String, Vec<u8>>>,
@@ -186,6 +189,7 @@ impl Ctx<'_> {
 pub fn compile_source(source: &Source) -> Result<Scenario, ScenarioError> {
     let options = Options {
         host: source.host.clone(),
+        headers: source.headers.clone(),
         vars: source
             .vars
             .iter()
@@ -203,7 +207,17 @@ pub fn compile_source(source: &Source) -> Result<Scenario, ScenarioError> {
 
 /// Parses "10s", "1m30s", "250ms", "2h".
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim())
+    let t = s.trim();
+    // A bare number is seconds, as Locust's -t 10 and k6's durations read.
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return t
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite())
+            .and_then(|x| Duration::try_from_secs_f64(x).ok())
+            .ok_or_else(|| format!("{s:?} is not a duration; write e.g. 250ms, 10s, 1m30s"));
+    }
+    humantime::parse_duration(t)
         .map_err(|e| format!("{s:?} is not a duration ({e}); write e.g. 250ms, 10s, 1m30s"))
 }
 
@@ -217,9 +231,10 @@ pub fn compile(
     let parsed: file::File = toml::from_str(text).map_err(|e| {
         let message = e.message().trim_end();
         // Serde names the type it expected, not the key: add the key.
+        let message = plain_types(&did_you_mean(message));
         let message = match e.span().and_then(|s| key_before(text, s.start)) {
             Some(key) if !message.contains(&format!("`{key}`")) => format!("{key}: {message}"),
-            _ => message.to_owned(),
+            _ => message,
         };
         ScenarioError::at(file, text, e.span(), message)
     })?;
@@ -309,6 +324,7 @@ pub fn compile(
         files: cx.read.into_inner().unwrap_or_else(|p| p.into_inner()),
         vars: cx.looked_up.into_inner().unwrap_or_else(|p| p.into_inner()),
         host: options.host.clone(),
+        headers: options.headers.clone(),
     };
     Ok(Scenario {
         name,
@@ -321,6 +337,45 @@ pub fn compile(
         allow_empty: parsed.scenario.allow_empty,
         source,
     })
+}
+
+/// serde's "unknown field `spawn_rat`, expected one of `users`, ..." with
+/// the closest known key named first: "did you mean `spawn_rate`?".
+fn did_you_mean(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return message.to_owned();
+    };
+    let Some((unknown, known)) = rest.split_once('`') else {
+        return message.to_owned();
+    };
+    // A key that begins with what was written (think → think_time) first,
+    // then the nearest by edits, if near enough.
+    let keys = || known.split('`').skip(1).step_by(2);
+    let best = keys()
+        .filter(|k| unknown.len() >= 3 && k.starts_with(unknown))
+        .map(|k| (0, k))
+        .next()
+        .or_else(|| {
+            keys()
+                .map(|k| (strsim::damerau_levenshtein(unknown, k), k))
+                .filter(|(d, k)| *d <= (k.len() / 3).max(1) + 1)
+                .min_by_key(|(d, _)| *d)
+        });
+    match best {
+        Some((_, k)) => format!("unknown key `{unknown}`: did you mean `{k}`? ({message})"),
+        None => message.to_owned(),
+    }
+}
+
+/// serde names Rust types; a scenario's author knows TOML's.
+fn plain_types(message: &str) -> String {
+    message
+        .replace("expected u64", "expected a whole number")
+        .replace("expected u32", "expected a whole number")
+        .replace("expected u16", "expected a whole number")
+        .replace("expected i64", "expected an integer")
+        .replace("expected f64", "expected a number")
+        .replace("expected a boolean", "expected true or false")
 }
 
 /// The key whose value starts at byte `offset` of `text` (`users` in

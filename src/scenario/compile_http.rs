@@ -131,6 +131,22 @@ pub(super) fn compile_http(
         headers.retain(|(n, _): &(http::HeaderName, Template)| *n != hname);
         headers.push((hname, t));
     }
+    // -H/--header from the command line, as written (no placeholders),
+    // over the file's.
+    for (k, v) in &options.headers {
+        let bad = |what: &str| ScenarioError {
+            file: cx.file.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: format!("-H {k:?}: {what}"),
+            excerpt: None,
+        };
+        let hname = http::HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| bad("not a valid header name"))?;
+        http::HeaderValue::from_str(v).map_err(|_| bad("not a valid header value"))?;
+        headers.retain(|(n, _): &(http::HeaderName, Template)| *n != hname);
+        headers.push((hname, Template::literal(v)));
+    }
     let body = match (&r.body, &r.json) {
         (Some(_), Some(j)) => {
             return Err(cx.err(j.span(), "give body (text) or json (a table), not both"));
@@ -456,6 +472,7 @@ mod tests {
     fn scenario(text: &str, vars: &[(&str, &str)]) -> Scenario {
         let options = Options {
             host: None,
+            headers: Vec::new(),
             isolated: true,
             vars: vars
                 .iter()

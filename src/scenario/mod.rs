@@ -57,8 +57,10 @@ pub struct Source {
     pub files: std::collections::BTreeMap<String, Vec<u8>>,
     /// Every ${NAME} it looked up, with its value (None: unset).
     pub vars: std::collections::BTreeMap<String, Option<String>>,
-    /// -H/--host, if given.
+    /// --host, if given.
     pub host: Option<String>,
+    /// -H/--header values, in order.
+    pub headers: Vec<(String, String)>,
 }
 
 /// Flows' statistics are named `flow:NAME`, so that reports and thresholds

@@ -16,6 +16,7 @@ use super::compile::{MemorySources, Options, compile};
 fn compiles_or_says_where(text: &str) -> Result<(), TestCaseError> {
     let options = Options {
         host: None,
+        headers: Vec::new(),
         vars: BTreeMap::from([("X".to_string(), "x".to_string())]),
         isolated: true,
     };

@@ -153,6 +153,17 @@ impl Template {
         Ok(Template { parts })
     }
 
+    /// The text with each placeholder shown as `{{…}}`, for `volley check`.
+    pub fn shape(&self) -> String {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Part::Lit(s) => s.as_str(),
+                _ => "{{…}}",
+            })
+            .collect()
+    }
+
     /// The text, if the template has no placeholders.
     pub fn as_static(&self) -> Option<&str> {
         match self.parts.as_slice() {

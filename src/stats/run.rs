@@ -57,6 +57,9 @@ pub struct RunStats {
     pub totals: Vec<NameTotals>,
     /// Milliseconds since the start, of the latest snapshot.
     pub elapsed_ms: u64,
+    /// When the statistics were last cleared (the console's reset), in
+    /// milliseconds since the start: rates are over the time since.
+    pub reset_at_ms: u64,
     pub late_starts: u64,
     pub missed_starts: u64,
     /// Requests sent again on a new connection (a kept-alive one was found
@@ -87,6 +90,7 @@ impl RunStats {
             streams: 0,
             totals,
             elapsed_ms: 0,
+            reset_at_ms: 0,
             late_starts: 0,
             missed_starts: 0,
             retries: 0,
@@ -327,8 +331,14 @@ impl RunStats {
 
     /// Requests per second over the run.
     pub fn rps(&self, n: &NameSnapshot) -> f64 {
-        let s = self.elapsed_secs();
+        let s = self.measured_secs();
         if s > 0.0 { n.requests as f64 / s } else { 0.0 }
+    }
+
+    /// How long the statistics cover: since the start, or since the last
+    /// reset. Rates divide by this, not by the run's whole time.
+    pub fn measured_secs(&self) -> f64 {
+        self.elapsed_ms.saturating_sub(self.reset_at_ms) as f64 / 1000.0
     }
 
     /// The latest complete second's rate, over all names.
@@ -336,12 +346,17 @@ impl RunStats {
         self.series.points.last().map(Point::rps).unwrap_or(0.0)
     }
 
-    /// Clears everything measured (the console's reset).
+    /// Clears everything measured (the console's reset). The run's clock
+    /// goes on; rates count from now.
     pub fn reset(&mut self) {
         let (flows, streams) = (self.flows, self.streams);
+        let (elapsed_ms, expected) = (self.elapsed_ms, self.expected_sources);
         *self = RunStats::new(std::mem::take(&mut self.names))
             .with_streams(streams)
             .with_flows(flows);
+        self.elapsed_ms = elapsed_ms;
+        self.reset_at_ms = elapsed_ms;
+        self.expected_sources = expected;
     }
 }
 
@@ -420,6 +435,25 @@ mod tests {
         );
         run.reset();
         assert_eq!(run.flows, 1);
+    }
+
+    #[test]
+    fn rates_after_a_reset_count_from_the_reset() {
+        let mut run = RunStats::new(vec!["a".into()]);
+        for sec in 1..=10u64 {
+            run.apply(0, &snap(sec * 1000, 0, &vec![100; 1000], 1));
+        }
+        assert_eq!(run.rps(&run.totals[0]), 1000.0);
+        run.reset();
+        assert_eq!((run.elapsed_ms, run.measured_secs()), (10_000, 0.0));
+        for sec in 11..=12u64 {
+            run.apply(0, &snap(sec * 1000, 0, &vec![100; 500], 1));
+        }
+        run.finish();
+        // 1,000 requests in the 2 s since the reset, not in the 12 s run.
+        assert_eq!(run.totals[0].requests, 1000);
+        assert_eq!(run.rps(&run.totals[0]), 500.0);
+        assert_eq!(run.rps(&run.total()), 500.0);
     }
 
     #[test]

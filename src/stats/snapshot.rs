@@ -359,6 +359,15 @@ impl<H> Snapshot<H> {
             .fold(0, |a, n| a.saturating_add(n.requests))
     }
 
+    /// Requests of the names before `first_other` (the requests, without
+    /// flows' iterations or streams' messages, which come after them).
+    pub fn requests_before(&self, first_other: usize) -> u64 {
+        self.names
+            .iter()
+            .filter(|n| (n.name as usize) < first_other)
+            .fold(0, |a, n| a.saturating_add(n.requests))
+    }
+
     pub fn failures(&self) -> u64 {
         self.names
             .iter()

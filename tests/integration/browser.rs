@@ -95,8 +95,9 @@ async fn the_html_report_renders_in_headless_chromium() {
             std::env::var_os("VOLLEY_REQUIRE_BROWSER").is_none(),
             "VOLLEY_REQUIRE_BROWSER is set but chromedriver cannot be started"
         );
-        eprintln!(
-            "SKIPPED: chromedriver is not installed (.ci/run installs chromium and chromium-driver)"
+        common::skipped(
+            "browser",
+            "chromedriver is not installed (.ci/run installs chromium and chromium-driver)",
         );
         return;
     };

@@ -120,3 +120,11 @@ pub fn proto_dir() -> PathBuf {
 pub fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
+
+/// Says that a test skipped, and why, where a person sees it: written to
+/// the process's stderr itself, which the test harness does not capture
+/// (it captures `eprintln!`), so the line shows beside the test's `ok`.
+pub fn skipped(test: &str, why: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "\nSKIPPED {test}: {why}");
+}

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::{Dir, read_json};
+use crate::common::{self, Dir, read_json};
 
 struct Tmux {
     socket: String,
@@ -59,7 +59,10 @@ fn has_tmux() -> bool {
 #[test]
 fn the_demo_console_steers_and_quits_cleanly() {
     if !has_tmux() {
-        eprintln!("skipped: tmux is not installed (.ci/run installs it)");
+        common::skipped(
+            "console::the_demo_console_steers_and_quits_cleanly",
+            "tmux is not installed (.ci/run installs it)",
+        );
         return;
     }
     let dir = Dir::new();

@@ -102,7 +102,7 @@ async fn host_flag_overrides_the_base_url_and_env_vars_expand() {
         "run",
         "-f",
         file.to_str().unwrap(),
-        "-H",
+        "--host",
         &host,
         "-n",
         "50",

@@ -3,6 +3,7 @@
 
 mod browser;
 mod cluster;
+mod command_line;
 mod common;
 mod console;
 mod demo;

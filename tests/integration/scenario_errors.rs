@@ -17,7 +17,7 @@ const BASE: &str = "[http]\nbase_url = \"http://127.0.0.1:8000\"\n";
 #[test]
 fn errors_name_file_line_and_column() {
     let cases: Vec<(String, &str, &str)> = vec![
-        (format!("{BASE}[[request]]\nname = \"a\"\nmetod = \"POST\"\n"), "bad.toml:5:1", "unknown field `metod`"),
+        (format!("{BASE}[[request]]\nname = \"a\"\nmetod = \"POST\"\n"), "bad.toml:5:1", "unknown key `metod`: did you mean `method`?"),
         (format!("[load]\nduration = \"10 parsecs\"\n{BASE}[[request]]\nname = \"a\"\n"), "bad.toml:2:12", "is not a duration"),
         (format!("{BASE}[[request]]\nname = \"a\"\nbody = \"{{{{ nope }}}}\"\n"), "bad.toml:5:8", "unknown value \"nope\""),
         ("[http]\nbase_url = \"${VOLLEY_SURELY_UNSET}\"\n[[request]]\nname = \"a\"\n".to_string(), "bad.toml:2:12", "VOLLEY_SURELY_UNSET is not set"),
@@ -29,7 +29,7 @@ fn errors_name_file_line_and_column() {
         ("[load]\nusers = 1\n".to_string(), "bad.toml:1:1", "sends nothing"),
         ("[load\nusers = 1\n".to_string(), "bad.toml:1:6", ""),
         (format!("thresholds = [\"p99<1s\", \"p99<fast\"]\n{BASE}[[request]]\nname = \"a\"\n"), "bad.toml:1:25", "p99<fast"),
-        (format!("thresholds = [\"b:p99<1s\"]\n{BASE}[[request]]\nname = \"a\"\n"), "bad.toml:1:15", "no request, step or flow:NAME named \"b\""),
+        (format!("thresholds = [\"b:p99<1s\"]\n{BASE}[[request]]\nname = \"a\"\n"), "bad.toml:1:15", "no request, step, flow:NAME or streaming call's sent:/first:/msg:NAME named \"b\""),
         // Flows: variables read before any step captures them, bad captures,
         // think steps with request keys, two on-start flows.
         (format!("{BASE}[[flow]]\nname = \"f\"\n[[flow.step]]\nname = \"a\"\npath = \"/{{{{ tok }}}}\"\n[[flow.step]]\nname = \"b\"\ncapture = {{ tok = {{ json = \"/t\" }} }}\n"), "bad.toml:5:1", "uses {{ tok }}, but no step of flow \"f\" before it"),
@@ -85,7 +85,7 @@ fn bad_thresholds_and_flags_exit_2() {
         "{:?}",
         common::text(&out)
     );
-    let out = common::volley(&["run", "-f", file.to_str().unwrap(), "-H", "ftp://x"]);
+    let out = common::volley(&["run", "-f", file.to_str().unwrap(), "--host", "ftp://x"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         common::text(&out).1.contains("--host"),

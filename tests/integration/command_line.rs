@@ -1,0 +1,216 @@
+//! The command line as users of oha, hey, Locust and k6 type it: a URL
+//! instead of a file (one-line runs), the file given first, `-H` as a
+//! header, bare seconds, k6's and Locust's spellings, `VOLLEY_*` variables,
+//! completions, the man page, the version, and misspelt keys answered with
+//! the key meant. Against predict-rest on loopback.
+
+use crate::common::{self, Dir, args, read_json, volley_async};
+
+fn names(r: &serde_json::Value) -> Vec<String> {
+    r["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_url_is_a_one_line_run_with_method_body_and_headers() {
+    let server = common::predict_rest(None).await;
+    let dir = Dir::new();
+    let json = dir.path("r.json");
+    let url = format!("http://{}/predict", server.addr);
+    let out = volley_async(args(&[
+        "run",
+        &url,
+        "-d",
+        r#"{"text": "The striker scored twice"}"#,
+        "-H",
+        "content-type: application/json",
+        "-n",
+        "30",
+        "-u",
+        "3",
+        "--json",
+        json.to_str().unwrap(),
+    ]))
+    .await;
+    let (stdout, stderr) = common::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let r = read_json(&json);
+    assert_eq!(r["totals"]["requests"], 30);
+    assert_eq!(r["totals"]["failures"], 0, "{r}");
+    // A body makes it a POST, named as oha and hey show it.
+    assert_eq!(names(&r), ["POST /predict"]);
+    // Without the header the server refuses the body: -H was what it sent.
+    let out = volley_async(args(&[
+        "run",
+        &url,
+        "-d",
+        r#"{"text": "x"}"#,
+        "-n",
+        "5",
+        "--json",
+        json.to_str().unwrap(),
+    ]))
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{:?}", common::text(&out));
+    assert_eq!(read_json(&json)["totals"]["failures"], 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_one_line_run_without_counts_sends_200_requests_from_50_users() {
+    let server = common::predict_rest(None).await;
+    let dir = Dir::new();
+    let json = dir.path("r.json");
+    let out = volley_async(args(&[
+        "run",
+        &format!("http://{}/healthz", server.addr),
+        "--json",
+        json.to_str().unwrap(),
+    ]))
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{:?}", common::text(&out));
+    let r = read_json(&json);
+    assert_eq!(r["totals"]["requests"], 200);
+    assert_eq!(r["config"]["users"], 50);
+    assert_eq!(names(&r), ["GET /healthz"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_file_first_bare_seconds_aliases_and_variables() {
+    let server = common::predict_rest(None).await;
+    let dir = Dir::new();
+    let file = dir.write(
+        "s.toml",
+        &format!(
+            "[http]\nbase_url = \"http://{}\"\n[[request]]\nname = \"health\"\npath = \"/healthz\"\n",
+            server.addr
+        ),
+    );
+    let json = dir.path("r.json");
+    // The file first (as `k6 run script.js`), -t 1 is a second, --vus is -u.
+    let out = volley_async(args(&[
+        "run",
+        file.to_str().unwrap(),
+        "-t",
+        "1",
+        "--vus",
+        "2",
+        "--json",
+        json.to_str().unwrap(),
+    ]))
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{:?}", common::text(&out));
+    let r = read_json(&json);
+    assert_eq!(r["config"]["duration_s"], 1.0);
+    assert_eq!(r["config"]["users"], 2);
+    // A VOLLEY_* variable sets a flag; a flag given wins over it.
+    let run = |extra: &[&str]| {
+        let mut a = vec![
+            "run",
+            file.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ];
+        a.extend(extra);
+        std::process::Command::new(env!("CARGO_BIN_EXE_volley"))
+            .args(&a)
+            .env("VOLLEY_REQUESTS", "17")
+            .env("VOLLEY_USERS", "1")
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", common::text(&out));
+    assert_eq!(read_json(&json)["totals"]["requests"], 17);
+    let out = run(&["-n", "9"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", common::text(&out));
+    assert_eq!(read_json(&json)["totals"]["requests"], 9);
+    // `volley check` takes the file first too, and says what it understood.
+    let out = common::volley(&["check", file.to_str().unwrap()]);
+    let (stdout, stderr) = common::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    for want in [
+        format!("HTTP GET http://{}/healthz", server.addr),
+        "stops after 1m (the default)".into(),
+        "timeout 30s per request".into(),
+    ] {
+        assert!(stdout.contains(&want), "no {want:?} in {stdout}");
+    }
+}
+
+#[test]
+fn h_is_a_header_and_a_url_there_is_refused_saying_so() {
+    let dir = Dir::new();
+    let file = dir.write(
+        "s.toml",
+        "[http]\nbase_url = \"http://127.0.0.1:9\"\n[[request]]\nname = \"a\"\n",
+    );
+    let out = common::volley(&["run", file.to_str().unwrap(), "-H", "http://127.0.0.1:9"]);
+    let (_, stderr) = common::text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("the host is --host"), "{stderr}");
+    let out = common::volley(&["run"]);
+    let (_, stderr) = common::text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("give a scenario file"), "{stderr}");
+}
+
+#[test]
+fn completions_man_page_and_version() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = common::volley(&["completions", shell]);
+        let (stdout, stderr) = common::text(&out);
+        assert_eq!(out.status.code(), Some(0), "{shell}: {stderr}");
+        assert!(
+            stdout.contains("volley") && stdout.contains("users"),
+            "{shell}"
+        );
+    }
+    let out = common::volley(&["man"]);
+    let (stdout, _) = common::text(&out);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stdout.starts_with(".ie") || stdout.contains(".TH volley"),
+        "{stdout}"
+    );
+    let out = common::volley(&["--version"]);
+    let (stdout, _) = common::text(&out);
+    // "volley 0.1.0 (commit)": the commit built, or "unknown" without git.
+    assert!(
+        stdout.starts_with(&format!("volley {} (", env!("CARGO_PKG_VERSION"))),
+        "{stdout}"
+    );
+    let out = common::volley(&["run", "--help"]);
+    let (stdout, _) = common::text(&out);
+    assert!(!stdout.contains("[default: 0]"), "{stdout}");
+}
+
+#[test]
+fn a_misspelt_key_is_answered_with_the_key_meant() {
+    let dir = Dir::new();
+    let file = dir.write(
+        "s.toml",
+        "[load]\nspawn_rat = 5\n[http]\nbase_url = \"http://127.0.0.1:9\"\n[[request]]\nname = \"a\"\n",
+    );
+    let out = common::volley(&["check", file.to_str().unwrap()]);
+    let (_, stderr) = common::text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("did you mean `spawn_rate`?"), "{stderr}");
+    assert!(stderr.contains("s.toml:2:1"), "{stderr}");
+    // A threshold's mistake is said once.
+    let file = dir.write(
+        "t.toml",
+        "thresholds = [\"p99<250\"]\n[http]\nbase_url = \"http://127.0.0.1:9\"\n[[request]]\nname = \"a\"\n",
+    );
+    let out = common::volley(&["check", file.to_str().unwrap()]);
+    let (_, stderr) = common::text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr.matches("threshold \"p99<250\"").count(),
+        1,
+        "{stderr}"
+    );
+}
