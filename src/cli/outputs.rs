@@ -20,9 +20,14 @@ pub struct ReportFiles {
     /// `volley report` draws every other report from it again, or merges it.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
-    /// Write PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv.
+    /// Write PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv
+    /// and PREFIX_exceptions.csv, as Locust writes them.
     #[arg(long, value_name = "PREFIX")]
     pub csv: Option<PathBuf>,
+    /// With --csv: a row per request name each second in the history too,
+    /// not only the Aggregated row (Locust's --csv-full-history).
+    #[arg(long, requires = "csv")]
+    pub csv_full_history: bool,
     /// Write the thresholds' verdicts as JUnit XML (one test case each).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
@@ -76,14 +81,26 @@ pub fn write(report: &RunReport, files: &ReportFiles) -> Result<i32, Exit> {
     if let Some(prefix) = &files.csv {
         let kinds: Vec<&str> = report.kinds.iter().map(String::as_str).collect();
         let path = |suffix: &str| PathBuf::from(format!("{}_{suffix}.csv", prefix.display()));
+        let methods = &report.methods;
         write_file(&path("stats"), |f| {
-            csv::write_stats(f, stats, &kinds).map_err(Into::into)
+            csv::write_stats(f, stats, &kinds, methods).map_err(Into::into)
         })?;
         write_file(&path("stats_history"), |f| {
-            csv::write_history(f, stats, &kinds, report.started_unix_ms / 1000).map_err(Into::into)
+            csv::write_history(
+                f,
+                stats,
+                &kinds,
+                methods,
+                report.started_unix_ms / 1000,
+                files.csv_full_history,
+            )
+            .map_err(Into::into)
         })?;
         write_file(&path("failures"), |f| {
-            csv::write_failures(f, stats, &report.methods).map_err(Into::into)
+            csv::write_failures(f, stats, methods, report.started_unix_ms).map_err(Into::into)
+        })?;
+        write_file(&path("exceptions"), |f| {
+            csv::write_exceptions(f, stats).map_err(Into::into)
         })?;
     }
     if let Some(path) = &files.junit {

@@ -62,6 +62,11 @@ pub struct OutputArgs {
     /// (e.g. 127.0.0.1:9646; port 0 picks a free port, printed on stderr).
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Exit with this code when every threshold passed but a request failed
+    /// (Locust's --exit-code-on-error; by default failures alone do not
+    /// change the exit code, thresholds decide).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(0..=255))]
+    pub exit_code_on_error: Option<i32>,
     /// Seconds between status lines on stderr.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::scenario::compile::parse_duration)]
     pub status_every: Duration,
@@ -354,5 +359,12 @@ pub fn finish(
     output: &OutputArgs,
     started: SystemTime,
 ) -> Result<i32, Exit> {
-    super::outputs::write(&report_of(p, outcome, started), &output.files)
+    let report = report_of(p, outcome, started);
+    let code = super::outputs::write(&report, &output.files)?;
+    // Locust's --exit-code-on-error: a run that passed but saw a failed
+    // request exits with the code asked for.
+    Ok(match output.exit_code_on_error {
+        Some(n) if code == super::EXIT_PASSED && report.stats.total().failures > 0 => n,
+        _ => code,
+    })
 }

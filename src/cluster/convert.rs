@@ -293,6 +293,7 @@ pub fn snapshot_from_wire(
                 reason: f.reason,
                 count: f.count,
                 last_detail: f.last_detail,
+                seen_ms: None,
             });
         }
         out.names.push(ns);
@@ -425,6 +426,7 @@ mod tests {
             reason: "HTTP 503".into(),
             count: 1,
             last_detail: Some("busy".into()),
+            seen_ms: None,
         });
         let s = Snapshot {
             at_ms: 2000,

@@ -397,6 +397,7 @@ mod tests {
                     max: 20_000 + t,
                 },
                 names: vec![],
+                cumulative: None,
             })
             .collect()
     }

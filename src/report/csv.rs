@@ -1,10 +1,29 @@
-//! CSV files with the columns Locust's users know: PREFIX_stats.csv,
-//! PREFIX_stats_history.csv and PREFIX_failures.csv. Times in milliseconds.
+//! CSV files as Locust 2.x writes them, so that tooling made for Locust's
+//! files reads volley's unchanged: PREFIX_stats.csv,
+//! PREFIX_stats_history.csv, PREFIX_failures.csv and PREFIX_exceptions.csv,
+//! with Locust's columns, order and number formats (checked against files
+//! real Locust wrote: tests/integration/locust_csv.rs).
+//!
+//! Where volley cannot mean what Locust means, it says so here and in
+//! docs/scenario.md ("CSV files"):
+//! - `Average Content Size` is the bytes received per request, the answer's
+//!   head included: volley counts what came over the wire.
+//! - The history keeps the percentiles volley records per second (50%, 90%,
+//!   95%, 99%, 100%); the others are `N/A`, as Locust writes them where it
+//!   has none. `Total Median Response Time` and the other totals of a
+//!   name's own rows (written with `--csv-full-history`) are `N/A` too: per
+//!   name, volley keeps the run's totals, not each second's.
+//! - Errors are volley's `kind: reason` (`status: HTTP 500 Internal Server
+//!   Error`), not a Python exception's repr.
+//! - `_exceptions.csv` lists volley's own failures (kind `internal`, a
+//!   caught panic), the nearest thing to an exception in a user's code.
 
 use std::io::Write;
+use std::time::{Duration, UNIX_EPOCH};
 
 use crate::stats::histogram::quantile;
-use crate::stats::{NameSnapshot, RunStats};
+use crate::stats::series::{Percentiles, Point};
+use crate::stats::{FailureKind, NameSnapshot, RunStats};
 
 const PCTS: [f64; 11] = [
     0.5, 0.66, 0.75, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0,
@@ -13,39 +32,93 @@ const PCT_HEADERS: [&str; 11] = [
     "50%", "66%", "75%", "80%", "90%", "95%", "98%", "99%", "99.9%", "99.99%", "100%",
 ];
 
+/// Locust's current rate: the mean of the seconds from 12 to 2 before.
+const RATE_WINDOW: (u64, u64) = (12, 2);
+
+/// Milliseconds as Locust writes a mean, a minimum or a maximum (a float).
 fn ms(us: f64) -> String {
-    format!("{:.3}", us / 1000.0)
+    let v = us / 1000.0;
+    if v.fract() == 0.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Milliseconds as Locust writes a median or a percentile: a whole number,
+/// rounded as Locust rounds the times it keeps (to 1 ms below 100 ms, to 10
+/// below 1 s, to 100 below 10 s, to 1,000 above).
+fn rounded_ms(us: u64) -> String {
+    let v = us as f64 / 1000.0;
+    let step = if v < 100.0 {
+        1.0
+    } else if v < 1000.0 {
+        10.0
+    } else if v < 10_000.0 {
+        100.0
+    } else {
+        1000.0
+    };
+    format!("{}", ((v / step).round() * step) as u64)
+}
+
+/// A rate as Locust writes it in the stats (a float).
+fn rate(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v}")
+    }
+}
+
+/// The Type column of name `i`: the HTTP method, `grpc`, `flow` or
+/// `stream` (Locust's request_type: the method for HTTP).
+fn type_of(methods: &[String], kinds: &[&str], i: usize) -> String {
+    match kinds.get(i).copied() {
+        Some("gRPC") => "grpc".into(),
+        Some("flow") => "flow".into(),
+        Some("stream") => "stream".into(),
+        _ => methods.get(i).cloned().unwrap_or_default(),
+    }
 }
 
 fn stats_row(kind: &str, name: &str, n: &NameSnapshot, run: &RunStats) -> Vec<String> {
     let h = &n.hist;
     let secs = run.measured_secs().max(1e-9);
+    let empty = h.is_empty();
     let mut r = vec![
         kind.to_owned(),
         name.to_owned(),
         n.requests.to_string(),
         n.failures.to_string(),
-        ms(quantile(h, 0.5) as f64),
-        ms(if h.is_empty() { 0.0 } else { h.mean() }),
-        ms(if h.is_empty() { 0.0 } else { h.min() as f64 }),
-        ms(if h.is_empty() { 0.0 } else { h.max() as f64 }),
-        format!(
-            "{:.1}",
-            if n.requests > 0 {
-                n.bytes_received as f64 / n.requests as f64
-            } else {
-                0.0
-            }
-        ),
-        format!("{:.3}", n.requests as f64 / secs),
-        format!("{:.3}", n.failures as f64 / secs),
+        rounded_ms(quantile(h, 0.5)),
+        ms(if empty { 0.0 } else { h.mean() }),
+        ms(if empty { 0.0 } else { h.min() as f64 }),
+        ms(if empty { 0.0 } else { h.max() as f64 }),
+        rate(if n.requests > 0 {
+            n.bytes_received as f64 / n.requests as f64
+        } else {
+            0.0
+        }),
+        rate(n.requests as f64 / secs),
+        rate(n.failures as f64 / secs),
     ];
-    r.extend(PCTS.iter().map(|q| ms(quantile(h, *q) as f64)));
+    if empty {
+        r.extend(PCTS.iter().map(|_| "N/A".to_string()));
+    } else {
+        r.extend(PCTS.iter().map(|q| rounded_ms(quantile(h, *q))));
+    }
     r
 }
 
-/// Writes PREFIX_stats.csv. `kinds[i]` is the Type column of name i.
-pub fn write_stats(out: impl Write, run: &RunStats, kinds: &[&str]) -> csv::Result<()> {
+/// Writes PREFIX_stats.csv: a row per name, sorted by name then type as
+/// Locust sorts them, then the Aggregated row.
+pub fn write_stats(
+    out: impl Write,
+    run: &RunStats,
+    kinds: &[&str],
+    methods: &[String],
+) -> csv::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     let mut header = vec![
         "Type",
@@ -62,21 +135,59 @@ pub fn write_stats(out: impl Write, run: &RunStats, kinds: &[&str]) -> csv::Resu
     ];
     header.extend(PCT_HEADERS);
     w.write_record(&header)?;
-    for (i, (name, n)) in run.names.iter().zip(&run.totals).enumerate() {
-        w.write_record(stats_row(kinds.get(i).copied().unwrap_or(""), name, n, run))?;
+    let mut rows: Vec<(String, &str, usize)> = (0..run.names.len())
+        .map(|i| (type_of(methods, kinds, i), run.names[i].as_str(), i))
+        .collect();
+    rows.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+    for (kind, name, i) in rows {
+        w.write_record(stats_row(&kind, name, &run.totals[i], run))?;
     }
     w.write_record(stats_row("", "Aggregated", &run.total(), run))?;
     w.flush()?;
     Ok(())
 }
 
-/// Writes PREFIX_stats_history.csv: one row per second and name, and an
-/// Aggregated row per second. Percentiles the series does not keep are N/A.
+/// Locust's rate at second `t`: the mean count of the seconds in its
+/// window, over the points of the series.
+fn current_rate(points: &[Point], t: u64, count: impl Fn(&Point) -> u64) -> f64 {
+    let from = t.saturating_sub(RATE_WINDOW.0);
+    let to = t.saturating_sub(RATE_WINDOW.1);
+    if to <= from {
+        return 0.0;
+    }
+    let sum: u64 = points
+        .iter()
+        .filter(|p| p.t >= from && p.t < to)
+        .map(&count)
+        .sum();
+    sum as f64 / (to - from) as f64
+}
+
+fn history_pcts(l: Option<&Percentiles>) -> Vec<String> {
+    PCTS.iter()
+        .map(|q| match (l, *q) {
+            (Some(l), 0.5) => rounded_ms(l.p50),
+            (Some(l), 0.9) => rounded_ms(l.p90),
+            (Some(l), 0.95) => rounded_ms(l.p95),
+            (Some(l), 0.99) => rounded_ms(l.p99),
+            (Some(l), 1.0) => rounded_ms(l.max),
+            _ => "N/A".into(),
+        })
+        .collect()
+}
+
+/// Writes PREFIX_stats_history.csv: Locust's 24 columns, a first row at the
+/// start, then an Aggregated row a second (and with `full`, as
+/// `--csv-full-history`, a row per name a second before it). Rates are
+/// Locust's current rate (the mean of 10 earlier seconds); the totals are
+/// the run's so far.
 pub fn write_history(
     out: impl Write,
     run: &RunStats,
     kinds: &[&str],
+    methods: &[String],
     started_unix_s: u64,
+    full: bool,
 ) -> csv::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     let mut header = vec![
@@ -88,68 +199,192 @@ pub fn write_history(
         "Failures/s",
     ];
     header.extend(PCT_HEADERS);
-    header.extend(["Total Request Count", "Total Failure Count"]);
+    header.extend([
+        "Total Request Count",
+        "Total Failure Count",
+        "Total Median Response Time",
+        "Total Average Response Time",
+        "Total Min Response Time",
+        "Total Max Response Time",
+        "Total Average Content Size",
+    ]);
     w.write_record(&header)?;
+    let points = &run.series.points;
+    let first = points.first().map_or(0, |p| p.t.saturating_sub(1));
+    // The start, before anything was measured, as Locust writes it.
+    let mut r = vec![
+        started_unix_s.saturating_add(first).to_string(),
+        "0".into(),
+        String::new(),
+        "Aggregated".into(),
+        "0.000000".into(),
+        "0.000000".into(),
+    ];
+    r.extend(history_pcts(None));
+    r.extend(["0", "0", "0", "0.0", "0", "0", "0"].map(String::from));
+    w.write_record(r)?;
+    let mut per_name: Vec<(u64, u64)> = vec![(0, 0); run.names.len()];
     let (mut total_req, mut total_fail) = (0u64, 0u64);
-    for p in &run.series.points {
-        let pct = |l: &crate::stats::series::Percentiles| -> Vec<String> {
-            PCTS.iter()
-                .map(|q| match *q {
-                    0.5 => ms(l.p50 as f64),
-                    0.9 => ms(l.p90 as f64),
-                    0.95 => ms(l.p95 as f64),
-                    0.99 => ms(l.p99 as f64),
-                    1.0 => ms(l.max as f64),
-                    _ => "N/A".into(),
-                })
-                .collect()
-        };
-        let step = p.step.max(1) as f64;
+    for p in points {
+        let at = started_unix_s.saturating_add(p.t).to_string();
         for n in &p.names {
+            let i = n.name as usize;
+            let Some(c) = per_name.get_mut(i) else {
+                continue;
+            };
+            c.0 = c.0.saturating_add(n.requests);
+            c.1 = c.1.saturating_add(n.failures);
+            if !full {
+                continue;
+            }
+            let of = |q: &Point| {
+                q.names
+                    .iter()
+                    .find(|x| x.name == n.name)
+                    .map_or(0, |x| x.requests)
+            };
+            let failed = |q: &Point| {
+                q.names
+                    .iter()
+                    .find(|x| x.name == n.name)
+                    .map_or(0, |x| x.failures)
+            };
             let mut r = vec![
-                (started_unix_s + p.t).to_string(),
+                at.clone(),
                 p.users.to_string(),
-                kinds.get(n.name as usize).copied().unwrap_or("").to_owned(),
-                run.names.get(n.name as usize).cloned().unwrap_or_default(),
-                format!("{:.3}", n.requests as f64 / step),
-                format!("{:.3}", n.failures as f64 / step),
+                type_of(methods, kinds, i),
+                run.names.get(i).cloned().unwrap_or_default(),
+                format!("{:.6}", current_rate(points, p.t, of)),
+                format!("{:.6}", current_rate(points, p.t, failed)),
             ];
-            r.extend(pct(&n.latency));
-            r.extend(["".into(), "".into()]);
+            r.extend(history_pcts(Some(&n.latency)));
+            r.extend([c.0.to_string(), c.1.to_string()]);
+            r.extend(["N/A", "N/A", "N/A", "N/A", "N/A"].map(String::from));
             w.write_record(r)?;
         }
-        total_req += p.requests;
-        total_fail += p.failures;
+        total_req = total_req.saturating_add(p.requests);
+        total_fail = total_fail.saturating_add(p.failures);
         let mut r = vec![
-            (started_unix_s + p.t).to_string(),
+            at,
             p.users.to_string(),
             String::new(),
             "Aggregated".into(),
-            format!("{:.3}", p.rps()),
-            format!("{:.3}", p.fps()),
+            format!("{:.6}", current_rate(points, p.t, |q| q.requests)),
+            format!("{:.6}", current_rate(points, p.t, |q| q.failures)),
         ];
-        r.extend(pct(&p.latency));
+        r.extend(history_pcts(Some(&p.latency)));
         r.extend([total_req.to_string(), total_fail.to_string()]);
+        match &p.cumulative {
+            Some(c) => r.extend([
+                rounded_ms(c.p50),
+                ms(c.mean_us),
+                ms(c.min as f64),
+                ms(c.max as f64),
+                rate(c.bytes_per_request),
+            ]),
+            None => r.extend(["N/A", "N/A", "N/A", "N/A", "N/A"].map(String::from)),
+        }
         w.write_record(r)?;
     }
     w.flush()?;
     Ok(())
 }
 
-/// Writes PREFIX_failures.csv. `methods[i]` is the Method column of name i.
-pub fn write_failures(out: impl Write, run: &RunStats, methods: &[String]) -> csv::Result<()> {
+/// A time since the start as Locust writes First and Last Seen.
+fn seen(started_unix_ms: u64, at_ms: u64) -> String {
+    let t = UNIX_EPOCH + Duration::from_millis(started_unix_ms.saturating_add(at_ms));
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// Writes PREFIX_failures.csv, Locust's columns: Method, Name, Error,
+/// Occurrences, First Seen, Last Seen (seen to the second of the report
+/// that brought them).
+pub fn write_failures(
+    out: impl Write,
+    run: &RunStats,
+    methods: &[String],
+    started_unix_ms: u64,
+) -> csv::Result<()> {
     let mut w = csv::Writer::from_writer(out);
-    w.write_record(["Method", "Name", "Error", "Occurrences"])?;
+    w.write_record([
+        "Method",
+        "Name",
+        "Error",
+        "Occurrences",
+        "First Seen",
+        "Last Seen",
+    ])?;
     for (i, (name, n)) in run.names.iter().zip(&run.totals).enumerate() {
         for f in &n.failure_counts {
+            let (first, last) = match f.seen_ms {
+                Some((a, b)) => (seen(started_unix_ms, a), seen(started_unix_ms, b)),
+                None => (String::new(), String::new()),
+            };
             w.write_record([
                 methods.get(i).cloned().unwrap_or_default(),
                 name.clone(),
                 format!("{}: {}", f.kind.as_str(), f.reason),
                 f.count.to_string(),
+                first,
+                last,
             ])?;
         }
     }
     w.flush()?;
     Ok(())
+}
+
+/// Writes PREFIX_exceptions.csv, Locust's columns: volley's own failures
+/// (kind `internal`: a panic it caught), with the panic's message.
+pub fn write_exceptions(out: impl Write, run: &RunStats) -> csv::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(["Count", "Message", "Traceback", "Nodes"])?;
+    for n in &run.totals {
+        for f in n
+            .failure_counts
+            .iter()
+            .filter(|f| f.kind == FailureKind::Internal)
+        {
+            w.write_record([
+                f.count.to_string(),
+                f.reason.clone(),
+                f.last_detail.clone().unwrap_or_default(),
+                "local".into(),
+            ])?;
+        }
+    }
+    w.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_written_as_locust_writes_them() {
+        assert_eq!(rounded_ms(45_600), "46");
+        assert_eq!(rounded_ms(134_000), "130");
+        assert_eq!(rounded_ms(135_000), "140");
+        assert_eq!(rounded_ms(1_260_000), "1300");
+        assert_eq!(rounded_ms(12_345_000), "12000");
+        assert_eq!(rounded_ms(200), "0");
+        assert_eq!(ms(1_000_000.0), "1000.0");
+        assert_eq!(ms(45_956.5), "45.9565");
+        assert_eq!(rate(4.0), "4.0");
+    }
+
+    #[test]
+    fn the_current_rate_is_the_mean_of_ten_earlier_seconds() {
+        let points: Vec<Point> = (1..=20u64)
+            .map(|t| Point {
+                t,
+                requests: 10 * t,
+                ..Point::default()
+            })
+            .collect();
+        // At 20 s: seconds 8 to 17, 80 + ... + 170 over 10.
+        assert_eq!(current_rate(&points, 20, |p| p.requests), 125.0);
+        assert_eq!(current_rate(&points, 2, |p| p.requests), 0.0);
+    }
 }

@@ -40,6 +40,12 @@ pub struct FailureJson {
     pub reason: String,
     pub count: u64,
     pub last_detail: Option<String>,
+    /// When failures of this reason were first and last seen, in seconds
+    /// since the start (to the second of the report that brought them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_seen_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -190,6 +196,8 @@ pub fn stats_json(name: &str, n: &NameSnapshot, run: &RunStats) -> StatsJson {
                 reason: f.reason.clone(),
                 count: f.count,
                 last_detail: f.last_detail.clone(),
+                first_seen_s: f.seen_ms.map(|(a, _)| a as f64 / 1000.0),
+                last_seen_s: f.seen_ms.map(|(_, b)| b as f64 / 1000.0),
             })
             .collect(),
         histogram: base64::engine::general_purpose::STANDARD.encode(histogram::encode(h)),

@@ -89,6 +89,13 @@ fn totals(i: u32, s: &StatsJson, path: &str) -> Result<NameSnapshot, LoadError> 
             reason: f.reason.clone(),
             count: f.count,
             last_detail: f.last_detail.clone(),
+            seen_ms: match (f.first_seen_s, f.last_seen_s) {
+                (Some(a), Some(b)) if a.is_finite() && b.is_finite() => Some((
+                    (a * 1000.0).round().max(0.0) as u64,
+                    (b * 1000.0).round().max(0.0) as u64,
+                )),
+                _ => None,
+            },
         });
     }
     Ok(n)
@@ -277,6 +284,20 @@ pub fn merge(mut reports: Vec<(String, RunReport)>, align: Align) -> Result<RunR
         };
         for (i, n) in rep.stats.totals.iter().enumerate() {
             let name = &rep.stats.names[i];
+            // Failures' first and last seen on the merged clock.
+            let shifted;
+            let n = if offset_ms > 0 && n.failure_counts.iter().any(|f| f.seen_ms.is_some()) {
+                let mut c = n.clone();
+                for f in &mut c.failure_counts {
+                    f.seen_ms = f
+                        .seen_ms
+                        .map(|(a, b)| (a.saturating_add(offset_ms), b.saturating_add(offset_ms)));
+                }
+                shifted = c;
+                &shifted
+            } else {
+                n
+            };
             stats.totals[map[i] as usize]
                 .checked_add(n)
                 .map_err(|e| overflow(&format!("the {} of {name:?}", e.what)))?;
@@ -391,6 +412,7 @@ mod tests {
                     reason: "HTTP 503".into(),
                     count: 1,
                     last_detail: None,
+                    seen_ms: None,
                 });
                 snap.names.push(n);
             }

@@ -41,6 +41,7 @@ fn failure(kind: FailureKind, reason: &str, count: u64) -> FailureCount {
         reason: reason.into(),
         count,
         last_detail: None,
+        seen_ms: None,
     }
 }
 

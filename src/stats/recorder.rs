@@ -151,6 +151,7 @@ impl Counts {
                 reason: reason.into_owned(),
                 count,
                 last_detail: detail,
+                seen_ms: None,
             });
         }
     }

@@ -4,10 +4,11 @@
 
 use std::collections::BTreeMap;
 
+use super::Latency;
 use super::buckets::Buckets;
 use super::health::{self, Health};
 use super::histogram;
-use super::series::{NamePoint, Percentiles, Point, Series};
+use super::series::{Cumulative, NamePoint, Percentiles, Point, Series};
 use super::snapshot::{Hist, NameSnapshot, Snapshot};
 
 /// Cumulative statistics of one request name.
@@ -79,6 +80,11 @@ pub struct RunStats {
     users_by_source: BTreeMap<u64, u64>,
     /// Engines expected to report each second (0: those seen so far).
     expected_sources: usize,
+    /// Every sealed second's requests in one histogram, and the bytes
+    /// received by requests so far: the series' cumulative view (Locust's
+    /// totals in its history), one histogram whatever the names.
+    so_far: Latency,
+    received_so_far: u64,
 }
 
 impl RunStats {
@@ -101,6 +107,8 @@ impl RunStats {
             pending: BTreeMap::new(),
             users_by_source: BTreeMap::new(),
             expected_sources: 0,
+            so_far: histogram::new(),
+            received_so_far: 0,
         }
     }
 
@@ -219,6 +227,7 @@ impl RunStats {
         self.users_by_source.insert(source, snap.users);
         // Engines' ticks drift a little apart: the nearest second groups them.
         let second = (snap.at_ms.saturating_add(500) / 1000).max(1);
+        let first_other = self.request_names();
         let pending = self.pending.entry(second).or_default();
         pending.users = pending.users.saturating_add(snap.users);
         pending.reports += 1;
@@ -226,8 +235,24 @@ impl RunStats {
             // Counters go into the totals now; the histogram once, when its
             // second is sealed (a master merging a thousand workers adds
             // each report's buckets once, not twice).
+            if (n.name as usize) < first_other {
+                self.received_so_far = self.received_so_far.saturating_add(n.bytes_received);
+            }
             if let Some(t) = self.totals.get_mut(n.name as usize) {
                 t.add_counts(n);
+                // Failures are seen in the second of the report that
+                // brought them (Locust's First Seen and Last Seen).
+                for f in &n.failure_counts {
+                    if let Some(e) = t
+                        .failure_counts
+                        .iter_mut()
+                        .find(|e| e.kind == f.kind && e.reason == f.reason)
+                    {
+                        let at = snap.at_ms;
+                        e.seen_ms =
+                            Some(e.seen_ms.map_or((at, at), |(a, b)| (a.min(at), b.max(at))));
+                    }
+                }
             }
             let e = pending.names.entry(n.name).or_default();
             n.hist.add_into_buckets(&mut e.latency);
@@ -282,6 +307,14 @@ impl RunStats {
                 latency,
             });
         }
+        histogram::add(&mut self.so_far, &total);
+        let cumulative = (!self.so_far.is_empty()).then(|| Cumulative {
+            p50: histogram::quantile(&self.so_far, 0.5),
+            mean_us: self.so_far.mean(),
+            min: self.so_far.min(),
+            max: self.so_far.max(),
+            bytes_per_request: self.received_so_far as f64 / self.so_far.len().max(1) as f64,
+        });
         let point = Point {
             t: second,
             step: 1,
@@ -290,6 +323,7 @@ impl RunStats {
             users: p.users,
             latency: Percentiles::of(&total),
             names,
+            cumulative,
         };
         // A report that comes after its second was sealed (an engine's last,
         // partial interval) joins that second's point rather than adding a

@@ -58,8 +58,21 @@ pub struct NamePoint {
     pub latency: Percentiles,
 }
 
+/// The run's requests up to a point, all names together: what Locust's
+/// history calls its totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cumulative {
+    /// Microseconds.
+    pub p50: u64,
+    pub mean_us: f64,
+    pub min: u64,
+    pub max: u64,
+    /// Bytes received per request.
+    pub bytes_per_request: f64,
+}
+
 /// One step of the series.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Point {
     /// Seconds since the start, at the end of the step.
     pub t: u64,
@@ -71,6 +84,10 @@ pub struct Point {
     #[serde(flatten)]
     pub latency: Percentiles,
     pub names: Vec<NamePoint>,
+    /// The run so far, when this point was sealed (absent in merged
+    /// results, where no run's totals are the merge's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cumulative: Option<Cumulative>,
 }
 
 impl Point {
@@ -127,6 +144,8 @@ impl Point {
             users: self.users.max(later.users),
             latency: self.latency.upper(&later.latency),
             names,
+            // The later point's view of the run so far.
+            cumulative: later.cumulative,
         }
     }
 }
@@ -194,6 +213,7 @@ mod tests {
                 max: t,
             },
             names: vec![],
+            cumulative: None,
         }
     }
 

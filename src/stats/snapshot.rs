@@ -14,6 +14,10 @@ pub struct FailureCount {
     pub count: u64,
     /// The detail of the most recent failure of this reason, if any.
     pub last_detail: Option<String>,
+    /// When failures of this reason were first and last seen, in
+    /// milliseconds since the run's start (set where reports are merged:
+    /// to the second of the report that brought them).
+    pub seen_ms: Option<(u64, u64)>,
 }
 
 /// A latency histogram as something that adds into a dense one: the dense
@@ -187,6 +191,10 @@ impl<H> NameSnapshot<H> {
                 if f.last_detail.is_some() {
                     e.last_detail = f.last_detail;
                 }
+                e.seen_ms = match (e.seen_ms, f.seen_ms) {
+                    (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+                    (x, y) => x.or(y),
+                };
             }
             None => self.failure_counts.push(f),
         }
@@ -474,6 +482,7 @@ mod tests {
             reason: "HTTP 503".into(),
             count,
             last_detail: None,
+            seen_ms: None,
         };
         let mut a = named(0, &[10, 20]);
         a.bytes_sent = 5;

@@ -17,6 +17,7 @@ mod hostile;
 mod http;
 mod httpbin;
 mod like_clients;
+mod locust_csv;
 mod metrics;
 mod nginx;
 mod open_model;

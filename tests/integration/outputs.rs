@@ -103,7 +103,10 @@ async fn json_and_csv_have_their_shapes_and_histograms_merge() {
         "{history}"
     );
     let failures = std::fs::read_to_string(dir.path("res_failures.csv")).unwrap();
-    assert_eq!(failures.trim(), "Method,Name,Error,Occurrences");
+    assert_eq!(
+        failures.trim(),
+        "Method,Name,Error,Occurrences,First Seen,Last Seen"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

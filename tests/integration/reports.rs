@@ -76,7 +76,7 @@ async fn report_draws_a_result_again_and_merges_results_exactly() {
         read_json(&dir.path("a.json"))
     );
     let stats = std::fs::read_to_string(dir.path("a_stats.csv")).unwrap();
-    assert!(stats.contains("HTTP,health,"), "{stats}");
+    assert!(stats.contains("GET,health,"), "{stats}");
     assert!(
         stats
             .lines()

@@ -1,0 +1,173 @@
+//! volley's CSV files read as Locust's: the same scenario as
+//! tests/integration/locust/locustfile.py (GET /ok three times as often as
+//! GET /fail, which answers 500), against a server answering as
+//! locust/target.py does, compared file by file with what real Locust
+//! 2.47.0 wrote there (locust/locust_*.csv): the same headers, the same
+//! number of columns in every row, the same Type values, row order and
+//! Aggregated rows, whole milliseconds where Locust writes them, First and
+//! Last Seen as Locust writes times, the history's first row.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::get;
+
+use crate::common::{self, Dir, args, volley_async};
+
+async fn target() -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let app = Router::new()
+        .route("/ok", get(|| async { "x".repeat(1000) }))
+        .route(
+            "/fail",
+            get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "boom") }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    (addr, tx)
+}
+
+fn rows(path: &Path) -> Vec<Vec<String>> {
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_path(path)
+        .unwrap();
+    r.records()
+        .map(|x| x.unwrap().iter().map(str::to_owned).collect())
+        .collect()
+}
+
+fn locust(file: &str) -> Vec<Vec<String>> {
+    rows(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("tests/integration/locust/locust_{file}.csv")),
+    )
+}
+
+/// Columns that hold a whole number of milliseconds in Locust's file hold
+/// one in ours (where either has a figure).
+fn whole_ms_columns_agree(ours: &[String], theirs: &[String], columns: &[usize]) {
+    for &c in columns {
+        let is_whole = |s: &str| s.parse::<u64>().is_ok() || s == "N/A";
+        assert!(is_whole(&theirs[c]), "Locust's column {c}: {theirs:?}");
+        assert!(is_whole(&ours[c]), "our column {c} is not whole: {ours:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_csv_files_have_locusts_shape() {
+    let (addr, _stop) = target().await;
+    let dir = Dir::new();
+    let file = dir.write(
+        "s.toml",
+        &format!(
+            "[load]\nusers = 2\nthink_time = \"10ms\"\n[http]\nbase_url = \"http://{addr}\"\n\
+             [[request]]\nname = \"/ok\"\npath = \"/ok\"\nweight = 3\n\
+             [[request]]\nname = \"/fail\"\npath = \"/fail\"\n"
+        ),
+    );
+    let prefix = dir.path("v");
+    let out = volley_async(args(&[
+        "run",
+        file.to_str().unwrap(),
+        "-t",
+        "3",
+        "--csv",
+        prefix.to_str().unwrap(),
+        "--csv-full-history",
+        "--exit-code-on-error",
+        "3",
+    ]))
+    .await;
+    let (stdout, stderr) = common::text(&out);
+    // No threshold failed, but requests did: Locust's exit code asked for.
+    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+    let ours = |f: &str| rows(&dir.path(&format!("v_{f}.csv")));
+
+    // _stats.csv
+    let (theirs, mine) = (locust("stats"), ours("stats"));
+    assert_eq!(mine[0], theirs[0], "the header");
+    assert_eq!(mine.len(), theirs.len(), "{mine:?}");
+    for (m, t) in mine.iter().zip(&theirs).skip(1) {
+        assert_eq!(m.len(), t.len());
+        // Type and Name, in Locust's order: sorted by name, Aggregated last.
+        assert_eq!((&m[0], &m[1]), (&t[0], &t[1]));
+        // Median and the percentiles: whole milliseconds.
+        let whole: Vec<usize> = std::iter::once(4).chain(11..22).collect();
+        whole_ms_columns_agree(m, t, &whole);
+        // Means, minima, maxima, sizes and rates: numbers.
+        for c in 5..11 {
+            assert!(m[c].parse::<f64>().is_ok(), "column {c}: {m:?}");
+        }
+    }
+    // Every /fail failed, none of /ok.
+    assert_eq!(mine[1][2], mine[1][3]);
+    assert_eq!(mine[2][3], "0");
+
+    // _failures.csv
+    let (theirs, mine) = (locust("failures"), ours("failures"));
+    assert_eq!(mine[0], theirs[0], "the header");
+    assert_eq!(mine.len(), 2, "{mine:?}");
+    assert_eq!((&mine[1][0], &mine[1][1]), (&theirs[1][0], &theirs[1][1]));
+    assert_eq!(mine[1][2], "status: HTTP 500 Internal Server Error");
+    for c in [4, 5] {
+        // 2026-11-30T15:36:12Z, as Locust writes it.
+        let (m, t) = (&mine[1][c], &theirs[1][c]);
+        assert_eq!(m.len(), t.len(), "{m} against {t}");
+        assert!(m.ends_with('Z') && m.as_bytes()[10] == b'T', "{m}");
+    }
+
+    // _exceptions.csv: the header; volley caught no panic.
+    assert_eq!(ours("exceptions"), locust("exceptions"));
+
+    // _stats_history.csv
+    let (theirs, mine) = (locust("stats_history"), ours("stats_history"));
+    assert_eq!(mine[0], theirs[0], "the header");
+    assert!(mine.iter().all(|r| r.len() == theirs[0].len()), "{mine:?}");
+    // The first row: the start, nothing measured yet.
+    assert_eq!(mine[1][1..], theirs[1][1..]);
+    // Then per second a row per name (full history) and the Aggregated row,
+    // whose totals are the run's so far.
+    let names: Vec<&str> = mine[2..].iter().map(|r| r[3].as_str()).collect();
+    assert!(
+        names.contains(&"/ok") && names.contains(&"/fail"),
+        "{names:?}"
+    );
+    let aggregated: Vec<&Vec<String>> = mine[2..].iter().filter(|r| r[3] == "Aggregated").collect();
+    assert!(aggregated.len() >= 2, "{mine:?}");
+    let totals: Vec<u64> = aggregated.iter().map(|r| r[17].parse().unwrap()).collect();
+    assert!(totals.windows(2).all(|w| w[0] <= w[1]), "{totals:?}");
+    let last = aggregated[aggregated.len() - 1];
+    for c in [19, 20, 21, 22, 23] {
+        assert!(last[c].parse::<f64>().is_ok(), "column {c}: {last:?}");
+    }
+    for r in &mine[2..] {
+        assert_eq!(r[4].split('.').nth(1).map(str::len), Some(6), "{r:?}");
+    }
+
+    // Without --csv-full-history, only Aggregated rows, as Locust.
+    let out = volley_async(args(&[
+        "run",
+        file.to_str().unwrap(),
+        "-n",
+        "50",
+        "--csv",
+        prefix.to_str().unwrap(),
+    ]))
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{:?}", common::text(&out));
+    assert!(
+        ours("stats_history")[1..]
+            .iter()
+            .all(|r| r[3] == "Aggregated")
+    );
+}
