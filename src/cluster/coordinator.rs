@@ -66,7 +66,9 @@ pub enum RunError {
         expected: usize,
         timeout: Duration,
     },
-    #[error("the workers could not run the scenario: {0}")]
+    /// Every engine failed before measuring anything; the reasons, each
+    /// once (workers in one process fail alike).
+    #[error("the scenario could not run: {0}")]
     Failed(String),
 }
 
@@ -488,7 +490,27 @@ pub async fn run(
         && !errors.is_empty()
         && stats.total().requests == 0
     {
-        return Err(RunError::Failed(errors.join("; ")));
+        // "worker local-1: request \"a\": ..." from each of several workers
+        // that failed alike says the reason once, naming them.
+        let mut by_reason: Vec<(String, Vec<String>)> = Vec::new();
+        for e in &errors {
+            let (who, why) = e
+                .strip_prefix("worker ")
+                .and_then(|r| r.split_once(": "))
+                .unwrap_or(("", e.as_str()));
+            match by_reason.iter_mut().find(|(w, _)| w == why) {
+                Some((_, whos)) => whos.push(who.to_owned()),
+                None => by_reason.push((why.to_owned(), vec![who.to_owned()])),
+            }
+        }
+        let said: Vec<String> = by_reason
+            .into_iter()
+            .map(|(why, whos)| match whos.as_slice() {
+                [one] if one.is_empty() => why,
+                _ => format!("{why} (worker {})", whos.join(", ")),
+            })
+            .collect();
+        return Err(RunError::Failed(said.join("; ")));
     }
     // An engine that failed broke the run, even when others took its share:
     // its numbers stop short, and the failure is a fault to look into.

@@ -14,6 +14,9 @@ pub enum Action {
     Send(Command),
     /// Stop the run if it is still going, then leave the console.
     Quit,
+    /// The selection changed: the charts follow the selected row (or the
+    /// totals again).
+    Select,
 }
 
 /// Applies `key` to `ui`, given the frame on screen.
@@ -50,37 +53,50 @@ pub fn handle(key: KeyEvent, ui: &mut UiState, m: &Model) -> Action {
         KeyCode::Char('r') => Action::Send(Command::Reset),
         KeyCode::Char('s') => {
             ui.sort = ui.sort.next();
-            Action::None
+            Action::Select
         }
         KeyCode::Tab | KeyCode::Right => {
             ui.tab = ui.tab.next(1);
             ui.selected = 0;
-            Action::None
+            ui.follow = false;
+            Action::Select
         }
         KeyCode::BackTab | KeyCode::Left => {
             ui.tab = ui.tab.next(-1);
             ui.selected = 0;
-            Action::None
+            ui.follow = false;
+            Action::Select
         }
+        // Moving through the rows makes the charts follow the row.
         KeyCode::Down | KeyCode::Char('j') => {
             ui.selected = (ui.selected + 1).min(rows.saturating_sub(1));
-            Action::None
+            ui.follow = true;
+            Action::Select
         }
         KeyCode::Up | KeyCode::Char('k') => {
             ui.selected = ui.selected.saturating_sub(1);
-            Action::None
+            ui.follow = true;
+            Action::Select
         }
         KeyCode::PageDown => {
             ui.selected = (ui.selected + 10).min(rows.saturating_sub(1));
-            Action::None
+            ui.follow = true;
+            Action::Select
         }
         KeyCode::PageUp => {
             ui.selected = ui.selected.saturating_sub(10);
-            Action::None
+            ui.follow = true;
+            Action::Select
         }
         KeyCode::Home => {
             ui.selected = 0;
-            Action::None
+            ui.follow = true;
+            Action::Select
+        }
+        // Back to the whole run's charts.
+        KeyCode::Esc => {
+            ui.follow = false;
+            Action::Select
         }
         _ => Action::None,
     }

@@ -15,7 +15,7 @@ pub mod view;
 mod tests;
 
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, watch};
@@ -77,12 +77,17 @@ pub fn start(layout: Layout) -> std::io::Result<(Console, Watcher)> {
     let (commands_tx, commands_rx) = mpsc::unbounded_channel();
     let close = Arc::new(AtomicBool::new(false));
     let closing = close.clone();
+    // The row the console selected (its statistics index + 1; 0: none), so
+    // that the next frame's numbers carry its own series.
+    let selected = Arc::new(AtomicUsize::new(0));
+    let selecting = selected.clone();
     let thread = std::thread::Builder::new()
         .name("volley-console".into())
-        .spawn(move || terminal::run(models_rx, commands_tx, closing))?;
+        .spawn(move || terminal::run(models_rx, commands_tx, closing, selecting))?;
     let watcher = Watcher {
         publish: Box::new(move |stats, board| {
-            let _ = models_tx.send(Some(Arc::new(Model::build(stats, board, &layout))));
+            let row = selected.load(Ordering::Relaxed).checked_sub(1);
+            let _ = models_tx.send(Some(Arc::new(Model::build(stats, board, &layout, row))));
         }),
         commands: commands_rx,
         on_terminal: true,

@@ -25,6 +25,8 @@ pub enum RowKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     pub kind: RowKind,
+    /// Its statistics index (usize::MAX for the total).
+    pub stat: usize,
     /// Rows of one group (a request, or a flow and its steps) sort together.
     pub group: usize,
     pub name: String,
@@ -80,6 +82,9 @@ pub struct Model {
     pub rps: f64,
     pub failure_percent: f64,
     pub series: Vec<Point>,
+    /// The selected row's name and its own series, which the charts show
+    /// instead of the totals'.
+    pub selected: Option<(String, Vec<Point>)>,
     /// The whole run's latency distribution: bucket label, count.
     pub distribution: Vec<(String, u64)>,
     pub rows: Vec<Row>,
@@ -151,11 +156,17 @@ impl Layout {
     }
 }
 
-fn row(kind: RowKind, group: usize, name: &str, n: &NameSnapshot, run: &RunStats) -> Row {
+fn row(
+    (kind, stat, group): (RowKind, usize, usize),
+    name: &str,
+    n: &NameSnapshot,
+    run: &RunStats,
+) -> Row {
     let h = &n.hist;
     let empty = h.is_empty();
     Row {
         kind,
+        stat,
         group,
         name: name.to_owned(),
         requests: n.requests,
@@ -213,13 +224,15 @@ fn distribution(total: &NameSnapshot) -> Vec<(String, u64)> {
 
 impl Model {
     /// One frame's worth of the run's state.
-    pub fn build(run: &RunStats, board: &Board, layout: &Layout) -> Model {
+    /// `selected`: the statistics index of the row the console has
+    /// selected, whose own series the charts then show.
+    pub fn build(run: &RunStats, board: &Board, layout: &Layout, selected: Option<usize>) -> Model {
         let rows = layout
             .order
             .iter()
             .filter_map(|&(kind, i, group)| {
                 let n = run.totals.get(i)?;
-                Some(row(kind, group, run.names.get(i)?, n, run))
+                Some(row((kind, i, group), run.names.get(i)?, n, run))
             })
             .collect();
         let total = run.total();
@@ -242,6 +255,30 @@ impl Model {
                 }
             })
             .collect();
+        let selected = selected.and_then(|i| {
+            let name = run.names.get(i)?.clone();
+            let points = run
+                .series
+                .points
+                .iter()
+                .filter(|p| p.t + HISTORY_SECS > newest)
+                .map(|p| {
+                    let secs = p.step.max(1) as f64;
+                    let n = p.names.iter().find(|n| n.name as usize == i);
+                    let l = n.map(|n| n.latency).unwrap_or_default();
+                    Point {
+                        t: p.t as f64,
+                        rps: n.map_or(0.0, |n| n.requests as f64 / secs),
+                        failures: n.map_or(0.0, |n| n.failures as f64 / secs),
+                        p50: l.p50 as f64 / 1000.0,
+                        p95: l.p95 as f64 / 1000.0,
+                        p99: l.p99 as f64 / 1000.0,
+                        max: l.max as f64 / 1000.0,
+                    }
+                })
+                .collect();
+            Some((name, points))
+        });
         let mut failures: Vec<FailureRow> = run
             .names
             .iter()
@@ -280,9 +317,15 @@ impl Model {
                 0.0
             },
             series,
+            selected,
             distribution: distribution(&total),
             rows,
-            total_row: row(RowKind::Request, usize::MAX, "total", &total, run),
+            total_row: row(
+                (RowKind::Request, usize::MAX, usize::MAX),
+                "total",
+                &total,
+                run,
+            ),
             workers: board.workers.clone(),
             failures,
             notes: board.notes.clone(),

@@ -4,7 +4,7 @@
 //! next one), and keys read in between.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use ratatui::crossterm::event::{self, Event, KeyEventKind};
@@ -24,10 +24,11 @@ pub(super) fn run(
     models: watch::Receiver<Option<Arc<Model>>>,
     commands: mpsc::UnboundedSender<Command>,
     close: Arc<AtomicBool>,
+    selected: Arc<AtomicUsize>,
 ) -> std::io::Result<()> {
     let mut terminal = ratatui::try_init()?;
     ACTIVE.store(true, Ordering::Relaxed);
-    let result = frames(&mut terminal, models, commands, &close);
+    let result = frames(&mut terminal, models, commands, &close, &selected);
     ACTIVE.store(false, Ordering::Relaxed);
     ratatui::restore();
     result
@@ -38,6 +39,7 @@ fn frames(
     models: watch::Receiver<Option<Arc<Model>>>,
     commands: mpsc::UnboundedSender<Command>,
     close: &AtomicBool,
+    selected: &AtomicUsize,
 ) -> std::io::Result<()> {
     let mut ui = UiState {
         color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
@@ -74,6 +76,11 @@ fn frames(
                         let _ = commands.send(c);
                     }
                     Action::Quit if done => return Ok(()),
+                    Action::Select => {
+                        // The charts follow the selected row (not the total).
+                        let stat = view::selected_stat(m, &ui).map_or(0, |s| s + 1);
+                        selected.store(stat, Ordering::Relaxed);
+                    }
                     Action::Quit => {
                         // Stop the workers cleanly; leave once the run is done.
                         quitting = true;

@@ -15,6 +15,12 @@ use crate::cluster::live::{Command, Phase, WorkerRow};
 fn row(kind: RowKind, group: usize, name: &str, requests: u64, p99: u64) -> Row {
     Row {
         kind,
+        // Distinct per name, as statistics indices are.
+        stat: if group == usize::MAX {
+            usize::MAX
+        } else {
+            name.len() * 7 + group
+        },
         group,
         name: name.into(),
         requests,
@@ -44,6 +50,7 @@ fn model() -> Model {
         })
         .collect();
     Model {
+        selected: None,
         phase: Phase::Running,
         scenario: "shop-journey".into(),
         target: "http://127.0.0.1:8000".into(),
@@ -327,7 +334,7 @@ fn a_frame_is_built_from_the_runs_statistics() {
         expected_workers: 1,
         notes: Vec::new(),
     };
-    let m = Model::build(&run, &board, &layout);
+    let m = Model::build(&run, &board, &layout, None);
     let rows: Vec<(RowKind, &str)> = m.rows.iter().map(|r| (r.kind, r.name.as_str())).collect();
     assert_eq!(
         rows,
@@ -428,4 +435,96 @@ fn a_target_too_long_for_the_header_ends_in_an_ellipsis() {
     let text = render(&m, &UiState::default(), 80, 24);
     let first = text.lines().next().unwrap_or_default();
     assert!(first.trim_end().ends_with('…'), "{first}");
+}
+
+#[test]
+fn moving_to_a_row_makes_the_charts_follow_it_and_esc_goes_back() {
+    let mut m = model();
+    let mut ui = UiState::default();
+    assert_eq!(super::view::selected_stat(&m, &ui), None);
+    assert_eq!(handle(key(KeyCode::Down), &mut ui, &m), Action::Select);
+    // The second row in file order: the flow.
+    let stat = super::view::selected_stat(&m, &ui);
+    assert_eq!(stat, Some(m.rows[1].stat));
+    // The frame built for that row carries its series; the charts say whose.
+    m.selected = Some((
+        "flow:checkout".into(),
+        (1..=10)
+            .map(|t| Point {
+                t: t as f64,
+                rps: 7.0,
+                p50: 250.0,
+                p95: 260.0,
+                p99: 270.0,
+                max: 300.0,
+                ..Point::default()
+            })
+            .collect(),
+    ));
+    let text = render(&m, &ui, 120, 40);
+    assert!(
+        text.contains("latency: flow:checkout (log scale)"),
+        "{text}"
+    );
+    assert!(text.contains("throughput: flow:checkout"), "{text}");
+    assert_eq!(handle(key(KeyCode::Esc), &mut ui, &m), Action::Select);
+    assert_eq!(super::view::selected_stat(&m, &ui), None);
+    let text = render(&m, &ui, 120, 40);
+    assert!(text.contains(" latency (log scale)"), "{text}");
+}
+
+#[test]
+fn a_frame_built_for_a_selected_name_carries_its_series() {
+    use crate::cluster::live::Board;
+    use crate::stats::{NameSnapshot, RunStats, Snapshot, histogram};
+    let mut run = RunStats::new(vec!["a".into(), "b".into()]);
+    for sec in 1..=3u64 {
+        let names = (0..2u32)
+            .map(|i| {
+                let mut n = NameSnapshot::empty(i);
+                for _ in 0..(10 * (i as u64 + 1)) {
+                    histogram::record(&mut n.hist, 1000 * (i as u64 + 1));
+                    n.requests += 1;
+                }
+                n
+            })
+            .collect();
+        run.apply(
+            0,
+            &Snapshot {
+                at_ms: sec * 1000,
+                interval_ms: 1000,
+                users: 1,
+                names,
+                ..Snapshot::default()
+            },
+        );
+    }
+    run.finish();
+    let board = Board {
+        phase: Phase::Running,
+        open: false,
+        target: 1.0,
+        step: 1.0,
+        duration: None,
+        workers: Vec::new(),
+        expected_workers: 1,
+        notes: Vec::new(),
+    };
+    let layout = super::model::Layout {
+        scenario: "s".into(),
+        target: "t".into(),
+        info: String::new(),
+        order: vec![(RowKind::Request, 0, 0), (RowKind::Request, 1, 1)],
+    };
+    let m = Model::build(&run, &board, &layout, Some(1));
+    let (name, points) = m.selected.clone().unwrap();
+    assert_eq!(name, "b");
+    assert_eq!(points.len(), 3);
+    assert!(
+        points.iter().all(|p| p.rps == 20.0 && p.p50 == 2.0),
+        "{points:?}"
+    );
+    // The whole run's series is both names'.
+    assert!(m.series.iter().all(|p| p.rps == 30.0));
 }

@@ -104,6 +104,8 @@ pub struct UiState {
     pub confirm_quit: bool,
     /// False with NO_COLOR: emphasis only, no colours.
     pub color: bool,
+    /// The charts follow the selected row (after ↑/↓; Esc: the totals).
+    pub follow: bool,
 }
 
 impl Default for UiState {
@@ -114,6 +116,7 @@ impl Default for UiState {
             sort: Sort::File,
             confirm_quit: false,
             color: true,
+            follow: false,
         }
     }
 }
@@ -145,6 +148,19 @@ pub fn sorted_rows(model: &Model, sort: Sort) -> Vec<&Row> {
 }
 
 /// How many rows the current view has (for moving the selection).
+/// The statistics index of the row whose charts the console shows: the
+/// selected row of the requests table once the user moved to it, not the
+/// total.
+pub fn selected_stat(model: &Model, ui: &UiState) -> Option<usize> {
+    if !ui.follow || ui.tab != Tab::Requests {
+        return None;
+    }
+    sorted_rows(model, ui.sort)
+        .get(ui.selected)
+        .map(|r| r.stat)
+        .filter(|s| *s != usize::MAX)
+}
+
 pub fn row_count(model: &Model, tab: Tab) -> usize {
     match tab {
         Tab::Requests => model.rows.len() + 1,
@@ -279,7 +295,13 @@ fn charts(f: &mut Frame, area: Rect, m: &Model, ui: &UiState) {
     } else {
         Layout::horizontal([Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)]).split(area)
     };
-    let (t0, t1) = match (m.series.first(), m.series.last()) {
+    // The selected row's own series once the user moved to one (the model
+    // carries it), else the whole run's.
+    let (points, of) = match &m.selected {
+        Some((name, points)) if ui.follow => (points.as_slice(), format!(": {name}")),
+        _ => (m.series.as_slice(), String::new()),
+    };
+    let (t0, t1) = match (points.first(), points.last()) {
         (Some(a), Some(b)) => (a.t, b.t.max(a.t + 1.0)),
         _ => (0.0, 1.0),
     };
@@ -289,7 +311,7 @@ fn charts(f: &mut Frame, area: Rect, m: &Model, ui: &UiState) {
             .labels([format!("{t0:.0}s"), format!("{t1:.0}s")])
     };
     let pick = |g: fn(&super::model::Point) -> f64| -> Vec<(f64, f64)> {
-        m.series.iter().map(|p| (p.t, g(p))).collect()
+        points.iter().map(|p| (p.t, g(p))).collect()
     };
 
     let rps = pick(|p| p.rps);
@@ -299,7 +321,7 @@ fn charts(f: &mut Frame, area: Rect, m: &Model, ui: &UiState) {
         line("req/s", ui.fg(Color::Green), &rps),
         line("fail/s", ui.fg(Color::Red), &fails),
     ])
-    .block(Block::bordered().title(" throughput "))
+    .block(Block::bordered().title(format!(" throughput{of} ")))
     .x_axis(x_axis())
     .y_axis(
         Axis::default()
@@ -351,7 +373,7 @@ fn charts(f: &mut Frame, area: Rect, m: &Model, ui: &UiState) {
         })
         .collect();
     let latency = Chart::new(datasets)
-        .block(Block::bordered().title(" latency (log scale) "))
+        .block(Block::bordered().title(format!(" latency{of} (log scale) ")))
         .x_axis(x_axis())
         .y_axis(
             Axis::default()

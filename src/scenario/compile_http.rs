@@ -128,6 +128,16 @@ pub(super) fn compile_http(
         let hname = http::HeaderName::from_bytes(k.as_bytes())
             .map_err(|_| cx.err(v.span(), format!("{k:?} is not a valid header name")))?;
         let t = cx.template(v, data)?;
+        // A value without placeholders is checked now (a CR or LF in it
+        // would otherwise fail every request at run time).
+        if let Some(text) = t.as_static()
+            && http::HeaderValue::from_str(text).is_err()
+        {
+            return Err(cx.err(
+                v.span(),
+                format!("header {k:?}: {text:?} is not a valid header value (no CR, LF or other control characters)"),
+            ));
+        }
         headers.retain(|(n, _): &(http::HeaderName, Template)| *n != hname);
         headers.push((hname, t));
     }

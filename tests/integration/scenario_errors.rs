@@ -40,6 +40,8 @@ fn errors_name_file_line_and_column() {
         (format!("{BASE}[[request]]\nname = \"r\"\ncapture = {{ t = {{ json = \"/t\" }} }}\n"), "bad.toml:5:17", "capture is for flow steps"),
         (format!("{BASE}[[flow]]\nname = \"f\"\n[[flow.step]]\nname = \"a\"\nweight = 2\n"), "bad.toml:7:10", "weight belongs to the [[flow]]"),
         ("[http]\nbase_url = \"https://example.com\"\ninsecure = true\n[[request]]\nname = \"a\"\n".to_string(), "bad.toml:3:12", "only allowed for loopback"),
+        // A CR LF in a static header would fail every request at run time.
+        (format!("{BASE}[[request]]\nname = \"a\"\nheaders = {{ x-a = \"a\\r\\nb\" }}\n"), "bad.toml:5:19", "is not a valid header value"),
     ];
     for (content, place, message) in cases {
         let (code, stderr) = check(&content);
