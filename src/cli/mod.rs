@@ -80,6 +80,9 @@ pub enum Command {
     },
     /// Print the man page (roff): `volley man > volley.1; man ./volley.1`.
     Man,
+    /// Print the scenario format's JSON Schema (docs/scenario.schema.json),
+    /// for editors that complete and check TOML with it.
+    Schema,
 }
 
 /// Exit code: every threshold passed.
@@ -106,6 +109,7 @@ pub fn main(cli: Cli) -> i32 {
         Command::Demo(args) => demo::demo(*args),
         Command::Completions { shell } => completions(shell),
         Command::Man => man(),
+        Command::Schema => write_out(crate::scenario::schema().as_bytes()),
     };
     match result {
         Ok(code) => code,

@@ -9,11 +9,12 @@ use toml::Spanned;
 
 pub type S<T> = Spanned<T>;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct File {
     /// Pass/fail rules for CI, e.g. "p99<250ms".
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub thresholds: Vec<S<String>>,
     #[serde(default)]
     pub scenario: ScenarioMeta,
@@ -24,30 +25,37 @@ pub struct File {
     #[serde(default)]
     pub grpc: Grpc,
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, Data>")]
     pub data: BTreeMap<String, S<Data>>,
     #[serde(default, rename = "request")]
+    #[schemars(with = "Vec<Request>")]
     pub requests: Vec<S<Request>>,
     #[serde(default, rename = "flow")]
+    #[schemars(with = "Vec<Flow>")]
     pub flows: Vec<S<Flow>>,
 }
 
 /// A journey: `[[flow]]` with its `[[flow.step]]`s.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Flow {
+    #[schemars(with = "String")]
     pub name: S<String>,
     /// Relative frequency among flows and requests (default 1).
+    #[schemars(with = "Option<u32>")]
     pub weight: Option<S<u32>>,
     /// Run once per user before its iterations (log in).
+    #[schemars(with = "Option<bool>")]
     pub on_start: Option<S<bool>>,
     /// Go on after a failed step instead of ending the iteration.
     #[serde(default)]
     pub continue_on_failure: bool,
     #[serde(default, rename = "step")]
+    #[schemars(with = "Vec<Request>")]
     pub steps: Vec<S<Request>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioMeta {
     pub name: Option<String>,
@@ -57,220 +65,296 @@ pub struct ScenarioMeta {
     pub allow_empty: bool,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Load {
     /// Closed model: virtual users (an integer; read as a value so that a
     /// float or a negative number gets a message naming the key).
+    #[schemars(with = "Option<serde_json::Value>")]
     pub users: Option<S<toml::Value>>,
     /// Closed model: users started per second.
+    #[schemars(with = "Option<f64>")]
     pub spawn_rate: Option<S<f64>>,
     /// Closed model: pause between a user's requests.
     /// A duration ("1s") or a table { min = "0.5s", max = "1.5s" }.
+    #[schemars(with = "Option<serde_json::Value>")]
     pub think_time: Option<S<toml::Value>>,
     /// Open model: arrivals per second.
+    #[schemars(with = "Option<f64>")]
     pub rate: Option<S<f64>>,
     /// Open model: most requests in flight at once (an integer).
+    #[schemars(with = "Option<serde_json::Value>")]
     pub max_in_flight: Option<S<toml::Value>>,
     /// Open model: the connections opened before the first arrival (an
     /// integer); an arrival that finds them all busy waits for one.
+    #[schemars(with = "Option<serde_json::Value>")]
     pub connections: Option<S<toml::Value>>,
     /// Stop after this long.
+    #[schemars(with = "Option<String>")]
     pub duration: Option<S<String>>,
     /// Stop after this many requests (an integer).
+    #[schemars(with = "Option<serde_json::Value>")]
     pub requests: Option<S<toml::Value>>,
     /// Per-request timeout (default 30s).
+    #[schemars(with = "Option<String>")]
     pub timeout: Option<S<String>>,
     /// Targets over time (users, or rate in the open model).
     #[serde(default)]
+    #[schemars(with = "Vec<Stage>")]
     pub stages: Vec<S<Stage>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Stage {
+    #[schemars(with = "String")]
     pub duration: S<String>,
+    #[schemars(with = "f64")]
     pub target: S<f64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Http {
+    #[schemars(with = "Option<String>")]
     pub base_url: Option<S<String>>,
     /// http1 (default for http://), h2c, http2, or auto (ALPN, default for https://).
+    #[schemars(with = "Option<String>")]
     pub version: Option<S<String>>,
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
     pub headers: BTreeMap<String, S<String>>,
     /// PEM file of extra CA certificates to trust.
+    #[schemars(with = "Option<String>")]
     pub ca: Option<S<String>>,
     /// Skip certificate verification (loopback targets only).
+    #[schemars(with = "Option<bool>")]
     pub insecure: Option<S<bool>>,
     /// The most bytes of an answer's body kept for checks and captures: a
     /// size string ("4MiB") or an integer of bytes.
+    #[schemars(with = "Option<serde_json::Value>")]
     pub max_body: Option<S<toml::Value>>,
     /// Ask for compressed answers and decode them: true (default: gzip,
     /// deflate, br, zstd), false, or a list of codings.
+    #[schemars(with = "Option<serde_json::Value>")]
     pub compression: Option<S<toml::Value>>,
     /// Follow redirects: true (default, at most 10 hops), false, or the
     /// most hops (an integer).
+    #[schemars(with = "Option<serde_json::Value>")]
     pub follow_redirects: Option<S<toml::Value>>,
     /// A cookie jar per user (default true).
+    #[schemars(with = "Option<bool>")]
     pub cookies: Option<S<bool>>,
     /// Keep connections open between requests (default true).
+    #[schemars(with = "Option<bool>")]
     pub keep_alive: Option<S<bool>>,
     /// Authorization for every request: { basic = { user, password } } or
     /// { bearer = "token" }; templates allowed.
+    #[schemars(with = "Option<Auth>")]
     pub auth: Option<S<Auth>>,
     /// PEM files of a client certificate (chain) and its key (mutual TLS).
+    #[schemars(with = "Option<String>")]
     pub cert: Option<S<String>>,
+    #[schemars(with = "Option<String>")]
     pub key: Option<S<String>>,
     /// The TLS server name (SNI, and the name the certificate must match)
     /// when it is not the URL's host.
+    #[schemars(with = "Option<String>")]
     pub server_name: Option<S<String>>,
     /// "host:port" → "addr:port": connect there instead, keeping the URL's
     /// host in Host, SNI and certificate checks (curl's --connect-to).
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
     pub connect_to: BTreeMap<String, S<String>>,
     /// HTTP/2 connections per engine, shared by the users (default: one
     /// per user).
+    #[schemars(with = "Option<u64>")]
     pub connections: Option<S<u64>>,
     /// Connect to this unix socket instead of the URL's host and port
     /// (which still make the Host header), as curl's and oha's --unix-socket.
+    #[schemars(with = "Option<String>")]
     pub unix_socket: Option<S<String>>,
     /// An HTTP proxy URL, or false for none (default: the environment's).
+    #[schemars(with = "Option<serde_json::Value>")]
     pub proxy: Option<S<toml::Value>>,
 }
 
 /// `auth = { basic = { user = "..", password = ".." } }` or
 /// `auth = { bearer = ".." }`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Auth {
+    #[schemars(with = "Option<BasicAuth>")]
     pub basic: Option<S<BasicAuth>>,
+    #[schemars(with = "Option<String>")]
     pub bearer: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BasicAuth {
+    #[schemars(with = "String")]
     pub user: S<String>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub password: Option<S<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Grpc {
+    #[schemars(with = "Option<String>")]
     pub endpoint: Option<S<String>>,
     /// A .proto file or a list of them, relative to the scenario file.
+    #[schemars(with = "Option<serde_json::Value>")]
     pub proto: Option<S<toml::Value>>,
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub import_paths: Vec<S<String>>,
     /// Ask the server for its schema (server reflection) instead of .proto files.
     #[serde(default)]
     pub reflection: bool,
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
     pub metadata: BTreeMap<String, S<String>>,
     /// HTTP/2 connections per engine, shared by the users (default: one per user).
+    #[schemars(with = "Option<u64>")]
     pub connections: Option<S<u64>>,
     /// The largest message sent or received: a size ("64MiB") or bytes.
+    #[schemars(with = "Option<serde_json::Value>")]
     pub max_message_size: Option<S<toml::Value>>,
     /// Compress requests: "gzip", "deflate" or "zstd" (answers in any of
     /// them are always accepted).
+    #[schemars(with = "Option<String>")]
     pub compression: Option<S<String>>,
     /// The TLS server name, when not the endpoint's host.
+    #[schemars(with = "Option<String>")]
     pub server_name: Option<S<String>>,
+    #[schemars(with = "Option<String>")]
     pub ca: Option<S<String>>,
     /// Skip certificate verification (loopback targets only).
+    #[schemars(with = "Option<bool>")]
     pub insecure: Option<S<bool>>,
     /// PEM files of a client certificate (chain) and its key (mutual TLS).
+    #[schemars(with = "Option<String>")]
     pub cert: Option<S<String>>,
+    #[schemars(with = "Option<String>")]
     pub key: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Data {
     /// Path relative to the scenario file.
+    #[schemars(with = "String")]
     pub file: S<String>,
     /// lines (default) or csv.
+    #[schemars(with = "Option<String>")]
     pub format: Option<S<String>>,
     /// CSV: the column that `{{ name }}` means (default: the first).
+    #[schemars(with = "Option<String>")]
     pub column: Option<S<String>>,
     /// random (default) or sequential.
+    #[schemars(with = "Option<String>")]
     pub pick: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Request {
     /// Required, except on a flow's think step.
+    #[schemars(with = "Option<String>")]
     pub name: Option<S<String>>,
     /// Top-level requests only (a step's frequency is its flow's).
+    #[schemars(with = "Option<u32>")]
     pub weight: Option<S<u32>>,
     /// Flow steps only: a pause instead of a request ("1s", or
     /// { min = "0.5s", max = "2s" }).
+    #[schemars(with = "Option<serde_json::Value>")]
     pub think: Option<S<toml::Value>>,
     /// Flow steps only: variable → { json = "/ptr" } | { header = "name" } |
     /// { regex = "..." }.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub capture: BTreeMap<String, S<toml::Value>>,
     // HTTP
+    #[schemars(with = "Option<String>")]
     pub method: Option<S<String>>,
+    #[schemars(with = "Option<String>")]
     pub path: Option<S<String>>,
+    #[schemars(with = "Option<String>")]
     pub url: Option<S<String>>,
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
     pub headers: BTreeMap<String, S<String>>,
+    #[schemars(with = "Option<String>")]
     pub body: Option<S<String>>,
     /// A JSON body written as a TOML table; string values are templates.
+    #[schemars(with = "Option<serde_json::Value>")]
     pub json: Option<S<toml::Value>>,
     /// As `[http] follow_redirects`, for this request.
+    #[schemars(with = "Option<serde_json::Value>")]
     pub follow_redirects: Option<S<toml::Value>>,
     /// As `[http] auth`, for this request.
+    #[schemars(with = "Option<Auth>")]
     pub auth: Option<S<Auth>>,
     // gRPC
+    #[schemars(with = "Option<String>")]
     pub grpc: Option<S<String>>,
     /// The request message: a JSON string or a TOML table; strings are
     /// templates. A list of them: the messages a stream sends in turn.
+    #[schemars(with = "Option<serde_json::Value>")]
     pub message: Option<S<toml::Value>>,
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
     pub metadata: BTreeMap<String, S<String>>,
     /// How a streaming method streams.
+    #[schemars(with = "Option<Stream>")]
     pub stream: Option<S<Stream>>,
     #[serde(default)]
     pub check: Check,
 }
 
 /// `[request.stream]`: how a streaming gRPC call streams.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Stream {
     /// Messages sent per call (an integer; client and bidirectional
     /// streaming; default: the request's messages once, or as many as
     /// `duration` allows).
+    #[schemars(with = "Option<serde_json::Value>")]
     pub messages: Option<S<toml::Value>>,
     /// End the call after this many answers (an integer).
+    #[schemars(with = "Option<serde_json::Value>")]
     pub answers: Option<S<toml::Value>>,
     /// Body checks on "each" answer (default) or the "last" one.
+    #[schemars(with = "Option<String>")]
     pub check: Option<S<String>>,
     /// Pause between two messages sent ("10ms").
+    #[schemars(with = "Option<String>")]
     pub interval: Option<S<String>>,
     /// Send for this long, then close the sending side; a server stream is
     /// ended by volley after it.
+    #[schemars(with = "Option<String>")]
     pub duration: Option<S<String>>,
     /// Bidirectional: wait for each message's answer before the next.
+    #[schemars(with = "Option<bool>")]
     pub ping_pong: Option<S<bool>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Check {
     /// HTTP statuses that pass (default: any below 400).
+    #[schemars(with = "Option<Vec<u16>>")]
     pub status: Option<S<Vec<u16>>>,
     /// gRPC code that passes, by name (default OK).
+    #[schemars(with = "Option<String>")]
     pub code: Option<S<String>>,
+    #[schemars(with = "Option<String>")]
     pub body_contains: Option<S<String>>,
     /// JSON pointer → expected value, e.g. { "/label" = "sports" }.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub json: BTreeMap<String, S<toml::Value>>,
 }

@@ -72,6 +72,17 @@ pub const FLOW_PREFIX: &str = "flow:";
 /// answer message (`msg:NAME`). Names with these prefixes are theirs.
 pub const STREAM_PREFIXES: [&str; 3] = ["sent:", "first:", "msg:"];
 
+/// The scenario format's JSON Schema (draft 2020-12), generated from the
+/// types the file is read into, so it cannot drift from the parser; docs/
+/// scenario.schema.json is this text (a test keeps them equal).
+pub fn schema() -> String {
+    let mut schema = schemars::schema_for!(file::File);
+    schema.insert("title".into(), "volley scenario".into());
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
 impl Scenario {
     /// Statistics names in index order (the index is what samples carry):
     /// every request, then every flow as `flow:NAME`, then each streaming

@@ -27,4 +27,5 @@ mod peers;
 mod procs;
 mod reports;
 mod scenario_errors;
+mod schema;
 mod shop;
