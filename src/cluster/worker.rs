@@ -301,7 +301,15 @@ async fn serve(
                             run_id: r.run_id,
                             seq: r.sent,
                             snapshot: Some(convert::snapshot_to_wire(&s)),
-                            cpu_percent: r.cpu.percent(),
+                            // The engine's own threads (what the verdict
+                            // judges, and per worker when several share a
+                            // process), else the whole process's.
+                            cpu_percent: if s.cpu_percent.is_finite() && s.cpu_percent > 0.0 {
+                                r.cpu.percent();
+                                s.cpu_percent
+                            } else {
+                                r.cpu.percent()
+                            },
                         };
                         let conn = conn.clone();
                         // Each report on a stream of its own, sent beside the
