@@ -67,7 +67,14 @@ pub fn handle(key: KeyEvent, ui: &mut UiState, m: &Model) -> Action {
             ui.follow = false;
             Action::Select
         }
-        // Moving through the rows makes the charts follow the row.
+        // Moving through the rows makes the charts follow the row; the
+        // first move shows the row already marked.
+        KeyCode::Down | KeyCode::Char('j') | KeyCode::Up | KeyCode::Char('k')
+            if !ui.follow && ui.tab == super::view::Tab::Requests =>
+        {
+            ui.follow = true;
+            Action::Select
+        }
         KeyCode::Down | KeyCode::Char('j') => {
             ui.selected = (ui.selected + 1).min(rows.saturating_sub(1));
             ui.follow = true;

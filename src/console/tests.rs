@@ -231,6 +231,9 @@ fn keys_steer_the_run_and_quitting_asks_first() {
     );
     handle(key(KeyCode::Char('s')), &mut ui, &m);
     assert_eq!(ui.sort, Sort::Requests);
+    // The first move marks the row shown; each next one moves.
+    handle(key(KeyCode::Down), &mut ui, &m);
+    assert_eq!(ui.selected, 0);
     handle(key(KeyCode::Down), &mut ui, &m);
     handle(key(KeyCode::Down), &mut ui, &m);
     assert_eq!(ui.selected, 2);
@@ -442,6 +445,9 @@ fn moving_to_a_row_makes_the_charts_follow_it_and_esc_goes_back() {
     let mut m = model();
     let mut ui = UiState::default();
     assert_eq!(super::view::selected_stat(&m, &ui), None);
+    // The first move shows the row already marked; the next moves.
+    assert_eq!(handle(key(KeyCode::Down), &mut ui, &m), Action::Select);
+    assert_eq!(super::view::selected_stat(&m, &ui), Some(m.rows[0].stat));
     assert_eq!(handle(key(KeyCode::Down), &mut ui, &m), Action::Select);
     // The second row in file order: the flow.
     let stat = super::view::selected_stat(&m, &ui);
