@@ -56,6 +56,28 @@ pub struct Point {
     pub max: f64,
 }
 
+impl Point {
+    /// A second of the series as the charts draw it: counts per second,
+    /// latencies in milliseconds.
+    fn of(
+        p: &crate::stats::series::Point,
+        requests: u64,
+        failures: u64,
+        l: &crate::stats::series::Percentiles,
+    ) -> Self {
+        let secs = p.step.max(1) as f64;
+        Point {
+            t: p.t as f64,
+            rps: requests as f64 / secs,
+            failures: failures as f64 / secs,
+            p50: l.p50 as f64 / 1000.0,
+            p95: l.p95 as f64 / 1000.0,
+            p99: l.p99 as f64 / 1000.0,
+            max: l.max as f64 / 1000.0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct FailureRow {
     pub reason: String,
@@ -242,18 +264,7 @@ impl Model {
             .points
             .iter()
             .filter(|p| p.t + HISTORY_SECS > newest)
-            .map(|p| {
-                let secs = p.step.max(1) as f64;
-                Point {
-                    t: p.t as f64,
-                    rps: p.requests as f64 / secs,
-                    failures: p.failures as f64 / secs,
-                    p50: p.latency.p50 as f64 / 1000.0,
-                    p95: p.latency.p95 as f64 / 1000.0,
-                    p99: p.latency.p99 as f64 / 1000.0,
-                    max: p.latency.max as f64 / 1000.0,
-                }
-            })
+            .map(|p| Point::of(p, p.requests, p.failures, &p.latency))
             .collect();
         let selected = selected.and_then(|i| {
             let name = run.names.get(i)?.clone();
@@ -262,19 +273,9 @@ impl Model {
                 .points
                 .iter()
                 .filter(|p| p.t + HISTORY_SECS > newest)
-                .map(|p| {
-                    let secs = p.step.max(1) as f64;
-                    let n = p.names.iter().find(|n| n.name as usize == i);
-                    let l = n.map(|n| n.latency).unwrap_or_default();
-                    Point {
-                        t: p.t as f64,
-                        rps: n.map_or(0.0, |n| n.requests as f64 / secs),
-                        failures: n.map_or(0.0, |n| n.failures as f64 / secs),
-                        p50: l.p50 as f64 / 1000.0,
-                        p95: l.p95 as f64 / 1000.0,
-                        p99: l.p99 as f64 / 1000.0,
-                        max: l.max as f64 / 1000.0,
-                    }
+                .map(|p| match p.names.iter().find(|n| n.name as usize == i) {
+                    Some(n) => Point::of(p, n.requests, n.failures, &n.latency),
+                    None => Point::of(p, 0, 0, &Default::default()),
                 })
                 .collect();
             Some((name, points))

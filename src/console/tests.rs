@@ -289,7 +289,6 @@ fn no_color_draws_without_colours() {
 
 #[test]
 fn a_frame_is_built_from_the_runs_statistics() {
-    use crate::cluster::live::Board;
     use crate::scenario::compile::{MemorySources, Options, compile};
     use crate::stats::{NameSnapshot, RunStats, Snapshot, histogram};
     let text = "[http]\nbase_url = \"http://127.0.0.1:1\"\n[[request]]\nname = \"health\"\n\
@@ -327,16 +326,7 @@ fn a_frame_is_built_from_the_runs_statistics() {
         },
     );
     run.finish();
-    let board = Board {
-        phase: Phase::Running,
-        open: false,
-        target: 3.0,
-        step: 1.0,
-        duration: None,
-        workers: Vec::new(),
-        expected_workers: 1,
-        notes: Vec::new(),
-    };
+    let board = running_board(3.0);
     let m = Model::build(&run, &board, &layout, None);
     let rows: Vec<(RowKind, &str)> = m.rows.iter().map(|r| (r.kind, r.name.as_str())).collect();
     assert_eq!(
@@ -481,7 +471,6 @@ fn moving_to_a_row_makes_the_charts_follow_it_and_esc_goes_back() {
 
 #[test]
 fn a_frame_built_for_a_selected_name_carries_its_series() {
-    use crate::cluster::live::Board;
     use crate::stats::{NameSnapshot, RunStats, Snapshot, histogram};
     let mut run = RunStats::new(vec!["a".into(), "b".into()]);
     for sec in 1..=3u64 {
@@ -507,16 +496,7 @@ fn a_frame_built_for_a_selected_name_carries_its_series() {
         );
     }
     run.finish();
-    let board = Board {
-        phase: Phase::Running,
-        open: false,
-        target: 1.0,
-        step: 1.0,
-        duration: None,
-        workers: Vec::new(),
-        expected_workers: 1,
-        notes: Vec::new(),
-    };
+    let board = running_board(1.0);
     let layout = super::model::Layout {
         scenario: "s".into(),
         target: "t".into(),
@@ -533,4 +513,18 @@ fn a_frame_built_for_a_selected_name_carries_its_series() {
     );
     // The whole run's series is both names'.
     assert!(m.series.iter().all(|p| p.rps == 30.0));
+}
+
+/// A closed-model run going on with one worker expected, at `target` users.
+fn running_board(target: f64) -> crate::cluster::live::Board {
+    crate::cluster::live::Board {
+        phase: Phase::Running,
+        open: false,
+        target,
+        step: 1.0,
+        duration: None,
+        workers: Vec::new(),
+        expected_workers: 1,
+        notes: Vec::new(),
+    }
 }

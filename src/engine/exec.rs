@@ -789,21 +789,12 @@ impl Requests {
         user: &mut UserState,
     ) -> Result<(u64, u64), (u64, u64, Failure)> {
         let spec = &self.scenario.requests[idx];
-        let data = &self.scenario.data;
         let channel = self.grpc_channel(endpoint, user);
-        let mut ctx = RenderCtx {
-            data,
-            rng: &mut user.rng,
-            picked: &mut user.picked,
-            own: &user.own,
-            vars: &user.vars,
-        };
-        let body = call
-            .encode(&mut ctx, &mut user.scratch)
-            .map_err(|f| (0, 0, f))?;
+        let (mut ctx, scratch) = user.render_parts(&self.scenario.data);
+        let body = call.encode(&mut ctx, scratch).map_err(|f| (0, 0, f))?;
         let sent = body.len() as u64 + 5;
         let req = call
-            .request(body, self.timeout, &mut ctx, &mut user.scratch)
+            .request(body, self.timeout, &mut ctx, scratch)
             .map_err(|f| (0, 0, f))?;
         user.sent_now = sent;
         let mut client = call.client(channel);
@@ -924,6 +915,22 @@ fn origin(u: &url::Url) -> String {
 }
 
 impl UserState {
+    /// A render context and the scratch buffer beside it, borrowed apart
+    /// (rendering a template into the user's own buffer).
+    fn render_parts<'a>(
+        &'a mut self,
+        data: &'a [crate::scenario::DataSource],
+    ) -> (RenderCtx<'a>, &'a mut String) {
+        let ctx = RenderCtx {
+            data,
+            rng: &mut self.rng,
+            picked: &mut self.picked,
+            own: &self.own,
+            vars: &self.vars,
+        };
+        (ctx, &mut self.scratch)
+    }
+
     fn render_ctx<'a>(&'a mut self, data: &'a [crate::scenario::DataSource]) -> RenderCtx<'a> {
         RenderCtx {
             data,

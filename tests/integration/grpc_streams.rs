@@ -36,6 +36,14 @@ fn row<'a>(r: &'a serde_json::Value, group: &str, name: &str) -> &'a serde_json:
         .unwrap_or_else(|| panic!("no {group} row {name}: {r}"))
 }
 
+/// Runs `file`, which must exit 0; its result.
+async fn run_ok(file: &std::path::Path) -> serde_json::Value {
+    let (out, json) = common::run_with_json(file, &[]).await;
+    let (stdout, stderr) = common::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    read_json(&json)
+}
+
 fn dir_with_texts() -> Dir {
     let dir = Dir::new();
     dir.write(
@@ -123,10 +131,7 @@ async fn ping_pong_waits_for_each_answer_and_the_interval() {
             ),
         ),
     );
-    let (out, json) = common::run_with_json(&file, &[]).await;
-    let (stdout, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    let r = read_json(&json);
+    let r = run_ok(&file).await;
     assert_eq!(r["totals"]["requests"], 3);
     assert_eq!(r["totals"]["failures"], 0, "{}", r["names"]);
     assert_eq!(row(&r, "streams", "msg:chat")["requests"], 12);
@@ -147,10 +152,7 @@ async fn a_duration_bounds_how_long_messages_are_sent() {
             &format!("{CHAT}[request.stream]\nduration = \"200ms\"\ninterval = \"20ms\"\n"),
         ),
     );
-    let (out, json) = common::run_with_json(&file, &[]).await;
-    let (stdout, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    let r = read_json(&json);
+    let r = run_ok(&file).await;
     assert_eq!(r["totals"]["requests"], 2);
     assert_eq!(r["totals"]["failures"], 0, "{}", r["names"]);
     // At most one message per 20 ms for 200 ms, each answered.
@@ -221,10 +223,7 @@ async fn an_open_model_arrival_is_one_call() {
             &format!("{CHAT}[request.stream]\nmessages = 2\n"),
         ),
     );
-    let (out, json) = common::run_with_json(&file, &[]).await;
-    let (stdout, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    let r = read_json(&json);
+    let r = run_ok(&file).await;
     assert_eq!(r["totals"]["requests"], 25);
     assert_eq!(r["totals"]["failures"], 0, "{}", r["names"]);
     assert_eq!(row(&r, "streams", "msg:chat")["requests"], 50);
@@ -250,10 +249,7 @@ async fn reflection_learns_the_kind_at_the_start_and_asks_for_a_stream_table() {
         "{stderr}"
     );
     let file = dir.write("with.toml", &text("[request.stream]\nmessages = 2\n"));
-    let (out, json) = common::run_with_json(&file, &[]).await;
-    let (stdout, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    let r = read_json(&json);
+    let r = run_ok(&file).await;
     assert_eq!(row(&r, "streams", "msg:chat")["requests"], 8);
 }
 

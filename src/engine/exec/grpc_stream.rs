@@ -21,7 +21,6 @@ use super::{Failed, Requests, UserState, capture, check};
 use crate::client::grpc::{self, GrpcCall, RawCodec, Streaming};
 use crate::client::http::Headers;
 use crate::scenario::StreamSpec;
-use crate::scenario::template::RenderCtx;
 use crate::stats::{Failure, FailureKind, Recorder, Sample};
 
 /// What a streaming call needs besides its user.
@@ -84,20 +83,9 @@ impl Requests {
         let channel = self.grpc_channel(s.endpoint, user);
         let (tx, rx) = mpsc::channel::<Bytes>(QUEUE);
         let req = {
-            let mut ctx = RenderCtx {
-                data: &self.scenario.data,
-                rng: &mut user.rng,
-                picked: &mut user.picked,
-                own: &user.own,
-                vars: &user.vars,
-            };
+            let (mut ctx, scratch) = user.render_parts(&self.scenario.data);
             s.call
-                .request(
-                    ReceiverStream::new(rx),
-                    self.timeout,
-                    &mut ctx,
-                    &mut user.scratch,
-                )
+                .request(ReceiverStream::new(rx), self.timeout, &mut ctx, scratch)
                 .map_err(|f| (0, 0, f))?
         };
         let mut client = s.call.client(channel);
@@ -134,6 +122,10 @@ impl Requests {
         // The last answer, for checks on the last one only.
         let mut last: Option<(Bytes, Option<serde_json::Value>)> = None;
         let mut captured = vec![false; spec.captures.len()];
+        let regex_capture = spec
+            .captures
+            .iter()
+            .any(|c| matches!(c.from, crate::scenario::CaptureFrom::Regex(_)));
         let mut headers = Headers::None;
         let mut ended_by_volley = false;
         let mut answers: Option<tonic::Streaming<Bytes>> = None;
@@ -219,8 +211,9 @@ impl Requests {
                             && !spec.captures.is_empty()
                         {
                             // Each capture takes its value from the last
-                            // answer that has it.
-                            let text = j.to_string();
+                            // answer that has it. Only a regex reads the
+                            // answer as text: written out only for one.
+                            let text = if regex_capture { j.to_string() } else { String::new() };
                             let seen = capture::Answer {
                                 body: text.as_bytes(),
                                 json: Some(j),
@@ -269,15 +262,9 @@ impl Requests {
                         }
                     }
                     let body = {
-                        let mut ctx = RenderCtx {
-                            data: &self.scenario.data,
-                            rng: &mut user.rng,
-                            picked: &mut user.picked,
-                            own: &user.own,
-                            vars: &user.vars,
-                        };
+                        let (mut ctx, scratch) = user.render_parts(&self.scenario.data);
                         s.call
-                            .encode_nth(sent_n, &mut ctx, &mut user.scratch)
+                            .encode_nth(sent_n, &mut ctx, scratch)
                             .map_err(|f| (sent, received, f))?
                     };
                     let size = (body.len() as u64).saturating_add(FRAME);
