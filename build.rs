@@ -15,8 +15,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// VOLLEY_GIT_COMMIT, for `volley --version`: the commit built, with
 /// "-dirty" when the tree had changes, or "unknown" where there is no git
-/// (a source tarball, the Nix sandbox).
+/// (a source tarball). A builder that knows the revision without a .git
+/// (the Nix flake: nix/packages.nix) sets VOLLEY_GIT_COMMIT itself.
 fn git_commit() {
+    println!("cargo:rerun-if-env-changed=VOLLEY_GIT_COMMIT");
+    if let Ok(given) = std::env::var("VOLLEY_GIT_COMMIT")
+        && !given.trim().is_empty()
+    {
+        println!("cargo:rustc-env=VOLLEY_GIT_COMMIT={}", given.trim());
+        return;
+    }
     let git = |args: &[&str]| {
         std::process::Command::new("git")
             .args(args)

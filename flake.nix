@@ -3,10 +3,14 @@
 
   inputs = {
     nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.05";
-    # A crane from before 0.22.0, which still supports nixos-25.05.
-    crane.url = "github:ipetkov/crane";
+    # Pinned to a tag: crane 0.22.0 and later drop nixos-25.05 (and Nix
+    # before 2.31.2), so an unpinned crane breaks on `nix flake update`.
+    # v0.21.3 is the last 0.21 release. Move nixpkgs and crane together.
+    crane.url = "github:ipetkov/crane/v0.21.3";
     # nixos-25.05's rustc (1.86) is older than the workspace's rust-version
-    # (1.88): the toolchain comes from rust-overlay.
+    # (1.88): the toolchain comes from rust-overlay, at the version pinned
+    # in nix/rust-toolchain.toml (rust-overlay keeps every stable release,
+    # so updating it does not move the toolchain).
     rust-overlay = {
       url = "github:oxalica/rust-overlay";
       inputs.nixpkgs.follows = "nixpkgs";
@@ -26,7 +30,11 @@
           };
           inherit crane;
           root = ./.;
-          rev = self.shortRev or self.dirtyShortRev or "unknown";
+          # null where Nix knows no revision (not a git checkout, an older
+          # Nix on a dirty tree): the image then has no revision label,
+          # and the push apps refuse to push without VOLLEY_TAG rather
+          # than push a made-up tag. "-dirty" revisions are refused too.
+          rev = self.shortRev or self.dirtyShortRev or null;
         };
       each = attr: nixpkgs.lib.genAttrs systems (system: (perSystem system).${attr});
     in

@@ -3,6 +3,7 @@
 # Deterministic: `created` stays at the epoch (dockerTools' default), the
 # contents are exactly the closure of what is listed here, the tag is the
 # output's hash. Each runs as a non-root user with CA certificates.
+# rev: the flake's git revision, or null where Nix knows none.
 { pkgs, rev, volley, predict-servers }:
 let
   uid = "10001";
@@ -37,8 +38,11 @@ let
         Labels = {
           "org.opencontainers.image.title" = name;
           "org.opencontainers.image.description" = description;
-          "org.opencontainers.image.revision" = rev;
           "org.opencontainers.image.licenses" = "MIT OR Apache-2.0";
+        }
+        # No revision label rather than a made-up one ("unknown").
+        // pkgs.lib.optionalAttrs (rev != null) {
+          "org.opencontainers.image.revision" = rev;
         };
       };
     };

@@ -1,6 +1,13 @@
 //! Where a finished run's report goes: the summary on stdout, the files asked
 //! for (JSON, CSV, JUnit XML, HTML), and the exit code from the verdicts.
 //! `run`, `master`, `demo` and `report` all end here.
+//!
+//! `--json -` puts the JSON result on stdout instead of in a file, for a
+//! pod whose files die with it (the headless Job): stdout then carries the
+//! JSON document and nothing else, so the summary and notes go to stderr,
+//! and the JSON is written last, after every other line, so that in a log
+//! that merges the two streams (`kubectl logs`) it comes after them all, one
+//! block from a line `{` to a line `}`.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -18,6 +25,7 @@ use crate::report::{csv, html, json, junit, summary};
 pub struct ReportFiles {
     /// Write the whole result as JSON (with encoded histograms) to FILE;
     /// `volley report` draws every other report from it again, or merges it.
+    /// `-` writes it to stdout, last, and the summary to stderr instead.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// Write PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv
@@ -59,13 +67,10 @@ fn write_file(
         .map_err(write_err)
 }
 
-/// Prints the summary, writes the files, and returns the exit code: 0 when
-/// every threshold passed, 1 when one failed, 3 when the run broke.
-pub fn write(report: &RunReport, files: &ReportFiles) -> Result<i32, Exit> {
-    let stats = &report.stats;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let _ = summary::write_summary(&mut out, stats, &report.verdicts, &report.invalid);
+/// The summary, then the run's notes and errors: what a person reads.
+fn print_summary(out: &mut impl Write, report: &RunReport) {
+    // Best effort: a closed terminal must not cost the files and the verdict.
+    let _ = summary::write_summary(out, &report.stats, &report.verdicts, &report.invalid);
     for n in &report.notes {
         let _ = writeln!(out, "note: {n}");
     }
@@ -73,7 +78,20 @@ pub fn write(report: &RunReport, files: &ReportFiles) -> Result<i32, Exit> {
         let _ = writeln!(out, "error: {e}");
     }
     let _ = out.flush();
-    if let Some(path) = &files.json {
+}
+
+/// Prints the summary, writes the files, and returns the exit code: 0 when
+/// every threshold passed, 1 when one failed, 3 when the run broke.
+pub fn write(report: &RunReport, files: &ReportFiles) -> Result<i32, Exit> {
+    let stats = &report.stats;
+    // `--json -`: stdout is the JSON document's alone.
+    let json_to_stdout = files.json.as_deref() == Some(Path::new("-"));
+    if json_to_stdout {
+        print_summary(&mut std::io::stderr().lock(), report);
+    } else {
+        print_summary(&mut std::io::stdout().lock(), report);
+    }
+    if let Some(path) = files.json.as_ref().filter(|_| !json_to_stdout) {
         write_file(path, |f| {
             serde_json::to_writer_pretty(f, &json::result(report)).map_err(Into::into)
         })?;
@@ -133,6 +151,16 @@ pub fn write(report: &RunReport, files: &ReportFiles) -> Result<i32, Exit> {
     }
     for why in &report.invalid {
         eprintln!("INVALID: {why}");
+    }
+    // Last, after every stderr line, so that where a log interleaves stdout
+    // and stderr those lines come before the JSON, not inside it.
+    if json_to_stdout {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, &json::result(report))
+            .map_err(anyhow::Error::from)
+            .and_then(|()| writeln!(out).and_then(|()| out.flush()).map_err(Into::into))
+            .context("writing the JSON result to stdout (--json -)")
+            .map_err(write_err)?;
     }
     Ok(match report.outcome() {
         Outcome::Broken => super::EXIT_BROKEN,

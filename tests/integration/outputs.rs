@@ -196,3 +196,52 @@ async fn ctrl_c_stops_gracefully_and_still_reports() {
     assert!(r["totals"]["requests"].as_u64().unwrap() > 0);
     assert!(r["duration_s"].as_f64().unwrap() < 30.0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_dash_puts_the_result_alone_on_stdout_and_the_summary_on_stderr() {
+    let server = common::predict_rest(None).await;
+    let dir = Dir::new();
+    let file = dir.write(
+        "s.toml",
+        &scenario(&format!("http://{}", server.addr), "requests = 200"),
+    );
+    let out = volley_async(args(&[
+        "run",
+        "-f",
+        file.to_str().unwrap(),
+        "--json",
+        "-",
+        "--threshold",
+        "p99<1us",
+    ]))
+    .await;
+    let (stdout, stderr) = common::text(&out);
+    // The verdict is still the exit code (the Job's status in Kubernetes).
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    // stdout is one JSON document and nothing else...
+    let r: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {stdout}"));
+    assert_eq!(r["totals"]["requests"], 200, "{r}");
+    assert_eq!(r["passed"], false, "{r}");
+    // ... the summary and the verdicts went to stderr...
+    assert!(stderr.contains("FAIL p99<1us"), "{stderr}");
+    assert!(stderr.contains("PASS p99<10s"), "{stderr}");
+    assert!(stderr.contains("threshold failed: p99<1us"), "{stderr}");
+    // ... and no file named "-" was made in volley's working directory.
+    assert!(!std::path::Path::new("-").exists());
+    // Where a log merges the streams (kubectl logs), the JSON is the block
+    // from a line `{` to a line `}`, as k8s/README.md extracts it with sed.
+    let merged = format!("{stderr}{stdout}");
+    let block: Vec<&str> = merged
+        .lines()
+        .skip_while(|l| *l != "{")
+        .scan(false, |done, l| {
+            (!*done).then(|| {
+                *done = l == "}";
+                l
+            })
+        })
+        .collect();
+    let extracted: serde_json::Value = serde_json::from_str(&block.join("\n")).unwrap();
+    assert_eq!(extracted, r);
+}
