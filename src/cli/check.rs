@@ -6,6 +6,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use super::Exit;
+use super::reflected::Asked;
 use crate::report::threshold::Threshold;
 use crate::scenario::compile::Options;
 use crate::scenario::{LoadModel, RequestKind, RequestSpec, Schema, Step, Think};
@@ -15,6 +16,10 @@ pub struct CheckArgs {
     /// Scenario file to validate.
     #[arg(value_name = "FILE", required_unless_present = "file")]
     pub scenario: Option<PathBuf>,
+    /// Do not ask a gRPC server for its schema (server reflection) to check
+    /// methods and messages: send nothing at all.
+    #[arg(long)]
+    pub offline: bool,
     /// Scenario file (the same as giving it first).
     #[arg(
         short = 'f',
@@ -26,14 +31,24 @@ pub struct CheckArgs {
 }
 
 pub fn check(args: CheckArgs) -> Result<i32, Exit> {
+    let args_offline = args.offline;
     let Some(file) = args.file.or(args.scenario) else {
         return Err(Exit::cannot_start(anyhow::anyhow!(
             "give the scenario file to check"
         )));
     };
     let args = Checked { file };
-    let scenario =
-        crate::scenario::load(&args.file, &Options::default()).map_err(Exit::cannot_start)?;
+    let options = Options::default();
+    let scenario = crate::scenario::load(&args.file, &options).map_err(Exit::cannot_start)?;
+    let (scenario, asked) = if args_offline {
+        (scenario, Asked::NotNeeded)
+    } else {
+        let timeout = scenario.load.timeout;
+        super::reflected::recompile(scenario, &options, timeout, |o| {
+            crate::scenario::load(&args.file, o)
+        })
+        .map_err(Exit::cannot_start)?
+    };
     for t in &scenario.thresholds {
         Threshold::parse(t).map_err(|e| {
             Exit::cannot_start(anyhow::anyhow!(
@@ -90,12 +105,21 @@ pub fn check(args: CheckArgs) -> Result<i32, Exit> {
         (None, None) => say!("  stops after the stages"),
     }
     say!("  timeout {} per request", show(load.timeout));
+    match &asked {
+        Asked::NotNeeded => {}
+        Asked::Checked { endpoint } => say!(
+            "  gRPC methods and messages checked against the schema {endpoint} gave by server reflection"
+        ),
+        Asked::Unreached { endpoint, why } => say!(
+            "  gRPC methods and messages NOT checked: server reflection at {endpoint} could not be asked ({why}); they are checked when the run starts"
+        ),
+    }
     for r in scenario.requests.iter().filter(|r| r.weight > 0) {
         say!(
             "  request {:?} (weight {}): {}",
             r.name,
             r.weight,
-            describe(r)
+            describe(r, &asked)
         );
     }
     for f in &scenario.flows {
@@ -119,7 +143,7 @@ pub fn check(args: CheckArgs) -> Result<i32, Exit> {
                     } else {
                         format!(", captures {}", caps.join(", "))
                     };
-                    say!("    step {:?}: {}{caps}", r.name, describe(r));
+                    say!("    step {:?}: {}{caps}", r.name, describe(r, &asked));
                 }
                 Step::Think(Think::Fixed(d)) => say!("    think {d:?}"),
                 Step::Think(Think::Uniform(lo, hi)) => say!("    think {lo:?} to {hi:?}"),
@@ -157,7 +181,7 @@ fn show(d: std::time::Duration) -> String {
     crate::scenario::limits::show(d)
 }
 
-fn describe(r: &RequestSpec) -> String {
+fn describe(r: &RequestSpec, asked: &Asked) -> String {
     match &r.kind {
         // The path as written, each placeholder as {{…}}.
         RequestKind::Http(h) => format!("HTTP {} {}{}", h.method, h.base, h.path.shape()),
@@ -187,9 +211,10 @@ fn describe(r: &RequestSpec) -> String {
                 "gRPC {} at {} (schema: {}){stream}",
                 g.method,
                 g.endpoint,
-                match g.schema {
-                    Schema::Protos(_) => ".proto files",
-                    Schema::Reflection => "server reflection, at run time",
+                match (&g.schema, asked) {
+                    (Schema::Protos(_), Asked::Checked { .. }) => "server reflection",
+                    (Schema::Protos(_), _) => ".proto files",
+                    (Schema::Reflection, _) => "server reflection, at run time",
                 }
             )
         }

@@ -90,6 +90,7 @@ pub fn demo(args: DemoArgs) -> Result<i32, Exit> {
         host: None,
         headers: Vec::new(),
         isolated: false,
+        reflected: None,
         vars: BTreeMap::from([
             ("PREDICT_REST_URL".to_string(), format!("http://{rest}")),
             ("PREDICT_GRPC_URL".to_string(), format!("http://{grpc}")),

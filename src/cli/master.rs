@@ -64,7 +64,7 @@ pub struct MasterCluster {
 }
 
 pub fn master(args: MasterArgs) -> Result<i32, Exit> {
-    let prepared = prepare(&args.load, &args.output)?;
+    let prepared = prepare(&args.load, &args.output, true)?;
     let c = &args.cluster;
     let token = Token::from_flag_or_env(c.token_file.as_deref()).map_err(Exit::cannot_start)?;
     let identity = match (&c.cert, &c.key) {
@@ -105,6 +105,7 @@ pub fn master(args: MasterArgs) -> Result<i32, Exit> {
             interval: Duration::from_secs(1),
             threads: c.threads,
             status_every,
+            name_history: args.output.files.csv_full_history,
         };
         let result = coordinator::run(&mut master, &spec, 1, &interrupt, watcher).await;
         // Remote workers stay up and reconnect to the next master.

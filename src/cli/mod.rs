@@ -13,6 +13,7 @@ pub mod master;
 pub mod metrics;
 pub mod outputs;
 pub mod panics;
+pub mod reflected;
 pub mod report;
 pub mod run;
 pub mod signals;

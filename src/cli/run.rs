@@ -10,6 +10,7 @@ use clap::Args;
 use super::Exit;
 use super::load_args::{LoadArgs, Target};
 use super::outputs::ReportFiles;
+use super::reflected::Asked;
 
 use crate::cluster::coordinator::{self, Outcome, RunSpec};
 use crate::cluster::identity::MasterIdentity;
@@ -79,8 +80,14 @@ pub struct Prepared {
     pub thresholds: Vec<Threshold>,
 }
 
-/// Loads the scenario, applies the flags, parses every threshold.
-pub fn prepare(load: &LoadArgs, output: &OutputArgs) -> Result<Prepared, Exit> {
+/// Loads the scenario, applies the flags, parses every threshold. With
+/// `note_unreached`, says on stderr when server reflection could not be
+/// asked before the run (a master's workers may reach what it cannot).
+pub fn prepare(
+    load: &LoadArgs,
+    output: &OutputArgs,
+    note_unreached: bool,
+) -> Result<Prepared, Exit> {
     let options = Options {
         host: load.host.clone(),
         headers: load.headers.clone(),
@@ -89,22 +96,33 @@ pub fn prepare(load: &LoadArgs, output: &OutputArgs) -> Result<Prepared, Exit> {
     let what = load
         .what()
         .map_err(|e| Exit::cannot_start(anyhow::anyhow!(e)))?;
-    let scenario = match what {
-        Target::File(f) => crate::scenario::load(&f, &options).map_err(Exit::cannot_start)?,
-        Target::Url(url) => {
-            let text = load
-                .one_line_scenario(&url)
-                .map_err(|e| Exit::cannot_start(anyhow::anyhow!(e)))?;
-            let dir = std::env::current_dir().unwrap_or_default();
-            crate::scenario::compile::compile(
-                std::path::Path::new("command line"),
-                &text,
-                &crate::scenario::compile::DiskSources(dir),
-                &options,
-            )
-            .map_err(Exit::cannot_start)?
-        }
+    let text = match &what {
+        Target::File(_) => String::new(),
+        Target::Url(url) => load
+            .one_line_scenario(url)
+            .map_err(|e| Exit::cannot_start(anyhow::anyhow!(e)))?,
     };
+    let dir = std::env::current_dir().unwrap_or_default();
+    let compile = |options: &Options| match &what {
+        Target::File(f) => crate::scenario::load(f, options),
+        Target::Url(_) => crate::scenario::compile::compile(
+            std::path::Path::new("command line"),
+            &text,
+            &crate::scenario::compile::DiskSources(dir.clone()),
+            options,
+        ),
+    };
+    let scenario = compile(&options).map_err(Exit::cannot_start)?;
+    let timeout = load.timeout.unwrap_or(scenario.load.timeout);
+    let (scenario, asked) = super::reflected::recompile(scenario, &options, timeout, compile)
+        .map_err(Exit::cannot_start)?;
+    // A one-process run's workers would fail on it the same way; a
+    // cluster's may reach what the master cannot.
+    if let (Asked::Unreached { endpoint, why }, true) = (&asked, note_unreached) {
+        eprintln!(
+            "note: server reflection at {endpoint} could not be asked ({why}); the workers check the gRPC methods and messages when the run starts"
+        );
+    }
     prepare_compiled(scenario, load, output)
 }
 
@@ -188,7 +206,7 @@ pub fn run_config(p: &Prepared, workers: usize) -> RunConfig {
 }
 
 pub fn run(args: RunArgs) -> Result<i32, Exit> {
-    let prepared = prepare(&args.load, &args.output)?;
+    let prepared = prepare(&args.load, &args.output, false)?;
     let console = crate::console::wanted(args.headless);
     execute(
         &prepared,
@@ -276,6 +294,7 @@ pub fn execute(
             interval: Duration::from_secs(1),
             threads: per_worker as u32,
             status_every,
+            name_history: output.files.csv_full_history,
         };
         let result = coordinator::run(&mut master, &spec, 1, &interrupt, watcher).await;
         // Local workers exit when their master lets them go.

@@ -661,6 +661,19 @@ fn tls_connector(
     })
 }
 
+/// An error and its sources, joined by ": " (tonic's transport error alone
+/// says only "transport error").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut chain = e.to_string();
+    let mut next = e.source();
+    while let Some(inner) = next {
+        chain.push_str(": ");
+        chain.push_str(&inner.to_string());
+        next = inner.source();
+    }
+    chain
+}
+
 /// Maps a status to a failure, unless it is the expected code.
 pub fn status_failure(status: &tonic::Status, expected: i32) -> Option<Failure> {
     let code = status.code() as i32;
@@ -673,13 +686,7 @@ pub fn status_failure(status: &tonic::Status, expected: i32) -> Option<Failure> 
     // the latter is a connection's failure: a server shedding load with
     // UNAVAILABLE "transport is closing" is a status like any other.
     let (kind, reason) = if let Some(source) = std::error::Error::source(status) {
-        let mut chain = source.to_string();
-        let mut next = source.source();
-        while let Some(inner) = next {
-            chain.push_str(": ");
-            chain.push_str(&inner.to_string());
-            next = inner.source();
-        }
+        let chain = error_chain(source);
         let reason =
             if chain.contains("certificate") || chain.contains("TLS") || chain.contains("tls") {
                 (FailureKind::Tls, "TLS handshake failed")
@@ -776,6 +783,41 @@ macro_rules! reflected_files {
     }};
 }
 
+/// Asks a server for the names of its services over one version of the
+/// reflection protocol.
+macro_rules! listed_services {
+    ($ver:ident, $channel:expr) => {{
+        use tonic_reflection::pb::$ver::ServerReflectionRequest;
+        use tonic_reflection::pb::$ver::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::$ver::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::$ver::server_reflection_response::MessageResponse;
+        async {
+            let mut client = ServerReflectionClient::new($channel);
+            let req = ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some(MessageRequest::ListServices(String::new())),
+            };
+            let mut stream = client
+                .server_reflection_info(tokio_stream::iter([req]))
+                .await
+                .map_err(Reflection::Status)?
+                .into_inner();
+            let resp = stream
+                .message()
+                .await
+                .map_err(Reflection::Status)?
+                .ok_or_else(|| Reflection::Answer("the stream ended early".into()))?;
+            match resp.message_response {
+                Some(MessageResponse::ListServicesResponse(l)) => {
+                    Ok::<Vec<String>, Reflection>(l.service.into_iter().map(|s| s.name).collect())
+                }
+                Some(MessageResponse::ErrorResponse(e)) => Err(Reflection::Answer(e.error_message)),
+                other => Err(Reflection::Answer(format!("unexpected answer {other:?}"))),
+            }
+        }
+    }};
+}
+
 /// Why one version of server reflection gave no files.
 enum Reflection {
     Status(tonic::Status),
@@ -818,4 +860,43 @@ pub async fn reflect(channel: Channel, services: &[String]) -> Result<Descriptor
     pool.add_file_descriptor_protos(files)
         .map_err(|e| format!("server reflection: {e}"))?;
     Ok(pool)
+}
+
+/// Asks `spec`'s endpoint for the schema of every service it lists by server
+/// reflection (its own reflection services left out), all within `timeout`:
+/// what a scenario's requests are checked against before a run, so that a
+/// misspelt service is told apart from one the server does not have.
+pub async fn reflect_endpoint(
+    spec: &GrpcSpec,
+    timeout: Duration,
+) -> Result<DescriptorPool, String> {
+    let ep = endpoint(spec, timeout)?;
+    let asked = async {
+        let channel = ep
+            .connect()
+            .await
+            .map_err(|e| format!("connecting to {}: {}", spec.endpoint, error_chain(&e)))?;
+        let services = match listed_services!(v1, channel.clone()).await {
+            Ok(s) => s,
+            Err(Reflection::Status(s)) if s.code() == tonic::Code::Unimplemented => {
+                listed_services!(v1alpha, channel.clone())
+                    .await
+                    .map_err(|e| {
+                        format!("server reflection (v1alpha; v1 is not implemented): {e}")
+                    })?
+            }
+            Err(e) => return Err(format!("server reflection: {e}")),
+        };
+        let services: Vec<String> = services
+            .into_iter()
+            .filter(|s| !s.starts_with("grpc.reflection."))
+            .collect();
+        reflect(channel, &services).await
+    };
+    tokio::time::timeout(timeout, asked).await.map_err(|_| {
+        format!(
+            "server reflection at {} timed out after {timeout:?}",
+            spec.endpoint
+        )
+    })?
 }

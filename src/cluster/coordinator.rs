@@ -37,6 +37,9 @@ pub struct RunSpec {
     pub threads: u32,
     /// Status lines on stderr this often (None: none).
     pub status_every: Option<Duration>,
+    /// Keep each name's run so far in every second of the series
+    /// (`--csv-full-history`).
+    pub name_history: bool,
 }
 
 /// How a run went.
@@ -245,7 +248,8 @@ pub async fn run(
     let name_count = names.len();
     let mut stats = RunStats::new(names)
         .with_streams(spec.scenario.stream_names())
-        .with_flows(spec.scenario.flows.len());
+        .with_flows(spec.scenario.flows.len())
+        .with_name_history(spec.name_history);
     let mut members: BTreeMap<u64, Member> = pool
         .into_values()
         .map(|(info, link)| (info.serial, Member::new(info, link)))

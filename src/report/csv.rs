@@ -10,9 +10,10 @@
 //!   head included: volley counts what came over the wire.
 //! - The history keeps the percentiles volley records per second (50%, 90%,
 //!   95%, 99%, 100%); the others are `N/A`, as Locust writes them where it
-//!   has none. `Total Median Response Time` and the other totals of a
-//!   name's own rows (written with `--csv-full-history`) are `N/A` too: per
-//!   name, volley keeps the run's totals, not each second's.
+//!   has none. A name's own rows (`--csv-full-history`) carry its totals so
+//!   far (`Total Median Response Time` …) when the run kept them, which it
+//!   does when `--csv-full-history` is given to the run itself; drawn again
+//!   by `volley report` from a run without it, they are `N/A`.
 //! - Errors are volley's `kind: reason` (`status: HTTP 500 Internal Server
 //!   Error`), not a Python exception's repr.
 //! - `_exceptions.csv` lists volley's own failures (kind `internal`, a
@@ -22,7 +23,7 @@ use std::io::Write;
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::stats::histogram::quantile;
-use crate::stats::series::{Percentiles, Point};
+use crate::stats::series::{Cumulative, Percentiles, Point};
 use crate::stats::{FailureKind, NameSnapshot, RunStats};
 
 const PCTS: [f64; 11] = [
@@ -259,7 +260,7 @@ pub fn write_history(
             ];
             r.extend(history_pcts(Some(&n.latency)));
             r.extend([c.0.to_string(), c.1.to_string()]);
-            r.extend(["N/A", "N/A", "N/A", "N/A", "N/A"].map(String::from));
+            r.extend(totals(n.cumulative.as_deref()));
             w.write_record(r)?;
         }
         total_req = total_req.saturating_add(p.requests);
@@ -274,20 +275,28 @@ pub fn write_history(
         ];
         r.extend(history_pcts(Some(&p.latency)));
         r.extend([total_req.to_string(), total_fail.to_string()]);
-        match &p.cumulative {
-            Some(c) => r.extend([
-                rounded_ms(c.p50),
-                ms(c.mean_us),
-                ms(c.min as f64),
-                ms(c.max as f64),
-                rate(c.bytes_per_request),
-            ]),
-            None => r.extend(["N/A", "N/A", "N/A", "N/A", "N/A"].map(String::from)),
-        }
+        r.extend(totals(p.cumulative.as_ref()));
         w.write_record(r)?;
     }
     w.flush()?;
     Ok(())
+}
+
+/// The history's five `Total …` columns after the counts: median, mean,
+/// min, max and average content size of the run so far (`N/A` where the
+/// run kept none: a merged result, or a name's row without
+/// `--csv-full-history` during the run).
+fn totals(c: Option<&Cumulative>) -> [String; 5] {
+    match c {
+        Some(c) => [
+            rounded_ms(c.p50),
+            ms(c.mean_us),
+            ms(c.min as f64),
+            ms(c.max as f64),
+            rate(c.bytes_per_request),
+        ],
+        None => ["N/A", "N/A", "N/A", "N/A", "N/A"].map(String::from),
+    }
 }
 
 /// A time since the start as Locust writes First and Last Seen.

@@ -346,6 +346,13 @@ pub fn merge(mut reports: Vec<(String, RunReport)>, align: Align) -> Result<RunR
         workers.extend(rep.workers.iter().cloned());
     }
     stats.series.points = series.into_values().collect();
+    // No one run's totals so far are the merge's.
+    for p in &mut stats.series.points {
+        p.cumulative = None;
+        for n in &mut p.names {
+            n.cumulative = None;
+        }
+    }
     stats.series.bound();
     let configs: Vec<&RunConfig> = reports.iter().map(|(_, r)| &r.config).collect();
     stats.reset_at_ms = reset_at.unwrap_or(0).min(stats.elapsed_ms);

@@ -68,6 +68,11 @@ pub struct Options {
     /// Look names up in `vars` only, never in this process's environment (a
     /// worker compiles with the values its master resolved).
     pub isolated: bool,
+    /// The schema the gRPC endpoint gave by server reflection: with it, a
+    /// scenario that says `reflection = true` has its methods and messages
+    /// checked now, each mistake at its place in the file, as with .proto
+    /// files.
+    pub reflected: Option<prost_reflect::DescriptorPool>,
 }
 
 /// Reads and compiles a scenario file from disk.
@@ -115,6 +120,8 @@ pub(super) struct Ctx<'a> {
     names: Mutex<HashSet<String>>,
     /// `[http] max_body`, in bytes.
     pub(super) max_body: usize,
+    /// See [`Options::reflected`].
+    pub(super) reflected: Option<&'a prost_reflect::DescriptorPool>,
 }
 
 impl Ctx<'_> {
@@ -196,6 +203,7 @@ pub fn compile_source(source: &Source) -> Result<Scenario, ScenarioError> {
             .filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.clone())))
             .collect(),
         isolated: true,
+        reflected: None,
     };
     compile(
         &source.path,
@@ -249,6 +257,7 @@ pub fn compile(
         read: Mutex::new(BTreeMap::new()),
         names: Mutex::new(HashSet::new()),
         max_body,
+        reflected: options.reflected.as_ref(),
     };
     let whole = 0..0;
 

@@ -59,7 +59,12 @@ pub(super) fn compile_grpc(
             cx.err(
                 method.span(),
                 format!(
-                    "service {service:?} is not in the .proto files (services: {})",
+                    "service {service:?} is not {} (services: {})",
+                    if cx.reflected.is_some() {
+                        "one the server's reflection lists"
+                    } else {
+                        "in the .proto files"
+                    },
                     if known.is_empty() {
                         "none".into()
                     } else {
@@ -114,8 +119,20 @@ pub(super) fn compile_grpc(
             ));
         }
         // A streaming method needs no table: its defaults are one message
-        // and answers read to the end.
+        // and answers read to the end. With reflection it does, as workers
+        // learn the method's kind only when their run starts.
         if streaming && r.stream.is_none() {
+            if cx.reflected.is_some() {
+                let kind = match (m.is_client_streaming(), m.is_server_streaming()) {
+                    (true, true) => "a bidirectional streaming method",
+                    (true, false) => "a client-streaming method",
+                    _ => "a server-streaming method",
+                };
+                return Err(cx.err(
+                    method.span(),
+                    format!("{full} is {kind}: with reflection, add a [request.stream] table to the request (it may be empty) to call it"),
+                ));
+            }
             default_stream = true;
         }
     }
@@ -400,7 +417,12 @@ fn compile_schema(
         if let Some(p) = protos.first() {
             return Err(cx.err(p.span(), "give proto files or reflection = true, not both"));
         }
-        return Ok(Schema::Reflection);
+        // The server's answer, when asked before compiling, checks the
+        // requests as .proto files would.
+        return Ok(match cx.reflected {
+            Some(pool) => Schema::Protos(pool.clone()),
+            None => Schema::Reflection,
+        });
     }
     if protos.is_empty() {
         return Err(cx.err(span, "gRPC requests need [grpc] proto = \"file.proto\" (with import_paths) or reflection = true"));

@@ -488,6 +488,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            reflected: None,
         };
         compile(
             Path::new("s.toml"),

@@ -70,30 +70,30 @@ pub struct ScenarioMeta {
 pub struct Load {
     /// Closed model: virtual users (an integer; read as a value so that a
     /// float or a negative number gets a message naming the key).
-    #[schemars(with = "Option<serde_json::Value>")]
+    #[schemars(with = "Option<u64>")]
     pub users: Option<S<toml::Value>>,
     /// Closed model: users started per second.
     #[schemars(with = "Option<f64>")]
     pub spawn_rate: Option<S<f64>>,
     /// Closed model: pause between a user's requests.
     /// A duration ("1s") or a table { min = "0.5s", max = "1.5s" }.
-    #[schemars(with = "Option<serde_json::Value>")]
+    #[schemars(with = "Option<shapes::Think>")]
     pub think_time: Option<S<toml::Value>>,
     /// Open model: arrivals per second.
     #[schemars(with = "Option<f64>")]
     pub rate: Option<S<f64>>,
     /// Open model: most requests in flight at once (an integer).
-    #[schemars(with = "Option<serde_json::Value>")]
+    #[schemars(with = "Option<u64>")]
     pub max_in_flight: Option<S<toml::Value>>,
     /// Open model: the connections opened before the first arrival (an
     /// integer); an arrival that finds them all busy waits for one.
-    #[schemars(with = "Option<serde_json::Value>")]
+    #[schemars(with = "Option<u64>")]
     pub connections: Option<S<toml::Value>>,
     /// Stop after this long.
     #[schemars(with = "Option<String>")]
     pub duration: Option<S<String>>,
     /// Stop after this many requests (an integer).
-    #[schemars(with = "Option<serde_json::Value>")]
+    #[schemars(with = "Option<u64>")]
     pub requests: Option<S<toml::Value>>,
     /// Per-request timeout (default 30s).
     #[schemars(with = "Option<String>")]
@@ -132,15 +132,15 @@ pub struct Http {
     pub insecure: Option<S<bool>>,
     /// The most bytes of an answer's body kept for checks and captures: a
     /// size string ("4MiB") or an integer of bytes.
-    #[schemars(with = "Option<serde_json::Value>")]
+    #[schemars(with = "Option<shapes::Size>")]
     pub max_body: Option<S<toml::Value>>,
     /// Ask for compressed answers and decode them: true (default: gzip,
     /// deflate, br, zstd), false, or a list of codings.
-    #[schemars(with = "Option<serde_json::Value>")]
+    #[schemars(with = "Option<shapes::Compression>")]
     pub compression: Option<S<toml::Value>>,
     /// Follow redirects: true (default, at most 10 hops), false, or the
     /// most hops (an integer).
-    #[schemars(with = "Option<serde_json::Value>")]
+    #[schemars(with = "Option<shapes::Redirects>")]
     pub follow_redirects: Option<S<toml::Value>>,
     /// A cookie jar per user (default true).
     #[schemars(with = "Option<bool>")]
@@ -175,7 +175,7 @@ pub struct Http {
     #[schemars(with = "Option<String>")]
     pub unix_socket: Option<S<String>>,
     /// An HTTP proxy URL, or false for none (default: the environment's).
-    #[schemars(with = "Option<serde_json::Value>")]
+    #[schemars(schema_with = "shapes::proxy")]
     pub proxy: Option<S<toml::Value>>,
 }
 
@@ -206,7 +206,7 @@ pub struct Grpc {
     #[schemars(with = "Option<String>")]
     pub endpoint: Option<S<String>>,
     /// A .proto file or a list of them, relative to the scenario file.
-    #[schemars(with = "Option<serde_json::Value>")]
+    #[schemars(with = "Option<shapes::Protos>")]
     pub proto: Option<S<toml::Value>>,
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
@@ -221,7 +221,7 @@ pub struct Grpc {
     #[schemars(with = "Option<u64>")]
     pub connections: Option<S<u64>>,
     /// The largest message sent or received: a size ("64MiB") or bytes.
-    #[schemars(with = "Option<serde_json::Value>")]
+    #[schemars(with = "Option<shapes::Size>")]
     pub max_message_size: Option<S<toml::Value>>,
     /// Compress requests: "gzip", "deflate" or "zstd" (answers in any of
     /// them are always accepted).
@@ -270,12 +270,12 @@ pub struct Request {
     pub weight: Option<S<u32>>,
     /// Flow steps only: a pause instead of a request ("1s", or
     /// { min = "0.5s", max = "2s" }).
-    #[schemars(with = "Option<serde_json::Value>")]
+    #[schemars(with = "Option<shapes::Think>")]
     pub think: Option<S<toml::Value>>,
     /// Flow steps only: variable → { json = "/ptr" } | { header = "name" } |
     /// { regex = "..." }.
     #[serde(default)]
-    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+    #[schemars(with = "BTreeMap<String, shapes::Capture>")]
     pub capture: BTreeMap<String, S<toml::Value>>,
     // HTTP
     #[schemars(with = "Option<String>")]
@@ -293,7 +293,7 @@ pub struct Request {
     #[schemars(with = "Option<serde_json::Value>")]
     pub json: Option<S<toml::Value>>,
     /// As `[http] follow_redirects`, for this request.
-    #[schemars(with = "Option<serde_json::Value>")]
+    #[schemars(with = "Option<shapes::Redirects>")]
     pub follow_redirects: Option<S<toml::Value>>,
     /// As `[http] auth`, for this request.
     #[schemars(with = "Option<Auth>")]
@@ -303,7 +303,7 @@ pub struct Request {
     pub grpc: Option<S<String>>,
     /// The request message: a JSON string or a TOML table; strings are
     /// templates. A list of them: the messages a stream sends in turn.
-    #[schemars(with = "Option<serde_json::Value>")]
+    #[schemars(with = "Option<shapes::Message>")]
     pub message: Option<S<toml::Value>>,
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, String>")]
@@ -322,10 +322,10 @@ pub struct Stream {
     /// Messages sent per call (an integer; client and bidirectional
     /// streaming; default: the request's messages once, or as many as
     /// `duration` allows).
-    #[schemars(with = "Option<serde_json::Value>")]
+    #[schemars(with = "Option<u64>")]
     pub messages: Option<S<toml::Value>>,
     /// End the call after this many answers (an integer).
-    #[schemars(with = "Option<serde_json::Value>")]
+    #[schemars(with = "Option<u64>")]
     pub answers: Option<S<toml::Value>>,
     /// Body checks on "each" answer (default) or the "last" one.
     #[schemars(with = "Option<String>")]
@@ -357,4 +357,97 @@ pub struct Check {
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub json: BTreeMap<String, S<toml::Value>>,
+}
+
+/// The shapes of keys that take more than one form, for the JSON Schema only
+/// (`volley schema`): parsing keeps them as spanned TOML values and the
+/// compiler checks them with errors at their place.
+#[allow(dead_code)]
+pub mod shapes {
+    use schemars::JsonSchema;
+
+    /// A duration such as "500ms", "2s" or "1m30s".
+    #[derive(JsonSchema)]
+    #[schemars(transparent)]
+    pub struct Duration(String);
+
+    /// A fixed think time ("1s"), or one drawn uniformly between two.
+    #[derive(JsonSchema)]
+    #[serde(untagged)]
+    pub enum Think {
+        Fixed(Duration),
+        Uniform { min: Duration, max: Duration },
+    }
+
+    /// A size such as "4MiB", or a whole number of bytes.
+    #[derive(JsonSchema)]
+    #[serde(untagged)]
+    pub enum Size {
+        Bytes(u64),
+        Text(String),
+    }
+
+    /// true (gzip, deflate, br, zstd), false (none), or the codings to ask for.
+    #[derive(JsonSchema)]
+    #[serde(untagged)]
+    pub enum Compression {
+        All(bool),
+        These(Vec<Coding>),
+    }
+
+    #[derive(JsonSchema)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Coding {
+        Gzip,
+        Deflate,
+        Br,
+        Zstd,
+    }
+
+    /// true (at most 10 hops), false, or the most hops to follow.
+    #[derive(JsonSchema)]
+    #[serde(untagged)]
+    pub enum Redirects {
+        Follow(bool),
+        Hops(u32),
+    }
+
+    /// An http:// proxy URL, or false for none (default: the environment's).
+    pub fn proxy(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "An http:// proxy URL, or false for none (default: the environment's).",
+            "oneOf": [{ "const": false }, { "type": "string" }]
+        })
+    }
+
+    /// One .proto file or several.
+    #[derive(JsonSchema)]
+    #[serde(untagged)]
+    pub enum Protos {
+        One(String),
+        Many(Vec<String>),
+    }
+
+    /// Where a flow step's variable comes from: exactly one of these.
+    #[derive(JsonSchema)]
+    #[serde(rename_all = "lowercase", deny_unknown_fields)]
+    pub enum Capture {
+        /// A JSON pointer into the answer's body, e.g. "/id".
+        Json(String),
+        /// An answer header's name.
+        Header(String),
+        /// A regular expression over the body; its first group (or the
+        /// match) is the value.
+        Regex(String),
+    }
+
+    /// A gRPC message as a table, a list of them (a stream's messages, sent
+    /// in turn), or the same as a JSON string.
+    #[derive(JsonSchema)]
+    #[serde(untagged)]
+    pub enum Message {
+        One(serde_json::Map<String, serde_json::Value>),
+        Many(Vec<serde_json::Map<String, serde_json::Value>>),
+        Json(String),
+    }
 }

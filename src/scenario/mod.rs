@@ -104,6 +104,15 @@ impl Scenario {
             .collect()
     }
 
+    /// The first gRPC request whose schema comes from server reflection (a
+    /// scenario has one gRPC endpoint).
+    pub fn reflection_request(&self) -> Option<&GrpcSpec> {
+        self.requests.iter().find_map(|r| match &r.kind {
+            RequestKind::Grpc(g) if matches!(g.schema, Schema::Reflection) => Some(g),
+            _ => None,
+        })
+    }
+
     /// The requests that are streaming calls, in order.
     pub fn streaming(&self) -> impl Iterator<Item = &RequestSpec> {
         self.requests.iter().filter(|r| r.stream().is_some())

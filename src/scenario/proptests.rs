@@ -19,6 +19,7 @@ fn compiles_or_says_where(text: &str) -> Result<(), TestCaseError> {
         headers: Vec::new(),
         vars: BTreeMap::from([("X".to_string(), "x".to_string())]),
         isolated: true,
+        reflected: None,
     };
     match compile(
         Path::new("p.toml"),

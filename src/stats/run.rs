@@ -85,6 +85,9 @@ pub struct RunStats {
     /// totals in its history), one histogram whatever the names.
     so_far: Latency,
     received_so_far: u64,
+    /// Whether each point keeps every name's run so far
+    /// ([`NamePoint::cumulative`]), as `--csv-full-history` needs.
+    pub name_history: bool,
 }
 
 impl RunStats {
@@ -109,7 +112,15 @@ impl RunStats {
             expected_sources: 0,
             so_far: histogram::new(),
             received_so_far: 0,
+            name_history: false,
         }
+    }
+
+    /// Keeps each name's run so far in every point (see
+    /// [`RunStats::name_history`]).
+    pub fn with_name_history(mut self, on: bool) -> Self {
+        self.name_history = on;
+        self
     }
 
     /// Marks the last `n` names (before any streams') as flows.
@@ -290,8 +301,16 @@ impl RunStats {
         let first_flow = self.request_names();
         for (name, mut n) in p.names {
             let latency = n.latency.percentiles();
+            let mut so_far = None;
             if let Some(t) = self.totals.get_mut(name as usize) {
                 n.latency.add_into(&mut t.hist);
+                if self.name_history && !t.hist.is_empty() {
+                    so_far = Some(Box::new(Cumulative::of(
+                        &t.hist,
+                        t.bytes_received,
+                        t.requests,
+                    )));
+                }
             }
             // A flow's iterations and a stream's messages are not requests:
             // they stay out of the sums.
@@ -305,16 +324,12 @@ impl RunStats {
                 requests: n.requests,
                 failures: n.failures,
                 latency,
+                cumulative: so_far,
             });
         }
         histogram::add(&mut self.so_far, &total);
-        let cumulative = (!self.so_far.is_empty()).then(|| Cumulative {
-            p50: histogram::quantile(&self.so_far, 0.5),
-            mean_us: self.so_far.mean(),
-            min: self.so_far.min(),
-            max: self.so_far.max(),
-            bytes_per_request: self.received_so_far as f64 / self.so_far.len().max(1) as f64,
-        });
+        let cumulative = (!self.so_far.is_empty())
+            .then(|| Cumulative::of(&self.so_far, self.received_so_far, self.so_far.len()));
         let point = Point {
             t: second,
             step: 1,
@@ -385,9 +400,11 @@ impl RunStats {
     pub fn reset(&mut self) {
         let (flows, streams) = (self.flows, self.streams);
         let (elapsed_ms, expected) = (self.elapsed_ms, self.expected_sources);
+        let name_history = self.name_history;
         *self = RunStats::new(std::mem::take(&mut self.names))
             .with_streams(streams)
-            .with_flows(flows);
+            .with_flows(flows)
+            .with_name_history(name_history);
         self.elapsed_ms = elapsed_ms;
         self.reset_at_ms = elapsed_ms;
         self.expected_sources = expected;
@@ -442,6 +459,46 @@ mod tests {
         );
         assert_eq!(run.users(), 7);
         assert_eq!(run.totals[1].requests, 250);
+    }
+
+    #[test]
+    fn name_history_keeps_each_names_run_so_far_only_when_asked() {
+        let mut kept = RunStats::new(vec!["a".into(), "b".into()]).with_name_history(true);
+        let mut plain = RunStats::new(vec!["a".into(), "b".into()]);
+        for run in [&mut kept, &mut plain] {
+            run.apply(0, &snap(1000, 0, &[10, 20, 30], 1));
+            run.apply(0, &snap(2000, 0, &[40], 1));
+            run.apply(0, &snap(2001, 1, &[1000], 1));
+            run.finish();
+        }
+        assert!(
+            plain
+                .series
+                .points
+                .iter()
+                .all(|p| p.names.iter().all(|n| n.cumulative.is_none()))
+        );
+        let a: Vec<&Cumulative> = kept
+            .series
+            .points
+            .iter()
+            .filter_map(|p| p.names.iter().find(|n| n.name == 0))
+            .map(|n| n.cumulative.as_deref().unwrap())
+            .collect();
+        assert_eq!(a.len(), 2);
+        assert_eq!((a[0].min, a[0].max), (10, 30));
+        assert_eq!((a[1].min, a[1].max), (10, 40));
+        assert!((a[1].mean_us - 25.0).abs() < 0.5, "{}", a[1].mean_us);
+        // b's own, not the run's.
+        let b = kept.series.points[1]
+            .names
+            .iter()
+            .find(|n| n.name == 1)
+            .unwrap();
+        assert_eq!(b.cumulative.as_deref().map(|c| c.min), Some(1000));
+        // A reset keeps the setting.
+        kept.reset();
+        assert!(kept.name_history);
     }
 
     #[test]

@@ -56,10 +56,15 @@ pub struct NamePoint {
     pub failures: u64,
     #[serde(flatten)]
     pub latency: Percentiles,
+    /// This name's requests up to the point, kept only when asked for
+    /// (`--csv-full-history`: Locust's per-name totals in its history).
+    /// Boxed: most runs keep none, and an empty one costs a pointer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cumulative: Option<Box<Cumulative>>,
 }
 
-/// The run's requests up to a point, all names together: what Locust's
-/// history calls its totals.
+/// The run's requests up to a point (all names together, or one name's):
+/// what Locust's history calls its totals.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Cumulative {
     /// Microseconds.
@@ -69,6 +74,20 @@ pub struct Cumulative {
     pub max: u64,
     /// Bytes received per request.
     pub bytes_per_request: f64,
+}
+
+impl Cumulative {
+    /// From everything recorded so far: `hist`, and the bytes received by
+    /// `requests` requests.
+    pub fn of(hist: &super::Latency, bytes_received: u64, requests: u64) -> Self {
+        Cumulative {
+            p50: super::histogram::quantile(hist, 0.5),
+            mean_us: hist.mean(),
+            min: hist.min(),
+            max: hist.max(),
+            bytes_per_request: bytes_received as f64 / requests.max(1) as f64,
+        }
+    }
 }
 
 /// One step of the series.
@@ -101,9 +120,10 @@ impl Point {
 
     /// Adds the names of another point: counts summed, percentiles the
     /// higher of the two (a point keeps percentiles, not histograms, so the
-    /// higher is the bound that stays true).
+    /// higher is the bound that stays true). A name's run so far is the
+    /// `later` point's when it follows, none when both ran side by side.
     /// Counts saturate: a point may come from a file.
-    fn add_names(names: &mut Vec<NamePoint>, other: &[NamePoint]) {
+    fn add_names(names: &mut Vec<NamePoint>, other: &[NamePoint], later: bool) {
         let mut at: HashMap<u32, usize> =
             names.iter().enumerate().map(|(i, n)| (n.name, i)).collect();
         for n in other {
@@ -113,6 +133,7 @@ impl Point {
                     m.requests = m.requests.saturating_add(n.requests);
                     m.failures = m.failures.saturating_add(n.failures);
                     m.latency = m.latency.upper(&n.latency);
+                    m.cumulative = if later { n.cumulative.clone() } else { None };
                 }
                 None => {
                     at.insert(n.name, names.len());
@@ -130,12 +151,12 @@ impl Point {
         self.failures = self.failures.saturating_add(other.failures);
         self.users = self.users.saturating_add(other.users);
         self.latency = self.latency.upper(&other.latency);
-        Self::add_names(&mut self.names, &other.names);
+        Self::add_names(&mut self.names, &other.names, false);
     }
 
     fn merge(self, later: &Point) -> Point {
         let mut names = self.names;
-        Self::add_names(&mut names, &later.names);
+        Self::add_names(&mut names, &later.names, true);
         Point {
             t: later.t,
             step: self.step.saturating_add(later.step),
@@ -253,6 +274,7 @@ mod tests {
                         p99: t,
                         max: t * 10 + u64::from(name),
                     },
+                    cumulative: None,
                 })
                 .collect();
             s.push(p);

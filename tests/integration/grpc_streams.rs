@@ -253,6 +253,95 @@ async fn reflection_learns_the_kind_at_the_start_and_asks_for_a_stream_table() {
     assert_eq!(row(&r, "streams", "msg:chat")["requests"], 8);
 }
 
+/// With `reflection = true`, `volley check` and the run's start ask the
+/// server for its schema first: a misspelt service, method or field is an
+/// error at its place in the file, before any load. `--offline` asks
+/// nothing, and an endpoint that cannot be asked is said, not failed.
+#[tokio::test(flavor = "multi_thread")]
+async fn reflection_checks_methods_and_fields_before_the_run() {
+    let server = common::predict_grpc().await;
+    let dir = dir_with_texts();
+    let text = |endpoint: &str, method: &str, field: &str| {
+        format!(
+            "[load]\nusers = 1\nrequests = 2\n[grpc]\nendpoint = \"http://{endpoint}\"\nreflection = true\n\
+             [data.texts]\nfile = \"texts.txt\"\n\
+             [[request]]\nname = \"p\"\ngrpc = \"predict.v1.{method}\"\nmessage = {{ {field} = \"{{{{ texts }}}}\" }}\n"
+        )
+    };
+    let addr = server.addr.to_string();
+    let check = |name: &str, content: String, extra: &[&str]| {
+        let file = dir.write(name, &content);
+        let mut a = vec!["check".to_string(), file.display().to_string()];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        common::volley_async(a)
+    };
+    let cases = [
+        (
+            "field.toml",
+            "Predictor/Predict",
+            "txet",
+            "field.toml:12:11: message: predict.v1.PredictRequest has no field \"txet\"",
+        ),
+        (
+            "method.toml",
+            "Predictor/Predcit",
+            "text",
+            "method.toml:11:8: predict.v1.Predictor has no method \"Predcit\" (methods: Predict, PredictStream)",
+        ),
+        (
+            "service.toml",
+            "Predictr/Predict",
+            "text",
+            "service.toml:11:8: service \"predict.v1.Predictr\" is not one the server's reflection lists",
+        ),
+    ];
+    for (name, method, field, want) in cases {
+        let out = check(name, text(&addr, method, field), &[]).await;
+        let (stdout, stderr) = common::text(&out);
+        assert_eq!(out.status.code(), Some(2), "{name}: {stdout}\n{stderr}");
+        assert!(
+            stderr.contains(want),
+            "{name}: wanted {want:?} in\n{stderr}"
+        );
+        // Offline, nothing is asked: the file itself is sound.
+        let out = check(name, text(&addr, method, field), &["--offline"]).await;
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name} --offline: {:?}",
+            common::text(&out)
+        );
+    }
+    // The run's start finds it too, at the same place, before any load.
+    let file = dir.write("field.toml", &text(&addr, "Predictor/Predict", "txet"));
+    let (out, json) = common::run_with_json(&file, &[]).await;
+    let (stdout, stderr) = common::text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(stderr.contains("field.toml:12:11:"), "{stderr}");
+    assert!(!json.exists(), "nothing ran, nothing is written");
+    // A sound file says what it was checked against.
+    let out = check("good.toml", text(&addr, "Predictor/Predict", "text"), &[]).await;
+    let (stdout, stderr) = common::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "checked against the schema http://{addr} gave by server reflection"
+        )) && stdout.contains("(schema: server reflection)"),
+        "{stdout}"
+    );
+    // An endpoint nobody serves: said, and the check still passes.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let gone = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let out = check("gone.toml", text(&gone, "Predictor/Predcit", "text"), &[]).await;
+    let (stdout, stderr) = common::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("gRPC methods and messages NOT checked"),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn mistakes_in_stream_settings_are_found_by_check() {
     let dir = dir_with_texts();

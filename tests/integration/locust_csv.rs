@@ -153,6 +153,39 @@ async fn the_csv_files_have_locusts_shape() {
     for r in &mine[2..] {
         assert_eq!(r[4].split('.').nth(1).map(str::len), Some(6), "{r:?}");
     }
+    // A name's own rows carry its totals so far, as Locust's do: numbers
+    // in Locust's formats, the count growing, the last row's the name's
+    // final figures (/ok answers 1000-byte bodies, /fail short ones).
+    for name in ["/ok", "/fail"] {
+        let rows: Vec<&Vec<String>> = mine[2..].iter().filter(|r| r[3] == name).collect();
+        assert!(!rows.is_empty(), "{name}: {mine:?}");
+        let counts: Vec<u64> = rows.iter().map(|r| r[17].parse().unwrap()).collect();
+        assert!(
+            counts.windows(2).all(|w| w[0] <= w[1]),
+            "{name}: {counts:?}"
+        );
+        for r in &rows {
+            assert!(r[19].parse::<u64>().is_ok(), "median, whole ms: {r:?}");
+            for c in [20, 21, 22, 23] {
+                assert!(r[c].parse::<f64>().is_ok(), "column {c}: {r:?}");
+            }
+            let (min, mean, max) = (
+                r[21].parse::<f64>().unwrap(),
+                r[20].parse::<f64>().unwrap(),
+                r[22].parse::<f64>().unwrap(),
+            );
+            assert!(min <= mean && mean <= max, "{r:?}");
+        }
+        let size: f64 = rows[rows.len() - 1][23].parse().unwrap();
+        assert!(
+            if name == "/ok" {
+                size > 1000.0
+            } else {
+                size < 1000.0
+            },
+            "{name}: {size}"
+        );
+    }
 
     // Without --csv-full-history, only Aggregated rows, as Locust.
     let out = volley_async(args(&[
