@@ -7,9 +7,9 @@ use std::path::PathBuf;
 
 use super::Exit;
 use super::reflected::Asked;
-use crate::report::threshold::Threshold;
 use crate::scenario::compile::Options;
 use crate::scenario::{LoadModel, RequestKind, RequestSpec, Schema, Step, Think};
+use crate::stats::threshold::Threshold;
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -50,10 +50,11 @@ pub fn check(args: CheckArgs) -> Result<i32, Exit> {
         .map_err(Exit::cannot_start)?
     };
     for t in &scenario.thresholds {
-        Threshold::parse(t).map_err(|e| {
+        Threshold::parse(&t.rule).map_err(|e| {
             Exit::cannot_start(anyhow::anyhow!(
-                "{}: threshold {t:?}: {e}",
-                args.file.display()
+                "{}: threshold {:?}: {e}",
+                args.file.display(),
+                t.rule
             ))
         })?;
     }

@@ -106,6 +106,7 @@ pub fn master(args: MasterArgs) -> Result<i32, Exit> {
             threads: c.threads,
             status_every,
             name_history: args.output.files.csv_full_history,
+            aborts: prepared.thresholds.iter().filter(|t| t.abort.is_some()).cloned().collect(),
         };
         let result = coordinator::run(&mut master, &spec, 1, &interrupt, watcher).await;
         // Remote workers stay up and reconnect to the next master.

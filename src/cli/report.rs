@@ -10,7 +10,7 @@ use clap::Args;
 use super::Exit;
 use super::outputs::{self, ReportFiles};
 use crate::report::merge::{self, Align};
-use crate::report::threshold::Threshold;
+use crate::stats::threshold::Threshold;
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {

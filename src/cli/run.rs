@@ -22,9 +22,9 @@ use crate::console::Console;
 use crate::console::model::Layout;
 use crate::report::json::{LagJson, RunConfig};
 use crate::report::run_report::RunReport;
-use crate::report::threshold::Threshold;
 use crate::scenario::compile::Options;
 use crate::scenario::{LoadModel, RequestKind, Scenario};
+use crate::stats::threshold::Threshold;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -59,6 +59,16 @@ pub struct OutputArgs {
     /// 'NAME:p95<100ms'. Any failed threshold makes the exit code 1.
     #[arg(long = "threshold", value_name = "RULE")]
     pub thresholds: Vec<String>,
+    /// Pass/fail rule that also stops the run when it breaks, repeatable:
+    /// judged every second on the merged statistics of every worker (from
+    /// --abort-delay on); when broken, every worker is stopped, the reports
+    /// are written with the reason, and the exit code is 1.
+    #[arg(long = "abort-on", value_name = "RULE")]
+    pub abort_on: Vec<String>,
+    /// How long after the start --abort-on rules begin to be judged (a
+    /// percentile over the first few requests says little).
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = crate::scenario::compile::parse_duration)]
+    pub abort_delay: Duration,
     /// Serve Prometheus metrics at http://ADDR/metrics while the test runs
     /// (e.g. 127.0.0.1:9646; port 0 picks a free port, printed on stderr).
     #[arg(long, value_name = "ADDR")]
@@ -137,18 +147,43 @@ pub fn prepare_compiled(
         .map_err(|e| Exit::cannot_start(anyhow::anyhow!(e)))?;
     check_records(&scenario, &spec).map_err(Exit::cannot_start)?;
     let mut thresholds = Vec::new();
-    for t in scenario.thresholds.iter().chain(&output.thresholds) {
-        let th = Threshold::parse(t)
-            .map_err(|e| Exit::cannot_start(anyhow::anyhow!("--threshold {t:?}: {e}")))?;
+    let given = scenario
+        .thresholds
+        .iter()
+        .map(|t| (t.rule.as_str(), t.abort, "threshold"))
+        .chain(
+            output
+                .thresholds
+                .iter()
+                .map(|t| (t.as_str(), None, "--threshold")),
+        )
+        .chain(
+            output
+                .abort_on
+                .iter()
+                .map(|t| (t.as_str(), Some(output.abort_delay), "--abort-on")),
+        );
+    for (t, abort, flag) in given {
+        let mut th = Threshold::parse(t)
+            .map_err(|e| Exit::cannot_start(anyhow::anyhow!("{flag} {t:?}: {e}")))?;
+        th.abort = abort;
         if let Some(n) = &th.name
             && !scenario.has_stat(n)
         {
             return Err(Exit::cannot_start(anyhow::anyhow!(
-                "--threshold {t:?}: there is no request, step or flow named {n:?} (the scenario has {})",
+                "{flag} {t:?}: there is no request, step or flow named {n:?} (the scenario has {})",
                 scenario.names().join(", ")
             )));
         }
-        thresholds.push(th);
+        // The same rule given twice is judged once (stopping the run if
+        // either said so).
+        match thresholds
+            .iter_mut()
+            .find(|u: &&mut Threshold| u.text == th.text)
+        {
+            Some(u) => u.abort = u.abort.or(th.abort),
+            None => thresholds.push(th),
+        }
     }
     Ok(Prepared {
         scenario: Arc::new(scenario),
@@ -295,6 +330,12 @@ pub fn execute(
             threads: per_worker as u32,
             status_every,
             name_history: output.files.csv_full_history,
+            aborts: prepared
+                .thresholds
+                .iter()
+                .filter(|t| t.abort.is_some())
+                .cloned()
+                .collect(),
         };
         let result = coordinator::run(&mut master, &spec, 1, &interrupt, watcher).await;
         // Local workers exit when their master lets them go.
@@ -360,6 +401,7 @@ pub fn report_of(p: &Prepared, outcome: Outcome, started: SystemTime) -> RunRepo
         report_lag_ms: LagJson::of(&outcome.report_lag_ms),
         workers: outcome.workers,
         merged_from: Vec::new(),
+        aborted: outcome.aborted,
         stats: outcome.stats,
     };
     // A panic nobody caught (the master, merging, a connection) breaks the

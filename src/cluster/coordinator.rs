@@ -17,6 +17,7 @@ use crate::engine::{Share, pacing};
 use crate::report::json::WorkerJson;
 use crate::report::summary;
 use crate::scenario::{LoadModel, LoadSpec, Scenario};
+use crate::stats::threshold::{Aborted, Threshold, broken_abort};
 use crate::stats::{Health, Latency, RunStats, histogram};
 
 /// Above this CPU use a worker may be what limits the numbers.
@@ -40,6 +41,9 @@ pub struct RunSpec {
     /// Keep each name's run so far in every second of the series
     /// (`--csv-full-history`).
     pub name_history: bool,
+    /// Thresholds judged live (those with `abort`): the first to break
+    /// stops every worker.
+    pub aborts: Vec<Threshold>,
 }
 
 /// How a run went.
@@ -56,6 +60,8 @@ pub struct Outcome {
     /// How late reports were merged, in ms after their interval ended on
     /// the master's clock: how far the master's view lags the workers.
     pub report_lag_ms: Latency,
+    /// The threshold that stopped the run, if one did.
+    pub aborted: Option<Aborted>,
 }
 
 /// Why a run did not happen.
@@ -282,6 +288,8 @@ pub async fn run(
     // What broke the run (see Outcome::errors).
     let mut broken: Vec<String> = Vec::new();
     let mut last_status = Instant::now();
+    let mut last_judged = Instant::now();
+    let mut aborted: Option<Aborted> = None;
     let mut stopping = false;
     // With a console on the terminal, news goes to its notes, not stderr.
     let loud = !watcher.as_ref().is_some_and(|w| w.on_terminal);
@@ -433,6 +441,22 @@ pub async fn run(
                 }
             }
             _ = tick.tick() => {
+                // Once a second: a threshold with `abort` on everything
+                // merged so far.
+                if !stopping && !spec.aborts.is_empty() && last_judged.elapsed() >= Duration::from_secs(1) {
+                    last_judged = Instant::now();
+                    let elapsed = Instant::now().saturating_duration_since(started);
+                    if let Some(a) = broken_abort(&spec.aborts, &stats, elapsed) {
+                        stopping = true;
+                        let note = a.note();
+                        say(&format!("stopping: {note}"));
+                        notes.push(note);
+                        for m in members.values() {
+                            m.link.send(master_message::Msg::Stop(wire::Stop { run_id }));
+                        }
+                        aborted = Some(a);
+                    }
+                }
                 if let Some(every) = spec.status_every
                     && last_status.elapsed() >= every
                 {
@@ -536,6 +560,7 @@ pub async fn run(
         notes,
         errors: broken,
         report_lag_ms: lag,
+        aborted,
     })
 }
 

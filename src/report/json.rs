@@ -10,7 +10,7 @@ use crate::stats::series::Point;
 use crate::stats::{FailureKind, NameSnapshot, RunStats};
 
 use super::run_report::RunReport;
-use super::threshold::Verdict;
+use crate::stats::threshold::Verdict;
 
 /// The run's settings, as recorded in the result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -145,6 +145,9 @@ pub struct ResultJson {
     /// The result files this one was merged from (`volley report`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub merged_from: Vec<String>,
+    /// The threshold that stopped the run while it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<crate::stats::threshold::Aborted>,
 }
 
 /// One worker of the run, as the master saw it.
@@ -256,6 +259,7 @@ pub fn result(report: &RunReport) -> ResultJson {
         report_lag_ms: report.report_lag_ms.clone(),
         workers: report.workers.clone(),
         merged_from: report.merged_from.clone(),
+        aborted: report.aborted.clone(),
     }
 }
 

@@ -6,7 +6,7 @@
 use std::io::{self, Write};
 
 use super::escape_markup as esc;
-use super::threshold::Verdict;
+use crate::stats::threshold::Verdict;
 
 /// Writes the report of scenario `name`, which ran `secs` seconds.
 pub fn write(

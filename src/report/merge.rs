@@ -9,9 +9,9 @@ use base64::Engine as _;
 
 use super::json::{ResultJson, RunConfig, StatsJson};
 use super::run_report::RunReport;
-use super::threshold::Threshold;
 use crate::stats::histogram;
 use crate::stats::series::Point;
+use crate::stats::threshold::Threshold;
 use crate::stats::{FailureCount, NameClass, NameSnapshot, RunStats};
 
 /// Why a result could not be read.
@@ -151,6 +151,7 @@ pub fn from_json(doc: ResultJson, path: &str) -> Result<RunReport, LoadError> {
         report_lag_ms: doc.report_lag_ms,
         workers: doc.workers,
         merged_from: doc.merged_from,
+        aborted: doc.aborted,
     })
 }
 
@@ -375,6 +376,8 @@ pub fn merge(mut reports: Vec<(String, RunReport)>, align: Align) -> Result<RunR
         report_lag_ms: None,
         workers,
         merged_from: reports.iter().map(|(o, _)| o.clone()).collect(),
+        // Judged again on the merge; each stopped run says so in its notes.
+        aborted: None,
     };
     merged.evaluate();
     Ok(merged)
@@ -464,6 +467,7 @@ mod tests {
             report_lag_ms: None,
             workers: vec![],
             merged_from: vec![],
+            aborted: None,
         };
         r.evaluate();
         r

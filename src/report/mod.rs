@@ -1,7 +1,7 @@
 //! Reports read a run's statistics and never change them: the summary table
 //! ([`summary`]), the status line, the JSON result ([`json`]), Locust-style
-//! CSV files ([`csv`]), CI thresholds ([`threshold`]) and their JUnit XML
-//! ([`junit`]), a self-contained HTML page with charts ([`html`],
+//! CSV files ([`csv`]), the verdicts of CI thresholds
+//! ([`crate::stats::threshold`]) as JUnit XML ([`junit`]), a self-contained HTML page with charts ([`html`],
 //! [`charts`]); all drawn from one [`run_report::RunReport`], which saved
 //! results can be read back into and merged ([`merge`]). Live, the run's
 //! statistics in Prometheus' text format ([`prometheus`]), served for
@@ -18,7 +18,6 @@ pub mod metrics_endpoint;
 pub mod prometheus;
 pub mod run_report;
 pub mod summary;
-pub mod threshold;
 
 /// Escapes text for XML and HTML, in text and in quoted attributes.
 pub fn escape_markup(s: &str) -> String {
@@ -38,23 +37,7 @@ pub fn escape_markup(s: &str) -> String {
     out
 }
 
-/// Microseconds as a short human figure: 850us, 12.3ms, 1.25s.
-pub fn format_micros(us: f64) -> String {
-    if us < 1_000.0 {
-        format!("{us:.0}us")
-    } else if us < 1_000_000.0 {
-        let ms = us / 1_000.0;
-        if ms < 10.0 {
-            format!("{ms:.2}ms")
-        } else if ms < 100.0 {
-            format!("{ms:.1}ms")
-        } else {
-            format!("{ms:.0}ms")
-        }
-    } else {
-        format!("{:.2}s", us / 1_000_000.0)
-    }
-}
+pub use crate::stats::format_micros;
 
 #[cfg(test)]
 mod tests {

@@ -4,8 +4,8 @@
 //! HTML writers all draw from it, so a re-rendered report is the same report.
 
 use super::json::{LagJson, RunConfig, WorkerJson};
-use super::threshold::{Threshold, Verdict};
 use crate::stats::RunStats;
+use crate::stats::threshold::{Aborted, Threshold, Verdict};
 
 pub struct RunReport {
     pub config: RunConfig,
@@ -34,6 +34,9 @@ pub struct RunReport {
     pub workers: Vec<WorkerJson>,
     /// The result files this report merges (empty for a run's own).
     pub merged_from: Vec<String>,
+    /// The threshold that stopped the run while it ran: it fails, whatever
+    /// the statistics at the end say.
+    pub aborted: Option<Aborted>,
 }
 
 /// Reports merged later than this (p99, ms after their interval) mean the
@@ -101,6 +104,27 @@ impl RunReport {
             .iter()
             .map(|t| t.evaluate(&self.stats, self.config.allow_empty))
             .collect();
+        if let Some(a) = &self.aborted {
+            match self
+                .verdicts
+                .iter_mut()
+                .find(|v| v.threshold == a.threshold)
+            {
+                Some(v) => {
+                    v.passed = false;
+                    v.observed = format!(
+                        "{} at the end; {} at {:.1} s stopped the run",
+                        v.observed, a.observed, a.at_s
+                    );
+                }
+                None => self.verdicts.push(Verdict {
+                    threshold: a.threshold.clone(),
+                    passed: false,
+                    observed: format!("{} at {:.1} s stopped the run", a.observed, a.at_s),
+                    implicit: false,
+                }),
+            }
+        }
         if self.stats.total().requests == 0 && !self.config.allow_empty {
             self.verdicts.push(Verdict::no_requests());
         }

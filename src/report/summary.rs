@@ -7,7 +7,7 @@ use crate::stats::histogram::quantile;
 use crate::stats::{NameSnapshot, RunStats};
 
 use super::format_micros;
-use super::threshold::Verdict;
+use crate::stats::threshold::Verdict;
 
 /// The quantiles every table shows (summary, HTML).
 pub(crate) const QUANTILES: [(&str, f64); 5] = [

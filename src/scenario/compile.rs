@@ -301,9 +301,10 @@ pub fn compile(
     let mut thresholds = Vec::new();
     let names = cx.names.lock().unwrap_or_else(|p| p.into_inner());
     let flow_names: HashSet<&str> = flows.iter().map(|f| f.name.as_str()).collect();
-    for t in &parsed.thresholds {
-        let text = cx.env(t)?;
-        let parsed_t = crate::report::threshold::Threshold::parse(&text)
+    for tv in &parsed.thresholds {
+        let (t, abort) = compile_threshold(&cx, tv)?;
+        let text = cx.env(&t)?;
+        let parsed_t = crate::stats::threshold::Threshold::parse(&text)
             .map_err(|e| cx.err(t.span(), format!("threshold {text:?}: {e}")))?;
         if let Some(n) = &parsed_t.name
             && !names.contains(n)
@@ -319,7 +320,7 @@ pub fn compile(
                 format!("threshold {text:?}: there is no request, step, flow:NAME or streaming call's sent:/first:/msg:NAME named {n:?}"),
             ));
         }
-        thresholds.push(text);
+        thresholds.push(super::ThresholdSpec { rule: text, abort });
     }
     drop(names);
     let name = parsed.scenario.name.clone().unwrap_or_else(|| {
@@ -782,4 +783,67 @@ fn compile_check(cx: &Ctx<'_>, c: &file::Check, is_grpc: bool) -> Result<Check, 
             .push((pointer.clone(), toml_to_json(v.get_ref())));
     }
     Ok(check)
+}
+
+/// A `thresholds` entry: a rule, or `{ rule, abort, delay }`. The rule
+/// keeps its place for the errors about it.
+fn compile_threshold(
+    cx: &Ctx<'_>,
+    v: &S<toml::Value>,
+) -> Result<(S<String>, Option<Duration>), ScenarioError> {
+    let expected = || {
+        cx.err(
+            v.span(),
+            "a threshold is a rule such as \"p99<250ms\" or a table { rule = \"p99<250ms\", abort = true, delay = \"10s\" }",
+        )
+    };
+    match v.get_ref() {
+        toml::Value::String(s) => Ok((S::new(v.span(), s.clone()), None)),
+        toml::Value::Table(t) => {
+            if let Some(k) = t
+                .keys()
+                .find(|k| !["rule", "abort", "delay"].contains(&k.as_str()))
+            {
+                return Err(cx.err(
+                    v.span(),
+                    format!("threshold: unknown key {k:?}, expected rule, abort and delay"),
+                ));
+            }
+            let Some(toml::Value::String(rule)) = t.get("rule") else {
+                return Err(expected());
+            };
+            let abort = match t.get("abort") {
+                None => false,
+                Some(toml::Value::Boolean(b)) => *b,
+                Some(other) => {
+                    return Err(cx.err(
+                        v.span(),
+                        format!("threshold: abort must be true or false, not {other}"),
+                    ));
+                }
+            };
+            let delay = match t.get("delay") {
+                None => Duration::ZERO,
+                Some(toml::Value::String(d)) if abort => {
+                    let d = parse_duration(d)
+                        .map_err(|e| cx.err(v.span(), format!("threshold delay: {e}")))?;
+                    super::compile_load::bound(cx, v.span(), "delay", limits::duration(d))?
+                }
+                Some(toml::Value::String(_)) => {
+                    return Err(cx.err(
+                        v.span(),
+                        "threshold: delay is for a threshold with abort = true",
+                    ));
+                }
+                Some(other) => {
+                    return Err(cx.err(
+                        v.span(),
+                        format!("threshold delay: expected a duration string such as \"10s\", not {other}"),
+                    ));
+                }
+            };
+            Ok((S::new(v.span(), rule.clone()), abort.then_some(delay)))
+        }
+        _ => Err(expected()),
+    }
 }

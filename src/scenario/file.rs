@@ -12,10 +12,11 @@ pub type S<T> = Spanned<T>;
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct File {
-    /// Pass/fail rules for CI, e.g. "p99<250ms".
+    /// Pass/fail rules for CI, e.g. "p99<250ms", or tables that also stop
+    /// the run when broken: { rule = "p99<250ms", abort = true, delay = "10s" }.
     #[serde(default)]
-    #[schemars(with = "Vec<String>")]
-    pub thresholds: Vec<S<String>>,
+    #[schemars(with = "Vec<shapes::Threshold>")]
+    pub thresholds: Vec<S<toml::Value>>,
     #[serde(default)]
     pub scenario: ScenarioMeta,
     #[serde(default)]
@@ -175,6 +176,7 @@ pub struct Http {
     #[schemars(with = "Option<String>")]
     pub unix_socket: Option<S<String>>,
     /// An HTTP proxy URL, or false for none (default: the environment's).
+    #[serde(default)]
     #[schemars(schema_with = "shapes::proxy")]
     pub proxy: Option<S<toml::Value>>,
 }
@@ -418,6 +420,26 @@ pub mod shapes {
             "description": "An http:// proxy URL, or false for none (default: the environment's).",
             "oneOf": [{ "const": false }, { "type": "string" }]
         })
+    }
+
+    /// A pass/fail rule, or one that also stops the run when broken.
+    #[derive(JsonSchema)]
+    #[serde(untagged)]
+    pub enum Threshold {
+        Rule(String),
+        Table(ThresholdTable),
+    }
+
+    #[derive(JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct ThresholdTable {
+        /// The rule, e.g. "p99<250ms" or "checkout:error_rate<1%".
+        rule: String,
+        /// Judge it live on the merged statistics and stop every worker
+        /// when it breaks (the run then fails, its reports written).
+        abort: Option<bool>,
+        /// With abort: judge it only from this long after the start.
+        delay: Option<Duration>,
     }
 
     /// One .proto file or several.

@@ -37,12 +37,37 @@ pub struct Scenario {
     /// The users' variables (every capture's name), by index.
     pub vars: Vec<String>,
     pub data: Vec<DataSource>,
-    /// Threshold expressions from the file, checked by the report module.
-    pub thresholds: Vec<String>,
+    /// Thresholds from the file, each parsed and its name checked.
+    pub thresholds: Vec<ThresholdSpec>,
     /// A run that completes no requests may pass ([scenario] allow_empty).
     pub allow_empty: bool,
     /// What it was compiled from, for shipping to workers.
     pub source: Source,
+}
+
+/// A threshold as the file gives it: the rule, and whether breaking it
+/// stops the run (`{ rule = "p99<250ms", abort = true, delay = "10s" }`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThresholdSpec {
+    pub rule: String,
+    /// Some(delay): judged live from `delay` after the start, and the run
+    /// stopped when it breaks.
+    pub abort: Option<std::time::Duration>,
+}
+
+impl std::fmt::Display for ThresholdSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.rule)?;
+        match self.abort {
+            Some(d) if d.is_zero() => f.write_str(" (stops the run when broken)"),
+            Some(d) => write!(
+                f,
+                " (stops the run when broken, judged from {} on)",
+                limits::show(d)
+            ),
+            None => Ok(()),
+        }
+    }
 }
 
 /// What a scenario was compiled from: enough to compile it again on another

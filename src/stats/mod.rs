@@ -10,6 +10,7 @@ pub mod recorder;
 pub mod run;
 pub mod series;
 pub mod snapshot;
+pub mod threshold;
 
 use std::borrow::Cow;
 
@@ -145,4 +146,22 @@ pub struct Sample {
     pub bytes_sent: u64,
     pub bytes_received: u64,
     pub failure: Option<Failure>,
+}
+
+/// Microseconds as a short human figure: 850us, 12.3ms, 1.25s.
+pub fn format_micros(us: f64) -> String {
+    if us < 1_000.0 {
+        format!("{us:.0}us")
+    } else if us < 1_000_000.0 {
+        let ms = us / 1_000.0;
+        if ms < 10.0 {
+            format!("{ms:.2}ms")
+        } else if ms < 100.0 {
+            format!("{ms:.1}ms")
+        } else {
+            format!("{ms:.0}ms")
+        }
+    } else {
+        format!("{:.2}s", us / 1_000_000.0)
+    }
 }

@@ -1,6 +1,7 @@
 //! volley's integration tests: the real binary against real servers on
 //! loopback ports, one module per topic.
 
+mod abort;
 mod browser;
 mod cluster;
 mod command_line;

@@ -42,6 +42,10 @@ pub struct Threshold {
     pub op: Op,
     /// Microseconds for latencies, a fraction for rates, else a plain number.
     pub value: f64,
+    /// Judged live too: once this long after the start, a run whose merged
+    /// statistics break the threshold is stopped (k6's `abortOnFail` with
+    /// `delayAbortEval`, but cluster-wide). None: judged at the end only.
+    pub abort: Option<std::time::Duration>,
 }
 
 /// A threshold's verdict.
@@ -55,6 +59,49 @@ pub struct Verdict {
     /// `requests>0` that an empty run fails).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub implicit: bool,
+}
+
+/// A run stopped because a threshold with `abort` broke while it ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Aborted {
+    /// The threshold's text.
+    pub threshold: String,
+    /// Seconds after the start.
+    pub at_s: f64,
+    /// What it measured then, in the threshold's unit.
+    pub observed: String,
+}
+
+impl Aborted {
+    /// What the notes say.
+    pub fn note(&self) -> String {
+        format!(
+            "aborted at {:.1} s: threshold {} broke (observed {}); every worker was stopped",
+            self.at_s, self.threshold, self.observed
+        )
+    }
+}
+
+/// The first threshold with `abort` that `run` breaks, `elapsed` after the
+/// start: judged on everything merged so far, once past its delay and once
+/// what it judges has requests (no percentile of nothing stops a run).
+pub fn broken_abort(
+    thresholds: &[Threshold],
+    run: &RunStats,
+    elapsed: std::time::Duration,
+) -> Option<Aborted> {
+    thresholds.iter().find_map(|t| {
+        let delay = t.abort?;
+        if elapsed < delay || t.requests(run).unwrap_or(0) == 0 {
+            return None;
+        }
+        let v = t.evaluate(run, false);
+        (!v.passed).then(|| Aborted {
+            threshold: t.text.clone(),
+            at_s: elapsed.as_secs_f64(),
+            observed: v.observed,
+        })
+    })
 }
 
 /// What a threshold over no requests observes.
@@ -174,6 +221,7 @@ impl Threshold {
             metric,
             op,
             value,
+            abort: None,
         })
     }
 
@@ -219,7 +267,7 @@ impl Threshold {
     fn format(&self, v: f64) -> String {
         match self.metric {
             Metric::Quantile(_) | Metric::Mean | Metric::Min | Metric::Max => {
-                super::format_micros(v)
+                crate::stats::format_micros(v)
             }
             Metric::ErrorRate => format!("{:.3}%", v * 100.0),
             Metric::Rps => format!("{v:.1}"),
@@ -228,7 +276,7 @@ impl Threshold {
     }
 
     /// The requests of what this threshold judges (a name, or all).
-    fn requests(&self, run: &RunStats) -> Option<u64> {
+    pub fn requests(&self, run: &RunStats) -> Option<u64> {
         match &self.name {
             None => Some(run.total().requests),
             Some(n) => run
@@ -308,6 +356,44 @@ mod tests {
         }
         let e = Threshold::parse("p99<250").unwrap_err();
         assert!(e.contains("needs a unit"), "{e}");
+    }
+
+    #[test]
+    fn an_abort_threshold_breaks_only_past_its_delay_and_with_requests() {
+        use std::time::Duration;
+        let mut run = RunStats::new(vec!["a".into(), "b".into()]);
+        let mut n = crate::stats::NameSnapshot::empty(0);
+        for v in 1..=100u64 {
+            record(&mut n.hist, v * 1000);
+            n.requests += 1;
+        }
+        run.apply(
+            0,
+            &Snapshot {
+                at_ms: 1000,
+                interval_ms: 1000,
+                names: vec![n],
+                ..Snapshot::default()
+            },
+        );
+        run.finish();
+        let with = |text: &str, delay: Option<u64>| {
+            let mut t = Threshold::parse(text).unwrap();
+            t.abort = delay.map(Duration::from_secs);
+            t
+        };
+        let list = [
+            with("p99<10ms", None),
+            with("b:p99<1ms", Some(0)),
+            with("a:p99<50ms", Some(5)),
+        ];
+        // Without abort: never live. b has no requests: not judged yet.
+        // a breaks, but only from 5 s on.
+        assert_eq!(broken_abort(&list, &run, Duration::from_secs(4)), None);
+        let a = broken_abort(&list, &run, Duration::from_secs(5)).unwrap();
+        assert_eq!((a.threshold.as_str(), a.at_s), ("a:p99<50ms", 5.0));
+        assert_eq!(a.observed, "99.0ms");
+        assert!(a.note().starts_with("aborted at 5.0 s: threshold a:p99<50ms broke"));
     }
 
     #[test]
