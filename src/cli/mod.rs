@@ -7,6 +7,7 @@
 //! measured is still reported and written.
 
 pub mod check;
+pub mod compare;
 pub mod demo;
 pub mod load_args;
 pub mod master;
@@ -67,6 +68,10 @@ pub enum Command {
     /// Draw the reports of saved results again (--html, --csv, --junit,
     /// --json), or merge several results into one, exactly.
     Report(Box<report::ReportArgs>),
+    /// Compare a baseline's results with a candidate's, per name, from
+    /// their exact histograms: a verdict per name (worse beyond noise?),
+    /// exit 1 on a regression. See docs/compare.md.
+    Compare(Box<compare::CompareArgs>),
     /// Validate a scenario file without sending anything.
     Check(check::CheckArgs),
     /// See volley work: the prediction servers (REST and gRPC) in this
@@ -107,6 +112,7 @@ pub fn main(cli: Cli) -> i32 {
         Command::Worker(args) => worker::worker(*args),
         Command::Check(args) => check::check(args),
         Command::Report(args) => report::report(*args),
+        Command::Compare(args) => compare::compare(*args),
         Command::Demo(args) => demo::demo(*args),
         Command::Completions { shell } => completions(shell),
         Command::Man => man(),

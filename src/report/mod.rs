@@ -8,6 +8,7 @@
 //! scraping by [`metrics_endpoint`].
 
 pub mod charts;
+pub mod compare;
 pub mod csv;
 pub mod exposition;
 pub mod html;

@@ -6,6 +6,7 @@ mod browser;
 mod cluster;
 mod command_line;
 mod common;
+mod compare;
 mod console;
 mod demo;
 mod faults;
