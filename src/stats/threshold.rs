@@ -393,9 +393,10 @@ mod tests {
         let a = broken_abort(&list, &run, Duration::from_secs(5)).unwrap();
         assert_eq!((a.threshold.as_str(), a.at_s), ("a:p99<50ms", 5.0));
         assert_eq!(a.observed, "99.0ms");
+        let note = a.note();
         assert!(
-            a.note()
-                .starts_with("aborted at 5.0 s: threshold a:p99<50ms broke")
+            note.starts_with("aborted at 5.0 s: threshold a:p99<50ms broke"),
+            "{note}"
         );
     }
 
