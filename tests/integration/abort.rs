@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use crate::common::{self, Dir, read_json};
@@ -31,34 +30,18 @@ fn slowing(fast_for: Duration, slow: Duration) -> Slowing {
     let last = Arc::new(Mutex::new(None));
     let first: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
     let (r, l) = (received.clone(), last.clone());
-    procs::serve_on_own_thread(listener, move |listener: TcpListener| async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            let (r, l, first) = (r.clone(), l.clone(), first.clone());
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                loop {
-                    while let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        buf.drain(..i + 4);
-                        let now = Instant::now();
-                        r.fetch_add(1, Ordering::SeqCst);
-                        *l.lock().unwrap() = Some(now);
-                        let started = *first.lock().unwrap().get_or_insert(now);
-                        if now.duration_since(started) > fast_for {
-                            tokio::time::sleep(slow).await;
-                        }
-                        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-                        if s.write_all(ok).await.is_err() {
-                            return;
-                        }
-                    }
-                    match s.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
+    procs::serve_on_own_thread(listener, move |listener: TcpListener| {
+        procs::answer_ok(listener, move |now| {
+            r.fetch_add(1, Ordering::SeqCst);
+            *l.lock().unwrap() = Some(now);
+            let started = *first.lock().unwrap().get_or_insert(now);
+            let wait = (now.duration_since(started) > fast_for).then_some(slow);
+            async move {
+                if let Some(d) = wait {
+                    tokio::time::sleep(d).await;
                 }
-            });
-        }
+            }
+        })
     });
     Slowing {
         addr,

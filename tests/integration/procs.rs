@@ -287,27 +287,39 @@ where
 }
 
 async fn serve(listener: TcpListener, r: Arc<AtomicU64>) {
-    {
-        while let Ok((mut s, _)) = listener.accept().await {
-            let r = r.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                loop {
-                    while let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        buf.drain(..i + 4);
-                        r.fetch_add(1, Ordering::SeqCst);
-                        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-                        if s.write_all(ok).await.is_err() {
-                            return;
-                        }
-                    }
-                    match s.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+    answer_ok(listener, move |_| {
+        r.fetch_add(1, Ordering::SeqCst);
+        async {}
+    })
+    .await;
+}
+
+/// Serves HTTP/1.1 keep-alive connections, answering each request `200 ok`
+/// once `before(arrival)` is done (a test's hook: count it, delay it).
+pub async fn answer_ok<F, Fut>(listener: TcpListener, before: F)
+where
+    F: Fn(Instant) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    while let Ok((mut s, _)) = listener.accept().await {
+        let before = before.clone();
+        tokio::spawn(async move {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            loop {
+                while let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    buf.drain(..i + 4);
+                    before(Instant::now()).await;
+                    let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                    if s.write_all(ok).await.is_err() {
+                        return;
                     }
                 }
-            });
-        }
+                match s.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+        });
     }
 }
