@@ -78,7 +78,7 @@ pub struct CompareFiles {
 }
 
 /// "5%" or "5": five percent, as the fraction 0.05.
-fn parse_percent(s: &str) -> Result<f64, String> {
+pub(super) fn parse_percent(s: &str) -> Result<f64, String> {
     let n = s.trim().trim_end_matches('%').trim();
     match n.parse::<f64>() {
         Ok(v) if v.is_finite() && (0.0..=1000.0).contains(&v) => Ok(v / 100.0),

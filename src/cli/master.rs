@@ -25,6 +25,13 @@ pub struct MasterArgs {
     pub output: OutputArgs,
     #[command(flatten)]
     pub cluster: MasterCluster,
+    /// Search for the capacity over the workers instead of one run (as
+    /// `volley capacity` does in one process): each probe's rate is split
+    /// across them. Needs --slo or thresholds in the scenario.
+    #[arg(long, help_heading = "Capacity search")]
+    pub capacity: bool,
+    #[command(flatten)]
+    pub search: super::capacity::SearchArgs,
 }
 
 /// How the master listens and whom it lets in.
@@ -63,8 +70,48 @@ pub struct MasterCluster {
     pub threads: u32,
 }
 
+/// What the master ran.
+enum Ran {
+    Run(Box<coordinator::Outcome>),
+    Search(Box<crate::cluster::capacity::SearchOutcome>),
+}
+
+/// What the master runs: one run, or a capacity search.
+enum Mode {
+    Run,
+    Search(Box<super::capacity::Planned>),
+}
+
 pub fn master(args: MasterArgs) -> Result<i32, Exit> {
-    let prepared = prepare(&args.load, &args.output, true)?;
+    let mode = if args.capacity {
+        let o = &args.output;
+        if !o.thresholds.is_empty() || !o.abort_on.is_empty() || o.exit_code_on_error.is_some() {
+            return Err(Exit::cannot_start(anyhow::anyhow!(
+                "with --capacity the SLOs are --slo; --threshold, --abort-on and --exit-code-on-error are for a run"
+            )));
+        }
+        Mode::Search(Box::new(super::capacity::plan(
+            &args.load,
+            &args.search,
+            &o.files,
+            true,
+        )?))
+    } else {
+        if !args.search.slos.is_empty() || args.search.markdown.is_some() {
+            return Err(Exit::cannot_start(anyhow::anyhow!(
+                "--slo and --markdown belong to a capacity search: add --capacity"
+            )));
+        }
+        Mode::Run
+    };
+    let prepared = match &mode {
+        Mode::Search(p) => super::run::Prepared {
+            scenario: p.prepared.scenario.clone(),
+            load: p.prepared.load.clone(),
+            thresholds: Vec::new(),
+        },
+        Mode::Run => prepare(&args.load, &args.output, true)?,
+    };
     let c = &args.cluster;
     let token = Token::from_flag_or_env(c.token_file.as_deref()).map_err(Exit::cannot_start)?;
     let identity = match (&c.cert, &c.key) {
@@ -107,14 +154,36 @@ pub fn master(args: MasterArgs) -> Result<i32, Exit> {
             status_every,
             name_history: args.output.files.csv_full_history,
             aborts: prepared.thresholds.iter().filter(|t| t.abort.is_some()).cloned().collect(),
+            steerable: true,
+            search: None,
         };
-        let result = coordinator::run(&mut master, &spec, 1, &interrupt, watcher).await;
+        let result = match &mode {
+            Mode::Run => coordinator::run(&mut master, &spec, 1, &interrupt, watcher)
+                .await
+                .map(|o| Ran::Run(Box::new(o)))
+                .map_err(|e| Exit::cannot_start(anyhow::anyhow!(e))),
+            Mode::Search(p) => {
+                let search = super::capacity::spec(p, spec.expect_workers, spec.join_timeout, spec.threads);
+                let mut watcher = watcher;
+                super::capacity::run_search(&mut master, &search, &interrupt, &mut watcher)
+                    .await
+                    .map(|o| Ran::Search(Box::new(o)))
+            }
+        };
         // Remote workers stay up and reconnect to the next master.
         master.shutdown("the run is over").await;
-        result.map_err(|e| Exit::cannot_start(anyhow::anyhow!(e)))
+        result
     });
     close_console(console, outcome.is_ok(), &interrupt, c.keep_open);
-    let outcome = outcome?;
+    let outcome = match (outcome?, &mode) {
+        (Ran::Search(o), Mode::Search(p)) => return super::capacity::finish(p, *o, started),
+        (Ran::Run(o), _) => *o,
+        (Ran::Search(_), Mode::Run) => {
+            return Err(Exit::cannot_start(anyhow::anyhow!(
+                "a search ran where a run was asked"
+            )));
+        }
+    };
     let lag = &outcome.report_lag_ms;
     if !lag.is_empty() {
         eprintln!(

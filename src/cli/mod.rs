@@ -6,6 +6,7 @@
 //! run is INVALID (the generator, not the target, limited it): what was
 //! measured is still reported and written.
 
+pub mod capacity;
 pub mod check;
 pub mod compare;
 pub mod demo;
@@ -72,6 +73,10 @@ pub enum Command {
     /// their exact histograms: a verdict per name (worse beyond noise?),
     /// exit 1 on a regression. See docs/compare.md.
     Compare(Box<compare::CompareArgs>),
+    /// Find the highest arrival rate the target serves within its SLOs:
+    /// open-model probes up a ladder, then bisection, each judged on its
+    /// whole length (`--slo 'p99<20ms'`). See docs/capacity.md.
+    Capacity(Box<capacity::CapacityArgs>),
     /// Validate a scenario file without sending anything.
     Check(check::CheckArgs),
     /// See volley work: the prediction servers (REST and gRPC) in this
@@ -110,6 +115,7 @@ pub fn main(cli: Cli) -> i32 {
         Command::Run(args) => run::run(*args),
         Command::Master(args) => master::master(*args),
         Command::Worker(args) => worker::worker(*args),
+        Command::Capacity(args) => capacity::capacity(*args),
         Command::Check(args) => check::check(args),
         Command::Report(args) => report::report(*args),
         Command::Compare(args) => compare::compare(*args),

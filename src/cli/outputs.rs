@@ -53,7 +53,7 @@ fn write_err(e: anyhow::Error) -> Exit {
 }
 
 /// Creates `path` and fills it with `fill`, naming the file in any error.
-fn write_file(
+pub(super) fn write_file(
     path: &Path,
     fill: impl FnOnce(&mut BufWriter<File>) -> anyhow::Result<()>,
 ) -> Result<(), Exit> {

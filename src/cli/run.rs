@@ -303,14 +303,7 @@ pub fn execute(
     let watcher = super::metrics::watchers(metrics.as_ref(), watcher);
     let n = local_workers.max(1);
     let mut interrupt = Interrupt::default();
-    let per_worker = if threads > 0 {
-        (threads / n).max(1)
-    } else if n > 1 {
-        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-        (cores / n).max(1)
-    } else {
-        0
-    };
+    let per_worker = threads_per_worker(threads, n);
     let outcome = rt.block_on(async {
         let identity = MasterIdentity::generate().map_err(Exit::cannot_start)?;
         let token = Token::generate();
@@ -336,6 +329,8 @@ pub fn execute(
                 .filter(|t| t.abort.is_some())
                 .cloned()
                 .collect(),
+            steerable: true,
+            search: None,
         };
         let result = coordinator::run(&mut master, &spec, 1, &interrupt, watcher).await;
         // Local workers exit when their master lets them go.
@@ -352,6 +347,19 @@ pub fn execute(
         keep_open.unwrap_or(false),
     );
     finish(prepared, outcome?, output, started)
+}
+
+/// Load threads for each of `n` workers in this process, from `threads`
+/// for them all (0: the cores, shared; one worker alone takes them all).
+pub fn threads_per_worker(threads: usize, n: usize) -> usize {
+    if threads > 0 {
+        (threads / n).max(1)
+    } else if n > 1 {
+        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+        (cores / n).max(1)
+    } else {
+        0
+    }
 }
 
 /// The runtime a master (and local workers' connections) live on: one

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tracing::warn;
 
 use super::convert;
-use super::live::{self, Board, Command, Interrupt, Phase, Watcher, WorkerRow};
+use super::live::{self, Board, Command, Interrupt, Phase, SearchBoard, Watcher, WorkerRow};
 use super::master::{Event, Master, WorkerInfo, WorkerLink};
 use super::wire::{self, master_message, worker_message};
 use crate::engine::{Share, pacing};
@@ -44,6 +44,11 @@ pub struct RunSpec {
     /// Thresholds judged live (those with `abort`): the first to break
     /// stops every worker.
     pub aborts: Vec<Threshold>,
+    /// Whether the console's + and - may change the load (not in a
+    /// capacity probe, whose rate is the measurement).
+    pub steerable: bool,
+    /// A capacity search this run is a probe of, for the console.
+    pub search: Option<SearchBoard>,
 }
 
 /// How a run went.
@@ -62,6 +67,8 @@ pub struct Outcome {
     pub report_lag_ms: Latency,
     /// The threshold that stopped the run, if one did.
     pub aborted: Option<Aborted>,
+    /// Stopped by a signal or from the console before its end.
+    pub interrupted: bool,
 }
 
 /// Why a run did not happen.
@@ -183,7 +190,40 @@ impl Member {
     }
 }
 
-/// Runs once over the master's workers.
+/// The workers joined to a master between runs: what the next run hands
+/// its plans to. Several runs (a capacity search's probes) share one pool.
+#[derive(Default)]
+pub struct Pool {
+    members: BTreeMap<u64, (WorkerInfo, WorkerLink)>,
+}
+
+impl Pool {
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// Takes in what happened while no run was going: workers that joined
+    /// or were lost. Reports and Done of earlier runs are dropped.
+    pub fn refresh(&mut self, master: &mut Master) {
+        while let Some(ev) = master.try_next() {
+            match ev {
+                Event::Joined(info, link) => {
+                    self.members.insert(info.serial, (info, link));
+                }
+                Event::Lost { serial, .. } => {
+                    self.members.remove(&serial);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Runs once over the master's workers: waits for them, then runs.
 pub async fn run(
     master: &mut Master,
     spec: &RunSpec,
@@ -191,23 +231,41 @@ pub async fn run(
     interrupt: &Interrupt,
     mut watcher: Option<Watcher>,
 ) -> Result<Outcome, RunError> {
-    let mut pool: BTreeMap<u64, (WorkerInfo, WorkerLink)> = BTreeMap::new();
-    let deadline = tokio::time::Instant::now() + spec.join_timeout;
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut pool = gather(master, spec, &mut watcher).await?;
+    run_on(master, &mut pool, spec, run_id, interrupt, &mut watcher).await
+}
+
+/// What the console shows of a run about to start.
+pub(super) fn board_of(spec: &RunSpec) -> (Board, bool, f64, Vec<crate::scenario::Stage>) {
     let (open, base, stages) = match &spec.load.model {
         LoadModel::Closed { users, stages, .. } => (false, *users as f64, stages.clone()),
         LoadModel::Open { rate, stages, .. } => (true, *rate, stages.clone()),
     };
-    let mut board = Board {
+    let board = Board {
         phase: Phase::Waiting,
         open,
         target: pacing::target_at(base, &stages, Duration::ZERO),
-        step: 1.0,
+        step: if spec.steerable { 1.0 } else { 0.0 },
         duration: spec.load.duration,
         workers: Vec::new(),
         expected_workers: spec.expect_workers,
         notes: Vec::new(),
+        search: spec.search.clone(),
     };
+    (board, open, base, stages)
+}
+
+/// Waits until `spec.expect_workers` have joined (or the console says start
+/// now), at most `spec.join_timeout`.
+pub async fn gather(
+    master: &mut Master,
+    spec: &RunSpec,
+    watcher: &mut Option<Watcher>,
+) -> Result<Pool, RunError> {
+    let mut pool: BTreeMap<u64, (WorkerInfo, WorkerLink)> = BTreeMap::new();
+    let deadline = tokio::time::Instant::now() + spec.join_timeout;
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let (mut board, ..) = board_of(spec);
     let waiting_stats = RunStats::new(spec.scenario.names())
         .with_streams(spec.scenario.stream_names())
         .with_flows(spec.scenario.flows.len());
@@ -249,14 +307,32 @@ pub async fn run(
             timeout: spec.join_timeout,
         });
     }
+    Ok(Pool { members: pool })
+}
 
+/// Runs once over the workers of `pool`, which holds those still connected
+/// (the ones that joined during the run included) when it returns.
+pub async fn run_on(
+    master: &mut Master,
+    pool: &mut Pool,
+    spec: &RunSpec,
+    run_id: u64,
+    interrupt: &Interrupt,
+    watcher: &mut Option<Watcher>,
+) -> Result<Outcome, RunError> {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let (mut board, open, base, stages) = board_of(spec);
+    board.phase = Phase::Running;
+    if pool.is_empty() {
+        return Err(RunError::Failed("no worker is connected any more".into()));
+    }
     let names = spec.scenario.names();
     let name_count = names.len();
     let mut stats = RunStats::new(names)
         .with_streams(spec.scenario.stream_names())
         .with_flows(spec.scenario.flows.len())
         .with_name_history(spec.name_history);
-    let mut members: BTreeMap<u64, Member> = pool
+    let mut members: BTreeMap<u64, Member> = std::mem::take(&mut pool.members)
         .into_values()
         .map(|(info, link)| (info.serial, Member::new(info, link)))
         .collect();
@@ -288,9 +364,11 @@ pub async fn run(
     // What broke the run (see Outcome::errors).
     let mut broken: Vec<String> = Vec::new();
     let mut last_status = Instant::now();
-    let mut last_judged = Instant::now();
+    // The last sealed second when the abort thresholds were last judged.
+    let mut judged_at = 0;
     let mut aborted: Option<Aborted> = None;
     let mut stopping = false;
+    let mut interrupted = false;
     // With a console on the terminal, news goes to its notes, not stderr.
     let loud = !watcher.as_ref().is_some_and(|w| w.on_terminal);
     let say = |line: &str| {
@@ -441,10 +519,12 @@ pub async fn run(
                 }
             }
             _ = tick.tick() => {
-                // Once a second: a threshold with `abort` on everything
-                // merged so far.
-                if !stopping && !spec.aborts.is_empty() && last_judged.elapsed() >= Duration::from_secs(1) {
-                    last_judged = Instant::now();
+                // A threshold with `abort`, on everything merged so far,
+                // each time a second more was sealed (not on a clock of its
+                // own, which would judge up to a second late).
+                let sealed = stats.series.points.last().map_or(0, |p| p.t);
+                if !stopping && !spec.aborts.is_empty() && sealed > judged_at {
+                    judged_at = sealed;
                     let elapsed = Instant::now().saturating_duration_since(started);
                     if let Some(a) = broken_abort(&spec.aborts, &stats, elapsed) {
                         stopping = true;
@@ -470,13 +550,14 @@ pub async fn run(
                             Command::Stop => {
                                 if !stopping {
                                     stopping = true;
+                                    interrupted = true;
                                     notes.push(format!("stopped from the console at {:.1} s", stats.elapsed_secs()));
                                     for m in members.values() {
                                         m.link.send(master_message::Msg::Stop(wire::Stop { run_id }));
                                     }
                                 }
                             }
-                            Command::SetTotal(t) if !stopping => {
+                            Command::SetTotal(t) if !stopping && spec.steerable => {
                                 total_override = Some(t.max(0.0));
                                 reshare(&members, run_id, None, total_override);
                             }
@@ -490,7 +571,7 @@ pub async fn run(
                     let elapsed = Instant::now().saturating_duration_since(started);
                     board.target = total_override
                         .unwrap_or_else(|| pacing::target_at(base, &stages, elapsed));
-                    board.step = live::step_for(board.target);
+                    board.step = if spec.steerable { live::step_for(board.target) } else { 0.0 };
                     board.phase = if stopping || spec.load.duration.is_some_and(|d| elapsed >= d) {
                         Phase::Stopping
                     } else if !open && (stats.users() as f64) < board.target.round() {
@@ -505,6 +586,7 @@ pub async fn run(
             }
             () = interrupt.triggered(), if !stopping => {
                 stopping = true;
+                interrupted = true;
                 let by = interrupt.by().unwrap_or("an interrupt");
                 say(&format!("stopping ({by}): finishing and reporting"));
                 notes.push(format!("stopped by {by} at {:.1} s", stats.elapsed_secs()));
@@ -514,6 +596,12 @@ pub async fn run(
             }
         }
     }
+    // The workers still connected serve the next run.
+    pool.members = members
+        .iter()
+        .filter(|(_, m)| !m.lost && !m.left)
+        .map(|(s, m)| (*s, (m.info.clone(), m.link.clone())))
+        .collect();
     if members.values().all(|m| m.done.is_some() || m.lost)
         && !errors.is_empty()
         && stats.total().requests == 0
@@ -545,7 +633,11 @@ pub async fn run(
     broken.extend(errors);
     stats.finish();
     if let Some(w) = watcher.as_mut() {
-        board.phase = Phase::Done;
+        board.phase = if spec.search.is_some() {
+            Phase::Stopping
+        } else {
+            Phase::Done
+        };
         board.workers = rows(&members, &stats);
         board.notes.clone_from(&notes);
         (w.publish)(&stats, &board);
@@ -561,6 +653,7 @@ pub async fn run(
         errors: broken,
         report_lag_ms: lag,
         aborted,
+        interrupted,
     })
 }
 

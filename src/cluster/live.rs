@@ -66,6 +66,21 @@ pub struct Board {
     pub workers: Vec<WorkerRow>,
     pub expected_workers: usize,
     pub notes: Vec<String>,
+    /// The capacity search this run is a probe of, if it is one.
+    pub search: Option<SearchBoard>,
+}
+
+/// A capacity search as the console shows it: the probes so far and the
+/// one running.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchBoard {
+    pub slos: Vec<String>,
+    /// Finished probes, in the order they ran.
+    pub probes: Vec<crate::stats::capacity::Probe>,
+    /// The running probe's number (from 1) and rate.
+    pub current: Option<(usize, f64)>,
+    /// What the search found so far, in a line.
+    pub found: String,
 }
 
 /// What a watcher may ask of the run.

@@ -134,6 +134,11 @@ impl Master {
         self.events.recv().await
     }
 
+    /// The next event if one is waiting, without waiting for one.
+    pub fn try_next(&mut self) -> Option<Event> {
+        self.events.try_recv().ok()
+    }
+
     /// Closes every connection and waits (briefly) for the peers to hear it.
     pub async fn shutdown(&self, reason: &str) {
         self.endpoint.close(close::DONE.into(), reason.as_bytes());

@@ -9,6 +9,7 @@
 //! tokens in [`token`], the conversions between engine and wire types in
 //! [`convert`], and what a run publishes for the console in [`live`]. docs/protocol.md describes the exchange.
 
+pub mod capacity;
 pub mod convert;
 pub mod coordinator;
 pub mod framing;

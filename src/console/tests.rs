@@ -526,5 +526,6 @@ fn running_board(target: f64) -> crate::cluster::live::Board {
         workers: Vec::new(),
         expected_workers: 1,
         notes: Vec::new(),
+        search: None,
     }
 }

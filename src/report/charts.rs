@@ -305,6 +305,119 @@ pub fn distribution(lines: &[(&str, &Latency)]) -> Result<String, ChartError> {
     })
 }
 
+/// A capacity search's probes: rate offered (x) against p50, p90 and p99
+/// in milliseconds on a log scale (an overloaded probe's seconds and a kept
+/// one's milliseconds on one chart), each probe marked by its verdict on
+/// the p99 line (kept: a dot, broken: a cross, INVALID: a triangle), the
+/// latency SLOs as dashed lines and the rate found as a vertical one.
+pub fn capacity(
+    probes: &[crate::stats::capacity::Probe],
+    bounds: &[(String, f64)],
+    found: Option<f64>,
+) -> Result<String, ChartError> {
+    use crate::stats::capacity::Kind;
+    let mut sorted: Vec<_> = probes.iter().collect();
+    sorted.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+    let ms_of = |us: u64| (us as f64 / 1000.0).max(0.001);
+    let line = |label: &str, f: fn(&crate::stats::capacity::Probe) -> u64| Line {
+        label: label.into(),
+        points: sorted
+            .iter()
+            .filter(|p| p.requests > 0)
+            .map(|p| (p.rate, ms_of(f(p))))
+            .collect(),
+    };
+    let lines = [
+        line("p50", |p| p.p50_us),
+        line("p90", |p| p.p90_us),
+        line("p99", |p| p.p99_us),
+    ];
+    let values = lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.1))
+        .chain(bounds.iter().map(|b| b.1));
+    let lo = values.clone().fold(f64::INFINITY, f64::min);
+    let hi = values.fold(0.0, f64::max);
+    let (lo, hi) = if lo.is_finite() && hi > 0.0 {
+        (lo / 2.0, hi * 2.0)
+    } else {
+        (0.01, 1000.0)
+    };
+    let x1 = sorted.last().map_or(1.0, |p| p.rate) * 1.08;
+    svg("Latency by rate", |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption("Latency by rate offered", ("sans-serif", 18))
+            .margin(12)
+            .margin_right(24)
+            .x_label_area_size(36)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0.0..x1, (lo..hi).log_scale())
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("requests per second offered")
+            .y_desc("milliseconds (log)")
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_formatter(&ms)
+            .light_line_style(RGBColor(238, 238, 238))
+            .draw()
+            .map_err(err)?;
+        for (line, color) in lines.iter().zip(PALETTE.iter()) {
+            let style = color.stroke_width(2);
+            chart
+                .draw_series(LineSeries::new(line.points.iter().copied(), style))
+                .map_err(err)?
+                .label(&line.label)
+                .legend(swatch(style));
+        }
+        for (label, v) in bounds {
+            let style = FAILURE.stroke_width(1);
+            chart
+                .draw_series(DashedLineSeries::new([(0.0, *v), (x1, *v)], 6, 4, style))
+                .map_err(err)?
+                .label(format!("SLO {label}"))
+                .legend(swatch(style));
+        }
+        if let Some(r) = found {
+            let style = PALETTE[2].stroke_width(2);
+            chart
+                .draw_series(LineSeries::new([(r, lo), (r, hi)], style))
+                .map_err(err)?
+                .label(format!(
+                    "found {}/s",
+                    crate::stats::capacity::format_rate(r)
+                ))
+                .legend(swatch(style));
+        }
+        let at = |p: &&crate::stats::capacity::Probe| (p.rate, ms_of(p.p99_us));
+        chart
+            .draw_series(
+                sorted
+                    .iter()
+                    .filter(|p| p.kind == Kind::Kept)
+                    .map(|p| Circle::new(at(p), 5, PALETTE[2].filled())),
+            )
+            .map_err(err)?;
+        chart
+            .draw_series(
+                sorted
+                    .iter()
+                    .filter(|p| p.kind == Kind::Broken)
+                    .map(|p| Cross::new(at(p), 6, FAILURE.stroke_width(2))),
+            )
+            .map_err(err)?;
+        chart
+            .draw_series(
+                sorted
+                    .iter()
+                    .filter(|p| p.kind == Kind::Invalid)
+                    .map(|p| TriangleMarker::new(at(p), 7, PALETTE[4].filled())),
+            )
+            .map_err(err)?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)
+    })
+}
+
 /// One group of bars: a label under it, one value per series.
 pub struct BarGroup {
     pub label: String,

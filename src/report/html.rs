@@ -43,6 +43,15 @@ ul.notes li { margin-bottom: 4px; }
 footer { color: var(--muted); margin-top: 32px; font-size: 12px; }
 "#;
 
+/// A page's start, up to its `<main>`: the title and the style every
+/// volley page shares.
+pub fn page_head(title: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title><style>{STYLE}</style></head><body><main>\n",
+        esc(title)
+    )
+}
+
 fn percent(part: u64, whole: u64) -> String {
     if whole == 0 {
         "0%".into()
@@ -51,7 +60,8 @@ fn percent(part: u64, whole: u64) -> String {
     }
 }
 
-fn when(unix_ms: u64) -> String {
+/// A Unix time in milliseconds as RFC 3339, to the second.
+pub fn when(unix_ms: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(unix_ms)).to_string()
 }
 
@@ -174,11 +184,7 @@ pub fn render(report: &RunReport) -> String {
         Outcome::Failed | Outcome::Broken => ("fail", outcome.label()),
         Outcome::Invalid => ("invalid", outcome.label()),
     };
-    let _ = write!(
-        out,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title><style>{STYLE}</style></head><body><main>\n",
-        esc(&title)
-    );
+    out.push_str(&page_head(&title));
     let _ = writeln!(
         out,
         "<h1>{}<span class=\"verdict {verdict_class}\" id=\"verdict\">{verdict}</span></h1>",

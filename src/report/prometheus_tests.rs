@@ -128,6 +128,7 @@ fn fixture() -> Fixture {
         ],
         expected_workers: 3,
         notes: Vec::new(),
+        search: None,
     };
     Fixture {
         stats,
@@ -566,6 +567,7 @@ fn an_empty_run_renders_valid_text() {
         workers: Vec::new(),
         expected_workers: 0,
         notes: Vec::new(),
+        search: None,
     };
     let text = render(&stats, &board, "");
     let (lines, types) = parse(&text);

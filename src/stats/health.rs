@@ -82,6 +82,18 @@ impl Health {
                 self.missed_starts
             ));
         }
+        why.extend(self.own_reasons());
+        why
+    }
+
+    /// The reasons that lie with the generator alone: late starts (an
+    /// executor was free and the start still left late), late reports and
+    /// its CPU. Missed starts are left out: they come when the arrivals in
+    /// flight fill up, which a target slower than the rate does as surely
+    /// as a slow generator (a capacity search counts them against the
+    /// target; a saturated generator shows in its CPU).
+    pub fn own_reasons(&self) -> Vec<String> {
+        let mut why = Vec::new();
         let starts = self.requests.saturating_add(self.abandoned).max(1);
         if self.late_starts >= LATE_MIN && self.late_starts as f64 > LATE_SHARE * starts as f64 {
             why.push(format!(

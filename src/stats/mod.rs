@@ -4,6 +4,7 @@
 //! merged view ([`run`]) with its bounded time series ([`series`]).
 
 pub mod buckets;
+pub mod capacity;
 pub mod health;
 pub mod histogram;
 pub mod recorder;

@@ -151,7 +151,17 @@ impl RunStats {
     /// not). Starts and reports are judged over all engines together; CPU
     /// per engine, since one saturated engine skews the whole.
     pub fn invalid_reasons(&self) -> Vec<String> {
-        let mut why = self.health_total().reasons();
+        self.limits(self.health_total().reasons())
+    }
+
+    /// The reasons of [`RunStats::invalid_reasons`] that lie with the
+    /// generator alone (see [`Health::own_reasons`]): missed starts left out.
+    pub fn generator_reasons(&self) -> Vec<String> {
+        self.limits(self.health_total().own_reasons())
+    }
+
+    /// `why`, and the busiest engine's CPU when it was saturated.
+    fn limits(&self, mut why: Vec<String>) -> Vec<String> {
         if let Some(cpu) = self.busiest_cpu()
             && cpu > health::BUSY_CPU_PERCENT
         {

@@ -3,6 +3,7 @@
 
 mod abort;
 mod browser;
+mod capacity;
 mod cluster;
 mod command_line;
 mod common;
