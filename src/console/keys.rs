@@ -56,13 +56,13 @@ pub fn handle(key: KeyEvent, ui: &mut UiState, m: &Model) -> Action {
             Action::Select
         }
         KeyCode::Tab | KeyCode::Right => {
-            ui.tab = ui.tab.next(1);
+            ui.tab = ui.tab.next(1, m.search.is_some());
             ui.selected = 0;
             ui.follow = false;
             Action::Select
         }
         KeyCode::BackTab | KeyCode::Left => {
-            ui.tab = ui.tab.next(-1);
+            ui.tab = ui.tab.next(-1, m.search.is_some());
             ui.selected = 0;
             ui.follow = false;
             Action::Select

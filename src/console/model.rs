@@ -119,6 +119,8 @@ pub struct Model {
     pub invalid: Vec<String>,
     /// Shown while waiting for workers.
     pub info: String,
+    /// The capacity search this run is a probe of, if it is one.
+    pub search: Option<crate::cluster::live::SearchBoard>,
 }
 
 /// Which statistics names form the table's groups: top-level requests, and
@@ -332,6 +334,7 @@ impl Model {
             notes: board.notes.clone(),
             invalid: run.invalid_reasons(),
             info: layout.info.clone(),
+            search: board.search.clone(),
         }
     }
 }

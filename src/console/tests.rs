@@ -107,6 +107,7 @@ fn model() -> Model {
         notes: vec!["worker w2 (gen-b) was lost at 35.0 s".into()],
         invalid: Vec::new(),
         info: String::new(),
+        search: None,
     }
 }
 
@@ -528,4 +529,79 @@ fn running_board(target: f64) -> crate::cluster::live::Board {
         notes: Vec::new(),
         search: None,
     }
+}
+
+/// A capacity search's probes get a view of their own; the probe's rate
+/// cannot be steered, so + and - are not offered.
+#[test]
+fn a_capacity_search_shows_its_probes_and_cannot_be_steered() {
+    use crate::cluster::live::SearchBoard;
+    use crate::stats::capacity::{Kind, Probe};
+    let probe = |rate: f64, kind: Kind, why: &str| Probe {
+        rate,
+        kind,
+        why: if why.is_empty() {
+            Vec::new()
+        } else {
+            vec![why.into()]
+        },
+        achieved_rps: rate.min(200.0),
+        seconds: 10.0,
+        requests: 1000,
+        failures: 0,
+        error_rate: 0.0,
+        p50_us: 5_000,
+        p90_us: 6_000,
+        p99_us: if kind == Kind::Kept { 9_000 } else { 480_000 },
+        max_us: 500_000,
+        slos: Vec::new(),
+        stopped_at_s: None,
+        missed: 0,
+        waited: 0,
+        generator_cpu_percent: None,
+    };
+    let mut m = model();
+    m.open = true;
+    m.total = 300.0;
+    m.step = 0.0;
+    m.search = Some(SearchBoard {
+        slos: vec!["p99<25ms".into()],
+        probes: vec![
+            probe(100.0, Kind::Kept, ""),
+            probe(200.0, Kind::Kept, ""),
+            probe(400.0, Kind::Broken, "p99<25ms broke (observed 480ms)"),
+        ],
+        current: Some((4, 300.0)),
+        found: "capacity 200/s so far".into(),
+    });
+    let mut ui = UiState::default();
+    // Tab goes round the four views, Capacity last.
+    for _ in 0..3 {
+        handle(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE), &mut ui, &m);
+    }
+    assert_eq!(ui.tab, Tab::Capacity);
+    let text = render(&m, &ui, 100, 30);
+    for want in [
+        "Capacity (3)",
+        "SLOs p99<25ms · capacity 200/s so far",
+        "400       broken",
+        "p99<25ms broke (observed 480ms)",
+        "4   300       running",
+        "rate 300/s ·",
+    ] {
+        assert!(text.contains(want), "{want:?} not in\n{text}");
+    }
+    assert!(!text.contains("+/-"), "{text}");
+    assert_eq!(
+        handle(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE), &mut ui, &m),
+        Action::Select
+    );
+    assert_eq!(ui.tab, Tab::Requests);
+    // Without a search there are three views.
+    m.search = None;
+    let mut ui = UiState::default();
+    for _ in 0..3 {
+        handle(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE), &mut ui, &m);
+    }
+    assert_eq!(ui.tab, Tab::Requests);
 }

@@ -21,18 +21,30 @@ pub enum Tab {
     Requests,
     Workers,
     Failures,
+    /// A capacity search's probes (only while one runs).
+    Capacity,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 3] = [Tab::Requests, Tab::Workers, Tab::Failures];
+    pub const ALL: [Tab; 4] = [Tab::Requests, Tab::Workers, Tab::Failures, Tab::Capacity];
 
-    fn index(self) -> usize {
-        Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
+    /// The views shown: Capacity only in a capacity search.
+    fn shown(search: bool) -> &'static [Tab] {
+        if search { &Tab::ALL } else { &Tab::ALL[..3] }
     }
 
-    pub fn next(self, by: isize) -> Tab {
-        let n = Tab::ALL.len() as isize;
-        Tab::ALL[(self.index() as isize + by).rem_euclid(n) as usize]
+    fn index(self, search: bool) -> usize {
+        Tab::shown(search)
+            .iter()
+            .position(|t| *t == self)
+            .unwrap_or(0)
+    }
+
+    /// The view `by` tabs away, among those shown.
+    pub fn next(self, by: isize, search: bool) -> Tab {
+        let shown = Tab::shown(search);
+        let n = shown.len() as isize;
+        shown[(self.index(search) as isize + by).rem_euclid(n) as usize]
     }
 }
 
@@ -166,6 +178,10 @@ pub fn row_count(model: &Model, tab: Tab) -> usize {
         Tab::Requests => model.rows.len() + 1,
         Tab::Workers => model.workers.len(),
         Tab::Failures => model.failures.len(),
+        Tab::Capacity => model
+            .search
+            .as_ref()
+            .map_or(0, |s| s.probes.len() + usize::from(s.current.is_some())),
     }
 }
 
@@ -211,7 +227,10 @@ fn header(f: &mut Frame, area: Rect, m: &Model, ui: &UiState) {
         ),
         None => (secs(m.elapsed), String::new()),
     };
-    let load = if m.open {
+    // A probe's rate is the measurement: it cannot be steered.
+    let load = if m.open && m.step == 0.0 {
+        format!("rate {}/s", short(m.total))
+    } else if m.open {
         format!("rate {}/s ±{}", short(m.total), short(m.step))
     } else {
         format!("users {}/{} ±{}", m.users, m.total.round(), m.step)
@@ -609,6 +628,79 @@ fn failures_table(f: &mut Frame, area: Rect, m: &Model) {
     f.render_widget(table, area);
 }
 
+/// A capacity search: what it found so far, then each probe with its
+/// verdict, and the one running.
+fn capacity_table(f: &mut Frame, area: Rect, m: &Model, ui: &UiState) {
+    use crate::stats::capacity::{Kind, format_rate};
+    let Some(s) = &m.search else {
+        f.render_widget(Paragraph::new(" no capacity search in this run"), area);
+        return;
+    };
+    let [top, table] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
+    let line = format!(" SLOs {} · {}", s.slos.join(", "), s.found);
+    f.render_widget(
+        Paragraph::new(fit(&line, area.width as usize))
+            .style(Style::new().add_modifier(Modifier::BOLD)),
+        top,
+    );
+    let mut rows: Vec<TRow> = s
+        .probes
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let style = match p.kind {
+                Kind::Kept => ui.fg(Color::Green),
+                Kind::Broken => ui.fg(Color::Red),
+                Kind::Invalid => ui.fg(Color::Yellow),
+            };
+            TRow::new(vec![
+                (i + 1).to_string(),
+                format_rate(p.rate),
+                p.kind.as_str().to_owned(),
+                short(p.achieved_rps),
+                format_micros(p.p50_us as f64),
+                format_micros(p.p99_us as f64),
+                format!("{:.2}%", p.error_rate * 100.0),
+                p.why.first().cloned().unwrap_or_default(),
+            ])
+            .style(style)
+        })
+        .collect();
+    if let Some((n, rate)) = s.current {
+        rows.push(
+            TRow::new(vec![
+                n.to_string(),
+                format_rate(rate),
+                "running".into(),
+                short(m.rps),
+                format_micros(m.total_row.p50 as f64),
+                format_micros(m.total_row.p99 as f64),
+                format!("{:.2}%", m.failure_percent),
+                String::new(),
+            ])
+            .style(Style::new().add_modifier(Modifier::BOLD)),
+        );
+    }
+    let widths = [
+        Constraint::Length(3),
+        Constraint::Length(9),
+        Constraint::Length(8),
+        Constraint::Length(10),
+        Constraint::Length(8),
+        Constraint::Length(8),
+        Constraint::Length(8),
+        Constraint::Min(10),
+    ];
+    let head = [
+        "#", "rate/s", "verdict", "answered", "p50", "p99", "errors", "why",
+    ];
+    let t = Table::new(rows, widths)
+        .header(TRow::new(head).style(Style::new().add_modifier(Modifier::UNDERLINED)))
+        .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
+    let mut state = TableState::default().with_selected(Some(ui.selected));
+    f.render_stateful_widget(t, table, &mut state);
+}
+
 fn keys(m: &Model, ui: &UiState) -> Line<'static> {
     let what = if m.open { "rate" } else { "users" };
     let mut parts = vec!["q quit".to_string()];
@@ -616,7 +708,9 @@ fn keys(m: &Model, ui: &UiState) -> Line<'static> {
         Phase::Waiting => parts.push("enter start now".into()),
         Phase::Ramping | Phase::Running => {
             parts.push("x stop".into());
-            parts.push(format!("+/- {what} ±{}", m.step));
+            if m.step > 0.0 {
+                parts.push(format!("+/- {what} ±{}", m.step));
+            }
         }
         _ => {}
     }
@@ -654,7 +748,8 @@ pub fn draw(f: &mut Frame, m: &Model, ui: &UiState) {
     } else {
         8
     };
-    let table_rows = row_count(m, ui.tab) as u16 + 1;
+    // The rows, their header, and the capacity view's line above them.
+    let table_rows = row_count(m, ui.tab) as u16 + 1 + u16::from(ui.tab == Tab::Capacity);
     let spare = area.height.saturating_sub(fixed + table_rows);
     let chart_rows = spare.clamp(base, (area.height * 2 / 3).max(base));
     let [top, chart, tabs, body, notes, foot] = Layout::vertical([
@@ -668,14 +763,17 @@ pub fn draw(f: &mut Frame, m: &Model, ui: &UiState) {
     .areas(area);
     header(f, top, m, ui);
     charts(f, chart, m, ui);
-    let titles = [
+    let mut titles = vec![
         "Requests".to_string(),
         format!("Workers ({})", m.workers.len()),
         format!("Failures ({})", m.failures.len()),
     ];
+    if let Some(s) = &m.search {
+        titles.push(format!("Capacity ({})", s.probes.len()));
+    }
     f.render_widget(
         Tabs::new(titles)
-            .select(ui.tab.index())
+            .select(ui.tab.index(m.search.is_some()))
             .highlight_style(Style::new().add_modifier(Modifier::REVERSED)),
         tabs,
     );
@@ -683,6 +781,7 @@ pub fn draw(f: &mut Frame, m: &Model, ui: &UiState) {
         Tab::Requests => requests_table(f, body, m, ui),
         Tab::Workers => workers_table(f, body, m, ui),
         Tab::Failures => failures_table(f, body, m),
+        Tab::Capacity => capacity_table(f, body, m, ui),
     }
     let lines: Vec<Line> = note_lines(m)
         .into_iter()
