@@ -529,7 +529,10 @@ pub async fn run_on(
                     if let Some(a) = broken_abort(&spec.aborts, &stats, elapsed) {
                         stopping = true;
                         let note = a.note();
-                        say(&format!("stopping: {note}"));
+                        // A capacity probe says it in its own line.
+                        if spec.search.is_none() {
+                            say(&format!("stopping: {note}"));
+                        }
                         notes.push(note);
                         for m in members.values() {
                             m.link.send(master_message::Msg::Stop(wire::Stop { run_id }));

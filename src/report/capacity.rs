@@ -62,7 +62,7 @@ pub fn verdict(r: &CapacityReport) -> &'static str {
 pub fn write_summary(out: &mut impl io::Write, r: &CapacityReport) -> io::Result<()> {
     writeln!(
         out,
-        "\ncapacity search: {} · SLOs {} · {} workers · {} connections · probes of {:.0} s",
+        "\ncapacity search: {} · SLOs {} · workers {} · connections {} · probes of {:.0} s",
         r.scenario,
         r.slos.join(", "),
         r.workers,
@@ -127,7 +127,7 @@ pub fn markdown(r: &CapacityReport) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "### volley capacity: {} ({})\n\n**{}**\n\nSLOs: {} · {} workers · {} connections · probes of {:.0} s\n",
+        "### volley capacity: {} ({})\n\n**{}**\n\nSLOs: {} · workers {} · connections {} · probes of {:.0} s\n",
         r.scenario,
         verdict(r),
         r.found.line(),
@@ -187,7 +187,7 @@ pub fn render(r: &CapacityReport) -> String {
     );
     let _ = writeln!(
         out,
-        "<p class=\"sub\">started {} · SLOs {} · {} workers · {} connections · probes of {:.0} s, {:.0} s apart</p>",
+        "<p class=\"sub\">started {} · SLOs {} · workers {} · connections {} · probes of {:.0} s, {:.0} s apart</p>",
         html::when(r.started_unix_ms),
         esc(&r.slos.join(", ")),
         r.workers,
