@@ -61,6 +61,10 @@ pub struct SearchArgs {
     /// probe from a third of it on.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::scenario::compile::parse_duration)]
     pub probe: Duration,
+    /// Load before each probe is judged, then forgotten (new connections
+    /// and cold caches are not the target's steady state).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = crate::scenario::compile::parse_duration)]
+    pub warmup: Duration,
     /// The pause between probes, for the target to drain its queues.
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = crate::scenario::compile::parse_duration)]
     pub drain: Duration,
@@ -210,6 +214,7 @@ pub fn plan(
         precision: search.precision,
         max_probes: usize::from(search.max_probes),
         probe: search.probe,
+        warmup: search.warmup,
         drain: search.drain,
     };
     settings
@@ -244,6 +249,7 @@ pub fn spec(
             aborts: Vec::new(),
             steerable: false,
             search: None,
+            warmup: None,
         },
         settings: p.settings,
         slos: p.slos.clone(),

@@ -156,6 +156,7 @@ pub fn master(args: MasterArgs) -> Result<i32, Exit> {
             aborts: prepared.thresholds.iter().filter(|t| t.abort.is_some()).cloned().collect(),
             steerable: true,
             search: None,
+            warmup: None,
         };
         let result = match &mode {
             Mode::Run => coordinator::run(&mut master, &spec, 1, &interrupt, watcher)

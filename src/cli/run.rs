@@ -331,6 +331,7 @@ pub fn execute(
                 .collect(),
             steerable: true,
             search: None,
+            warmup: None,
         };
         let result = coordinator::run(&mut master, &spec, 1, &interrupt, watcher).await;
         // Local workers exit when their master lets them go.

@@ -57,7 +57,7 @@ fn probe_spec(base: &RunSpec, rate: f64, settings: &Settings, slos: &[Threshold]
         connections,
         stages: Vec::new(),
     };
-    load.duration = Some(settings.probe);
+    load.duration = Some(settings.warmup + settings.probe);
     load.requests = None;
     RunSpec {
         scenario: base.scenario.clone(),
@@ -68,9 +68,13 @@ fn probe_spec(base: &RunSpec, rate: f64, settings: &Settings, slos: &[Threshold]
         threads: base.threads,
         status_every: None,
         name_history: false,
-        aborts: early_stops(slos, settings.probe.mul_f64(EARLY_STOP_AFTER)),
+        aborts: early_stops(
+            slos,
+            settings.warmup + settings.probe.mul_f64(EARLY_STOP_AFTER),
+        ),
         steerable: false,
         search: base.search.clone(),
+        warmup: (!settings.warmup.is_zero()).then_some(settings.warmup),
     }
 }
 
@@ -139,8 +143,13 @@ pub async fn search(
         let mut run = probe_spec(&spec.run, rate, &spec.settings, &spec.slos);
         run.search = Some(board.clone());
         workers = pool.len();
+        let warmup = if spec.settings.warmup.is_zero() {
+            String::new()
+        } else {
+            format!(" after {} of warm-up", humantime(spec.settings.warmup))
+        };
         say(&format!(
-            "probe {n}: {}/s for {} on {workers} worker(s)",
+            "probe {n}: {}/s for {}{warmup} on {workers} worker(s)",
             format_rate(rate),
             humantime(spec.settings.probe)
         ));
@@ -222,10 +231,12 @@ pub async fn search(
     })
 }
 
-/// "10s", "1.5s", "2m".
+/// "500ms", "10s", "1.5s", "2m".
 fn humantime(d: Duration) -> String {
     let s = d.as_secs_f64();
-    if s >= 120.0 && s % 60.0 == 0.0 {
+    if s < 1.0 {
+        format!("{}ms", d.as_millis())
+    } else if s >= 120.0 && s % 60.0 == 0.0 {
         format!("{}m", s / 60.0)
     } else {
         format!("{}s", format_rate(s))

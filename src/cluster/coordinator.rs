@@ -49,6 +49,9 @@ pub struct RunSpec {
     pub steerable: bool,
     /// A capacity search this run is a probe of, for the console.
     pub search: Option<SearchBoard>,
+    /// Forget what was measured this long after the start: a capacity
+    /// probe judges the target warm, not its first connections' moments.
+    pub warmup: Option<Duration>,
 }
 
 /// How a run went.
@@ -369,6 +372,7 @@ pub async fn run_on(
     let mut aborted: Option<Aborted> = None;
     let mut stopping = false;
     let mut interrupted = false;
+    let mut warmed = spec.warmup.is_none();
     // With a console on the terminal, news goes to its notes, not stderr.
     let loud = !watcher.as_ref().is_some_and(|w| w.on_terminal);
     let say = |line: &str| {
@@ -519,6 +523,14 @@ pub async fn run_on(
                 }
             }
             _ = tick.tick() => {
+                if let Some(w) = spec.warmup
+                    && !warmed
+                    && Instant::now().saturating_duration_since(started) >= w
+                {
+                    warmed = true;
+                    stats.reset();
+                    stats.expect_sources(active(&members).len());
+                }
                 // A threshold with `abort`, on everything merged so far,
                 // each time a second more was sealed (not on a clock of its
                 // own, which would judge up to a second late).

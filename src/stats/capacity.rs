@@ -51,9 +51,14 @@ pub struct Settings {
     pub precision: f64,
     /// No more probes than this in all.
     pub max_probes: usize,
-    /// Each probe's length.
+    /// Each probe's length, judged (after its warm-up).
     #[serde(with = "secs")]
     pub probe: Duration,
+    /// Load before each probe is judged, then forgotten: new connections,
+    /// cold caches and the first moments of the schedule are not the
+    /// target's steady state.
+    #[serde(with = "secs")]
+    pub warmup: Duration,
     /// The pause between probes, for the target to drain.
     #[serde(with = "secs")]
     pub drain: Duration,
@@ -114,6 +119,13 @@ impl Settings {
                 self.probe
             ));
         }
+        let hour = Duration::from_secs(3600);
+        if self.probe > 24 * hour || self.drain > hour || self.warmup > hour {
+            return Err(format!(
+                "--probe is at most 24h, --drain and --warmup at most 1h (got {:?}, {:?} and {:?})",
+                self.probe, self.drain, self.warmup
+            ));
+        }
         Ok(())
     }
 }
@@ -158,7 +170,8 @@ pub struct Probe {
     pub max_us: u64,
     /// Each SLO's verdict over the probe.
     pub slos: Vec<Verdict>,
-    /// Seconds into the probe when an SLO stopped it, if one did.
+    /// Seconds into the probe (its warm-up included) when an SLO stopped
+    /// it, if one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_at_s: Option<f64>,
     /// Arrivals that found max_in_flight arrivals waiting or in flight.
@@ -183,9 +196,10 @@ impl Probe {
         let health = stats.health_total();
         let achieved = stats.rps(&total);
         let verdicts: Vec<Verdict> = slos.iter().map(|t| t.evaluate(stats, false)).collect();
+        // An SLO that stopped the probe says so once, with what it saw then.
         let mut why: Vec<String> = verdicts
             .iter()
-            .filter(|v| !v.passed)
+            .filter(|v| !v.passed && aborted.is_none_or(|a| a.threshold != v.threshold))
             .map(|v| format!("{} broke (observed {})", v.threshold, v.observed))
             .collect();
         if let Some(a) = aborted {
@@ -502,6 +516,7 @@ mod tests {
             precision: 0.05,
             max_probes: 30,
             probe: Duration::from_secs(10),
+            warmup: Duration::from_secs(1),
             drain: Duration::from_secs(2),
         }
     }
@@ -674,6 +689,10 @@ mod tests {
             },
             Settings {
                 probe: Duration::from_millis(500),
+                ..settings()
+            },
+            Settings {
+                drain: Duration::from_secs(7200),
                 ..settings()
             },
         ] {

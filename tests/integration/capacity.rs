@@ -52,10 +52,12 @@ fn one_at_a_time() -> SocketAddr {
 /// The search's flags, short probes for a test.
 const SEARCH: &[&str] = &[
     "--slo",
-    "p99<25ms",
+    "p99<100ms",
     "--probe",
     "2s",
     "--drain",
+    "500ms",
+    "--warmup",
     "500ms",
     "--connections",
     "16",
@@ -87,7 +89,7 @@ fn check_found(json: &std::path::Path) -> Option<f64> {
         .find(|p| p["rate"].as_f64() == Some(rate))
         .unwrap();
     assert_eq!(at["kind"], "kept");
-    assert!(at["p99_us"].as_u64().unwrap() < 25_000, "{at}");
+    assert!(at["p99_us"].as_u64().unwrap() < 100_000, "{at}");
     assert!(at["achieved_rps"].as_f64().unwrap() >= rate * 0.95, "{at}");
     // Far over the capacity, the SLO broke clearly and the probe stopped
     // early, after its first second, saying so.
@@ -98,16 +100,16 @@ fn check_found(json: &std::path::Path) -> Option<f64> {
     assert!(!over.is_empty(), "{r}");
     for p in over {
         assert_eq!(p["kind"], "broken", "{p}");
-        assert!(p["stopped_at_s"].as_f64().unwrap() < 1.7, "{p}");
+        assert!(p["stopped_at_s"].as_f64().unwrap() < 2.5, "{p}");
         assert!(
             p["why"][0]
                 .as_str()
                 .unwrap()
-                .contains("p99<25ms clearly broken"),
+                .contains("p99<100ms clearly broken"),
             "{p}"
         );
     }
-    assert_eq!(r["slos"], serde_json::json!(["p99<25ms", "error_rate<1%"]));
+    assert_eq!(r["slos"], serde_json::json!(["p99<100ms", "error_rate<1%"]));
     assert_eq!(r["connections"], 16);
     assert!(probes.len() <= 30);
     Some(rate)
@@ -164,7 +166,7 @@ fn master_capacity_searches_over_two_workers() {
     let file = dir.write(
         "s.toml",
         &format!(
-            "thresholds = [\"p99<25ms\"]\n[load]\nrate = 150\nconnections = 16\n\
+            "thresholds = [\"p99<100ms\"]\n[load]\nrate = 150\nconnections = 16\n\
              [http]\nbase_url = \"http://{target}\"\n[[request]]\nname = \"ok\"\npath = \"/\"\n"
         ),
     );
@@ -182,6 +184,8 @@ fn master_capacity_searches_over_two_workers() {
                 "--probe",
                 "2s",
                 "--drain",
+                "500ms",
+                "--warmup",
                 "500ms",
                 "--precision",
                 "10%",
@@ -201,7 +205,7 @@ fn master_capacity_searches_over_two_workers() {
         }
         assert_eq!(code, Some(0), "{stderr}");
         assert!(
-            stderr.contains("probe 1: 150/s for 2s on 2 worker(s)"),
+            stderr.contains("probe 1: 150/s for 2s after 500ms of warm-up on 2 worker(s)"),
             "{stderr}"
         );
         assert_eq!(read_json(&json)["workers"], 2);
@@ -266,4 +270,64 @@ fn capacity_refuses_what_makes_no_sense() {
     let (_, stderr) = common::text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("add --capacity"), "{stderr}");
+}
+
+/// A worker killed (SIGKILL) in the middle of a search: its share goes to
+/// the other, the search goes on over the one left and says so.
+#[test]
+fn a_worker_killed_mid_search_leaves_the_search_to_the_other() {
+    let target = one_at_a_time();
+    let dir = Dir::new();
+    let file = dir.write(
+        "s.toml",
+        &format!(
+            "[load]\nrate = 100\nconnections = 8\n[http]\nbase_url = \"http://{target}\"\n\
+             [[request]]\nname = \"ok\"\npath = \"/\"\n"
+        ),
+    );
+    let json = dir.path("c.json");
+    let (mut master, addr, fp) = procs::master(
+        file.to_str().unwrap(),
+        TOKEN,
+        &[
+            "--capacity",
+            "--slo",
+            "p99<100ms",
+            "--expect-workers",
+            "2",
+            "--probe",
+            "2s",
+            "--drain",
+            "300ms",
+            "--warmup",
+            "300ms",
+            "--max-probes",
+            "4",
+            "--headless",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    let _w1 = procs::worker(&addr, &fp, TOKEN, "w1");
+    let w2 = procs::worker(&addr, &fp, TOKEN, "w2");
+    master.wait_for("probe 2: ", Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(500));
+    w2.signal(libc::SIGKILL);
+    let code = master.wait(Duration::from_secs(90));
+    let stderr = master.stderr();
+    let r = read_json(&json);
+    // Four probes at most, whatever they found; a rate was kept (100/s).
+    assert!(matches!(code, Some(0 | 4)), "{code:?} {stderr}");
+    assert_eq!(r["probes"].as_array().unwrap().len(), 4, "{r}");
+    assert!(r["found"]["rate"].as_f64().unwrap() >= 100.0, "{r}");
+    assert_eq!(r["workers"], 1, "{r}");
+    assert!(
+        r["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("worker w2")
+                && n.as_str().unwrap().contains("lost")),
+        "{r}"
+    );
 }
