@@ -18,11 +18,8 @@ use super::outputs::{ReportFiles, write_file};
 use super::run::{OutputArgs, Prepared, close_console, cluster_runtime, open_console, prepare};
 use crate::cluster::capacity::{SearchOutcome, SearchSpec};
 use crate::cluster::coordinator::{RunError, RunSpec};
-use crate::cluster::identity::MasterIdentity;
 use crate::cluster::live::{Interrupt, Watcher};
-use crate::cluster::local;
 use crate::cluster::master::Master;
-use crate::cluster::token::Token;
 use crate::report::capacity as show;
 use crate::scenario::{LoadModel, limits};
 use crate::stats::capacity::{CapacityReport, Limit, Settings, early_stops, slos_with_default};
@@ -266,21 +263,11 @@ pub fn capacity(args: CapacityArgs) -> Result<i32, Exit> {
     let per_worker = super::run::threads_per_worker(args.threads, n);
     let mut interrupt = Interrupt::default();
     let outcome = rt.block_on(async {
-        let identity = MasterIdentity::generate().map_err(Exit::cannot_start)?;
-        let token = Token::generate();
-        let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-        let mut master =
-            Master::bind(loopback, &identity, token.clone()).map_err(Exit::cannot_start)?;
-        let addr = master.local_addr().map_err(Exit::cannot_start)?;
-        let workers = local::spawn(n, addr, master.fingerprint(), &token, per_worker)
-            .map_err(Exit::cannot_start)?;
+        let (mut master, workers) = super::run::local_cluster(n, per_worker)?;
         interrupt = super::signals::interrupt();
         let spec = spec(&planned, n, Duration::from_secs(10), per_worker as u32);
         let result = run_search(&mut master, &spec, &interrupt, &mut watcher).await;
-        master.shutdown("the search is over").await;
-        for w in workers {
-            let _ = tokio::time::timeout(Duration::from_secs(5), w).await;
-        }
+        super::run::release(master, workers, "the search is over").await;
         result
     });
     close_console(console, outcome.is_ok(), &interrupt, args.keep_open);

@@ -305,14 +305,7 @@ pub fn execute(
     let mut interrupt = Interrupt::default();
     let per_worker = threads_per_worker(threads, n);
     let outcome = rt.block_on(async {
-        let identity = MasterIdentity::generate().map_err(Exit::cannot_start)?;
-        let token = Token::generate();
-        let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-        let mut master =
-            Master::bind(loopback, &identity, token.clone()).map_err(Exit::cannot_start)?;
-        let addr = master.local_addr().map_err(Exit::cannot_start)?;
-        let workers = local::spawn(n, addr, master.fingerprint(), &token, per_worker)
-            .map_err(Exit::cannot_start)?;
+        let (mut master, workers) = local_cluster(n, per_worker)?;
         interrupt = super::signals::interrupt();
         let spec = RunSpec {
             scenario: prepared.scenario.clone(),
@@ -334,11 +327,7 @@ pub fn execute(
             warmup: None,
         };
         let result = coordinator::run(&mut master, &spec, 1, &interrupt, watcher).await;
-        // Local workers exit when their master lets them go.
-        master.shutdown("the run is over").await;
-        for w in workers {
-            let _ = tokio::time::timeout(Duration::from_secs(5), w).await;
-        }
+        release(master, workers, "the run is over").await;
         result.map_err(|e| Exit::cannot_start(anyhow::anyhow!(e)))
     });
     close_console(
@@ -348,6 +337,31 @@ pub fn execute(
         keep_open.unwrap_or(false),
     );
     finish(prepared, outcome?, output, started)
+}
+
+/// A master on loopback and `n` workers in this process joined to it over
+/// QUIC, as remote workers join `volley master`. Call within a runtime.
+pub fn local_cluster(
+    n: usize,
+    per_worker: usize,
+) -> Result<(Master, Vec<tokio::task::JoinHandle<()>>), Exit> {
+    let identity = MasterIdentity::generate().map_err(Exit::cannot_start)?;
+    let token = Token::generate();
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let master = Master::bind(loopback, &identity, token.clone()).map_err(Exit::cannot_start)?;
+    let addr = master.local_addr().map_err(Exit::cannot_start)?;
+    let workers = local::spawn(n, addr, master.fingerprint(), &token, per_worker)
+        .map_err(Exit::cannot_start)?;
+    Ok((master, workers))
+}
+
+/// Lets the local workers go (they exit with their master) and waits for
+/// them, 5 s at most each.
+pub async fn release(master: Master, workers: Vec<tokio::task::JoinHandle<()>>, why: &str) {
+    master.shutdown(why).await;
+    for w in workers {
+        let _ = tokio::time::timeout(Duration::from_secs(5), w).await;
+    }
 }
 
 /// Load threads for each of `n` workers in this process, from `threads`
