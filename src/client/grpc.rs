@@ -13,21 +13,15 @@ use prost_reflect::{
     DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, MethodDescriptor,
     Value,
 };
-use std::future::Future;
-use std::sync::Arc;
 use tonic::codec::CompressionEncoding;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::{
     AsciiMetadataKey, AsciiMetadataValue, BinaryMetadataKey, BinaryMetadataValue,
 };
 
-use hyper_util::rt::TokioIo;
-use rustls::pki_types::ServerName;
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
-use super::tls;
+pub use super::grpc_conn::{GrpcConn, GrpcEndpoint, endpoint};
 
 use crate::scenario::template::RenderCtx;
 use crate::scenario::{GrpcCompression, GrpcSpec, MessageSpec, PathSeg, Template};
@@ -432,11 +426,11 @@ impl GrpcCall {
         })
     }
 
-    /// A client on `channel` for this call: messages up to the size limit
+    /// A client on `conn` for this call: messages up to the size limit
     /// both ways, answers accepted in every encoding tonic decodes, the
     /// request compressed if the scenario says so.
-    pub fn client(&self, channel: Channel) -> tonic::client::Grpc<Channel> {
-        let mut c = tonic::client::Grpc::new(channel)
+    pub fn client(&self, conn: GrpcConn, origin: &http::Uri) -> tonic::client::Grpc<GrpcConn> {
+        let mut c = tonic::client::Grpc::with_origin(conn, origin.clone())
             .max_decoding_message_size(self.max_message_size)
             .max_encoding_message_size(self.max_message_size)
             .accept_compressed(CompressionEncoding::Gzip)
@@ -558,112 +552,9 @@ impl GrpcCall {
     }
 }
 
-/// Where gRPC calls go: tonic's endpoint, and over https the TLS volley
-/// makes itself, with the same rustls settings as HTTP (CA files, client
-/// certificates, `server_name`, `insecure` on loopback).
-pub struct GrpcEndpoint {
-    ep: Endpoint,
-    tls: Option<Arc<TlsTarget>>,
-}
-
-struct TlsTarget {
-    connector: TlsConnector,
-    name: ServerName<'static>,
-}
-
-/// An endpoint for `spec`, with TLS when it is https.
-pub fn endpoint(spec: &GrpcSpec, timeout: Duration) -> Result<GrpcEndpoint, String> {
-    let uri: http::Uri = spec
-        .endpoint
-        .parse()
-        .map_err(|e| format!("{}: {e}", spec.endpoint))?;
-    let authority = uri
-        .authority()
-        .ok_or_else(|| format!("{}: no host", spec.endpoint))?
-        .clone();
-    let https = uri.scheme_str() == Some("https");
-    // Over https tonic is given the plain address (its connector then does
-    // no TLS of its own) and the https URL as the origin its requests name.
-    let connect_to = if https {
-        format!("http://{authority}")
-    } else {
-        spec.endpoint.clone()
-    };
-    let mut ep = Endpoint::from_shared(connect_to)
-        .map_err(|e| format!("{}: {e}", spec.endpoint))?
-        .connect_timeout(timeout.min(Duration::from_secs(10)))
-        .tcp_nodelay(true);
-    let tls = if https {
-        ep = ep.origin(uri.clone());
-        let config = tls::client_config(&spec.tls, &[b"h2"]).map_err(|e| e.to_string())?;
-        let host = match &spec.tls.server_name {
-            Some(n) => n.clone(),
-            None => authority.host().trim_matches(['[', ']']).to_owned(),
-        };
-        let name = ServerName::try_from(host).map_err(|e| format!("TLS server name: {e}"))?;
-        Some(Arc::new(TlsTarget {
-            connector: TlsConnector::from(config),
-            name,
-        }))
-    } else {
-        None
-    };
-    Ok(GrpcEndpoint { ep, tls })
-}
-
-impl GrpcEndpoint {
-    /// A lazily connecting channel to the endpoint.
-    pub fn channel(&self) -> Channel {
-        match &self.tls {
-            None => self.ep.connect_lazy(),
-            Some(t) => self
-                .ep
-                .connect_with_connector_lazy(tls_connector(t.clone())),
-        }
-    }
-
-    /// A channel connected now (for server reflection before the run).
-    pub async fn connect(&self) -> Result<Channel, tonic::transport::Error> {
-        match &self.tls {
-            None => self.ep.connect().await,
-            Some(t) => {
-                self.ep
-                    .connect_with_connector(tls_connector(t.clone()))
-                    .await
-            }
-        }
-    }
-}
-
-/// TCP, then TLS offering h2, to the address tonic asks for.
-fn tls_connector(
-    t: Arc<TlsTarget>,
-) -> impl tower::Service<
-    http::Uri,
-    Response = TokioIo<tokio_rustls::client::TlsStream<TcpStream>>,
-    Error = std::io::Error,
-    Future = impl Future<
-        Output = Result<TokioIo<tokio_rustls::client::TlsStream<TcpStream>>, std::io::Error>,
-    > + Send,
-> + Clone
-+ Send
-+ 'static {
-    tower::service_fn(move |uri: http::Uri| {
-        let t = t.clone();
-        async move {
-            let host = uri.host().unwrap_or("").trim_matches(['[', ']']).to_owned();
-            let port = uri.port_u16().unwrap_or(443);
-            let tcp = TcpStream::connect((host.as_str(), port)).await?;
-            let _ = tcp.set_nodelay(true);
-            let stream = t.connector.connect(t.name.clone(), tcp).await?;
-            Ok(TokioIo::new(stream))
-        }
-    })
-}
-
 /// An error and its sources, joined by ": " (tonic's transport error alone
 /// says only "transport error").
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut chain = e.to_string();
     let mut next = e.source();
     while let Some(inner) = next {

@@ -200,7 +200,7 @@ impl HttpTarget {
     }
 }
 
-fn connect_failure(e: io::Error) -> Failure {
+pub(crate) fn connect_failure(e: io::Error) -> Failure {
     let reason = match e.kind() {
         io::ErrorKind::ConnectionRefused => "connection refused",
         io::ErrorKind::ConnectionReset => "connection reset",

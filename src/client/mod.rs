@@ -4,6 +4,8 @@
 //! within a bound ([`body`]), content codings ([`decode`]), a user's cookie
 //! jar ([`cookies`]), redirects ([`redirect`]), and the response checks
 //! ([`check`]).
+//! gRPC calls go over HTTP/2 connections volley opens itself
+//! ([`grpc_conn`]).
 //! Clients turn every problem into a [`crate::stats::Failure`]; nothing here
 //! panics on what a target sends.
 
@@ -12,8 +14,12 @@ pub mod check;
 pub mod cookies;
 pub mod decode;
 pub mod grpc;
+pub mod grpc_conn;
 pub mod h1;
 pub mod http;
 pub mod proxy;
 pub mod redirect;
 pub mod tls;
+
+/// What volley sends as `User-Agent`, over HTTP and gRPC alike.
+pub const USER_AGENT: &str = concat!("volley/", env!("CARGO_PKG_VERSION"));

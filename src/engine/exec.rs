@@ -8,8 +8,6 @@ use std::time::Instant;
 
 use rand::Rng;
 use rand::rngs::SmallRng;
-use tonic::client::Grpc;
-use tonic::transport::Channel;
 
 use super::capture;
 use super::guard;
@@ -18,7 +16,7 @@ use crate::client::body::EXCERPT;
 use crate::client::check;
 use crate::client::cookies::Jar;
 use crate::client::decode::{self, Encoding};
-use crate::client::grpc::{self, GrpcCall, GrpcEndpoint, RawCodec};
+use crate::client::grpc::{self, GrpcCall, GrpcConn, GrpcEndpoint, RawCodec};
 use crate::client::http::{H2Conn, HttpConn, HttpTarget};
 use crate::client::http::{Headers, HttpAnswer};
 use crate::client::redirect;
@@ -56,7 +54,10 @@ pub struct Requests {
     /// Per target, the HTTP/2 connections all users share (`[http]
     /// connections`); empty: each user has its own.
     shared_h2: Vec<Vec<tokio::sync::Mutex<Option<H2Conn>>>>,
-    grpc: Vec<(GrpcEndpoint, Option<Vec<Channel>>)>,
+    /// Per gRPC endpoint, the connections all users share (`[grpc]
+    /// connections`, or the open model's default); empty: each user has its
+    /// own.
+    grpc: Vec<(GrpcEndpoint, Vec<tokio::sync::Mutex<Option<GrpcConn>>>)>,
     /// What a user picks from (top-level requests and flows), with
     /// cumulative weights for the weighted pick.
     actions: Vec<Action>,
@@ -86,10 +87,13 @@ pub struct PrepareError {
 
 impl Requests {
     /// Resolves targets and compiles gRPC calls (asking servers for their
-    /// schema where the scenario says reflection).
+    /// schema where the scenario says reflection). `grpc_shared`: how many
+    /// connections users share per gRPC endpoint where `[grpc] connections`
+    /// is not set (None: a connection per user).
     pub async fn prepare(
         scenario: Arc<Scenario>,
         timeout: std::time::Duration,
+        grpc_shared: Option<u64>,
     ) -> Result<Self, PrepareError> {
         let mut http: Vec<HttpTarget> = Vec::new();
         let mut shared_h2: Vec<Vec<tokio::sync::Mutex<Option<H2Conn>>>> = Vec::new();
@@ -97,7 +101,7 @@ impl Requests {
         // prepares in linear time.
         let mut http_index: HashMap<String, usize> = HashMap::new();
         let mut grpc_index: HashMap<String, usize> = HashMap::new();
-        let mut grpc_eps: Vec<(String, GrpcEndpoint, Option<Vec<Channel>>)> = Vec::new();
+        let mut grpc_eps: Vec<(String, GrpcEndpoint, usize)> = Vec::new();
         let mut reflected: Vec<(String, prost_reflect::DescriptorPool)> = Vec::new();
         let mut prepared = Vec::new();
         for r in &scenario.requests {
@@ -131,9 +135,8 @@ impl Requests {
                         Some(&i) => i,
                         None => {
                             let ep = grpc::endpoint(g, timeout).map_err(err)?;
-                            let shared = g
-                                .connections
-                                .map(|n| (0..n).map(|_| ep.channel()).collect());
+                            let shared = g.connections.or(grpc_shared).unwrap_or(0);
+                            let shared = usize::try_from(shared).unwrap_or(usize::MAX);
                             grpc_eps.push((g.endpoint.clone(), ep, shared));
                             grpc_index.insert(g.endpoint.clone(), grpc_eps.len() - 1);
                             grpc_eps.len() - 1
@@ -210,7 +213,10 @@ impl Requests {
             http_index,
             others: parking_lot::Mutex::new(HashMap::new()),
             shared_h2,
-            grpc: grpc_eps.into_iter().map(|(_, e, s)| (e, s)).collect(),
+            grpc: grpc_eps
+                .into_iter()
+                .map(|(_, e, n)| (e, (0..n).map(|_| tokio::sync::Mutex::new(None)).collect()))
+                .collect(),
             actions,
             cumulative,
             timeout,
@@ -259,16 +265,8 @@ impl Requests {
                 *slot = Some(c);
             }
         }
-        for ((ep, shared), slot) in self.grpc.iter().zip(user.grpc.iter_mut()) {
-            let channel = match shared {
-                Some(chs) => match chs.get((user.id as usize) % chs.len().max(1)) {
-                    Some(c) => c.clone(),
-                    None => continue,
-                },
-                None => slot.get_or_insert_with(|| ep.channel()).clone(),
-            };
-            let mut client = Grpc::new(channel);
-            let _ = tokio::time::timeout(self.timeout, client.ready()).await;
+        for endpoint in 0..self.grpc.len() {
+            let _ = tokio::time::timeout(self.timeout, self.grpc_conn(endpoint, user)).await;
         }
     }
 
@@ -770,15 +768,35 @@ impl Requests {
         Ok(t)
     }
 
-    /// The channel `user` calls `endpoint` on: a shared one, or its own.
-    fn grpc_channel(&self, endpoint: usize, user: &mut UserState) -> Channel {
-        let (ep, shared) = &self.grpc[endpoint];
-        match shared {
-            Some(chs) if !chs.is_empty() => chs[(user.id as usize) % chs.len()].clone(),
-            _ => user.grpc[endpoint]
-                .get_or_insert_with(|| ep.channel())
-                .clone(),
+    /// The connection `user` calls `endpoint` on: its handle on a shared
+    /// one, or its own; opened (again) when it has none or it closed. A
+    /// shared connection is opened by the first user that needs it, and
+    /// again by the first after it closed.
+    async fn grpc_conn(&self, endpoint: usize, user: &mut UserState) -> Result<GrpcConn, Failure> {
+        let slot = &mut user.grpc[endpoint];
+        if let Some(c) = slot.as_ref()
+            && !c.is_closed()
+        {
+            return Ok(c.clone());
         }
+        *slot = None;
+        let (ep, shared) = &self.grpc[endpoint];
+        let conn = if shared.is_empty() {
+            // Boxed: a connect is rare, and its state need not live in
+            // every idle user's call.
+            Box::pin(ep.open()).await?
+        } else {
+            let mut pooled = shared[(user.id as usize) % shared.len()].lock().await;
+            match pooled.as_ref() {
+                Some(c) if !c.is_closed() => c.clone(),
+                _ => {
+                    let c = Box::pin(ep.open()).await?;
+                    *pooled = Some(c.clone());
+                    c
+                }
+            }
+        };
+        Ok(user.grpc[endpoint].insert(conn).clone())
     }
 
     async fn send_grpc(
@@ -789,7 +807,10 @@ impl Requests {
         user: &mut UserState,
     ) -> Result<(u64, u64), (u64, u64, Failure)> {
         let spec = &self.scenario.requests[idx];
-        let channel = self.grpc_channel(endpoint, user);
+        let conn = self
+            .grpc_conn(endpoint, user)
+            .await
+            .map_err(|f| (0, 0, f))?;
         let (mut ctx, scratch) = user.render_parts(&self.scenario.data);
         let body = call.encode(&mut ctx, scratch).map_err(|f| (0, 0, f))?;
         let sent = body.len() as u64 + 5;
@@ -797,7 +818,7 @@ impl Requests {
             .request(body, self.timeout, &mut ctx, scratch)
             .map_err(|f| (0, 0, f))?;
         user.sent_now = sent;
-        let mut client = call.client(channel);
+        let mut client = call.client(conn, self.grpc[endpoint].0.origin());
         client.ready().await.map_err(|e| {
             (
                 sent,
@@ -884,7 +905,7 @@ pub struct UserState {
     /// Its variables, set by captures.
     pub vars: Vec<String>,
     http: Vec<Option<HttpConn>>,
-    grpc: Vec<Option<Channel>>,
+    grpc: Vec<Option<GrpcConn>>,
     scratch: String,
     scratch2: String,
     /// The current request's rendered path.

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// One engine's threads (its runtime's and its dispatcher's), by kernel
+/// One engine's threads (its runtime's), by kernel
 /// thread id: what its CPU reading adds up, so that a target in the same
 /// process (the demo's servers) or another engine is not counted as its own.
 #[derive(Debug, Clone, Default)]
@@ -142,17 +142,6 @@ fn process_cpu() -> Duration {
         )
     };
     tv(u.ru_utime) + tv(u.ru_stime)
-}
-
-/// Asks the kernel to wake this thread within a microsecond of the time it
-/// asked for (the default slack is 50 µs): the open model's dispatcher
-/// sleeps until each arrival, and its wake-up error is the schedule's.
-pub fn tight_timer_slack() {
-    // SAFETY: PR_SET_TIMERSLACK takes a value and touches no memory; it only
-    // affects the calling thread.
-    unsafe {
-        libc::prctl(libc::PR_SET_TIMERSLACK, 1000 as libc::c_ulong, 0, 0, 0);
-    }
 }
 
 #[cfg(test)]

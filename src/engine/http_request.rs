@@ -27,7 +27,7 @@ use crate::scenario::{Auth, HttpSpec};
 use crate::stats::{Failure, FailureKind};
 
 /// `User-Agent` when the scenario sets none.
-pub const USER_AGENT_VALUE: &str = concat!("volley/", env!("CARGO_PKG_VERSION"));
+pub const USER_AGENT_VALUE: &str = crate::client::USER_AGENT;
 
 /// Headers that name the original target or carry its credentials: never
 /// sent to another origin a redirect leads to (as browsers and curl).

@@ -7,12 +7,14 @@ pub mod capture;
 pub mod exec;
 mod flow;
 pub mod guard;
+mod handoff;
 pub mod health;
 pub mod http_request;
 mod open;
 pub mod pacing;
 pub mod records;
 pub mod share;
+mod timer;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -118,10 +120,23 @@ pub fn start(plan: Plan, snapshots: mpsc::UnboundedSender<Snapshot<Sparse>>) -> 
         .name("volley-engine".into())
         .spawn(move || {
             let threads = health::Threads::default();
-            let mut rt = tokio::runtime::Builder::new_multi_thread();
-            if plan.threads > 0 {
-                rt.worker_threads(plan.threads);
-            }
+            let one = match plan.threads {
+                0 => health::cores() <= 1,
+                n => n == 1,
+            };
+            let mut rt = if one {
+                // One thread: the load runs on this one, with no work
+                // stealing to arrange and no other worker to wake for each
+                // task woken.
+                threads.register_current();
+                tokio::runtime::Builder::new_current_thread()
+            } else {
+                let mut rt = tokio::runtime::Builder::new_multi_thread();
+                if plan.threads > 0 {
+                    rt.worker_threads(plan.threads);
+                }
+                rt
+            };
             let register = threads.clone();
             rt.on_thread_start(move || register.register_current());
             let rt = match rt.enable_all().thread_name("volley-load").build() {
@@ -228,10 +243,23 @@ async fn run(
     snapshots: mpsc::UnboundedSender<Snapshot<Sparse>>,
     threads: health::Threads,
 ) -> EngineEnd {
-    let requests = match Requests::prepare(plan.scenario.clone(), plan.load.timeout).await {
-        Ok(r) => r,
-        Err(e) => return EngineEnd::Failed(e.to_string()),
+    // CPU over the cores the runtime may use: a run given one thread on a
+    // machine of sixteen is saturated at one core.
+    let cores = match u32::try_from(plan.threads) {
+        Ok(n) if n > 0 => n.min(health::cores()),
+        _ => health::cores(),
     };
+    let grpc_shared = match &plan.load.model {
+        LoadModel::Open { connections, .. } => {
+            Some(open::grpc_connections(cores, plan.share, *connections))
+        }
+        LoadModel::Closed { .. } => None,
+    };
+    let requests =
+        match Requests::prepare(plan.scenario.clone(), plan.load.timeout, grpc_shared).await {
+            Ok(r) => r,
+            Err(e) => return EngineEnd::Failed(e.to_string()),
+        };
     if let Some(at) = plan.start_at
         && let Ok(wait) = at.duration_since(std::time::SystemTime::now())
     {
@@ -277,12 +305,6 @@ async fn run(
         tokio::time::interval_at(tokio::time::Instant::now() + plan.interval, plan.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last = Duration::ZERO;
-    // CPU over the cores the runtime may use: a run given one thread on a
-    // machine of sixteen is saturated at one core.
-    let cores = match u32::try_from(plan.threads) {
-        Ok(n) if n > 0 => n.min(health::cores()),
-        _ => health::cores(),
-    };
     let mut cpu = health::CpuClock::of_threads(shared.threads.clone(), cores);
     // Durations are bounded when compiled; an Instant that cannot hold the
     // end anyway means no deadline, not a panic.

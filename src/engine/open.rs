@@ -1,24 +1,27 @@
-//! The open model: arrivals on a schedule, a dispatcher thread of its own,
-//! and a fixed pool of executors that take them.
+//! The open model: arrivals on a schedule, a dispatcher task that hands
+//! them out on time, and a fixed pool of executors that take them.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
 use super::flow::{self, Claims, Turn};
-use super::{Active, Control, Share, Shared, guard, health, pacing, total_now};
+use super::handoff::{Arrival, Handoff, Offered};
+use super::timer::Timer;
+use super::{Active, Control, Share, Shared, pacing, total_now};
 use crate::scenario::{LoadModel, LoadSpec};
 
 /// The most arrivals dispatched before the dispatcher yields.
 const DISPATCH_BATCH: usize = 1024;
 
 /// Open model: arrivals on a schedule, independent of answers, taken by a
-/// fixed pool of executors (each with its own connection, opened before the
-/// first arrival). A dispatcher thread of its own sends each arrival at its
-/// intended time; an arrival that finds every executor busy waits for one,
-/// and its latency counts from its intended start (the wait is the
+/// fixed pool of executors (each with its own connection, or a handle on a
+/// shared one, opened before the first arrival). A dispatcher task hands
+/// each arrival out at its intended time (those due within [`COALESCE`] of
+/// each other together); an arrival that finds every executor busy waits
+/// for one, and its latency counts from its intended start (the wait is the
 /// target's doing). One that found an executor free counts from when it was
 /// taken: the dispatcher's own delay is the generator's, measured as late
 /// starts, not put in the target's latency.
@@ -36,11 +39,12 @@ pub(super) async fn run(shared: Arc<Shared>, load: LoadSpec, control: watch::Rec
     // This engine's part of the pool, split like users, at least one; no
     // more than per-user records (each executor holds one) or the cap.
     let pool = pool_size(&shared, share, connections, max_in_flight);
-    let (tx, rx) = async_channel::bounded::<Arrival>(max_in_flight.max(1) as usize);
+    let handoff = Arc::new(Handoff::new(
+        usize::try_from(max_in_flight).unwrap_or(usize::MAX),
+    ));
     let ready = Arc::new(tokio::sync::Semaphore::new(0));
-    let idle = Arc::new(AtomicU64::new(0));
     let mut executors: Vec<tokio::task::JoinHandle<()>> = (0..pool)
-        .map(|id| spawn_executor(&shared, id, &rx, &ready, &idle))
+        .map(|id| spawn_executor(&shared, id, &handoff, &ready))
         .collect();
     // The pool connects (and logs in) before the schedule starts: no
     // arrival waits for a connect, and none are opened in a burst later.
@@ -62,38 +66,19 @@ pub(super) async fn run(shared: Arc<Shared>, load: LoadSpec, control: watch::Rec
         connections,
         max_in_flight,
         control,
-        tx,
-        rx,
+        handoff,
         ready,
-        idle,
         pool,
-        runtime: tokio::runtime::Handle::current(),
     };
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-    let spawned = std::thread::Builder::new()
-        .name("volley-dispatch".into())
-        .spawn(move || {
-            let out = guard::catch_sync(|| dispatcher.run());
-            let _ = done_tx.send(out);
-        });
-    if let Err(e) = spawned {
-        shared.fail(format!("starting the open model's dispatcher thread: {e}"));
-    } else {
-        match done_rx.await {
-            Ok(Ok((more, exhausted))) => {
-                executors.extend(more);
-                if exhausted {
-                    // Every request is scheduled: the backlog drains (the
-                    // channel is closed), then the run ends.
-                    for e in executors.drain(..) {
-                        let _ = e.await;
-                    }
-                    shared.stop.cancel();
-                }
-            }
-            Ok(Err(panic)) => shared.fail(format!("the open model's dispatcher panicked: {panic}")),
-            Err(_) => shared.fail("the open model's dispatcher ended without a word".into()),
+    let (more, exhausted) = dispatcher.run().await;
+    executors.extend(more);
+    if exhausted {
+        // Every request is scheduled: the backlog drains (the hand-off is
+        // closed), then the run ends.
+        for e in executors.drain(..) {
+            let _ = e.await;
         }
+        shared.stop.cancel();
     }
     for e in executors {
         let _ = e.await;
@@ -120,59 +105,36 @@ fn pool_share(share: Share, connections: u64, max_in_flight: u64, records: u64) 
         .min(records.max(1))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_pool_splits_like_users_and_every_engine_has_a_connection() {
-        let shares = Share::split(&[1, 1, 1]);
-        let parts: Vec<u64> = shares
-            .iter()
-            .map(|s| pool_share(*s, 64, 10_000, u64::MAX))
-            .collect();
-        assert_eq!(parts.iter().sum::<u64>(), 64);
-        assert!(parts.iter().all(|&p| p == 21 || p == 22), "{parts:?}");
-        // One connection for three engines: each still gets one.
-        assert!(
-            shares
-                .iter()
-                .all(|s| pool_share(*s, 1, 10_000, u64::MAX) == 1)
-        );
-        // Bounded by the waiting slots and by the records to hold.
-        assert_eq!(pool_share(Share::WHOLE, 64, 8, u64::MAX), 8);
-        assert_eq!(pool_share(Share::WHOLE, 64, 10_000, 5), 5);
-        assert_eq!(pool_share(Share::WHOLE, 64, 0, 0), 1);
-    }
-}
-
-/// One arrival, as the dispatcher hands it to the pool.
-#[derive(Debug, Clone, Copy)]
-struct Arrival {
-    /// When it was meant to start.
-    intended: Instant,
-    /// Whether an executor was idle when it was dispatched: it found a free
-    /// connection, and any delay before it leaves is the generator's.
-    free: bool,
+/// How many HTTP/2 connections an engine's executors share per gRPC
+/// endpoint when `[grpc] connections` does not say: two per load thread, no
+/// more than the engine's part of the pool. A connection carries many calls
+/// at once and batches their writes (a connection per executor cost a write
+/// and a wake-up per call); with one, client and server take turns (one
+/// writes a batch while the other waits), with two their work overlaps
+/// (bench/run-open-model, "grpc": 1.6 times the calls of one).
+pub(super) fn grpc_connections(threads: u32, share: Share, connections: u64) -> u64 {
+    u64::from(threads.max(1))
+        .saturating_mul(2)
+        .min(share.users(connections as f64).max(1))
 }
 
 fn spawn_executor(
     shared: &Arc<Shared>,
     id: u64,
-    rx: &async_channel::Receiver<Arrival>,
+    handoff: &Arc<Handoff>,
     ready: &Arc<tokio::sync::Semaphore>,
-    idle: &Arc<AtomicU64>,
 ) -> tokio::task::JoinHandle<()> {
     shared.spawn(
         "an open-model executor",
-        executor(shared.clone(), id, rx.clone(), ready.clone(), idle.clone()),
+        executor(shared.clone(), id, handoff.clone(), ready.clone()),
     )
 }
 
-/// The open model's schedule, on a thread of its own: tokio's timer wheel
-/// ticks in milliseconds, a thread sleeping on the kernel's high-resolution
-/// timer wakes within microseconds of each arrival, and the runtime's
-/// threads stay free for the requests.
+/// The open model's schedule, as a task on the engine's runtime: it waits
+/// on a timer with the kernel's resolution ([`Timer`]) and wakes the
+/// executors from the runtime's own thread, so an arrival costs no thread
+/// crossing. Arrivals closer together than [`COALESCE`] are dispatched
+/// together: one wake-up of the runtime for all of them.
 struct Dispatcher {
     shared: Arc<Shared>,
     rate: f64,
@@ -180,30 +142,41 @@ struct Dispatcher {
     connections: u64,
     max_in_flight: u64,
     control: watch::Receiver<Control>,
-    tx: async_channel::Sender<Arrival>,
-    rx: async_channel::Receiver<Arrival>,
+    handoff: Arc<Handoff>,
     ready: Arc<tokio::sync::Semaphore>,
-    /// Executors waiting for an arrival.
-    idle: Arc<AtomicU64>,
     pool: u64,
-    runtime: tokio::runtime::Handle,
 }
 
-/// The longest the dispatcher sleeps at once: it sees a stop, a new share
-/// or a new rate within this.
+/// The longest the dispatcher sleeps at once: it sees a new share or a new
+/// rate within this.
 const DISPATCH_NAP: Duration = Duration::from_millis(5);
+
+/// The least time between two wake-ups of the dispatcher. Each wake-up of
+/// an idle runtime costs a context switch (several microseconds on a VM):
+/// at 100,000 arrivals/s, one per arrival would cost more than the
+/// requests. Arrivals due within this of each other leave together, at
+/// most this late; those that find a connection free count their latency
+/// from when they left (the delay is the generator's, as any scheduling
+/// delay), and the schedule itself never moves. At rates under 1/COALESCE
+/// every arrival has a wake-up of its own.
+const COALESCE: Duration = Duration::from_micros(200);
+
+impl Drop for Dispatcher {
+    /// However the dispatcher ends (a stop, the count used up, a panic),
+    /// the executors waiting for arrivals learn that none will come.
+    fn drop(&mut self) {
+        self.handoff.close();
+    }
+}
 
 impl Dispatcher {
     /// Runs the schedule until stopped or every request is scheduled;
     /// returns the executors it added (a larger share) and whether the
     /// request count was used up.
-    fn run(mut self) -> (Vec<tokio::task::JoinHandle<()>>, bool) {
-        health::tight_timer_slack();
-        self.shared.threads.register_current();
-        // Executors are spawned onto the engine's runtime from here.
-        let _rt = self.runtime.enter();
+    async fn run(mut self) -> (Vec<tokio::task::JoinHandle<()>>, bool) {
         let shared = self.shared.clone();
         let t0 = shared.t0;
+        let mut timer = Timer::new();
         let mut added = Vec::new();
         let mut arrivals = pacing::Arrivals::new();
         // The schedule starts now, with the pool ready; an engine that
@@ -225,9 +198,8 @@ impl Dispatcher {
                     added.push(spawn_executor(
                         &shared,
                         self.pool,
-                        &self.rx,
+                        &self.handoff,
                         &self.ready,
-                        &self.idle,
                     ));
                     self.pool += 1;
                 }
@@ -235,67 +207,68 @@ impl Dispatcher {
             if shared.exhausted() {
                 break true;
             }
-            let now = t0.elapsed();
-            let r = c.share.rate(total_now(self.rate, &self.stages, &c, now));
+            let woke = t0.elapsed();
+            let r = c.share.rate(total_now(self.rate, &self.stages, &c, woke));
             arrivals.follow(r);
-            let mut batch = 0usize;
-            while arrivals.peek() <= now && batch < DISPATCH_BATCH {
-                if self.tx.is_full() {
-                    // max_in_flight arrivals wait already: all that is due
-                    // now is missed.
-                    let n = arrivals.skip_due(r, now);
-                    shared.missed.fetch_add(n, Ordering::Relaxed);
-                    break;
-                }
-                let Some(at) = arrivals.take(r, now) else {
-                    break;
-                };
-                if !shared.claim() {
-                    break;
-                }
-                batch += 1;
-                // Free when more executors wait than arrivals are queued
-                // for them.
-                let free = self.idle.load(Ordering::Relaxed) > self.tx.len() as u64;
-                let arrival = Arrival {
-                    intended: t0 + at,
-                    free,
-                };
-                if self.tx.try_send(arrival).is_err() {
-                    shared.missed.fetch_add(1, Ordering::Relaxed);
-                    // A missed start sends nothing: it does not use up the count.
-                    if shared.limit.is_some() {
-                        shared.issued.fetch_sub(1, Ordering::Relaxed);
-                    }
-                }
-            }
+            let batch = self.dispatch_due(&mut arrivals, r, woke);
             if batch == DISPATCH_BATCH {
                 // Behind schedule: carry on at once, after letting the
-                // runtime's threads have the core for a moment.
-                std::thread::yield_now();
+                // executors just woken have the thread.
+                tokio::task::yield_now().await;
                 continue;
             }
-            let wait = if r > 0.0 {
-                arrivals.peek().saturating_sub(t0.elapsed())
+            let next = if r > 0.0 {
+                arrivals.peek()
             } else {
-                DISPATCH_NAP
+                woke.saturating_add(DISPATCH_NAP)
             };
-            if !wait.is_zero() {
-                std::thread::sleep(wait.min(DISPATCH_NAP));
+            let at = next
+                .min(woke.saturating_add(DISPATCH_NAP))
+                .max(woke.saturating_add(COALESCE));
+            tokio::select! {
+                () = timer.sleep_until(t0 + at) => {}
+                () = shared.stop.cancelled() => {}
             }
         };
-        // Closing the channel lets the executors drain what waits, then end.
-        self.tx.close();
+        // Closing lets the executors drain what waits, then end.
+        self.handoff.close();
         (added, exhausted)
+    }
+
+    /// Hands every arrival due by `now` to the pool (at most
+    /// [`DISPATCH_BATCH`]); returns how many it handed.
+    fn dispatch_due(&self, arrivals: &mut pacing::Arrivals, r: f64, now: Duration) -> usize {
+        let shared = &self.shared;
+        let mut batch = 0usize;
+        while arrivals.peek() <= now && batch < DISPATCH_BATCH {
+            let Some(at) = arrivals.take(r, now) else {
+                break;
+            };
+            if !shared.claim() {
+                break;
+            }
+            batch += 1;
+            if self.handoff.offer(shared.t0 + at) == Offered::Missed {
+                // max_in_flight arrivals wait already: this one and all
+                // the others due now are missed, counted in one step.
+                let n = arrivals.skip_due(r, now).saturating_add(1);
+                shared.missed.fetch_add(n, Ordering::Relaxed);
+                // A missed start sends nothing: it does not use up the count.
+                if shared.limit.is_some() {
+                    shared.issued.fetch_sub(1, Ordering::Relaxed);
+                }
+                break;
+            }
+        }
+        batch
     }
 }
 
 async fn executor(
     shared: Arc<Shared>,
     id: u64,
-    rx: async_channel::Receiver<Arrival>,
+    handoff: Arc<Handoff>,
     ready: Arc<tokio::sync::Semaphore>,
-    idle: Arc<AtomicU64>,
 ) {
     // Counted ready however this setup ends, so that the pool's start
     // never waits on a task that is gone.
@@ -306,6 +279,7 @@ async fn executor(
         }
     }
     let is_ready = Ready(ready);
+    let slot = usize::try_from(id).unwrap_or(usize::MAX);
     let mut user = shared.requests.new_user(id);
     let stop = shared.stop.clone();
     if !flow::acquire(&shared, &mut user, &stop).await {
@@ -337,15 +311,15 @@ async fn executor(
     let late_after = Duration::from_millis(crate::stats::LATE_AFTER_MS);
     loop {
         let free_at = Instant::now();
-        idle.fetch_add(1, Ordering::Relaxed);
-        let next = tokio::select! {
-            n = rx.recv() => n,
-            () = stop.cancelled() => Err(async_channel::RecvError),
-        };
-        idle.fetch_sub(1, Ordering::Relaxed);
-        let Ok(Arrival { intended, free }) = next else {
+        // No select on the stop here: the dispatcher closes the hand-off
+        // when it stops (also when it unwinds), and a cancellation future
+        // per arrival costs a lock and a registration.
+        let Some(Arrival { intended, free }) = handoff.next(slot).await else {
             break;
         };
+        if stop.is_cancelled() {
+            break;
+        }
         let taken = Instant::now();
         // A connection was free when it was dispatched: it left when it
         // could, and any delay (the dispatcher's, this task's wake-up) is the
@@ -382,4 +356,42 @@ async fn executor(
         }
     }
     shared.records.release(&mut user.own);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pool_splits_like_users_and_every_engine_has_a_connection() {
+        let shares = Share::split(&[1, 1, 1]);
+        let parts: Vec<u64> = shares
+            .iter()
+            .map(|s| pool_share(*s, 64, 10_000, u64::MAX))
+            .collect();
+        assert_eq!(parts.iter().sum::<u64>(), 64);
+        assert!(parts.iter().all(|&p| p == 21 || p == 22), "{parts:?}");
+        // One connection for three engines: each still gets one.
+        assert!(
+            shares
+                .iter()
+                .all(|s| pool_share(*s, 1, 10_000, u64::MAX) == 1)
+        );
+        // Bounded by the waiting slots and by the records to hold.
+        assert_eq!(pool_share(Share::WHOLE, 64, 8, u64::MAX), 8);
+        assert_eq!(pool_share(Share::WHOLE, 64, 10_000, 5), 5);
+        assert_eq!(pool_share(Share::WHOLE, 64, 0, 0), 1);
+    }
+
+    #[test]
+    fn executors_share_two_grpc_connections_per_load_thread() {
+        assert_eq!(grpc_connections(1, Share::WHOLE, 64), 2);
+        assert_eq!(grpc_connections(16, Share::WHOLE, 64), 32);
+        assert_eq!(grpc_connections(0, Share::WHOLE, 64), 2);
+        // No more connections than executors.
+        assert_eq!(grpc_connections(16, Share::WHOLE, 4), 4);
+        assert_eq!(grpc_connections(1, Share::WHOLE, 1), 1);
+        let shares = Share::split(&[1, 1, 1]);
+        assert_eq!(grpc_connections(8, shares[0], 6), 2);
+    }
 }

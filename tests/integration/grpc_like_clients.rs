@@ -24,6 +24,7 @@ struct Seen {
     /// The texts of the first stream, in order.
     first_texts: Mutex<Vec<String>>,
     connections: AtomicU64,
+    agents: Mutex<Vec<String>>,
     timeouts: Mutex<Vec<String>>,
     encodings: Mutex<Vec<String>>,
     binary: Mutex<Vec<Vec<u8>>>,
@@ -40,6 +41,9 @@ impl Predictor for Svc {
         let seen = &self.0;
         seen.calls.fetch_add(1, Ordering::SeqCst);
         let md = req.metadata();
+        if let Some(a) = md.get("user-agent").and_then(|v| v.to_str().ok()) {
+            seen.agents.lock().unwrap().push(a.to_owned());
+        }
         if let Some(t) = md.get("grpc-timeout").and_then(|v| v.to_str().ok()) {
             seen.timeouts.lock().unwrap().push(t.to_owned());
         }
@@ -182,6 +186,47 @@ async fn a_status_from_the_server_is_a_status_and_keeps_the_connection() {
         "one connection per user, kept: {}",
         seen.connections.load(Ordering::SeqCst)
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn open_model_executors_share_connections_two_per_load_thread_unless_told() {
+    // 16 executors on one load thread: their calls are streams of 2
+    // connections, opened before the first arrival, kept to the end.
+    let (addr, seen) = start().await;
+    let dir = Dir::new();
+    let open = "rate = 400\nconnections = 16\nrequests = 200";
+    let file = dir.write("s.toml", &scenario(addr, open, "", "x", ""));
+    let extra = ["--status-every", "1h", "--threads", "1"];
+    let (out, json) = common::run_with_json(&file, &extra).await;
+    assert_eq!(out.status.code(), Some(0), "{:?}", common::text(&out));
+    let r = read_json(&json);
+    assert_eq!(r["totals"]["requests"], 200);
+    assert_eq!(r["totals"]["failures"], 0, "{r}");
+    assert_eq!(seen.connections.load(Ordering::SeqCst), 2);
+    // volley names itself, as over HTTP.
+    let agents = seen.agents.lock().unwrap().clone();
+    assert_eq!(agents.len(), 200);
+    assert!(
+        agents.iter().all(|a| a.starts_with("volley/")),
+        "{agents:?}"
+    );
+
+    // [grpc] connections says how many.
+    let (addr, seen) = start().await;
+    let file = dir.write("s.toml", &scenario(addr, open, "connections = 3", "x", ""));
+    let (out, _) = common::run_with_json(&file, &extra).await;
+    assert_eq!(out.status.code(), Some(0), "{:?}", common::text(&out));
+    assert_eq!(seen.connections.load(Ordering::SeqCst), 3);
+
+    // The closed model's users keep a connection each.
+    let (addr, seen) = start().await;
+    let file = dir.write(
+        "s.toml",
+        &scenario(addr, "users = 4\nrequests = 200", "", "x", ""),
+    );
+    let (out, _) = common::run_with_json(&file, &extra).await;
+    assert_eq!(out.status.code(), Some(0), "{:?}", common::text(&out));
+    assert_eq!(seen.connections.load(Ordering::SeqCst), 4);
 }
 
 #[tokio::test(flavor = "multi_thread")]

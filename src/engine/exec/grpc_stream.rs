@@ -80,7 +80,10 @@ impl Requests {
         let spec = &self.scenario.requests[s.idx];
         let kind = s.call.streaming;
         let [sent_row, first_row, msg_row] = s.spec.stats;
-        let channel = self.grpc_channel(s.endpoint, user);
+        let conn = self
+            .grpc_conn(s.endpoint, user)
+            .await
+            .map_err(|f| (0, 0, f))?;
         let (tx, rx) = mpsc::channel::<Bytes>(QUEUE);
         let req = {
             let (mut ctx, scratch) = user.render_parts(&self.scenario.data);
@@ -88,7 +91,7 @@ impl Requests {
                 .request(ReceiverStream::new(rx), self.timeout, &mut ctx, scratch)
                 .map_err(|f| (0, 0, f))?
         };
-        let mut client = s.call.client(channel);
+        let mut client = s.call.client(conn, self.grpc[s.endpoint].0.origin());
         client.ready().await.map_err(|e| {
             (
                 0,
