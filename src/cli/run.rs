@@ -237,6 +237,7 @@ pub fn run_config(p: &Prepared, workers: usize) -> RunConfig {
         timeout_s: p.load.timeout.as_secs_f64(),
         workers,
         allow_empty: p.scenario.allow_empty,
+        allow_all_failed: p.scenario.allow_all_failed,
     }
 }
 

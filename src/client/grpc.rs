@@ -21,7 +21,7 @@ use tonic::metadata::{
 
 use tonic::transport::Channel;
 
-pub use super::grpc_conn::{GrpcConn, GrpcEndpoint, endpoint};
+pub use super::grpc_conn::{CallError, GrpcConn, GrpcEndpoint, endpoint};
 
 use crate::scenario::template::RenderCtx;
 use crate::scenario::{GrpcCompression, GrpcSpec, MessageSpec, PathSeg, Template};
@@ -570,6 +570,15 @@ pub fn status_failure(status: &tonic::Status, expected: i32) -> Option<Failure> 
     let code = status.code() as i32;
     if code == expected {
         return None;
+    }
+    // A call that failed on its connection or stream: the failure is
+    // known exactly, from h2's error (client/grpc_conn.rs).
+    let mut source = std::error::Error::source(status);
+    while let Some(e) = source {
+        if let Some(CallError(f)) = e.downcast_ref::<CallError>() {
+            return Some(f.clone());
+        }
+        source = e.source();
     }
     let msg = status.message();
     // A status the server sent (in trailers, or a trailers-only answer)

@@ -1,29 +1,33 @@
 //! Where gRPC calls go: an endpoint (its address, its TLS, the origin its
 //! requests name) and the HTTP/2 connections made to it.
 //!
-//! A call is a stream sent straight to the connection: a [`GrpcConn`] is
-//! hyper's handle on one HTTP/2 connection, which hyper drives on a task of
-//! its own, and tonic's `Grpc` client runs on it as on any service. tonic's
-//! `Channel` put a buffer task between every call and its connection (a
-//! message passed and a task woken per call, both ways) and reconnected on
-//! its own; volley opens connections itself (before the schedule in the
-//! open model), opens a new one after a transport failure, and keeps
-//! tonic's `Channel` only for server reflection before the run.
+//! A call is a stream opened straight on the connection: a [`GrpcConn`] is
+//! h2's handle on one HTTP/2 connection, whose socket a task of its own
+//! reads and writes, and tonic's `Grpc` client runs on it as on any
+//! service. tonic's `Channel` put a buffer task between every call and its
+//! connection, and hyper's client a message to the connection's task per
+//! call; both kept a request body a server never read for as long as the
+//! connection lived. volley opens connections itself (before the schedule
+//! in the open model), opens a new one after a transport failure, sends
+//! each request's body from the caller's task and resets the stream of a
+//! call that ends before its body is sent, and keeps tonic's `Channel`
+//! only for server reflection before the run.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use hyper::client::conn::http2;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use bytes::Bytes;
+use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tonic::transport::{Channel, Endpoint};
 
-use super::http::{connect_failure, hyper_failure};
+use super::http::connect_failure;
 use super::tls;
 use crate::scenario::GrpcSpec;
 use crate::stats::{Failure, FailureKind};
@@ -115,7 +119,7 @@ impl GrpcEndpoint {
                 .map_err(connect_failure)?;
             let _ = tcp.set_nodelay(true);
             match &self.tls {
-                None => handshake(TokioIo::new(tcp)).await,
+                None => handshake(tcp).await,
                 Some(t) => {
                     let stream = t
                         .connector
@@ -125,7 +129,7 @@ impl GrpcEndpoint {
                             Failure::new(FailureKind::Tls, "TLS handshake failed")
                                 .with_detail(e.to_string())
                         })?;
-                    handshake(TokioIo::new(stream)).await
+                    handshake(stream).await
                 }
             }
         };
@@ -152,53 +156,403 @@ impl GrpcEndpoint {
     }
 }
 
-async fn handshake<T>(io: TokioIo<T>) -> Result<GrpcConn, Failure>
+/// The HTTP/2 settings of volley's gRPC connections: hyper's client
+/// defaults (which tonic's channel used), so that a server sees the same
+/// client as before.
+fn builder() -> h2::client::Builder {
+    let mut b = h2::client::Builder::new();
+    b.initial_window_size(2 << 20)
+        .initial_connection_window_size(5 << 20)
+        .max_frame_size(16 << 10)
+        .max_header_list_size(16 << 10)
+        .max_send_buffer_size(1 << 20)
+        .initial_max_send_streams(100)
+        .enable_push(false);
+    b
+}
+
+async fn handshake<T>(io: T) -> Result<GrpcConn, Failure>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (send, conn) = http2::handshake(TokioExecutor::new(), io)
+    let (send, conn) = builder()
+        .handshake::<T, Bytes>(io)
         .await
-        .map_err(hyper_failure)?;
+        .map_err(|e| h2_failure(&e))?;
+    let closed = Arc::new(AtomicBool::new(false));
+    let ended = closed.clone();
     tokio::spawn(async move {
-        let _ = conn.await;
+        if let Err(e) = conn.await {
+            tracing::debug!("gRPC connection ended: {e}");
+        }
+        ended.store(true, Ordering::Release);
     });
-    Ok(GrpcConn { send })
+    Ok(GrpcConn { send, closed })
 }
 
 /// One HTTP/2 connection to a gRPC endpoint; clones are handles on the same
 /// connection, and calls on them are its streams, as many at once as the
 /// server's `SETTINGS_MAX_CONCURRENT_STREAMS` allows.
+///
+/// A call is an HTTP/2 stream opened by the caller's own task (h2 shares
+/// the connection's state under a lock; a task of its own only reads and
+/// writes the socket): no message to another task per call, as hyper's
+/// client sends. The request's body is sent while the caller polls for the
+/// answer, and a call that ends, however it ends, resets what of its
+/// stream is still open: a server that answers before reading the request
+/// and never opens its window would otherwise keep every such request
+/// body, and its stream, for as long as the connection lives.
 #[derive(Clone)]
 pub struct GrpcConn {
-    send: http2::SendRequest<tonic::body::Body>,
+    send: h2::client::SendRequest<Bytes>,
+    /// Set when the connection's task has ended.
+    closed: Arc<AtomicBool>,
 }
 
 impl GrpcConn {
     /// Whether the connection has closed (a new one is needed).
     pub fn is_closed(&self) -> bool {
-        self.send.is_closed()
+        self.closed.load(Ordering::Acquire)
     }
 }
 
-/// A call's answer, as hyper gives it.
-type Answer = http::Response<hyper::body::Incoming>;
+/// Why a call on a [`GrpcConn`] failed, as the failure volley counts.
+/// tonic wraps it in a `Status` (its source), where
+/// [`super::grpc::status_failure`] finds it.
+#[derive(Debug)]
+pub struct CallError(pub Failure);
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0.detail {
+            Some(d) => write!(f, "{} ({d})", self.0),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// The failure an HTTP/2 error is: the connection's (reset or closed), the
+/// stream's (reset by the server, with its code), or the server breaking
+/// the protocol (h2 found it and closed the connection with GOAWAY).
+pub fn h2_failure(e: &h2::Error) -> Failure {
+    let detail = e.to_string();
+    let failure = if let Some(io) = e.get_io() {
+        use std::io::ErrorKind::*;
+        match io.kind() {
+            ConnectionReset | ConnectionAborted | BrokenPipe => {
+                Failure::new(FailureKind::Reset, "connection reset")
+            }
+            TimedOut => Failure::new(FailureKind::Timeout, "no answer within the timeout"),
+            _ => Failure::new(FailureKind::Reset, "connection closed"),
+        }
+    } else if e.is_go_away() && e.is_remote() {
+        match e.reason() {
+            Some(h2::Reason::NO_ERROR) | None => Failure::new(
+                FailureKind::Reset,
+                "connection closed by the server (GOAWAY)",
+            ),
+            Some(r) => Failure::new(
+                FailureKind::Protocol,
+                format!("connection closed by the server (GOAWAY {r:?})"),
+            ),
+        }
+    } else if e.is_reset() && e.is_remote() {
+        match e.reason() {
+            Some(h2::Reason::REFUSED_STREAM) => Failure::new(
+                FailureKind::Reset,
+                "stream refused by the server (REFUSED_STREAM)",
+            ),
+            Some(h2::Reason::CANCEL) => Failure::new(
+                FailureKind::Reset,
+                "stream cancelled by the server (CANCEL)",
+            ),
+            Some(r) => Failure::new(
+                FailureKind::Protocol,
+                format!("stream reset by the server ({r:?})"),
+            ),
+            None => Failure::new(FailureKind::Protocol, "stream reset by the server"),
+        }
+    } else if e.is_library() || e.is_go_away() {
+        // h2 saw the server break HTTP/2 (a flow-control window exceeded,
+        // a bad frame) and closed the connection.
+        match e.reason() {
+            Some(h2::Reason::FLOW_CONTROL_ERROR) => Failure::new(
+                FailureKind::Protocol,
+                "HTTP/2 flow-control error (FLOW_CONTROL_ERROR)",
+            ),
+            Some(r) => Failure::new(
+                FailureKind::Protocol,
+                format!("HTTP/2 protocol error ({r:?})"),
+            ),
+            None => Failure::new(FailureKind::Protocol, "HTTP/2 protocol error"),
+        }
+    } else {
+        // A request h2 refused to send (a header HTTP/2 forbids), or a
+        // stream volley itself reset.
+        Failure::new(FailureKind::Request, "HTTP/2 refused the request")
+    };
+    failure.with_detail(detail)
+}
+
+fn call_error(e: &h2::Error) -> CallError {
+    CallError(h2_failure(e))
+}
 
 impl tower::Service<http::Request<tonic::body::Body>> for GrpcConn {
-    type Response = Answer;
-    type Error = hyper::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Answer, hyper::Error>> + Send>>;
+    type Response = http::Response<Answer>;
+    type Error = CallError;
+    type Future = Call;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), hyper::Error>> {
-        self.send.poll_ready(cx)
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), CallError>> {
+        self.send.poll_ready(cx).map_err(|e| call_error(&e))
     }
 
-    fn call(&mut self, mut req: http::Request<tonic::body::Body>) -> Self::Future {
+    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Call {
+        let (mut parts, body) = req.into_parts();
         // tonic keeps user-agent out of metadata (it is reserved); volley
         // names itself as over HTTP.
-        req.headers_mut()
+        parts
+            .headers
             .entry(http::header::USER_AGENT)
             .or_insert(http::HeaderValue::from_static(super::USER_AGENT));
-        Box::pin(self.send.send_request(req))
+        let end = hyper::body::Body::is_end_stream(&body);
+        match self
+            .send
+            .send_request(http::Request::from_parts(parts, ()), end)
+        {
+            Ok((answer, tx)) => Call::Sending {
+                answer,
+                pipe: (!end).then(|| Pipe::new(body, tx)),
+            },
+            Err(e) => Call::Refused(Some(call_error(&e))),
+        }
+    }
+}
+
+/// A call until its answer's headers: sends the request's body meanwhile.
+pub enum Call {
+    Sending {
+        answer: h2::client::ResponseFuture,
+        pipe: Option<Pipe>,
+    },
+    Refused(Option<CallError>),
+    Done,
+}
+
+impl Future for Call {
+    type Output = Result<http::Response<Answer>, CallError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        match this {
+            Call::Sending { answer, pipe } => {
+                poll_pipe(pipe, cx);
+                let res = match Pin::new(answer).poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(r) => r,
+                };
+                let pipe = pipe.take();
+                *this = Call::Done;
+                Poll::Ready(match res {
+                    Ok(res) => Ok(res.map(|recv| Answer {
+                        recv,
+                        pipe,
+                        data_done: false,
+                    })),
+                    // Dropping the pipe resets the stream.
+                    Err(e) => Err(call_error(&e)),
+                })
+            }
+            Call::Refused(e) => {
+                let e = e.take();
+                *this = Call::Done;
+                Poll::Ready(Err(e.unwrap_or_else(|| {
+                    CallError(Failure::new(
+                        FailureKind::Internal,
+                        "call polled after its end",
+                    ))
+                })))
+            }
+            Call::Done => Poll::Ready(Err(CallError(Failure::new(
+                FailureKind::Internal,
+                "call polled after its end",
+            )))),
+        }
+    }
+}
+
+/// Sends what it can of the request's body; drops the pipe once it has
+/// sent all, or failed (the answer then says why).
+fn poll_pipe(pipe: &mut Option<Pipe>, cx: &mut Context<'_>) {
+    if let Some(p) = pipe
+        && p.poll(cx).is_ready()
+    {
+        *pipe = None;
+    }
+}
+
+/// A request body on its way to its stream, as the stream's window allows.
+pub struct Pipe {
+    body: tonic::body::Body,
+    tx: h2::SendStream<Bytes>,
+    /// Data taken from the body, not yet sent, and whether the body ended
+    /// after it.
+    pending: Option<(Bytes, bool)>,
+    done: bool,
+}
+
+impl Pipe {
+    fn new(body: tonic::body::Body, tx: h2::SendStream<Bytes>) -> Self {
+        Pipe {
+            body,
+            tx,
+            pending: None,
+            done: false,
+        }
+    }
+
+    /// Ready when the body is all sent (END_STREAM) or cannot be.
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.done {
+            return Poll::Ready(());
+        }
+        let r = self.send(cx);
+        if r.is_ready() {
+            self.done = true;
+        }
+        r
+    }
+
+    fn send(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            if let Some((mut data, end)) = self.pending.take() {
+                if data.is_empty() {
+                    if end {
+                        let _ = self.tx.send_data(Bytes::new(), true);
+                        return Poll::Ready(());
+                    }
+                    continue;
+                }
+                // Ask for the window the data needs and send what it gives:
+                // the body is read on only when this data is gone, so what
+                // waits for a window is one chunk, never the whole body.
+                self.tx.reserve_capacity(data.len());
+                let n = match self.tx.poll_capacity(cx) {
+                    Poll::Pending => {
+                        self.pending = Some((data, end));
+                        return Poll::Pending;
+                    }
+                    // The stream is over (reset, or answered and closed).
+                    Poll::Ready(None | Some(Err(_))) => return Poll::Ready(()),
+                    Poll::Ready(Some(Ok(n))) => n,
+                };
+                let chunk = data.split_to(n.min(data.len()));
+                let last = data.is_empty() && end;
+                if self.tx.send_data(chunk, last).is_err() || last {
+                    return Poll::Ready(());
+                }
+                self.pending = Some((data, end));
+                continue;
+            }
+            match hyper::body::Body::poll_frame(Pin::new(&mut self.body), cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => {
+                        let end = hyper::body::Body::is_end_stream(&self.body);
+                        self.pending = Some((data, end));
+                    }
+                    Err(frame) => {
+                        if let Ok(trailers) = frame.into_trailers() {
+                            let _ = self.tx.send_trailers(trailers);
+                            return Poll::Ready(());
+                        }
+                    }
+                },
+                Poll::Ready(Some(Err(status))) => {
+                    tracing::debug!("gRPC request body failed: {status}");
+                    self.tx.send_reset(h2::Reason::CANCEL);
+                    return Poll::Ready(());
+                }
+                Poll::Ready(None) => {
+                    let _ = self.tx.send_data(Bytes::new(), true);
+                    return Poll::Ready(());
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Pipe {
+    /// A call that ends before its body is sent (answered early, failed,
+    /// timed out) resets its stream: h2 then drops what it had buffered
+    /// for it and gives back its share of the connection's window.
+    fn drop(&mut self) {
+        if !self.done {
+            self.tx.send_reset(h2::Reason::CANCEL);
+        }
+    }
+}
+
+/// A call's answer: its DATA, then its trailers. While the request's body
+/// is still being sent (a stream the server answers as it reads), reading
+/// the answer sends it on.
+pub struct Answer {
+    recv: h2::RecvStream,
+    pipe: Option<Pipe>,
+    data_done: bool,
+}
+
+impl Answer {
+    /// The answer is complete: what of the request is unsent will never be
+    /// needed, and the stream is reset rather than left half open.
+    fn finish(&mut self) {
+        self.pipe = None;
+    }
+}
+
+impl hyper::body::Body for Answer {
+    type Data = Bytes;
+    type Error = CallError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, CallError>>> {
+        let this = self.get_mut();
+        poll_pipe(&mut this.pipe, cx);
+        if !this.data_done {
+            match this.recv.poll_data(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(data))) => {
+                    // The window is given back as soon as data is read:
+                    // tonic holds at most one message, bounded by
+                    // max_message_size.
+                    let _ = this.recv.flow_control().release_capacity(data.len());
+                    return Poll::Ready(Some(Ok(hyper::body::Frame::data(data))));
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    this.finish();
+                    return Poll::Ready(Some(Err(call_error(&e))));
+                }
+                Poll::Ready(None) => this.data_done = true,
+            }
+        }
+        let r = match this.recv.poll_trailers(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(r) => r,
+        };
+        this.finish();
+        Poll::Ready(match r {
+            Ok(Some(trailers)) => Some(Ok(hyper::body::Frame::trailers(trailers))),
+            Ok(None) => None,
+            Err(e) => Some(Err(call_error(&e))),
+        })
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.recv.is_end_stream()
     }
 }
 

@@ -218,6 +218,7 @@ pub fn snapshot_to_wire(s: &Snapshot<Sparse>) -> wire::Snapshot {
         retries: s.retries,
         waited_starts: s.waited_starts,
         abandoned: s.abandoned,
+        cookies_dropped: s.cookies_dropped,
         cpu_percent: s.cpu_percent,
         late_reports: s.late_reports,
         names: s
@@ -259,6 +260,7 @@ pub fn snapshot_from_wire(
         retries: s.retries,
         waited_starts: s.waited_starts,
         abandoned: s.abandoned,
+        cookies_dropped: s.cookies_dropped,
         // A peer's figure is a percentage or nothing.
         cpu_percent: if s.cpu_percent.is_finite() {
             s.cpu_percent.clamp(0.0, 100.0)
@@ -437,6 +439,7 @@ mod tests {
             retries: 3,
             waited_starts: 7,
             abandoned: 2,
+            cookies_dropped: 11,
             cpu_percent: 42.5,
             late_reports: 1,
             names: vec![n],

@@ -66,6 +66,8 @@ pub struct Requests {
     /// Requests sent again on a new connection after the kept-alive one
     /// was found closed (drained into each snapshot).
     pub retries: AtomicU64,
+    /// Cookies the users' jars dropped (drained into each snapshot).
+    pub cookies_dropped: AtomicU64,
 }
 
 /// What a user does in one turn.
@@ -221,6 +223,7 @@ impl Requests {
             cumulative,
             timeout,
             retries: AtomicU64::new(0),
+            cookies_dropped: AtomicU64::new(0),
         })
     }
 
@@ -595,9 +598,13 @@ impl Requests {
                 break;
             };
             if sets_cookie {
-                user.jar
+                let dropped = user
+                    .jar
                     .get_or_insert_with(Box::default)
                     .store(&from, &answer.headers);
+                if dropped > 0 {
+                    self.cookies_dropped.fetch_add(dropped, Ordering::Relaxed);
+                }
             }
             if !redirects {
                 url = Some(from);
@@ -819,13 +826,11 @@ impl Requests {
             .map_err(|f| (0, 0, f))?;
         user.sent_now = sent;
         let mut client = call.client(conn, self.grpc[endpoint].0.origin());
-        client.ready().await.map_err(|e| {
-            (
-                sent,
-                0,
-                Failure::new(FailureKind::Connect, "cannot connect").with_detail(e.to_string()),
-            )
-        })?;
+        // A connection that cannot take the call: its failure as h2 saw it.
+        client
+            .ready()
+            .await
+            .map_err(|grpc::CallError(f)| (sent, 0, f))?;
         let keep_headers = capture::needs_headers(&spec.captures);
         let headers = |m: tonic::metadata::MetadataMap| {
             if keep_headers {

@@ -107,6 +107,9 @@ impl Drop for EngineHandle {
     }
 }
 
+/// How long the load threads of an engine may take to start.
+const THREADS_START_WITHIN: Duration = Duration::from_secs(5);
+
 /// Starts an engine on threads of its own. Snapshots go to `snapshots`; the
 /// last one is sent before the engine ends.
 pub fn start(plan: Plan, snapshots: mpsc::UnboundedSender<Snapshot<Sparse>>) -> EngineHandle {
@@ -124,6 +127,13 @@ pub fn start(plan: Plan, snapshots: mpsc::UnboundedSender<Snapshot<Sparse>>) -> 
                 0 => health::cores() <= 1,
                 n => n == 1,
             };
+            // Load threads to start (beside this one, which drives the
+            // runtime).
+            let workers = match plan.threads {
+                _ if one => 0,
+                0 => usize::try_from(health::cores()).unwrap_or(1),
+                n => n,
+            };
             let mut rt = if one {
                 // One thread: the load runs on this one, with no work
                 // stealing to arrange and no other worker to wake for each
@@ -132,17 +142,40 @@ pub fn start(plan: Plan, snapshots: mpsc::UnboundedSender<Snapshot<Sparse>>) -> 
                 tokio::runtime::Builder::new_current_thread()
             } else {
                 let mut rt = tokio::runtime::Builder::new_multi_thread();
-                if plan.threads > 0 {
-                    rt.worker_threads(plan.threads);
-                }
+                rt.worker_threads(workers);
                 rt
             };
             let register = threads.clone();
-            rt.on_thread_start(move || register.register_current());
+            let started = Arc::new(AtomicU64::new(0));
+            let count = started.clone();
+            rt.on_thread_start(move || {
+                count.fetch_add(1, Ordering::Relaxed);
+                register.register_current();
+            });
+            // tokio panics when the OS refuses a thread it launches (and
+            // then waits forever, in its own clean-up, for the threads it
+            // did launch), or queues that worker behind the others, which
+            // never start it: the load would never start, and the run
+            // would hang. The threads are asked of the OS first, and a
+            // refusal ends the engine with the reason.
+            if let Err(why) = can_spawn(workers) {
+                return EngineEnd::Failed(why);
+            }
             let rt = match rt.enable_all().thread_name("volley-load").build() {
                 Ok(rt) => rt,
                 Err(e) => return EngineEnd::Failed(format!("starting the engine's runtime: {e}")),
             };
+            let deadline = Instant::now() + THREADS_START_WITHIN;
+            while started.load(Ordering::Relaxed) < workers as u64 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let up = started.load(Ordering::Relaxed);
+            if up < workers as u64 {
+                rt.shutdown_background();
+                return EngineEnd::Failed(format!(
+                    "the OS started only {up} of the engine's {workers} load threads within {THREADS_START_WITHIN:?} (a limit on processes or threads? ask for fewer with --threads)"
+                ));
+            }
             rt.block_on(run(plan, control_rx, stop2, snapshots, threads))
         })
         .ok();
@@ -150,6 +183,40 @@ pub fn start(plan: Plan, snapshots: mpsc::UnboundedSender<Snapshot<Sparse>>) -> 
         control,
         stop,
         thread,
+    }
+}
+
+/// Whether the OS lets this process run `n` more threads at once: that
+/// many are started, all alive together, then let go.
+fn can_spawn(n: usize) -> Result<(), String> {
+    let gate = Arc::new(parking_lot::RwLock::new(()));
+    let closed = gate.write();
+    let mut spawned = Vec::with_capacity(n);
+    let mut refused = None;
+    for _ in 0..n {
+        let g = gate.clone();
+        let probe = std::thread::Builder::new()
+            .name("volley-probe".into())
+            .stack_size(64 << 10)
+            .spawn(move || drop(g.read()));
+        match probe {
+            Ok(h) => spawned.push(h),
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    drop(closed);
+    let started = spawned.len();
+    for h in spawned {
+        let _ = h.join();
+    }
+    match refused {
+        None => Ok(()),
+        Some(e) => Err(format!(
+            "the OS refused the engine's load threads past {started} of {n}: {e} (a limit on processes or threads? ask for fewer with --threads)"
+        )),
     }
 }
 
@@ -359,6 +426,7 @@ fn publish(
         late_starts: shared.late.swap(0, Ordering::Relaxed),
         missed_starts: shared.missed.swap(0, Ordering::Relaxed),
         retries: shared.requests.retries.swap(0, Ordering::Relaxed),
+        cookies_dropped: shared.requests.cookies_dropped.swap(0, Ordering::Relaxed),
         names,
     };
     let _ = out.send(snap);

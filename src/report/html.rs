@@ -295,6 +295,14 @@ pub fn render(report: &RunReport) -> String {
         );
     }
 
+    if run.cookies_dropped > 0 {
+        let _ = writeln!(
+            out,
+            "<p class=\"sub\">{} cookies were dropped from the users' jars: longer than 4 KiB, or the least recently set over 50 for one domain or 3,000 for one user (as browsers bound them).</p>",
+            run.cookies_dropped
+        );
+    }
+
     out.push_str("<h2 id=\"charts\">Over time</h2>\n");
     let users = if c.model == "open" {
         "in flight"

@@ -32,6 +32,10 @@ pub struct RunConfig {
     /// A run that completes no requests may pass ([scenario] allow_empty).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_empty: bool,
+    /// A run in which every request failed may pass ([scenario]
+    /// allow_all_failed).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_all_failed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,6 +110,10 @@ pub struct ResultJson {
     /// was closed by the server before answering (not failures).
     #[serde(default)]
     pub retries: u64,
+    /// Cookies the users' jars dropped: longer than 4 KiB, or the least
+    /// recently set over 50 for a domain or 3,000 for a user.
+    #[serde(default, skip_serializing_if = "is_zero_count")]
+    pub cookies_dropped: u64,
     /// Open model: arrivals that found every connection busy and waited
     /// for one (their wait is in their latency).
     #[serde(default)]
@@ -246,6 +254,7 @@ pub fn result(report: &RunReport) -> ResultJson {
         late_starts: run.late_starts,
         missed_starts: run.missed_starts,
         retries: run.retries,
+        cookies_dropped: run.cookies_dropped,
         waited_starts: run.waited_starts,
         abandoned: run.abandoned,
         generator_cpu_percent: report.generator_cpu_percent,
@@ -265,4 +274,8 @@ pub fn result(report: &RunReport) -> ResultJson {
 
 fn is_zero(x: &f64) -> bool {
     *x == 0.0
+}
+
+fn is_zero_count(x: &u64) -> bool {
+    *x == 0
 }

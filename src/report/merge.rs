@@ -38,6 +38,22 @@ pub enum LoadError {
     },
     #[error("{path}: {what} do not fit in 64 bits once added up; the results cannot be merged")]
     Overflow { path: String, what: String },
+    #[error(
+        "{path}: {field}: {reason}: the result contradicts itself (not written by volley, or changed since)"
+    )]
+    Inconsistent {
+        path: String,
+        field: String,
+        reason: String,
+    },
+}
+
+fn inconsistent(path: &str, field: impl Into<String>, reason: String) -> LoadError {
+    LoadError::Inconsistent {
+        path: path.to_owned(),
+        field: field.into(),
+        reason,
+    }
 }
 
 /// How merged runs line up in time.
@@ -74,6 +90,38 @@ fn totals(i: u32, s: &StatsJson, path: &str) -> Result<NameSnapshot, LoadError> 
         .decode(&s.histogram)
         .map_err(|e| bad(format!("not base64: {e}")))?;
     let hist = histogram::decode(&bytes).map_err(|e| bad(e.to_string()))?;
+    // Every request's latency is in its histogram, failed or not; a
+    // failure is a request; a reason counts failures.
+    let field = |what: &str| format!("{:?} {what}", s.name);
+    if s.failures > s.requests {
+        return Err(inconsistent(
+            path,
+            field("failures"),
+            format!("{} failures in {} requests", s.failures, s.requests),
+        ));
+    }
+    if hist.len() != s.requests {
+        return Err(inconsistent(
+            path,
+            field("histogram"),
+            format!(
+                "it holds {} latencies for {} requests",
+                hist.len(),
+                s.requests
+            ),
+        ));
+    }
+    let by_reason = s
+        .failures_by_reason
+        .iter()
+        .try_fold(0u64, |sum, f| sum.checked_add(f.count));
+    if by_reason.is_none_or(|n| n > s.failures) {
+        return Err(inconsistent(
+            path,
+            field("failures_by_reason"),
+            format!("its counts add up to more than its {} failures", s.failures),
+        ));
+    }
     let mut n = NameSnapshot {
         name: i,
         hist,
@@ -115,11 +163,47 @@ pub fn from_json(doc: ResultJson, path: &str) -> Result<RunReport, LoadError> {
     for (i, s) in all.iter().enumerate() {
         stats.totals[i] = totals(i as u32, s, path)?;
     }
+    if doc.totals.failures > doc.totals.requests {
+        return Err(inconsistent(
+            path,
+            "totals failures",
+            format!(
+                "{} failures in {} requests",
+                doc.totals.failures, doc.totals.requests
+            ),
+        ));
+    }
+    if !doc.duration_s.is_finite() || doc.duration_s < 0.0 {
+        return Err(inconsistent(
+            path,
+            "duration_s",
+            format!("{} is not a duration", doc.duration_s),
+        ));
+    }
+    let requests = all.iter().map(|s| s.requests).max().unwrap_or(0);
+    if doc.duration_s == 0.0 && requests > 0 {
+        return Err(inconsistent(
+            path,
+            "duration_s",
+            format!("a run of {requests} requests that lasted 0 s"),
+        ));
+    }
+    if !doc.reset_at_s.is_finite() || doc.reset_at_s < 0.0 || doc.reset_at_s > doc.duration_s {
+        return Err(inconsistent(
+            path,
+            "reset_at_s",
+            format!(
+                "{} is not within the run's {} s",
+                doc.reset_at_s, doc.duration_s
+            ),
+        ));
+    }
     stats.elapsed_ms = (doc.duration_s * 1000.0).round().max(0.0) as u64;
     stats.reset_at_ms = ((doc.reset_at_s * 1000.0).round().max(0.0) as u64).min(stats.elapsed_ms);
     stats.late_starts = doc.late_starts;
     stats.missed_starts = doc.missed_starts;
     stats.retries = doc.retries;
+    stats.cookies_dropped = doc.cookies_dropped;
     stats.waited_starts = doc.waited_starts;
     stats.abandoned = doc.abandoned;
     stats.series.points = doc.series;
@@ -230,6 +314,7 @@ fn merged_config(configs: &[&RunConfig], duration_s: f64) -> RunConfig {
         timeout_s: configs.iter().map(|c| c.timeout_s).fold(0.0, f64::max),
         workers: configs.iter().map(|c| c.workers).sum(),
         allow_empty: configs.iter().all(|c| c.allow_empty),
+        allow_all_failed: configs.iter().all(|c| c.allow_all_failed),
     }
 }
 
@@ -311,12 +396,14 @@ pub fn merge(mut reports: Vec<(String, RunReport)>, align: Align) -> Result<RunR
         let from = offset_ms.saturating_add(rep.stats.reset_at_ms);
         reset_at = Some(reset_at.map_or(from, |r: u64| r.min(from)));
         let starts = |a: u64, b: u64| {
-            a.checked_add(b)
-                .ok_or_else(|| overflow("the late, missed or retried starts"))
+            a.checked_add(b).ok_or_else(|| {
+                overflow("the late, missed or retried starts, or the dropped cookies")
+            })
         };
         stats.late_starts = starts(stats.late_starts, rep.stats.late_starts)?;
         stats.missed_starts = starts(stats.missed_starts, rep.stats.missed_starts)?;
         stats.retries = starts(stats.retries, rep.stats.retries)?;
+        stats.cookies_dropped = starts(stats.cookies_dropped, rep.stats.cookies_dropped)?;
         stats.waited_starts = starts(stats.waited_starts, rep.stats.waited_starts)?;
         stats.abandoned = starts(stats.abandoned, rep.stats.abandoned)?;
         // The nearest second, without adding to a number from a file.
@@ -442,6 +529,7 @@ mod tests {
                 timeout_s: 5.0,
                 workers: 1,
                 allow_empty: false,
+                allow_all_failed: false,
                 connections: None,
             },
             kinds: names
@@ -594,6 +682,41 @@ mod tests {
         doc.names[0].histogram = "!!".into();
         let e = from_json(doc, "x.json").err().unwrap().to_string();
         assert!(e.contains("x.json") && e.contains("\"a\""), "{e}");
+    }
+
+    #[test]
+    fn results_that_contradict_themselves_are_refused_naming_the_field() {
+        let r = report(&["a"], 0, 0, 1);
+        let refused = |change: &dyn Fn(&mut ResultJson)| {
+            let mut doc = json::result(&r);
+            change(&mut doc);
+            from_json(doc, "f.json").err().map(|e| e.to_string())
+        };
+        assert!(refused(&|_| {}).is_none(), "the unchanged result reads");
+        let e = refused(&|d| d.names[0].failures = d.names[0].requests + 1).unwrap();
+        assert!(e.contains("f.json") && e.contains("\"a\" failures"), "{e}");
+        let e = refused(&|d| d.names[0].requests += 1).unwrap();
+        assert!(e.contains("\"a\" histogram"), "{e}");
+        let e = refused(&|d| {
+            d.names[0].failures_by_reason.push(json::FailureJson {
+                kind: crate::stats::FailureKind::Connect,
+                reason: "forged".into(),
+                count: u64::MAX,
+                last_detail: None,
+                first_seen_s: None,
+                last_seen_s: None,
+            })
+        })
+        .unwrap();
+        assert!(e.contains("failures_by_reason"), "{e}");
+        let e = refused(&|d| d.totals.failures = d.totals.requests + 1).unwrap();
+        assert!(e.contains("totals failures"), "{e}");
+        let e = refused(&|d| d.duration_s = 0.0).unwrap();
+        assert!(e.contains("duration_s"), "{e}");
+        let e = refused(&|d| d.duration_s = f64::NAN).unwrap();
+        assert!(e.contains("duration_s"), "{e}");
+        let e = refused(&|d| d.reset_at_s = d.duration_s + 1.0).unwrap();
+        assert!(e.contains("reset_at_s"), "{e}");
     }
 
     #[test]

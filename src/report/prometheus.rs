@@ -176,6 +176,13 @@ fn run_families(t: &mut Exposition, stats: &RunStats, board: &Board, scenario: &
         &[],
         Num::Int(stats.retries),
     );
+    t.one(
+        "volley_cookies_dropped_total",
+        "counter",
+        "Cookies the users' jars dropped: longer than 4 KiB, or the least recently set over 50 for one domain or 3,000 for one user.",
+        &[],
+        Num::Int(stats.cookies_dropped),
+    );
 }
 
 /// One figure of a worker's row.

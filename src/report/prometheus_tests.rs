@@ -64,6 +64,7 @@ fn fixture() -> Fixture {
                 late_starts: 1,
                 missed_starts: source,
                 retries: 2,
+                cookies_dropped: 5,
                 ..Snapshot::default()
             };
             for name in [HOME, WEIRD_I, LOGIN, FLOW] {
@@ -300,6 +301,7 @@ fn every_family_is_declared_once_with_its_type() {
         ("volley_abandoned_total", "counter"),
         ("volley_invalid", "gauge"),
         ("volley_retries_total", "counter"),
+        ("volley_cookies_dropped_total", "counter"),
         ("volley_workers", "gauge"),
         ("volley_workers_expected", "gauge"),
         ("volley_worker_users", "gauge"),
@@ -402,6 +404,10 @@ fn counts_equal_what_was_recorded() {
     assert_eq!(value(&lines, "volley_late_starts_total", &[]), Some(6.0));
     assert_eq!(value(&lines, "volley_missed_starts_total", &[]), Some(9.0));
     assert_eq!(value(&lines, "volley_retries_total", &[]), Some(12.0));
+    assert_eq!(
+        value(&lines, "volley_cookies_dropped_total", &[]),
+        Some(30.0)
+    );
     assert_eq!(value(&lines, "volley_elapsed_seconds", &[]), Some(3.002));
     assert_eq!(
         value(&lines, "volley_target", &[("kind", "users")]),
@@ -571,7 +577,7 @@ fn an_empty_run_renders_valid_text() {
     };
     let text = render(&stats, &board, "");
     let (lines, types) = parse(&text);
-    assert_eq!(types.len(), 26);
+    assert_eq!(types.len(), 27);
     // parse() already asserts finite values; the spellings too, plainly.
     assert!(
         text.lines()

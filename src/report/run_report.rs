@@ -82,7 +82,9 @@ impl Outcome {
 impl RunReport {
     /// Checks every threshold against the statistics, replacing the
     /// verdicts. A run that completed no requests fails, as an implicit
-    /// `requests>0`, unless the scenario allows it (`allow_empty`).
+    /// `requests>0`, unless the scenario allows it (`allow_empty`); one in
+    /// which every request failed fails too, as an implicit
+    /// `successes>0`, unless the scenario allows it (`allow_all_failed`).
     pub fn evaluate(&mut self) {
         // A report read back or merged from result files keeps their own
         // judgements: the per-engine readings behind them are not in them.
@@ -125,8 +127,16 @@ impl RunReport {
                 }),
             }
         }
-        if self.stats.total().requests == 0 && !self.config.allow_empty {
+        let total = self.stats.total();
+        if total.requests == 0 && !self.config.allow_empty {
             self.verdicts.push(Verdict::no_requests());
+        } else if total.requests > 0
+            && total.failures >= total.requests
+            && !self.config.allow_all_failed
+        {
+            // A CI step that met a dead service must not pass because no
+            // threshold was written (a one-line run has none).
+            self.verdicts.push(Verdict::all_failed(total.requests));
         }
     }
 

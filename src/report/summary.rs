@@ -214,6 +214,13 @@ pub fn write_summary(
             run.retries
         )?;
     }
+    if run.cookies_dropped > 0 {
+        writeln!(
+            out,
+            "\n{} cookies were dropped from the users' jars: longer than 4 KiB, or the least recently set over 50 for one domain or 3,000 for one user (as browsers bound them)",
+            run.cookies_dropped
+        )?;
+    }
     if !verdicts.is_empty() {
         writeln!(out, "\nthresholds:")?;
         for v in verdicts {

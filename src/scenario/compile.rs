@@ -345,6 +345,7 @@ pub fn compile(
         data,
         thresholds,
         allow_empty: parsed.scenario.allow_empty,
+        allow_all_failed: parsed.scenario.allow_all_failed,
         source,
     })
 }

@@ -64,6 +64,10 @@ pub struct ScenarioMeta {
     /// A run that completes no requests may pass (by default it fails).
     #[serde(default)]
     pub allow_empty: bool,
+    /// A run in which every request failed may pass, as its thresholds
+    /// say (by default it fails whatever they say).
+    #[serde(default)]
+    pub allow_all_failed: bool,
 }
 
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]

@@ -41,6 +41,9 @@ pub struct Scenario {
     pub thresholds: Vec<ThresholdSpec>,
     /// A run that completes no requests may pass ([scenario] allow_empty).
     pub allow_empty: bool,
+    /// A run in which every request failed may pass ([scenario]
+    /// allow_all_failed).
+    pub allow_all_failed: bool,
     /// What it was compiled from, for shipping to workers.
     pub source: Source,
 }

@@ -66,6 +66,10 @@ pub struct RunStats {
     /// Requests sent again on a new connection (a kept-alive one was found
     /// closed by the server): not failures, but worth knowing.
     pub retries: u64,
+    /// Cookies the users' jars dropped (longer than 4 KiB, or the least
+    /// recently set over a bound): the run's sessions differ from a
+    /// browser's only there.
+    pub cookies_dropped: u64,
     /// Open model: arrivals that waited for a connection of the pool.
     pub waited_starts: u64,
     /// Requests in flight when load stopped (sent, never answered).
@@ -103,6 +107,7 @@ impl RunStats {
             late_starts: 0,
             missed_starts: 0,
             retries: 0,
+            cookies_dropped: 0,
             waited_starts: 0,
             abandoned: 0,
             health: BTreeMap::new(),
@@ -237,6 +242,7 @@ impl RunStats {
         self.late_starts = self.late_starts.saturating_add(snap.late_starts);
         self.missed_starts = self.missed_starts.saturating_add(snap.missed_starts);
         self.retries = self.retries.saturating_add(snap.retries);
+        self.cookies_dropped = self.cookies_dropped.saturating_add(snap.cookies_dropped);
         let requests = snap
             .names
             .iter()

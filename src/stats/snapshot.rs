@@ -300,6 +300,8 @@ pub struct Snapshot<H = Latency> {
     pub waited_starts: u64,
     /// Requests in flight when load stopped: cut off, never answered.
     pub abandoned: u64,
+    /// Cookies the users' jars dropped (too long, or over a bound).
+    pub cookies_dropped: u64,
     /// The engine process's CPU over the interval, in percent (0 to 100) of
     /// the cores it may use for load.
     pub cpu_percent: f64,
@@ -321,6 +323,7 @@ impl<H> Default for Snapshot<H> {
             retries: 0,
             waited_starts: 0,
             abandoned: 0,
+            cookies_dropped: 0,
             cpu_percent: 0.0,
             late_reports: 0,
             names: Vec::new(),
@@ -340,6 +343,7 @@ impl Snapshot {
             retries: self.retries,
             waited_starts: self.waited_starts,
             abandoned: self.abandoned,
+            cookies_dropped: self.cookies_dropped,
             cpu_percent: self.cpu_percent,
             late_reports: self.late_reports,
             names: self

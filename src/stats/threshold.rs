@@ -121,6 +121,20 @@ impl Verdict {
     }
 }
 
+impl Verdict {
+    /// The verdict of a run in which all of its `requests` failed.
+    pub fn all_failed(requests: u64) -> Verdict {
+        Verdict {
+            threshold: "successes>0".into(),
+            passed: false,
+            observed: format!(
+                "all {requests} requests failed (set allow_all_failed = true in [scenario] if that can pass)"
+            ),
+            implicit: true,
+        }
+    }
+}
+
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -331,3 +331,28 @@ fn a_worker_killed_mid_search_leaves_the_search_to_the_other() {
         "{r}"
     );
 }
+
+/// A closed terminal or ssh session hangs up: the search stops as on
+/// SIGINT, and what it found so far is still written (exit 1: stopped
+/// before its end).
+#[test]
+fn sighup_stops_a_search_that_still_writes_its_result() {
+    let target = one_at_a_time();
+    let dir = Dir::new();
+    let json = dir.path("c.json");
+    let url = format!("http://{target}/");
+    let mut args = vec!["capacity", &url, "--headless", "--start-rate", "75"];
+    args.extend_from_slice(SEARCH);
+    args.extend_from_slice(&["--json", json.to_str().unwrap()]);
+    let mut p = procs::Proc::start(&args, &[]);
+    // Into the second probe: the first one is judged.
+    p.wait_for("probe 2:", Duration::from_secs(30));
+    p.signal(libc::SIGHUP);
+    let code = p.wait(Duration::from_secs(20));
+    assert_eq!(code, Some(1), "{}", p.stderr());
+    let r = read_json(&json);
+    assert_eq!(r["found"]["limit"]["by"], "stopped", "{r}");
+    assert!(r["notes"].to_string().contains("stopped by SIGHUP"), "{r}");
+    assert!(!r["probes"].as_array().unwrap().is_empty(), "{r}");
+    assert!(p.stdout().contains("capacity"), "the summary is printed");
+}

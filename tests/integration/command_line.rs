@@ -55,7 +55,12 @@ async fn a_url_is_a_one_line_run_with_method_body_and_headers() {
         json.to_str().unwrap(),
     ]))
     .await;
-    assert_eq!(out.status.code(), Some(0), "{:?}", common::text(&out));
+    // Not one request succeeded: the run fails though it has no threshold
+    // (a CI step that meets a broken service must not pass).
+    let (stdout, stderr) = common::text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains("FAIL successes>0"), "{stdout}");
+    assert!(stderr.contains("all 5 requests failed"), "{stderr}");
     assert_eq!(read_json(&json)["totals"]["failures"], 5);
 }
 

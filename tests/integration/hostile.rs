@@ -33,6 +33,9 @@ impl Seen {
     }
 }
 
+/// Answers `/cookie-flood` gave (each sets cookies of new names).
+static FLOOD: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 struct Hostile {
     addr: std::net::SocketAddr,
     seen: Seen,
@@ -172,6 +175,32 @@ async fn connection(mut s: TcpStream, seen: Seen) -> std::io::Result<()> {
                 s.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await?;
                 forever(&mut s, &[b'e'; 64 * 1024]).await?;
             }
+            // 50 new cookies on every answer (their names never repeat);
+            // a request that carries more than a browser would keep, or
+            // more than 8 KiB of Cookie, is refused with 431.
+            "/cookie-flood" => {
+                let sent = head
+                    .lines()
+                    .find(|l| l.to_ascii_lowercase().starts_with("cookie:"))
+                    .map(|l| (l.split("; ").count(), l.len()))
+                    .unwrap_or((0, 0));
+                if sent.0 > 50 || sent.1 > 8 << 10 {
+                    s.write_all(b"HTTP/1.1 431 Too Many Cookies\r\ncontent-length: 0\r\n\r\n")
+                        .await?;
+                    continue;
+                }
+                let round = FLOOD.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let mut answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n".to_vec();
+                for i in 0..50 {
+                    answer.extend_from_slice(
+                        format!("Set-Cookie: c{round}_{i}={}; Path=/\r\n", "v".repeat(100))
+                            .as_bytes(),
+                    );
+                }
+                answer.extend_from_slice(b"\r\nok");
+                s.write_all(&answer).await?;
+                continue;
+            }
             // An answer that says nothing of closing, then the close: the
             // client's next request on this connection meets a closed one.
             "/close-after-each" => {
@@ -195,7 +224,7 @@ fn scenario(target: &Hostile, load: &str, paths: &[&str]) -> String {
     s
 }
 
-fn name<'a>(r: &'a serde_json::Value, n: &str) -> &'a serde_json::Value {
+pub(crate) fn name<'a>(r: &'a serde_json::Value, n: &str) -> &'a serde_json::Value {
     r["names"]
         .as_array()
         .unwrap()
@@ -205,7 +234,7 @@ fn name<'a>(r: &'a serde_json::Value, n: &str) -> &'a serde_json::Value {
 }
 
 /// The failures of `n` as (kind, reason) pairs.
-fn reasons(r: &serde_json::Value, n: &str) -> Vec<(String, String)> {
+pub(crate) fn reasons(r: &serde_json::Value, n: &str) -> Vec<(String, String)> {
     name(r, n)["failures_by_reason"]
         .as_array()
         .unwrap()
@@ -232,7 +261,7 @@ fn master(dir: &Dir, text: &str, json: &std::path::Path, extra: &[&str]) -> (Pro
 
 /// Runs `volley run` on `text` to its end (at most `within`); returns the
 /// process (for its stderr and peak memory), its exit code and the result.
-fn run(
+pub(crate) fn run(
     dir: &Dir,
     text: &str,
     extra: &[&str],
@@ -283,9 +312,9 @@ fn lengths_no_memory_holds_and_broken_framing_are_counted_failures() {
         &paths,
     );
     let (p, code, r) = run(&dir, &text, &[], Duration::from_secs(90));
-    // Nothing asked of the answers: the run itself passes; every request is
-    // there, failed with its own kind and reason.
-    assert_eq!(code, Some(0), "{}", p.stderr());
+    // Every request is there, failed with its own kind and reason; not one
+    // succeeded, so the run fails.
+    assert_eq!(code, Some(1), "{}", p.stderr());
     assert_eq!(r["totals"]["requests"], 400, "{r}");
     assert_eq!(r["totals"]["failures"], 400, "{r}");
     assert_eq!(
@@ -413,6 +442,16 @@ fn a_run_that_sends_nothing_fails_unless_allowed() {
 
 #[test]
 fn sigterm_stops_a_run_that_still_reports_and_writes_everything() {
+    stopped_by(libc::SIGTERM, "SIGTERM");
+}
+
+/// A closed terminal or ssh session: the run ends as on SIGTERM.
+#[test]
+fn sighup_stops_a_run_that_still_reports_and_writes_everything() {
+    stopped_by(libc::SIGHUP, "SIGHUP");
+}
+
+fn stopped_by(sig: i32, sig_name: &str) {
     let target = hostile();
     let dir = Dir::new();
     let text = scenario(
@@ -436,7 +475,7 @@ fn sigterm_stops_a_run_that_still_reports_and_writes_everything() {
         &[],
     );
     std::thread::sleep(Duration::from_secs(3));
-    p.signal(libc::SIGTERM);
+    p.signal(sig);
     // Stopped, merged and written well before the 60 s.
     let code = p.wait(Duration::from_secs(20));
     assert_eq!(code, Some(0), "{}", p.stderr());
@@ -444,7 +483,7 @@ fn sigterm_stops_a_run_that_still_reports_and_writes_everything() {
     assert!(r["totals"]["requests"].as_u64().unwrap() > 10, "{r}");
     assert!(r["duration_s"].as_f64().unwrap() < 30.0, "{r}");
     let notes = r["notes"].to_string();
-    assert!(notes.contains("stopped by SIGTERM"), "{notes}");
+    assert!(notes.contains(&format!("stopped by {sig_name}")), "{notes}");
     assert!(dir.path("r_stats.csv").exists());
     assert!(p.stdout().contains("ok"), "the summary is printed");
 }
@@ -624,23 +663,58 @@ fn http2_bodies_are_read_through_in_bounded_memory() {
     assert!(p.peak_rss_mib() < 150, "peak RSS {} MiB", p.peak_rss_mib());
 }
 
+/// Forged results: a sum that would wrap, and results that contradict
+/// themselves (more failures than requests, a histogram that holds other
+/// than the requests, a run of requests that lasted no time). `volley
+/// report` and `volley compare` refuse each with exit 2, naming the file
+/// and the field.
 #[test]
-fn volley_report_refuses_sums_that_would_wrap() {
+fn volley_report_refuses_forged_and_self_contradicting_results() {
     let target = hostile();
     let dir = Dir::new();
     let text = scenario(&target, "users = 1\nrequests = 5", &["/ok"]);
-    let (p, code, mut r) = run(&dir, &text, &[], Duration::from_secs(30));
+    let (p, code, r) = run(&dir, &text, &[], Duration::from_secs(30));
     assert_eq!(code, Some(0), "{}", p.stderr());
-    r["names"][0]["requests"] = serde_json::json!(u64::MAX);
-    let a = dir.write("a.json", &r.to_string());
-    let b = dir.path("r.json");
-    let out = crate::common::volley(&["report", a.to_str().unwrap(), b.to_str().unwrap()]);
-    let (_, stderr) = crate::common::text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("r.json") && stderr.contains("64 bits"),
-        "{stderr}"
-    );
+    let forged = |change: &dyn Fn(&mut serde_json::Value)| {
+        let mut f = r.clone();
+        change(&mut f);
+        dir.write("forged.json", &f.to_string())
+    };
+    let good = dir.path("r.json");
+    type Forge<'a> = &'a dyn Fn(&mut serde_json::Value);
+    let cases: [(Forge, &str); 4] = [
+        (
+            &|f| f["names"][0]["failures"] = serde_json::json!(10_000_000),
+            "\"ok\" failures: 10000000 failures in 5 requests",
+        ),
+        (
+            &|f| f["names"][0]["requests"] = serde_json::json!(u64::MAX),
+            "\"ok\" histogram: it holds 5 latencies for 18446744073709551615 requests",
+        ),
+        (
+            &|f| f["totals"]["failures"] = serde_json::json!(6),
+            "totals failures: 6 failures in 5 requests",
+        ),
+        (
+            &|f| f["duration_s"] = serde_json::json!(0.0),
+            "duration_s: a run of 5 requests that lasted 0 s",
+        ),
+    ];
+    for (change, says) in cases {
+        let a = forged(change);
+        for cmd in [
+            vec!["report", a.to_str().unwrap(), good.to_str().unwrap()],
+            vec!["compare", good.to_str().unwrap(), a.to_str().unwrap()],
+        ] {
+            let out = crate::common::volley(&cmd);
+            let (_, stderr) = crate::common::text(&out);
+            assert_eq!(out.status.code(), Some(2), "{cmd:?}: {stderr}");
+            assert!(
+                stderr.contains("forged.json") && stderr.contains(says),
+                "{cmd:?}: expected {says:?} in {stderr}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -714,4 +788,96 @@ fn the_highest_rate_allowed_still_stops_on_sigint_and_reports() {
         "{}",
         r["notes"]
     );
+}
+
+/// A server that sets 50 new cookies on every answer: each user keeps the
+/// 50 most recently set (a browser's bound for one domain), sends no more,
+/// and the run counts what was dropped; memory stays flat.
+#[test]
+fn a_cookie_flood_keeps_each_users_jar_within_browsers_bounds() {
+    let target = hostile();
+    let dir = Dir::new();
+    let text = scenario(&target, "users = 4\nduration = \"4s\"", &["/cookie-flood"]);
+    let (p, code, r) = run(&dir, &text, &[], Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{}", p.stderr());
+    let n = name(&r, "cookie-flood");
+    let requests = n["requests"].as_u64().unwrap();
+    // Every request carried at most 50 cookies (or the server said 431).
+    assert_eq!(n["failures"], 0, "{n}");
+    assert!(requests >= 40, "{n}");
+    // Each user's first answer fills its jar; every later one replaces the
+    // 50 it held.
+    assert_eq!(r["cookies_dropped"], (requests - 4) * 50, "{r}");
+    assert!(
+        p.stdout().contains("cookies were dropped"),
+        "{}",
+        p.stdout()
+    );
+    assert!(p.peak_rss_mib() < 100, "peak RSS {} MiB", p.peak_rss_mib());
+}
+
+/// A thread that cannot be spawned (`--threads 1024` under a limit of 64
+/// processes) breaks the run: exit 3 with the reason, never a hang. The
+/// limit is RLIMIT_NPROC, which binds every user but root: the test runs
+/// volley as nobody, so it needs root to start it.
+#[test]
+fn threads_that_cannot_be_spawned_break_the_run_with_exit_3() {
+    use std::os::unix::fs::PermissionsExt as _;
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: starting volley as nobody under a process limit needs root");
+        return;
+    }
+    let target = hostile();
+    let dir = Dir::new();
+    std::fs::set_permissions(dir.dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let text = scenario(&target, "users = 4\nduration = \"5s\"", &["/ok"]);
+    let file = dir.write("s.toml", &text);
+    let json = dir.path("r.json");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_volley"));
+    cmd.args(["run", "-f", file.to_str().unwrap(), "--threads", "1024"])
+        .args(["--json", json.to_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 64,
+                rlim_max: 64,
+            };
+            if libc::setrlimit(libc::RLIMIT_NPROC, &limit) != 0
+                || libc::setgid(65534) != 0
+                || libc::setuid(65534) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > Duration::from_secs(40) {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "volley hung on threads it could not spawn:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("thread"), "{stderr}");
+    // What there is to say is still written.
+    let r = read_json(&json);
+    assert!(!r["errors"].as_array().unwrap().is_empty(), "{r}");
 }

@@ -17,6 +17,7 @@ mod grpc_interop;
 mod grpc_like_clients;
 mod grpc_streams;
 mod hostile;
+mod hostile_grpc;
 mod http;
 mod httpbin;
 mod like_clients;

@@ -92,13 +92,11 @@ impl Requests {
                 .map_err(|f| (0, 0, f))?
         };
         let mut client = s.call.client(conn, self.grpc[s.endpoint].0.origin());
-        client.ready().await.map_err(|e| {
-            (
-                0,
-                0,
-                Failure::new(FailureKind::Connect, "cannot connect").with_detail(e.to_string()),
-            )
-        })?;
+        // A connection that cannot take the call: its failure as h2 saw it.
+        client
+            .ready()
+            .await
+            .map_err(|grpc::CallError(f)| (0, 0, f))?;
         let opened = Instant::now();
         // A server stream takes one message; the others as many as the
         // count or the duration allow.
