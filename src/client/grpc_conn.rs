@@ -448,6 +448,11 @@ impl Pipe {
                     Poll::Ready(None | Some(Err(_))) => return Poll::Ready(()),
                     Poll::Ready(Some(Ok(n))) => n,
                 };
+                if n == 0 {
+                    // No window yet: wait for the next change of it.
+                    self.pending = Some((data, end));
+                    continue;
+                }
                 let chunk = data.split_to(n.min(data.len()));
                 let last = data.is_empty() && end;
                 if self.tx.send_data(chunk, last).is_err() || last {
