@@ -24,10 +24,91 @@ pub struct DataSource {
     pub columns: Vec<String>,
     /// Column the bare `{{ name }}` means.
     pub default_column: usize,
-    /// rows[r][c]
-    pub rows: Vec<Vec<String>>,
+    pub rows: Rows,
     pub pick: Pick,
     cursor: AtomicUsize,
+}
+
+/// Every record's cells in one buffer, with where each cell ends: about
+/// 4 bytes a cell besides the text itself (a `Vec<String>` per row cost
+/// some 220 bytes a row: 10 million short lines took 2.4 GB).
+#[derive(Debug)]
+pub struct Rows {
+    text: String,
+    /// Where cell `i` ends in `text` (it starts where cell `i - 1` ends),
+    /// `width` cells a row; a row shorter than the header has empty cells.
+    ends: Vec<u32>,
+    width: usize,
+}
+
+impl Rows {
+    fn new(width: usize) -> Self {
+        Rows {
+            text: String::new(),
+            ends: Vec::new(),
+            width: width.max(1),
+        }
+    }
+
+    /// Adds a row of at most `width` cells; false when the values no
+    /// longer fit in 4 GiB.
+    fn push<'a>(&mut self, cells: impl Iterator<Item = &'a str>) -> bool {
+        let mut n = 0;
+        for cell in cells.take(self.width) {
+            self.text.push_str(cell);
+            let Ok(end) = u32::try_from(self.text.len()) else {
+                return false;
+            };
+            self.ends.push(end);
+            n += 1;
+        }
+        let Ok(end) = u32::try_from(self.text.len()) else {
+            return false;
+        };
+        for _ in n..self.width {
+            self.ends.push(end);
+        }
+        true
+    }
+
+    /// The number of records.
+    pub fn len(&self) -> usize {
+        self.ends.len() / self.width
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// A cell; one outside the rows or the header reads as empty.
+    pub fn cell(&self, row: usize, column: usize) -> &str {
+        if column >= self.width {
+            return "";
+        }
+        let Some(i) = row
+            .checked_mul(self.width)
+            .and_then(|r| r.checked_add(column))
+        else {
+            return "";
+        };
+        let start = match i.checked_sub(1) {
+            None => 0,
+            Some(prev) => self.ends.get(prev).copied().unwrap_or(0) as usize,
+        };
+        let end = self.ends.get(i).copied().unwrap_or(0) as usize;
+        self.text.get(start..end).unwrap_or("")
+    }
+
+    /// The memory the rows hold, in bytes.
+    pub fn heap_bytes(&self) -> usize {
+        self.text.capacity() + self.ends.capacity() * std::mem::size_of::<u32>()
+    }
+
+    fn shrink(mut self) -> Self {
+        self.text.shrink_to_fit();
+        self.ends.shrink_to_fit();
+        self
+    }
 }
 
 /// Why a data file could not be read.
@@ -35,6 +116,8 @@ pub struct DataSource {
 pub enum DataError {
     #[error("{0} has no records")]
     Empty(String),
+    #[error("{0}: its values add up to more than 4 GiB, more than a data file may hold")]
+    TooLarge(String),
     #[error("CSV: {0}")]
     Csv(#[from] csv::Error),
     #[error("column {column:?} is not in the CSV header ({header})")]
@@ -53,11 +136,12 @@ pub enum DataError {
 impl DataSource {
     /// One record per non-empty line.
     pub fn from_lines(name: &str, file: &str, text: &str, pick: Pick) -> Result<Self, DataError> {
-        let rows: Vec<Vec<String>> = text
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| vec![l.to_owned()])
-            .collect();
+        let mut rows = Rows::new(1);
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            if !rows.push(std::iter::once(line)) {
+                return Err(DataError::TooLarge(file.to_owned()));
+            }
+        }
         Self::new(name, file, vec!["line".into()], 0, rows, pick)
     }
 
@@ -86,9 +170,11 @@ impl DataSource {
                     header: columns.join(","),
                 })?,
         };
-        let mut rows = Vec::new();
-        for rec in reader.records() {
-            let rec = rec?;
+        let mut rows = Rows::new(columns.len());
+        // One record read into again and again: the rows' own buffer is
+        // the only copy kept.
+        let mut rec = csv::StringRecord::new();
+        while reader.read_record(&mut rec)? {
             if rec.len() > columns.len() {
                 return Err(DataError::LongRow {
                     file: file.to_owned(),
@@ -97,7 +183,9 @@ impl DataSource {
                     columns: columns.len(),
                 });
             }
-            rows.push(rec.iter().map(str::to_owned).collect());
+            if !rows.push(rec.iter()) {
+                return Err(DataError::TooLarge(file.to_owned()));
+            }
         }
         Self::new(name, file, columns, default_column, rows, pick)
     }
@@ -107,7 +195,7 @@ impl DataSource {
         file: &str,
         columns: Vec<String>,
         default_column: usize,
-        rows: Vec<Vec<String>>,
+        rows: Rows,
         pick: Pick,
     ) -> Result<Self, DataError> {
         if rows.is_empty() {
@@ -117,7 +205,7 @@ impl DataSource {
             name: name.to_owned(),
             columns,
             default_column,
-            rows,
+            rows: rows.shrink(),
             pick,
             cursor: AtomicUsize::new(0),
         })
@@ -140,7 +228,7 @@ impl DataSource {
 
     /// A cell; rows shorter than the header read as empty.
     pub fn value(&self, row: usize, column: usize) -> &str {
-        self.rows[row].get(column).map(String::as_str).unwrap_or("")
+        self.rows.cell(row, column)
     }
 }
 
@@ -205,5 +293,27 @@ mod tests {
             text.contains("u.csv line 3 has 3 fields, but the header has 2"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn rows_cost_about_four_bytes_a_cell_beside_their_text() {
+        let text: String = (0..100_000).map(|i| format!("user{i:06}\n")).collect();
+        let d = DataSource::from_lines("u", "u.txt", &text, Pick::Sequential).unwrap();
+        assert_eq!(d.rows.len(), 100_000);
+        assert_eq!(d.value(0, 0), "user000000");
+        assert_eq!(d.value(99_999, 0), "user099999");
+        assert_eq!(d.value(100_000, 0), "", "past the last row");
+        assert_eq!(d.value(5, 1), "", "past the header");
+        // 10 bytes of text and 4 of offset a row, nothing else.
+        assert_eq!(d.rows.heap_bytes(), 100_000 * 14);
+        let csv: String = std::iter::once("a,b,c\n".to_owned())
+            .chain((0..1000).map(|i| format!("{i},\"x,{i}\"\n")))
+            .collect();
+        let d = DataSource::from_csv("c", "c.csv", &csv, None, Pick::Random).unwrap();
+        assert_eq!(
+            (d.value(7, 0), d.value(7, 1), d.value(7, 2)),
+            ("7", "x,7", "")
+        );
+        assert!(d.rows.heap_bytes() <= csv.len() + 1000 * 3 * 4);
     }
 }
