@@ -87,19 +87,21 @@ impl Jar {
             }
         });
         for domain in touched {
-            while self.set_at.keys().filter(|k| k.0 == domain).count() > MAX_PER_DOMAIN {
-                dropped = dropped.saturating_add(u64::from(self.evict_oldest(Some(&domain))));
+            let held = self.set_at.keys().filter(|k| k.0 == domain).count();
+            for _ in MAX_PER_DOMAIN..held {
+                self.evict_oldest(Some(&domain));
+                dropped = dropped.saturating_add(1);
             }
         }
-        while self.set_at.len() > MAX_PER_USER {
-            dropped = dropped.saturating_add(u64::from(self.evict_oldest(None)));
+        for _ in MAX_PER_USER..self.set_at.len() {
+            self.evict_oldest(None);
+            dropped = dropped.saturating_add(1);
         }
         dropped
     }
 
-    /// Removes the least recently set cookie (of `domain`, if given);
-    /// whether there was one.
-    fn evict_oldest(&mut self, domain: Option<&str>) -> bool {
+    /// Removes the least recently set cookie (of `domain`, if given).
+    fn evict_oldest(&mut self, domain: Option<&str>) {
         let Some(key) = self
             .set_at
             .iter()
@@ -107,11 +109,10 @@ impl Jar {
             .min_by_key(|(_, at)| **at)
             .map(|(k, _)| k.clone())
         else {
-            return false;
+            return;
         };
         self.store.remove(&key.0, &key.1, &key.2);
         self.set_at.remove(&key);
-        true
     }
 
     /// Writes the `Cookie` header value for a request to `url` into `out`

@@ -268,25 +268,14 @@ pub fn h2_failure(e: &h2::Error) -> Failure {
                 FailureKind::Reset,
                 "stream cancelled by the server (CANCEL)",
             ),
-            Some(r) => Failure::new(
-                FailureKind::Protocol,
-                format!("stream reset by the server ({r:?})"),
-            ),
-            None => Failure::new(FailureKind::Protocol, "stream reset by the server"),
+            r => protocol("stream reset by the server", r),
         }
     } else if e.is_library() || e.is_go_away() {
         // h2 saw the server break HTTP/2 (a flow-control window exceeded,
         // a bad frame) and closed the connection.
         match e.reason() {
-            Some(h2::Reason::FLOW_CONTROL_ERROR) => Failure::new(
-                FailureKind::Protocol,
-                "HTTP/2 flow-control error (FLOW_CONTROL_ERROR)",
-            ),
-            Some(r) => Failure::new(
-                FailureKind::Protocol,
-                format!("HTTP/2 protocol error ({r:?})"),
-            ),
-            None => Failure::new(FailureKind::Protocol, "HTTP/2 protocol error"),
+            r @ Some(h2::Reason::FLOW_CONTROL_ERROR) => protocol("HTTP/2 flow-control error", r),
+            r => protocol("HTTP/2 protocol error", r),
         }
     } else {
         // A request h2 refused to send (a header HTTP/2 forbids), or a
@@ -294,6 +283,14 @@ pub fn h2_failure(e: &h2::Error) -> Failure {
         Failure::new(FailureKind::Request, "HTTP/2 refused the request")
     };
     failure.with_detail(detail)
+}
+
+/// A `protocol` failure, with the HTTP/2 error code when there is one.
+fn protocol(what: &'static str, reason: Option<h2::Reason>) -> Failure {
+    match reason {
+        Some(r) => Failure::new(FailureKind::Protocol, format!("{what} ({r:?})")),
+        None => Failure::new(FailureKind::Protocol, what),
+    }
 }
 
 fn call_error(e: &h2::Error) -> CallError {
@@ -368,19 +365,18 @@ impl Future for Call {
             Call::Refused(e) => {
                 let e = e.take();
                 *this = Call::Done;
-                Poll::Ready(Err(e.unwrap_or_else(|| {
-                    CallError(Failure::new(
-                        FailureKind::Internal,
-                        "call polled after its end",
-                    ))
-                })))
+                Poll::Ready(Err(e.unwrap_or_else(polled_after_end)))
             }
-            Call::Done => Poll::Ready(Err(CallError(Failure::new(
-                FailureKind::Internal,
-                "call polled after its end",
-            )))),
+            Call::Done => Poll::Ready(Err(polled_after_end())),
         }
     }
+}
+
+fn polled_after_end() -> CallError {
+    CallError(Failure::new(
+        FailureKind::Internal,
+        "call polled after its end",
+    ))
 }
 
 /// Sends what it can of the request's body; drops the pipe once it has

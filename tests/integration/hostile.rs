@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 use crate::common::{Dir, read_json};
 use crate::procs::{self, Proc};
@@ -43,25 +43,17 @@ struct Hostile {
 
 /// Starts the target on a thread of its own.
 fn hostile() -> Hostile {
-    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    std_listener.set_nonblocking(true).unwrap();
-    let addr = std_listener.local_addr().unwrap();
     let seen = Seen::default();
     let s = seen.clone();
-    procs::serve_on_own_thread(std_listener, move |listener| serve(listener, s));
+    let addr = procs::serve_connections(move |sock| {
+        let seen = s.clone();
+        async move {
+            let _ = connection(sock, seen).await;
+        }
+    });
     Hostile { addr, seen }
 }
 
-async fn serve(listener: TcpListener, seen: Seen) {
-    while let Ok((sock, _)) = listener.accept().await {
-        let seen = seen.clone();
-        tokio::spawn(async move {
-            let _ = connection(sock, seen).await;
-        });
-    }
-}
-
-/// Writes `bytes` again and again until the client goes away.
 async fn forever(s: &mut TcpStream, bytes: &[u8]) -> std::io::Result<()> {
     loop {
         s.write_all(bytes).await?;
@@ -620,24 +612,15 @@ impl hyper::body::Body for Zeros {
 
 #[test]
 fn http2_bodies_are_read_through_in_bounded_memory() {
-    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    std_listener.set_nonblocking(true).unwrap();
-    let addr = std_listener.local_addr().unwrap();
-    procs::serve_on_own_thread(std_listener, |listener| async move {
-        while let Ok((sock, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(
-                    |req: hyper::Request<hyper::body::Incoming>| async move {
-                        let left = (req.uri().path() == "/big").then_some(300u64 << 20);
-                        Ok::<_, std::convert::Infallible>(hyper::Response::new(Zeros { left }))
-                    },
-                );
-                let _ =
-                    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
-                        .serve_connection(hyper_util::rt::TokioIo::new(sock), service)
-                        .await;
+    let addr = procs::serve_connections(|sock| async move {
+        let service =
+            hyper::service::service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
+                let left = (req.uri().path() == "/big").then_some(300u64 << 20);
+                Ok::<_, std::convert::Infallible>(hyper::Response::new(Zeros { left }))
             });
-        }
+        let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .serve_connection(hyper_util::rt::TokioIo::new(sock), service)
+            .await;
     });
     let dir = Dir::new();
     let text = format!(
@@ -888,8 +871,9 @@ fn threads_that_cannot_be_spawned_end_the_run_with_exit_2_and_the_reason() {
 }
 
 /// A data file of two million short lines (22 MB) costs about its size in
-/// each copy of it, not the ~220 bytes a row it cost as a String per row
-/// (~900 MB over the master's and the worker's copies).
+/// each copy of it, not the ~220 bytes a row the issue measured with a
+/// String per row (which would make ~900 MB over the master's and the
+/// worker's compiled copies: an estimate, not a measurement here).
 #[test]
 fn a_big_data_file_costs_about_its_size() {
     let target = hostile();

@@ -34,17 +34,9 @@ const MODES: [(&str, &str); 6] = [
 const KEEP: usize = 200_000;
 
 fn hostile_grpc() -> std::net::SocketAddr {
-    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    std_listener.set_nonblocking(true).unwrap();
-    let addr = std_listener.local_addr().unwrap();
-    procs::serve_on_own_thread(std_listener, |listener| async move {
-        while let Ok((sock, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let _ = connection(sock).await;
-            });
-        }
-    });
-    addr
+    procs::serve_connections(|sock| async move {
+        let _ = connection(sock).await;
+    })
 }
 
 fn answer(status: Option<&str>) -> http::Response<()> {

@@ -286,6 +286,24 @@ where
     });
 }
 
+/// A loopback listener whose every connection `conn` serves, on a task of
+/// its own, on a thread and runtime of their own; its address.
+pub fn serve_connections<F, Fut>(conn: F) -> std::net::SocketAddr
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    serve_on_own_thread(listener, move |listener| async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            tokio::spawn(conn(sock));
+        }
+    });
+    addr
+}
+
 async fn serve(listener: TcpListener, r: Arc<AtomicU64>) {
     answer_ok(listener, move |_| {
         r.fetch_add(1, Ordering::SeqCst);
