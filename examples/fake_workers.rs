@@ -77,6 +77,7 @@ async fn fake(
         cores: 1,
         token,
         volley_version: String::new(),
+        process_key: Vec::new(),
     };
     framing::write(&mut send, &hello)
         .await

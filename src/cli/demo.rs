@@ -80,10 +80,13 @@ pub fn demo(args: DemoArgs) -> Result<i32, Exit> {
     );
 
     let files = BTreeMap::from([
-        ("data/texts.txt".to_string(), TEXTS.as_bytes().to_vec()),
+        (
+            "data/texts.txt".to_string(),
+            bytes::Bytes::from_static(TEXTS.as_bytes()),
+        ),
         (
             "../proto/predict/v1/predict.proto".to_string(),
-            PROTO.as_bytes().to_vec(),
+            bytes::Bytes::from_static(PROTO.as_bytes()),
         ),
     ]);
     let options = Options {

@@ -61,6 +61,7 @@ pub fn worker(args: WorkerArgs) -> Result<i32, Exit> {
         id,
         threads: args.threads,
         once: false,
+        in_process: false,
     };
     let rt = super::run::cluster_runtime()?;
     // SIGTERM or SIGINT: leave the run cleanly (last report, then Done

@@ -25,15 +25,21 @@ fn bad(what: &'static str, why: impl Into<String>) -> ConvertError {
     }
 }
 
-pub fn source_to_wire(s: &Source) -> wire::ScenarioSource {
+/// The scenario as a plan carries it: its files' bytes, or, for a worker in
+/// this process, the keys they are lent under (`lent`).
+pub fn source_to_wire(s: &Source, lent: Option<&super::shared::Lease>) -> wire::ScenarioSource {
     wire::ScenarioSource {
         path: s.path.display().to_string(),
         text: s.text.clone(),
-        files: s
-            .files
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
+        files: match lent {
+            Some(_) => Default::default(),
+            None => s
+                .files
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_vec()))
+                .collect(),
+        },
+        shared: lent.map(|l| l.keys().clone()).unwrap_or_default(),
         vars: s
             .vars
             .iter()
@@ -50,16 +56,32 @@ pub fn source_to_wire(s: &Source) -> wire::ScenarioSource {
     }
 }
 
-pub fn source_from_wire(s: wire::ScenarioSource) -> Source {
+/// The scenario a plan carries; a file lent by this process is taken from
+/// its store (shared, not copied).
+pub fn source_from_wire(s: wire::ScenarioSource) -> Result<Source, ConvertError> {
+    let mut files: std::collections::BTreeMap<String, bytes::Bytes> = s
+        .files
+        .into_iter()
+        .map(|(k, v)| (k, bytes::Bytes::from(v)))
+        .collect();
+    for (path, key) in s.shared {
+        let bytes = super::shared::borrow(key).ok_or_else(|| {
+            bad(
+                "scenario file",
+                format!("{path} was lent by a master in this process that no longer holds it"),
+            )
+        })?;
+        files.insert(path, bytes);
+    }
     let mut vars: std::collections::BTreeMap<String, Option<String>> =
         s.vars.into_iter().map(|(k, v)| (k, Some(v))).collect();
     for k in s.unset {
         vars.insert(k, None);
     }
-    Source {
+    Ok(Source {
         path: s.path.into(),
         text: s.text,
-        files: s.files.into_iter().collect(),
+        files,
         vars,
         host: s.host,
         headers: s
@@ -70,7 +92,7 @@ pub fn source_from_wire(s: wire::ScenarioSource) -> Source {
                 Some((k.trim().to_owned(), v.trim().to_owned()))
             })
             .collect(),
-    }
+    })
 }
 
 fn ms(d: Duration) -> u64 {
@@ -309,6 +331,32 @@ mod tests {
     use crate::scenario::Stage;
 
     #[test]
+    fn lent_files_are_borrowed_and_unknown_keys_name_the_file() {
+        let source = Source {
+            path: "s.toml".into(),
+            text: String::new(),
+            files: [("users.txt".to_owned(), bytes::Bytes::from(vec![b'a'; 64]))].into(),
+            vars: Default::default(),
+            host: None,
+            headers: Vec::new(),
+        };
+        let lease = crate::cluster::shared::Lease::lend(&source.files);
+        let lent = source_to_wire(&source, Some(&lease));
+        assert!(lent.files.is_empty(), "keys, not bytes");
+        let back = source_from_wire(lent.clone()).unwrap();
+        assert_eq!(
+            back.files["users.txt"].as_ptr(),
+            source.files["users.txt"].as_ptr(),
+            "the master's buffer itself"
+        );
+        let sent = source_from_wire(source_to_wire(&source, None)).unwrap();
+        assert_eq!(sent.files, source.files);
+        drop(lease);
+        let e = source_from_wire(lent).unwrap_err().to_string();
+        assert!(e.contains("users.txt"), "{e}");
+    }
+
+    #[test]
     fn loads_survive_the_wire() {
         let loads = [
             LoadSpec {
@@ -417,7 +465,7 @@ mod tests {
 
     #[test]
     fn snapshots_survive_the_wire_and_bad_ones_are_refused() {
-        let mut n = NameSnapshot::empty(1);
+        let mut n = NameSnapshot::<crate::stats::Latency>::empty(1);
         for v in [120, 250, 99_000] {
             n.hist.record(v).unwrap();
         }

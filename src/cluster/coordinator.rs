@@ -340,12 +340,22 @@ pub async fn run_on(
         .map(|(info, link)| (info.serial, Member::new(info, link)))
         .collect();
     stats.expect_sources(members.len());
-    let source = convert::source_to_wire(&spec.scenario.source);
+    // Workers in this process borrow the scenario's files for the run (the
+    // lease ends with it); others get their bytes, copied for the wire only
+    // when the first such worker is planned.
+    let lease = super::shared::Lease::lend(&spec.scenario.source.files);
+    let lent = convert::source_to_wire(&spec.scenario.source, Some(&lease));
+    let sent = std::cell::OnceCell::new();
     let load = convert::load_to_wire(&spec.load);
     // start_in_ms is set as each plan is written (see WorkerLink::send_plan).
-    let plan = |share: Share| wire::Plan {
+    let plan = |share: Share, to: &WorkerInfo| wire::Plan {
         run_id,
-        scenario: Some(source.clone()),
+        scenario: Some(if to.in_process {
+            lent.clone()
+        } else {
+            sent.get_or_init(|| convert::source_to_wire(&spec.scenario.source, None))
+                .clone()
+        }),
         load: Some(load.clone()),
         share: Some(convert::share_to_wire(share)),
         start_in_ms: 0,
@@ -357,7 +367,7 @@ pub async fn run_on(
     let lead = Duration::from_millis(300 + 2 * members.len() as u64);
     let started = Instant::now() + lead;
     for (m, share) in members.values().zip(shares(&members)) {
-        m.link.send_plan(plan(share), started);
+        m.link.send_plan(plan(share, &m.info), started);
     }
 
     let mut notes = Vec::new();
@@ -483,7 +493,7 @@ pub async fn run_on(
                         members.insert(serial, m);
                         stats.expect_sources(active(&members).len());
                         if let Some((s, share)) = reshare(&members, run_id, Some(serial), total_override) {
-                            members[&s].link.send_plan(plan(share), started);
+                            members[&s].link.send_plan(plan(share, &members[&s].info), started);
                             if total_override.is_some() {
                                 // The plan carries the stages; the override follows it.
                                 members[&s].link.send(master_message::Msg::Update(wire::Update {

@@ -30,6 +30,7 @@ pub fn spawn(
                 id: format!("local-{}", i + 1),
                 threads,
                 once: true,
+                in_process: true,
             };
             tokio::spawn(async move {
                 // In-process workers stop with their master, not on signals.

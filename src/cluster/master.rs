@@ -38,6 +38,9 @@ pub struct WorkerInfo {
     pub hostname: String,
     pub cores: u32,
     pub addr: SocketAddr,
+    /// It runs in this process (a local worker of `volley run`): its plans
+    /// name the scenario's files rather than carry them.
+    pub in_process: bool,
 }
 
 /// What the connections report.
@@ -218,6 +221,7 @@ async fn serve(conn: Connection, serial: u64, token: &Token, events: mpsc::Unbou
         hostname: hello.hostname.clone(),
         cores: hello.cores.max(1),
         addr,
+        in_process: super::shared::is_own_key(&hello.process_key),
     };
     info!(%addr, worker = %info.id, host = %info.hostname, cores = info.cores, "worker joined");
     let (tx, mut rx) = mpsc::unbounded_channel();

@@ -17,6 +17,7 @@ pub mod identity;
 pub mod live;
 pub mod local;
 pub mod master;
+pub mod shared;
 pub mod token;
 pub mod worker;
 

@@ -38,6 +38,10 @@ pub struct WorkerConfig {
     /// Exit when the master goes away instead of reconnecting (local
     /// workers of `volley run`).
     pub once: bool,
+    /// Runs in its master's process (`volley run`'s local workers): says so
+    /// in its hello, and takes the scenario's files from the process's
+    /// store rather than as bytes (see [`super::shared`]).
+    pub in_process: bool,
 }
 
 /// Why a worker gave up.
@@ -166,6 +170,11 @@ async fn session(
         },
         token: config.token.expose().to_owned(),
         volley_version: env!("CARGO_PKG_VERSION").into(),
+        process_key: if config.in_process {
+            super::shared::process_key().to_vec()
+        } else {
+            Vec::new()
+        },
     };
     if let Err(e) = framing::write(&mut send, &hello).await {
         return Ok(SessionEnd::Lost(format!("sending hello: {e}")));
@@ -368,7 +377,8 @@ async fn next_snapshot(running: &mut Option<Running>) -> Option<Snapshot<Sparse>
 
 /// Compiles the plan's scenario and starts the engine.
 fn start(plan: wire::Plan, threads: usize) -> Result<Running, String> {
-    let source = convert::source_from_wire(plan.scenario.unwrap_or_default());
+    let source =
+        convert::source_from_wire(plan.scenario.unwrap_or_default()).map_err(|e| e.to_string())?;
     let scenario = crate::scenario::compile::compile_source(&source).map_err(|e| e.to_string())?;
     let load =
         convert::load_from_wire(&plan.load.unwrap_or_default()).map_err(|e| e.to_string())?;

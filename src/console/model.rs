@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use crate::cluster::live::{Board, Phase, WorkerRow};
 use crate::scenario::{Scenario, Step};
-use crate::stats::histogram::quantile;
-use crate::stats::{NameSnapshot, RunStats};
+use crate::stats::{NameTotals, RunStats};
 
 /// Seconds of history the charts show.
 pub const HISTORY_SECS: u64 = 300;
@@ -183,7 +182,7 @@ impl Layout {
 fn row(
     (kind, stat, group): (RowKind, usize, usize),
     name: &str,
-    n: &NameSnapshot,
+    n: &NameTotals,
     run: &RunStats,
 ) -> Row {
     let h = &n.hist;
@@ -197,11 +196,11 @@ fn row(
         failures: n.failures,
         rps: run.rps(n),
         mean: if empty { 0.0 } else { h.mean() },
-        p50: quantile(h, 0.5),
-        p90: quantile(h, 0.9),
-        p95: quantile(h, 0.95),
-        p99: quantile(h, 0.99),
-        p999: quantile(h, 0.999),
+        p50: h.quantile(0.5),
+        p90: h.quantile(0.9),
+        p95: h.quantile(0.95),
+        p99: h.quantile(0.99),
+        p999: h.quantile(0.999),
         max: if empty { 0 } else { h.max() },
         size: if n.requests > 0 {
             n.bytes_received as f64 / n.requests as f64
@@ -228,8 +227,8 @@ const EDGES: [(u64, &str); 13] = [
     (u64::MAX, ">=1s"),
 ];
 
-fn distribution(total: &NameSnapshot) -> Vec<(String, u64)> {
-    let h = &total.hist;
+fn distribution(total: &NameTotals) -> Vec<(String, u64)> {
+    let h = total.hist.dense();
     if h.is_empty() {
         return Vec::new();
     }

@@ -350,7 +350,9 @@ fn a_frame_is_built_from_the_runs_statistics() {
 fn a_streaming_calls_rows_follow_it_as_steps() {
     use crate::scenario::compile::{MemorySources, Options, compile};
     let proto = include_bytes!("../../proto/predict/v1/predict.proto").to_vec();
-    let files = [("predict.proto".to_owned(), proto)].into_iter().collect();
+    let files = [("predict.proto".to_owned(), bytes::Bytes::from(proto))]
+        .into_iter()
+        .collect();
     let text = "[grpc]\nendpoint = \"http://127.0.0.1:1\"\nproto = \"predict.proto\"\n\
                 [[request]]\nname = \"chat\"\ngrpc = \"predict.v1.Predictor/PredictStream\"\n\
                 message = { text = \"a\" }\n[request.stream]\nmessages = 3\n\

@@ -146,7 +146,7 @@ mod tests {
         let text: String = std::iter::once("user\n".to_string())
             .chain((0..n).map(|i| format!("u{i}\n")))
             .collect();
-        vec![DataSource::from_csv("acct", "a.csv", &text, None, Pick::PerUser).unwrap()]
+        vec![DataSource::from_csv("acct", "a.csv", text.clone(), None, Pick::PerUser).unwrap()]
     }
 
     #[test]

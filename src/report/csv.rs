@@ -22,9 +22,8 @@
 use std::io::Write;
 use std::time::{Duration, UNIX_EPOCH};
 
-use crate::stats::histogram::quantile;
 use crate::stats::series::{Cumulative, Percentiles, Point};
-use crate::stats::{FailureKind, NameSnapshot, RunStats};
+use crate::stats::{FailureKind, NameTotals, RunStats};
 
 const PCTS: [f64; 11] = [
     0.5, 0.66, 0.75, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0,
@@ -83,7 +82,7 @@ fn type_of(methods: &[String], kinds: &[&str], i: usize) -> String {
     }
 }
 
-fn stats_row(kind: &str, name: &str, n: &NameSnapshot, run: &RunStats) -> Vec<String> {
+fn stats_row(kind: &str, name: &str, n: &NameTotals, run: &RunStats) -> Vec<String> {
     let h = &n.hist;
     let secs = run.measured_secs().max(1e-9);
     let empty = h.is_empty();
@@ -92,7 +91,7 @@ fn stats_row(kind: &str, name: &str, n: &NameSnapshot, run: &RunStats) -> Vec<St
         name.to_owned(),
         n.requests.to_string(),
         n.failures.to_string(),
-        rounded_ms(quantile(h, 0.5)),
+        rounded_ms(h.quantile(0.5)),
         ms(if empty { 0.0 } else { h.mean() }),
         ms(if empty { 0.0 } else { h.min() as f64 }),
         ms(if empty { 0.0 } else { h.max() as f64 }),
@@ -107,7 +106,7 @@ fn stats_row(kind: &str, name: &str, n: &NameSnapshot, run: &RunStats) -> Vec<St
     if empty {
         r.extend(PCTS.iter().map(|_| "N/A".to_string()));
     } else {
-        r.extend(PCTS.iter().map(|q| rounded_ms(quantile(h, *q))));
+        r.extend(PCTS.iter().map(|q| rounded_ms(h.quantile(*q))));
     }
     r
 }

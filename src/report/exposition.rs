@@ -4,8 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::stats::Latency;
-use crate::stats::histogram;
+use crate::stats::Latencies;
 
 /// A sample's value.
 #[derive(Debug, Clone, Copy)]
@@ -96,13 +95,13 @@ impl Exposition {
         &mut self,
         family: &str,
         label: (&str, &str),
-        hist: &Latency,
+        hist: &Latencies,
         quantiles: &[(f64, &str)],
     ) {
         let count = hist.len();
         if count > 0 {
             for &(q, q_label) in quantiles {
-                let micros = histogram::quantile(hist, q);
+                let micros = hist.quantile(q);
                 self.sample(
                     family,
                     "",

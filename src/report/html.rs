@@ -11,8 +11,7 @@ use super::escape_markup as esc;
 use super::format_micros;
 use super::run_report::RunReport;
 use super::summary::QUANTILES;
-use crate::stats::histogram::quantile;
-use crate::stats::{NameClass, NameSnapshot, RunStats};
+use crate::stats::{NameClass, NameTotals, RunStats};
 
 const STYLE: &str = r#"
 :root { --ink:#1d2430; --muted:#5b6472; --line:#dfe3e8; --pass:#1a7f37; --fail:#c8281e; --head:#f4f6f8; }
@@ -65,7 +64,7 @@ pub fn when(unix_ms: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(unix_ms)).to_string()
 }
 
-fn cell_latency(n: &NameSnapshot, f: impl Fn(&NameSnapshot) -> f64) -> String {
+fn cell_latency(n: &NameTotals, f: impl Fn(&NameTotals) -> f64) -> String {
     if n.hist.is_empty() {
         "–".into()
     } else {
@@ -79,7 +78,7 @@ fn stats_row(
     class: &str,
     kind: &str,
     name: &str,
-    n: &NameSnapshot,
+    n: &NameTotals,
     run: &RunStats,
 ) {
     let _ = write!(
@@ -98,7 +97,7 @@ fn stats_row(
         let _ = write!(
             out,
             "<td>{}</td>",
-            cell_latency(n, |n| quantile(&n.hist, q) as f64)
+            cell_latency(n, |n| n.hist.quantile(q) as f64)
         );
     }
     let avg = |b: u64| {
@@ -218,7 +217,7 @@ pub fn render(report: &RunReport) -> String {
     for (label, q) in [("p50", 0.5), ("p95", 0.95), ("p99", 0.99)] {
         card(
             &mut out,
-            &cell_latency(&total, |n| quantile(&n.hist, q) as f64),
+            &cell_latency(&total, |n| n.hist.quantile(q) as f64),
             label,
         );
     }
@@ -321,15 +320,17 @@ pub fn render(report: &RunReport) -> String {
     );
     let mut busiest: Vec<usize> = (0..run.request_names()).collect();
     busiest.sort_by_key(|&i| std::cmp::Reverse(run.totals[i].requests));
-    let mut lines: Vec<(&str, &crate::stats::Latency)> = vec![("total", &total.hist)];
+    let mut dense = vec![("total", total.hist.dense())];
     if run.request_names() > 1 {
-        lines.extend(
+        dense.extend(
             busiest
                 .iter()
                 .take(DISTRIBUTIONS)
-                .map(|&i| (run.names[i].as_str(), &run.totals[i].hist)),
+                .map(|&i| (run.names[i].as_str(), run.totals[i].hist.dense())),
         );
     }
+    let lines: Vec<(&str, &crate::stats::Latency)> =
+        dense.iter().map(|(n, h)| (*n, &**h)).collect();
     chart(&mut out, "chart-distribution", charts::distribution(&lines));
 
     let failures: Vec<_> = run

@@ -5,9 +5,9 @@
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use crate::stats::histogram::{self, quantile};
+use crate::stats::histogram;
 use crate::stats::series::Point;
-use crate::stats::{FailureKind, NameSnapshot, RunStats};
+use crate::stats::{FailureKind, NameTotals, RunStats};
 
 use super::run_report::RunReport;
 use crate::stats::threshold::Verdict;
@@ -174,7 +174,7 @@ pub struct WorkerJson {
     pub invalid: Vec<String>,
 }
 
-pub fn stats_json(name: &str, n: &NameSnapshot, run: &RunStats) -> StatsJson {
+pub fn stats_json(name: &str, n: &NameTotals, run: &RunStats) -> StatsJson {
     let h = &n.hist;
     let empty = h.is_empty();
     StatsJson {
@@ -191,11 +191,11 @@ pub fn stats_json(name: &str, n: &NameSnapshot, run: &RunStats) -> StatsJson {
         },
         mean_us: if empty { 0.0 } else { h.mean() },
         min_us: if empty { 0 } else { h.min() },
-        p50_us: quantile(h, 0.5),
-        p90_us: quantile(h, 0.9),
-        p95_us: quantile(h, 0.95),
-        p99_us: quantile(h, 0.99),
-        p999_us: quantile(h, 0.999),
+        p50_us: h.quantile(0.5),
+        p90_us: h.quantile(0.9),
+        p95_us: h.quantile(0.95),
+        p99_us: h.quantile(0.99),
+        p999_us: h.quantile(0.999),
         max_us: if empty { 0 } else { h.max() },
         bytes_sent: n.bytes_sent,
         bytes_received: n.bytes_received,
@@ -211,7 +211,7 @@ pub fn stats_json(name: &str, n: &NameSnapshot, run: &RunStats) -> StatsJson {
                 last_seen_s: f.seen_ms.map(|(_, b)| b as f64 / 1000.0),
             })
             .collect(),
-        histogram: base64::engine::general_purpose::STANDARD.encode(histogram::encode(h)),
+        histogram: base64::engine::general_purpose::STANDARD.encode(histogram::encode(&h.dense())),
     }
 }
 

@@ -12,7 +12,7 @@ use super::run_report::RunReport;
 use crate::stats::histogram;
 use crate::stats::series::Point;
 use crate::stats::threshold::Threshold;
-use crate::stats::{FailureCount, NameClass, NameSnapshot, RunStats};
+use crate::stats::{FailureCount, Latencies, NameClass, NameTotals, RunStats};
 
 /// Why a result could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -66,21 +66,39 @@ pub enum Align {
     Start,
 }
 
-/// Reads one result file.
+/// Reads one result file: parsed as it is read (the text is never held
+/// whole), each name's histogram kept as pairs when it holds few buckets.
+/// A result costs about what it holds: see docs/scenario.md, "Limits".
 pub fn load(path: &Path) -> Result<RunReport, LoadError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|error| LoadError::Read {
+    let file = std::fs::File::open(path).map_err(|error| LoadError::Read {
         path: shown.clone(),
         error,
     })?;
-    let doc: ResultJson = serde_json::from_str(&text).map_err(|error| LoadError::Parse {
-        path: shown.clone(),
-        error,
-    })?;
+    let doc: ResultJson = serde_json::from_reader(std::io::BufReader::with_capacity(1 << 16, file))
+        .map_err(|error| {
+            if error.is_io() {
+                LoadError::Read {
+                    path: shown.clone(),
+                    error: error.into(),
+                }
+            } else {
+                // A reader's error is placed where it stopped reading, a
+                // little past the fault: read again whole, on this path
+                // only, for the line and column of the fault itself.
+                let exact = std::fs::read(path)
+                    .ok()
+                    .and_then(|text| serde_json::from_slice::<ResultJson>(&text).err());
+                LoadError::Parse {
+                    path: shown.clone(),
+                    error: exact.unwrap_or(error),
+                }
+            }
+        })?;
     from_json(doc, &shown)
 }
 
-fn totals(i: u32, s: &StatsJson, path: &str) -> Result<NameSnapshot, LoadError> {
+fn totals(i: u32, s: &StatsJson, path: &str) -> Result<NameTotals, LoadError> {
     let bad = |reason: String| LoadError::Histogram {
         path: path.to_owned(),
         name: s.name.clone(),
@@ -89,7 +107,9 @@ fn totals(i: u32, s: &StatsJson, path: &str) -> Result<NameSnapshot, LoadError> 
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(&s.histogram)
         .map_err(|e| bad(format!("not base64: {e}")))?;
-    let hist = histogram::decode(&bytes).map_err(|e| bad(e.to_string()))?;
+    // Decoded densely for a moment, kept as pairs when they are few: a
+    // result of many names costs what its names recorded.
+    let hist = Latencies::from(&histogram::decode(&bytes).map_err(|e| bad(e.to_string()))?);
     // Every request's latency is in its histogram, failed or not; a
     // failure is a request; a reason counts failures.
     let field = |what: &str| format!("{:?} {what}", s.name);
@@ -122,7 +142,7 @@ fn totals(i: u32, s: &StatsJson, path: &str) -> Result<NameSnapshot, LoadError> 
             format!("its counts add up to more than its {} failures", s.failures),
         ));
     }
-    let mut n = NameSnapshot {
+    let mut n = NameTotals {
         name: i,
         hist,
         requests: s.requests,
@@ -150,19 +170,30 @@ fn totals(i: u32, s: &StatsJson, path: &str) -> Result<NameSnapshot, LoadError> 
 }
 
 /// A result document as a report; `path` names it in errors.
-pub fn from_json(doc: ResultJson, path: &str) -> Result<RunReport, LoadError> {
-    let all: Vec<&StatsJson> = doc
-        .names
-        .iter()
-        .chain(&doc.flows)
-        .chain(&doc.streams)
+pub fn from_json(mut doc: ResultJson, path: &str) -> Result<RunReport, LoadError> {
+    let (flows, streams) = (doc.flows.len(), doc.streams.len());
+    let all: Vec<StatsJson> = std::mem::take(&mut doc.names)
+        .into_iter()
+        .chain(std::mem::take(&mut doc.flows))
+        .chain(std::mem::take(&mut doc.streams))
         .collect();
-    let mut stats = RunStats::new(all.iter().map(|s| s.name.clone()).collect())
-        .with_streams(doc.streams.len())
-        .with_flows(doc.flows.len());
-    for (i, s) in all.iter().enumerate() {
-        stats.totals[i] = totals(i as u32, s, path)?;
+    let count = all.len();
+    let mut names = Vec::with_capacity(count);
+    let mut kinds = Vec::with_capacity(count);
+    let mut methods = Vec::with_capacity(count);
+    let mut totals_of = Vec::with_capacity(count);
+    let mut requests = 0u64;
+    // Each name's text (its base64 histogram) is freed once decoded, so a
+    // result's peak is its text or its statistics, not both.
+    for (i, mut s) in all.into_iter().enumerate() {
+        totals_of.push(totals(i as u32, &s, path)?);
+        requests = requests.max(s.requests);
+        names.push(std::mem::take(&mut s.name));
+        kinds.push(std::mem::take(&mut s.kind));
+        methods.push(std::mem::take(&mut s.method));
     }
+    let mut stats = RunStats::new(names).with_streams(streams).with_flows(flows);
+    stats.totals = totals_of;
     if doc.totals.failures > doc.totals.requests {
         return Err(inconsistent(
             path,
@@ -180,7 +211,6 @@ pub fn from_json(doc: ResultJson, path: &str) -> Result<RunReport, LoadError> {
             format!("{} is not a duration", doc.duration_s),
         ));
     }
-    let requests = all.iter().map(|s| s.requests).max().unwrap_or(0);
     if doc.duration_s == 0.0 && requests > 0 {
         return Err(inconsistent(
             path,
@@ -222,8 +252,8 @@ pub fn from_json(doc: ResultJson, path: &str) -> Result<RunReport, LoadError> {
         .collect::<Result<Vec<_>, _>>()?;
     Ok(RunReport {
         config: doc.config,
-        kinds: all.iter().map(|s| s.kind.clone()).collect(),
-        methods: all.iter().map(|s| s.method.clone()).collect(),
+        kinds,
+        methods,
         stats,
         started_unix_ms: doc.started_unix_ms,
         thresholds,
@@ -474,7 +504,6 @@ pub fn merge(mut reports: Vec<(String, RunReport)>, align: Align) -> Result<RunR
 mod tests {
     use super::*;
     use crate::report::json;
-    use crate::stats::histogram::record;
     use crate::stats::{FailureKind, Snapshot};
 
     fn report(names: &[&str], flows: usize, started: u64, seed: u64) -> RunReport {
@@ -498,9 +527,9 @@ mod tests {
                 ..Snapshot::default()
             };
             for i in 0..names.len() as u32 {
-                let mut n = NameSnapshot::empty(i);
+                let mut n = NameTotals::empty(i);
                 for k in 0..(10 + seed) {
-                    record(&mut n.hist, 100 * (i as u64 + 1) + k * seed + sec);
+                    n.hist.record(100 * (i as u64 + 1) + k * seed + sec);
                     n.requests += 1;
                 }
                 n.failures = 1;
@@ -622,7 +651,7 @@ mod tests {
         let a = report(&["a", "flow:f"], 1, 1_000_000, 2);
         let b = report(&["b", "a", "flow:f"], 1, 1_002_000, 5);
         let mut truth_a = a.stats.totals[0].hist.clone();
-        histogram::add(&mut truth_a, &b.stats.totals[1].hist);
+        truth_a.add(&b.stats.totals[1].hist);
         let m = merge(
             vec![("a.json".into(), round_trip(&a)), ("b.json".into(), b)],
             Align::Clock,

@@ -3,8 +3,7 @@
 
 use std::io::{self, Write};
 
-use crate::stats::histogram::quantile;
-use crate::stats::{NameSnapshot, RunStats};
+use crate::stats::{NameTotals, RunStats};
 
 use super::format_micros;
 use crate::stats::threshold::Verdict;
@@ -18,7 +17,7 @@ pub(crate) const QUANTILES: [(&str, f64); 5] = [
     ("p99.9", 0.999),
 ];
 
-fn row(name: &str, n: &NameSnapshot, run: &RunStats) -> Vec<String> {
+fn row(name: &str, n: &NameTotals, run: &RunStats) -> Vec<String> {
     let h = &n.hist;
     let mut r = vec![
         name.to_owned(),
@@ -43,7 +42,7 @@ fn row(name: &str, n: &NameSnapshot, run: &RunStats) -> Vec<String> {
         r.push(if h.is_empty() {
             "-".into()
         } else {
-            format_micros(quantile(h, q) as f64)
+            format_micros(h.quantile(q) as f64)
         });
     }
     r.push(if h.is_empty() {
@@ -54,32 +53,33 @@ fn row(name: &str, n: &NameSnapshot, run: &RunStats) -> Vec<String> {
     r
 }
 
-/// Writes rows under a header, columns aligned; a rule above the last row
-/// when `rule_before_last`.
+/// Writes `count` rows under a header, columns aligned; a rule above the
+/// last row when `rule_before_last`. Rows are made twice (once to measure,
+/// once to write) rather than held: a result of 200,000 names would hold
+/// some 90 MB of cells.
 fn write_table(
     out: &mut impl Write,
     header: &[&str],
-    rows: &[Vec<String>],
+    count: usize,
+    row: impl Fn(usize) -> Vec<String>,
     rule_before_last: bool,
 ) -> io::Result<()> {
-    let widths: Vec<usize> = (0..header.len())
-        .map(|c| {
-            rows.iter()
-                .map(|r| r[c].chars().count())
-                .chain([header[c].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for i in 0..count {
+        for (w, cell) in widths.iter_mut().zip(row(i)) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
     let line = |cells: &[String]| -> String {
         cells
             .iter()
             .enumerate()
             .map(|(i, c)| {
+                let w = widths.get(i).copied().unwrap_or(0);
                 if i == 0 {
-                    format!("{c:<w$}", w = widths[i])
+                    format!("{c:<w$}")
                 } else {
-                    format!("{c:>w$}", w = widths[i])
+                    format!("{c:>w$}")
                 }
             })
             .collect::<Vec<_>>()
@@ -91,11 +91,11 @@ fn write_table(
         line(&header.iter().map(|s| s.to_string()).collect::<Vec<_>>())
     )?;
     let rule: usize = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
-    for (i, r) in rows.iter().enumerate() {
-        if rule_before_last && i == rows.len() - 1 {
+    for i in 0..count {
+        if rule_before_last && i + 1 == count {
             writeln!(out, "{}", "-".repeat(rule))?;
         }
-        writeln!(out, "{}", line(r))?;
+        writeln!(out, "{}", line(&row(i)))?;
     }
     Ok(())
 }
@@ -118,29 +118,35 @@ pub fn write_summary(
         h
     };
     let requests = run.request_names();
-    let mut rows: Vec<Vec<String>> = run.names[..requests]
-        .iter()
-        .zip(&run.totals)
-        .map(|(name, n)| row(name, n, run))
-        .collect();
-    rows.push(row("total", &run.total(), run));
+    let total = run.total();
     write_table(
         out,
         &columns(["name", "requests", "failures", "rps"]),
-        &rows,
+        requests + 1,
+        |i| match (run.names.get(i), run.totals.get(i)) {
+            (Some(name), Some(n)) if i < requests => row(name, n, run),
+            _ => row("total", &total, run),
+        },
         true,
     )?;
-    let group = |range: std::ops::Range<usize>| -> Vec<Vec<String>> {
-        range
-            .filter_map(|i| Some(row(run.names.get(i)?, run.totals.get(i)?, run)))
-            .collect()
+    let group = |range: std::ops::Range<usize>| {
+        let start = range.start;
+        (range.len(), move |i: usize| {
+            let i = start + i;
+            match (run.names.get(i), run.totals.get(i)) {
+                (Some(name), Some(n)) => row(name, n, run),
+                _ => Vec::new(),
+            }
+        })
     };
     if run.flows > 0 {
         writeln!(out)?;
+        let (count, row) = group(run.flow_names());
         write_table(
             out,
             &columns(["flow", "iterations", "failed", "per s"]),
-            &group(run.flow_names()),
+            count,
+            row,
             false,
         )?;
     }
@@ -148,10 +154,12 @@ pub fn write_summary(
         // sent: each message sent (latency: its wait for a place in the send queue);
         // first: each call's first answer; msg: each answer.
         writeln!(out)?;
+        let (count, row) = group(run.stream_names());
         write_table(
             out,
             &columns(["stream", "messages", "failed", "per s"]),
-            &group(run.stream_names()),
+            count,
+            row,
             false,
         )?;
     }

@@ -8,6 +8,8 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use super::Source;
 use super::compile_flow::{collect_vars, compile_flows};
 use super::compile_grpc::compile_grpc;
@@ -28,23 +30,24 @@ pub const DEFAULT_DURATION: Duration = Duration::from_secs(60);
 /// Where the files a scenario names come from: the disk next to the scenario,
 /// or (on a worker) the copies the master sent.
 pub trait Sources: Sync {
-    fn read(&self, relative: &str) -> std::io::Result<Vec<u8>>;
+    fn read(&self, relative: &str) -> std::io::Result<Bytes>;
 }
 
 /// Files relative to a folder on disk.
 pub struct DiskSources(pub PathBuf);
 
 impl Sources for DiskSources {
-    fn read(&self, relative: &str) -> std::io::Result<Vec<u8>> {
-        std::fs::read(self.0.join(relative))
+    fn read(&self, relative: &str) -> std::io::Result<Bytes> {
+        std::fs::read(self.0.join(relative)).map(Bytes::from)
     }
 }
 
-/// Files held in memory, by relative path.
-pub struct MemorySources(pub BTreeMap<String, Vec<u8>>);
+/// Files held in memory, by relative path (shared, not copied: a data file
+/// of 100 MB read by the master and its local workers is held once).
+pub struct MemorySources(pub BTreeMap<String, Bytes>);
 
 impl Sources for MemorySources {
-    fn read(&self, relative: &str) -> std::io::Result<Vec<u8>> {
+    fn read(&self, relative: &str) -> std::io::Result<Bytes> {
         self.0.get(&normalize(relative)).cloned().ok_or_else(|| {
             std::io::Error::new(
                 std::io::ErrorKind::NotFound,
@@ -115,7 +118,7 @@ pub(super) struct Ctx<'a> {
     pub(super) file: &'a Path,
     text: &'a str,
     pub(super) sources: &'a dyn Sources,
-    read: Mutex<BTreeMap<String, Vec<u8>>>,
+    read: Mutex<BTreeMap<String, Bytes>>,
     /// The names of requests and steps so far (one namespace).
     names: Mutex<HashSet<String>>,
     /// `[http] max_body`, in bytes.
@@ -159,7 +162,7 @@ impl Ctx<'_> {
         &self,
         relative: &str,
         span: Range<usize>,
-    ) -> Result<Vec<u8>, ScenarioError> {
+    ) -> Result<Bytes, ScenarioError> {
         let key = normalize(relative);
         // A file named by every request (a CA) is read once.
         if let Some(bytes) = self
@@ -437,8 +440,9 @@ fn compile_data(
         let d = d.get_ref();
         let path = cx.env(&d.file)?;
         let bytes = cx.read_file(&path, d.file.span())?;
-        let text = String::from_utf8(bytes)
-            .map_err(|_| cx.err(d.file.span(), format!("{path} is not UTF-8")))?;
+        if std::str::from_utf8(&bytes).is_err() {
+            return Err(cx.err(d.file.span(), format!("{path} is not UTF-8")));
+        }
         let pick = match d.pick.as_ref().map(|p| (p.get_ref().as_str(), p.span())) {
             None | Some(("random", _)) => Pick::Random,
             Some(("sequential", _)) => Pick::Sequential,
@@ -458,12 +462,12 @@ fn compile_data(
                 if let Some(c) = &d.column {
                     return Err(cx.err(c.span(), "column applies to format = \"csv\" only"));
                 }
-                DataSource::from_lines(name, &path, &text, pick)
+                DataSource::from_lines(name, &path, bytes.clone(), pick)
             }
             Some(("csv", _)) => DataSource::from_csv(
                 name,
                 &path,
-                &text,
+                bytes.clone(),
                 d.column.as_ref().map(|c| c.get_ref().as_str()),
                 pick,
             ),
@@ -523,9 +527,9 @@ pub(super) fn tls_spec(
         _ => false,
     };
     Ok(TlsSpec {
-        ca_pem,
+        ca_pem: ca_pem.map(|b| b.to_vec()),
         insecure,
-        client_pem,
+        client_pem: client_pem.map(|(c, k)| (c.to_vec(), k.to_vec())),
         server_name: None,
     })
 }

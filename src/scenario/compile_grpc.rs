@@ -370,7 +370,7 @@ fn read_protos(
         };
         if let Ok(bytes) = cx.sources.read(&rel) {
             cx.read_file(&rel, span.clone())?;
-            let text = String::from_utf8(bytes)
+            let text = String::from_utf8(bytes.to_vec())
                 .map_err(|_| cx.err(span.clone(), format!("{rel} is not UTF-8")))?;
             let deps = imports_of(&text);
             into.insert(name.to_owned(), text);

@@ -2,6 +2,9 @@
 //! with a header; records picked at random or in sequence.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use bytes::Bytes;
 
 use rand::Rng;
 
@@ -24,60 +27,36 @@ pub struct DataSource {
     pub columns: Vec<String>,
     /// Column the bare `{{ name }}` means.
     pub default_column: usize,
-    pub rows: Rows,
+    /// Shared by every compile of the same file in this process.
+    pub rows: Arc<Rows>,
     pub pick: Pick,
     cursor: AtomicUsize,
 }
 
-/// Every record's cells in one buffer, with where each cell ends: about
-/// 4 bytes a cell besides the text itself (a `Vec<String>` per row cost
-/// some 220 bytes a row: 10 million short lines took 2.4 GB).
+/// Every record's cells as spans of one buffer: the file itself, shared,
+/// for a `lines` file (its lines are its cells), or one buffer of the cells
+/// for a CSV file (whose quoted cells are not the file's bytes). A span is
+/// 8 bytes a cell besides the text (a `Vec<String>` per row cost some 220
+/// bytes a row: 10 million short lines took 2.4 GB).
 #[derive(Debug)]
 pub struct Rows {
-    text: String,
-    /// Where cell `i` ends in `text` (it starts where cell `i - 1` ends),
-    /// `width` cells a row; a row shorter than the header has empty cells.
-    ends: Vec<u32>,
+    text: Bytes,
+    /// Where cell `i` starts and ends in `text`, `width` cells a row; a row
+    /// shorter than the header has empty cells.
+    spans: Vec<(u32, u32)>,
     width: usize,
+    /// Whether `text` is the rows' own (CSV) rather than the file's.
+    owns_text: bool,
 }
 
 impl Rows {
-    fn new(width: usize) -> Self {
-        Rows {
-            text: String::new(),
-            ends: Vec::new(),
-            width: width.max(1),
-        }
-    }
-
-    /// Adds a row of at most `width` cells; false when the values no
-    /// longer fit in 4 GiB.
-    fn push<'a>(&mut self, cells: impl Iterator<Item = &'a str>) -> bool {
-        let mut n = 0;
-        for cell in cells.take(self.width) {
-            self.text.push_str(cell);
-            let Ok(end) = u32::try_from(self.text.len()) else {
-                return false;
-            };
-            self.ends.push(end);
-            n += 1;
-        }
-        let Ok(end) = u32::try_from(self.text.len()) else {
-            return false;
-        };
-        for _ in n..self.width {
-            self.ends.push(end);
-        }
-        true
-    }
-
     /// The number of records.
     pub fn len(&self) -> usize {
-        self.ends.len() / self.width
+        self.spans.len() / self.width
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.spans.is_empty()
     }
 
     /// A cell; one outside the rows or the header reads as empty.
@@ -85,30 +64,54 @@ impl Rows {
         if column >= self.width {
             return "";
         }
-        let Some(i) = row
+        let Some(&(start, end)) = row
             .checked_mul(self.width)
             .and_then(|r| r.checked_add(column))
+            .and_then(|i| self.spans.get(i))
         else {
             return "";
         };
-        let start = match i.checked_sub(1) {
-            None => 0,
-            Some(prev) => self.ends.get(prev).copied().unwrap_or(0) as usize,
-        };
-        let end = self.ends.get(i).copied().unwrap_or(0) as usize;
-        self.text.get(start..end).unwrap_or("")
+        // Spans cut UTF-8 text at ASCII separators: always whole characters.
+        self.text
+            .get(start as usize..end as usize)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or("")
     }
 
-    /// The memory the rows hold, in bytes.
+    /// The memory the rows hold of their own, in bytes (a `lines` file's
+    /// text is the file's, shared with the scenario's copy of it).
     pub fn heap_bytes(&self) -> usize {
-        self.text.capacity() + self.ends.capacity() * std::mem::size_of::<u32>()
+        let own_text = if self.owns_text { self.text.len() } else { 0 };
+        own_text + self.spans.capacity() * std::mem::size_of::<(u32, u32)>()
     }
+}
 
-    fn shrink(mut self) -> Self {
-        self.text.shrink_to_fit();
-        self.ends.shrink_to_fit();
-        self
+/// Rows parsed once per process: the master and its local workers compile
+/// the same scenario from the same shared file, and get the same rows.
+/// Keyed by the file's memory (address and length) and format; an entry is
+/// only found while its rows are alive, and they hold that memory, so an
+/// address cannot have been reused by another file.
+type Key = (usize, usize, &'static str);
+static PARSED: Mutex<Vec<(Key, Weak<Rows>)>> = Mutex::new(Vec::new());
+
+fn parsed(
+    file: &Bytes,
+    format: &'static str,
+    parse: impl FnOnce() -> Result<Rows, DataError>,
+) -> Result<Arc<Rows>, DataError> {
+    let key = (file.as_ptr() as usize, file.len(), format);
+    let mut all = PARSED.lock().unwrap_or_else(|p| p.into_inner());
+    all.retain(|(_, w)| w.strong_count() > 0);
+    if let Some(rows) = all
+        .iter()
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, w)| w.upgrade())
+    {
+        return Ok(rows);
     }
+    let rows = Arc::new(parse()?);
+    all.push((key, Arc::downgrade(&rows)));
+    Ok(rows)
 }
 
 /// Why a data file could not be read.
@@ -118,6 +121,8 @@ pub enum DataError {
     Empty(String),
     #[error("{0}: its values add up to more than 4 GiB, more than a data file may hold")]
     TooLarge(String),
+    #[error("{0} is not UTF-8")]
+    NotUtf8(String),
     #[error("CSV: {0}")]
     Csv(#[from] csv::Error),
     #[error("column {column:?} is not in the CSV header ({header})")]
@@ -134,14 +139,40 @@ pub enum DataError {
 }
 
 impl DataSource {
-    /// One record per non-empty line.
-    pub fn from_lines(name: &str, file: &str, text: &str, pick: Pick) -> Result<Self, DataError> {
-        let mut rows = Rows::new(1);
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            if !rows.push(std::iter::once(line)) {
-                return Err(DataError::TooLarge(file.to_owned()));
+    /// One record per non-empty line: the lines are spans of the file
+    /// itself, which is not copied.
+    pub fn from_lines(
+        name: &str,
+        file: &str,
+        text: impl Into<Bytes>,
+        pick: Pick,
+    ) -> Result<Self, DataError> {
+        let text: Bytes = text.into();
+        let rows = parsed(&text, "lines", || {
+            let s = std::str::from_utf8(&text).map_err(|_| DataError::NotUtf8(file.to_owned()))?;
+            let too_large = || DataError::TooLarge(file.to_owned());
+            let mut spans = Vec::new();
+            let mut at = 0usize;
+            for line in s.split_inclusive('\n') {
+                let start = at;
+                at += line.len();
+                let body = line.strip_suffix('\n').unwrap_or(line);
+                let body = body.strip_suffix('\r').unwrap_or(body);
+                if body.trim().is_empty() {
+                    continue;
+                }
+                let start32 = u32::try_from(start).map_err(|_| too_large())?;
+                let end32 = u32::try_from(start + body.len()).map_err(|_| too_large())?;
+                spans.push((start32, end32));
             }
-        }
+            spans.shrink_to_fit();
+            Ok(Rows {
+                text: text.clone(),
+                spans,
+                width: 1,
+                owns_text: false,
+            })
+        })?;
         Self::new(name, file, vec!["line".into()], 0, rows, pick)
     }
 
@@ -151,15 +182,19 @@ impl DataSource {
     pub fn from_csv(
         name: &str,
         file: &str,
-        text: &str,
+        text: impl Into<Bytes>,
         column: Option<&str>,
         pick: Pick,
     ) -> Result<Self, DataError> {
-        let mut reader = csv::ReaderBuilder::new()
+        let text: Bytes = text.into();
+        let columns: Vec<String> = csv::ReaderBuilder::new()
             .has_headers(true)
             .flexible(true)
-            .from_reader(text.as_bytes());
-        let columns: Vec<String> = reader.headers()?.iter().map(str::to_owned).collect();
+            .from_reader(&text[..])
+            .headers()?
+            .iter()
+            .map(str::to_owned)
+            .collect();
         let default_column = match column {
             None => 0,
             Some(c) => columns
@@ -170,23 +205,46 @@ impl DataSource {
                     header: columns.join(","),
                 })?,
         };
-        let mut rows = Rows::new(columns.len());
-        // One record read into again and again: the rows' own buffer is
-        // the only copy kept.
-        let mut rec = csv::StringRecord::new();
-        while reader.read_record(&mut rec)? {
-            if rec.len() > columns.len() {
-                return Err(DataError::LongRow {
-                    file: file.to_owned(),
-                    line: rec.position().map_or(0, |p| p.line()),
-                    fields: rec.len(),
-                    columns: columns.len(),
-                });
+        let width = columns.len().max(1);
+        let rows = parsed(&text, "csv", || {
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(true)
+                .flexible(true)
+                .from_reader(&text[..]);
+            let too_large = || DataError::TooLarge(file.to_owned());
+            let mut own = String::new();
+            let mut spans = Vec::new();
+            // One record read into again and again: the rows' own buffer
+            // is the only copy kept.
+            let mut rec = csv::StringRecord::new();
+            while reader.read_record(&mut rec)? {
+                if rec.len() > width {
+                    return Err(DataError::LongRow {
+                        file: file.to_owned(),
+                        line: rec.position().map_or(0, |p| p.line()),
+                        fields: rec.len(),
+                        columns: width,
+                    });
+                }
+                for cell in rec.iter() {
+                    let start = u32::try_from(own.len()).map_err(|_| too_large())?;
+                    own.push_str(cell);
+                    let end = u32::try_from(own.len()).map_err(|_| too_large())?;
+                    spans.push((start, end));
+                }
+                let end = u32::try_from(own.len()).map_err(|_| too_large())?;
+                for _ in rec.len()..width {
+                    spans.push((end, end));
+                }
             }
-            if !rows.push(rec.iter()) {
-                return Err(DataError::TooLarge(file.to_owned()));
-            }
-        }
+            spans.shrink_to_fit();
+            Ok(Rows {
+                text: Bytes::from(own),
+                spans,
+                width,
+                owns_text: true,
+            })
+        })?;
         Self::new(name, file, columns, default_column, rows, pick)
     }
 
@@ -195,7 +253,7 @@ impl DataSource {
         file: &str,
         columns: Vec<String>,
         default_column: usize,
-        rows: Rows,
+        rows: Arc<Rows>,
         pick: Pick,
     ) -> Result<Self, DataError> {
         if rows.is_empty() {
@@ -205,7 +263,7 @@ impl DataSource {
             name: name.to_owned(),
             columns,
             default_column,
-            rows: rows.shrink(),
+            rows,
             pick,
             cursor: AtomicUsize::new(0),
         })
@@ -250,7 +308,7 @@ mod tests {
         let d = DataSource::from_csv(
             "u",
             "u.csv",
-            "user,pass\nann,x1\nbob,\"y,2\"\n",
+            Bytes::from_static(b"user,pass\nann,x1\nbob,\"y,2\"\n"),
             Some("pass"),
             Pick::Random,
         )
@@ -298,22 +356,23 @@ mod tests {
     #[test]
     fn rows_cost_about_four_bytes_a_cell_beside_their_text() {
         let text: String = (0..100_000).map(|i| format!("user{i:06}\n")).collect();
-        let d = DataSource::from_lines("u", "u.txt", &text, Pick::Sequential).unwrap();
+        let d = DataSource::from_lines("u", "u.txt", Bytes::from(text), Pick::Sequential).unwrap();
         assert_eq!(d.rows.len(), 100_000);
         assert_eq!(d.value(0, 0), "user000000");
         assert_eq!(d.value(99_999, 0), "user099999");
         assert_eq!(d.value(100_000, 0), "", "past the last row");
         assert_eq!(d.value(5, 1), "", "past the header");
-        // 10 bytes of text and 4 of offset a row, nothing else.
-        assert_eq!(d.rows.heap_bytes(), 100_000 * 14);
+        // 8 bytes of span a row; the text is the file's own.
+        assert_eq!(d.rows.heap_bytes(), 100_000 * 8);
         let csv: String = std::iter::once("a,b,c\n".to_owned())
             .chain((0..1000).map(|i| format!("{i},\"x,{i}\"\n")))
             .collect();
-        let d = DataSource::from_csv("c", "c.csv", &csv, None, Pick::Random).unwrap();
+        let d = DataSource::from_csv("c", "c.csv", Bytes::from(csv.clone()), None, Pick::Random)
+            .unwrap();
         assert_eq!(
             (d.value(7, 0), d.value(7, 1), d.value(7, 2)),
             ("7", "x,7", "")
         );
-        assert!(d.rows.heap_bytes() <= csv.len() + 1000 * 3 * 4);
+        assert!(d.rows.heap_bytes() <= csv.len() + 1000 * 3 * 8);
     }
 }

@@ -82,7 +82,7 @@ pub struct Source {
     pub text: String,
     /// The files it read besides itself (data, .proto), by path relative to
     /// its folder.
-    pub files: std::collections::BTreeMap<String, Vec<u8>>,
+    pub files: std::collections::BTreeMap<String, bytes::Bytes>,
     /// Every ${NAME} it looked up, with its value (None: unset).
     pub vars: std::collections::BTreeMap<String, Option<String>>,
     /// --host, if given.

@@ -25,8 +25,11 @@ fn compiles_or_says_where(text: &str) -> Result<(), TestCaseError> {
         Path::new("p.toml"),
         text,
         &MemorySources(BTreeMap::from([
-            ("d.txt".to_string(), b"a\nb\n".to_vec()),
-            ("d.csv".to_string(), b"x,y\n1,2\n3\n".to_vec()),
+            ("d.txt".to_string(), bytes::Bytes::from_static(b"a\nb\n")),
+            (
+                "d.csv".to_string(),
+                bytes::Bytes::from_static(b"x,y\n1,2\n3\n"),
+            ),
         ])),
         &options,
     ) {

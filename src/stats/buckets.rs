@@ -6,6 +6,7 @@
 //! per request, not a histogram per name.
 
 use super::histogram::{self, Latency};
+use super::latencies::Latencies;
 use super::series::Percentiles;
 
 /// Pairs kept before going dense: 1,024 pairs take 16 KB, what the smallest
@@ -91,6 +92,15 @@ impl Buckets {
                     histogram::record_n(into, v, c);
                 }
             }
+        }
+    }
+
+    /// Adds these latencies into a run's totals.
+    pub fn add_to(&mut self, into: &mut Latencies) {
+        self.compact();
+        match self {
+            Buckets::Dense(h) => into.add_latency(h),
+            Buckets::Few(pairs) => into.merge_sorted(pairs.iter().copied()),
         }
     }
 

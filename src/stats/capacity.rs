@@ -19,7 +19,6 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::RunStats;
-use super::histogram::quantile;
 use super::threshold::{Aborted, Metric, Op, Threshold, Verdict};
 
 /// A probe keeps up when the target answered at least this share of the
@@ -251,9 +250,9 @@ impl Probe {
             } else {
                 0.0
             },
-            p50_us: quantile(&total.hist, 0.5),
-            p90_us: quantile(&total.hist, 0.9),
-            p99_us: quantile(&total.hist, 0.99),
+            p50_us: total.hist.quantile(0.5),
+            p90_us: total.hist.quantile(0.9),
+            p99_us: total.hist.quantile(0.99),
             max_us: if total.hist.is_empty() {
                 0
             } else {

@@ -100,6 +100,12 @@ pub fn highest_equivalent(v: u64) -> u64 {
     lowest_equivalent(v).saturating_add((1 << bucket_shift(v)) - 1)
 }
 
+/// The middle of `v`'s bucket, as hdrhistogram takes it for the mean.
+#[inline]
+pub fn median_equivalent(v: u64) -> u64 {
+    lowest_equivalent(v).saturating_add((1u64 << bucket_shift(v)) >> 1)
+}
+
 /// log2 of the width of `v`'s bucket: values below 2,048 have buckets of
 /// one, and each doubling above doubles the width (2,048 sub-buckets).
 #[inline]

@@ -7,6 +7,7 @@ pub mod buckets;
 pub mod capacity;
 pub mod health;
 pub mod histogram;
+pub mod latencies;
 pub mod recorder;
 pub mod run;
 pub mod series;
@@ -22,6 +23,7 @@ pub use health::Health;
 /// the generator's own delay.
 pub const LATE_AFTER_MS: u64 = 10;
 pub use histogram::Latency;
+pub use latencies::Latencies;
 pub use recorder::Recorder;
 pub use run::{NameClass, NameTotals, RunStats};
 pub use snapshot::{CountOverflow, FailureCount, NameSnapshot, Snapshot};

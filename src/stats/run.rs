@@ -4,15 +4,16 @@
 
 use std::collections::BTreeMap;
 
-use super::Latency;
 use super::buckets::Buckets;
 use super::health::{self, Health};
 use super::histogram;
+use super::latencies::Latencies;
 use super::series::{Cumulative, NamePoint, Percentiles, Point, Series};
 use super::snapshot::{Hist, NameSnapshot, Snapshot};
 
-/// Cumulative statistics of one request name.
-pub type NameTotals = NameSnapshot;
+/// Cumulative statistics of one request name: its latencies as few pairs
+/// or a dense histogram, whichever is smaller.
+pub type NameTotals = NameSnapshot<Latencies>;
 
 /// One name's latencies and counts of a second not yet sealed: as small as
 /// what arrived (a few buckets cost a few pairs, not a histogram).
@@ -87,7 +88,7 @@ pub struct RunStats {
     /// Every sealed second's requests in one histogram, and the bytes
     /// received by requests so far: the series' cumulative view (Locust's
     /// totals in its history), one histogram whatever the names.
-    so_far: Latency,
+    so_far: Latencies,
     received_so_far: u64,
     /// Whether each point keeps every name's run so far
     /// ([`NamePoint::cumulative`]), as `--csv-full-history` needs.
@@ -96,7 +97,7 @@ pub struct RunStats {
 
 impl RunStats {
     pub fn new(names: Vec<String>) -> Self {
-        let totals = (0..names.len() as u32).map(NameSnapshot::empty).collect();
+        let totals = (0..names.len() as u32).map(NameTotals::empty).collect();
         RunStats {
             names,
             flows: 0,
@@ -115,7 +116,7 @@ impl RunStats {
             pending: BTreeMap::new(),
             users_by_source: BTreeMap::new(),
             expected_sources: 0,
-            so_far: histogram::new(),
+            so_far: Latencies::new(),
             received_so_far: 0,
             name_history: false,
         }
@@ -319,7 +320,7 @@ impl RunStats {
             let latency = n.latency.percentiles();
             let mut so_far = None;
             if let Some(t) = self.totals.get_mut(name as usize) {
-                n.latency.add_into(&mut t.hist);
+                n.latency.add_to(&mut t.hist);
                 if self.name_history && !t.hist.is_empty() {
                     so_far = Some(Box::new(Cumulative::of(
                         &t.hist,
@@ -343,7 +344,7 @@ impl RunStats {
                 cumulative: so_far,
             });
         }
-        histogram::add(&mut self.so_far, &total);
+        self.so_far.add_latency(&total);
         let cumulative = (!self.so_far.is_empty())
             .then(|| Cumulative::of(&self.so_far, self.received_so_far, self.so_far.len()));
         let point = Point {
@@ -382,8 +383,8 @@ impl RunStats {
     }
 
     /// All requests added together (flows left out).
-    pub fn total(&self) -> NameSnapshot {
-        let mut t = NameSnapshot::empty(u32::MAX);
+    pub fn total(&self) -> NameTotals {
+        let mut t = NameTotals::empty(u32::MAX);
         for n in &self.totals[..self.request_names()] {
             t.add(n);
         }
@@ -395,7 +396,7 @@ impl RunStats {
     }
 
     /// Requests per second over the run.
-    pub fn rps(&self, n: &NameSnapshot) -> f64 {
+    pub fn rps<H>(&self, n: &NameSnapshot<H>) -> f64 {
         let s = self.measured_secs();
         if s > 0.0 { n.requests as f64 / s } else { 0.0 }
     }
@@ -465,7 +466,7 @@ mod tests {
         run.finish();
         let total = run.total();
         assert_eq!(total.requests, 750);
-        assert!(histogram::equal(&total.hist, &truth));
+        assert!(histogram::equal(&total.hist.dense(), &truth));
         assert_eq!(run.series.points.len(), 5);
         assert!(
             run.series
@@ -606,7 +607,7 @@ mod tests {
         let mut run = RunStats::new((0..NAMES).map(|i| format!("n{i}")).collect());
         run.expect_sources(2);
         // Nothing recorded yet: small histograms.
-        assert!(run.totals.iter().all(|t| t.hist.distinct_values() <= 2048));
+        assert!(run.totals.iter().all(|t| t.hist.heap_bytes() == 0));
         let value =
             |name: u32, sec: u64, i: u64| 50 + (u64::from(name) * 17 + sec * 101 + i * 7) % 1_900;
         let mut truth: Vec<Latency> = (0..NAMES).map(|_| histogram::new()).collect();
@@ -651,10 +652,10 @@ mod tests {
         }
         run.finish();
         for (t, h) in run.totals.iter().zip(&truth) {
-            assert!(histogram::equal(&t.hist, h));
+            assert!(histogram::equal(&t.hist.dense(), h));
             assert_eq!(t.requests, h.len());
-            // Latencies under 2 ms: the smallest histogram.
-            assert!(t.hist.distinct_values() <= 2048);
+            // Latencies under 2 ms: no bigger than the smallest histogram.
+            assert!(t.hist.heap_bytes() <= 2048 * 8);
         }
     }
 }

@@ -79,9 +79,9 @@ pub struct Cumulative {
 impl Cumulative {
     /// From everything recorded so far: `hist`, and the bytes received by
     /// `requests` requests.
-    pub fn of(hist: &super::Latency, bytes_received: u64, requests: u64) -> Self {
+    pub fn of(hist: &super::Latencies, bytes_received: u64, requests: u64) -> Self {
         Cumulative {
-            p50: super::histogram::quantile(hist, 0.5),
+            p50: hist.quantile(0.5),
             mean_us: hist.mean(),
             min: hist.min(),
             max: hist.max(),

@@ -5,6 +5,7 @@
 use super::FailureKind;
 use super::buckets::Buckets;
 use super::histogram::{self, Latency};
+use super::latencies::Latencies;
 
 /// Failures of one kind and reason for one request name.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +28,8 @@ pub struct FailureCount {
 /// master merge a thousand workers' reports a second.
 pub trait Hist {
     fn add_into(&self, into: &mut Latency);
+    /// Adds into a run's totals, at the cost of what this holds.
+    fn add_to(&self, into: &mut Latencies);
     /// Adds into a [`Buckets`], at the cost of what this holds.
     fn add_into_buckets(&self, into: &mut Buckets);
     /// How many latencies this holds; `None` past `u64::MAX` (a peer's or a
@@ -39,6 +42,10 @@ impl Hist for Latency {
         histogram::add(into, self);
     }
 
+    fn add_to(&self, into: &mut Latencies) {
+        into.add_latency(self);
+    }
+
     fn add_into_buckets(&self, into: &mut Buckets) {
         into.add_latency(self);
     }
@@ -46,6 +53,63 @@ impl Hist for Latency {
     fn checked_count(&self) -> Option<u64> {
         // hdrhistogram saturates its total.
         Some(self.len()).filter(|n| *n < u64::MAX)
+    }
+}
+
+impl Hist for Latencies {
+    fn add_into(&self, into: &mut Latency) {
+        Latencies::add_into(self, into);
+    }
+
+    fn add_to(&self, into: &mut Latencies) {
+        into.add(self);
+    }
+
+    fn add_into_buckets(&self, into: &mut Buckets) {
+        for (value, count) in self.buckets() {
+            into.record_n(value, count);
+        }
+    }
+
+    fn checked_count(&self) -> Option<u64> {
+        Some(self.len()).filter(|n| *n < u64::MAX)
+    }
+}
+
+/// What a snapshot's latencies add up into: a dense histogram (an engine's
+/// interval) or a run's [`Latencies`] (its totals).
+pub trait Sum: Sized {
+    fn empty() -> Self;
+    /// How many latencies, saturated at `u64::MAX`.
+    fn count(&self) -> u64;
+    fn add_hist<H: Hist>(&mut self, h: &H);
+}
+
+impl Sum for Latency {
+    fn empty() -> Self {
+        histogram::new()
+    }
+
+    fn count(&self) -> u64 {
+        self.len()
+    }
+
+    fn add_hist<H: Hist>(&mut self, h: &H) {
+        h.add_into(self);
+    }
+}
+
+impl Sum for Latencies {
+    fn empty() -> Self {
+        Latencies::new()
+    }
+
+    fn count(&self) -> u64 {
+        self.len()
+    }
+
+    fn add_hist<H: Hist>(&mut self, h: &H) {
+        h.add_to(self);
     }
 }
 
@@ -133,6 +197,13 @@ impl Hist for Sparse {
         });
     }
 
+    fn add_to(&self, into: &mut Latencies) {
+        // Buckets ascend as encoded; what stops the walk ends the list.
+        let mut pairs = Vec::new();
+        let _ = Sparse::walk(&self.0, |value, count| pairs.push((value, count)));
+        into.merge_sorted(pairs);
+    }
+
     fn add_into_buckets(&self, into: &mut Buckets) {
         let _ = Sparse::walk(&self.0, |value, count| into.record_n(value, count));
     }
@@ -201,11 +272,11 @@ impl<H> NameSnapshot<H> {
     }
 }
 
-impl NameSnapshot {
+impl<T: Sum> NameSnapshot<T> {
     pub fn empty(name: u32) -> Self {
         NameSnapshot {
             name,
-            hist: histogram::new(),
+            hist: T::empty(),
             requests: 0,
             failures: 0,
             bytes_sent: 0,
@@ -216,7 +287,7 @@ impl NameSnapshot {
 
     /// Adds another snapshot of the same name into this one.
     pub fn add<H: Hist>(&mut self, other: &NameSnapshot<H>) {
-        other.hist.add_into(&mut self.hist);
+        self.hist.add_hist(&other.hist);
         self.add_counts(other);
     }
 
@@ -257,19 +328,19 @@ impl NameSnapshot {
         }
         let latencies = other.hist.checked_count().ok_or(CountOverflow {
             what: "latencies",
-            have: self.hist.len(),
+            have: self.hist.count(),
             adding: u64::MAX,
         })?;
-        // hdrhistogram saturates its total at u64::MAX: below it, exact.
+        // Totals saturate at u64::MAX: below it, exact.
         if self
             .hist
-            .len()
+            .count()
             .checked_add(latencies)
             .is_none_or(|t| t == u64::MAX)
         {
             return Err(CountOverflow {
                 what: "latencies",
-                have: self.hist.len(),
+                have: self.hist.count(),
                 adding: latencies,
             });
         }

@@ -7,8 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::stats::histogram::quantile;
-use crate::stats::{NameSnapshot, RunStats};
+use crate::stats::{NameTotals, RunStats};
 
 /// What a threshold measures.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -242,7 +241,7 @@ impl Threshold {
     /// The measured value of this threshold's metric.
     pub fn observe(&self, run: &RunStats) -> Result<f64, String> {
         let total;
-        let stats: &NameSnapshot = match &self.name {
+        let stats: &NameTotals = match &self.name {
             None => {
                 total = run.total();
                 &total
@@ -255,7 +254,7 @@ impl Threshold {
             }
         };
         Ok(match self.metric {
-            Metric::Quantile(q) => quantile(&stats.hist, q) as f64,
+            Metric::Quantile(q) => stats.hist.quantile(q) as f64,
             Metric::Mean => {
                 if stats.hist.is_empty() {
                     0.0

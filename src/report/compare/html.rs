@@ -167,7 +167,8 @@ pub fn render(c: &Comparison, base: &Side, cand: &Side) -> String {
                 continue;
             }
             charts_drawn += 1;
-            match charts::distribution(&[("baseline", hb), ("candidate", hc)]) {
+            let (hb, hc) = (hb.dense(), hc.dense());
+            match charts::distribution(&[("baseline", &hb), ("candidate", &hc)]) {
                 Ok(svg) => {
                     let _ = writeln!(
                         out,

@@ -29,9 +29,8 @@ use serde::Serialize;
 
 use super::merge::LoadError;
 use super::summary::QUANTILES;
-use crate::stats::histogram::quantile;
 use crate::stats::series::Percentiles;
-use crate::stats::{Latency, NameClass};
+use crate::stats::{Latencies, NameClass};
 
 pub use side::Side;
 use side::{Key, Second};
@@ -460,7 +459,7 @@ fn figures(side: &Side, i: usize, seconds: &[Second]) -> Option<Figures> {
 /// A name's histograms and series on both sides.
 struct Pair<'a> {
     key: &'a Key,
-    hists: (&'a Latency, &'a Latency),
+    hists: (&'a Latencies, &'a Latencies),
     seconds: (&'a [Second], &'a [Second]),
     sides: (&'a Side, &'a Side),
 }
@@ -475,7 +474,7 @@ fn rows(pair: &Pair, settings: &Settings) -> Vec<Row> {
         .iter()
         .enumerate()
         .map(|(k, &(label, q))| {
-            let (vb, vc) = (quantile(hb, q), quantile(hc, q));
+            let (vb, vc) = (hb.quantile(q), hc.quantile(q));
             let d = ln(vc) - ln(vb);
             let (rb, rc) = (stats::rank_se(hb, q), stats::rank_se(hc, q));
             let (il, ih, _) = stats::welch_interval(

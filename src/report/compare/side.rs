@@ -7,9 +7,8 @@ use super::CompareError;
 use crate::report::merge::{self, Align};
 use crate::report::run_report::RunReport;
 use crate::report::summary::QUANTILES;
-use crate::stats::histogram::quantile;
 use crate::stats::series::Percentiles;
-use crate::stats::{Latency, NameClass};
+use crate::stats::{Latencies, NameClass};
 
 /// A name as both sides know it: its class, then its text.
 pub(super) type Key = (NameClass, String);
@@ -57,7 +56,7 @@ impl Side {
                 if !t.hist.is_empty() {
                     runs.entry((r.stats.class(i), name.clone()))
                         .or_default()
-                        .push(QUANTILES.map(|(_, q)| quantile(&t.hist, q)));
+                        .push(QUANTILES.map(|(_, q)| t.hist.quantile(q)));
                 }
             }
             for point in &r.stats.series.points {
@@ -109,7 +108,7 @@ impl Side {
     }
 
     /// Name `i`'s histogram.
-    pub fn histogram(&self, i: usize) -> Option<&Latency> {
+    pub fn histogram(&self, i: usize) -> Option<&Latencies> {
         self.report.stats.totals.get(i).map(|t| &t.hist)
     }
 

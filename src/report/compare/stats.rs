@@ -10,8 +10,8 @@
 //! the binomial distribution of its rank, which is computed here directly,
 //! so the same files always give the same verdict.
 
-use crate::stats::Latency;
-use crate::stats::histogram::{self, quantile};
+use crate::stats::Latencies;
+use crate::stats::histogram;
 
 /// The standard normal distribution function.
 pub fn normal_cdf(x: f64) -> f64 {
@@ -231,7 +231,7 @@ pub struct Spread {
 /// nq ± z·√(nq(1−q))) read from the histogram, turned into a standard
 /// error on the log scale; never below the histogram's own resolution at
 /// that value.
-pub fn rank_se(h: &Latency, q: f64) -> f64 {
+pub fn rank_se(h: &Latencies, q: f64) -> f64 {
     // The ranks two standard errors either side: an interval four standard
     // errors wide, over enough buckets to see the slope of the distribution.
     let n = h.len() as f64;
@@ -239,9 +239,9 @@ pub fn rank_se(h: &Latency, q: f64) -> f64 {
         return f64::INFINITY;
     }
     let s = 2.0 * (q * (1.0 - q) / n).sqrt();
-    let lo = quantile(h, (q - s).max(0.0)).max(1) as f64;
-    let hi = quantile(h, (q + s).min(1.0)).max(1) as f64;
-    let v = quantile(h, q).max(1);
+    let lo = h.quantile((q - s).max(0.0)).max(1) as f64;
+    let hi = h.quantile((q + s).min(1.0)).max(1) as f64;
+    let v = h.quantile(q).max(1);
     // A value read from a bucket is anywhere in it: a uniform error of the
     // bucket's width.
     let width = (histogram::highest_equivalent(v) - histogram::lowest_equivalent(v) + 1) as f64;
@@ -386,17 +386,14 @@ pub fn rate_change(base: &Proportion, cand: &Proportion, alpha: f64) -> Option<R
 /// one, ties (the same bucket) counting half: the Mann-Whitney U over
 /// n_b·n_c (Vargha and Delaney's A). 0.5 is no shift. Exact from the
 /// buckets, which both histograms share and list in order.
-pub fn p_slower(base: &Latency, cand: &Latency) -> Option<f64> {
+pub fn p_slower(base: &Latencies, cand: &Latencies) -> Option<f64> {
     if base.is_empty() || cand.is_empty() {
         return None;
     }
-    let mut b = base
-        .iter_recorded()
-        .map(|v| (v.value_iterated_to(), v.count_at_value()))
-        .peekable();
+    let mut b = base.buckets().peekable();
     let (mut below, mut sum) = (0f64, 0f64);
-    for v in cand.iter_recorded() {
-        let (value, count) = (v.value_iterated_to(), v.count_at_value() as f64);
+    for (value, count) in cand.buckets() {
+        let count = count as f64;
         while let Some(&(bv, bc)) = b.peek() {
             if bv < value {
                 below += bc as f64;
@@ -417,7 +414,11 @@ pub fn p_slower(base: &Latency, cand: &Latency) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::histogram::{new, record, record_n};
+    use crate::stats::Latencies;
+
+    fn new() -> Latencies {
+        Latencies::new()
+    }
 
     fn close(a: f64, b: f64, tol: f64) -> bool {
         (a - b).abs() <= tol * b.abs().max(1.0)
@@ -449,7 +450,7 @@ mod tests {
     fn identical_histograms_show_no_shift() {
         let mut h = new();
         for v in 1..=10_000u64 {
-            record(&mut h, 4_000 + v % 2_000);
+            h.record(4_000 + v % 2_000);
         }
         assert_eq!(p_slower(&h, &h), Some(0.5));
         let s = spread(rank_se(&h, 0.5), None, None);
@@ -461,12 +462,12 @@ mod tests {
     fn a_shifted_histogram_is_slower_and_its_interval_excludes_zero() {
         let (mut a, mut b) = (new(), new());
         for v in 0..10_000u64 {
-            record(&mut a, 5_000 + v % 500);
-            record(&mut b, 6_000 + v % 500);
+            a.record(5_000 + v % 500);
+            b.record(6_000 + v % 500);
         }
         assert_eq!(p_slower(&a, &b), Some(1.0));
         assert_eq!(p_slower(&b, &a), Some(0.0));
-        let d = (quantile(&b, 0.5) as f64).ln() - (quantile(&a, 0.5) as f64).ln();
+        let d = (b.quantile(0.5) as f64).ln() - (a.quantile(0.5) as f64).ln();
         let (sa, sb) = (
             spread(rank_se(&a, 0.5), None, None),
             spread(rank_se(&b, 0.5), None, None),
@@ -497,10 +498,10 @@ mod tests {
         for _ in 0..200 {
             let (mut a, mut b) = (new(), new());
             for _ in 0..2_000 {
-                record(&mut a, (-2_000.0 * u.next().unwrap().ln()) as u64 + 1);
-                record(&mut b, (-2_400.0 * u.next().unwrap().ln()) as u64 + 1);
+                a.record((-2_000.0 * u.next().unwrap().ln()) as u64 + 1);
+                b.record((-2_400.0 * u.next().unwrap().ln()) as u64 + 1);
             }
-            let d = (quantile(&b, 0.9) as f64).ln() - (quantile(&a, 0.9) as f64).ln();
+            let d = (b.quantile(0.9) as f64).ln() - (a.quantile(0.9) as f64).ln();
             let (sa, sb) = (
                 spread(rank_se(&a, 0.9), None, None),
                 spread(rank_se(&b, 0.9), None, None),
@@ -514,7 +515,7 @@ mod tests {
     #[test]
     fn noisy_seconds_widen_the_interval() {
         let mut h = new();
-        record_n(&mut h, 5_000, 100_000);
+        h.record_n(5_000, 100_000);
         let rank = rank_se(&h, 0.5);
         // One bucket: only the resolution (4 µs at 5 ms) is left.
         assert!(rank > 0.0 && rank < 0.001, "{rank}");
