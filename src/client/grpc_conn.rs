@@ -27,6 +27,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tonic::transport::{Channel, Endpoint};
 
+use super::h2conn::{Pipe, h2_failure, handshake, poll_pipe};
 use super::http::connect_failure;
 use super::tls;
 use crate::scenario::GrpcSpec;
@@ -119,7 +120,7 @@ impl GrpcEndpoint {
                 .map_err(connect_failure)?;
             let _ = tcp.set_nodelay(true);
             match &self.tls {
-                None => handshake(tcp).await,
+                None => grpc_conn(tcp).await,
                 Some(t) => {
                     let stream = t
                         .connector
@@ -129,7 +130,7 @@ impl GrpcEndpoint {
                             Failure::new(FailureKind::Tls, "TLS handshake failed")
                                 .with_detail(e.to_string())
                         })?;
-                    handshake(stream).await
+                    grpc_conn(stream).await
                 }
             }
         };
@@ -156,37 +157,11 @@ impl GrpcEndpoint {
     }
 }
 
-/// The HTTP/2 settings of volley's gRPC connections: hyper's client
-/// defaults (which tonic's channel used), so that a server sees the same
-/// client as before.
-fn builder() -> h2::client::Builder {
-    let mut b = h2::client::Builder::new();
-    b.initial_window_size(2 << 20)
-        .initial_connection_window_size(5 << 20)
-        .max_frame_size(16 << 10)
-        .max_header_list_size(16 << 10)
-        .max_send_buffer_size(1 << 20)
-        .initial_max_send_streams(100)
-        .enable_push(false);
-    b
-}
-
-async fn handshake<T>(io: T) -> Result<GrpcConn, Failure>
+async fn grpc_conn<T>(io: T) -> Result<GrpcConn, Failure>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (send, conn) = builder()
-        .handshake::<T, Bytes>(io)
-        .await
-        .map_err(|e| h2_failure(&e))?;
-    let closed = Arc::new(AtomicBool::new(false));
-    let ended = closed.clone();
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!("gRPC connection ended: {e}");
-        }
-        ended.store(true, Ordering::Release);
-    });
+    let (send, closed) = handshake(io).await?;
     Ok(GrpcConn { send, closed })
 }
 
@@ -233,66 +208,6 @@ impl std::fmt::Display for CallError {
 
 impl std::error::Error for CallError {}
 
-/// The failure an HTTP/2 error is: the connection's (reset or closed), the
-/// stream's (reset by the server, with its code), or the server breaking
-/// the protocol (h2 found it and closed the connection with GOAWAY).
-pub fn h2_failure(e: &h2::Error) -> Failure {
-    let detail = e.to_string();
-    let failure = if let Some(io) = e.get_io() {
-        use std::io::ErrorKind::*;
-        match io.kind() {
-            ConnectionReset | ConnectionAborted | BrokenPipe => {
-                Failure::new(FailureKind::Reset, "connection reset")
-            }
-            TimedOut => Failure::new(FailureKind::Timeout, "no answer within the timeout"),
-            _ => Failure::new(FailureKind::Reset, "connection closed"),
-        }
-    } else if e.is_go_away() && e.is_remote() {
-        match e.reason() {
-            Some(h2::Reason::NO_ERROR) | None => Failure::new(
-                FailureKind::Reset,
-                "connection closed by the server (GOAWAY)",
-            ),
-            Some(r) => Failure::new(
-                FailureKind::Protocol,
-                format!("connection closed by the server (GOAWAY {r:?})"),
-            ),
-        }
-    } else if e.is_reset() && e.is_remote() {
-        match e.reason() {
-            Some(h2::Reason::REFUSED_STREAM) => Failure::new(
-                FailureKind::Reset,
-                "stream refused by the server (REFUSED_STREAM)",
-            ),
-            Some(h2::Reason::CANCEL) => Failure::new(
-                FailureKind::Reset,
-                "stream cancelled by the server (CANCEL)",
-            ),
-            r => protocol("stream reset by the server", r),
-        }
-    } else if e.is_library() || e.is_go_away() {
-        // h2 saw the server break HTTP/2 (a flow-control window exceeded,
-        // a bad frame) and closed the connection.
-        match e.reason() {
-            r @ Some(h2::Reason::FLOW_CONTROL_ERROR) => protocol("HTTP/2 flow-control error", r),
-            r => protocol("HTTP/2 protocol error", r),
-        }
-    } else {
-        // A request h2 refused to send (a header HTTP/2 forbids), or a
-        // stream volley itself reset.
-        Failure::new(FailureKind::Request, "HTTP/2 refused the request")
-    };
-    failure.with_detail(detail)
-}
-
-/// A `protocol` failure, with the HTTP/2 error code when there is one.
-fn protocol(what: &'static str, reason: Option<h2::Reason>) -> Failure {
-    match reason {
-        Some(r) => Failure::new(FailureKind::Protocol, format!("{what} ({r:?})")),
-        None => Failure::new(FailureKind::Protocol, what),
-    }
-}
-
 fn call_error(e: &h2::Error) -> CallError {
     CallError(h2_failure(e))
 }
@@ -332,7 +247,7 @@ impl tower::Service<http::Request<tonic::body::Body>> for GrpcConn {
 pub enum Call {
     Sending {
         answer: h2::client::ResponseFuture,
-        pipe: Option<Pipe>,
+        pipe: Option<Pipe<tonic::body::Body>>,
     },
     Refused(Option<CallError>),
     Done,
@@ -379,129 +294,12 @@ fn polled_after_end() -> CallError {
     ))
 }
 
-/// Sends what it can of the request's body; drops the pipe once it has
-/// sent all, or failed (the answer then says why).
-fn poll_pipe(pipe: &mut Option<Pipe>, cx: &mut Context<'_>) {
-    if let Some(p) = pipe
-        && p.poll(cx).is_ready()
-    {
-        *pipe = None;
-    }
-}
-
-/// A request body on its way to its stream, as the stream's window allows.
-pub struct Pipe {
-    body: tonic::body::Body,
-    tx: h2::SendStream<Bytes>,
-    /// Data taken from the body, not yet sent, and whether the body ended
-    /// after it.
-    pending: Option<(Bytes, bool)>,
-    done: bool,
-}
-
-impl Pipe {
-    fn new(body: tonic::body::Body, tx: h2::SendStream<Bytes>) -> Self {
-        Pipe {
-            body,
-            tx,
-            pending: None,
-            done: false,
-        }
-    }
-
-    /// Ready when the body is all sent (END_STREAM) or cannot be.
-    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.done {
-            return Poll::Ready(());
-        }
-        let r = self.send(cx);
-        if r.is_ready() {
-            self.done = true;
-        }
-        r
-    }
-
-    fn send(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        loop {
-            if let Some((mut data, end)) = self.pending.take() {
-                if data.is_empty() {
-                    if end {
-                        let _ = self.tx.send_data(Bytes::new(), true);
-                        return Poll::Ready(());
-                    }
-                    continue;
-                }
-                // Ask for the window the data needs and send what it gives:
-                // the body is read on only when this data is gone, so what
-                // waits for a window is one chunk, never the whole body.
-                self.tx.reserve_capacity(data.len());
-                let n = match self.tx.poll_capacity(cx) {
-                    Poll::Pending => {
-                        self.pending = Some((data, end));
-                        return Poll::Pending;
-                    }
-                    // The stream is over (reset, or answered and closed).
-                    Poll::Ready(None | Some(Err(_))) => return Poll::Ready(()),
-                    Poll::Ready(Some(Ok(n))) => n,
-                };
-                if n == 0 {
-                    // No window yet: wait for the next change of it.
-                    self.pending = Some((data, end));
-                    continue;
-                }
-                let chunk = data.split_to(n.min(data.len()));
-                let last = data.is_empty() && end;
-                if self.tx.send_data(chunk, last).is_err() || last {
-                    return Poll::Ready(());
-                }
-                self.pending = Some((data, end));
-                continue;
-            }
-            match hyper::body::Body::poll_frame(Pin::new(&mut self.body), cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-                    Ok(data) => {
-                        let end = hyper::body::Body::is_end_stream(&self.body);
-                        self.pending = Some((data, end));
-                    }
-                    Err(frame) => {
-                        if let Ok(trailers) = frame.into_trailers() {
-                            let _ = self.tx.send_trailers(trailers);
-                            return Poll::Ready(());
-                        }
-                    }
-                },
-                Poll::Ready(Some(Err(status))) => {
-                    tracing::debug!("gRPC request body failed: {status}");
-                    self.tx.send_reset(h2::Reason::CANCEL);
-                    return Poll::Ready(());
-                }
-                Poll::Ready(None) => {
-                    let _ = self.tx.send_data(Bytes::new(), true);
-                    return Poll::Ready(());
-                }
-            }
-        }
-    }
-}
-
-impl Drop for Pipe {
-    /// A call that ends before its body is sent (answered early, failed,
-    /// timed out) resets its stream: h2 then drops what it had buffered
-    /// for it and gives back its share of the connection's window.
-    fn drop(&mut self) {
-        if !self.done {
-            self.tx.send_reset(h2::Reason::CANCEL);
-        }
-    }
-}
-
 /// A call's answer: its DATA, then its trailers. While the request's body
 /// is still being sent (a stream the server answers as it reads), reading
 /// the answer sends it on.
 pub struct Answer {
     recv: h2::RecvStream,
-    pipe: Option<Pipe>,
+    pipe: Option<Pipe<tonic::body::Body>>,
     data_done: bool,
 }
 

@@ -1,16 +1,18 @@
 //! HTTP client: one connection per virtual user (HTTP/1.1 keep-alive, or
 //! HTTP/2 by prior knowledge or ALPN), made on first use and again after any
-//! error. Built on hyper's connection API directly, so that no pool lock is
-//! shared between users.
+//! error: HTTP/1.1 on volley's own client (`h1.rs`), HTTP/2 on h2 directly
+//! (`h2conn.rs`), so that no pool lock is shared between users and a
+//! request that ends resets what of its stream is still open.
 
+use std::future::Future;
 use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use http::uri::{Authority, Scheme};
 use http::{HeaderValue, Request};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http2;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use http_body_util::Full;
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -19,6 +21,7 @@ use tokio_util::either::Either;
 use super::body::{Body, Kept};
 use super::h1::H1Conn;
 pub use super::h1::{Headers, HttpAnswer};
+use super::h2conn::{self, Pipe};
 
 use super::decode::Encoding;
 use super::proxy::{self, Proxy};
@@ -149,7 +152,7 @@ impl HttpTarget {
                 .await
                 .map_err(connect_failure)?;
             return if self.version == HttpVersion::H2c || self.version == HttpVersion::Http2 {
-                Box::pin(handshake_h2(TokioIo::new(unix))).await
+                Box::pin(handshake_h2(unix)).await
             } else {
                 Ok(HttpConn::H1(H1Conn::new(Either::Left(Either::Right(unix)))))
             };
@@ -178,7 +181,7 @@ impl HttpTarget {
         match &self.tls {
             None => {
                 if self.version == HttpVersion::H2c || self.version == HttpVersion::Http2 {
-                    Box::pin(handshake_h2(TokioIo::new(tcp))).await
+                    Box::pin(handshake_h2(tcp)).await
                 } else {
                     Ok(HttpConn::H1(H1Conn::new(Either::Left(Either::Left(tcp)))))
                 }
@@ -191,7 +194,7 @@ impl HttpTarget {
                             .with_detail(e.to_string())
                     })?;
                 if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-                    Box::pin(handshake_h2(TokioIo::new(stream))).await
+                    Box::pin(handshake_h2(stream)).await
                 } else {
                     Ok(HttpConn::H1(H1Conn::new(Either::Right(Box::new(stream)))))
                 }
@@ -211,58 +214,32 @@ pub(crate) fn connect_failure(e: io::Error) -> Failure {
     Failure::new(FailureKind::Connect, reason).with_detail(e.to_string())
 }
 
-async fn handshake_h2<T>(io: TokioIo<T>) -> Result<HttpConn, Failure>
+async fn handshake_h2<T>(io: T) -> Result<HttpConn, Failure>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (tx, conn) = http2::handshake(TokioExecutor::new(), io)
-        .await
-        .map_err(hyper_failure)?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
+    let (send, closed) = h2conn::handshake(io).await?;
     Ok(HttpConn::H2(H2Conn {
-        send: tx,
+        send,
+        closed,
         exchanges: 0,
         stale: false,
     }))
 }
 
-/// Maps a hyper error to a failure reason.
-pub fn hyper_failure(e: hyper::Error) -> Failure {
-    let detail = {
-        let mut s = e.to_string();
-        let mut src = std::error::Error::source(&e);
-        while let Some(inner) = src {
-            s.push_str(": ");
-            s.push_str(&inner.to_string());
-            src = inner.source();
-        }
-        s
-    };
-    let (kind, reason) = if e.is_parse() || e.is_parse_status() || e.is_parse_too_large() {
-        (FailureKind::Protocol, "invalid HTTP response")
-    } else if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
-        (FailureKind::Reset, "connection closed before the answer")
-    } else if detail.contains("reset") || detail.contains("broken pipe") {
-        (FailureKind::Reset, "connection reset")
-    } else if e.is_timeout() {
-        (FailureKind::Timeout, "timed out")
-    } else {
-        (FailureKind::Protocol, "HTTP error")
-    };
-    Failure::new(kind, reason).with_detail(detail)
-}
-
-/// One open connection: HTTP/1.1 on volley's own lean client, HTTP/2 on hyper.
+/// One open connection: HTTP/1.1 on volley's own lean client, HTTP/2 on h2.
 pub enum HttpConn {
     H1(H1Conn),
     H2(H2Conn),
 }
 
-/// An HTTP/2 connection (hyper drives it on a task of its own).
+/// An HTTP/2 connection (a task of its own reads and writes its socket;
+/// each request is a stream opened by the user's task, see
+/// [`h2conn`]).
 pub struct H2Conn {
-    send: http2::SendRequest<Full<Bytes>>,
+    send: h2::client::SendRequest<Bytes>,
+    /// Set when the connection's task has ended.
+    closed: Arc<AtomicBool>,
     /// Exchanges completed on it.
     exchanges: u64,
     /// The last request was refused because the connection had closed
@@ -276,6 +253,7 @@ impl H2Conn {
     pub fn share(&self) -> H2Conn {
         H2Conn {
             send: self.send.clone(),
+            closed: self.closed.clone(),
             // A shared connection is never fresh: a request refused because
             // it closed may go again on a new one.
             exchanges: self.exchanges.max(1),
@@ -284,7 +262,7 @@ impl H2Conn {
     }
 
     pub fn is_closed(&self) -> bool {
-        self.send.is_closed()
+        self.closed.load(Ordering::Acquire)
     }
 }
 
@@ -293,7 +271,7 @@ impl HttpConn {
     pub fn is_usable(&mut self) -> bool {
         match self {
             HttpConn::H1(c) => c.is_usable(),
-            HttpConn::H2(c) => !c.send.is_closed(),
+            HttpConn::H2(c) => !c.is_closed(),
         }
     }
 
@@ -310,7 +288,10 @@ impl HttpConn {
 }
 
 /// Sends one HTTP/2 request and reads the answer: the body to its end,
-/// every byte counted, at most `keep_body` bytes of it kept.
+/// every byte counted, at most `keep_body` bytes of it kept. The request's
+/// body is sent while the answer is awaited and read; what of it is unsent
+/// when the exchange ends (answered early, failed, timed out: this future
+/// dropped) resets the stream.
 pub async fn send_h2(
     c: &mut H2Conn,
     req: Request<Full<Bytes>>,
@@ -320,15 +301,32 @@ pub async fn send_h2(
     c.stale = false;
     let reused = c.exchanges > 0;
     // Before an answer's head, a connection that closed under the request
-    // (GOAWAY, or gone) is stale; hyper says so with "canceled".
-    let before_answer = |e: hyper::Error, c: &mut H2Conn| {
-        c.stale = reused && (e.is_canceled() || e.is_closed());
-        hyper_failure(e)
+    // (GOAWAY, or gone) or a stream the server refused unprocessed is
+    // stale: the request may go again on a new connection.
+    let before_answer = |e: h2::Error, c: &mut H2Conn| {
+        c.stale = reused
+            && (c.is_closed()
+                || e.is_go_away()
+                || e.is_io()
+                || e.reason() == Some(h2::Reason::REFUSED_STREAM));
+        h2conn::h2_failure(&e)
     };
-    if let Err(e) = c.send.ready().await {
+    if let Err(e) = std::future::poll_fn(|cx| c.send.poll_ready(cx)).await {
         return Err(before_answer(e, c));
     }
-    let resp = match c.send.send_request(req).await {
+    let (parts, body) = req.into_parts();
+    let end = hyper::body::Body::is_end_stream(&body);
+    let (mut answer, tx) = match c.send.send_request(Request::from_parts(parts, ()), end) {
+        Ok(x) => x,
+        Err(e) => return Err(before_answer(e, c)),
+    };
+    let mut pipe = (!end).then(|| Pipe::new(body, tx));
+    let resp = std::future::poll_fn(|cx| {
+        h2conn::poll_pipe(&mut pipe, cx);
+        std::pin::Pin::new(&mut answer).poll(cx)
+    })
+    .await;
+    let resp = match resp {
         Ok(r) => r,
         Err(e) => return Err(before_answer(e, c)),
     };
@@ -354,7 +352,10 @@ pub async fn send_h2(
     } else {
         Headers::None
     };
-    let body = read_body(body, keep_body).await?;
+    let body = read_body(body, &mut pipe, keep_body).await?;
+    // The answer is whole: what of the request is unsent is never needed,
+    // and dropping the pipe resets the stream rather than leave it open.
+    drop(pipe);
     received = received.saturating_add(body.len);
     c.exchanges = c.exchanges.saturating_add(1);
     Ok(HttpAnswer {
@@ -366,18 +367,29 @@ pub async fn send_h2(
     })
 }
 
-/// Reads an HTTP/2 body frame by frame: all of it counted, at most `keep`
-/// bytes kept. A body in one frame that fits (the usual case) is kept
-/// without a copy.
-async fn read_body(mut body: hyper::body::Incoming, keep: usize) -> Result<Body, Failure> {
+/// Reads an HTTP/2 body frame by frame, sending the request's body on
+/// meanwhile (a server may read as it answers): all of it counted, at most
+/// `keep` bytes kept, the window given back as data is read. A body in one
+/// frame that fits (the usual case) is kept without a copy.
+async fn read_body(
+    mut body: h2::RecvStream,
+    pipe: &mut Option<Pipe<Full<Bytes>>>,
+    keep: usize,
+) -> Result<Body, Failure> {
     let mut first: Option<Bytes> = None;
     let mut kept: Option<Kept> = None;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(hyper_failure)?;
-        let Ok(data) = frame.into_data() else {
-            // Trailers.
-            continue;
+    loop {
+        let data = std::future::poll_fn(|cx| {
+            h2conn::poll_pipe(pipe, cx);
+            body.poll_data(cx)
+        })
+        .await;
+        let data = match data {
+            None => break,
+            Some(Err(e)) => return Err(h2conn::h2_failure(&e)),
+            Some(Ok(d)) => d,
         };
+        let _ = body.flow_control().release_capacity(data.len());
         match (&mut kept, first.take()) {
             (Some(k), _) => k.push(&data),
             (None, None) if data.len() <= keep => first = Some(data),
@@ -390,6 +402,10 @@ async fn read_body(mut body: hyper::body::Incoming, keep: usize) -> Result<Body,
                 kept = Some(k);
             }
         }
+    }
+    // Trailers, if any, are read and dropped: the stream ends with them.
+    if let Err(e) = std::future::poll_fn(|cx| body.poll_trailers(cx)).await {
+        return Err(h2conn::h2_failure(&e));
     }
     Ok(match (kept, first) {
         (Some(k), _) => k.finish(),

@@ -16,6 +16,7 @@ pub mod decode;
 pub mod grpc;
 pub mod grpc_conn;
 pub mod h1;
+pub mod h2conn;
 pub mod http;
 pub mod proxy;
 pub mod redirect;

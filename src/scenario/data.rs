@@ -33,21 +33,28 @@ pub struct DataSource {
     cursor: AtomicUsize,
 }
 
-/// Every record's cells as spans of one buffer: the file itself, shared,
-/// for a `lines` file (its lines are its cells), or one buffer of the cells
-/// for a CSV file (whose quoted cells are not the file's bytes). A span is
-/// 8 bytes a cell besides the text (a `Vec<String>` per row cost some 220
-/// bytes a row: 10 million short lines took 2.4 GB).
+/// Every record's cells as spans of the file itself, shared with the
+/// scenario's copy of it: a `lines` file's lines, a CSV record's fields
+/// when they stand in the file as they read (unquoted). Fields that do not
+/// (quoted, escaped) are copied into a buffer of the rows' own, and their
+/// spans marked [`OWN`]. A span is 8 bytes a cell besides the file (a
+/// `Vec<String>` per row cost some 220 bytes a row: 10 million short lines
+/// took 2.4 GB).
 #[derive(Debug)]
 pub struct Rows {
     text: Bytes,
-    /// Where cell `i` starts and ends in `text`, `width` cells a row; a row
-    /// shorter than the header has empty cells.
+    /// The cells that are not the file's bytes (CSV only).
+    own: Option<Bytes>,
+    /// Where cell `i` starts and ends, `width` cells a row; a row shorter
+    /// than the header has empty cells. With `own`, a start with [`OWN`]
+    /// set is in `own`.
     spans: Vec<(u32, u32)>,
     width: usize,
-    /// Whether `text` is the rows' own (CSV) rather than the file's.
-    owns_text: bool,
 }
+
+/// The mark of a span in a CSV's own buffer: a CSV file (and its own
+/// buffer) may be 2 GiB at most.
+const OWN: u32 = 1 << 31;
 
 impl Rows {
     /// The number of records.
@@ -71,9 +78,12 @@ impl Rows {
         else {
             return "";
         };
+        let (text, start) = match &self.own {
+            Some(own) if start & OWN != 0 => (own, start & !OWN),
+            _ => (&self.text, start),
+        };
         // Spans cut UTF-8 text at ASCII separators: always whole characters.
-        self.text
-            .get(start as usize..end as usize)
+        text.get(start as usize..end as usize)
             .and_then(|b| std::str::from_utf8(b).ok())
             .unwrap_or("")
     }
@@ -81,8 +91,8 @@ impl Rows {
     /// The memory the rows hold of their own, in bytes (a `lines` file's
     /// text is the file's, shared with the scenario's copy of it).
     pub fn heap_bytes(&self) -> usize {
-        let own_text = if self.owns_text { self.text.len() } else { 0 };
-        own_text + self.spans.capacity() * std::mem::size_of::<(u32, u32)>()
+        self.own.as_ref().map_or(0, Bytes::len)
+            + self.spans.capacity() * std::mem::size_of::<(u32, u32)>()
     }
 }
 
@@ -168,9 +178,9 @@ impl DataSource {
             spans.shrink_to_fit();
             Ok(Rows {
                 text: text.clone(),
+                own: None,
                 spans,
                 width: 1,
-                owns_text: false,
             })
         })?;
         Self::new(name, file, vec!["line".into()], 0, rows, pick)
@@ -212,10 +222,17 @@ impl DataSource {
                 .flexible(true)
                 .from_reader(&text[..]);
             let too_large = || DataError::TooLarge(file.to_owned());
+            // Offsets below OWN, in the file and in the own buffer.
+            let offset = |n: usize| {
+                u32::try_from(n)
+                    .ok()
+                    .filter(|n| *n < OWN)
+                    .ok_or_else(too_large)
+            };
             let mut own = String::new();
             let mut spans = Vec::new();
-            // One record read into again and again: the rows' own buffer
-            // is the only copy kept.
+            // One record read into again and again: what is kept is the
+            // spans, and the fields the file does not hold as they read.
             let mut rec = csv::StringRecord::new();
             while reader.read_record(&mut rec)? {
                 if rec.len() > width {
@@ -226,23 +243,52 @@ impl DataSource {
                         columns: width,
                     });
                 }
-                for cell in rec.iter() {
-                    let start = u32::try_from(own.len()).map_err(|_| too_large())?;
-                    own.push_str(cell);
-                    let end = u32::try_from(own.len()).map_err(|_| too_large())?;
-                    spans.push((start, end));
+                // The record's fields as they stand in the file, joined by
+                // commas from where it starts: its cells are then spans of
+                // the file (no quotes to take away).
+                let mut verbatim = Vec::with_capacity(rec.len());
+                if let Some(p) = rec.position() {
+                    let mut at = usize::try_from(p.byte()).unwrap_or(usize::MAX);
+                    // After a CRLF the csv reader places a record at its LF.
+                    while matches!(text.get(at), Some(b'\r' | b'\n')) {
+                        at += 1;
+                    }
+                    for (i, cell) in rec.iter().enumerate() {
+                        if i > 0 {
+                            if text.get(at) != Some(&b',') {
+                                break;
+                            }
+                            at += 1;
+                        }
+                        let end = at.saturating_add(cell.len());
+                        if text.get(at..end) != Some(cell.as_bytes()) {
+                            break;
+                        }
+                        verbatim.push((at, end));
+                        at = end;
+                    }
                 }
-                let end = u32::try_from(own.len()).map_err(|_| too_large())?;
+                if verbatim.len() == rec.len() {
+                    for (start, end) in verbatim {
+                        spans.push((offset(start)?, offset(end)?));
+                    }
+                } else {
+                    for cell in rec.iter() {
+                        let start = offset(own.len())?;
+                        own.push_str(cell);
+                        spans.push((start | OWN, offset(own.len())?));
+                    }
+                }
                 for _ in rec.len()..width {
-                    spans.push((end, end));
+                    spans.push((0, 0));
                 }
             }
             spans.shrink_to_fit();
             Ok(Rows {
-                text: Bytes::from(own),
+                text: text.clone(),
+                own: Some(Bytes::from(own)),
                 spans,
                 width,
-                owns_text: true,
             })
         })?;
         Self::new(name, file, columns, default_column, rows, pick)
@@ -354,9 +400,9 @@ mod tests {
     }
 
     #[test]
-    fn rows_cost_about_four_bytes_a_cell_beside_their_text() {
+    fn rows_are_spans_of_the_file_and_cost_eight_bytes_a_cell() {
         let text: String = (0..100_000).map(|i| format!("user{i:06}\n")).collect();
-        let d = DataSource::from_lines("u", "u.txt", Bytes::from(text), Pick::Sequential).unwrap();
+        let d = DataSource::from_lines("u", "u.txt", text, Pick::Sequential).unwrap();
         assert_eq!(d.rows.len(), 100_000);
         assert_eq!(d.value(0, 0), "user000000");
         assert_eq!(d.value(99_999, 0), "user099999");
@@ -364,15 +410,37 @@ mod tests {
         assert_eq!(d.value(5, 1), "", "past the header");
         // 8 bytes of span a row; the text is the file's own.
         assert_eq!(d.rows.heap_bytes(), 100_000 * 8);
-        let csv: String = std::iter::once("a,b,c\n".to_owned())
-            .chain((0..1000).map(|i| format!("{i},\"x,{i}\"\n")))
+        // CRLF, blank and space-only lines.
+        let d =
+            DataSource::from_lines("c", "c.txt", "a\r\n\r\n  \nb c\r\nlast", Pick::Random).unwrap();
+        assert_eq!(d.rows.len(), 3);
+        assert_eq!(
+            (d.value(0, 0), d.value(1, 0), d.value(2, 0)),
+            ("a", "b c", "last")
+        );
+        // A CSV of unquoted fields is spans of the file too; quoted fields
+        // (and their records) are copied, unquoted.
+        let csv: String = std::iter::once("a,b,c\r\n".to_owned())
+            .chain((0..1000).map(|i| {
+                if i % 10 == 7 {
+                    format!("{i},\"x,{i}\"\r\n")
+                } else {
+                    format!("{i},y{i},z\r\n")
+                }
+            }))
             .collect();
-        let d = DataSource::from_csv("c", "c.csv", Bytes::from(csv.clone()), None, Pick::Random)
-            .unwrap();
+        let d = DataSource::from_csv("c", "c.csv", csv, None, Pick::Random).unwrap();
         assert_eq!(
             (d.value(7, 0), d.value(7, 1), d.value(7, 2)),
             ("7", "x,7", "")
         );
-        assert!(d.rows.heap_bytes() <= csv.len() + 1000 * 3 * 8);
+        assert_eq!(
+            (d.value(8, 0), d.value(8, 1), d.value(8, 2)),
+            ("8", "y8", "z")
+        );
+        assert_eq!(d.value(999, 1), "y999");
+        // 100 quoted records copied ("97" and "x,97": 5 to 7 bytes each).
+        let own = d.rows.heap_bytes() - 1000 * 3 * 8;
+        assert!((400..=800).contains(&own), "{own} bytes copied");
     }
 }

@@ -18,6 +18,7 @@ mod grpc_like_clients;
 mod grpc_streams;
 mod hostile;
 mod hostile_grpc;
+mod hostile_h2;
 mod http;
 mod httpbin;
 mod like_clients;
