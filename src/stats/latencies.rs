@@ -3,7 +3,8 @@
 //! while they are few, and a dense histogram once they are not. Most names
 //! of a scenario with many (templated names, a result merged from many
 //! files) see few distinct latencies, and the smallest dense histogram is
-//! 16 KB: 200,000 names held densely took 3.2 GB, where packed they take
+//! 16 KB: 200,000 names held densely need 3.2 GB at the least (`volley
+//! report` of such a result did not fit in 6 GiB), where packed they take
 //! about what their result file takes.
 //!
 //! Every figure (count, min, max, mean, quantiles) is computed exactly as

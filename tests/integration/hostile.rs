@@ -703,7 +703,7 @@ fn volley_report_refuses_forged_and_self_contradicting_results() {
 /// A result of 100,000 names (a real run's name copied under new names):
 /// `volley report` reads it in less memory than three times its size,
 /// and reports every name. Each name's histogram was decoded into a dense
-/// one of 16 KB or more: 200,000 names took over 3 GB.
+/// one of 16 KB or more: 200,000 names did not fit in 6 GiB.
 #[test]
 fn a_result_of_many_names_is_read_in_memory_near_its_size() {
     const NAMES: usize = 100_000;
@@ -908,8 +908,8 @@ fn threads_that_cannot_be_spawned_end_the_run_with_exit_2_and_the_reason() {
 /// A data file of eight million short lines (88 MB), run by two local
 /// workers, costs the whole process less than twice the file: the file is
 /// held once (the workers borrow the master's copy, and its lines are
-/// spans of it), not once per worker and per plan (a file of 110 MB took
-/// 934 MB with one local worker and 1.2 GB with two before; 200 MB now).
+/// spans of it), not once per worker and per plan (a file of 105 MiB took
+/// 912 MiB with one local worker and 1.2 GiB with two before; 195 MiB now).
 #[test]
 fn a_big_data_file_costs_less_than_twice_its_size() {
     const LINES: usize = 8_000_000;
