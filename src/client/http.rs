@@ -223,7 +223,7 @@ where
         send,
         closed,
         exchanges: 0,
-        stale: false,
+        stale: Stale::No,
     }))
 }
 
@@ -242,9 +242,23 @@ pub struct H2Conn {
     closed: Arc<AtomicBool>,
     /// Exchanges completed on it.
     exchanges: u64,
-    /// The last request was refused because the connection had closed
-    /// before it could be sent (see [`HttpConn::failed_stale`]).
-    stale: bool,
+    /// Whether the last request failed only because the connection had
+    /// closed under it (see [`HttpConn::failed_stale`]).
+    stale: Stale,
+}
+
+/// How a request on a kept-alive HTTP/2 connection failed with the
+/// connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stale {
+    No,
+    /// Never processed: the connection had closed before the request was
+    /// sent, or the server refused its stream (REFUSED_STREAM, or a
+    /// graceful GOAWAY past it). It may always go again.
+    Unsent,
+    /// Sent, then the connection failed: the server may have processed it,
+    /// so only an idempotent request goes again (as on HTTP/1.1).
+    Sent,
 }
 
 impl H2Conn {
@@ -257,7 +271,7 @@ impl H2Conn {
             // A shared connection is never fresh: a request refused because
             // it closed may go again on a new one.
             exchanges: self.exchanges.max(1),
-            stale: false,
+            stale: Stale::No,
         }
     }
 
@@ -282,7 +296,11 @@ impl HttpConn {
     pub fn failed_stale(&self, idempotent: bool) -> bool {
         match self {
             HttpConn::H1(c) => c.failed_stale(idempotent),
-            HttpConn::H2(c) => c.stale,
+            HttpConn::H2(c) => match c.stale {
+                Stale::No => false,
+                Stale::Unsent => true,
+                Stale::Sent => idempotent,
+            },
         }
     }
 }
@@ -298,27 +316,29 @@ pub async fn send_h2(
     keep_headers: bool,
     keep_body: usize,
 ) -> Result<HttpAnswer, Failure> {
-    c.stale = false;
+    // A request that fails at once (a header HTTP/2 forbids, stream ids
+    // run out) must still give the thread back now and then, or a user's
+    // loop of such failures never lets the runtime run anything else.
+    tokio::task::consume_budget().await;
+    c.stale = Stale::No;
     let reused = c.exchanges > 0;
-    // Before an answer's head, a connection that closed under the request
-    // (GOAWAY, or gone) or a stream the server refused unprocessed is
-    // stale: the request may go again on a new connection.
-    let before_answer = |e: h2::Error, c: &mut H2Conn| {
-        c.stale = reused
-            && (c.is_closed()
-                || e.is_go_away()
-                || e.is_io()
-                || e.reason() == Some(h2::Reason::REFUSED_STREAM));
+    // Before the request is sent, a connection that closed under it (GOAWAY,
+    // or gone) leaves it unsent: it may go again on a new connection.
+    let unsent = |e: h2::Error, c: &mut H2Conn| {
+        if reused && (c.is_closed() || e.is_go_away() || e.is_io()) {
+            c.stale = Stale::Unsent;
+        }
         h2conn::h2_failure(&e)
     };
     if let Err(e) = std::future::poll_fn(|cx| c.send.poll_ready(cx)).await {
-        return Err(before_answer(e, c));
+        return Err(unsent(e, c));
     }
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    for_h2(&mut parts, &body);
     let end = hyper::body::Body::is_end_stream(&body);
     let (mut answer, tx) = match c.send.send_request(Request::from_parts(parts, ()), end) {
         Ok(x) => x,
-        Err(e) => return Err(before_answer(e, c)),
+        Err(e) => return Err(unsent(e, c)),
     };
     let mut pipe = (!end).then(|| Pipe::new(body, tx));
     let resp = std::future::poll_fn(|cx| {
@@ -328,7 +348,18 @@ pub async fn send_h2(
     .await;
     let resp = match resp {
         Ok(r) => r,
-        Err(e) => return Err(before_answer(e, c)),
+        Err(e) => {
+            if reused {
+                let refused = e.reason() == Some(h2::Reason::REFUSED_STREAM)
+                    || (e.is_go_away() && e.reason() == Some(h2::Reason::NO_ERROR));
+                if refused {
+                    c.stale = Stale::Unsent;
+                } else if c.is_closed() || e.is_go_away() || e.is_io() {
+                    c.stale = Stale::Sent;
+                }
+            }
+            return Err(h2conn::h2_failure(&e));
+        }
     };
     let status = resp.status().as_u16();
     // HPACK hides the wire size of headers; count them as HTTP/1.1 would.
@@ -365,6 +396,39 @@ pub async fn send_h2(
         headers,
         encoding,
     })
+}
+
+/// Makes an HTTP/1.1-shaped request an HTTP/2 one, as hyper's client did:
+/// connection-specific headers (RFC 9113 §8.2.2) removed, with those the
+/// `Connection` header names (h2 refuses a request that carries them), and
+/// `content-length` set when the body's length is known and the method has
+/// a body (or the body is not empty).
+fn for_h2(parts: &mut http::request::Parts, body: &Full<Bytes>) {
+    use http::header::{CONNECTION, CONTENT_LENGTH, TE, TRANSFER_ENCODING, UPGRADE};
+    let headers = &mut parts.headers;
+    if let Some(named) = headers.remove(CONNECTION) {
+        for name in named.to_str().unwrap_or("").split(',') {
+            headers.remove(name.trim());
+        }
+    }
+    for name in ["keep-alive", "proxy-connection"] {
+        headers.remove(name);
+    }
+    headers.remove(TRANSFER_ENCODING);
+    headers.remove(UPGRADE);
+    if headers.get(TE).is_some_and(|te| te != "trailers") {
+        headers.remove(TE);
+    }
+    let has_body = !matches!(
+        parts.method,
+        http::Method::GET | http::Method::HEAD | http::Method::DELETE | http::Method::CONNECT
+    );
+    if let Some(len) = hyper::body::Body::size_hint(body).exact()
+        && (len != 0 || has_body)
+        && !headers.contains_key(CONTENT_LENGTH)
+    {
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
+    }
 }
 
 /// Reads an HTTP/2 body frame by frame, sending the request's body on

@@ -84,10 +84,13 @@ pub fn load(path: &Path) -> Result<RunReport, LoadError> {
                 }
             } else {
                 // A reader's error is placed where it stopped reading, a
-                // little past the fault: read again whole, on this path
-                // only, for the line and column of the fault itself.
-                let exact = std::fs::read(path)
+                // little past the fault: a file of up to 64 MiB is read
+                // again whole, on this path only, for the line and column
+                // of the fault itself (a bigger one keeps the reader's).
+                let exact = std::fs::metadata(path)
                     .ok()
+                    .filter(|m| m.len() <= 64 << 20)
+                    .and_then(|_| std::fs::read(path).ok())
                     .and_then(|text| serde_json::from_slice::<ResultJson>(&text).err());
                 LoadError::Parse {
                     path: shown.clone(),

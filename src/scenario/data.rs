@@ -129,7 +129,7 @@ fn parsed(
 pub enum DataError {
     #[error("{0} has no records")]
     Empty(String),
-    #[error("{0}: its values add up to more than 4 GiB, more than a data file may hold")]
+    #[error("{0}: too large for a data file (a lines file may be 4 GiB at most, a CSV file 2 GiB)")]
     TooLarge(String),
     #[error("{0} is not UTF-8")]
     NotUtf8(String),
@@ -284,6 +284,7 @@ impl DataSource {
                 }
             }
             spans.shrink_to_fit();
+            own.shrink_to_fit();
             Ok(Rows {
                 text: text.clone(),
                 own: Some(Bytes::from(own)),

@@ -81,3 +81,82 @@ fn early_answers_to_bodies_that_cannot_be_sent_are_counted_in_flat_memory() {
         );
     }
 }
+
+/// What an HTTP/2 server saw of volley's requests: ones with a
+/// `content-length`, and ones with a header HTTP/2 forbids.
+#[derive(Default)]
+struct Seen {
+    requests: std::sync::atomic::AtomicU64,
+    with_length: std::sync::atomic::AtomicU64,
+    forbidden: std::sync::atomic::AtomicU64,
+    kept: std::sync::atomic::AtomicU64,
+}
+
+/// Headers a scenario may give that HTTP/1.1 allows and HTTP/2 forbids
+/// (RFC 9113 §8.2.2) are left out on HTTP/2, as hyper's client and curl
+/// leave them out, rather than fail every request (h2 refuses to send
+/// them); a body's `content-length` is sent, as it was over hyper.
+#[test]
+fn http2_requests_leave_out_connection_headers_and_carry_their_length() {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering::Relaxed;
+    let seen = Arc::new(Seen::default());
+    let counts = seen.clone();
+    let addr = procs::serve_connections(move |sock| {
+        let seen = seen.clone();
+        async move {
+            let Ok(mut conn) = h2::server::handshake(sock).await else {
+                return;
+            };
+            while let Some(Ok((req, mut respond))) = conn.accept().await {
+                seen.requests.fetch_add(1, Relaxed);
+                let h = req.headers();
+                if h.contains_key("x-kept") {
+                    seen.kept.fetch_add(1, Relaxed);
+                }
+                if h.contains_key("content-length") {
+                    seen.with_length.fetch_add(1, Relaxed);
+                }
+                let forbidden = ["connection", "keep-alive", "upgrade", "x-gone"];
+                if forbidden.iter().any(|n| h.contains_key(*n))
+                    || h.get("te").is_some_and(|v| v != "trailers")
+                {
+                    seen.forbidden.fetch_add(1, Relaxed);
+                }
+                let answer = http::Response::builder().status(200).body(()).unwrap();
+                let _ = respond.send_response(answer, true);
+            }
+        }
+    });
+    let dir = Dir::new();
+    let text = format!(
+        "[load]\nusers = 2\nrequests = 200\n\
+         [http]\nbase_url = \"http://{addr}\"\nversion = \"h2c\"\n\
+         headers = {{ connection = \"keep-alive, x-gone\", keep-alive = \"timeout=5\", upgrade = \"websocket\", te = \"gzip\", x-gone = \"1\", x-kept = \"1\" }}\n\
+         [[request]]\nname = \"post\"\nmethod = \"POST\"\npath = \"/\"\nbody = \"hello\"\n"
+    );
+    let (p, code, r) = run(&dir, &text, &[], Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{}", p.stderr());
+    let n = name(&r, "post");
+    assert_eq!(
+        (n["requests"].as_u64(), n["failures"].as_u64()),
+        (Some(200), Some(0)),
+        "{n}"
+    );
+    assert_eq!(counts.requests.load(Relaxed), 200);
+    assert_eq!(
+        counts.with_length.load(Relaxed),
+        200,
+        "content-length on every POST"
+    );
+    assert_eq!(
+        counts.forbidden.load(Relaxed),
+        0,
+        "no connection-specific header"
+    );
+    assert_eq!(
+        counts.kept.load(Relaxed),
+        200,
+        "the scenario's other headers"
+    );
+}
