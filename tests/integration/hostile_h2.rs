@@ -160,3 +160,69 @@ fn http2_requests_leave_out_connection_headers_and_carry_their_length() {
         "the scenario's other headers"
     );
 }
+
+/// A server that reads the whole body of the second request on each
+/// connection and then drops the connection unanswered: the request was
+/// received, so a POST is not sent again (it fails, as `reset`), and the
+/// server sees each request's body once. (The first HTTP/2 client on h2
+/// sent such a request again as if the connection had been stale.)
+#[test]
+fn a_post_the_server_received_before_its_connection_died_is_not_sent_again() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    let bodies = Arc::new(AtomicU64::new(0));
+    let seen = bodies.clone();
+    let addr = procs::serve_connections(move |sock| {
+        let bodies = bodies.clone();
+        async move {
+            let Ok(mut conn) = h2::server::handshake(sock).await else {
+                return;
+            };
+            // The connection is driven by a task of its own (a body is read
+            // only while it is); aborted, it drops the socket.
+            let (tx, mut streams) = tokio::sync::mpsc::unbounded_channel();
+            let driver = tokio::spawn(async move {
+                while let Some(Ok(stream)) = conn.accept().await {
+                    if tx.send(stream).is_err() {
+                        break;
+                    }
+                }
+            });
+            for n in 0..2 {
+                let Some((req, mut respond)) = streams.recv().await else {
+                    break;
+                };
+                let mut body = req.into_body();
+                while let Some(Ok(data)) = body.data().await {
+                    let _ = body.flow_control().release_capacity(data.len());
+                }
+                bodies.fetch_add(1, Relaxed);
+                if n == 1 {
+                    // Received, never answered: the connection goes.
+                    break;
+                }
+                let answer = http::Response::builder().status(200).body(()).unwrap();
+                let _ = respond.send_response(answer, true);
+            }
+            driver.abort();
+        }
+    });
+    let dir = Dir::new();
+    let text = format!(
+        "[load]\nusers = 1\nrequests = 100\ntimeout = \"5s\"\n\
+         [http]\nbase_url = \"http://{addr}\"\nversion = \"h2c\"\n\
+         [[request]]\nname = \"post\"\nmethod = \"POST\"\npath = \"/\"\nbody = \"hello\"\n"
+    );
+    let (p, _code, r) = run(&dir, &text, &[], Duration::from_secs(60));
+    let n = name(&r, "post");
+    assert_eq!(n["requests"], 100, "{}", p.stderr());
+    assert_eq!(r["retries"], 0, "{r}");
+    // Every other request died with its connection, and counts as failed.
+    let failures = n["failures"].as_u64().unwrap();
+    assert!((40..=60).contains(&failures), "{n}");
+    assert_eq!(
+        seen.load(Relaxed),
+        100,
+        "each POST's body reached the server once"
+    );
+}
