@@ -58,6 +58,8 @@ pub fn check(args: CheckArgs) -> Result<i32, Exit> {
             ))
         })?;
     }
+    crate::engine::exec::check_http(&scenario)
+        .map_err(|e| Exit::cannot_start(anyhow::anyhow!("{}: {e}", args.file.display())))?;
     // Written at once (a scenario may hold many thousands of requests), and
     // a reader that stops early (`| head`) is not an error.
     let mut out = String::new();

@@ -97,14 +97,8 @@ pub fn h2_failure(e: &h2::Error) -> Failure {
         }
     } else if e.is_reset() && e.is_remote() {
         match e.reason() {
-            Some(h2::Reason::REFUSED_STREAM) => Failure::new(
-                FailureKind::Reset,
-                "stream refused by the server (REFUSED_STREAM)",
-            ),
-            Some(h2::Reason::CANCEL) => Failure::new(
-                FailureKind::Reset,
-                "stream cancelled by the server (CANCEL)",
-            ),
+            Some(h2::Reason::REFUSED_STREAM) => Failure::new(FailureKind::Reset, STREAM_REFUSED),
+            Some(h2::Reason::CANCEL) => Failure::new(FailureKind::Reset, STREAM_CANCELLED),
             r => protocol("stream reset by the server", r),
         }
     } else if e.is_library() || e.is_go_away() {
@@ -120,6 +114,18 @@ pub fn h2_failure(e: &h2::Error) -> Failure {
         Failure::new(FailureKind::Request, "HTTP/2 refused the request")
     };
     failure.with_detail(detail)
+}
+
+/// The reasons [`h2_failure`] gives a stream the server ended with
+/// RST_STREAM REFUSED_STREAM or CANCEL: that stream's end, not its
+/// connection's.
+const STREAM_REFUSED: &str = "stream refused by the server (REFUSED_STREAM)";
+const STREAM_CANCELLED: &str = "stream cancelled by the server (CANCEL)";
+
+/// Whether `f` is a stream the server refused or cancelled (RST_STREAM):
+/// that stream's end, while its connection carries other calls on.
+pub fn stream_reset(f: &Failure) -> bool {
+    f.kind == FailureKind::Reset && (f.reason == STREAM_REFUSED || f.reason == STREAM_CANCELLED)
 }
 
 /// A `protocol` failure, with the HTTP/2 error code when there is one.

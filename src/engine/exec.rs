@@ -17,6 +17,7 @@ use crate::client::check;
 use crate::client::cookies::Jar;
 use crate::client::decode::{self, Encoding};
 use crate::client::grpc::{self, GrpcCall, GrpcConn, GrpcEndpoint, RawCodec};
+use crate::client::h2conn;
 use crate::client::http::{H2Conn, HttpConn, HttpTarget};
 use crate::client::http::{Headers, HttpAnswer};
 use crate::client::redirect;
@@ -85,6 +86,30 @@ pub enum Action {
 pub struct PrepareError {
     pub name: String,
     pub message: String,
+}
+
+/// What [`Requests::prepare`] would refuse in the scenario's HTTP requests
+/// (a target, a header, a path), found without connecting: `volley check`
+/// runs it, so that it never passes a request that `volley run` refuses.
+pub fn check_http(scenario: &Scenario) -> Result<(), PrepareError> {
+    let mut targets: HashMap<&str, HttpTarget> = HashMap::new();
+    for r in &scenario.requests {
+        let RequestKind::Http(h) = &r.kind else {
+            continue;
+        };
+        let err = |message: String| PrepareError {
+            name: r.name.clone(),
+            message,
+        };
+        let target = match targets.entry(h.base.as_str()) {
+            std::collections::hash_map::Entry::Occupied(t) => t.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(HttpTarget::new(h).map_err(|e| err(e.to_string()))?)
+            }
+        };
+        FixedHttp::new(h, target).map_err(err)?;
+    }
+    Ok(())
 }
 
 impl Requests {
@@ -287,10 +312,17 @@ impl Requests {
             *p = None;
         }
         user.sent_now = 0;
+        let began = Instant::now();
         let result =
             tokio::time::timeout(self.timeout, guard::catch(self.send(idx, user, start, rec)))
                 .await;
         let micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let timed_out = || {
+            Failure::new(
+                FailureKind::Timeout,
+                format!("no answer within {:?}", self.timeout),
+            )
+        };
         let (sent, received, failure) = match result {
             Ok(Err(panic)) => {
                 // Whatever the connection was doing is unknown now.
@@ -299,27 +331,37 @@ impl Requests {
             }
             Ok(Ok(Ok((s, r)))) => (s, r, None),
             Ok(Ok(Err((s, r, f)))) => {
-                // A gRPC channel is dropped only when its transport failed:
-                // a status, a timeout (its stream is reset) or a limit
-                // leaves the connection as it was.
-                let transport = match &self.prepared[idx] {
-                    Prepared::Http { .. } => matches!(
+                // A gRPC connection is dropped only when its transport
+                // failed: a status, a timeout, a limit or a stream the
+                // server reset (only its stream is reset) leaves the
+                // connection as it was, carrying other calls.
+                let grpc = matches!(self.prepared[idx], Prepared::Grpc { .. });
+                let transport = if grpc {
+                    matches!(f.kind, FailureKind::Connect | FailureKind::Tls)
+                        || f.kind == FailureKind::Reset && !h2conn::stream_reset(&f)
+                } else {
+                    matches!(
                         f.kind,
                         FailureKind::Reset
                             | FailureKind::Protocol
                             | FailureKind::Timeout
                             | FailureKind::Connect
                             | FailureKind::Tls
-                    ),
-                    Prepared::Grpc { .. } => matches!(
-                        f.kind,
-                        FailureKind::Reset | FailureKind::Connect | FailureKind::Tls
-                    ),
+                    )
                 };
                 if transport {
                     user.drop_connections(&self.prepared[idx]);
                 }
-                (s, r, Some(f))
+                // A server that ends a call at the deadline it was told
+                // (grpc-timeout) by resetting its stream raced volley's own
+                // timer, which starts first: the call is past its deadline
+                // either way, and counted so, whichever came first. A
+                // DEADLINE_EXCEEDED status stays the server's word.
+                if grpc && h2conn::stream_reset(&f) && began.elapsed() >= self.timeout {
+                    (s, r, Some(timed_out()))
+                } else {
+                    (s, r, Some(f))
+                }
             }
             Err(_) => {
                 // An HTTP/1.1 connection in the middle of an answer cannot
@@ -328,12 +370,8 @@ impl Requests {
                 if matches!(self.prepared[idx], Prepared::Http { .. }) {
                     user.drop_connections(&self.prepared[idx]);
                 }
-                let f = Failure::new(
-                    FailureKind::Timeout,
-                    format!("no answer within {:?}", self.timeout),
-                );
                 // What was written went out, answered or not.
-                (user.sent_now, 0, Some(f))
+                (user.sent_now, 0, Some(timed_out()))
             }
         };
         Sample {

@@ -125,6 +125,8 @@ impl FixedHttp {
         }
         let (path_h1, uri_h2) = match h.path.as_static() {
             Some(p) => {
+                let p = crate::client::uri::encode_path(p);
+                let p = p.as_ref();
                 let authority = host.as_deref().unwrap_or(t.authority.as_str());
                 let abs = absolute(t.scheme.as_str(), authority, p)
                     .map_err(|e| format!("path {p:?}: {e}"))?;
@@ -249,7 +251,8 @@ pub struct Route<'a> {
     pub cookie: Option<&'a str>,
 }
 
-/// Renders the request's templated path into `out` and checks it.
+/// Renders the request's templated path into `out`, percent-encoded
+/// ([`crate::client::uri::encode_path`]), and checks it.
 pub fn render_path(
     h: &HttpSpec,
     ctx: &mut RenderCtx<'_>,
@@ -257,6 +260,17 @@ pub fn render_path(
 ) -> Result<(), (u64, u64, Failure)> {
     out.clear();
     h.path.render(ctx, out);
+    // Rendered values are encoded as a static path is (a data value with
+    // a space or an accent is a valid request, as in requests).
+    let (encoded, kept) = match crate::client::uri::encode_path(out) {
+        std::borrow::Cow::Owned(e) => (Some(e), 0),
+        std::borrow::Cow::Borrowed(s) => (None, s.len()),
+    };
+    match encoded {
+        Some(e) => *out = e,
+        // Nothing to encode; a fragment, if any, is cut off.
+        None => out.truncate(kept),
+    }
     http::uri::PathAndQuery::try_from(out.as_str())
         .map_err(|e| request_err(format!("path {out:?}: {e}")))?;
     Ok(())

@@ -104,7 +104,14 @@ async fn wait_fd(fd: &AsyncFd<OwnedFd>, wait: Duration) -> io::Result<()> {
         let mut ready = fd.readable().await?;
         let mut expirations = [0u8; 8];
         match ready.try_io(|fd| Ok(rustix::io::read(fd.get_ref(), &mut expirations)?)) {
-            Ok(Ok(_)) => return Ok(()),
+            Ok(Ok(_)) => {
+                // The expiry is read and the timer is one-shot, not armed
+                // again until the next wait: the readiness left set would
+                // only cost that wait a read that finds nothing (one
+                // system call per wake-up).
+                ready.clear_ready();
+                return Ok(());
+            }
             Ok(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => continue,
             Ok(Err(e)) => return Err(e),
             // Readiness was stale (cleared by try_io): wait again.

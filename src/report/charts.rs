@@ -4,7 +4,6 @@
 //! browser lays the text out.
 
 use plotters::coord::Shift;
-use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::stats::Latency;
@@ -105,8 +104,8 @@ fn swatch(style: ShapeStyle) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
 }
 
 /// Draws each line in its colour (cycling), labelled for the legend.
-fn draw_lines<'a, DB, X>(
-    chart: &mut ChartContext<'a, DB, Cartesian2d<X, RangedCoordf64>>,
+fn draw_lines<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
     lines: &[Line],
     colors: &[RGBColor],
 ) -> Result<(), String>
@@ -114,6 +113,7 @@ where
     DB: DrawingBackend + 'a,
     DB::ErrorType: 'static,
     X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
 {
     for (line, color) in lines.iter().zip(colors.iter().cycle()) {
         let style = color.stroke_width(2);
@@ -227,14 +227,16 @@ pub fn throughput(points: &[Point], users_label: &str) -> Result<String, ChartEr
     )
 }
 
-/// p50, p95, p99 and the maximum of each second, in milliseconds.
+/// p50, p95, p99 and the maximum of each second, in milliseconds on a log
+/// scale, as the console and the capacity page draw them: a linear axis up
+/// to a 7 ms maximum flattened a 0.1-0.3 ms p50-p99 onto its floor.
 pub fn latency_over_time(points: &[Point]) -> Result<String, ChartError> {
     let line = |label: &str, f: fn(&Point) -> u64| Line {
         label: label.into(),
         points: points
             .iter()
             .filter(|p| p.requests > 0)
-            .map(|p| (p.t as f64, f(p) as f64 / 1000.0))
+            .map(|p| (p.t as f64, (f(p) as f64 / 1000.0).max(LOG_FLOOR_MS)))
             .collect(),
     };
     let lines = [
@@ -243,15 +245,46 @@ pub fn latency_over_time(points: &[Point]) -> Result<String, ChartError> {
         line("p99", |p| p.latency.p99),
         line("max", |p| p.latency.max),
     ];
-    time_chart(
-        "Latency per second",
-        "milliseconds",
-        time_span(points),
-        &lines,
-        &PALETTE[..4],
-        None,
-        &ms,
-    )
+    let (lo, hi) = log_range(lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)));
+    let (t0, t1) = time_span(points);
+    svg("Latency per second", |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption("Latency per second", ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(64)
+            .right_y_label_area_size(12)
+            .build_cartesian_2d(t0..t1, (lo..hi).log_scale())
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("elapsed (m:ss)")
+            .y_desc("milliseconds (log)")
+            .x_label_formatter(&clock)
+            .y_label_formatter(&ms)
+            .light_line_style(RGBColor(238, 238, 238))
+            .draw()
+            .map_err(err)?;
+        draw_lines(&mut chart, &lines, &PALETTE[..4])?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)
+    })
+}
+
+/// The least latency a log axis shows (a microsecond): a zero has no place
+/// on it.
+const LOG_FLOOR_MS: f64 = 0.001;
+
+/// A log axis around `values` (milliseconds): half the least to twice the
+/// most, or 0.01 to 1,000 ms when there is nothing to show.
+fn log_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    if lo.is_finite() && hi > 0.0 {
+        ((lo / 2.0).max(LOG_FLOOR_MS / 2.0), hi * 2.0)
+    } else {
+        (0.01, 1000.0)
+    }
 }
 
 /// Where the percentile axis ends: 99.999%.
@@ -332,17 +365,12 @@ pub fn capacity(
         line("p90", |p| p.p90_us),
         line("p99", |p| p.p99_us),
     ];
-    let values = lines
-        .iter()
-        .flat_map(|l| l.points.iter().map(|p| p.1))
-        .chain(bounds.iter().map(|b| b.1));
-    let lo = values.clone().fold(f64::INFINITY, f64::min);
-    let hi = values.fold(0.0, f64::max);
-    let (lo, hi) = if lo.is_finite() && hi > 0.0 {
-        (lo / 2.0, hi * 2.0)
-    } else {
-        (0.01, 1000.0)
-    };
+    let (lo, hi) = log_range(
+        lines
+            .iter()
+            .flat_map(|l| l.points.iter().map(|p| p.1))
+            .chain(bounds.iter().map(|b| b.1)),
+    );
     let x1 = sorted.last().map_or(1.0, |p| p.rate) * 1.08;
     svg("Latency by rate", |root| {
         let mut chart = ChartBuilder::on(root)

@@ -16,6 +16,13 @@
 //!   by `volley report` from a run without it, they are `N/A`.
 //! - Errors are volley's `kind: reason` (`status: HTTP 500 Internal Server
 //!   Error`), not a Python exception's repr.
+//! - The history's percentiles are each second's; Locust's cover the last
+//!   10 seconds (a window its response-time cache keeps). volley's result
+//!   keeps a second's percentiles, not its histogram, so it cannot merge
+//!   ten of them exactly; the stats file's percentiles are the run's, as
+//!   Locust's are.
+//! - Minima and maxima are milliseconds with volley's microsecond
+//!   resolution (`7.949`), Locust's with its own timer's (`7.949184000608511`).
 //! - `_exceptions.csv` lists volley's own failures (kind `internal`, a
 //!   caught panic), the nearest thing to an exception in a user's code.
 
@@ -34,6 +41,13 @@ const PCT_HEADERS: [&str; 11] = [
 
 /// Locust's current rate: the mean of the seconds from 12 to 2 before.
 const RATE_WINDOW: (u64, u64) = (12, 2);
+
+/// A CSV writer as Python's csv module makes one: records end with CR LF.
+fn writer<W: Write>(out: W) -> csv::Writer<W> {
+    csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(out)
+}
 
 /// Milliseconds as Locust writes a mean, a minimum or a maximum (a float).
 fn ms(us: f64) -> String {
@@ -119,7 +133,7 @@ pub fn write_stats(
     kinds: &[&str],
     methods: &[String],
 ) -> csv::Result<()> {
-    let mut w = csv::Writer::from_writer(out);
+    let mut w = writer(out);
     let mut header = vec![
         "Type",
         "Name",
@@ -189,7 +203,7 @@ pub fn write_history(
     started_unix_s: u64,
     full: bool,
 ) -> csv::Result<()> {
-    let mut w = csv::Writer::from_writer(out);
+    let mut w = writer(out);
     let mut header = vec![
         "Timestamp",
         "User Count",
@@ -225,8 +239,19 @@ pub fn write_history(
     w.write_record(r)?;
     let mut per_name: Vec<(u64, u64)> = vec![(0, 0); run.names.len()];
     let (mut total_req, mut total_fail) = (0u64, 0u64);
-    for p in points {
+    let mut users_before = 0u64;
+    for (k, p) in points.iter().enumerate() {
         let at = started_unix_s.saturating_add(p.t).to_string();
+        // The last second is recorded as the users stop; Locust's last row
+        // still shows them.
+        let users = if k + 1 == points.len() && p.users == 0 {
+            users_before
+        } else {
+            p.users
+        };
+        users_before = p.users;
+        // A second's rows per name, in Locust's order: by name, then type.
+        let mut named: Vec<Vec<String>> = Vec::new();
         for n in &p.names {
             let i = n.name as usize;
             let Some(c) = per_name.get_mut(i) else {
@@ -251,7 +276,7 @@ pub fn write_history(
             };
             let mut r = vec![
                 at.clone(),
-                p.users.to_string(),
+                users.to_string(),
                 type_of(methods, kinds, i),
                 run.names.get(i).cloned().unwrap_or_default(),
                 format!("{:.6}", current_rate(points, p.t, of)),
@@ -260,13 +285,17 @@ pub fn write_history(
             r.extend(history_pcts(Some(&n.latency)));
             r.extend([c.0.to_string(), c.1.to_string()]);
             r.extend(totals(n.cumulative.as_deref()));
+            named.push(r);
+        }
+        named.sort_by(|a, b| (&a[3], &a[2]).cmp(&(&b[3], &b[2])));
+        for r in named {
             w.write_record(r)?;
         }
         total_req = total_req.saturating_add(p.requests);
         total_fail = total_fail.saturating_add(p.failures);
         let mut r = vec![
             at,
-            p.users.to_string(),
+            users.to_string(),
             String::new(),
             "Aggregated".into(),
             format!("{:.6}", current_rate(points, p.t, |q| q.requests)),
@@ -313,7 +342,7 @@ pub fn write_failures(
     methods: &[String],
     started_unix_ms: u64,
 ) -> csv::Result<()> {
-    let mut w = csv::Writer::from_writer(out);
+    let mut w = writer(out);
     w.write_record([
         "Method",
         "Name",
@@ -345,7 +374,7 @@ pub fn write_failures(
 /// Writes PREFIX_exceptions.csv, Locust's columns: volley's own failures
 /// (kind `internal`: a panic it caught), with the panic's message.
 pub fn write_exceptions(out: impl Write, run: &RunStats) -> csv::Result<()> {
-    let mut w = csv::Writer::from_writer(out);
+    let mut w = writer(out);
     w.write_record(["Count", "Message", "Traceback", "Nodes"])?;
     for n in &run.totals {
         for f in n

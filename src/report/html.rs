@@ -118,10 +118,10 @@ fn stats_row(
 
 fn stats_table(out: &mut String, report: &RunReport, class: NameClass) {
     let run = &report.stats;
-    let (count, failed, rate) = match class {
-        NameClass::Flow => ("iterations", "failed", "per s"),
-        NameClass::Stream => ("messages", "failed", "per s"),
-        NameClass::Request => ("requests", "failures", "req/s"),
+    let (count, failed, rate, one) = match class {
+        NameClass::Flow => ("iterations", "failed", "per s", "iteration"),
+        NameClass::Stream => ("messages", "failed", "per s", "message"),
+        NameClass::Request => ("requests", "failures", "req/s", "request"),
     };
     let _ = write!(
         out,
@@ -130,7 +130,11 @@ fn stats_table(out: &mut String, report: &RunReport, class: NameClass) {
     for (label, _) in QUANTILES {
         let _ = write!(out, "<th>{label}</th>");
     }
-    out.push_str("<th>max</th><th>bytes out</th><th>bytes in</th></tr></thead><tbody>\n");
+    // The byte columns are means: say of what.
+    let _ = writeln!(
+        out,
+        "<th>max</th><th>bytes out per {one}</th><th>bytes in per {one}</th></tr></thead><tbody>"
+    );
     let range = match class {
         NameClass::Flow => run.flow_names(),
         NameClass::Stream => run.stream_names(),

@@ -203,9 +203,29 @@ pub(super) fn compile_http(
                 "unix_socket is for http:// targets (TLS over a unix socket is not supported)",
             ));
         }
-        // As written: the socket is on the machine that sends (a worker's
-        // own path), not a file the scenario ships.
-        Some(u) => Some(std::path::PathBuf::from(cx.env(u)?)),
+        // A relative path is from the scenario file's folder, as every
+        // other path a scenario names (`ca`, data files). The socket is on
+        // the machine that sends, never shipped: a worker resolves it
+        // against the same folder path on its own machine.
+        Some(u) => {
+            let given = std::path::PathBuf::from(cx.env(u)?);
+            let path = match cx.file.parent() {
+                Some(dir) if given.is_relative() => dir.join(&given),
+                _ => given,
+            };
+            // sockaddr_un holds 108 bytes with the closing NUL: a longer
+            // path could never connect, request after request.
+            if path.as_os_str().len() > 107 {
+                return Err(cx.err(
+                    u.span(),
+                    format!(
+                        "unix_socket {}: longer than the 107 bytes a socket address holds",
+                        path.display()
+                    ),
+                ));
+            }
+            Some(path)
+        }
         None => None,
     };
     let proxy = match &hs.proxy {

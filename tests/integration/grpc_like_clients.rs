@@ -434,6 +434,12 @@ async fn grpc_over_tls_with_a_ca_insecure_on_loopback_and_a_server_name() {
         reasons(&r),
         [("tls".to_owned(), "TLS handshake failed".to_owned())]
     );
+    // Why, said once (it was once said twice over).
+    let detail = r["totals"]["failures_by_reason"][0]["last_detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(detail.matches("UnknownIssuer").count(), 1, "{detail:?}");
     assert_eq!(seen.calls.load(Ordering::SeqCst), 30);
 }
 

@@ -1,6 +1,8 @@
 //! volley against go-httpbin, a server nobody here wrote: compression,
-//! redirects (relative, absolute, 307), cookies, Basic and Bearer auth and
-//! the default headers, each checked on what go-httpbin says it received.
+//! redirects (relative, absolute, 307), cookies, Basic and Bearer auth, the
+//! default headers, and paths and queries with spaces, accents and a stray
+//! `%` (percent-encoded as requests and browsers send them, static or from a
+//! template), each checked on what go-httpbin says it received.
 //!
 //! go-httpbin is a Go program: `.ci/third-party` installs it and runs this test
 //! with `VOLLEY_HTTPBIN` naming the binary. Without it the test is ignored
@@ -123,6 +125,25 @@ auth = {{ bearer = "t0ken" }}
 [request.check.json]
 "/token" = "t0ken"
 
+[[request]]
+name = "encoded-path"
+path = "/anything/a b/é?q=caf é&r=100%&s=%41"
+[request.check.json]
+"/url" = "http://127.0.0.1:{port}/anything/a%20b/%C3%A9?q=caf%20%C3%A9&r=100%25&s=%41"
+"/args/q/0" = "caf é"
+"/args/r/0" = "100%"
+"/args/s/0" = "A"
+
+[data.words]
+file = "words.txt"
+
+[[request]]
+name = "encoded-template"
+path = "/anything/{{{{ words }}}}?w={{{{ words }}}}"
+[request.check.json]
+"/url" = "http://127.0.0.1:{port}/anything/cr%C3%A8me%20br%C3%BBl%C3%A9e?w=cr%C3%A8me%20br%C3%BBl%C3%A9e"
+"/args/w/0" = "crème brûlée"
+
 [[flow]]
 name = "cookies"
   [[flow.step]]
@@ -137,7 +158,17 @@ name = "cookies"
   "/cookies/flavour" = "oat"
 "#
     );
+    dir.write("words.txt", "crème brûlée\n");
     let file = dir.write("s.toml", &text);
+    // What run sends, check accepts (it refused such paths once, and run
+    // exited 2 on them).
+    let checked = common::volley(&["check", "--offline", "-f", file.to_str().unwrap()]);
+    assert_eq!(
+        checked.status.code(),
+        Some(0),
+        "{:?}",
+        common::text(&checked)
+    );
     let (out, json) = common::run_with_json(&file, &["--status-every", "1h"]).await;
     let (stdout, stderr) = common::text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");

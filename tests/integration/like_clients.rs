@@ -949,12 +949,18 @@ async fn a_unix_socket_target_keeps_the_urls_host() {
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    for version in ["http1", "h2c"] {
+    // Absolute, and relative: from the scenario's folder, not from where
+    // volley runs (the tests run it from the crate's root).
+    let absolute = sock.display().to_string();
+    for (version, socket) in [
+        ("http1", &*absolute),
+        ("h2c", &*absolute),
+        ("http1", "app.sock"),
+    ] {
         let text = format!(
             "[load]\nusers = 2\nrequests = 20\n[http]\nbase_url = \"http://app.local\"\n\
-             version = \"{version}\"\nunix_socket = \"{}\"\n[[request]]\nname = \"u\"\npath = \"/authority\"\n\
+             version = \"{version}\"\nunix_socket = \"{socket}\"\n[[request]]\nname = \"u\"\npath = \"/authority\"\n\
              [request.check]\nbody_contains = \"app.local\"\n",
-            sock.display()
         );
         let (code, r, out) = run(&dir, &text).await;
         assert_eq!(code, 0, "{version}: {out}\n{r}");

@@ -128,6 +128,25 @@ async fn the_csv_files_have_locusts_shape() {
 
     // _exceptions.csv: the header; volley caught no panic.
     assert_eq!(ours("exceptions"), locust("exceptions"));
+    // Every line of every file ends with CR LF, as in Locust's (Python's
+    // csv module).
+    for f in ["stats", "failures", "exceptions", "stats_history"] {
+        for (which, path) in [
+            ("ours", dir.path(&format!("v_{f}.csv"))),
+            (
+                "Locust's",
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join(format!("tests/integration/locust/locust_{f}.csv")),
+            ),
+        ] {
+            let bytes = std::fs::read(&path).unwrap();
+            let lines = bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty());
+            assert!(
+                lines.into_iter().all(|l| l.ends_with(b"\r")),
+                "{which} {f}: a line without CR LF"
+            );
+        }
+    }
 
     // _stats_history.csv
     let (theirs, mine) = (locust("stats_history"), ours("stats_history"));
@@ -144,6 +163,22 @@ async fn the_csv_files_have_locusts_shape() {
     );
     let aggregated: Vec<&Vec<String>> = mine[2..].iter().filter(|r| r[3] == "Aggregated").collect();
     assert!(aggregated.len() >= 2, "{mine:?}");
+    // Within a second, names sorted as Locust sorts them, Aggregated last;
+    // the last row still counts the users, as Locust's does.
+    for (ours, whose) in [(&mine, "ours"), (&theirs, "Locust's")] {
+        for second in ours[2..].chunk_by(|a, b| a[0] == b[0]) {
+            let names: Vec<&str> = second.iter().map(|r| r[3].as_str()).collect();
+            let (last, named) = names.split_last().unwrap();
+            assert_eq!(*last, "Aggregated", "{whose}: {names:?}");
+            assert!(named.is_sorted(), "{whose}: {names:?}");
+        }
+        assert_eq!(
+            ours[ours.len() - 1][1],
+            "2",
+            "{whose}: {:?}",
+            ours[ours.len() - 1]
+        );
+    }
     let totals: Vec<u64> = aggregated.iter().map(|r| r[17].parse().unwrap()).collect();
     assert!(totals.windows(2).all(|w| w[0] <= w[1]), "{totals:?}");
     let last = aggregated[aggregated.len() - 1];

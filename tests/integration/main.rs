@@ -13,6 +13,7 @@ mod demo;
 mod faults;
 mod flows;
 mod grpc;
+mod grpc_deadline;
 mod grpc_interop;
 mod grpc_like_clients;
 mod grpc_streams;

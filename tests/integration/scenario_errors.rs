@@ -42,6 +42,8 @@ fn errors_name_file_line_and_column() {
         ("[http]\nbase_url = \"https://example.com\"\ninsecure = true\n[[request]]\nname = \"a\"\n".to_string(), "bad.toml:3:12", "only allowed for loopback"),
         // A CR LF in a static header would fail every request at run time.
         (format!("{BASE}[[request]]\nname = \"a\"\nheaders = {{ x-a = \"a\\r\\nb\" }}\n"), "bad.toml:5:19", "is not a valid header value"),
+        // A socket path no socket address can hold would fail every connect.
+        (format!("{BASE}unix_socket = \"/{}\"\n[[request]]\nname = \"a\"\n", "s".repeat(200)), "bad.toml:3:15", "longer than the 107 bytes"),
     ];
     for (content, place, message) in cases {
         let (code, stderr) = check(&content);
@@ -49,6 +51,24 @@ fn errors_name_file_line_and_column() {
         assert!(stderr.contains(place), "want {place} in:\n{stderr}");
         assert!(stderr.contains(message), "want {message:?} in:\n{stderr}");
     }
+}
+
+/// `check` refuses what `run` would refuse when it starts (it once passed a
+/// path run refused, and a bearer token with a line break in it).
+#[test]
+fn check_refuses_what_run_refuses() {
+    let text =
+        format!("{BASE}[[request]]\nname = \"a\"\nauth = {{ bearer = \"t\\r\\nx-evil: 1\" }}\n");
+    let (code, stderr) = check(&text);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("bad.toml") && stderr.contains("request \"a\"") && stderr.contains("auth"),
+        "{stderr}"
+    );
+    let dir = Dir::new();
+    let file = dir.write("bad.toml", &text);
+    let out = common::volley(&["run", "-f", file.to_str().unwrap(), "--headless", "-n", "1"]);
+    assert_eq!(out.status.code(), Some(2), "{:?}", common::text(&out));
 }
 
 #[test]
