@@ -426,6 +426,7 @@ fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, Failure> {
             }
         } else if h.name.eq_ignore_ascii_case("set-cookie")
             || (h.name.eq_ignore_ascii_case("location") && is_redirect(status))
+            || (h.name.eq_ignore_ascii_case("www-authenticate") && status == 401)
         {
             needed = true;
         } else if h.name.eq_ignore_ascii_case("connection") {

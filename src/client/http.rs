@@ -377,7 +377,8 @@ pub async fn send_h2(
         }
     }
     let needed = parts.headers.contains_key(http::header::SET_COOKIE)
-        || (is_redirect(status) && parts.headers.contains_key(http::header::LOCATION));
+        || (is_redirect(status) && parts.headers.contains_key(http::header::LOCATION))
+        || (status == 401 && parts.headers.contains_key(http::header::WWW_AUTHENTICATE));
     let headers = if keep_headers || needed {
         Headers::Map(parts.headers)
     } else {

@@ -13,6 +13,7 @@ pub mod body;
 pub mod check;
 pub mod cookies;
 pub mod decode;
+pub mod digest;
 pub mod grpc;
 pub mod grpc_conn;
 pub mod h1;

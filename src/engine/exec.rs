@@ -16,13 +16,14 @@ use crate::client::body::EXCERPT;
 use crate::client::check;
 use crate::client::cookies::Jar;
 use crate::client::decode::{self, Encoding};
+use crate::client::digest;
 use crate::client::grpc::{self, GrpcCall, GrpcConn, GrpcEndpoint, RawCodec};
 use crate::client::h2conn;
 use crate::client::http::{H2Conn, HttpConn, HttpTarget};
 use crate::client::http::{Headers, HttpAnswer};
 use crate::client::redirect;
 use crate::scenario::template::RenderCtx;
-use crate::scenario::{HttpSpec, RequestKind, RequestSpec, Scenario, Schema};
+use crate::scenario::{Auth, HttpSpec, RequestKind, RequestSpec, Scenario, Schema};
 use crate::stats::{Failure, FailureKind, Recorder, Sample};
 
 mod grpc_stream;
@@ -276,6 +277,7 @@ impl Requests {
             path: String::new(),
             cookie: String::new(),
             jar: None,
+            digest: Vec::new(),
             sent_now: 0,
         }
     }
@@ -566,59 +568,64 @@ impl Requests {
             }
         }
         let templated = fixed.static_path().is_none();
-        let mut retried = false;
-        let (mut sent, mut answer) = loop {
-            let slot = &mut user.http[target];
-            if !slot.as_mut().is_some_and(HttpConn::is_usable) {
-                *slot = None;
-            }
-            let conn = match slot {
-                Some(c) => c,
-                None => {
-                    // Boxed: a connect is rare, and its state need not
-                    // live in every idle user.
-                    let c = Box::pin(self.http_connect(target, user.id))
-                        .await
-                        .map_err(|f| (0, 0, f))?;
-                    slot.insert(c)
-                }
-            };
-            let route = Route {
-                method: &h.method,
-                target: t,
-                path: templated.then_some(path),
-                body: true,
-                home: true,
-                cookie: (with_cookie && !user.cookie.is_empty()).then_some(user.cookie.as_str()),
-            };
-            let mut ctx = RenderCtx {
-                data: &self.scenario.data,
-                rng: &mut user.rng,
-                picked: &mut user.picked,
-                own: &user.own,
-                vars: &user.vars,
-            };
-            let scratch = Scratch {
-                a: &mut user.scratch,
-                b: &mut user.scratch2,
-            };
-            let sent_now = &mut user.sent_now;
-            *sent_now = 0;
-            match http_request::send(h, fixed, &route, conn, &mut ctx, scratch, keep, sent_now)
-                .await
-            {
-                // The server closed this kept-alive connection as the
-                // request went out (no byte of an answer): it goes again,
-                // once, on a new connection, as browsers and Go's client
-                // do; counted as a retry, not a failure.
-                Err(_) if !retried && conn.failed_stale(h.method.is_idempotent()) => {
-                    retried = true;
-                    self.retries.fetch_add(1, Ordering::Relaxed);
-                    user.http[target] = None;
-                }
-                other => break other?,
-            }
+        let home = HomeRoute {
+            target,
+            templated,
+            with_cookie,
         };
+        // A Digest challenge this user met on this target is answered at
+        // once, as requests' HTTPDigestAuth answers it: only the first
+        // request pays the challenge's round trip.
+        let mut authorization = match h.auth {
+            Some(Auth::Digest { .. }) => digest_answer(&self.scenario, h, user, target, path),
+            _ => None,
+        };
+        let (mut sent, mut answer) = self
+            .send_home(fixed, h, user, keep, path, &home, authorization.as_deref())
+            .await?;
+        if answer.status == 401 && matches!(h.auth, Some(Auth::Basic { .. } | Auth::Digest { .. }))
+        {
+            let mut offered = Vec::new();
+            answer.headers.for_each("www-authenticate", |v| {
+                offered.push(String::from_utf8_lossy(v).into_owned());
+            });
+            match digest::find(&offered) {
+                None => {}
+                Some(Err(why)) => {
+                    let f = Failure::new(
+                        FailureKind::Status,
+                        "HTTP 401 with a Digest challenge volley cannot answer",
+                    )
+                    .with_detail(why);
+                    return Err((sent, answer.received, f));
+                }
+                Some(Ok(challenge)) => {
+                    // Answered once: a second 401 is the answer.
+                    let state = digest::DigestState::new(challenge);
+                    match user.digest.iter_mut().find(|(t, _)| *t == target) {
+                        Some(slot) => slot.1 = state,
+                        None => user.digest.push((target, state)),
+                    }
+                    authorization = digest_answer(&self.scenario, h, user, target, path);
+                    let first = answer.received;
+                    // Boxed: a challenge is the exception.
+                    let (s, a) = Box::pin(self.send_home(
+                        fixed,
+                        h,
+                        user,
+                        keep,
+                        path,
+                        &home,
+                        authorization.as_deref(),
+                    ))
+                    .await
+                    .map_err(|(s, r, f)| (sent.saturating_add(s), first.saturating_add(r), f))?;
+                    sent = sent.saturating_add(s);
+                    answer = a;
+                    answer.received = first.saturating_add(answer.received);
+                }
+            }
+        }
         let mut received = answer.received;
         let mut method = h.method.clone();
         let mut hops = 0u32;
@@ -675,6 +682,82 @@ impl Requests {
         }
         answer.received = received;
         Ok((sent, answer, url))
+    }
+
+    /// Sends the request over the user's own connection to `home.target`
+    /// (opened when it has none), once more on a new connection if the
+    /// kept-alive one was found closed as it went out.
+    #[allow(clippy::too_many_arguments)]
+    async fn send_home(
+        &self,
+        fixed: &FixedHttp,
+        h: &HttpSpec,
+        user: &mut UserState,
+        keep: Keep,
+        path: &str,
+        home: &HomeRoute,
+        authorization: Option<&str>,
+    ) -> Result<(u64, HttpAnswer), Failed> {
+        let HomeRoute {
+            target,
+            templated,
+            with_cookie,
+        } = *home;
+        let t = &self.http[target];
+        let mut retried = false;
+        loop {
+            let slot = &mut user.http[target];
+            if !slot.as_mut().is_some_and(HttpConn::is_usable) {
+                *slot = None;
+            }
+            let conn = match slot {
+                Some(c) => c,
+                None => {
+                    // Boxed: a connect is rare, and its state need not
+                    // live in every idle user.
+                    let c = Box::pin(self.http_connect(target, user.id))
+                        .await
+                        .map_err(|f| (0, 0, f))?;
+                    slot.insert(c)
+                }
+            };
+            let route = Route {
+                method: &h.method,
+                target: t,
+                path: templated.then_some(path),
+                body: true,
+                home: true,
+                cookie: (with_cookie && !user.cookie.is_empty()).then_some(user.cookie.as_str()),
+                authorization,
+            };
+            let mut ctx = RenderCtx {
+                data: &self.scenario.data,
+                rng: &mut user.rng,
+                picked: &mut user.picked,
+                own: &user.own,
+                vars: &user.vars,
+            };
+            let scratch = Scratch {
+                a: &mut user.scratch,
+                b: &mut user.scratch2,
+            };
+            let sent_now = &mut user.sent_now;
+            *sent_now = 0;
+            match http_request::send(h, fixed, &route, conn, &mut ctx, scratch, keep, sent_now)
+                .await
+            {
+                // The server closed this kept-alive connection as the
+                // request went out (no byte of an answer): it goes again,
+                // once, on a new connection, as browsers and Go's client
+                // do; counted as a retry, not a failure.
+                Err(_) if !retried && conn.failed_stale(h.method.is_idempotent()) => {
+                    retried = true;
+                    self.retries.fetch_add(1, Ordering::Relaxed);
+                    user.http[target] = None;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// One redirect hop: to a target of the scenario over the user's own
@@ -737,6 +820,9 @@ impl Requests {
             body: next.body,
             home,
             cookie: with_cookie.then_some(user.cookie.as_str()),
+            // A hop is not answered with Digest: its challenge would be
+            // another origin's or another path's.
+            authorization: None,
         };
         let mut ctx = RenderCtx {
             data: &self.scenario.data,
@@ -936,6 +1022,33 @@ impl Requests {
     }
 }
 
+/// What the request to the home target needs beyond the scenario's.
+#[derive(Clone, Copy)]
+struct HomeRoute {
+    target: usize,
+    /// Whether the path was rendered (else the static one is sent).
+    templated: bool,
+    /// Whether the jar's `Cookie` goes.
+    with_cookie: bool,
+}
+
+/// The `Authorization` answering the Digest challenge `user` keeps for
+/// `target`, for this request (its method and `path`); None without one
+/// or without credentials.
+fn digest_answer(
+    scenario: &Scenario,
+    h: &HttpSpec,
+    user: &mut UserState,
+    target: usize,
+    path: &str,
+) -> Option<String> {
+    let at = user.digest.iter().position(|(t, _)| *t == target)?;
+    let (name, password) = http_request::credentials(h, &mut user.render_ctx(&scenario.data))?;
+    let cnonce = format!("{:016x}", rand::Rng::random::<u64>(&mut user.rng));
+    let (_, state) = user.digest.get_mut(at)?;
+    Some(state.authorization(h.method.as_str(), path, &name, &password, &cnonce))
+}
+
 /// One virtual user's (or open-model executor's) own state.
 pub struct UserState {
     pub id: u64,
@@ -957,6 +1070,8 @@ pub struct UserState {
     cookie: String,
     /// Its cookies, once an answer set one.
     jar: Option<Box<Jar>>,
+    /// The Digest challenges it answers, per HTTP target.
+    digest: Vec<(usize, digest::DigestState)>,
     /// Bytes written for the current request so far (counted if it times out).
     sent_now: u64,
 }

@@ -142,7 +142,8 @@ impl FixedHttp {
                 }
             }
             Some(Auth::Bearer(token)) => token.as_static().map(|t| format!("Bearer {t}")),
-            None => None,
+            // Digest answers the server's challenge, per request.
+            Some(Auth::Digest { .. }) | None => None,
         };
         if let Some(a) = &auth {
             HeaderValue::from_str(a).map_err(|e| format!("auth: {e}"))?;
@@ -249,6 +250,9 @@ pub struct Route<'a> {
     pub home: bool,
     /// The jar's `Cookie` value for this request.
     pub cookie: Option<&'a str>,
+    /// An `Authorization` that answers the server's Digest challenge, in
+    /// place of the scenario's own (home only).
+    pub authorization: Option<&'a str>,
 }
 
 /// Renders the request's templated path into `out`, percent-encoded
@@ -362,9 +366,28 @@ fn render_auth(
             out.push_str("Bearer ");
             token.render(ctx, out);
         }
-        None => {}
+        Some(Auth::Digest { .. }) | None => {}
     }
     check_value("authorization", out)
+}
+
+/// Whether the request sends an `Authorization` of its own before any
+/// challenge: Basic and Bearer do, Digest waits for the server's.
+fn preemptive(h: &HttpSpec) -> bool {
+    matches!(h.auth, Some(Auth::Basic { .. } | Auth::Bearer(_)))
+}
+
+/// The user name and password of the request's Basic or Digest
+/// credentials, rendered: what a Digest challenge is answered with.
+pub fn credentials(h: &HttpSpec, ctx: &mut RenderCtx<'_>) -> Option<(String, String)> {
+    let (user, password) = match &h.auth {
+        Some(Auth::Basic { user, password } | Auth::Digest { user, password }) => (user, password),
+        _ => return None,
+    };
+    let (mut u, mut p) = (String::new(), String::new());
+    user.render(ctx, &mut u);
+    password.render(ctx, &mut p);
+    Some((u, p))
 }
 
 /// Writes an HTTP/1.1 request into `buf`.
@@ -413,13 +436,13 @@ fn encode_h1(
         push_header(buf, name.as_str(), value);
     }
     if route.home {
-        match &fixed.auth {
-            Some(a) => push_header(buf, "authorization", a),
-            None if h.auth.is_some() => {
+        match (route.authorization, fixed.auth.as_deref()) {
+            (Some(a), _) | (None, Some(a)) => push_header(buf, "authorization", a),
+            (None, None) if preemptive(h) => {
                 render_auth(h, ctx, value)?;
                 push_header(buf, "authorization", value);
             }
-            None => {}
+            (None, None) => {}
         }
     }
     if let Some(c) = route.cookie {
@@ -521,13 +544,13 @@ fn build_h2(
         add(&mut headers, name.clone(), value)?;
     }
     if route.home {
-        match &fixed.auth {
-            Some(a) => add(&mut headers, AUTHORIZATION, a)?,
-            None if h.auth.is_some() => {
+        match (route.authorization, fixed.auth.as_deref()) {
+            (Some(a), _) | (None, Some(a)) => add(&mut headers, AUTHORIZATION, a)?,
+            (None, None) if preemptive(h) => {
                 render_auth(h, ctx, value)?;
                 add(&mut headers, AUTHORIZATION, value)?;
             }
-            None => {}
+            (None, None) => {}
         }
     }
     if let Some(c) = route.cookie {

@@ -332,24 +332,31 @@ fn split_userinfo(base: &str) -> (String, Option<(String, String)>) {
     (stripped, Some((decode(user), decode(password))))
 }
 
-/// `auth = { basic = { user, password } }` or `{ bearer = "..." }`.
+/// `auth = { basic = { user, password } }`, `{ digest = { user, password } }`
+/// or `{ bearer = "..." }`.
 fn compile_auth(cx: &Ctx<'_>, a: &S<file::Auth>, data: &Scope<'_>) -> Result<Auth, ScenarioError> {
-    match (&a.get_ref().basic, &a.get_ref().bearer) {
-        (Some(b), None) => {
-            let b = b.get_ref();
-            let password = match &b.password {
-                Some(p) => cx.template(p, data)?,
-                None => Template::literal(""),
-            };
-            Ok(Auth::Basic {
-                user: cx.template(&b.user, data)?,
-                password,
-            })
+    let a_ = a.get_ref();
+    let pair = |b: &S<file::BasicAuth>| -> Result<(Template, Template), ScenarioError> {
+        let b = b.get_ref();
+        let password = match &b.password {
+            Some(p) => cx.template(p, data)?,
+            None => Template::literal(""),
+        };
+        Ok((cx.template(&b.user, data)?, password))
+    };
+    match (&a_.basic, &a_.digest, &a_.bearer) {
+        (Some(b), None, None) => {
+            let (user, password) = pair(b)?;
+            Ok(Auth::Basic { user, password })
         }
-        (None, Some(t)) => Ok(Auth::Bearer(cx.template(t, data)?)),
+        (None, Some(d), None) => {
+            let (user, password) = pair(d)?;
+            Ok(Auth::Digest { user, password })
+        }
+        (None, None, Some(t)) => Ok(Auth::Bearer(cx.template(t, data)?)),
         _ => Err(cx.err(
             a.span(),
-            "auth is { basic = { user = \"..\", password = \"..\" } } or { bearer = \"..\" }",
+            "auth is { basic = { user = \"..\", password = \"..\" } }, { digest = { user = \"..\", password = \"..\" } } or { bearer = \"..\" }",
         )),
     }
 }

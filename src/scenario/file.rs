@@ -185,13 +185,16 @@ pub struct Http {
     pub proxy: Option<S<toml::Value>>,
 }
 
-/// `auth = { basic = { user = "..", password = ".." } }` or
+/// `auth = { basic = { user = "..", password = ".." } }`,
+/// `auth = { digest = { user = "..", password = ".." } }` or
 /// `auth = { bearer = ".." }`.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Auth {
     #[schemars(with = "Option<BasicAuth>")]
     pub basic: Option<S<BasicAuth>>,
+    #[schemars(with = "Option<BasicAuth>")]
+    pub digest: Option<S<BasicAuth>>,
     #[schemars(with = "Option<String>")]
     pub bearer: Option<S<String>>,
 }

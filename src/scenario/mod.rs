@@ -419,6 +419,9 @@ pub enum Auth {
     Basic { user: Template, password: Template },
     /// `Authorization: Bearer TOKEN`.
     Bearer(Template),
+    /// RFC 7616 Digest: nothing sent until the server's `401` challenges,
+    /// then `Authorization: Digest …` (client/digest.rs).
+    Digest { user: Template, password: Template },
 }
 
 /// Redirects followed when the scenario does not say (as Locust and k6).

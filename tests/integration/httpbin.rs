@@ -1,5 +1,6 @@
 //! volley against go-httpbin, a server nobody here wrote: compression,
-//! redirects (relative, absolute, 307), cookies, Basic and Bearer auth, the
+//! redirects (relative, absolute, 307), cookies, Basic, Bearer and Digest
+//! auth (MD5 and SHA-256, from an auth table or the URL's credentials), the
 //! default headers, and paths and queries with spaces, accents and a stray
 //! `%` (percent-encoded as requests and browsers send them, static or from a
 //! template), each checked on what go-httpbin says it received.
@@ -133,6 +134,29 @@ path = "/anything/a b/é?q=caf é&r=100%&s=%41"
 "/args/q/0" = "caf é"
 "/args/r/0" = "100%"
 "/args/s/0" = "A"
+
+[[request]]
+name = "digest-md5"
+path = "/digest-auth/auth/dana/t0ps3cret/MD5"
+auth = {{ digest = {{ user = "dana", password = "t0ps3cret" }} }}
+[request.check.json]
+"/authorized" = true
+"/user" = "dana"
+
+[[request]]
+name = "digest-sha256"
+path = "/digest-auth/auth/dana/t0ps3cret/SHA-256"
+auth = {{ digest = {{ user = "dana", password = "t0ps3cret" }} }}
+[request.check.json]
+"/authorized" = true
+
+# The URL's credentials answer a Digest challenge too (curl's --anyauth).
+[[request]]
+name = "digest-from-url"
+path = "/digest-auth/auth/ann/s3cret"
+[request.check.json]
+"/authorized" = true
+"/user" = "ann"
 
 [data.words]
 file = "words.txt"

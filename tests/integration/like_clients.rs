@@ -1093,3 +1093,97 @@ async fn requests_go_through_a_proxy_forwarded_or_tunnelled() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(seen.lock().unwrap().lines.len(), before);
 }
+
+/// Digest auth: the first request meets the challenge and goes again with
+/// its answer; the user's later requests answer it at once (one round trip
+/// each), as python-requests' HTTPDigestAuth does. A challenge volley cannot
+/// answer (qop=auth-int alone) fails with a reason that says so. go-httpbin
+/// checks the answers themselves (httpbin.rs).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_digest_challenge_is_answered_once_per_user_and_one_it_cannot_answer_says_why() {
+    #[derive(Default)]
+    struct Counts {
+        challenged: u64,
+        answered: u64,
+    }
+    let counts: Arc<Mutex<Counts>> = Arc::default();
+    let c = counts.clone();
+    let app = axum::Router::new()
+        .route(
+            "/auth",
+            get(move |headers: HeaderMap| {
+                let c = c.clone();
+                async move {
+                    let digest = headers
+                        .get(header::AUTHORIZATION)
+                        .and_then(|v| v.to_str().ok())
+                        .filter(|v| v.starts_with("Digest ") && v.contains("nc="))
+                        .is_some();
+                    let mut c = c.lock().unwrap();
+                    if digest {
+                        c.answered += 1;
+                        (StatusCode::OK, HeaderMap::new(), "in")
+                    } else {
+                        c.challenged += 1;
+                        let mut h = HeaderMap::new();
+                        h.insert(
+                            header::WWW_AUTHENTICATE,
+                            "Digest realm=\"r\", nonce=\"abc\", qop=\"auth\", algorithm=SHA-256"
+                                .parse()
+                                .unwrap(),
+                        );
+                        (StatusCode::UNAUTHORIZED, h, "who?")
+                    }
+                }
+            }),
+        )
+        .route(
+            "/int",
+            get(|| async {
+                let mut h = HeaderMap::new();
+                h.insert(
+                    header::WWW_AUTHENTICATE,
+                    "Digest realm=\"r\", nonce=\"abc\", qop=\"auth-int\""
+                        .parse()
+                        .unwrap(),
+                );
+                (StatusCode::UNAUTHORIZED, h, "who?")
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let dir = Dir::new();
+    let text = format!(
+        "[load]\nusers = 2\nrequests = 20\n[http]\nbase_url = \"http://{addr}\"\n\
+         [[request]]\nname = \"auth\"\npath = \"/auth\"\n\
+         auth = {{ digest = {{ user = \"dana\", password = \"pw\" }} }}\n"
+    );
+    let (code, r, out) = run(&dir, &text).await;
+    assert_eq!(code, 0, "{out}\n{r}");
+    assert_eq!(r["totals"]["requests"], 20, "{r}");
+    assert_eq!(r["totals"]["failures"], 0, "{r}");
+    let seen = {
+        let c = counts.lock().unwrap();
+        (c.challenged, c.answered)
+    };
+    // One challenge per user (2), then every request answered: 20.
+    assert_eq!(seen, (2, 20));
+    let text = format!(
+        "[load]\nusers = 1\nrequests = 3\n[http]\nbase_url = \"http://dana:pw@{addr}\"\n\
+         [[request]]\nname = \"int\"\npath = \"/int\"\n"
+    );
+    let (code, r, out) = run(&dir, &text).await;
+    assert_eq!(code, 1, "{out}\n{r}");
+    assert_eq!(
+        reasons(&r, "int"),
+        [(
+            "status".to_owned(),
+            "HTTP 401 with a Digest challenge volley cannot answer".to_owned()
+        )]
+    );
+    let detail = r["names"][0]["failures_by_reason"][0]["last_detail"].to_string();
+    assert!(detail.contains("qop=auth-int"), "{detail}");
+}
