@@ -575,7 +575,9 @@ impl Requests {
         };
         // A Digest challenge this user met on this target is answered at
         // once, as requests' HTTPDigestAuth answers it: only the first
-        // request pays the challenge's round trip.
+        // request pays the challenge's round trip. Credentials from the URL
+        // (Basic) answer a challenge only when one comes, as curl's
+        // --anyauth does: the target's other paths may want Basic.
         let mut authorization = match h.auth {
             Some(Auth::Digest { .. }) => digest_answer(&self.scenario, h, user, target, path),
             _ => None,

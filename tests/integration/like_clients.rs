@@ -1096,7 +1096,8 @@ async fn requests_go_through_a_proxy_forwarded_or_tunnelled() {
 
 /// Digest auth: the first request meets the challenge and goes again with
 /// its answer; the user's later requests answer it at once (one round trip
-/// each), as python-requests' HTTPDigestAuth does. A challenge volley cannot
+/// each), as python-requests' HTTPDigestAuth does, with credentials from an
+/// auth table or from the URL. A challenge volley cannot
 /// answer (qop=auth-int alone) fails with a reason that says so. go-httpbin
 /// checks the answers themselves (httpbin.rs).
 #[tokio::test(flavor = "multi_thread")]
@@ -1171,6 +1172,21 @@ async fn a_digest_challenge_is_answered_once_per_user_and_one_it_cannot_answer_s
     };
     // One challenge per user (2), then every request answered: 20.
     assert_eq!(seen, (2, 20));
+    // Credentials in the URL go as Basic (the target's other paths may want
+    // it), and a Digest challenge to them is answered when it comes: each
+    // of the 20 requests is challenged once, then answered.
+    let text = format!(
+        "[load]\nusers = 2\nrequests = 20\n[http]\nbase_url = \"http://dana:pw@{addr}\"\n\
+         [[request]]\nname = \"auth\"\npath = \"/auth\"\n"
+    );
+    let (code, r, out) = run(&dir, &text).await;
+    assert_eq!(code, 0, "{out}\n{r}");
+    assert_eq!(r["totals"]["failures"], 0, "{r}");
+    let seen = {
+        let c = counts.lock().unwrap();
+        (c.challenged, c.answered)
+    };
+    assert_eq!(seen, (2 + 20, 20 + 20));
     let text = format!(
         "[load]\nusers = 1\nrequests = 3\n[http]\nbase_url = \"http://dana:pw@{addr}\"\n\
          [[request]]\nname = \"int\"\npath = \"/int\"\n"
