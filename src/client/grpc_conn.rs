@@ -27,7 +27,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tonic::transport::{Channel, Endpoint};
 
-use super::h2conn::{Pipe, h2_failure, handshake, poll_pipe};
+use super::h2conn::{Pipe, Wire, h2_failure, handshake, head_len, poll_pipe};
 use super::http::connect_failure;
 use super::tls;
 use crate::scenario::GrpcSpec;
@@ -162,7 +162,11 @@ where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (send, closed) = handshake(io).await?;
-    Ok(GrpcConn { send, closed })
+    Ok(GrpcConn {
+        send,
+        closed,
+        wire: None,
+    })
 }
 
 /// One HTTP/2 connection to a gRPC endpoint; clones are handles on the same
@@ -182,9 +186,17 @@ pub struct GrpcConn {
     send: h2::client::SendRequest<Bytes>,
     /// Set when the connection's task has ended.
     closed: Arc<AtomicBool>,
+    /// Where this handle's calls count their bytes, if anywhere.
+    wire: Option<Arc<Wire>>,
 }
 
 impl GrpcConn {
+    /// This handle, its calls counting what crosses the wire into `wire`.
+    pub fn counting(mut self, wire: Arc<Wire>) -> Self {
+        self.wire = Some(wire);
+        self
+    }
+
     /// Whether the connection has closed (a new one is needed).
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
@@ -230,13 +242,22 @@ impl tower::Service<http::Request<tonic::body::Body>> for GrpcConn {
             .entry(http::header::USER_AGENT)
             .or_insert(http::HeaderValue::from_static(super::USER_AGENT));
         let end = hyper::body::Body::is_end_stream(&body);
+        if let Some(w) = &self.wire {
+            // "POST PATH HTTP/1.1", "host: AUTHORITY" and the headers, as
+            // HTTP/2 requests are counted.
+            let path = parts.uri.path_and_query().map_or(1, |p| p.as_str().len());
+            let authority = parts.uri.authority().map_or(0, |a| a.as_str().len());
+            let line = parts.method.as_str().len() + path + 12 + authority + 8;
+            w.add_sent((line as u64).saturating_add(head_len(&parts.headers)));
+        }
         match self
             .send
             .send_request(http::Request::from_parts(parts, ()), end)
         {
             Ok((answer, tx)) => Call::Sending {
                 answer,
-                pipe: (!end).then(|| Pipe::new(body, tx)),
+                pipe: (!end).then(|| Pipe::new(body, tx).counting(self.wire.clone())),
+                wire: self.wire.clone(),
             },
             Err(e) => Call::Refused(Some(call_error(&e))),
         }
@@ -248,6 +269,7 @@ pub enum Call {
     Sending {
         answer: h2::client::ResponseFuture,
         pipe: Option<Pipe<tonic::body::Body>>,
+        wire: Option<Arc<Wire>>,
     },
     Refused(Option<CallError>),
     Done,
@@ -259,20 +281,28 @@ impl Future for Call {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         match this {
-            Call::Sending { answer, pipe } => {
+            Call::Sending { answer, pipe, wire } => {
                 poll_pipe(pipe, cx);
                 let res = match Pin::new(answer).poll(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(r) => r,
                 };
                 let pipe = pipe.take();
+                let wire = wire.take();
                 *this = Call::Done;
                 Poll::Ready(match res {
-                    Ok(res) => Ok(res.map(|recv| Answer {
-                        recv,
-                        pipe,
-                        data_done: false,
-                    })),
+                    Ok(res) => {
+                        if let Some(w) = &wire {
+                            // "HTTP/1.1 200 OK" and the headers.
+                            w.add_received(17u64.saturating_add(head_len(res.headers())));
+                        }
+                        Ok(res.map(|recv| Answer {
+                            recv,
+                            pipe,
+                            data_done: false,
+                            wire,
+                        }))
+                    }
                     // Dropping the pipe resets the stream.
                     Err(e) => Err(call_error(&e)),
                 })
@@ -301,6 +331,7 @@ pub struct Answer {
     recv: h2::RecvStream,
     pipe: Option<Pipe<tonic::body::Body>>,
     data_done: bool,
+    wire: Option<Arc<Wire>>,
 }
 
 impl Answer {
@@ -329,6 +360,9 @@ impl hyper::body::Body for Answer {
                     // tonic holds at most one message, bounded by
                     // max_message_size.
                     let _ = this.recv.flow_control().release_capacity(data.len());
+                    if let Some(w) = &this.wire {
+                        w.add_received(data.len() as u64);
+                    }
                     return Poll::Ready(Some(Ok(hyper::body::Frame::data(data))));
                 }
                 Poll::Ready(Some(Err(e))) => {
@@ -344,7 +378,12 @@ impl hyper::body::Body for Answer {
         };
         this.finish();
         Poll::Ready(match r {
-            Ok(Some(trailers)) => Some(Ok(hyper::body::Frame::trailers(trailers))),
+            Ok(Some(trailers)) => {
+                if let Some(w) = &this.wire {
+                    w.add_received(head_len(&trailers));
+                }
+                Some(Ok(hyper::body::Frame::trailers(trailers)))
+            }
             Ok(None) => None,
             Err(e) => Some(Err(call_error(&e))),
         })

@@ -13,7 +13,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -136,6 +136,46 @@ fn protocol(what: &'static str, reason: Option<h2::Reason>) -> Failure {
     }
 }
 
+/// What one exchange's stream carried, counted as it goes (so that an
+/// exchange cut by its timeout still counts what had crossed): its DATA as
+/// sent and received (compressed messages as they went), and its headers
+/// and trailers as HTTP/1.1 would write them (HPACK hides their wire size).
+/// One per user, reset before each exchange, shared with the stream's
+/// pieces through a handle.
+#[derive(Debug, Default)]
+pub struct Wire {
+    sent: AtomicU64,
+    received: AtomicU64,
+}
+
+impl Wire {
+    pub fn reset(&self) {
+        self.sent.store(0, Ordering::Relaxed);
+        self.received.store(0, Ordering::Relaxed);
+    }
+    pub fn add_sent(&self, n: u64) {
+        self.sent.fetch_add(n, Ordering::Relaxed);
+    }
+    pub fn add_received(&self, n: u64) {
+        self.received.fetch_add(n, Ordering::Relaxed);
+    }
+    /// Bytes sent and received so far.
+    pub fn get(&self) -> (u64, u64) {
+        (
+            self.sent.load(Ordering::Relaxed),
+            self.received.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Header lines as HTTP/1.1 writes them: `name: value` and CR LF each.
+pub fn head_len(headers: &http::HeaderMap) -> u64 {
+    headers
+        .iter()
+        .map(|(k, v)| (k.as_str().len() + v.len() + 4) as u64)
+        .sum()
+}
+
 /// Sends what it can of the request's body; drops the pipe once it has
 /// sent all, or failed (the answer then says why).
 pub fn poll_pipe<B: RequestBody>(pipe: &mut Option<Pipe<B>>, cx: &mut Context<'_>) {
@@ -154,6 +194,8 @@ pub struct Pipe<B: RequestBody> {
     /// after it.
     pending: Option<(Bytes, bool)>,
     done: bool,
+    /// Where the DATA it sends is counted, if anywhere.
+    wire: Option<Arc<Wire>>,
 }
 
 impl<B: RequestBody> Pipe<B> {
@@ -163,7 +205,14 @@ impl<B: RequestBody> Pipe<B> {
             tx,
             pending: None,
             done: false,
+            wire: None,
         }
+    }
+
+    /// This pipe, counting what it sends into `wire`.
+    pub fn counting(mut self, wire: Option<Arc<Wire>>) -> Self {
+        self.wire = wire;
+        self
     }
 
     /// Ready when the body is all sent (END_STREAM) or cannot be.
@@ -208,6 +257,9 @@ impl<B: RequestBody> Pipe<B> {
                 }
                 let chunk = data.split_to(n.min(data.len()));
                 let last = data.is_empty() && end;
+                if let Some(w) = &self.wire {
+                    w.add_sent(chunk.len() as u64);
+                }
                 if self.tx.send_data(chunk, last).is_err() || last {
                     return Poll::Ready(());
                 }

@@ -278,6 +278,7 @@ impl Requests {
             cookie: String::new(),
             jar: None,
             digest: Vec::new(),
+            wire: Arc::default(),
             sent_now: 0,
         }
     }
@@ -369,11 +370,22 @@ impl Requests {
                 // An HTTP/1.1 connection in the middle of an answer cannot
                 // carry another request; a gRPC call's stream is reset when
                 // its future is dropped, and its connection goes on.
-                if matches!(self.prepared[idx], Prepared::Http { .. }) {
-                    user.drop_connections(&self.prepared[idx]);
-                }
-                // What was written went out, answered or not.
-                (user.sent_now, 0, Some(timed_out()))
+                let unary_grpc = match (&self.prepared[idx], &self.scenario.requests[idx].kind) {
+                    (Prepared::Http { .. }, _) => {
+                        user.drop_connections(&self.prepared[idx]);
+                        false
+                    }
+                    (Prepared::Grpc { .. }, RequestKind::Grpc(g)) => g.stream.is_none(),
+                    _ => false,
+                };
+                // What was written went out, answered or not; a unary gRPC
+                // call also counts what had arrived.
+                let (s, r) = if unary_grpc {
+                    user.wire.get()
+                } else {
+                    (user.sent_now, 0)
+                };
+                (s, r, Some(timed_out()))
             }
         };
         Sample {
@@ -946,17 +958,22 @@ impl Requests {
             .map_err(|f| (0, 0, f))?;
         let (mut ctx, scratch) = user.render_parts(&self.scenario.data);
         let body = call.encode(&mut ctx, scratch).map_err(|f| (0, 0, f))?;
-        let sent = body.len() as u64 + 5;
         let req = call
             .request(body, self.timeout, &mut ctx, scratch)
             .map_err(|f| (0, 0, f))?;
-        user.sent_now = sent;
+        // The call counts what crosses the wire as it goes (its messages
+        // as sent, compressed or not; headers and trailers as HTTP/1.1
+        // text), so that a call cut by its timeout counts what it had.
+        user.wire.reset();
+        let wire = user.wire.clone();
+        let counted = || wire.get();
+        let conn = conn.counting(user.wire.clone());
         let mut client = call.client(conn, self.grpc[endpoint].0.origin());
         // A connection that cannot take the call: its failure as h2 saw it.
-        client
-            .ready()
-            .await
-            .map_err(|grpc::CallError(f)| (sent, 0, f))?;
+        client.ready().await.map_err(|grpc::CallError(f)| {
+            let (s, r) = counted();
+            (s, r, f)
+        })?;
         let keep_headers = capture::needs_headers(&spec.captures);
         let headers = |m: tonic::metadata::MetadataMap| {
             if keep_headers {
@@ -968,7 +985,7 @@ impl Requests {
         match client.unary(req, call.path.clone(), RawCodec).await {
             Ok(resp) => {
                 let (meta, bytes, _) = resp.into_parts();
-                let r = bytes.len() as u64 + 5;
+                let (sent, r) = counted();
                 let failed = |f| (sent, r, f);
                 if spec.check.code != 0 {
                     let f = Failure::new(
@@ -1003,7 +1020,7 @@ impl Requests {
             }
             Err(status) => match grpc::status_failure(&status, spec.check.code) {
                 None => {
-                    let r = status.message().len() as u64;
+                    let (sent, r) = counted();
                     if !spec.captures.is_empty() {
                         // An expected non-OK status: its message and metadata.
                         let seen = capture::Answer {
@@ -1018,7 +1035,10 @@ impl Requests {
                     }
                     Ok((sent, r))
                 }
-                Some(f) => Err((sent, 0, f)),
+                Some(f) => {
+                    let (sent, r) = counted();
+                    Err((sent, r, f))
+                }
             },
         }
     }
@@ -1074,6 +1094,8 @@ pub struct UserState {
     jar: Option<Box<Jar>>,
     /// The Digest challenges it answers, per HTTP target.
     digest: Vec<(usize, digest::DigestState)>,
+    /// What its current unary gRPC call has carried.
+    wire: Arc<h2conn::Wire>,
     /// Bytes written for the current request so far (counted if it times out).
     sent_now: u64,
 }

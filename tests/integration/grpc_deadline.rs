@@ -4,8 +4,9 @@
 //! deadline it was told (`grpc-timeout`) runs out, as grpc-go's does. Each
 //! call is counted as kind `timeout` with one reason (or, when the server's
 //! status came first, `grpc` DEADLINE_EXCEEDED, as ghz counts it), only its
-//! stream is reset, and each user's connection carries every call from the
-//! start of the run to its end.
+//! stream is reset, each user's connection carries every call from the
+//! start of the run to its end, and a call cut by its timeout counts the
+//! bytes that had arrived.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -164,6 +165,20 @@ fn a_call_past_its_deadline_is_a_timeout_and_its_connection_goes_on() {
             "{mode}: {rs:?}"
         );
     }
+    // Bytes as they crossed: every call's request went out; a call cut in
+    // its message counts the head and what of the message had arrived, one
+    // cut before any answer counts nothing received.
+    for mode in MODES {
+        assert!(name(&r, mode)["bytes_sent"].as_u64().unwrap() > 0, "{mode}");
+    }
+    let per_call = |mode: &str| {
+        let n = name(&r, mode);
+        n["bytes_received"].as_u64().unwrap() / n["requests"].as_u64().unwrap().max(1)
+    };
+    assert_eq!(per_call("late-headers"), 0, "{r}");
+    // "HTTP/1.1 200 OK" (17), "content-type: application/grpc" (32) and 3
+    // bytes of the message.
+    assert_eq!(per_call("late-message"), 17 + 32 + 3, "{r}");
     // No call's end dropped its connection: one per user, all run long.
     assert_eq!(accepted.load(Ordering::SeqCst), users, "{r}");
 }

@@ -128,6 +128,19 @@ message = {{ response_size = 65536, response_compressed = {{ value = true }} }}
     assert!(
         big["bytes_received"].as_u64().unwrap() >= big["requests"].as_u64().unwrap() * 5_242_880
     );
+    // Bytes are wire bytes: an answer counts its head, message and
+    // trailers; a status the server sent counts its headers and trailers.
+    let per_call = |name: &str| {
+        let n = r["names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["name"] == name)
+            .unwrap();
+        n["bytes_received"].as_u64().unwrap() / n["requests"].as_u64().unwrap().max(1)
+    };
+    assert!(per_call("small") > 1024, "{r}");
+    assert!(per_call("shed") > 40, "{r}");
 }
 
 fn row<'a>(r: &'a serde_json::Value, group: &str, name: &str) -> &'a serde_json::Value {

@@ -296,6 +296,14 @@ async fn large_and_compressed_answers_are_received_and_requests_may_be_compresse
     let r = run(&dir, &big).await;
     assert_eq!(r["totals"]["failures"], 0, "{r}");
     assert_eq!(seen.encodings.lock().unwrap().clone(), ["gzip"; 3]);
+    // Counted as they crossed the wire: 5 MiB of "x" gzip-compressed, not
+    // as they decode.
+    let received = r["totals"]["bytes_received"].as_u64().unwrap();
+    assert!(
+        received / 3 < (5 << 20) / 50,
+        "{received} bytes for 3 answers"
+    );
+    assert!(received / 3 > 100, "{received}");
     assert_eq!(
         seen.binary.lock().unwrap().clone(),
         vec![vec![0u8, 1, 2, 255]; 3]
