@@ -138,6 +138,9 @@ pub struct H1Conn {
     /// How the last exchange failed on a kept-alive connection before any
     /// byte of an answer, if it did (see [`H1Conn::failed_stale`]).
     stale: Option<Closed>,
+    /// Bytes of the current (or last) exchange's answer that have arrived,
+    /// so that one cut by its timeout counts them.
+    arrived: u64,
 }
 
 /// How a kept-alive connection turned out closed under a request.
@@ -175,7 +178,13 @@ impl H1Conn {
             reusable: true,
             exchanges: 0,
             stale: None,
+            arrived: 0,
         }
+    }
+
+    /// Bytes of the current (or last) exchange's answer read so far.
+    pub fn arrived(&self) -> u64 {
+        self.arrived
     }
 
     /// The (emptied) buffer to write the next request into.
@@ -264,6 +273,8 @@ impl H1Conn {
             );
             (io_failure(e), closed.then_some(Closed::Unsent))
         };
+        // What is buffered already is this answer's start.
+        self.arrived = self.rbuf.len() as u64;
         self.io.write_all(&self.wbuf).await.map_err(unsent)?;
         self.io.flush().await.map_err(unsent)?;
         let mut received = 0u64;
@@ -371,7 +382,9 @@ impl H1Conn {
         if self.rbuf.capacity() == self.rbuf.len() {
             self.rbuf.reserve(want);
         }
-        self.io.read_buf(&mut self.rbuf).await
+        let n = self.io.read_buf(&mut self.rbuf).await?;
+        self.arrived = self.arrived.saturating_add(n as u64);
+        Ok(n)
     }
 }
 

@@ -281,6 +281,15 @@ impl H2Conn {
 }
 
 impl HttpConn {
+    /// Bytes of the current exchange's answer that have arrived (HTTP/1.1;
+    /// HTTP/2 counts its answer when it is read whole).
+    pub fn arrived(&self) -> u64 {
+        match self {
+            HttpConn::H1(c) => c.arrived(),
+            HttpConn::H2(_) => 0,
+        }
+    }
+
     /// Whether this connection can take another request.
     pub fn is_usable(&mut self) -> bool {
         match self {

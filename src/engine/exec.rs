@@ -370,20 +370,19 @@ impl Requests {
                 // An HTTP/1.1 connection in the middle of an answer cannot
                 // carry another request; a gRPC call's stream is reset when
                 // its future is dropped, and its connection goes on.
-                let unary_grpc = match (&self.prepared[idx], &self.scenario.requests[idx].kind) {
-                    (Prepared::Http { .. }, _) => {
+                // What was written went out, answered or not, and what had
+                // arrived of the answer counts (an HTTP/1.1 head and part of
+                // a body; a unary gRPC call's head and message so far).
+                let (s, r) = match (&self.prepared[idx], &self.scenario.requests[idx].kind) {
+                    (Prepared::Http { target, .. }, _) => {
+                        let arrived = user.http[*target].as_ref().map_or(0, HttpConn::arrived);
                         user.drop_connections(&self.prepared[idx]);
-                        false
+                        (user.sent_now, arrived)
                     }
-                    (Prepared::Grpc { .. }, RequestKind::Grpc(g)) => g.stream.is_none(),
-                    _ => false,
-                };
-                // What was written went out, answered or not; a unary gRPC
-                // call also counts what had arrived.
-                let (s, r) = if unary_grpc {
-                    user.wire.get()
-                } else {
-                    (user.sent_now, 0)
+                    (Prepared::Grpc { .. }, RequestKind::Grpc(g)) if g.stream.is_none() => {
+                        user.wire.get()
+                    }
+                    _ => (user.sent_now, 0),
                 };
                 (s, r, Some(timed_out()))
             }
