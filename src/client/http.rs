@@ -224,6 +224,7 @@ where
         closed,
         exchanges: 0,
         stale: Stale::No,
+        arrived: 0,
     }))
 }
 
@@ -245,6 +246,9 @@ pub struct H2Conn {
     /// Whether the last request failed only because the connection had
     /// closed under it (see [`HttpConn::failed_stale`]).
     stale: Stale,
+    /// Bytes of the current (or last) answer that have arrived, its head
+    /// counted as HTTP/1.1 text: what a request cut by its timeout counts.
+    arrived: u64,
 }
 
 /// How a request on a kept-alive HTTP/2 connection failed with the
@@ -272,6 +276,7 @@ impl H2Conn {
             // it closed may go again on a new one.
             exchanges: self.exchanges.max(1),
             stale: Stale::No,
+            arrived: 0,
         }
     }
 
@@ -281,12 +286,11 @@ impl H2Conn {
 }
 
 impl HttpConn {
-    /// Bytes of the current exchange's answer that have arrived (HTTP/1.1;
-    /// HTTP/2 counts its answer when it is read whole).
+    /// Bytes of the current exchange's answer that have arrived.
     pub fn arrived(&self) -> u64 {
         match self {
             HttpConn::H1(c) => c.arrived(),
-            HttpConn::H2(_) => 0,
+            HttpConn::H2(c) => c.arrived,
         }
     }
 
@@ -330,6 +334,7 @@ pub async fn send_h2(
     // loop of such failures never lets the runtime run anything else.
     tokio::task::consume_budget().await;
     c.stale = Stale::No;
+    c.arrived = 0;
     let reused = c.exchanges > 0;
     // Before the request is sent, a connection that closed under it (GOAWAY,
     // or gone) leaves it unsent: it may go again on a new connection.
@@ -378,6 +383,7 @@ pub async fn send_h2(
         .map(|(k, v)| (k.as_str().len() + v.len() + 4) as u64)
         .sum::<u64>()
         + 17;
+    c.arrived = received;
     let (parts, body) = resp.into_parts();
     let mut encoding = Encoding::Identity;
     for v in parts.headers.get_all(http::header::CONTENT_ENCODING) {
@@ -393,7 +399,7 @@ pub async fn send_h2(
     } else {
         Headers::None
     };
-    let body = read_body(body, &mut pipe, keep_body).await?;
+    let body = read_body(body, &mut pipe, keep_body, &mut c.arrived).await?;
     // The answer is whole: what of the request is unsent is never needed,
     // and dropping the pipe resets the stream rather than leave it open.
     drop(pipe);
@@ -449,6 +455,7 @@ async fn read_body(
     mut body: h2::RecvStream,
     pipe: &mut Option<Pipe<Full<Bytes>>>,
     keep: usize,
+    arrived: &mut u64,
 ) -> Result<Body, Failure> {
     let mut first: Option<Bytes> = None;
     let mut kept: Option<Kept> = None;
@@ -464,6 +471,7 @@ async fn read_body(
             Some(Ok(d)) => d,
         };
         let _ = body.flow_control().release_capacity(data.len());
+        *arrived = arrived.saturating_add(data.len() as u64);
         match (&mut kept, first.take()) {
             (Some(k), _) => k.push(&data),
             (None, None) if data.len() <= keep => first = Some(data),

@@ -226,3 +226,40 @@ fn a_post_the_server_received_before_its_connection_died_is_not_sent_again() {
         "each POST's body reached the server once"
     );
 }
+
+/// An HTTP/2 answer cut by the request's timeout after its head and 250
+/// bytes of its body counts those bytes received (it counted none), its
+/// head as HTTP/1.1 text, as every HTTP/2 answer is counted.
+#[test]
+fn an_answer_cut_by_the_timeout_counts_what_had_arrived() {
+    let addr = procs::serve_connections(|sock| async move {
+        let Ok(mut conn) = h2::server::handshake(sock).await else {
+            return;
+        };
+        while let Some(Ok((req, mut respond))) = conn.accept().await {
+            tokio::spawn(async move {
+                let answer = http::Response::builder().status(200).body(()).unwrap();
+                let Ok(mut s) = respond.send_response(answer, false) else {
+                    return;
+                };
+                let _ = s.send_data(Bytes::from(vec![b'x'; 250]), false);
+                // Then nothing more, well past the timeout.
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                drop(req);
+            });
+        }
+    });
+    let dir = Dir::new();
+    let text = format!(
+        "[load]\nusers = 2\nrequests = 6\ntimeout = \"200ms\"\n\
+         [http]\nbase_url = \"http://{addr}\"\nversion = \"h2c\"\n\
+         [[request]]\nname = \"cut\"\npath = \"/\"\n"
+    );
+    let (p, code, r) = run(&dir, &text, &[], Duration::from_secs(60));
+    assert_eq!(code, Some(1), "{}", p.stderr());
+    let n = name(&r, "cut");
+    assert_eq!(n["failures"], n["requests"], "{n}");
+    let per = n["bytes_received"].as_u64().unwrap() / n["requests"].as_u64().unwrap().max(1);
+    // "HTTP/1.1 200 OK" counted as 17, no header, and the 250 bytes.
+    assert_eq!(per, 17 + 250, "{n}");
+}
