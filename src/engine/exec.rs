@@ -315,7 +315,9 @@ impl Requests {
             *p = None;
         }
         user.sent_now = 0;
-        let began = Instant::now();
+        // When the call began, for gRPC only (a clock read per HTTP request
+        // saved): a stream the server reset after it was past its deadline.
+        let began = matches!(self.prepared[idx], Prepared::Grpc { .. }).then(Instant::now);
         let result =
             tokio::time::timeout(self.timeout, guard::catch(self.send(idx, user, start, rec)))
                 .await;
@@ -360,7 +362,7 @@ impl Requests {
                 // timer, which starts first: the call is past its deadline
                 // either way, and counted so, whichever came first. A
                 // DEADLINE_EXCEEDED status stays the server's word.
-                if grpc && h2conn::stream_reset(&f) && began.elapsed() >= self.timeout {
+                if h2conn::stream_reset(&f) && began.is_some_and(|b| b.elapsed() >= self.timeout) {
                     (s, r, Some(timed_out()))
                 } else {
                     (s, r, Some(f))
@@ -964,8 +966,7 @@ impl Requests {
         // as sent, compressed or not; headers and trailers as HTTP/1.1
         // text), so that a call cut by its timeout counts what it had.
         user.wire.reset();
-        let wire = user.wire.clone();
-        let counted = || wire.get();
+        let counted = || user.wire.get();
         let conn = conn.counting(user.wire.clone());
         let mut client = call.client(conn, self.grpc[endpoint].0.origin());
         // A connection that cannot take the call: its failure as h2 saw it.

@@ -62,12 +62,7 @@ async fn call(
     req: http::Request<h2::RecvStream>,
     mut respond: h2::server::SendResponse<Bytes>,
 ) -> Result<(), h2::Error> {
-    let mode = req
-        .headers()
-        .get("mode")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    let mode = crate::hostile_grpc::mode(&req);
     let by = deadline(&req);
     // A PredictResponse of category 3: a valid message.
     let message = Bytes::from_static(&[0, 0, 0, 0, 2, 8, 3]);

@@ -39,6 +39,15 @@ fn hostile_grpc() -> std::net::SocketAddr {
     })
 }
 
+/// A call's `mode` metadata: how the test's server answers it.
+pub(crate) fn mode<B>(req: &http::Request<B>) -> String {
+    req.headers()
+        .get("mode")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
 fn answer(status: Option<&str>) -> http::Response<()> {
     let mut b = http::Response::builder()
         .status(200)
@@ -60,12 +69,7 @@ async fn connection(sock: TcpStream) -> Result<(), h2::Error> {
     let mut kept = Vec::new();
     while let Some(r) = conn.accept().await {
         let (req, mut respond) = r?;
-        let mode = req
-            .headers()
-            .get("mode")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
+        let mode = mode(&req);
         let mut trailers = http::HeaderMap::new();
         trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
         let stream = match mode.as_str() {
