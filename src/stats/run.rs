@@ -362,7 +362,7 @@ impl RunStats {
         // second point for the same time.
         let points = &mut self.series.points;
         match points.iter().rposition(|q| q.t <= second) {
-            Some(i) if points[i].t == second => points[i].add_concurrent(&point),
+            Some(i) if points[i].t == second => points[i].add_late(&point),
             Some(i) if i + 1 < points.len() => points.insert(i + 1, point),
             None if !points.is_empty() => points.insert(0, point),
             _ => self.series.push(point),
@@ -513,6 +513,17 @@ mod tests {
             .find(|n| n.name == 1)
             .unwrap();
         assert_eq!(b.cumulative.as_deref().map(|c| c.min), Some(1000));
+        // A report that comes after its second was sealed keeps each
+        // name's run so far (the CSV's `Total …` columns), the later one.
+        kept.apply(0, &snap(2002, 0, &[50], 1));
+        kept.apply(0, &snap(2003, 1, &[2000], 1));
+        kept.finish();
+        let last = &kept.series.points[1];
+        for (name, max) in [(0, 50), (1, 2000)] {
+            let n = last.names.iter().find(|n| n.name == name).unwrap();
+            assert_eq!(n.cumulative.as_deref().map(|c| c.max), Some(max));
+        }
+        assert_eq!(last.cumulative.as_ref().map(|c| c.max), Some(2000));
         // A reset keeps the setting.
         kept.reset();
         assert!(kept.name_history);

@@ -154,6 +154,22 @@ impl Point {
         Self::add_names(&mut self.names, &other.names, false);
     }
 
+    /// Adds a report of this run that came after its second was sealed
+    /// (an engine's last, partial interval): as `add_concurrent`, except
+    /// that the run so far, the run's and each of its names', is the later
+    /// report's, since it was taken after this point's.
+    pub fn add_late(&mut self, later: &Point) {
+        self.add_concurrent(later);
+        for n in &later.names {
+            if let Some(m) = self.names.iter_mut().find(|m| m.name == n.name) {
+                m.cumulative = n.cumulative.clone();
+            }
+        }
+        if later.cumulative.is_some() {
+            self.cumulative = later.cumulative.clone();
+        }
+    }
+
     fn merge(self, later: &Point) -> Point {
         let mut names = self.names;
         Self::add_names(&mut names, &later.names, true);
