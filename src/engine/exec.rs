@@ -374,17 +374,14 @@ impl Requests {
                 // its future is dropped, and its connection goes on.
                 // What was written went out, answered or not, and what had
                 // arrived of the answer counts (an HTTP/1.1 head and part of
-                // a body; a unary gRPC call's head and message so far).
-                let (s, r) = match (&self.prepared[idx], &self.scenario.requests[idx].kind) {
-                    (Prepared::Http { target, .. }, _) => {
+                // a body; a gRPC call's head and messages so far).
+                let (s, r) = match &self.prepared[idx] {
+                    Prepared::Http { target, .. } => {
                         let arrived = user.http[*target].as_ref().map_or(0, HttpConn::arrived);
                         user.drop_connections(&self.prepared[idx]);
                         (user.sent_now, arrived)
                     }
-                    (Prepared::Grpc { .. }, RequestKind::Grpc(g)) if g.stream.is_none() => {
-                        user.wire.get()
-                    }
-                    _ => (user.sent_now, 0),
+                    Prepared::Grpc { .. } => user.wire.get(),
                 };
                 (s, r, Some(timed_out()))
             }
@@ -1094,9 +1091,10 @@ pub struct UserState {
     jar: Option<Box<Jar>>,
     /// The Digest challenges it answers, per HTTP target.
     digest: Vec<(usize, digest::DigestState)>,
-    /// What its current unary gRPC call has carried.
+    /// What its current gRPC call has carried.
     wire: Arc<h2conn::Wire>,
-    /// Bytes written for the current request so far (counted if it times out).
+    /// Bytes written for the current HTTP request so far (counted if it
+    /// times out).
     sent_now: u64,
 }
 

@@ -166,7 +166,7 @@ impl Point {
             }
         }
         if later.cumulative.is_some() {
-            self.cumulative = later.cumulative.clone();
+            self.cumulative = later.cumulative;
         }
     }
 

@@ -145,10 +145,16 @@ fn a_call_past_its_deadline_is_a_timeout_and_its_connection_goes_on() {
              message = {{ text = \"late\" }}\nmetadata = {{ mode = \"{mode}\" }}\n"
         ));
     }
+    // A bidirectional stream whose answer stops mid-message.
+    text.push_str(
+        "[[request]]\nname = \"stream\"\ngrpc = \"predict.v1.Predictor/PredictStream\"\n\
+         message = { text = \"late\" }\nmetadata = { mode = \"late-message\" }\n\
+         [request.stream]\nmessages = 1\n",
+    );
     let (p, code, r) = run(&dir, &text, &[], Duration::from_secs(60));
     assert_eq!(code, Some(1), "every call failed: {}", p.stderr());
     assert_eq!(r["totals"]["requests"], 60, "{r}");
-    for mode in MODES {
+    for mode in MODES.into_iter().chain(["stream"]) {
         let n = name(&r, mode);
         assert_eq!(n["failures"], n["requests"], "{mode}: {n}");
         let rs = reasons(&r, mode);
@@ -163,7 +169,7 @@ fn a_call_past_its_deadline_is_a_timeout_and_its_connection_goes_on() {
     // Bytes as they crossed: every call's request went out; a call cut in
     // its message counts the head and what of the message had arrived, one
     // cut before any answer counts nothing received.
-    for mode in MODES {
+    for mode in MODES.into_iter().chain(["stream"]) {
         assert!(name(&r, mode)["bytes_sent"].as_u64().unwrap() > 0, "{mode}");
     }
     let per_call = |mode: &str| {
@@ -174,6 +180,7 @@ fn a_call_past_its_deadline_is_a_timeout_and_its_connection_goes_on() {
     // "HTTP/1.1 200 OK" (17), "content-type: application/grpc" (32) and 3
     // bytes of the message.
     assert_eq!(per_call("late-message"), 17 + 32 + 3, "{r}");
+    assert_eq!(per_call("stream"), 17 + 32 + 3, "{r}");
     // No call's end dropped its connection: one per user, all run long.
     assert_eq!(accepted.load(Ordering::SeqCst), users, "{r}");
 }

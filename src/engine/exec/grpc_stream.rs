@@ -72,6 +72,11 @@ fn micros(d: Duration) -> u64 {
 
 impl Requests {
     /// One streaming call: its bytes sent and received, or why it failed.
+    /// The call's bytes are what crossed the wire (its head, its messages
+    /// as sent and as they arrived, compressed or not, and its trailers),
+    /// counted as they cross so that a call cut by its timeout counts what
+    /// it had; a message's row counts the message as framed (5 bytes and
+    /// the message, before compression).
     pub(super) async fn send_grpc_stream(
         &self,
         s: Stream<'_>,
@@ -84,6 +89,10 @@ impl Requests {
             .grpc_conn(s.endpoint, user)
             .await
             .map_err(|f| (0, 0, f))?;
+        user.wire.reset();
+        let wire = user.wire.clone();
+        let counted = || wire.get();
+        let conn = conn.counting(wire.clone());
         let (tx, rx) = mpsc::channel::<Bytes>(QUEUE);
         let req = {
             let (mut ctx, scratch) = user.render_parts(&self.scenario.data);
@@ -93,10 +102,10 @@ impl Requests {
         };
         let mut client = s.call.client(conn, self.grpc[s.endpoint].0.origin());
         // A connection that cannot take the call: its failure as h2 saw it.
-        client
-            .ready()
-            .await
-            .map_err(|grpc::CallError(f)| (0, 0, f))?;
+        client.ready().await.map_err(|grpc::CallError(f)| {
+            let (s, r) = counted();
+            (s, r, f)
+        })?;
         let opened = Instant::now();
         // A server stream takes one message; the others as many as the
         // count or the duration allow.
@@ -117,7 +126,6 @@ impl Requests {
         let mut unanswered: VecDeque<Instant> = VecDeque::new();
         let mut closed_at: Option<Instant> = None;
         let mut last_answer: Option<Instant> = None;
-        let (mut sent, mut received) = (0u64, 0u64);
         let (mut sent_n, mut answers_n) = (0u64, 0u64);
         let wants_json = spec.check.needs_body() || !spec.captures.is_empty();
         // The last answer, for checks on the last one only.
@@ -159,13 +167,12 @@ impl Requests {
                         }
                         answers = Some(stream);
                     }
-                    Err(status) => return self.stream_status(&status, spec, sent, received),
+                    Err(status) => return stream_status(&status, spec, counted()),
                 },
                 m = next_answer(answers.as_mut()), if answers.is_some() => match m {
                     Ok(Some(bytes)) => {
                         let at = Instant::now();
                         let size = (bytes.len() as u64).saturating_add(FRAME);
-                        received = received.saturating_add(size);
                         answers_n += 1;
                         if answers_n == 1 {
                             s.rec.record(Sample {
@@ -203,10 +210,10 @@ impl Requests {
                         let json = wants_json
                             .then(|| s.call.decode_json(&bytes))
                             .transpose()
-                            .map_err(|f| (sent, received, f))?;
+                            .map_err(|f| with_counts(counted(), f))?;
                         if spec.check.needs_body() && s.spec.check_each {
                             check::body(&spec.check, &bytes, false, json.as_ref())
-                                .map_err(|f| (sent, received, f))?;
+                                .map_err(|f| with_counts(counted(), f))?;
                         }
                         if let Some(j) = &json
                             && !spec.captures.is_empty()
@@ -246,7 +253,7 @@ impl Requests {
                         }
                     }
                     Ok(None) => break,
-                    Err(status) => return self.stream_status(&status, spec, sent, received),
+                    Err(status) => return stream_status(&status, spec, counted()),
                 },
                 permit = slot(tx.as_ref()), if may_send && is_due => {
                     let Some(permit) = permit else {
@@ -266,12 +273,10 @@ impl Requests {
                         let (mut ctx, scratch) = user.render_parts(&self.scenario.data);
                         s.call
                             .encode_nth(sent_n, &mut ctx, scratch)
-                            .map_err(|f| (sent, received, f))?
+                            .map_err(|f| with_counts(counted(), f))?
                     };
                     let size = (body.len() as u64).saturating_add(FRAME);
                     permit.send(body);
-                    sent = sent.saturating_add(size);
-                    user.sent_now = sent;
                     sent_n += 1;
                     s.rec.record(Sample {
                         name: sent_row,
@@ -303,7 +308,7 @@ impl Requests {
                 },
             }
         }
-        let failed = |f| Err((sent, received, f));
+        let failed = |f| Err(with_counts(counted(), f));
         if let Some(n) = s.spec.answers
             && !ended_by_volley
             && answers_n < n
@@ -341,21 +346,24 @@ impl Requests {
                 return failed(f);
             }
         }
-        Ok((sent, received))
+        Ok(counted())
     }
+}
 
-    /// The call's end when it ended with a status: a pass when it is the
-    /// expected one.
-    fn stream_status(
-        &self,
-        status: &tonic::Status,
-        spec: &crate::scenario::RequestSpec,
-        sent: u64,
-        received: u64,
-    ) -> Result<(u64, u64), Failed> {
-        match grpc::status_failure(status, spec.check.code) {
-            None => Ok((sent, received.saturating_add(status.message().len() as u64))),
-            Some(f) => Err((sent, received, f)),
-        }
+fn with_counts((sent, received): (u64, u64), f: Failure) -> (u64, u64, Failure) {
+    (sent, received, f)
+}
+
+/// The call's end when it ended with a status: a pass when it is the
+/// expected one. Its bytes are what had crossed (the status's trailers
+/// among them).
+fn stream_status(
+    status: &tonic::Status,
+    spec: &crate::scenario::RequestSpec,
+    counted: (u64, u64),
+) -> Result<(u64, u64), Failed> {
+    match grpc::status_failure(status, spec.check.code) {
+        None => Ok(counted),
+        Some(f) => Err(with_counts(counted, f)),
     }
 }
