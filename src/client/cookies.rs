@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use cookie_store::{Cookie, CookieStore, RawCookie, StoreAction};
 use url::Url;
 
-use super::http::Headers;
+use super::answer::Headers;
 
 /// The most cookies a user keeps for one domain (RFC 6265 asks for at
 /// least 50; browsers keep 50 to 180).

@@ -18,6 +18,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
+use super::answer::{Headers, HttpAnswer};
 pub use super::body::{Body, Framing};
 use super::body::{Decoder, Kept};
 use super::decode::Encoding;
@@ -35,7 +36,7 @@ pub type Plain = tokio_util::either::Either<TcpStream, tokio::net::UnixStream>;
 /// must not grow volley's memory without bound.
 const MAX_HEAD: usize = 64 * 1024;
 /// Headers in one response head; more is a protocol error.
-const MAX_HEADERS: usize = 96;
+pub(super) const MAX_HEADERS: usize = 96;
 /// Informational (1xx) answers before the real one; more is a protocol
 /// error (a server that sends them forever would otherwise hold the user
 /// until the timeout with nothing to show).
@@ -46,82 +47,6 @@ const READ_CHUNK: usize = 1024;
 const BODY_READ: usize = 16 * 1024;
 /// A connection idle between requests holds at most this much buffer.
 const IDLE_BUFFER: usize = 16 * 1024;
-
-/// What came back.
-pub struct HttpAnswer {
-    pub status: u16,
-    /// The body: its first bytes (up to what the caller asked to keep) and
-    /// its whole length.
-    pub body: Body,
-    /// Head and body bytes received.
-    pub received: u64,
-    /// The headers, when the caller asked for them (a capture reads one),
-    /// or when the answer sets cookies or redirects.
-    pub headers: Headers,
-    /// What `Content-Encoding` says was done to the body.
-    pub encoding: Encoding,
-}
-
-/// Response headers, kept only when something will read them.
-#[derive(Debug, Default)]
-pub enum Headers {
-    #[default]
-    None,
-    /// An HTTP/1.1 head as received (parsed again on lookup: rare).
-    Raw(bytes::Bytes),
-    Map(http::HeaderMap),
-}
-
-impl Headers {
-    /// Writes the first value of header `name` (case-insensitive) into
-    /// `out` (replacing what it held); false if there is none.
-    pub fn get_into(&self, name: &str, out: &mut String) -> bool {
-        let mut put = |v: &[u8]| {
-            out.clear();
-            out.push_str(&String::from_utf8_lossy(v));
-            true
-        };
-        match self {
-            Headers::None => false,
-            Headers::Map(m) => m.get(name).is_some_and(|v| put(v.as_bytes())),
-            Headers::Raw(head) => {
-                let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-                let mut resp = httparse::Response::new(&mut headers);
-                resp.parse(head).is_ok()
-                    && resp
-                        .headers
-                        .iter()
-                        .find(|h| h.name.eq_ignore_ascii_case(name))
-                        .is_some_and(|h| put(h.value))
-            }
-        }
-    }
-
-    /// The first value of header `name`, as text.
-    pub fn get(&self, name: &str) -> Option<String> {
-        let mut s = String::new();
-        self.get_into(name, &mut s).then_some(s)
-    }
-
-    /// Calls `f` with every value of header `name` (case-insensitive), in
-    /// the order received.
-    pub fn for_each(&self, name: &str, mut f: impl FnMut(&[u8])) {
-        match self {
-            Headers::None => {}
-            Headers::Map(m) => m.get_all(name).iter().for_each(|v| f(v.as_bytes())),
-            Headers::Raw(head) => {
-                let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-                let mut resp = httparse::Response::new(&mut headers);
-                if resp.parse(head).is_ok() {
-                    resp.headers
-                        .iter()
-                        .filter(|h| h.name.eq_ignore_ascii_case(name))
-                        .for_each(|h| f(h.value));
-                }
-            }
-        }
-    }
-}
 
 /// One open HTTP/1.1 connection.
 pub struct H1Conn {

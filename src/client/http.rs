@@ -1,8 +1,11 @@
-//! HTTP client: one connection per virtual user (HTTP/1.1 keep-alive, or
-//! HTTP/2 by prior knowledge or ALPN), made on first use and again after any
-//! error: HTTP/1.1 on volley's own client (`h1.rs`), HTTP/2 on h2 directly
-//! (`h2conn.rs`), so that no pool lock is shared between users and a
-//! request that ends resets what of its stream is still open.
+//! HTTP client: a target (its address, TLS, proxy) and the connections
+//! made to it (HTTP/1.1 keep-alive, or HTTP/2 by prior knowledge or ALPN),
+//! made on first use and again after a transport failure: HTTP/1.1 on
+//! volley's own client (`h1.rs`), HTTP/2 on h2 directly (`h2conn.rs`), so
+//! that a request that ends resets what of its stream is still open. A
+//! connection is a user's own, or over HTTP/2 a handle on one of the few
+//! all users share (`[http] connections`); the engine keeps them
+//! (`engine/exec/conns.rs`).
 
 use std::future::Future;
 use std::io;
@@ -18,9 +21,9 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_util::either::Either;
 
+use super::answer::{Headers, HttpAnswer};
 use super::body::{Body, Kept};
 use super::h1::H1Conn;
-pub use super::h1::{Headers, HttpAnswer};
 use super::h2conn::{self, Pipe};
 
 use super::decode::Encoding;

@@ -9,6 +9,7 @@
 //! Clients turn every problem into a [`crate::stats::Failure`]; nothing here
 //! panics on what a target sends.
 
+pub mod answer;
 pub mod body;
 pub mod check;
 pub mod cookies;

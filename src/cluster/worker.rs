@@ -345,7 +345,7 @@ async fn serve(
                         let end = tokio::task::spawn_blocking(move || r.handle.join()).await;
                         let error = match end {
                             Ok(EngineEnd::Finished) => String::new(),
-                            Ok(EngineEnd::Failed(e)) => e,
+                            Ok(EngineEnd::Failed(e)) => e.to_string(),
                             Err(e) => format!("engine: {e}"),
                         };
                         let m = worker_message::Msg::Done(wire::Done { run_id, snapshots: sent, error, left: leaving });

@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
+use crate::client::answer::Headers;
 use crate::client::cookies::Jar;
-use crate::client::http::Headers;
 use crate::scenario::{Capture, CaptureFrom};
 use crate::stats::{Failure, FailureKind};
 

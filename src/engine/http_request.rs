@@ -21,7 +21,9 @@ use http::header::{
 use http::{HeaderName, HeaderValue, Method};
 use http_body_util::Full;
 
-use crate::client::http::{HttpAnswer, HttpConn, HttpTarget, send_h2};
+use super::outcome::Failed;
+use crate::client::answer::HttpAnswer;
+use crate::client::http::{HttpConn, HttpTarget, send_h2};
 use crate::scenario::template::RenderCtx;
 use crate::scenario::{Auth, HttpSpec};
 use crate::stats::{Failure, FailureKind};
@@ -219,12 +221,8 @@ pub struct Scratch<'a> {
     pub b: &'a mut String,
 }
 
-fn request_err(e: String) -> (u64, u64, Failure) {
-    (
-        0,
-        0,
-        Failure::new(FailureKind::Request, "cannot build the request").with_detail(e),
-    )
+fn request_err(e: String) -> Failed {
+    Failed::bare(Failure::new(FailureKind::Request, "cannot build the request").with_detail(e))
 }
 
 /// What to keep of an answer for checks and captures.
@@ -257,11 +255,7 @@ pub struct Route<'a> {
 
 /// Renders the request's templated path into `out`, percent-encoded
 /// ([`crate::client::uri::encode_path`]), and checks it.
-pub fn render_path(
-    h: &HttpSpec,
-    ctx: &mut RenderCtx<'_>,
-    out: &mut String,
-) -> Result<(), (u64, u64, Failure)> {
+pub fn render_path(h: &HttpSpec, ctx: &mut RenderCtx<'_>, out: &mut String) -> Result<(), Failed> {
     out.clear();
     h.path.render(ctx, out);
     // Rendered values are encoded as a static path is (a data value with
@@ -280,21 +274,34 @@ pub fn render_path(
     Ok(())
 }
 
+/// An answer, and the bytes its request wrote.
+pub struct Answered {
+    pub sent: u64,
+    pub answer: HttpAnswer,
+}
+
+/// One HTTP request of the scenario as it is sent: its settings, its parts
+/// built once, and what to keep of its answer.
+#[derive(Clone, Copy)]
+pub struct HttpRequest<'a> {
+    pub h: &'a HttpSpec,
+    pub fixed: &'a FixedHttp,
+    pub keep: Keep,
+}
+
 /// Renders and sends one request over `conn`; returns the bytes sent and
 /// the answer (checked by the caller), or how it failed with the bytes
 /// sent and received. `sent_now` holds the bytes written once the request
 /// is built, so that a request cut by the timeout still counts them.
-#[allow(clippy::too_many_arguments)]
 pub async fn send(
-    h: &HttpSpec,
-    fixed: &FixedHttp,
+    req: HttpRequest<'_>,
     route: &Route<'_>,
     conn: &mut HttpConn,
     ctx: &mut RenderCtx<'_>,
     scratch: Scratch<'_>,
-    keep: Keep,
     sent_now: &mut u64,
-) -> Result<(u64, HttpAnswer), (u64, u64, Failure)> {
+) -> Result<Answered, Failed> {
+    let HttpRequest { h, fixed, keep } = req;
     match conn {
         HttpConn::H1(c) => {
             let buf = c.request_buf();
@@ -304,16 +311,16 @@ pub async fn send(
             let answer = c
                 .round_trip(*route.method == Method::HEAD, keep.headers, keep.body)
                 .await
-                .map_err(|f| (sent, 0, f))?;
-            Ok((sent, answer))
+                .map_err(|f| Failed::new(sent, 0, f))?;
+            Ok(Answered { sent, answer })
         }
         HttpConn::H2(c) => {
             let (req, sent) = build_h2(h, fixed, route, ctx, scratch)?;
             *sent_now = sent;
             let answer = send_h2(c, req, keep.headers, keep.body)
                 .await
-                .map_err(|f| (sent, 0, f))?;
-            Ok((sent, answer))
+                .map_err(|f| Failed::new(sent, 0, f))?;
+            Ok(Answered { sent, answer })
         }
     }
 }
@@ -326,7 +333,7 @@ fn render_header<'h>(
     i: usize,
     ctx: &mut RenderCtx<'_>,
     value: &mut String,
-) -> Result<&'h http::HeaderName, (u64, u64, Failure)> {
+) -> Result<&'h http::HeaderName, Failed> {
     let (name, tpl) = &h.headers[i];
     value.clear();
     tpl.render(ctx, value);
@@ -334,7 +341,7 @@ fn render_header<'h>(
     Ok(name)
 }
 
-fn check_value(name: &str, value: &str) -> Result<(), (u64, u64, Failure)> {
+fn check_value(name: &str, value: &str) -> Result<(), Failed> {
     if let Some(b) = value
         .bytes()
         .find(|&b| !(b == b'\t' || (0x20..0x7f).contains(&b)))
@@ -347,11 +354,7 @@ fn check_value(name: &str, value: &str) -> Result<(), (u64, u64, Failure)> {
 }
 
 /// The `Authorization` value when templates make it, rendered into `out`.
-fn render_auth(
-    h: &HttpSpec,
-    ctx: &mut RenderCtx<'_>,
-    out: &mut String,
-) -> Result<(), (u64, u64, Failure)> {
+fn render_auth(h: &HttpSpec, ctx: &mut RenderCtx<'_>, out: &mut String) -> Result<(), Failed> {
     out.clear();
     match &h.auth {
         Some(Auth::Basic { user, password }) => {
@@ -398,7 +401,7 @@ fn encode_h1(
     ctx: &mut RenderCtx<'_>,
     scratch: Scratch<'_>,
     buf: &mut Vec<u8>,
-) -> Result<(), (u64, u64, Failure)> {
+) -> Result<(), Failed> {
     buf.extend_from_slice(route.method.as_str().as_bytes());
     buf.push(b' ');
     let proxy = route.target.forward_proxy();
@@ -484,7 +487,7 @@ fn build_h2(
     route: &Route<'_>,
     ctx: &mut RenderCtx<'_>,
     scratch: Scratch<'_>,
-) -> Result<(H2Request, u64), (u64, u64, Failure)> {
+) -> Result<(H2Request, u64), Failed> {
     let value = &mut *scratch.b;
     // The authority: the scenario's Host at home (a virtual host is the
     // request's :authority in HTTP/2), else the target's.
@@ -533,7 +536,7 @@ fn build_h2(
         sent += (name.as_str().len() + v.len() + 4) as u64;
         let v = HeaderValue::from_str(v).map_err(|e| request_err(format!("header {name}: {e}")))?;
         headers.insert(name, v);
-        Ok::<(), (u64, u64, Failure)>(())
+        Ok::<(), Failed>(())
     };
     for &i in &fixed.templated_headers {
         let name = &h.headers[i].0;

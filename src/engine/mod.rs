@@ -11,6 +11,7 @@ mod handoff;
 pub mod health;
 pub mod http_request;
 mod open;
+pub mod outcome;
 pub mod pacing;
 pub mod records;
 pub mod share;
@@ -63,8 +64,39 @@ struct Control {
 pub enum EngineEnd {
     /// The duration or request count was reached, or stop was asked.
     Finished,
-    /// The engine could not start.
-    Failed(String),
+    /// The engine could not start, or broke.
+    Failed(EngineError),
+}
+
+/// Why an engine ended before its load did.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(
+        "the OS refused the engine's load threads past {started} of {wanted}: {source} (a limit on processes or threads? ask for fewer with --threads)"
+    )]
+    ThreadsRefused {
+        started: usize,
+        wanted: usize,
+        source: std::io::Error,
+    },
+    #[error(
+        "the OS started only {up} of the engine's {wanted} load threads within {within:?} (a limit on processes or threads? ask for fewer with --threads)"
+    )]
+    ThreadsLate {
+        up: u64,
+        wanted: usize,
+        within: Duration,
+    },
+    #[error("starting the engine's runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error(transparent)]
+    Prepare(#[from] PrepareError),
+    /// A task of the load panicked outside a request (a request's own
+    /// panic is that request's failure).
+    #[error("{what} panicked: {panic}")]
+    TaskPanicked { what: &'static str, panic: String },
+    #[error("engine thread panicked")]
+    ThreadPanicked,
 }
 
 /// A running engine.
@@ -96,7 +128,7 @@ impl EngineHandle {
     pub fn join(mut self) -> EngineEnd {
         match self.thread.take().map(|t| t.join()) {
             Some(Ok(end)) => end,
-            _ => EngineEnd::Failed("engine thread panicked".into()),
+            _ => EngineEnd::Failed(EngineError::ThreadPanicked),
         }
     }
 }
@@ -163,7 +195,7 @@ pub fn start(plan: Plan, snapshots: mpsc::UnboundedSender<Snapshot<Sparse>>) -> 
             }
             let rt = match rt.enable_all().thread_name("volley-load").build() {
                 Ok(rt) => rt,
-                Err(e) => return EngineEnd::Failed(format!("starting the engine's runtime: {e}")),
+                Err(e) => return EngineEnd::Failed(EngineError::Runtime(e)),
             };
             let deadline = Instant::now() + THREADS_START_WITHIN;
             while started.load(Ordering::Relaxed) < workers as u64 && Instant::now() < deadline {
@@ -172,9 +204,11 @@ pub fn start(plan: Plan, snapshots: mpsc::UnboundedSender<Snapshot<Sparse>>) -> 
             let up = started.load(Ordering::Relaxed);
             if up < workers as u64 {
                 rt.shutdown_background();
-                return EngineEnd::Failed(format!(
-                    "the OS started only {up} of the engine's {workers} load threads within {THREADS_START_WITHIN:?} (a limit on processes or threads? ask for fewer with --threads)"
-                ));
+                return EngineEnd::Failed(EngineError::ThreadsLate {
+                    up,
+                    wanted: workers,
+                    within: THREADS_START_WITHIN,
+                });
             }
             rt.block_on(run(plan, control_rx, stop2, snapshots, threads))
         })
@@ -188,7 +222,7 @@ pub fn start(plan: Plan, snapshots: mpsc::UnboundedSender<Snapshot<Sparse>>) -> 
 
 /// Whether the OS lets this process run `n` more threads at once: that
 /// many are started, all alive together, then let go.
-fn can_spawn(n: usize) -> Result<(), String> {
+fn can_spawn(n: usize) -> Result<(), EngineError> {
     let gate = Arc::new(parking_lot::RwLock::new(()));
     let closed = gate.write();
     let mut spawned = Vec::with_capacity(n);
@@ -214,9 +248,11 @@ fn can_spawn(n: usize) -> Result<(), String> {
     }
     match refused {
         None => Ok(()),
-        Some(e) => Err(format!(
-            "the OS refused the engine's load threads past {started} of {n}: {e} (a limit on processes or threads? ask for fewer with --threads)"
-        )),
+        Some(source) => Err(EngineError::ThreadsRefused {
+            started,
+            wanted: n,
+            source,
+        }),
     }
 }
 
@@ -246,7 +282,7 @@ struct Shared {
     threads: health::Threads,
     /// Why the engine failed (a panic outside a request), if it did: the
     /// engine stops and ends with this.
-    fault: parking_lot::Mutex<Option<String>>,
+    fault: parking_lot::Mutex<Option<EngineError>>,
 }
 
 impl Shared {
@@ -266,7 +302,7 @@ impl Shared {
     }
 
     /// Fails the engine: the first fault is kept, and load stops.
-    fn fail(&self, why: String) {
+    fn fail(&self, why: EngineError) {
         tracing::error!("{why}");
         self.fault.lock().get_or_insert(why);
         self.stop.cancel();
@@ -280,7 +316,7 @@ impl Shared {
         let shared = self.clone();
         tokio::spawn(async move {
             if let Err(panic) = guard::catch(task).await {
-                shared.fail(format!("{what} panicked: {panic}"));
+                shared.fail(EngineError::TaskPanicked { what, panic });
             }
         })
     }
@@ -325,7 +361,7 @@ async fn run(
     let requests =
         match Requests::prepare(plan.scenario.clone(), plan.load.timeout, grpc_shared).await {
             Ok(r) => r,
-            Err(e) => return EngineEnd::Failed(e.to_string()),
+            Err(e) => return EngineEnd::Failed(e.into()),
         };
     if let Some(at) = plan.start_at
         && let Ok(wait) = at.duration_since(std::time::SystemTime::now())

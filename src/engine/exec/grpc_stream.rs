@@ -17,16 +17,19 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::{Failed, Requests, UserState, capture, check};
+use super::{Carried, Failed, Requests, Sent, UserState};
+use crate::client::answer::Headers;
+use crate::client::check;
 use crate::client::grpc::{self, GrpcCall, RawCodec, Streaming};
-use crate::client::http::Headers;
+use crate::engine::capture;
 use crate::scenario::StreamSpec;
 use crate::stats::{Failure, FailureKind, Recorder, Sample};
 
 /// What a streaming call needs besides its user.
 pub(super) struct Stream<'a> {
     pub idx: usize,
-    pub endpoint: usize,
+    /// Index of its gRPC target.
+    pub target: usize,
     pub call: &'a GrpcCall,
     pub spec: &'a StreamSpec,
     /// Where the call's latency counts from (the open model's intended
@@ -77,18 +80,11 @@ impl Requests {
     /// counted as they cross so that a call cut by its timeout counts what
     /// it had; a message's row counts the message as framed (5 bytes and
     /// the message, before compression).
-    pub(super) async fn send_grpc_stream(
-        &self,
-        s: Stream<'_>,
-        user: &mut UserState,
-    ) -> Result<(u64, u64), Failed> {
+    pub(super) async fn send_grpc_stream(&self, s: Stream<'_>, user: &mut UserState) -> Sent {
         let spec = &self.scenario.requests[s.idx];
         let kind = s.call.streaming;
         let [sent_row, first_row, msg_row] = s.spec.stats;
-        let conn = self
-            .grpc_conn(s.endpoint, user)
-            .await
-            .map_err(|f| (0, 0, f))?;
+        let conn = self.grpc_conn(s.target, user).await.map_err(Failed::bare)?;
         user.wire.reset();
         let wire = user.wire.clone();
         let counted = || wire.get();
@@ -98,13 +94,14 @@ impl Requests {
             let (mut ctx, scratch) = user.render_parts(&self.scenario.data);
             s.call
                 .request(ReceiverStream::new(rx), self.timeout, &mut ctx, scratch)
-                .map_err(|f| (0, 0, f))?
+                .map_err(Failed::bare)?
         };
-        let mut client = s.call.client(conn, self.grpc[s.endpoint].0.origin());
+        let origin = self.grpc_endpoint(s.target).map_err(Failed::bare)?.origin();
+        let mut client = s.call.client(conn, origin);
         // A connection that cannot take the call: its failure as h2 saw it.
         client.ready().await.map_err(|grpc::CallError(f)| {
             let (s, r) = counted();
-            (s, r, f)
+            Failed::new(s, r, f)
         })?;
         let opened = Instant::now();
         // A server stream takes one message; the others as many as the
@@ -346,12 +343,13 @@ impl Requests {
                 return failed(f);
             }
         }
-        Ok(counted())
+        let (sent, received) = counted();
+        Ok(Carried::new(sent, received))
     }
 }
 
-fn with_counts((sent, received): (u64, u64), f: Failure) -> (u64, u64, Failure) {
-    (sent, received, f)
+fn with_counts((sent, received): (u64, u64), f: Failure) -> Failed {
+    Failed::new(sent, received, f)
 }
 
 /// The call's end when it ended with a status: a pass when it is the
@@ -361,9 +359,9 @@ fn stream_status(
     status: &tonic::Status,
     spec: &crate::scenario::RequestSpec,
     counted: (u64, u64),
-) -> Result<(u64, u64), Failed> {
+) -> Sent {
     match grpc::status_failure(status, spec.check.code) {
-        None => Ok(counted),
+        None => Ok(Carried::new(counted.0, counted.1)),
         Some(f) => Err(with_counts(counted, f)),
     }
 }

@@ -1,0 +1,83 @@
+//! An answer as the checks, captures, cookies and redirects read it,
+//! whichever protocol brought it (HTTP/1.1, HTTP/2; gRPC's metadata as
+//! headers): its status, its body as kept, its bytes and its headers.
+
+use super::body::Body;
+use super::decode::Encoding;
+use super::h1::MAX_HEADERS;
+
+/// What came back.
+pub struct HttpAnswer {
+    pub status: u16,
+    /// The body: its first bytes (up to what the caller asked to keep) and
+    /// its whole length.
+    pub body: Body,
+    /// Head and body bytes received.
+    pub received: u64,
+    /// The headers, when the caller asked for them (a capture reads one),
+    /// or when the answer sets cookies or redirects.
+    pub headers: Headers,
+    /// What `Content-Encoding` says was done to the body.
+    pub encoding: Encoding,
+}
+
+/// Response headers, kept only when something will read them.
+#[derive(Debug, Default)]
+pub enum Headers {
+    #[default]
+    None,
+    /// An HTTP/1.1 head as received (parsed again on lookup: rare).
+    Raw(bytes::Bytes),
+    Map(http::HeaderMap),
+}
+
+impl Headers {
+    /// Writes the first value of header `name` (case-insensitive) into
+    /// `out` (replacing what it held); false if there is none.
+    pub fn get_into(&self, name: &str, out: &mut String) -> bool {
+        let mut put = |v: &[u8]| {
+            out.clear();
+            out.push_str(&String::from_utf8_lossy(v));
+            true
+        };
+        match self {
+            Headers::None => false,
+            Headers::Map(m) => m.get(name).is_some_and(|v| put(v.as_bytes())),
+            Headers::Raw(head) => {
+                let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+                let mut resp = httparse::Response::new(&mut headers);
+                resp.parse(head).is_ok()
+                    && resp
+                        .headers
+                        .iter()
+                        .find(|h| h.name.eq_ignore_ascii_case(name))
+                        .is_some_and(|h| put(h.value))
+            }
+        }
+    }
+
+    /// The first value of header `name`, as text.
+    pub fn get(&self, name: &str) -> Option<String> {
+        let mut s = String::new();
+        self.get_into(name, &mut s).then_some(s)
+    }
+
+    /// Calls `f` with every value of header `name` (case-insensitive), in
+    /// the order received.
+    pub fn for_each(&self, name: &str, mut f: impl FnMut(&[u8])) {
+        match self {
+            Headers::None => {}
+            Headers::Map(m) => m.get_all(name).iter().for_each(|v| f(v.as_bytes())),
+            Headers::Raw(head) => {
+                let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+                let mut resp = httparse::Response::new(&mut headers);
+                if resp.parse(head).is_ok() {
+                    resp.headers
+                        .iter()
+                        .filter(|h| h.name.eq_ignore_ascii_case(name))
+                        .for_each(|h| f(h.value));
+                }
+            }
+        }
+    }
+}

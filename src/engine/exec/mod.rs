@@ -1,0 +1,337 @@
+//! Executing one request of the scenario: render, send over the user's own
+//! connection, check, capture, and turn the outcome into a [`Sample`].
+//!
+//! One file per job: the scenario made ready to send (`prepare.rs`), the
+//! targets and the connections users keep to them (`conns.rs`), an HTTP
+//! request with its redirects, cookies and Digest challenge (`http.rs`), a
+//! unary gRPC call (`grpc.rs`) and a streaming one (`grpc_stream.rs`).
+//! Dispatch is on [`Prepared`], whose variants each own what differs by
+//! protocol: how a request is sent, which failures end its connection, and
+//! what a request cut by its timeout counts. A new protocol is a variant
+//! here and a file beside these.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Instant;
+
+use rand::Rng;
+use rand::rngs::SmallRng;
+
+use super::guard;
+use super::http_request::FixedHttp;
+use super::outcome::{Carried, Failed, Sent};
+use crate::client::digest;
+use crate::client::grpc::GrpcCall;
+use crate::client::h2conn;
+use crate::client::http::HttpConn;
+use crate::scenario::template::RenderCtx;
+use crate::scenario::{RequestKind, Scenario};
+use crate::stats::{Failure, FailureKind, Recorder, Sample};
+
+mod conns;
+mod grpc;
+mod grpc_stream;
+mod http;
+mod prepare;
+
+pub use conns::Conn;
+use conns::Target;
+pub use prepare::{PrepareError, check_http};
+
+/// One request of the scenario made ready to send; its variant is its
+/// protocol, and owns what differs by protocol.
+enum Prepared {
+    Http {
+        /// Index into [`Requests::targets`].
+        target: usize,
+        fixed: Box<FixedHttp>,
+    },
+    Grpc {
+        /// Index into [`Requests::targets`].
+        target: usize,
+        call: GrpcCall,
+    },
+}
+
+impl Prepared {
+    fn target(&self) -> usize {
+        match self {
+            Prepared::Http { target, .. } | Prepared::Grpc { target, .. } => *target,
+        }
+    }
+
+    /// Whether `f` leaves the request's connection unable to carry the
+    /// next one. A gRPC connection is dropped only when its transport
+    /// failed: a status, a timeout, a limit or a stream the server reset
+    /// (only its stream is reset) leaves the connection as it was,
+    /// carrying other calls. An HTTP connection is dropped on any
+    /// transport failure or timeout.
+    fn poisoned_by(&self, f: &Failure) -> bool {
+        match self {
+            Prepared::Grpc { .. } => {
+                matches!(f.kind, FailureKind::Connect | FailureKind::Tls)
+                    || f.kind == FailureKind::Reset && !h2conn::stream_reset(f)
+            }
+            Prepared::Http { .. } => matches!(
+                f.kind,
+                FailureKind::Reset
+                    | FailureKind::Protocol
+                    | FailureKind::Timeout
+                    | FailureKind::Connect
+                    | FailureKind::Tls
+            ),
+        }
+    }
+
+    /// What a request cut by its timeout counts, its connection dropped
+    /// where it cannot go on. What was written went out, answered or not,
+    /// and what had arrived of the answer counts (an HTTP/1.1 head and
+    /// part of a body; a gRPC call's head and messages so far). An
+    /// HTTP/1.1 connection in the middle of an answer cannot carry another
+    /// request; a gRPC call's stream is reset when its future is dropped,
+    /// and its connection goes on.
+    fn cut(&self, user: &mut UserState) -> Carried {
+        match self {
+            Prepared::Http { target, .. } => {
+                let arrived = user.http_conn(*target).map_or(0, |c| c.arrived());
+                user.conns[*target] = None;
+                Carried::new(user.sent_now, arrived)
+            }
+            Prepared::Grpc { .. } => {
+                let (sent, received) = user.wire.get();
+                Carried::new(sent, received)
+            }
+        }
+    }
+}
+
+/// The scenario made ready to send: targets resolved, gRPC methods compiled.
+pub struct Requests {
+    pub scenario: Arc<Scenario>,
+    /// Per request of the scenario.
+    prepared: Vec<Prepared>,
+    /// Every target requests go to: HTTP base URLs and gRPC endpoints.
+    targets: Vec<Target>,
+    /// The HTTP targets by base URL (a redirect to one of them uses the
+    /// user's connection to it).
+    http_index: std::collections::HashMap<String, usize>,
+    /// Origins that redirects led to and no request names, made once each
+    /// (their connections are not kept: such hops are rare).
+    others:
+        parking_lot::Mutex<std::collections::HashMap<String, Arc<crate::client::http::HttpTarget>>>,
+    /// What a user picks from (top-level requests and flows), with
+    /// cumulative weights for the weighted pick.
+    actions: Vec<Action>,
+    cumulative: Vec<u64>,
+    timeout: std::time::Duration,
+    /// Requests sent again on a new connection after the kept-alive one
+    /// was found closed (drained into each snapshot).
+    pub retries: AtomicU64,
+    /// Cookies the users' jars dropped (drained into each snapshot).
+    pub cookies_dropped: AtomicU64,
+}
+
+/// What a user does in one turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Send top-level request `i`.
+    Request(usize),
+    /// Run one iteration of flow `i`.
+    Flow(usize),
+}
+
+impl Requests {
+    /// Picks what a user does next, by weight.
+    pub fn pick(&self, rng: &mut SmallRng) -> Action {
+        let total = self.cumulative.last().copied().unwrap_or(1);
+        let x = rng.random_range(0..total);
+        let i = self.cumulative.partition_point(|&c| c <= x);
+        self.actions.get(i).copied().unwrap_or(Action::Request(0))
+    }
+
+    /// The per-user state: its own connections, random generator and buffers.
+    pub fn new_user(&self, id: u64) -> UserState {
+        UserState {
+            id,
+            rng: rand::SeedableRng::from_rng(&mut rand::rng()),
+            picked: vec![None; self.scenario.data.len()],
+            own: vec![None; self.scenario.data.len()],
+            records_epoch: 0,
+            vars: vec![String::new(); self.scenario.vars.len()],
+            conns: self.targets.iter().map(|_| None).collect(),
+            scratch: String::new(),
+            scratch2: String::new(),
+            path: String::new(),
+            cookie: String::new(),
+            jar: None,
+            digest: Vec::new(),
+            wire: Arc::default(),
+            sent_now: 0,
+        }
+    }
+
+    /// Sends request `idx` for `user`; latency counts from `start`. A panic
+    /// while sending (a bug) is caught and becomes the request's failure.
+    /// A streaming call records its messages' rows into `rec` as they go.
+    pub async fn execute(
+        &self,
+        idx: usize,
+        user: &mut UserState,
+        start: Instant,
+        rec: &Recorder,
+    ) -> Sample {
+        for p in user.picked.iter_mut() {
+            *p = None;
+        }
+        user.sent_now = 0;
+        let prepared = &self.prepared[idx];
+        // When the call began, for gRPC only (a clock read per HTTP request
+        // saved): a stream the server reset after it was past its deadline.
+        let began = matches!(prepared, Prepared::Grpc { .. }).then(Instant::now);
+        let result =
+            tokio::time::timeout(self.timeout, guard::catch(self.send(idx, user, start, rec)))
+                .await;
+        let micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let timed_out = || {
+            Failure::new(
+                FailureKind::Timeout,
+                format!("no answer within {:?}", self.timeout),
+            )
+        };
+        let (carried, failure) = match result {
+            Ok(Err(panic)) => {
+                // Whatever the connection was doing is unknown now.
+                user.conns[prepared.target()] = None;
+                (Carried::default(), Some(guard::failure(panic)))
+            }
+            Ok(Ok(Ok(c))) => (c, None),
+            Ok(Ok(Err(Failed { carried, failure }))) => {
+                if prepared.poisoned_by(&failure) {
+                    user.conns[prepared.target()] = None;
+                }
+                // A server that ends a call at the deadline it was told
+                // (grpc-timeout) by resetting its stream raced volley's own
+                // timer, which starts first: the call is past its deadline
+                // either way, and counted so, whichever came first. A
+                // DEADLINE_EXCEEDED status stays the server's word.
+                if h2conn::stream_reset(&failure)
+                    && began.is_some_and(|b| b.elapsed() >= self.timeout)
+                {
+                    (carried, Some(timed_out()))
+                } else {
+                    (carried, Some(failure))
+                }
+            }
+            Err(_) => (prepared.cut(user), Some(timed_out())),
+        };
+        Sample {
+            name: idx as u32,
+            micros,
+            bytes_sent: carried.sent,
+            bytes_received: carried.received,
+            failure,
+        }
+    }
+
+    async fn send(&self, idx: usize, user: &mut UserState, start: Instant, rec: &Recorder) -> Sent {
+        let spec = &self.scenario.requests[idx];
+        match (&self.prepared[idx], &spec.kind) {
+            (Prepared::Http { target, fixed }, RequestKind::Http(h)) => {
+                let result = self.send_http(spec, *target, fixed, h, user).await;
+                if !h.keep_alive {
+                    // keep_alive = false: a connection per request, as
+                    // `oha --disable-keepalive`.
+                    user.conns[*target] = None;
+                }
+                result
+            }
+            // Boxed: tonic's futures are large, and an idle user should not
+            // carry one (ten thousand users stay small).
+            (Prepared::Grpc { target, call }, RequestKind::Grpc(g)) => match &g.stream {
+                None => Box::pin(self.send_grpc(idx, *target, call, user)).await,
+                Some(st) => {
+                    let s = grpc_stream::Stream {
+                        idx,
+                        target: *target,
+                        call,
+                        spec: st,
+                        start,
+                        rec,
+                    };
+                    Box::pin(self.send_grpc_stream(s, user)).await
+                }
+            },
+            // prepare() makes each request's variant from its kind.
+            _ => Err(Failed::bare(Failure::new(
+                FailureKind::Internal,
+                "request kind mismatch",
+            ))),
+        }
+    }
+}
+
+/// One virtual user's (or open-model executor's) own state.
+pub struct UserState {
+    pub id: u64,
+    pub rng: SmallRng,
+    picked: Vec<Option<usize>>,
+    /// The rows this user holds of `per_user` sources.
+    pub own: Vec<Option<usize>>,
+    /// The records' epoch when this user last checked its rows.
+    pub records_epoch: u64,
+    /// Its variables, set by captures.
+    pub vars: Vec<String>,
+    /// Its connection to each target, if it has one.
+    conns: Vec<Option<Conn>>,
+    scratch: String,
+    scratch2: String,
+    /// The current request's rendered path.
+    path: String,
+    /// The current request's Cookie value.
+    cookie: String,
+    /// Its cookies, once an answer set one.
+    jar: Option<Box<crate::client::cookies::Jar>>,
+    /// The Digest challenges it answers, per HTTP target.
+    digest: Vec<(usize, digest::DigestState)>,
+    /// What its current gRPC call has carried.
+    wire: Arc<h2conn::Wire>,
+    /// Bytes written for the current HTTP request so far (counted if it
+    /// times out).
+    sent_now: u64,
+}
+
+impl UserState {
+    /// A render context and the scratch buffer beside it, borrowed apart
+    /// (rendering a template into the user's own buffer).
+    fn render_parts<'a>(
+        &'a mut self,
+        data: &'a [crate::scenario::DataSource],
+    ) -> (RenderCtx<'a>, &'a mut String) {
+        let ctx = RenderCtx {
+            data,
+            rng: &mut self.rng,
+            picked: &mut self.picked,
+            own: &self.own,
+            vars: &self.vars,
+        };
+        (ctx, &mut self.scratch)
+    }
+
+    fn render_ctx<'a>(&'a mut self, data: &'a [crate::scenario::DataSource]) -> RenderCtx<'a> {
+        RenderCtx {
+            data,
+            rng: &mut self.rng,
+            picked: &mut self.picked,
+            own: &self.own,
+            vars: &self.vars,
+        }
+    }
+
+    /// Its HTTP connection to `target`, if it has one.
+    fn http_conn(&self, target: usize) -> Option<&HttpConn> {
+        match self.conns.get(target)? {
+            Some(Conn::Http(c)) => Some(c),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! The scenario made ready to send, before the first request: each HTTP
+//! request's target resolved and its static parts built, each gRPC
+//! method compiled (asking servers for their schema where the scenario
+//! says reflection), and the weighted pick laid out.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use super::conns::{Target, shared};
+use super::{Action, Prepared, Requests};
+use crate::client::grpc::{self, GrpcCall, GrpcEndpoint};
+use crate::client::http::HttpTarget;
+use crate::engine::http_request::FixedHttp;
+use crate::scenario::{GrpcSpec, RequestKind, RequestSpec, Scenario, Schema};
+
+/// Why the engine cannot start.
+#[derive(Debug, thiserror::Error)]
+#[error("request {name:?}: {message}")]
+pub struct PrepareError {
+    pub name: String,
+    pub message: String,
+}
+
+impl PrepareError {
+    fn of(r: &RequestSpec, message: impl Into<String>) -> Self {
+        PrepareError {
+            name: r.name.clone(),
+            message: message.into(),
+        }
+    }
+}
+
+/// What [`Requests::prepare`] would refuse in the scenario's HTTP requests
+/// (a target, a header, a path), found without connecting: `volley check`
+/// runs it, so that it never passes a request that `volley run` refuses.
+pub fn check_http(scenario: &Scenario) -> Result<(), PrepareError> {
+    let mut targets: HashMap<&str, HttpTarget> = HashMap::new();
+    for r in &scenario.requests {
+        let RequestKind::Http(h) = &r.kind else {
+            continue;
+        };
+        let target = match targets.entry(h.base.as_str()) {
+            Entry::Occupied(t) => t.into_mut(),
+            Entry::Vacant(v) => {
+                v.insert(HttpTarget::new(h).map_err(|e| PrepareError::of(r, e.to_string()))?)
+            }
+        };
+        FixedHttp::new(h, target).map_err(|e| PrepareError::of(r, e))?;
+    }
+    Ok(())
+}
+
+/// The targets as they are found, each once: a scenario of many requests
+/// to few targets prepares in linear time.
+#[derive(Default)]
+struct Found {
+    targets: Vec<Target>,
+    http_index: HashMap<String, usize>,
+    grpc_index: HashMap<String, usize>,
+    /// Schemas servers gave by reflection, per endpoint.
+    reflected: HashMap<String, prost_reflect::DescriptorPool>,
+}
+
+impl Requests {
+    /// Resolves targets and compiles gRPC calls (asking servers for their
+    /// schema where the scenario says reflection). `grpc_shared`: how many
+    /// connections users share per gRPC endpoint where `[grpc] connections`
+    /// is not set (None: a connection per user).
+    pub async fn prepare(
+        scenario: Arc<Scenario>,
+        timeout: Duration,
+        grpc_shared: Option<u64>,
+    ) -> Result<Self, PrepareError> {
+        let mut found = Found::default();
+        let mut prepared = Vec::with_capacity(scenario.requests.len());
+        for r in &scenario.requests {
+            let p = match &r.kind {
+                RequestKind::Http(h) => {
+                    let target = match found.http_index.get(&h.base) {
+                        Some(&i) => i,
+                        None => {
+                            let t = HttpTarget::new(h)
+                                .map_err(|e| PrepareError::of(r, e.to_string()))?;
+                            let n = h.connections.unwrap_or(0);
+                            found.targets.push(Target::Http {
+                                target: Box::new(t),
+                                shared: shared(usize::try_from(n).unwrap_or(usize::MAX)),
+                            });
+                            let i = found.targets.len() - 1;
+                            found.http_index.insert(h.base.clone(), i);
+                            i
+                        }
+                    };
+                    let Some(Target::Http { target: t, .. }) = found.targets.get(target) else {
+                        return Err(PrepareError::of(r, "no target for the request"));
+                    };
+                    let fixed = FixedHttp::new(h, t).map_err(|e| PrepareError::of(r, e))?;
+                    Prepared::Http {
+                        target,
+                        fixed: Box::new(fixed),
+                    }
+                }
+                RequestKind::Grpc(g) => {
+                    let target = match found.grpc_index.get(&g.endpoint) {
+                        Some(&i) => i,
+                        None => {
+                            let endpoint =
+                                grpc::endpoint(g, timeout).map_err(|e| PrepareError::of(r, e))?;
+                            let n = g.connections.or(grpc_shared).unwrap_or(0);
+                            found.targets.push(Target::Grpc {
+                                endpoint: Box::new(endpoint),
+                                shared: shared(usize::try_from(n).unwrap_or(usize::MAX)),
+                            });
+                            let i = found.targets.len() - 1;
+                            found.grpc_index.insert(g.endpoint.clone(), i);
+                            i
+                        }
+                    };
+                    let method = match &g.schema {
+                        Schema::Protos(pool) => grpc::find_method(pool, &g.method),
+                        Schema::Reflection => {
+                            let pool = found.reflect(&scenario, g, target, timeout).await;
+                            let pool = pool.map_err(|e| PrepareError::of(r, e))?;
+                            grpc::find_method(&pool, &g.method)
+                        }
+                    }
+                    .map_err(|e| PrepareError::of(r, e))?;
+                    let call = GrpcCall::new(g, &method).map_err(|e| PrepareError::of(r, e))?;
+                    Prepared::Grpc { target, call }
+                }
+            };
+            prepared.push(p);
+        }
+        let (actions, cumulative) = weighted_pick(&scenario);
+        Ok(Requests {
+            scenario,
+            prepared,
+            targets: found.targets,
+            http_index: found.http_index,
+            others: parking_lot::Mutex::new(HashMap::new()),
+            actions,
+            cumulative,
+            timeout,
+            retries: AtomicU64::new(0),
+            cookies_dropped: AtomicU64::new(0),
+        })
+    }
+}
+
+impl Found {
+    /// The schema the server of `g` gives by reflection for every service
+    /// the scenario calls on it, asked once per endpoint.
+    async fn reflect(
+        &mut self,
+        scenario: &Scenario,
+        g: &GrpcSpec,
+        target: usize,
+        timeout: Duration,
+    ) -> Result<prost_reflect::DescriptorPool, String> {
+        if let Some(p) = self.reflected.get(&g.endpoint) {
+            return Ok(p.clone());
+        }
+        let services: Vec<String> = scenario
+            .requests
+            .iter()
+            .filter_map(|o| match &o.kind {
+                RequestKind::Grpc(og) if og.endpoint == g.endpoint => {
+                    og.method.split_once('/').map(|(s, _)| s.to_owned())
+                }
+                _ => None,
+            })
+            .collect();
+        let endpoint: &GrpcEndpoint = match self.targets.get(target) {
+            Some(Target::Grpc { endpoint, .. }) => endpoint,
+            _ => return Err("no target for the request".into()),
+        };
+        let ch = endpoint
+            .connect()
+            .await
+            .map_err(|e| format!("connecting to {} for reflection: {e}", g.endpoint))?;
+        let pool = tokio::time::timeout(timeout, grpc::reflect(ch, &services))
+            .await
+            .map_err(|_| "server reflection timed out".to_owned())??;
+        self.reflected.insert(g.endpoint.clone(), pool.clone());
+        Ok(pool)
+    }
+}
+
+/// What a user picks from, with cumulative weights: top-level requests and
+/// flows. Steps have weight 0 and the on-start flow too: neither is picked.
+fn weighted_pick(scenario: &Scenario) -> (Vec<Action>, Vec<u64>) {
+    let weighted = scenario
+        .requests
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (Action::Request(i), r.weight))
+        .chain(
+            scenario
+                .flows
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (Action::Flow(i), f.weight)),
+        )
+        .filter(|(_, w)| *w > 0);
+    let mut acc = 0u64;
+    weighted
+        .map(|(a, w)| {
+            acc = acc.saturating_add(u64::from(w));
+            (a, acc)
+        })
+        .unzip()
+}
