@@ -57,3 +57,23 @@ impl Failed {
 
 /// What a protocol's send gives: what was carried, or how it failed.
 pub type Sent = Result<Carried, Failed>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::FailureKind;
+
+    #[test]
+    fn a_failure_after_earlier_exchanges_counts_them_too_and_saturates() {
+        let f = Failed::new(10, 20, Failure::new(FailureKind::Timeout, "late"));
+        let f = f.after(Carried::new(100, 200));
+        assert_eq!(f.carried, Carried::new(110, 220));
+        assert_eq!(f.failure.kind, FailureKind::Timeout);
+        let huge = Carried::new(u64::MAX, 1).plus(Carried::new(5, u64::MAX));
+        assert_eq!(huge, Carried::new(u64::MAX, u64::MAX));
+        assert_eq!(
+            Failed::bare(Failure::new(FailureKind::Connect, "refused")).carried,
+            Carried::default()
+        );
+    }
+}

@@ -61,25 +61,11 @@ impl Prepared {
     }
 
     /// Whether `f` leaves the request's connection unable to carry the
-    /// next one. A gRPC connection is dropped only when its transport
-    /// failed: a status, a timeout, a limit or a stream the server reset
-    /// (only its stream is reset) leaves the connection as it was,
-    /// carrying other calls. An HTTP connection is dropped on any
-    /// transport failure or timeout.
+    /// next one.
     fn poisoned_by(&self, f: &Failure) -> bool {
         match self {
-            Prepared::Grpc { .. } => {
-                matches!(f.kind, FailureKind::Connect | FailureKind::Tls)
-                    || f.kind == FailureKind::Reset && !h2conn::stream_reset(f)
-            }
-            Prepared::Http { .. } => matches!(
-                f.kind,
-                FailureKind::Reset
-                    | FailureKind::Protocol
-                    | FailureKind::Timeout
-                    | FailureKind::Connect
-                    | FailureKind::Tls
-            ),
+            Prepared::Grpc { .. } => grpc_poisoned_by(f),
+            Prepared::Http { .. } => http_poisoned_by(f),
         }
     }
 
@@ -103,6 +89,27 @@ impl Prepared {
             }
         }
     }
+}
+
+/// An HTTP connection is dropped on any transport failure or timeout (an
+/// HTTP/1.1 connection in the middle of an answer cannot carry another).
+fn http_poisoned_by(f: &Failure) -> bool {
+    matches!(
+        f.kind,
+        FailureKind::Reset
+            | FailureKind::Protocol
+            | FailureKind::Timeout
+            | FailureKind::Connect
+            | FailureKind::Tls
+    )
+}
+
+/// A gRPC connection is dropped only when its transport failed: a status,
+/// a timeout, a limit or a stream the server reset (only its stream is
+/// reset) leaves the connection as it was, carrying other calls.
+fn grpc_poisoned_by(f: &Failure) -> bool {
+    matches!(f.kind, FailureKind::Connect | FailureKind::Tls)
+        || f.kind == FailureKind::Reset && !h2conn::stream_reset(f)
 }
 
 /// The scenario made ready to send: targets resolved, gRPC methods compiled.
@@ -332,6 +339,35 @@ impl UserState {
         match self.conns.get(target)? {
             Some(Conn::Http(c)) => Some(c),
             _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(kind: FailureKind) -> Failure {
+        Failure::new(kind, "connection reset")
+    }
+
+    /// Which failures end a connection: any transport failure or timeout
+    /// over HTTP; over gRPC only its transport (a status, a check or a
+    /// timeout leaves the connection carrying other calls).
+    #[test]
+    fn each_protocol_says_which_failures_end_its_connection() {
+        use FailureKind::*;
+        for kind in [Reset, Protocol, Timeout, Connect, Tls] {
+            assert!(http_poisoned_by(&failure(kind)), "http {kind:?}");
+        }
+        for kind in [Status, Check, Request, Redirect, Capture] {
+            assert!(!http_poisoned_by(&failure(kind)), "http {kind:?}");
+        }
+        for kind in [Reset, Connect, Tls] {
+            assert!(grpc_poisoned_by(&failure(kind)), "grpc {kind:?}");
+        }
+        for kind in [Timeout, Grpc, Protocol, Check, Limit] {
+            assert!(!grpc_poisoned_by(&failure(kind)), "grpc {kind:?}");
         }
     }
 }

@@ -213,3 +213,50 @@ fn weighted_pick(scenario: &Scenario) -> (Vec<Action>, Vec<u64>) {
         })
         .unzip()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pick_lays_out_weighted_requests_and_flows_and_leaves_steps_out() {
+        let text = r#"
+[load]
+users = 1
+requests = 1
+[http]
+base_url = "http://127.0.0.1:9"
+[[request]]
+name = "a"
+path = "/a"
+weight = 3
+[[request]]
+name = "b"
+path = "/b"
+[[flow]]
+name = "f"
+weight = 2
+[[flow.step]]
+name = "s"
+path = "/s"
+"#;
+        let scenario = crate::scenario::compile::compile_source(&crate::scenario::Source {
+            path: "s.toml".into(),
+            text: text.into(),
+            files: Default::default(),
+            vars: Default::default(),
+            host: None,
+            headers: Vec::new(),
+        })
+        .unwrap();
+        let at = |name: &str| {
+            let i = scenario.requests.iter().position(|r| r.name == name);
+            Action::Request(i.unwrap())
+        };
+        // The flow's step is a request of weight 0: never picked alone.
+        assert_eq!(scenario.requests.len(), 3);
+        let (actions, cumulative) = weighted_pick(&scenario);
+        assert_eq!(actions, [at("a"), at("b"), Action::Flow(0)]);
+        assert_eq!(cumulative, [3, 4, 6]);
+    }
+}
