@@ -15,9 +15,11 @@ use clap::Args;
 use super::Exit;
 use super::load_args::LoadArgs;
 use super::outputs::{ReportFiles, write_file};
-use super::run::{OutputArgs, Prepared, close_console, cluster_runtime, open_console, prepare};
+use super::run::{
+    OutputArgs, Prepared, Shown, close_console, cluster_runtime, open_console, prepare,
+};
 use crate::cluster::capacity::{SearchOutcome, SearchSpec};
-use crate::cluster::coordinator::{RunError, RunSpec};
+use crate::cluster::coordinator::{RunError, RunSpec, Workers};
 use crate::cluster::live::{Interrupt, Watcher};
 use crate::cluster::master::Master;
 use crate::report::capacity as show;
@@ -226,48 +228,45 @@ pub fn plan(
     })
 }
 
-/// The search over `expect_workers` workers.
-pub fn spec(
-    p: &Planned,
-    expect_workers: usize,
-    join_timeout: Duration,
-    threads: u32,
-) -> SearchSpec {
+/// The search over `workers`.
+pub fn spec(p: &Planned, workers: Workers) -> SearchSpec {
     SearchSpec {
         run: RunSpec {
-            scenario: p.prepared.scenario.clone(),
-            load: p.prepared.load.clone(),
-            expect_workers,
-            join_timeout,
-            interval: Duration::from_secs(1),
-            threads,
-            status_every: None,
-            name_history: false,
-            aborts: Vec::new(),
             steerable: false,
-            search: None,
-            warmup: None,
+            ..RunSpec::new(
+                p.prepared.scenario.clone(),
+                p.prepared.load.clone(),
+                workers,
+            )
         },
         settings: p.settings,
         slos: p.slos.clone(),
     }
 }
 
-pub fn capacity(args: CapacityArgs) -> Result<i32, Exit> {
+pub fn capacity(args: CapacityArgs) -> Result<Exit, Exit> {
     let planned = plan(&args.load, &args.search, &args.files, false)?;
     let started = SystemTime::now();
     let rt = cluster_runtime()?;
     let wanted = crate::console::wanted(args.headless);
-    let (console, mut watcher) = open_console(wanted, &planned.prepared, String::new())?;
+    let Shown {
+        console,
+        mut watcher,
+    } = open_console(wanted, &planned.prepared, String::new())?;
     let n = args.local_workers.max(1);
     let per_worker = super::run::threads_per_worker(args.threads, n);
     let mut interrupt = Interrupt::default();
     let outcome = rt.block_on(async {
-        let (mut master, workers) = super::run::local_cluster(n, per_worker)?;
+        let mut local = super::run::local_cluster(n, per_worker)?;
         interrupt = super::signals::interrupt();
-        let spec = spec(&planned, n, Duration::from_secs(10), per_worker as u32);
-        let result = run_search(&mut master, &spec, &interrupt, &mut watcher).await;
-        super::run::release(master, workers, "the search is over").await;
+        let workers = Workers {
+            expect: n,
+            join_timeout: Duration::from_secs(10),
+            threads: per_worker as u32,
+        };
+        let spec = spec(&planned, workers);
+        let result = run_search(&mut local.master, &spec, &interrupt, &mut watcher).await;
+        local.release("the search is over").await;
         result
     });
     close_console(console, outcome.is_ok(), &interrupt, args.keep_open);
@@ -329,7 +328,7 @@ fn loosened(t: &Threshold) -> String {
 }
 
 /// Prints the summary, writes the files, returns the exit code.
-pub fn finish(p: &Planned, outcome: SearchOutcome, started: SystemTime) -> Result<i32, Exit> {
+pub fn finish(p: &Planned, outcome: SearchOutcome, started: SystemTime) -> Result<Exit, Exit> {
     let report = report_of(p, &outcome, started);
     let json_to_stdout = p.files.json.as_deref() == Some(Path::new("-"));
     {
@@ -372,12 +371,12 @@ pub fn finish(p: &Planned, outcome: SearchOutcome, started: SystemTime) -> Resul
     }
     Ok(
         if !outcome.errors.is_empty() || super::panics::uncaught().is_some() {
-            super::EXIT_BROKEN
+            Exit::Broken
         } else {
             match (report.found.rate, &report.found.limit) {
-                (_, Limit::Invalid { .. }) => super::EXIT_INVALID,
-                (Some(_), Limit::Stopped) | (None, _) => super::EXIT_FAILED,
-                (Some(_), _) => super::EXIT_PASSED,
+                (_, Limit::Invalid { .. }) => Exit::Invalid,
+                (Some(_), Limit::Stopped) | (None, _) => Exit::Failed,
+                (Some(_), _) => Exit::Passed,
             }
         },
     )

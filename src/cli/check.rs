@@ -30,7 +30,7 @@ pub struct CheckArgs {
     pub file: Option<PathBuf>,
 }
 
-pub fn check(args: CheckArgs) -> Result<i32, Exit> {
+pub fn check(args: CheckArgs) -> Result<Exit, Exit> {
     let args_offline = args.offline;
     let Some(file) = args.file.or(args.scenario) else {
         return Err(Exit::cannot_start(anyhow::anyhow!(
@@ -171,7 +171,7 @@ pub fn check(args: CheckArgs) -> Result<i32, Exit> {
     }
     match std::io::stdout().lock().write_all(out.as_bytes()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Exit::cannot_start(e)),
-        _ => Ok(0),
+        _ => Ok(Exit::Passed),
     }
 }
 

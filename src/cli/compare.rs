@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, anyhow};
 use clap::Args;
 
-use super::{EXIT_CANNOT_START, EXIT_FAILED, EXIT_PASSED, Exit};
+use super::Exit;
 use crate::report::compare::{self, Comparison, Judged, Settings, Side};
 use crate::report::merge;
 
@@ -182,7 +182,7 @@ fn write_files(c: &Comparison, files: &CompareFiles, base: &Side, cand: &Side) -
     Ok(())
 }
 
-pub fn compare(args: CompareArgs) -> Result<i32, Exit> {
+pub fn compare(args: CompareArgs) -> Result<Exit, Exit> {
     let (base_paths, cand_paths) = sides(&args)?;
     let files = &args.files;
     let outputs = [&files.markdown, &files.json, &files.junit, &files.html];
@@ -199,10 +199,7 @@ pub fn compare(args: CompareArgs) -> Result<i32, Exit> {
     let cand = load(cand_paths)?;
     let c = compare::compare(&base, &cand, &args.rule.settings())
         .context("comparing the results")
-        .map_err(|e| Exit {
-            code: EXIT_CANNOT_START,
-            error: Some(e),
-        })?;
+        .map_err(Exit::CannotStart)?;
     // With a file on stdout, the table goes to stderr and stdout stays
     // that file alone.
     let table = if to_stdout == 1 {
@@ -224,9 +221,9 @@ pub fn compare(args: CompareArgs) -> Result<i32, Exit> {
         {
             eprintln!("regression: {}: {}", n.name, n.reasons.join("; "));
         }
-        Ok(EXIT_FAILED)
+        Ok(Exit::Failed)
     } else {
-        Ok(EXIT_PASSED)
+        Ok(Exit::Passed)
     }
 }
 

@@ -34,7 +34,7 @@ pub struct DemoArgs {
     pub output: OutputArgs,
 }
 
-pub fn demo(args: DemoArgs) -> Result<i32, Exit> {
+pub fn demo(args: DemoArgs) -> Result<Exit, Exit> {
     let console = crate::console::wanted(args.headless);
     let duration = args.duration.unwrap_or(if console {
         Duration::from_secs(600)

@@ -152,6 +152,27 @@ pub const ONE_LINE_REQUESTS: u64 = 200;
 /// Users of a one-line run without -u (as oha's and hey's -c 50).
 pub const ONE_LINE_USERS: u64 = 50;
 
+/// Why the flags do not make a run.
+#[derive(Debug, thiserror::Error)]
+pub enum FlagError {
+    #[error("-m and -d are for a one-line run, whose first argument is an http(s) URL, not {0:?}")]
+    OneLineFlagsWithoutUrl(String),
+    #[error(
+        "give a scenario file (volley run scenario.toml) or a URL (volley run http://127.0.0.1:8080/ -u 10 -t 30s)"
+    )]
+    NothingToRun,
+    #[error("{url:?}: {error}")]
+    BadUrl { url: String, error: url::ParseError },
+    #[error("{0:?} has no host")]
+    NoHost(String),
+    #[error("{0}")]
+    Scenario(toml::ser::Error),
+    #[error("--spawn-rate and --think-time belong to the closed model (--users)")]
+    ClosedModelFlags,
+    #[error("{0}")]
+    Limit(crate::scenario::limits::LimitError),
+}
+
 /// What a run runs.
 pub enum Target {
     File(PathBuf),
@@ -161,7 +182,7 @@ pub enum Target {
 
 impl LoadArgs {
     /// The scenario file, or the URL of a one-line run.
-    pub fn what(&self) -> Result<Target, String> {
+    pub fn what(&self) -> Result<Target, FlagError> {
         match (&self.target, &self.file) {
             (_, Some(f)) => Ok(Target::File(f.clone())),
             (Some(t), None) if t.starts_with("http://") || t.starts_with("https://") => {
@@ -169,25 +190,24 @@ impl LoadArgs {
             }
             (Some(t), None) => {
                 if self.method.is_some() || self.body.is_some() {
-                    return Err(format!(
-                        "-m and -d are for a one-line run, whose first argument is an http(s) URL, not {t:?}"
-                    ));
+                    return Err(FlagError::OneLineFlagsWithoutUrl(t.clone()));
                 }
                 Ok(Target::File(PathBuf::from(t)))
             }
-            (None, None) => Err(
-                "give a scenario file (volley run scenario.toml) or a URL (volley run http://127.0.0.1:8080/ -u 10 -t 30s)".into(),
-            ),
+            (None, None) => Err(FlagError::NothingToRun),
         }
     }
 
     /// The scenario of a one-line run: one request to `url`, 50 users and
     /// 200 requests unless the flags say otherwise. Written as a scenario
     /// file would be, so that workers compile the same text.
-    pub fn one_line_scenario(&self, url: &str) -> Result<String, String> {
-        let parsed = url::Url::parse(url).map_err(|e| format!("{url:?}: {e}"))?;
+    pub fn one_line_scenario(&self, url: &str) -> Result<String, FlagError> {
+        let parsed = url::Url::parse(url).map_err(|error| FlagError::BadUrl {
+            url: url.to_owned(),
+            error,
+        })?;
         if parsed.host_str().is_none_or(str::is_empty) {
-            return Err(format!("{url:?} has no host"));
+            return Err(FlagError::NoHost(url.to_owned()));
         }
         let method = self.method.clone().unwrap_or(if self.body.is_some() {
             http::Method::POST
@@ -223,12 +243,12 @@ impl LoadArgs {
             "request".into(),
             toml::Value::Array(vec![toml::Value::Table(request)]),
         );
-        toml::to_string(&doc).map_err(|e| e.to_string())
+        toml::to_string(&doc).map_err(FlagError::Scenario)
     }
 
     /// The scenario's load with these flags applied, checked whole against
     /// the bounds of `scenario::limits`.
-    pub fn apply(&self, mut load: LoadSpec) -> Result<LoadSpec, String> {
+    pub fn apply(&self, mut load: LoadSpec) -> Result<LoadSpec, FlagError> {
         if let Some(u) = self.users {
             let (spawn_rate, think) = match load.model {
                 LoadModel::Closed {
@@ -281,9 +301,7 @@ impl LoadArgs {
                     *connections = c;
                 }
                 if self.spawn_rate.is_some() || self.think_time.is_some() {
-                    return Err(
-                        "--spawn-rate and --think-time belong to the closed model (--users)".into(),
-                    );
+                    return Err(FlagError::ClosedModelFlags);
                 }
             }
         }
@@ -298,7 +316,7 @@ impl LoadArgs {
         }
         // The flags were parsed within bounds and the file compiled within
         // them; this holds the whole (and any LoadArgs built in code).
-        load.check().map_err(|e| e.to_string())?;
+        load.check().map_err(FlagError::Limit)?;
         // Bounded by default: every run ends.
         if load.duration.is_none() && load.requests.is_none() {
             let stages = match &load.model {

@@ -11,7 +11,7 @@ use clap::Args;
 use super::Exit;
 use super::load_args::LoadArgs;
 use super::run::{OutputArgs, close_console, cluster_runtime, finish, open_console, prepare};
-use crate::cluster::coordinator::{self, RunSpec};
+use crate::cluster::coordinator::{self, Workers};
 use crate::cluster::identity::MasterIdentity;
 use crate::cluster::live::Interrupt;
 use crate::cluster::master::Master;
@@ -82,7 +82,7 @@ enum Mode {
     Search(Box<super::capacity::Planned>),
 }
 
-pub fn master(args: MasterArgs) -> Result<i32, Exit> {
+pub fn master(args: MasterArgs) -> Result<Exit, Exit> {
     let mode = if args.capacity {
         let o = &args.output;
         if !o.thresholds.is_empty() || !o.abort_on.is_empty() || o.exit_code_on_error.is_some() {
@@ -138,33 +138,25 @@ pub fn master(args: MasterArgs) -> Result<i32, Exit> {
         );
         let metrics =
             super::metrics::start(args.output.metrics_addr, &prepared.scenario.name).await?;
-        let (shown, watcher) =
-            open_console(crate::console::wanted(c.headless), &prepared, info)?;
-        console = shown;
+        let shown = open_console(crate::console::wanted(c.headless), &prepared, info)?;
+        console = shown.console;
+        let watcher = shown.watcher;
         let status_every = watcher.is_none().then_some(args.output.status_every);
         let watcher = super::metrics::watchers(metrics.as_ref(), watcher);
         interrupt = super::signals::interrupt();
-        let spec = RunSpec {
-            scenario: prepared.scenario.clone(),
-            load: prepared.load.clone(),
-            expect_workers: c.expect_workers.max(1),
+        let workers = Workers {
+            expect: c.expect_workers.max(1),
             join_timeout: c.join_timeout,
-            interval: Duration::from_secs(1),
             threads: c.threads,
-            status_every,
-            name_history: args.output.files.csv_full_history,
-            aborts: prepared.thresholds.iter().filter(|t| t.abort.is_some()).cloned().collect(),
-            steerable: true,
-            search: None,
-            warmup: None,
         };
+        let spec = prepared.run_spec(workers, status_every, args.output.files.csv_full_history);
         let result = match &mode {
             Mode::Run => coordinator::run(&mut master, &spec, 1, &interrupt, watcher)
                 .await
                 .map(|o| Ran::Run(Box::new(o)))
                 .map_err(|e| Exit::cannot_start(anyhow::anyhow!(e))),
             Mode::Search(p) => {
-                let search = super::capacity::spec(p, spec.expect_workers, spec.join_timeout, spec.threads);
+                let search = super::capacity::spec(p, spec.workers);
                 let mut watcher = watcher;
                 super::capacity::run_search(&mut master, &search, &interrupt, &mut watcher)
                     .await

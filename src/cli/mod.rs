@@ -23,19 +23,43 @@ pub mod worker;
 
 use clap::{Parser, Subcommand};
 
-/// Why a command ended unsuccessfully, with the exit code it means.
+/// How a command ended, as the process's exit code: [`Exit::code`] is the
+/// one place the codes are numbered. A command returns `Ok` when it ran to
+/// its verdict and `Err` when it stopped early (`?`), always with why.
 #[derive(Debug)]
-pub struct Exit {
-    pub code: i32,
-    pub error: Option<anyhow::Error>,
+pub enum Exit {
+    /// Every threshold passed (0).
+    Passed,
+    /// A threshold failed, or the run completed no requests (1).
+    Failed,
+    /// The run could not start: bad input or an unreachable target (2).
+    CannotStart(anyhow::Error),
+    /// The run broke while it ran; its report says why (3).
+    Broken,
+    /// The run is INVALID: the generator, not the target, limited the
+    /// measurement (late or missed starts, a saturated CPU, late reports)
+    /// (4).
+    Invalid,
+    /// The code `--exit-code-on-error` asked for: every threshold passed
+    /// but a request failed.
+    OnError(i32),
 }
 
 impl Exit {
     /// Could not start: bad input or an unreachable target (exit 2).
     pub fn cannot_start(e: impl Into<anyhow::Error>) -> Self {
-        Exit {
-            code: EXIT_CANNOT_START,
-            error: Some(e.into()),
+        Exit::CannotStart(e.into())
+    }
+
+    /// The process's exit code.
+    pub fn code(&self) -> i32 {
+        match self {
+            Exit::Passed => 0,
+            Exit::Failed => 1,
+            Exit::CannotStart(_) => 2,
+            Exit::Broken => 3,
+            Exit::Invalid => 4,
+            Exit::OnError(n) => *n,
         }
     }
 }
@@ -96,18 +120,6 @@ pub enum Command {
     Schema,
 }
 
-/// Exit code: every threshold passed.
-pub const EXIT_PASSED: i32 = 0;
-/// Exit code: a threshold failed, or the run completed no requests.
-pub const EXIT_FAILED: i32 = 1;
-/// Exit code: the run could not start.
-pub const EXIT_CANNOT_START: i32 = 2;
-/// Exit code: the run broke while it ran; its report says why.
-pub const EXIT_BROKEN: i32 = 3;
-/// Exit code: the run is INVALID: the generator, not the target, limited
-/// the measurement (late or missed starts, a saturated CPU, late reports).
-pub const EXIT_INVALID: i32 = 4;
-
 /// Runs the parsed command; returns the process exit code.
 pub fn main(cli: Cli) -> i32 {
     panics::install();
@@ -124,25 +136,21 @@ pub fn main(cli: Cli) -> i32 {
         Command::Man => man(),
         Command::Schema => write_out(crate::scenario::schema().as_bytes()),
     };
-    match result {
-        Ok(code) => code,
-        Err(Exit { code, error }) => {
-            if let Some(e) = error {
-                eprintln!("error: {e:#}");
-            }
-            code
-        }
+    let (Ok(exit) | Err(exit)) = result;
+    if let Exit::CannotStart(e) = &exit {
+        eprintln!("error: {e:#}");
     }
+    exit.code()
 }
 
-fn completions(shell: clap_complete::Shell) -> Result<i32, Exit> {
+fn completions(shell: clap_complete::Shell) -> Result<Exit, Exit> {
     let mut cmd = <Cli as clap::CommandFactory>::command();
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut cmd, "volley", &mut out);
     write_out(&out)
 }
 
-fn man() -> Result<i32, Exit> {
+fn man() -> Result<Exit, Exit> {
     let cmd = <Cli as clap::CommandFactory>::command();
     let mut out = Vec::new();
     clap_mangen::Man::new(cmd)
@@ -152,10 +160,10 @@ fn man() -> Result<i32, Exit> {
 }
 
 /// Writes to stdout; a reader that stops early (`| head`) is not an error.
-fn write_out(bytes: &[u8]) -> Result<i32, Exit> {
+fn write_out(bytes: &[u8]) -> Result<Exit, Exit> {
     use std::io::Write as _;
     match std::io::stdout().lock().write_all(bytes) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Exit::cannot_start(e)),
-        _ => Ok(EXIT_PASSED),
+        _ => Ok(Exit::Passed),
     }
 }

@@ -45,13 +45,6 @@ pub struct ReportFiles {
     pub html: Option<PathBuf>,
 }
 
-fn write_err(e: anyhow::Error) -> Exit {
-    Exit {
-        code: 2,
-        error: Some(e),
-    }
-}
-
 /// Creates `path` and fills it with `fill`, naming the file in any error.
 pub(super) fn write_file(
     path: &Path,
@@ -60,11 +53,11 @@ pub(super) fn write_file(
     let mut f = File::create(path)
         .map(BufWriter::new)
         .with_context(|| format!("creating {}", path.display()))
-        .map_err(write_err)?;
+        .map_err(Exit::CannotStart)?;
     fill(&mut f)
         .and_then(|()| f.flush().map_err(Into::into))
         .with_context(|| format!("writing {}", path.display()))
-        .map_err(write_err)
+        .map_err(Exit::CannotStart)
 }
 
 /// The summary, then the run's notes and errors: what a person reads.
@@ -82,7 +75,7 @@ fn print_summary(out: &mut impl Write, report: &RunReport) {
 
 /// Prints the summary, writes the files, and returns the exit code: 0 when
 /// every threshold passed, 1 when one failed, 3 when the run broke.
-pub fn write(report: &RunReport, files: &ReportFiles) -> Result<i32, Exit> {
+pub fn write(report: &RunReport, files: &ReportFiles) -> Result<Exit, Exit> {
     let stats = &report.stats;
     // `--json -`: stdout is the JSON document's alone.
     let json_to_stdout = files.json.as_deref() == Some(Path::new("-"));
@@ -160,12 +153,12 @@ pub fn write(report: &RunReport, files: &ReportFiles) -> Result<i32, Exit> {
             .map_err(anyhow::Error::from)
             .and_then(|()| writeln!(out).and_then(|()| out.flush()).map_err(Into::into))
             .context("writing the JSON result to stdout (--json -)")
-            .map_err(write_err)?;
+            .map_err(Exit::CannotStart)?;
     }
     Ok(match report.outcome() {
-        Outcome::Broken => super::EXIT_BROKEN,
-        Outcome::Invalid => super::EXIT_INVALID,
-        Outcome::Failed => super::EXIT_FAILED,
-        Outcome::Passed => super::EXIT_PASSED,
+        Outcome::Broken => Exit::Broken,
+        Outcome::Invalid => Exit::Invalid,
+        Outcome::Failed => Exit::Failed,
+        Outcome::Passed => Exit::Passed,
     })
 }

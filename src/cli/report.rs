@@ -31,7 +31,7 @@ pub struct ReportArgs {
     pub align: Align,
 }
 
-pub fn report(args: ReportArgs) -> Result<i32, Exit> {
+pub fn report(args: ReportArgs) -> Result<Exit, Exit> {
     let mut loaded = Vec::with_capacity(args.results.len());
     for path in &args.results {
         let r = merge::load(path).map_err(Exit::cannot_start)?;

@@ -12,7 +12,7 @@ use super::load_args::{LoadArgs, Target};
 use super::outputs::ReportFiles;
 use super::reflected::Asked;
 
-use crate::cluster::coordinator::{self, Outcome, RunSpec};
+use crate::cluster::coordinator::{self, Outcome, RunSpec, Workers};
 use crate::cluster::identity::MasterIdentity;
 use crate::cluster::live::{Interrupt, Watcher};
 use crate::cluster::local;
@@ -90,6 +90,29 @@ pub struct Prepared {
     pub thresholds: Vec<Threshold>,
 }
 
+impl Prepared {
+    /// The run of this scenario on `workers`, its `abort` thresholds judged
+    /// live and steerable from the console: what `run` and `master` run.
+    pub fn run_spec(
+        &self,
+        workers: Workers,
+        status_every: Option<Duration>,
+        name_history: bool,
+    ) -> RunSpec {
+        RunSpec {
+            status_every,
+            name_history,
+            aborts: self
+                .thresholds
+                .iter()
+                .filter(|t| t.abort.is_some())
+                .cloned()
+                .collect(),
+            ..RunSpec::new(self.scenario.clone(), self.load.clone(), workers)
+        }
+    }
+}
+
 /// Loads the scenario, applies the flags, parses every threshold. With
 /// `note_unreached`, says on stderr when server reflection could not be
 /// asked before the run (a master's workers may reach what it cannot).
@@ -103,14 +126,10 @@ pub fn prepare(
         headers: load.headers.clone(),
         ..Options::default()
     };
-    let what = load
-        .what()
-        .map_err(|e| Exit::cannot_start(anyhow::anyhow!(e)))?;
+    let what = load.what().map_err(Exit::cannot_start)?;
     let text = match &what {
         Target::File(_) => String::new(),
-        Target::Url(url) => load
-            .one_line_scenario(url)
-            .map_err(|e| Exit::cannot_start(anyhow::anyhow!(e)))?,
+        Target::Url(url) => load.one_line_scenario(url).map_err(Exit::cannot_start)?,
     };
     let dir = std::env::current_dir().unwrap_or_default();
     let compile = |options: &Options| match &what {
@@ -144,7 +163,7 @@ pub fn prepare_compiled(
 ) -> Result<Prepared, Exit> {
     let spec = load
         .apply(scenario.load.clone())
-        .map_err(|e| Exit::cannot_start(anyhow::anyhow!(e)))?;
+        .map_err(Exit::cannot_start)?;
     check_records(&scenario, &spec).map_err(Exit::cannot_start)?;
     let mut thresholds = Vec::new();
     let given = scenario
@@ -241,7 +260,7 @@ pub fn run_config(p: &Prepared, workers: usize) -> RunConfig {
     }
 }
 
-pub fn run(args: RunArgs) -> Result<i32, Exit> {
+pub fn run(args: RunArgs) -> Result<Exit, Exit> {
     let prepared = prepare(&args.load, &args.output, false)?;
     let console = crate::console::wanted(args.headless);
     execute(
@@ -253,19 +272,28 @@ pub fn run(args: RunArgs) -> Result<i32, Exit> {
     )
 }
 
-/// Starts the console when `wanted`: it, and the watcher the run publishes to.
-pub fn open_console(
-    wanted: bool,
-    p: &Prepared,
-    info: String,
-) -> Result<(Option<Console>, Option<Watcher>), Exit> {
+/// The live console, when there is one, and the watcher the run publishes
+/// to for it.
+pub struct Shown {
+    pub console: Option<Console>,
+    pub watcher: Option<Watcher>,
+}
+
+/// Starts the console when `wanted`.
+pub fn open_console(wanted: bool, p: &Prepared, info: String) -> Result<Shown, Exit> {
     if !wanted {
-        return Ok((None, None));
+        return Ok(Shown {
+            console: None,
+            watcher: None,
+        });
     }
     let mut layout = Layout::of(&p.scenario);
     layout.info = info;
     let (console, watcher) = crate::console::start(layout).map_err(Exit::cannot_start)?;
-    Ok((Some(console), Some(watcher)))
+    Ok(Shown {
+        console: Some(console),
+        watcher: Some(watcher),
+    })
 }
 
 /// Closes the console when the run is over, or with `keep_open` waits for
@@ -291,7 +319,7 @@ pub fn execute(
     output: &OutputArgs,
     // Some(keep_open) with a console.
     console: Option<bool>,
-) -> Result<i32, Exit> {
+) -> Result<Exit, Exit> {
     let started = SystemTime::now();
     let rt = cluster_runtime()?;
     let metrics = rt.block_on(super::metrics::start(
@@ -299,36 +327,23 @@ pub fn execute(
         &prepared.scenario.name,
     ))?;
     let keep_open = console;
-    let (console, watcher) = open_console(console.is_some(), prepared, String::new())?;
+    let Shown { console, watcher } = open_console(console.is_some(), prepared, String::new())?;
     let status_every = watcher.is_none().then_some(output.status_every);
     let watcher = super::metrics::watchers(metrics.as_ref(), watcher);
     let n = local_workers.max(1);
     let mut interrupt = Interrupt::default();
     let per_worker = threads_per_worker(threads, n);
     let outcome = rt.block_on(async {
-        let (mut master, workers) = local_cluster(n, per_worker)?;
+        let mut local = local_cluster(n, per_worker)?;
         interrupt = super::signals::interrupt();
-        let spec = RunSpec {
-            scenario: prepared.scenario.clone(),
-            load: prepared.load.clone(),
-            expect_workers: n,
+        let workers = Workers {
+            expect: n,
             join_timeout: Duration::from_secs(10),
-            interval: Duration::from_secs(1),
             threads: per_worker as u32,
-            status_every,
-            name_history: output.files.csv_full_history,
-            aborts: prepared
-                .thresholds
-                .iter()
-                .filter(|t| t.abort.is_some())
-                .cloned()
-                .collect(),
-            steerable: true,
-            search: None,
-            warmup: None,
         };
-        let result = coordinator::run(&mut master, &spec, 1, &interrupt, watcher).await;
-        release(master, workers, "the run is over").await;
+        let spec = prepared.run_spec(workers, status_every, output.files.csv_full_history);
+        let result = coordinator::run(&mut local.master, &spec, 1, &interrupt, watcher).await;
+        local.release("the run is over").await;
         result.map_err(|e| Exit::cannot_start(anyhow::anyhow!(e)))
     });
     close_console(
@@ -340,12 +355,15 @@ pub fn execute(
     finish(prepared, outcome?, output, started)
 }
 
+/// A master on loopback and the workers in this process joined to it.
+pub struct LocalCluster {
+    pub master: Master,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+}
+
 /// A master on loopback and `n` workers in this process joined to it over
 /// QUIC, as remote workers join `volley master`. Call within a runtime.
-pub fn local_cluster(
-    n: usize,
-    per_worker: usize,
-) -> Result<(Master, Vec<tokio::task::JoinHandle<()>>), Exit> {
+pub fn local_cluster(n: usize, per_worker: usize) -> Result<LocalCluster, Exit> {
     let identity = MasterIdentity::generate().map_err(Exit::cannot_start)?;
     let token = Token::generate();
     let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
@@ -353,15 +371,17 @@ pub fn local_cluster(
     let addr = master.local_addr().map_err(Exit::cannot_start)?;
     let workers = local::spawn(n, addr, master.fingerprint(), &token, per_worker)
         .map_err(Exit::cannot_start)?;
-    Ok((master, workers))
+    Ok(LocalCluster { master, workers })
 }
 
-/// Lets the local workers go (they exit with their master) and waits for
-/// them, 5 s at most each.
-pub async fn release(master: Master, workers: Vec<tokio::task::JoinHandle<()>>, why: &str) {
-    master.shutdown(why).await;
-    for w in workers {
-        let _ = tokio::time::timeout(Duration::from_secs(5), w).await;
+impl LocalCluster {
+    /// Lets the local workers go (they exit with their master) and waits
+    /// for them, 5 s at most each.
+    pub async fn release(self, why: &str) {
+        self.master.shutdown(why).await;
+        for w in self.workers {
+            let _ = tokio::time::timeout(Duration::from_secs(5), w).await;
+        }
     }
 }
 
@@ -419,7 +439,7 @@ pub fn report_of(p: &Prepared, outcome: Outcome, started: SystemTime) -> RunRepo
         thresholds: p.thresholds.clone(),
         verdicts: Vec::new(),
         notes: outcome.notes,
-        errors: outcome.errors,
+        errors: outcome.errors.iter().map(ToString::to_string).collect(),
         invalid: Vec::new(),
         generator_cpu_percent: None,
         report_lag_ms: LagJson::of(&outcome.report_lag_ms),
@@ -443,13 +463,15 @@ pub fn finish(
     outcome: Outcome,
     output: &OutputArgs,
     started: SystemTime,
-) -> Result<i32, Exit> {
+) -> Result<Exit, Exit> {
     let report = report_of(p, outcome, started);
     let code = super::outputs::write(&report, &output.files)?;
     // Locust's --exit-code-on-error: a run that passed but saw a failed
     // request exits with the code asked for.
     Ok(match output.exit_code_on_error {
-        Some(n) if code == super::EXIT_PASSED && report.stats.total().failures > 0 => n,
+        Some(n) if matches!(code, Exit::Passed) && report.stats.total().failures > 0 => {
+            Exit::OnError(n)
+        }
         _ => code,
     })
 }

@@ -37,7 +37,7 @@ pub struct WorkerArgs {
     pub id: Option<String>,
 }
 
-pub fn worker(args: WorkerArgs) -> Result<i32, Exit> {
+pub fn worker(args: WorkerArgs) -> Result<Exit, Exit> {
     let token = Token::from_flag_or_env(args.token_file.as_deref()).map_err(Exit::cannot_start)?;
     let trust = if let Some(ca) = &args.master_ca {
         Trust::ca_file(ca)
@@ -67,6 +67,6 @@ pub fn worker(args: WorkerArgs) -> Result<i32, Exit> {
     // SIGTERM or SIGINT: leave the run cleanly (last report, then Done
     // saying it left), then exit 0; a second signal exits at once.
     rt.block_on(async { worker::run(config, super::signals::stop_token()).await })
-        .map(|()| 0)
+        .map(|()| Exit::Passed)
         .map_err(Exit::cannot_start)
 }

@@ -60,12 +60,7 @@ fn probe_spec(base: &RunSpec, rate: f64, settings: &Settings, slos: &[Threshold]
     load.duration = Some(settings.warmup + settings.probe);
     load.requests = None;
     RunSpec {
-        scenario: base.scenario.clone(),
         load,
-        expect_workers: base.expect_workers,
-        join_timeout: base.join_timeout,
-        interval: base.interval,
-        threads: base.threads,
         status_every: None,
         name_history: false,
         aborts: early_stops(
@@ -73,8 +68,8 @@ fn probe_spec(base: &RunSpec, rate: f64, settings: &Settings, slos: &[Threshold]
             settings.warmup + settings.probe.mul_f64(EARLY_STOP_AFTER),
         ),
         steerable: false,
-        search: base.search.clone(),
         warmup: (!settings.warmup.is_zero()).then_some(settings.warmup),
+        ..base.clone()
     }
 }
 
@@ -212,7 +207,7 @@ pub async fn search(
     if let (Some(w), Some(stats)) = (watcher.as_mut(), last.as_ref()) {
         let mut run = probe_spec(&spec.run, spec.settings.start, &spec.settings, &spec.slos);
         run.search = Some(board);
-        let (mut b, ..) = super::coordinator::board_of(&run);
+        let mut b = super::coordinator::board_of(&run);
         b.phase = super::live::Phase::Done;
         b.notes.clone_from(&notes);
         (w.publish)(stats, &b);

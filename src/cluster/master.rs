@@ -176,12 +176,15 @@ async fn accept_loop(endpoint: Endpoint, token: Arc<Token>, events: mpsc::Unboun
 /// Screens one connection, then relays it until it ends.
 async fn serve(conn: Connection, serial: u64, token: &Token, events: mpsc::UnboundedSender<Event>) {
     let addr = conn.remote_address();
-    let (mut send, recv, hello) = match tokio::time::timeout(HANDSHAKE_TIMEOUT, hello(&conn)).await
-    {
+    let Greeted {
+        mut send,
+        recv,
+        hello,
+    } = match tokio::time::timeout(HANDSHAKE_TIMEOUT, hello(&conn)).await {
         Ok(Ok(x)) => x,
         Ok(Err(e)) => {
             warn!(%addr, "dropping a peer: {e}");
-            conn.close(close::PROTOCOL.into(), e.as_bytes());
+            conn.close(close::PROTOCOL.into(), e.to_string().as_bytes());
             return;
         }
         Err(_) => {
@@ -233,16 +236,29 @@ async fn serve(conn: Connection, serial: u64, token: &Token, events: mpsc::Unbou
     let _ = events.send(Event::Lost { serial, reason });
 }
 
-async fn hello(conn: &Connection) -> Result<(SendStream, RecvStream, wire::Hello), String> {
-    let (send, mut recv) = conn
-        .accept_bi()
-        .await
-        .map_err(|e| format!("no control stream: {e}"))?;
+/// A peer that opened its control stream and said hello.
+struct Greeted {
+    send: SendStream,
+    recv: RecvStream,
+    hello: wire::Hello,
+}
+
+/// Why a peer was dropped before its hello was read.
+#[derive(Debug, thiserror::Error)]
+enum HelloError {
+    #[error("no control stream: {0}")]
+    NoStream(quinn::ConnectionError),
+    #[error("bad hello: {0}")]
+    Bad(framing::FrameError),
+}
+
+async fn hello(conn: &Connection) -> Result<Greeted, HelloError> {
+    let (send, mut recv) = conn.accept_bi().await.map_err(HelloError::NoStream)?;
     // A hello is small; a larger first frame is not a worker.
     let hello: wire::Hello = framing::read(&mut recv, 64 * 1024)
         .await
-        .map_err(|e| format!("bad hello: {e}"))?;
-    Ok((send, recv, hello))
+        .map_err(HelloError::Bad)?;
+    Ok(Greeted { send, recv, hello })
 }
 
 fn refusal(hello: &wire::Hello, token: &Token) -> Option<String> {

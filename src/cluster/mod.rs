@@ -3,7 +3,8 @@
 //! the load and merges the statistics they stream back; a worker ([`worker`])
 //! runs the engine on the plans it receives. [`coordinator`] drives one run
 //! over the connected workers; [`local`] starts workers in this process, which
-//! is how `volley run` works, so one code path serves both. The wire format
+//! is how `volley run` works, so one code path serves both; [`capacity`] runs a
+//! capacity search as one run per probe on one pool of workers. The wire format
 //! is proto/volley/v1/cluster.proto ([`wire`]), framed on QUIC streams
 //! ([`framing`]); TLS identities and their checks are in [`identity`], join
 //! tokens in [`token`], the conversions between engine and wire types in

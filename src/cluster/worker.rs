@@ -267,9 +267,9 @@ async fn serve(
                                     return SessionEnd::Lost(e.to_string());
                                 }
                             }
-                            Err(error) => {
-                                warn!("cannot run the plan: {error}");
-                                let m = worker_message::Msg::Done(wire::Done { run_id, snapshots: 0, error, left: false });
+                            Err(e) => {
+                                warn!("cannot run the plan: {e}");
+                                let m = worker_message::Msg::Done(wire::Done { run_id, snapshots: 0, error: e.to_string(), left: false });
                                 if let Err(e) = framing::write(send, &wire::WorkerMessage { msg: Some(m) }).await {
                                     return SessionEnd::Lost(e.to_string());
                                 }
@@ -375,14 +375,21 @@ async fn next_snapshot(running: &mut Option<Running>) -> Option<Snapshot<Sparse>
     }
 }
 
+/// Why a plan could not start; its Done says so to the master.
+#[derive(Debug, thiserror::Error)]
+enum PlanError {
+    #[error(transparent)]
+    Wire(#[from] convert::ConvertError),
+    #[error(transparent)]
+    Scenario(#[from] crate::scenario::ScenarioError),
+}
+
 /// Compiles the plan's scenario and starts the engine.
-fn start(plan: wire::Plan, threads: usize) -> Result<Running, String> {
-    let source =
-        convert::source_from_wire(plan.scenario.unwrap_or_default()).map_err(|e| e.to_string())?;
-    let scenario = crate::scenario::compile::compile_source(&source).map_err(|e| e.to_string())?;
-    let load =
-        convert::load_from_wire(&plan.load.unwrap_or_default()).map_err(|e| e.to_string())?;
-    let share = convert::share_from_wire(plan.share.as_ref()).map_err(|e| e.to_string())?;
+fn start(plan: wire::Plan, threads: usize) -> Result<Running, PlanError> {
+    let source = convert::source_from_wire(plan.scenario.unwrap_or_default())?;
+    let scenario = crate::scenario::compile::compile_source(&source)?;
+    let load = convert::load_from_wire(&plan.load.unwrap_or_default())?;
+    let share = convert::share_from_wire(plan.share.as_ref())?;
     let (start_at, offset) = if plan.start_in_ms >= 0 {
         (
             Some(SystemTime::now() + Duration::from_millis(plan.start_in_ms.unsigned_abs())),

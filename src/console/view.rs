@@ -556,7 +556,7 @@ fn workers_table(f: &mut Frame, area: Rect, m: &Model, ui: &UiState) {
         .workers
         .iter()
         .map(|w| {
-            let busy = w.cpu_percent > crate::cluster::coordinator::BUSY_CPU_PERCENT;
+            let busy = w.cpu_percent > crate::stats::health::BUSY_CPU_PERCENT;
             let cpu = format!("{:.0}%{}", w.cpu_percent, if busy { " !" } else { "" });
             let age = w
                 .last_report

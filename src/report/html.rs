@@ -367,7 +367,7 @@ pub fn render(report: &RunReport) -> String {
     if !report.workers.is_empty() {
         out.push_str("<h2 id=\"workers\">Workers</h2><table><thead><tr><th class=\"l\">id</th><th class=\"l\">host</th><th class=\"l\">state</th><th>requests</th><th>peak users</th><th>mean CPU</th><th>peak CPU</th></tr></thead><tbody>\n");
         for w in &report.workers {
-            let busy = if w.peak_cpu_percent > crate::cluster::coordinator::BUSY_CPU_PERCENT {
+            let busy = if w.peak_cpu_percent > crate::stats::health::BUSY_CPU_PERCENT {
                 " class=\"fail\""
             } else {
                 ""

@@ -159,20 +159,7 @@ pub struct ResultJson {
 }
 
 /// One worker of the run, as the master saw it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WorkerJson {
-    pub id: String,
-    pub host: String,
-    /// done, or lost (it left before the end).
-    pub state: String,
-    pub requests: u64,
-    pub peak_users: u64,
-    pub mean_cpu_percent: f64,
-    pub peak_cpu_percent: f64,
-    /// Why this worker's generator limited its part (empty: it did not).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub invalid: Vec<String>,
-}
+pub use crate::cluster::coordinator::WorkerSummary as WorkerJson;
 
 pub fn stats_json(name: &str, n: &NameTotals, run: &RunStats) -> StatsJson {
     let h = &n.hist;

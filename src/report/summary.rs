@@ -252,26 +252,3 @@ pub fn write_summary(
     }
     Ok(())
 }
-
-/// One line of progress: elapsed, users, current RPS, p50 and p99 of the last
-/// second, failure percentage so far.
-pub fn status_line(run: &RunStats) -> String {
-    let total = run.total();
-    let last = run.series.points.last();
-    let (p50, p99) = last
-        .map(|p| (p.latency.p50, p.latency.p99))
-        .unwrap_or((0, 0));
-    format!(
-        "[{:>6.1}s] users {:>5}  rps {:>9.1}  p50 {:>8}  p99 {:>8}  failures {:.2}%",
-        run.elapsed_secs(),
-        run.users(),
-        run.current_rps(),
-        format_micros(p50 as f64),
-        format_micros(p99 as f64),
-        if total.requests > 0 {
-            total.failures as f64 * 100.0 / total.requests as f64
-        } else {
-            0.0
-        }
-    )
-}
