@@ -70,9 +70,9 @@ pub(super) async fn run(shared: Arc<Shared>, load: LoadSpec, control: watch::Rec
         ready,
         pool,
     };
-    let (more, exhausted) = dispatcher.run().await;
-    executors.extend(more);
-    if exhausted {
+    let end = dispatcher.run().await;
+    executors.extend(end.added);
+    if end.exhausted {
         // Every request is scheduled: the backlog drains (the hand-off is
         // closed), then the run ends.
         for e in executors.drain(..) {
@@ -171,11 +171,17 @@ impl Drop for Dispatcher {
     }
 }
 
+/// How the schedule ended.
+struct ScheduleEnd {
+    /// The executors the dispatcher added (a larger share came).
+    added: Vec<tokio::task::JoinHandle<()>>,
+    /// Whether the request count was used up (else the run was stopped).
+    exhausted: bool,
+}
+
 impl Dispatcher {
-    /// Runs the schedule until stopped or every request is scheduled;
-    /// returns the executors it added (a larger share) and whether the
-    /// request count was used up.
-    async fn run(mut self) -> (Vec<tokio::task::JoinHandle<()>>, bool) {
+    /// Runs the schedule until stopped or every request is scheduled.
+    async fn run(mut self) -> ScheduleEnd {
         let shared = self.shared.clone();
         let t0 = shared.t0;
         let mut timer = Timer::new();
@@ -234,7 +240,7 @@ impl Dispatcher {
         };
         // Closing lets the executors drain what waits, then end.
         self.handoff.close();
-        (added, exhausted)
+        ScheduleEnd { added, exhausted }
     }
 
     /// Hands every arrival due by `now` to the pool (at most
