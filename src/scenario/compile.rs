@@ -763,15 +763,8 @@ fn compile_check(cx: &Ctx<'_>, c: &file::Check, is_grpc: bool) -> Result<Check, 
                 "code is a gRPC check; HTTP requests check status",
             ));
         }
-        check.code = crate::client::grpc::code_from_name(code.get_ref()).ok_or_else(|| {
-            cx.err(
-                code.span(),
-                format!(
-                    "{:?} is not a gRPC code name (OK, NOT_FOUND, UNAVAILABLE, ...)",
-                    code.get_ref()
-                ),
-            )
-        })? as i32;
+        check.code = super::grpc_codes::parse_code(code.get_ref())
+            .map_err(|e| cx.err(code.span(), e.to_string()))?;
     }
     if let Some(b) = &c.body_contains {
         check.body_contains = Some(cx.env(b)?);

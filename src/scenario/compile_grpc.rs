@@ -191,7 +191,7 @@ pub(super) fn compile_grpc(
         // With .proto files, checked against its type now, placeholders
         // blanked.
         if let Some(input) = &input {
-            crate::client::grpc::check_message(input, &json, &templates)
+            super::grpc_message::check_message(input, &json, &templates)
                 .map_err(|e| cx.err(mspan.clone(), format!("{which}: {e}")))?;
         }
         messages.push(MessageSpec { json, templates });
@@ -206,7 +206,7 @@ pub(super) fn compile_grpc(
         // one is checked now, a templated one when rendered.
         if key.ends_with("-bin") {
             let value = cx.env(v)?;
-            if !value.contains("{{") && crate::client::grpc::binary_value(&value).is_err() {
+            if !value.contains("{{") && super::grpc_message::binary_value(&value).is_err() {
                 return Err(cx.err(
                     v.span(),
                     format!("{k:?} is binary metadata: its value must be base64, not {value:?}"),

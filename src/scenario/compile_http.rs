@@ -2,6 +2,7 @@
 
 use std::ops::Range;
 
+use super::coding::{ACCEPT_ALL, Coding};
 use super::compile::{Ctx, Options, check_base_url, tls_spec, toml_to_json};
 use super::error::ScenarioError;
 use super::file::{self, S};
@@ -9,7 +10,6 @@ use super::limits;
 use super::template::Scope;
 use super::template::Template;
 use super::{Auth, DEFAULT_REDIRECTS, HttpSpec, HttpVersion, ProxySetting};
-use crate::client::decode::{ACCEPT_ALL, Coding};
 
 pub(super) fn compile_http(
     cx: &Ctx<'_>,
@@ -234,7 +234,7 @@ pub(super) fn compile_http(
             toml::Value::Boolean(false) => ProxySetting::Off,
             toml::Value::String(u) => {
                 let u = cx.expand(u).map_err(|e| cx.err(p.span(), e.to_string()))?;
-                crate::client::proxy::parse(&u).map_err(|e| cx.err(p.span(), e))?;
+                super::proxy_url::parse(&u).map_err(|e| cx.err(p.span(), e.to_string()))?;
                 if version == HttpVersion::H2c {
                     return Err(cx.err(
                         p.span(),

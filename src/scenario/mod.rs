@@ -3,6 +3,7 @@
 //! and checks, data files ([`data`]), the load model and thresholds. Every
 //! error names file, line and column ([`error`]). See docs/scenario.md.
 
+pub mod coding;
 pub mod compile;
 mod compile_flow;
 mod compile_grpc;
@@ -12,9 +13,12 @@ pub mod data;
 pub mod env;
 pub mod error;
 pub mod file;
+pub mod grpc_codes;
+pub mod grpc_message;
 pub mod limits;
 #[cfg(test)]
 mod proptests;
+pub mod proxy_url;
 pub mod template;
 
 use std::time::Duration;
