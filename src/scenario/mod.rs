@@ -5,10 +5,15 @@
 
 pub mod coding;
 pub mod compile;
+mod compile_data;
 mod compile_flow;
 mod compile_grpc;
 mod compile_http;
 mod compile_load;
+mod compile_request;
+mod compile_target;
+mod compile_thresholds;
+mod context;
 pub mod data;
 pub mod env;
 pub mod error;
@@ -16,10 +21,13 @@ pub mod file;
 pub mod grpc_codes;
 pub mod grpc_message;
 pub mod limits;
+pub mod options;
 #[cfg(test)]
 mod proptests;
 pub mod proxy_url;
 pub mod template;
+pub mod units;
+mod variables;
 
 use std::time::Duration;
 
