@@ -1,9 +1,9 @@
 //! From the TOML text to a [`Scenario`]: deserialize (unknown keys are
 //! errors, named with the nearest known key), then each table by the module
-//! of its job: data ([`super::compile_data`]), load ([`super::compile_load`]),
-//! requests ([`super::compile_request`]), flows ([`super::compile_flow`]),
-//! thresholds ([`super::compile_thresholds`]), all in one context
-//! ([`super::context`]) that carries the file for file:line:column errors.
+//! of its job: data (`compile_data.rs`), load (`compile_load.rs`), requests
+//! (`compile_request.rs`), flows (`compile_flow.rs`), thresholds
+//! (`compile_thresholds.rs`), all in one context (`context.rs`) that
+//! carries the file for file:line:column errors.
 
 use std::collections::HashSet;
 use std::path::Path;

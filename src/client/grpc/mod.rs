@@ -4,9 +4,10 @@
 //! tonic over volley's own HTTP/2 connections ([`super::grpc_conn`]), and
 //! decoded only when a check needs the answer.
 //!
-//! By job: a method's request ([`call`]), its messages ([`messages`]), the
-//! raw codec ([`codec`]), the kinds of method ([`streaming`]), statuses and
-//! transport failures ([`status`]), and server reflection ([`reflection`]).
+//! By job: a method's request (`call.rs`), its messages (`messages.rs`),
+//! the raw codec (`codec.rs`), the kinds of method (`streaming.rs`),
+//! statuses and transport failures (`status.rs`), and server reflection
+//! (`reflection.rs`).
 //! What a scenario writes (code names, messages fitted to their type,
 //! binary metadata) is checked by the scenario's own modules, which this
 //! client shares.
