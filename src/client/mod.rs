@@ -1,11 +1,15 @@
-//! Protocol clients: HTTP/1.1 and HTTP/2 over hyper ([`http`]), unary gRPC
-//! over tonic with messages built at run time by prost-reflect ([`grpc`]),
-//! TLS settings shared by both ([`tls`]), answer bodies decoded and kept
-//! within a bound ([`body`]), content codings ([`decode`]), a user's cookie
-//! jar ([`cookies`]), redirects ([`redirect`]), and the response checks
-//! ([`check`]).
-//! gRPC calls go over HTTP/2 connections volley opens itself
-//! ([`grpc_conn`]).
+//! Protocol clients, one connection per user: HTTP/1.1 on volley's own
+//! client ([`h1`]), HTTP/2 on h2 directly ([`http`], with the machinery
+//! both HTTP/2 clients share in [`h2conn`]), gRPC unary and streaming on
+//! tonic over HTTP/2 connections volley opens itself ([`grpc`],
+//! [`grpc_conn`]), messages built at run time by prost-reflect. Also TLS
+//! settings ([`tls`]), answer bodies decoded and kept within a bound
+//! ([`body`]), content codings ([`decode`]), a user's cookie jar
+//! ([`cookies`]), redirects ([`redirect`]), proxies ([`proxy`]), and the
+//! response checks ([`check`]).
+//! What the scenario names and checks when it compiles (code names, coding
+//! names, proxy URLs, messages fitted to their type) lives below, in
+//! `crate::scenario`; clients import it from there.
 //! Clients turn every problem into a [`crate::stats::Failure`]; nothing here
 //! panics on what a target sends.
 

@@ -9,21 +9,15 @@
 //! a machine-wide proxy setting must not send a local test elsewhere. An
 //! explicit `[http] proxy` applies to every target.
 
-use base64::Engine as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::scenario::ProxySetting;
 use crate::stats::{Failure, FailureKind};
 
-/// A proxy to reach one target through.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Proxy {
-    /// host:port of the proxy.
-    pub addr: String,
-    /// The `Proxy-Authorization` value, from the proxy URL's user:password.
-    pub auth: Option<String>,
-}
+// The proxy URL is the scenario's (`[http] proxy`), checked when it
+// compiles: its parser lives there, below the client.
+pub use crate::scenario::proxy_url::{Proxy, parse};
 
 /// The longest answer head to a CONNECT.
 const MAX_CONNECT_HEAD: usize = 16 * 1024;
@@ -61,44 +55,7 @@ pub fn choose(
             u
         }
     };
-    parse(&url).map(Some)
-}
-
-/// A proxy URL: `http://[user:password@]host:port` (the scheme may be
-/// left out; the port defaults to 80).
-pub fn parse(url: &str) -> Result<Proxy, String> {
-    let rest = match url.split_once("://") {
-        Some(("http", rest)) => rest,
-        Some((scheme, _)) => {
-            return Err(format!(
-                "proxy {scheme}:// is not supported: give an http:// proxy (https targets go through CONNECT)"
-            ));
-        }
-        None => url,
-    };
-    let authority = rest.split('/').next().unwrap_or("");
-    let (auth, hostport) = match authority.rsplit_once('@') {
-        Some((info, hp)) => {
-            let (user, password) = info.split_once(':').unwrap_or((info, ""));
-            let decode = |s: &str| {
-                percent_encoding::percent_decode_str(s)
-                    .decode_utf8_lossy()
-                    .into_owned()
-            };
-            let creds = format!("{}:{}", decode(user), decode(password));
-            let value = base64::engine::general_purpose::STANDARD.encode(creds);
-            (Some(format!("Basic {value}")), hp)
-        }
-        None => (None, authority),
-    };
-    let parsed: http::uri::Authority = hostport
-        .parse()
-        .map_err(|e| format!("proxy {hostport:?}: {e}"))?;
-    let addr = match parsed.port_u16() {
-        Some(_) => hostport.to_owned(),
-        None => format!("{hostport}:80"),
-    };
-    Ok(Proxy { addr, auth })
+    parse(&url).map(Some).map_err(|e| e.to_string())
 }
 
 /// Whether `host` is this machine's loopback.

@@ -3,8 +3,9 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use super::compile::{Ctx, Options, add_request, compile_request};
 use super::compile_load::compile_think;
+use super::compile_request::compile_request;
+use super::context::Ctx;
 use super::data::DataSource;
 use super::error::ScenarioError;
 use super::file::{self, S};
@@ -99,7 +100,6 @@ pub(super) fn compile_flows(
     cx: &Ctx<'_>,
     parsed: &file::File,
     scope: &Scope<'_>,
-    options: &Options,
     grpc_schema: &mut Option<Schema>,
     requests: &mut Vec<RequestSpec>,
 ) -> Result<Vec<FlowSpec>, ScenarioError> {
@@ -181,12 +181,12 @@ pub(super) fn compile_flows(
                 steps.push(Step::Think(compile_think(cx, t, "think")?));
                 continue;
             }
-            let mut spec = compile_request(cx, r, parsed, scope, options, grpc_schema, true)?;
+            let mut spec = compile_request(cx, r, parsed, scope, grpc_schema, true)?;
             let place = format!("no step of flow {name:?} before it, and no on_start flow,");
             check_vars(cx, &spec, &set, scope.vars, r, &place)?;
             spec.captures = compile_captures(cx, step, scope)?;
             set.extend(spec.captures.iter().map(|c| c.var));
-            let idx = add_request(cx, requests, spec, r)?;
+            let idx = cx.add_request(requests, spec, r)?;
             steps.push(Step::Request(idx));
         }
         if !steps.iter().any(|s| matches!(s, Step::Request(_))) {

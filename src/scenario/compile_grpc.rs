@@ -5,9 +5,11 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use super::compile::{Ctx, check_base_url, normalize, tls_spec, toml_to_json};
+use super::compile_target::{check_base_url, tls_spec};
+use super::context::Ctx;
 use super::error::ScenarioError;
-use super::file::{self, S};
+use super::file::{self, S, toml_to_json};
+use super::options::normalize;
 use super::template::Scope;
 use super::template::Template;
 use super::{GrpcCompression, GrpcSpec, MessageSpec, PathSeg, Schema, StreamSpec};
@@ -191,7 +193,7 @@ pub(super) fn compile_grpc(
         // With .proto files, checked against its type now, placeholders
         // blanked.
         if let Some(input) = &input {
-            crate::client::grpc::check_message(input, &json, &templates)
+            super::grpc_message::check_message(input, &json, &templates)
                 .map_err(|e| cx.err(mspan.clone(), format!("{which}: {e}")))?;
         }
         messages.push(MessageSpec { json, templates });
@@ -206,7 +208,7 @@ pub(super) fn compile_grpc(
         // one is checked now, a templated one when rendered.
         if key.ends_with("-bin") {
             let value = cx.env(v)?;
-            if !value.contains("{{") && crate::client::grpc::binary_value(&value).is_err() {
+            if !value.contains("{{") && super::grpc_message::binary_value(&value).is_err() {
                 return Err(cx.err(
                     v.span(),
                     format!("{k:?} is binary metadata: its value must be base64, not {value:?}"),
@@ -473,11 +475,9 @@ fn compile_stream(
     s: &file::Stream,
     listed: usize,
 ) -> Result<StreamSpec, ScenarioError> {
-    use super::compile_load::{bound, whole};
     use super::limits;
     let messages = match &s.messages {
-        Some(v) => Some(whole(
-            cx,
+        Some(v) => Some(cx.whole(
             v,
             "messages",
             &format!("from 1 to {}", limits::MAX_STREAM_MESSAGES),
@@ -486,8 +486,7 @@ fn compile_stream(
         None => None,
     };
     let interval = match &s.interval {
-        Some(v) => bound(
-            cx,
+        Some(v) => cx.bound(
             v.span(),
             "interval",
             limits::think(cx.duration(v, "interval")?),
@@ -495,8 +494,7 @@ fn compile_stream(
         None => std::time::Duration::ZERO,
     };
     let duration = match &s.duration {
-        Some(v) => Some(bound(
-            cx,
+        Some(v) => Some(cx.bound(
             v.span(),
             "duration",
             limits::stream_duration(cx.duration(v, "duration")?),
@@ -504,8 +502,7 @@ fn compile_stream(
         None => None,
     };
     let answers = match &s.answers {
-        Some(v) => Some(whole(
-            cx,
+        Some(v) => Some(cx.whole(
             v,
             "answers",
             &format!("from 1 to {}", limits::MAX_STREAM_MESSAGES),

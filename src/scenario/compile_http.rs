@@ -2,14 +2,15 @@
 
 use std::ops::Range;
 
-use super::compile::{Ctx, Options, check_base_url, tls_spec, toml_to_json};
+use super::coding::{ACCEPT_ALL, Coding};
+use super::compile_target::{check_base_url, tls_spec};
+use super::context::Ctx;
 use super::error::ScenarioError;
-use super::file::{self, S};
+use super::file::{self, S, toml_to_json};
 use super::limits;
 use super::template::Scope;
 use super::template::Template;
 use super::{Auth, DEFAULT_REDIRECTS, HttpSpec, HttpVersion, ProxySetting};
-use crate::client::decode::{ACCEPT_ALL, Coding};
 
 pub(super) fn compile_http(
     cx: &Ctx<'_>,
@@ -17,9 +18,9 @@ pub(super) fn compile_http(
     r: &file::Request,
     parsed: &file::File,
     data: &Scope<'_>,
-    options: &Options,
     span: Range<usize>,
 ) -> Result<HttpSpec, ScenarioError> {
+    let options = cx.options;
     let method = match &r.method {
         Some(m) => http::Method::from_bytes(cx.env(m)?.to_ascii_uppercase().as_bytes())
             .map_err(|_| cx.err(m.span(), "not an HTTP method"))?,
@@ -234,7 +235,7 @@ pub(super) fn compile_http(
             toml::Value::Boolean(false) => ProxySetting::Off,
             toml::Value::String(u) => {
                 let u = cx.expand(u).map_err(|e| cx.err(p.span(), e.to_string()))?;
-                crate::client::proxy::parse(&u).map_err(|e| cx.err(p.span(), e))?;
+                super::proxy_url::parse(&u).map_err(|e| cx.err(p.span(), e.to_string()))?;
                 if version == HttpVersion::H2c {
                     return Err(cx.err(
                         p.span(),

@@ -2,42 +2,14 @@
 //! timeout, each value within the bounds of [`limits`](super::limits),
 //! refused at its own line and column otherwise.
 
-use std::ops::Range;
 use std::time::Duration;
 
-use super::compile::{Ctx, DEFAULT_TIMEOUT, parse_duration};
+use super::context::Ctx;
 use super::error::ScenarioError;
 use super::file::{self, S};
-use super::limits;
+use super::limits::{self, DEFAULT_TIMEOUT};
+use super::units::parse_duration;
 use super::{LoadModel, LoadSpec, Stage, Think};
-
-/// A bound's verdict as an error at `span`: "KEY why".
-pub(super) fn bound<T>(
-    cx: &Ctx<'_>,
-    span: Range<usize>,
-    key: &str,
-    r: Result<T, String>,
-) -> Result<T, ScenarioError> {
-    r.map_err(|why| cx.err(span, format!("{key} {why}")))
-}
-
-/// An integer setting given as a TOML value: a whole number within `check`,
-/// else an error naming the key and the range.
-pub(super) fn whole(
-    cx: &Ctx<'_>,
-    v: &S<toml::Value>,
-    key: &str,
-    range: &str,
-    check: fn(u64) -> Result<u64, String>,
-) -> Result<u64, ScenarioError> {
-    match v.get_ref() {
-        toml::Value::Integer(i) if *i >= 0 => bound(cx, v.span(), key, check(*i as u64)),
-        other => Err(cx.err(
-            v.span(),
-            format!("{key} must be a whole number {range}, not {other}"),
-        )),
-    }
-}
 
 /// The stages, each target checked by `target` (users or a rate), each
 /// duration and their total at most [`limits::MAX_DURATION`].
@@ -52,9 +24,8 @@ fn compile_stages(
         let dspan = st.duration.span();
         let duration = parse_duration(st.duration.get_ref())
             .map_err(|e| cx.err(dspan.clone(), format!("stage duration: {e}")))?;
-        let duration = bound(cx, dspan, "stage duration", limits::duration(duration))?;
-        let target = bound(
-            cx,
+        let duration = cx.bound(dspan, "stage duration", limits::duration(duration))?;
+        let target = cx.bound(
             st.target.span(),
             "stage target",
             target(*st.target.get_ref()),
@@ -62,7 +33,7 @@ fn compile_stages(
         out.push(Stage { duration, target });
         // The first stage that takes the total over the bound is the one
         // to shorten.
-        bound(cx, s.span(), "stages", limits::stages_total(&out))?;
+        cx.bound(s.span(), "stages", limits::stages_total(&out))?;
     }
     Ok(out)
 }
@@ -79,8 +50,7 @@ pub(super) fn compile_load(cx: &Ctx<'_>, l: &file::Load) -> Result<LoadSpec, Sce
         },
     )?;
     let timeout = match &l.timeout {
-        Some(t) => bound(
-            cx,
+        Some(t) => cx.bound(
             t.span(),
             "timeout",
             limits::timeout(cx.duration(t, "timeout")?),
@@ -88,8 +58,7 @@ pub(super) fn compile_load(cx: &Ctx<'_>, l: &file::Load) -> Result<LoadSpec, Sce
         None => DEFAULT_TIMEOUT,
     };
     let duration = match &l.duration {
-        Some(d) => Some(bound(
-            cx,
+        Some(d) => Some(cx.bound(
             d.span(),
             "duration",
             limits::duration(cx.duration(d, "duration")?),
@@ -97,8 +66,7 @@ pub(super) fn compile_load(cx: &Ctx<'_>, l: &file::Load) -> Result<LoadSpec, Sce
         None => None,
     };
     let requests = match &l.requests {
-        Some(r) => Some(whole(
-            cx,
+        Some(r) => Some(cx.whole(
             r,
             "requests",
             &format!("from 1 to {}", limits::MAX_REQUESTS),
@@ -127,10 +95,9 @@ pub(super) fn compile_load(cx: &Ctx<'_>, l: &file::Load) -> Result<LoadSpec, Sce
                     ));
                 }
             }
-            let r = bound(cx, rate.span(), "rate", limits::rate(*rate.get_ref()))?;
+            let r = cx.bound(rate.span(), "rate", limits::rate(*rate.get_ref()))?;
             let max_in_flight = match &l.max_in_flight {
-                Some(m) => whole(
-                    cx,
+                Some(m) => cx.whole(
                     m,
                     "max_in_flight",
                     &format!("from 0 to {} (0 is taken as 1)", limits::MAX_IN_FLIGHT),
@@ -139,8 +106,7 @@ pub(super) fn compile_load(cx: &Ctx<'_>, l: &file::Load) -> Result<LoadSpec, Sce
                 None => limits::DEFAULT_MAX_IN_FLIGHT,
             };
             let connections = match &l.connections {
-                Some(c) => whole(
-                    cx,
+                Some(c) => cx.whole(
                     c,
                     "connections",
                     &format!("from 1 to {}", limits::MAX_CONNECTIONS),
@@ -166,8 +132,7 @@ pub(super) fn compile_load(cx: &Ctx<'_>, l: &file::Load) -> Result<LoadSpec, Sce
                 ));
             }
             let users_n = match users {
-                Some(u) => whole(
-                    cx,
+                Some(u) => cx.whole(
                     u,
                     "users",
                     &format!("from 0 to {}", limits::MAX_USERS),
@@ -176,7 +141,7 @@ pub(super) fn compile_load(cx: &Ctx<'_>, l: &file::Load) -> Result<LoadSpec, Sce
                 None => 1,
             };
             let spawn_rate = match &l.spawn_rate {
-                Some(s) => bound(cx, s.span(), "spawn_rate", limits::spawn_rate(*s.get_ref()))?,
+                Some(s) => cx.bound(s.span(), "spawn_rate", limits::spawn_rate(*s.get_ref()))?,
                 // Start everyone at once (or as fast as the stages say)
                 // unless told otherwise.
                 None => f64::INFINITY,
@@ -221,7 +186,7 @@ pub(super) fn compile_think(
             )
         })?;
         let d = parse_duration(text).map_err(|e| cx.err(t.span(), format!("{what}: {e}")))?;
-        bound(cx, t.span(), what, limits::think(d))
+        cx.bound(t.span(), what, limits::think(d))
     };
     Ok(match t.get_ref() {
         toml::Value::Table(tbl) => {

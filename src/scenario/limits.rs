@@ -8,7 +8,14 @@
 
 use std::time::Duration;
 
+pub use super::units::{parse_size, show};
 use super::{LoadModel, LoadSpec, Stage, Think};
+
+/// The per-request timeout when the file does not say.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The run's length when neither a duration nor a count is given.
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(60);
 
 /// Closed model: virtual users (and the stages' targets). A user costs about
 /// 6 KB while idle (10,000 users measured at 59 MiB), more with a
@@ -99,23 +106,6 @@ pub const MIN_MAX_BODY: usize = 1 << 10;
 
 /// `[http] max_body`, at most: every user in flight may hold this much.
 pub const MAX_MAX_BODY: usize = 1 << 30;
-
-/// A duration as a person writes it (and `parse_duration` reads it): the
-/// largest unit that divides it.
-pub fn show(d: Duration) -> String {
-    let s = d.as_secs();
-    if d.subsec_nanos() == 0 && s > 0 {
-        for (unit, name) in [(86_400, "d"), (3600, "h"), (60, "m"), (1, "s")] {
-            if s.is_multiple_of(unit) {
-                return format!("{}{name}", s / unit);
-            }
-        }
-    }
-    if d.as_nanos().is_multiple_of(1_000_000) {
-        return format!("{}ms", d.as_millis());
-    }
-    humantime::format_duration(d).to_string()
-}
 
 /// A number as it was given (integers without ".0").
 fn num(x: f64) -> String {
@@ -306,39 +296,6 @@ pub fn max_body(n: u64) -> Result<usize, String> {
         ));
     }
     Ok(n as usize)
-}
-
-/// A size: an integer of bytes, or a number with a unit (any case): B, KB
-/// (1000), KiB (1024), MB, MiB, GB, GiB, e.g. "4MiB", "512KiB", "1.5MB".
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = (&t[..split], t[split..].trim());
-    let bad = || format!("{s:?} is not a size; write e.g. 4MiB, 512KiB, 1MB or 100B");
-    let mult: u64 = match unit.to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "kb" => 1000,
-        "kib" => 1 << 10,
-        "mb" => 1_000_000,
-        "mib" => 1 << 20,
-        "gb" => 1_000_000_000,
-        "gib" => 1 << 30,
-        _ => return Err(bad()),
-    };
-    if number.is_empty() || number.starts_with('.') || number.ends_with('.') {
-        return Err(bad());
-    }
-    if let Ok(n) = number.parse::<u64>() {
-        return n.checked_mul(mult).ok_or_else(bad);
-    }
-    let x: f64 = number.parse().map_err(|_| bad())?;
-    let bytes = x * mult as f64;
-    if !(bytes.is_finite() && bytes < u64::MAX as f64) {
-        return Err(bad());
-    }
-    Ok(bytes as u64)
 }
 
 /// `--threads` (0: one per core).

@@ -1,21 +1,40 @@
 //! Scenarios: the TOML file users write ([`file`]), compiled once into what
 //! the engine runs ([`Scenario`]): requests with their templates ([`template`])
-//! and checks, data files ([`data`]), the load model and thresholds. Every
-//! error names file, line and column ([`error`]). See docs/scenario.md.
+//! and checks, data files ([`data`]), the load model within its bounds
+//! ([`limits`]) and thresholds. Every error names file, line and column
+//! ([`error`]). See docs/scenario.md.
+//!
+//! The vocabulary a scenario is checked against lives here too, so that
+//! the clients above import it rather than the scenario importing them:
+//! gRPC code names ([`grpc_codes`]), messages fitted to their protobuf type
+//! ([`grpc_message`]), content codings ([`coding`]), proxy URLs
+//! ([`proxy_url`]).
 
+pub mod coding;
 pub mod compile;
+mod compile_data;
 mod compile_flow;
 mod compile_grpc;
 mod compile_http;
 mod compile_load;
+mod compile_request;
+mod compile_target;
+mod compile_thresholds;
+mod context;
 pub mod data;
 pub mod env;
 pub mod error;
 pub mod file;
+pub mod grpc_codes;
+pub mod grpc_message;
 pub mod limits;
+pub mod options;
 #[cfg(test)]
 mod proptests;
+pub mod proxy_url;
 pub mod template;
+pub mod units;
+mod variables;
 
 use std::time::Duration;
 
