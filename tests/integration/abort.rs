@@ -3,52 +3,13 @@
 //! mid-run; a master and two worker processes over QUIC stop within a
 //! second or two, and the reports say why.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use tokio::net::TcpListener;
-
-use crate::common::{self, Dir, read_json};
+use crate::common::{self, Dir, ExpectExit, Volley, read_json};
 use crate::procs;
 
 const TOKEN: &str = "abort-test-token";
-
-/// An HTTP/1.1 target that answers at once until `fast_for` after its first
-/// request, then `slow` late; it keeps when the last request arrived.
-struct Slowing {
-    addr: std::net::SocketAddr,
-    received: Arc<AtomicU64>,
-    last: Arc<Mutex<Option<Instant>>>,
-}
-
-fn slowing(fast_for: Duration, slow: Duration) -> Slowing {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let received = Arc::new(AtomicU64::new(0));
-    let last = Arc::new(Mutex::new(None));
-    let first: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
-    let (r, l) = (received.clone(), last.clone());
-    procs::serve_on_own_thread(listener, move |listener: TcpListener| {
-        procs::answer_ok(listener, move |now| {
-            r.fetch_add(1, Ordering::SeqCst);
-            *l.lock().unwrap() = Some(now);
-            let started = *first.lock().unwrap().get_or_insert(now);
-            let wait = (now.duration_since(started) > fast_for).then_some(slow);
-            async move {
-                if let Some(d) = wait {
-                    tokio::time::sleep(d).await;
-                }
-            }
-        })
-    });
-    Slowing {
-        addr,
-        received,
-        last,
-    }
-}
 
 fn scenario(dir: &Dir, target: std::net::SocketAddr, thresholds: &str) -> String {
     let file = dir.write(
@@ -66,7 +27,7 @@ fn scenario(dir: &Dir, target: std::net::SocketAddr, thresholds: &str) -> String
 /// master's decision, the exit code is 1, and every report says why.
 #[test]
 fn a_broken_abort_threshold_stops_every_worker_of_a_cluster() {
-    let target = slowing(Duration::from_millis(1500), Duration::from_millis(100));
+    let target = crate::servers::slowing(Duration::from_millis(1500), Duration::from_millis(100));
     let dir = Dir::new();
     let file = scenario(
         &dir,
@@ -145,38 +106,33 @@ fn a_broken_abort_threshold_stops_every_worker_of_a_cluster() {
         master.stdout()
     );
     // Drawn again from the JSON, the verdict stays.
-    let again = common::volley(&["report", json.to_str().unwrap()]);
-    assert_eq!(again.status.code(), Some(1), "{:?}", common::text(&again));
+    let again = Volley::report(&json).output();
+    again.expect_exit(1);
 }
 
 /// `--abort-on` on the command line, in one process; a rule that holds
 /// does not stop anything.
 #[test]
 fn abort_on_stops_a_one_process_run_and_a_holding_rule_does_not() {
-    let target = slowing(Duration::from_millis(1000), Duration::from_millis(100));
+    let target = crate::servers::slowing(Duration::from_millis(1000), Duration::from_millis(100));
     let dir = Dir::new();
     let file = scenario(&dir, target.addr, "[]");
     let json = dir.path("r.json");
     let began = Instant::now();
-    let out = common::volley(&[
-        "run",
-        &file,
-        "--headless",
-        "--abort-on",
-        "ok:p99<50ms",
-        "--abort-delay",
-        "500ms",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    let (stdout, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let out = Volley::run_bare(&file)
+        .headless()
+        .flag("--abort-on", "ok:p99<50ms")
+        .flag("--abort-delay", "500ms")
+        .json(&json)
+        .output();
+    let (_, stderr) = common::text(&out);
+    out.expect_exit(1);
     assert!(began.elapsed() < Duration::from_secs(30));
     assert!(stderr.contains("stopping: aborted"), "{stderr}");
     assert_eq!(read_json(&json)["aborted"]["threshold"], "ok:p99<50ms");
 
     // A fast target and a loose rule: the run goes to its end.
-    let fast = procs::counting();
+    let fast = crate::servers::request_counter();
     let file = dir.write(
         "fast.toml",
         &format!(
@@ -185,16 +141,12 @@ fn abort_on_stops_a_one_process_run_and_a_holding_rule_does_not() {
             fast.addr
         ),
     );
-    let out = common::volley(&[
-        "run",
-        file.to_str().unwrap(),
-        "--headless",
-        "--abort-on",
-        "error_rate<1%",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{:?}", common::text(&out));
+    let out = Volley::run_bare(&file)
+        .headless()
+        .flag("--abort-on", "error_rate<1%")
+        .json(&json)
+        .output();
+    out.expect_exit(0);
     let r = read_json(&json);
     assert!(r.get("aborted").is_none(), "{r}");
     assert!(r["duration_s"].as_f64().unwrap() >= 1.9);
@@ -210,9 +162,9 @@ fn abort_tables_are_checked_by_check() {
         target,
         r#"[{ rule = "p99<50ms", abort = true, delay = "10s" }, "rps>1"]"#,
     );
-    let out = common::volley(&["check", &ok]);
-    let (stdout, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let out = Volley::check_bare(&ok).output();
+    let (stdout, _) = common::text(&out);
+    out.expect_exit(0);
     assert!(
         stdout.contains("threshold p99<50ms (stops the run when broken, judged from 10s on)")
             && stdout.contains("threshold rps>1\n"),
@@ -242,13 +194,9 @@ fn abort_tables_are_checked_by_check() {
         ),
     ] {
         let file = scenario(&dir, target, thresholds);
-        let out = common::volley(&["check", &file]);
-        let (stdout, stderr) = common::text(&out);
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{thresholds}: {stdout}\n{stderr}"
-        );
+        let out = Volley::check_bare(&file).output();
+        let (_, stderr) = common::text(&out);
+        out.expect_exit_in(2, format_args!("{thresholds}"));
         assert!(
             stderr.contains(want) && stderr.contains("s.toml:1:"),
             "{thresholds}: {stderr}"

@@ -15,7 +15,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 
-use crate::common::{self, Dir, args, volley_async};
+use crate::common::{self, Dir, ExpectExit, Volley};
 
 struct Driver {
     child: Child,
@@ -105,16 +105,13 @@ async fn the_html_report_renders_in_headless_chromium() {
 
     let dir = Dir::new();
     let html = dir.path("report.html");
-    let out = volley_async(args(&[
-        "demo",
-        "--headless",
-        "--duration",
-        "6s",
-        "--html",
-        html.to_str().unwrap(),
-    ]))
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{:?}", common::text(&out));
+    let out = Volley::demo()
+        .headless()
+        .flag("--duration", "6s")
+        .flag("--html", &html)
+        .output_async()
+        .await;
+    out.expect_exit(0);
 
     let session = driver
         .call(

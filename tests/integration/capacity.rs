@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use crate::common::{self, Dir, read_json};
+use crate::common::{self, Dir, ExpectExit, Volley, read_json};
 use crate::procs;
 
 const TOKEN: &str = "capacity-test-token";
@@ -37,8 +37,8 @@ fn one_at_a_time() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
-    procs::serve_on_own_thread(listener, move |listener: TcpListener| {
-        procs::answer_ok(listener, move |_| {
+    crate::servers::serve_on_own_thread(listener, move |listener: TcpListener| {
+        crate::servers::answer_ok(listener, move |_| {
             let (done, served) = oneshot::channel();
             let _ = tx.send(done);
             async move {
@@ -137,10 +137,10 @@ fn capacity_finds_a_one_at_a_time_targets_rate_within_15_percent() {
         let (stdout, stderr) = common::text(&out);
         found = check_found(&json);
         if found.is_none() {
-            assert_eq!(out.status.code(), Some(4), "{stdout}\n{stderr}");
+            out.expect_exit(4);
             continue;
         }
-        assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+        out.expect_exit(0);
         // A line per probe on stderr, the table and the answer on stdout.
         assert!(stderr.contains("probe 1: 75/s kept"), "{stderr}");
         assert!(stdout.contains("FOUND: capacity "), "{stdout}");
@@ -262,13 +262,17 @@ fn capacity_refuses_what_makes_no_sense() {
         a.push("--headless");
         let out = common::volley(&a);
         let (_, stderr) = common::text(&out);
-        assert_eq!(out.status.code(), Some(2), "{a:?}: {stderr}");
+        out.expect_exit_in(2, format_args!("{a:?}"));
         assert!(stderr.contains(says), "{a:?}: {stderr}");
     }
     // A master without --capacity refuses the search's flags.
-    let out = common::volley(&["master", f, "--slo", "p99<20ms", "--headless"]);
+    let out = Volley::sub("master")
+        .arg(f)
+        .flag("--slo", "p99<20ms")
+        .headless()
+        .output();
     let (_, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    out.expect_exit(2);
     assert!(stderr.contains("add --capacity"), "{stderr}");
 }
 

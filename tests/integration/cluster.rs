@@ -33,7 +33,7 @@ fn point(r: &serde_json::Value, t: u64) -> serde_json::Value {
 
 #[test]
 fn a_master_and_two_workers_run_and_merge_exactly() {
-    let target = procs::counting();
+    let target = crate::servers::request_counter();
     let dir = Dir::new();
     let file = scenario(&dir, target.addr, "3s");
     let json = dir.path("r.json");
@@ -64,7 +64,7 @@ fn a_master_and_two_workers_run_and_merge_exactly() {
 
 #[test]
 fn a_wrong_token_is_refused_on_both_sides() {
-    let target = procs::counting();
+    let target = crate::servers::request_counter();
     let dir = Dir::new();
     let file = scenario(&dir, target.addr, "2s");
     let (mut master, addr, fp) = procs::master(
@@ -91,7 +91,7 @@ fn a_wrong_token_is_refused_on_both_sides() {
 
 #[test]
 fn a_killed_worker_is_lost_its_share_moves_and_the_run_completes() {
-    let target = procs::counting();
+    let target = crate::servers::request_counter();
     let dir = Dir::new();
     let file = scenario(&dir, target.addr, "10s");
     let json = dir.path("r.json");
@@ -128,7 +128,7 @@ fn a_killed_worker_is_lost_its_share_moves_and_the_run_completes() {
 
 #[test]
 fn a_killed_master_stops_every_worker_and_none_resumes_alone() {
-    let target = procs::counting();
+    let target = crate::servers::request_counter();
     let dir = Dir::new();
     let file = scenario(&dir, target.addr, "60s");
     let (master, addr, fp) = procs::master(&file, TOKEN, &["--expect-workers", "1"]);
@@ -148,7 +148,7 @@ fn a_killed_master_stops_every_worker_and_none_resumes_alone() {
 
 #[test]
 fn a_worker_joining_mid_run_gets_a_share() {
-    let target = procs::counting();
+    let target = crate::servers::request_counter();
     let dir = Dir::new();
     let file = scenario(&dir, target.addr, "6s");
     let json = dir.path("r.json");
@@ -181,7 +181,7 @@ fn a_worker_joining_mid_run_gets_a_share() {
 
 #[test]
 fn bad_peers_never_stop_the_master() {
-    let target = procs::counting();
+    let target = crate::servers::request_counter();
     let dir = Dir::new();
     let file = scenario(&dir, target.addr, "2s");
     let json = dir.path("r.json");
@@ -229,7 +229,7 @@ fn ca_and_master_cert(dir: &Dir) -> (String, String, String) {
 
 #[test]
 fn workers_check_the_master_by_ca_and_refuse_a_wrong_fingerprint() {
-    let target = procs::counting();
+    let target = crate::servers::request_counter();
     let dir = Dir::new();
     let file = scenario(&dir, target.addr, "2s");
     let (ca, cert, key) = ca_and_master_cert(&dir);

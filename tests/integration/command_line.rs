@@ -4,7 +4,7 @@
 //! completions, the man page, the version, and misspelt keys answered with
 //! the key meant. Against predict-rest on loopback.
 
-use crate::common::{self, Dir, args, read_json, volley_async};
+use crate::common::{self, Dir, ExpectExit, Volley, read_json};
 
 fn names(r: &serde_json::Value) -> Vec<String> {
     r["names"]
@@ -17,48 +17,35 @@ fn names(r: &serde_json::Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_url_is_a_one_line_run_with_method_body_and_headers() {
-    let server = common::predict_rest(None).await;
+    let server = crate::servers::predict_rest(None).await;
     let dir = Dir::new();
     let json = dir.path("r.json");
     let url = format!("http://{}/predict", server.addr);
-    let out = volley_async(args(&[
-        "run",
-        &url,
-        "-d",
-        r#"{"text": "The striker scored twice"}"#,
-        "-H",
-        "content-type: application/json",
-        "-n",
-        "30",
-        "-u",
-        "3",
-        "--json",
-        json.to_str().unwrap(),
-    ]))
-    .await;
-    let (stdout, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let out = Volley::run_bare(&url)
+        .flag("-d", r#"{"text": "The striker scored twice"}"#)
+        .flag("-H", "content-type: application/json")
+        .flag("-n", "30")
+        .flag("-u", "3")
+        .json(&json)
+        .output_async()
+        .await;
+    out.expect_exit(0);
     let r = read_json(&json);
     assert_eq!(r["totals"]["requests"], 30);
     assert_eq!(r["totals"]["failures"], 0, "{r}");
     // A body makes it a POST, named as oha and hey show it.
     assert_eq!(names(&r), ["POST /predict"]);
     // Without the header the server refuses the body: -H was what it sent.
-    let out = volley_async(args(&[
-        "run",
-        &url,
-        "-d",
-        r#"{"text": "x"}"#,
-        "-n",
-        "5",
-        "--json",
-        json.to_str().unwrap(),
-    ]))
-    .await;
+    let out = Volley::run_bare(&url)
+        .flag("-d", r#"{"text": "x"}"#)
+        .flag("-n", "5")
+        .json(&json)
+        .output_async()
+        .await;
     // Not one request succeeded: the run fails though it has no threshold
     // (a CI step that meets a broken service must not pass).
     let (stdout, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    out.expect_exit(1);
     assert!(stdout.contains("FAIL successes>0"), "{stdout}");
     assert!(stderr.contains("all 5 requests failed"), "{stderr}");
     assert_eq!(read_json(&json)["totals"]["failures"], 5);
@@ -66,17 +53,14 @@ async fn a_url_is_a_one_line_run_with_method_body_and_headers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_one_line_run_without_counts_sends_200_requests_from_50_users() {
-    let server = common::predict_rest(None).await;
+    let server = crate::servers::predict_rest(None).await;
     let dir = Dir::new();
     let json = dir.path("r.json");
-    let out = volley_async(args(&[
-        "run",
-        &format!("http://{}/healthz", server.addr),
-        "--json",
-        json.to_str().unwrap(),
-    ]))
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{:?}", common::text(&out));
+    let out = Volley::run_bare(format!("http://{}/healthz", server.addr))
+        .json(&json)
+        .output_async()
+        .await;
+    out.expect_exit(0);
     let r = read_json(&json);
     assert_eq!(r["totals"]["requests"], 200);
     assert_eq!(r["config"]["users"], 50);
@@ -85,7 +69,7 @@ async fn a_one_line_run_without_counts_sends_200_requests_from_50_users() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_file_first_bare_seconds_aliases_and_variables() {
-    let server = common::predict_rest(None).await;
+    let server = crate::servers::predict_rest(None).await;
     let dir = Dir::new();
     let file = dir.write(
         "s.toml",
@@ -96,47 +80,35 @@ async fn the_file_first_bare_seconds_aliases_and_variables() {
     );
     let json = dir.path("r.json");
     // The file first (as `k6 run script.js`), -t 1 is a second, --vus is -u.
-    let out = volley_async(args(&[
-        "run",
-        file.to_str().unwrap(),
-        "-t",
-        "1",
-        "--vus",
-        "2",
-        "--json",
-        json.to_str().unwrap(),
-    ]))
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{:?}", common::text(&out));
+    let out = Volley::run_bare(&file)
+        .flag("-t", "1")
+        .flag("--vus", "2")
+        .json(&json)
+        .output_async()
+        .await;
+    out.expect_exit(0);
     let r = read_json(&json);
     assert_eq!(r["config"]["duration_s"], 1.0);
     assert_eq!(r["config"]["users"], 2);
     // A VOLLEY_* variable sets a flag; a flag given wins over it.
     let run = |extra: &[&str]| {
-        let mut a = vec![
-            "run",
-            file.to_str().unwrap(),
-            "--json",
-            json.to_str().unwrap(),
-        ];
-        a.extend(extra);
-        std::process::Command::new(env!("CARGO_BIN_EXE_volley"))
-            .args(&a)
+        Volley::run_bare(&file)
+            .json(&json)
+            .args(extra)
             .env("VOLLEY_REQUESTS", "17")
             .env("VOLLEY_USERS", "1")
             .output()
-            .unwrap()
     };
     let out = run(&[]);
-    assert_eq!(out.status.code(), Some(0), "{:?}", common::text(&out));
+    out.expect_exit(0);
     assert_eq!(read_json(&json)["totals"]["requests"], 17);
     let out = run(&["-n", "9"]);
-    assert_eq!(out.status.code(), Some(0), "{:?}", common::text(&out));
+    out.expect_exit(0);
     assert_eq!(read_json(&json)["totals"]["requests"], 9);
     // `volley check` takes the file first too, and says what it understood.
-    let out = common::volley(&["check", file.to_str().unwrap()]);
-    let (stdout, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let out = Volley::check_bare(&file).output();
+    let (stdout, _) = common::text(&out);
+    out.expect_exit(0);
     for want in [
         format!("HTTP GET http://{}/healthz", server.addr),
         "stops after 1m (the default)".into(),
@@ -153,42 +125,44 @@ fn h_is_a_header_and_a_url_there_is_refused_saying_so() {
         "s.toml",
         "[http]\nbase_url = \"http://127.0.0.1:9\"\n[[request]]\nname = \"a\"\n",
     );
-    let out = common::volley(&["run", file.to_str().unwrap(), "-H", "http://127.0.0.1:9"]);
+    let out = Volley::run_bare(&file)
+        .flag("-H", "http://127.0.0.1:9")
+        .output();
     let (_, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    out.expect_exit(2);
     assert!(stderr.contains("the host is --host"), "{stderr}");
-    let out = common::volley(&["run"]);
+    let out = Volley::sub("run").output();
     let (_, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    out.expect_exit(2);
     assert!(stderr.contains("give a scenario file"), "{stderr}");
 }
 
 #[test]
 fn completions_man_page_and_version() {
     for shell in ["bash", "zsh", "fish"] {
-        let out = common::volley(&["completions", shell]);
-        let (stdout, stderr) = common::text(&out);
-        assert_eq!(out.status.code(), Some(0), "{shell}: {stderr}");
+        let out = Volley::sub("completions").arg(shell).output();
+        let (stdout, _) = common::text(&out);
+        out.expect_exit_in(0, format_args!("{shell}"));
         assert!(
             stdout.contains("volley") && stdout.contains("users"),
             "{shell}"
         );
     }
-    let out = common::volley(&["man"]);
+    let out = Volley::sub("man").output();
     let (stdout, _) = common::text(&out);
-    assert_eq!(out.status.code(), Some(0));
+    out.expect_exit(0);
     assert!(
         stdout.starts_with(".ie") || stdout.contains(".TH volley"),
         "{stdout}"
     );
-    let out = common::volley(&["--version"]);
+    let out = Volley::new().arg("--version").output();
     let (stdout, _) = common::text(&out);
     // "volley 0.1.0 (commit)": the commit built, or "unknown" without git.
     assert!(
         stdout.starts_with(&format!("volley {} (", env!("CARGO_PKG_VERSION"))),
         "{stdout}"
     );
-    let out = common::volley(&["run", "--help"]);
+    let out = Volley::sub("run").arg("--help").output();
     let (stdout, _) = common::text(&out);
     assert!(!stdout.contains("[default: 0]"), "{stdout}");
 }
@@ -200,9 +174,9 @@ fn a_misspelt_key_is_answered_with_the_key_meant() {
         "s.toml",
         "[load]\nspawn_rat = 5\n[http]\nbase_url = \"http://127.0.0.1:9\"\n[[request]]\nname = \"a\"\n",
     );
-    let out = common::volley(&["check", file.to_str().unwrap()]);
+    let out = Volley::check_bare(&file).output();
     let (_, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    out.expect_exit(2);
     assert!(stderr.contains("did you mean `spawn_rate`?"), "{stderr}");
     assert!(stderr.contains("s.toml:2:1"), "{stderr}");
     // A threshold's mistake is said once.
@@ -210,9 +184,9 @@ fn a_misspelt_key_is_answered_with_the_key_meant() {
         "t.toml",
         "thresholds = [\"p99<250\"]\n[http]\nbase_url = \"http://127.0.0.1:9\"\n[[request]]\nname = \"a\"\n",
     );
-    let out = common::volley(&["check", file.to_str().unwrap()]);
+    let out = Volley::check_bare(&file).output();
     let (_, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    out.expect_exit(2);
     assert_eq!(
         stderr.matches("threshold \"p99<250\"").count(),
         1,

@@ -3,51 +3,9 @@
 //! regression (exit 1), 5 → 5 is not (exit 0), 6 → 5 is an improvement
 //! (exit 0); every output file is written and parses; bad input exits 2.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::Ordering;
 
-use crate::common::{self, Dir, args, volley_async};
-
-/// An HTTP target that answers after `delay_ms`, which the test changes.
-struct Target {
-    addr: std::net::SocketAddr,
-    delay_ms: Arc<AtomicU64>,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-impl Target {
-    fn start(delay_ms: u64) -> Target {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let delay = Arc::new(AtomicU64::new(delay_ms));
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let d = delay.clone();
-        let app = axum::Router::new().route(
-            "/work",
-            axum::routing::get(move || {
-                let d = d.clone();
-                async move {
-                    tokio::time::sleep(Duration::from_millis(d.load(Ordering::Relaxed))).await;
-                    "done"
-                }
-            }),
-        );
-        crate::procs::serve_on_own_thread(listener, move |listener| async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
-        Target {
-            addr,
-            delay_ms: delay,
-            _stop: tx,
-        }
-    }
-}
+use crate::common::{self, Dir, ExpectExit, Volley, args, volley_async};
 
 fn scenario(addr: std::net::SocketAddr, name: &str, load: &str) -> String {
     format!(
@@ -57,16 +15,8 @@ fn scenario(addr: std::net::SocketAddr, name: &str, load: &str) -> String {
 
 /// Runs `file` and writes its result to `json`; the run must pass.
 async fn run(file: &std::path::Path, json: &std::path::Path) {
-    let out = volley_async(args(&[
-        "run",
-        "-f",
-        file.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-        "--headless",
-    ]))
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{:?}", common::text(&out));
+    let out = Volley::run(file).json(json).headless().output_async().await;
+    out.expect_exit(0);
 }
 
 /// The verdict of `name` in a comparison's JSON.
@@ -95,7 +45,7 @@ async fn compare_json(files: &[&str]) -> (Option<i32>, serde_json::Value, String
 
 #[tokio::test(flavor = "multi_thread")]
 async fn compare_flags_a_slower_target_and_passes_a_repeat_and_an_improvement() {
-    let target = Target::start(5);
+    let target = crate::servers::Delayed::start(5);
     let dir = Dir::new();
     let p = |n: &str| dir.path(n).to_str().unwrap().to_owned();
     let file = dir.write(
@@ -138,22 +88,17 @@ async fn compare_flags_a_slower_target_and_passes_a_repeat_and_an_improvement() 
     }
 
     // 5 → 6 ms: a regression, and every file says so.
-    let out = volley_async(args(&[
-        "compare",
-        &p("a.json"),
-        &p("b.json"),
-        "--markdown",
-        &p("cmp.md"),
-        "--json",
-        &p("cmp.json"),
-        "--junit",
-        &p("cmp.xml"),
-        "--html",
-        &p("cmp.html"),
-    ]))
-    .await;
-    let (stdout, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let out = Volley::sub("compare")
+        .arg(p("a.json"))
+        .arg(p("b.json"))
+        .flag("--markdown", p("cmp.md"))
+        .json(p("cmp.json"))
+        .flag("--junit", p("cmp.xml"))
+        .flag("--html", p("cmp.html"))
+        .output_async()
+        .await;
+    let (stdout, _) = common::text(&out);
+    out.expect_exit(1);
     assert!(
         stdout.contains("work (request, HTTP): REGRESSION"),
         "{stdout}"
@@ -199,16 +144,14 @@ async fn compare_flags_a_slower_target_and_passes_a_repeat_and_an_improvement() 
 
     // Two runs merged against one, JUnit on stdout: the plumbing (how
     // merged sides are judged is tested beside the statistics).
-    let out = volley_async(args(&[
-        "compare",
-        &p("a.json"),
-        &p("c.json"),
-        "--vs",
-        &p("b.json"),
-        "--junit",
-        "-",
-    ]))
-    .await;
+    let out = Volley::sub("compare")
+        .arg(p("a.json"))
+        .arg(p("c.json"))
+        .flag("--vs", p("b.json"))
+        .arg("--junit")
+        .arg("-")
+        .output_async()
+        .await;
     let (stdout, stderr) = common::text(&out);
     assert!(
         matches!(out.status.code(), Some(0 | 1)),
@@ -226,7 +169,7 @@ async fn compare_flags_a_slower_target_and_passes_a_repeat_and_an_improvement() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn compare_refuses_bad_input_with_exit_2() {
-    let target = Target::start(0);
+    let target = crate::servers::Delayed::start(0);
     let dir = Dir::new();
     let p = |n: &str| dir.path(n).to_str().unwrap().to_owned();
     for name in ["one", "other"] {
@@ -269,14 +212,16 @@ async fn compare_refuses_bad_input_with_exit_2() {
     ];
     for (a, says) in cases {
         let out = volley_async(a.clone()).await;
-        let (stdout, stderr) = common::text(&out);
-        assert_eq!(out.status.code(), Some(2), "{a:?}\n{stdout}\n{stderr}");
+        let (_, stderr) = common::text(&out);
+        out.expect_exit_in(2, format_args!("{a:?}"));
         assert!(stderr.contains(says), "{a:?}: {stderr}");
     }
     // A run too short to judge: shown, not judged, and not a failure.
-    let out = volley_async(args(&["compare", &p("one.json"), &p("one.json")])).await;
-    let (stdout, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let out = Volley::compare(p("one.json"), p("one.json"))
+        .output_async()
+        .await;
+    let (stdout, _) = common::text(&out);
+    out.expect_exit(0);
     assert!(
         stdout.contains("one (request, HTTP): not enough data"),
         "{stdout}"

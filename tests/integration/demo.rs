@@ -1,22 +1,19 @@
 //! `volley demo` without a terminal: embedded servers, the mixed scenario,
 //! a summary and exit 0.
 
-use crate::common::{self, Dir, args, read_json, volley_async};
+use crate::common::{self, Dir, ExpectExit, Volley, read_json};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_runs_both_protocols_against_embedded_servers() {
     let dir = Dir::new();
     let json = dir.path("demo.json");
-    let out = volley_async(args(&[
-        "demo",
-        "-t",
-        "2s",
-        "--json",
-        json.to_str().unwrap(),
-    ]))
-    .await;
+    let out = Volley::demo()
+        .flag("-t", "2s")
+        .json(&json)
+        .output_async()
+        .await;
     let (stdout, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    out.expect_exit(0);
     assert!(
         stderr.contains("predict-rest on http://127.0.0.1:"),
         "{stderr}"

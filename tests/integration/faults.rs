@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::common::{self, Dir, read_json};
+use crate::common::{self, Dir, ExpectExit, read_json};
 
 /// Counts the requests it receives; answers by path.
 struct Faulty {
@@ -128,9 +128,9 @@ async fn every_fault_is_counted_with_its_reason_and_the_run_goes_on() {
     let dir = Dir::new();
     let file = dir.write("s.toml", &scenario(&format!("http://{}", target.addr)));
     let (out, json) = common::run_with_json(&file, &[]).await;
-    let (stdout, stderr) = common::text(&out);
+    let (stdout, _) = common::text(&out);
     // No threshold: the run itself succeeds whatever the target does.
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    out.expect_exit(0);
     let r = read_json(&json);
     assert_eq!(r["totals"]["requests"], 400, "{r}");
     let by_name = |n: &str| {
@@ -181,7 +181,7 @@ async fn a_refused_port_is_a_connect_failure() {
     let dir = Dir::new();
     let file = dir.write("s.toml", &format!("[load]\nusers = 2\nrequests = 20\n[http]\nbase_url = \"http://127.0.0.1:{port}\"\n[[request]]\nname = \"down\"\npath = \"/\"\n"));
     let (out, json) = common::run_with_json(&file, &["--threshold", "error_rate<50%"]).await;
-    assert_eq!(out.status.code(), Some(1), "{:?}", common::text(&out));
+    out.expect_exit(1);
     let r = read_json(&json);
     assert_eq!(r["totals"]["failures"], 20);
     assert_eq!(
@@ -237,7 +237,7 @@ async fn open_model_shows_a_stall_in_p99_and_max() {
         &format!("[load]\nrate = 200\nduration = \"4s\"\n[http]\nbase_url = \"http://{addr}\"\n[[request]]\nname = \"r\"\npath = \"/\"\n"),
     );
     let (out, json) = common::run_with_json(&file, &[]).await;
-    assert_eq!(out.status.code(), Some(0), "{:?}", common::text(&out));
+    out.expect_exit(0);
     let r = read_json(&json);
     let t = &r["totals"];
     let requests = t["requests"].as_u64().unwrap();

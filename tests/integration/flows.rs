@@ -1,9 +1,11 @@
 //! Journeys against the in-test shop: an on-start login per user with its own
 //! account, captured tokens and ids used by later steps, per-step and
 //! per-flow statistics and thresholds; a capture that finds nothing; two
-//! workers splitting the accounts file without using one twice.
+//! workers splitting the accounts file without using one twice. The shop
+//! speaks HTTP/1.1 and h2c: the journeys and captures run once per version
+//! (`common::VERSIONS`).
 
-use crate::common::{self, Dir, read_json};
+use crate::common::{self, Dir, ExpectExit, Volley, per_version, read_json, with_version};
 use crate::{procs, shop};
 
 fn journey(addr: std::net::SocketAddr, load: &str) -> String {
@@ -84,57 +86,61 @@ fn stat<'a>(r: &'a serde_json::Value, section: &str, name: &str) -> &'a serde_js
 
 #[tokio::test(flavor = "multi_thread")]
 async fn users_log_in_once_with_their_own_account_and_shop_with_captured_values() {
-    let shop = shop::start(4);
-    let dir = Dir::new();
-    dir.write("accounts.csv", &shop::accounts_csv(4));
-    let file = dir.write(
-        "journey.toml",
-        &journey(shop.addr, "users = 4\nrequests = 300"),
-    );
-    let (out, json) = common::run_with_json(&file, &[]).await;
-    let (stdout, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    let r = read_json(&json);
-    // Every request of the count was sent and passed; flows are not requests.
-    assert_eq!(r["totals"]["requests"], 300, "{}", r["totals"]);
-    assert_eq!(r["totals"]["failures"], 0, "{stdout}");
-    // One login per user, each with an account of its own.
-    let login = stat(&r, "flows", "flow:login");
-    assert_eq!(
-        (login["requests"].as_u64(), login["failures"].as_u64()),
-        (Some(4), Some(0))
-    );
-    shop.seen(|s| {
-        assert_eq!(s.logins.len(), 4, "{:?}", s.logins);
-        assert!(s.logins.values().all(|n| *n == 1), "{:?}", s.logins);
-        assert_eq!((s.conflicts, s.unauthorized), (0, 0));
-    });
-    // Every step has its own row; the flow counts iterations of the journey.
-    for step in ["health", "login", "list", "view", "order", "confirm"] {
-        assert!(
-            stat(&r, "names", step)["requests"].as_u64().unwrap() > 0,
-            "{step}"
+    per_version(|v| async move {
+        let shop = shop::start(4);
+        let dir = Dir::new();
+        dir.write("accounts.csv", &shop::accounts_csv(4));
+        let file = dir.write(
+            "journey.toml",
+            &with_version(&journey(shop.addr, "users = 4\nrequests = 300"), v),
         );
-    }
-    let flow = stat(&r, "flows", "flow:shop");
-    let iterations = flow["requests"].as_u64().unwrap();
-    assert!(iterations > 10, "{flow}");
-    assert_eq!(flow["failures"], 0);
-    // An iteration spans its think step and its four requests.
-    assert!(flow["min_us"].as_u64().unwrap() >= 1000, "{flow}");
-    let confirm = stat(&r, "names", "confirm")["requests"].as_u64().unwrap();
-    assert!(
-        iterations == confirm || iterations + 4 >= confirm,
-        "{iterations} iterations, {confirm} confirms"
-    );
-    assert!(r["passed"].as_bool().unwrap(), "{}", r["thresholds"]);
-    // The summary shows the flows in a table of their own.
-    assert!(stdout.contains("iterations"), "{stdout}");
-    assert!(stdout.contains("flow:shop"), "{stdout}");
+        let (out, json) = common::run_with_json(&file, &[]).await;
+        let (stdout, _) = common::text(&out);
+        out.expect_exit(0);
+        let r = read_json(&json);
+        // Every request of the count was sent and passed; flows are not requests.
+        assert_eq!(r["totals"]["requests"], 300, "{}", r["totals"]);
+        assert_eq!(r["totals"]["failures"], 0, "{stdout}");
+        // One login per user, each with an account of its own.
+        let login = stat(&r, "flows", "flow:login");
+        assert_eq!(
+            (login["requests"].as_u64(), login["failures"].as_u64()),
+            (Some(4), Some(0))
+        );
+        shop.seen(|s| {
+            assert_eq!(s.logins.len(), 4, "{:?}", s.logins);
+            assert!(s.logins.values().all(|n| *n == 1), "{:?}", s.logins);
+            assert_eq!((s.conflicts, s.unauthorized), (0, 0));
+        });
+        // Every step has its own row; the flow counts iterations of the journey.
+        for step in ["health", "login", "list", "view", "order", "confirm"] {
+            assert!(
+                stat(&r, "names", step)["requests"].as_u64().unwrap() > 0,
+                "{step}"
+            );
+        }
+        let flow = stat(&r, "flows", "flow:shop");
+        let iterations = flow["requests"].as_u64().unwrap();
+        assert!(iterations > 10, "{flow}");
+        assert_eq!(flow["failures"], 0);
+        // An iteration spans its think step and its four requests.
+        assert!(flow["min_us"].as_u64().unwrap() >= 1000, "{flow}");
+        let confirm = stat(&r, "names", "confirm")["requests"].as_u64().unwrap();
+        assert!(
+            iterations == confirm || iterations + 4 >= confirm,
+            "{iterations} iterations, {confirm} confirms"
+        );
+        assert!(r["passed"].as_bool().unwrap(), "{}", r["thresholds"]);
+        // The summary shows the flows in a table of their own.
+        assert!(stdout.contains("iterations"), "{stdout}");
+        assert!(stdout.contains("flow:shop"), "{stdout}");
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_capture_that_finds_nothing_ends_the_iteration_unless_the_flow_goes_on() {
+    per_version(|v| async move {
     let shop = shop::start(0);
     let dir = Dir::new();
     let flow = |name: &str, go_on: bool| {
@@ -146,17 +152,20 @@ async fn a_capture_that_finds_nothing_ends_the_iteration_unless_the_flow_goes_on
     };
     let file = dir.write(
         "s.toml",
-        &format!(
-            "[load]\nusers = 2\nrequests = 100\n[http]\nbase_url = \"http://{}\"\n{}{}",
-            shop.addr,
-            flow("strict", false),
-            flow("lenient", true)
+        &with_version(
+            &format!(
+                "[load]\nusers = 2\nrequests = 100\n[http]\nbase_url = \"http://{}\"\n{}{}",
+                shop.addr,
+                flow("strict", false),
+                flow("lenient", true)
+            ),
+            v,
         ),
     );
     let (out, json) =
         common::run_with_json(&file, &["--threshold", "flow:strict:error_rate<1%"]).await;
-    let (stdout, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let (stdout, _) = common::text(&out);
+    out.expect_exit(1);
     let r = read_json(&json);
     assert_eq!(stat(&r, "names", "strict-b")["requests"], 0);
     assert!(stat(&r, "names", "lenient-b")["requests"].as_u64().unwrap() > 0);
@@ -176,6 +185,8 @@ async fn a_capture_that_finds_nothing_ends_the_iteration_unless_the_flow_goes_on
         stdout.contains("FAIL flow:strict:error_rate<1%"),
         "{stdout}"
     );
+    })
+    .await;
 }
 
 #[test]
@@ -189,9 +200,9 @@ fn per_user_data_needs_a_record_for_every_user() {
             "users = 4\nduration = \"1s\"",
         ),
     );
-    let out = common::volley(&["run", "-f", file.to_str().unwrap()]);
+    let out = Volley::run(&file).output();
     let (_, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    out.expect_exit(2);
     assert!(
         stderr.contains("data \"accounts\" has 3 records for 4 users"),
         "{stderr}"
@@ -246,8 +257,8 @@ async fn in_the_open_model_executors_log_in_once_and_hold_their_accounts() {
         ),
     );
     let (out, json) = common::run_with_json(&file, &[]).await;
-    let (stdout, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let (stdout, _) = common::text(&out);
+    out.expect_exit(0);
     let r = read_json(&json);
     assert_eq!(r["totals"]["failures"], 0, "{stdout}");
     shop.seen(|s| {

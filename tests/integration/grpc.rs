@@ -1,10 +1,10 @@
 //! volley run against predict-grpc, with the schema from .proto files and
 //! from server reflection.
 
-use crate::common::{self, Dir, read_json};
+use crate::common::{self, Dir, ExpectExit, read_json};
 
 async fn run(schema: &str) {
-    let server = common::predict_grpc().await;
+    let server = crate::servers::predict_grpc().await;
     let dir = Dir::new();
     dir.write(
         "texts.txt",
@@ -39,12 +39,7 @@ code = "INVALID_ARGUMENT"
         ),
     );
     let (out, json) = common::run_with_json(&file, &[]).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{schema}: {:?}",
-        common::text(&out)
-    );
+    out.expect_exit_in(0, format_args!("{schema}"));
     let r = read_json(&json);
     assert_eq!(r["totals"]["requests"], 300);
     assert_eq!(r["totals"]["failures"], 0, "{}", r["names"]);
@@ -76,7 +71,7 @@ async fn schema_from_server_reflection() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_check_is_a_failure_with_its_reason() {
-    let server = common::predict_grpc().await;
+    let server = crate::servers::predict_grpc().await;
     let dir = Dir::new();
     let proto = common::proto_dir();
     let file = dir.write(
@@ -102,7 +97,7 @@ json = {{ "/label" = "business" }}
         ),
     );
     let (out, json) = common::run_with_json(&file, &["--threshold", "error_rate<1%"]).await;
-    assert_eq!(out.status.code(), Some(1), "{:?}", common::text(&out));
+    out.expect_exit(1);
     let r = read_json(&json);
     assert_eq!(r["totals"]["failures"], 20);
     let reason = &r["names"][0]["failures_by_reason"][0];

@@ -17,7 +17,6 @@ use tokio::net::TcpStream;
 
 use crate::common::{self, Dir};
 use crate::hostile::{name, reasons, run};
-use crate::procs;
 
 /// How the server answers a call, by its `mode` metadata.
 const MODES: [&str; 5] = [
@@ -111,7 +110,7 @@ async fn call(
 fn late_server() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
     let accepted = Arc::new(AtomicUsize::new(0));
     let count = accepted.clone();
-    let addr = procs::serve_connections(move |sock: TcpStream| {
+    let addr = crate::servers::serve_connections(move |sock: TcpStream| {
         count.fetch_add(1, Ordering::SeqCst);
         async move {
             let Ok(mut conn) = h2::server::handshake(sock).await else {

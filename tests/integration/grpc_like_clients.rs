@@ -12,7 +12,7 @@ use predict::grpc::pb::{PredictRequest, PredictResponse};
 use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
 
-use crate::common::{self, Dir, read_json};
+use crate::common::{self, Dir, ExpectExit, Volley, read_json};
 
 #[derive(Default)]
 struct Seen {
@@ -147,13 +147,12 @@ fn scenario(addr: std::net::SocketAddr, load: &str, grpc: &str, text: &str, chec
 async fn run(dir: &Dir, text: &str) -> serde_json::Value {
     let file = dir.write("s.toml", text);
     let (out, json) = common::run_with_json(&file, &["--status-every", "1h"]).await;
-    let (stdout, stderr) = common::text(&out);
     let r = read_json(&json);
     // Nothing asked of the answers: the run passes unless not one call
     // succeeded.
     let all_failed = r["totals"]["failures"] == r["totals"]["requests"];
     let code = if all_failed { 1 } else { 0 };
-    assert_eq!(out.status.code(), Some(code), "{stdout}\n{stderr}");
+    out.expect_exit(code);
     r
 }
 
@@ -203,7 +202,7 @@ async fn open_model_executors_share_connections_two_per_load_thread_unless_told(
     let file = dir.write("s.toml", &scenario(addr, open, "", "x", ""));
     let extra = ["--status-every", "1h", "--threads", "1"];
     let (out, json) = common::run_with_json(&file, &extra).await;
-    assert_eq!(out.status.code(), Some(0), "{:?}", common::text(&out));
+    out.expect_exit(0);
     let r = read_json(&json);
     assert_eq!(r["totals"]["requests"], 200);
     assert_eq!(r["totals"]["failures"], 0, "{r}");
@@ -220,7 +219,7 @@ async fn open_model_executors_share_connections_two_per_load_thread_unless_told(
     let (addr, seen) = start().await;
     let file = dir.write("s.toml", &scenario(addr, open, "connections = 3", "x", ""));
     let (out, _) = common::run_with_json(&file, &extra).await;
-    assert_eq!(out.status.code(), Some(0), "{:?}", common::text(&out));
+    out.expect_exit(0);
     assert_eq!(seen.connections.load(Ordering::SeqCst), 3);
 
     // The closed model's users keep a connection each.
@@ -230,7 +229,7 @@ async fn open_model_executors_share_connections_two_per_load_thread_unless_told(
         &scenario(addr, "users = 4\nrequests = 200", "", "x", ""),
     );
     let (out, _) = common::run_with_json(&file, &extra).await;
-    assert_eq!(out.status.code(), Some(0), "{:?}", common::text(&out));
+    out.expect_exit(0);
     assert_eq!(seen.connections.load(Ordering::SeqCst), 4);
 }
 
@@ -322,9 +321,9 @@ async fn large_and_compressed_answers_are_received_and_requests_may_be_compresse
     // A -bin value that is not base64 is refused when the file is checked.
     let bad = big.replace("AAEC/w==", "not base64!");
     let file = dir.write("bad.toml", &bad);
-    let out = common::volley(&["check", "-f", file.to_str().unwrap()]);
+    let out = Volley::check(&file).output();
     let (_, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    out.expect_exit(2);
     assert!(stderr.contains("must be base64"), "{stderr}");
 }
 

@@ -7,7 +7,7 @@
 //! streaming are tested against grpc-go's interop server
 //! (tests/integration/grpc_interop.rs).
 
-use crate::common::{self, Dir, read_json};
+use crate::common::{self, Dir, ExpectExit, Volley, read_json};
 
 fn scenario(addr: std::net::SocketAddr, load: &str, rest: &str) -> String {
     let proto = common::proto_dir();
@@ -39,8 +39,7 @@ fn row<'a>(r: &'a serde_json::Value, group: &str, name: &str) -> &'a serde_json:
 /// Runs `file`, which must exit 0; its result.
 async fn run_ok(file: &std::path::Path) -> serde_json::Value {
     let (out, json) = common::run_with_json(file, &[]).await;
-    let (stdout, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    out.expect_exit(0);
     read_json(&json)
 }
 
@@ -55,7 +54,7 @@ fn dir_with_texts() -> Dir {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bidirectional_stream_counts_calls_and_every_message() {
-    let server = common::predict_grpc().await;
+    let server = crate::servers::predict_grpc().await;
     let dir = dir_with_texts();
     let file = dir.write(
         "s.toml",
@@ -78,8 +77,8 @@ async fn a_bidirectional_stream_counts_calls_and_every_message() {
         ],
     )
     .await;
-    let (stdout, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let (stdout, _) = common::text(&out);
+    out.expect_exit(0);
     let r = read_json(&json);
     // The call is the request: 20 of them, each answered five times.
     assert_eq!(r["totals"]["requests"], 20, "{r}");
@@ -123,7 +122,7 @@ async fn a_bidirectional_stream_counts_calls_and_every_message() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ping_pong_waits_for_each_answer_and_the_interval() {
-    let server = common::predict_grpc().await;
+    let server = crate::servers::predict_grpc().await;
     let dir = dir_with_texts();
     let file = dir.write(
         "s.toml",
@@ -146,7 +145,7 @@ async fn ping_pong_waits_for_each_answer_and_the_interval() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_duration_bounds_how_long_messages_are_sent() {
-    let server = common::predict_grpc().await;
+    let server = crate::servers::predict_grpc().await;
     let dir = dir_with_texts();
     let file = dir.write(
         "s.toml",
@@ -170,7 +169,7 @@ async fn a_duration_bounds_how_long_messages_are_sent() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_status_ends_the_stream_and_is_the_calls_failure() {
-    let server = common::predict_grpc().await;
+    let server = crate::servers::predict_grpc().await;
     let dir = dir_with_texts();
     dir.write("bad.txt", "GOAL\n\n");
     let rest = r#"
@@ -195,10 +194,9 @@ code = "INVALID_ARGUMENT"
         &scenario(server.addr, "users = 2\nrequests = 40", rest),
     );
     let (out, json) = common::run_with_json(&file, &[]).await;
-    let (stdout, stderr) = common::text(&out);
     // The refused calls fail the run's implicit checks only through
     // thresholds: there are none, so the run passes with failures counted.
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    out.expect_exit(0);
     let r = read_json(&json);
     let refused = row(&r, "names", "refused");
     assert!(refused["requests"].as_u64().unwrap() > 0);
@@ -217,7 +215,7 @@ code = "INVALID_ARGUMENT"
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_open_model_arrival_is_one_call() {
-    let server = common::predict_grpc().await;
+    let server = crate::servers::predict_grpc().await;
     let dir = dir_with_texts();
     let file = dir.write(
         "s.toml",
@@ -235,7 +233,7 @@ async fn an_open_model_arrival_is_one_call() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn reflection_learns_the_kind_at_the_start_and_asks_for_a_stream_table() {
-    let server = common::predict_grpc().await;
+    let server = crate::servers::predict_grpc().await;
     let dir = dir_with_texts();
     let text = |stream: &str| {
         format!(
@@ -246,8 +244,8 @@ async fn reflection_learns_the_kind_at_the_start_and_asks_for_a_stream_table() {
     };
     let file = dir.write("without.toml", &text(""));
     let (out, _) = common::run_with_json(&file, &[]).await;
-    let (stdout, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    let (_, stderr) = common::text(&out);
+    out.expect_exit(2);
     assert!(
         stderr.contains("bidirectional streaming method") && stderr.contains("[request.stream]"),
         "{stderr}"
@@ -263,7 +261,7 @@ async fn reflection_learns_the_kind_at_the_start_and_asks_for_a_stream_table() {
 /// nothing, and an endpoint that cannot be asked is said, not failed.
 #[tokio::test(flavor = "multi_thread")]
 async fn reflection_checks_methods_and_fields_before_the_run() {
-    let server = common::predict_grpc().await;
+    let server = crate::servers::predict_grpc().await;
     let dir = dir_with_texts();
     let text = |endpoint: &str, method: &str, field: &str| {
         format!(
@@ -301,32 +299,27 @@ async fn reflection_checks_methods_and_fields_before_the_run() {
     ];
     for (name, method, field, want) in cases {
         let out = check(name, text(&addr, method, field), &[]).await;
-        let (stdout, stderr) = common::text(&out);
-        assert_eq!(out.status.code(), Some(2), "{name}: {stdout}\n{stderr}");
+        let (_, stderr) = common::text(&out);
+        out.expect_exit_in(2, format_args!("{name}"));
         assert!(
             stderr.contains(want),
             "{name}: wanted {want:?} in\n{stderr}"
         );
         // Offline, nothing is asked: the file itself is sound.
         let out = check(name, text(&addr, method, field), &["--offline"]).await;
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{name} --offline: {:?}",
-            common::text(&out)
-        );
+        out.expect_exit_in(0, format_args!("{name} --offline"));
     }
     // The run's start finds it too, at the same place, before any load.
     let file = dir.write("field.toml", &text(&addr, "Predictor/Predict", "txet"));
     let (out, json) = common::run_with_json(&file, &[]).await;
-    let (stdout, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    let (_, stderr) = common::text(&out);
+    out.expect_exit(2);
     assert!(stderr.contains("field.toml:12:11:"), "{stderr}");
     assert!(!json.exists(), "nothing ran, nothing is written");
     // A sound file says what it was checked against.
     let out = check("good.toml", text(&addr, "Predictor/Predict", "text"), &[]).await;
-    let (stdout, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let (stdout, _) = common::text(&out);
+    out.expect_exit(0);
     assert!(
         stdout.contains(&format!(
             "checked against the schema http://{addr} gave by server reflection"
@@ -338,8 +331,8 @@ async fn reflection_checks_methods_and_fields_before_the_run() {
     let gone = closed.local_addr().unwrap().to_string();
     drop(closed);
     let out = check("gone.toml", text(&gone, "Predictor/Predcit", "text"), &[]).await;
-    let (stdout, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let (stdout, _) = common::text(&out);
+    out.expect_exit(0);
     assert!(
         stdout.contains("gRPC methods and messages NOT checked"),
         "{stdout}"
@@ -400,9 +393,9 @@ fn mistakes_in_stream_settings_are_found_by_check() {
         let mut text = scenario(addr, "users = 1\nduration = \"1s\"", rest);
         text.push_str("\n[http]\nbase_url = \"http://127.0.0.1:9\"\n");
         let file = dir.write("bad.toml", &text);
-        let out = common::volley(&["check", "-f", file.to_str().unwrap()]);
-        let (stdout, stderr) = common::text(&out);
-        assert_eq!(out.status.code(), Some(2), "{rest}: {stdout}\n{stderr}");
+        let out = Volley::check(&file).output();
+        let (_, stderr) = common::text(&out);
+        out.expect_exit_in(2, format_args!("{rest}"));
         assert!(stderr.contains(want), "{rest}: want {want:?} in {stderr}");
         // file:line:column
         assert!(stderr.contains("bad.toml:"), "{stderr}");
@@ -415,7 +408,6 @@ fn mistakes_in_stream_settings_are_found_by_check() {
             scenario(addr, "users = 1\nduration = \"1s\"", CHAT)
         ),
     );
-    let out = common::volley(&["check", "-f", file.to_str().unwrap()]);
-    let (stdout, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let out = Volley::check(&file).output();
+    out.expect_exit(0);
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::common::{Dir, read_json};
+use crate::common::{Dir, ExpectExit, read_json};
 use crate::procs::{self, Proc};
 
 /// Requests received, by path.
@@ -45,7 +45,7 @@ struct Hostile {
 fn hostile() -> Hostile {
     let seen = Seen::default();
     let s = seen.clone();
-    let addr = procs::serve_connections(move |sock| {
+    let addr = crate::servers::serve_connections(move |sock| {
         let seen = s.clone();
         async move {
             let _ = connection(sock, seen).await;
@@ -619,7 +619,7 @@ impl hyper::body::Body for Zeros {
 
 #[test]
 fn http2_bodies_are_read_through_in_bounded_memory() {
-    let addr = procs::serve_connections(|sock| async move {
+    let addr = crate::servers::serve_connections(|sock| async move {
         let service =
             hyper::service::service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
                 let left = (req.uri().path() == "/big").then_some(300u64 << 20);
@@ -698,7 +698,7 @@ fn volley_report_refuses_forged_and_self_contradicting_results() {
         ] {
             let out = crate::common::volley(&cmd);
             let (_, stderr) = crate::common::text(&out);
-            assert_eq!(out.status.code(), Some(2), "{cmd:?}: {stderr}");
+            out.expect_exit_in(2, format_args!("{cmd:?}"));
             assert!(
                 stderr.contains("forged.json") && stderr.contains(says),
                 "{cmd:?}: expected {says:?} in {stderr}"

@@ -17,7 +17,6 @@ use tokio::net::TcpStream;
 
 use crate::common::{self, Dir};
 use crate::hostile::{name, reasons, run};
-use crate::procs;
 
 /// Each mode and the failure kind its calls must be counted as.
 const MODES: [(&str, &str); 6] = [
@@ -34,7 +33,7 @@ const MODES: [(&str, &str); 6] = [
 const KEEP: usize = 200_000;
 
 fn hostile_grpc() -> std::net::SocketAddr {
-    procs::serve_connections(|sock| async move {
+    crate::servers::serve_connections(|sock| async move {
         let _ = connection(sock).await;
     })
 }

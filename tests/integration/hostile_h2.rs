@@ -14,14 +14,13 @@ use tokio::net::TcpStream;
 
 use crate::common::Dir;
 use crate::hostile::{name, run};
-use crate::procs;
 
 /// Streams a connection keeps handles on, at most (so that the server
 /// itself stays bounded).
 const KEEP: usize = 200_000;
 
 fn early_answers() -> std::net::SocketAddr {
-    procs::serve_connections(|sock| async move {
+    crate::servers::serve_connections(|sock| async move {
         let _ = connection(sock).await;
     })
 }
@@ -102,7 +101,7 @@ fn http2_requests_leave_out_connection_headers_and_carry_their_length() {
     use std::sync::atomic::Ordering::Relaxed;
     let seen = Arc::new(Seen::default());
     let counts = seen.clone();
-    let addr = procs::serve_connections(move |sock| {
+    let addr = crate::servers::serve_connections(move |sock| {
         let seen = seen.clone();
         async move {
             let Ok(mut conn) = h2::server::handshake(sock).await else {
@@ -172,7 +171,7 @@ fn a_post_the_server_received_before_its_connection_died_is_not_sent_again() {
     use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
     let bodies = Arc::new(AtomicU64::new(0));
     let seen = bodies.clone();
-    let addr = procs::serve_connections(move |sock| {
+    let addr = crate::servers::serve_connections(move |sock| {
         let bodies = bodies.clone();
         async move {
             let Ok(mut conn) = h2::server::handshake(sock).await else {
@@ -232,7 +231,7 @@ fn a_post_the_server_received_before_its_connection_died_is_not_sent_again() {
 /// head as HTTP/1.1 text, as every HTTP/2 answer is counted.
 #[test]
 fn an_answer_cut_by_the_timeout_counts_what_had_arrived() {
-    let addr = procs::serve_connections(|sock| async move {
+    let addr = crate::servers::serve_connections(|sock| async move {
         let Ok(mut conn) = h2::server::handshake(sock).await else {
             return;
         };

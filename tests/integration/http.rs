@@ -1,6 +1,6 @@
 //! volley run against predict-rest over HTTP/1.1, h2c and TLS.
 
-use crate::common::{self, Dir, args, read_json, volley_async};
+use crate::common::{self, Dir, ExpectExit, Volley, read_json};
 
 fn scenario(base: &str, version: &str, extra_http: &str) -> String {
     format!(
@@ -43,22 +43,18 @@ async fn run_rest(version: &str, tls: bool) {
         let cert_path = dir.write("cert.pem", &cert.pem());
         let key_path = dir.write("key.pem", &key.serialize_pem());
         let config = predict::tls::server_config(&cert_path, &key_path).unwrap();
-        let s = common::predict_rest(Some(tokio_rustls::TlsAcceptor::from(config))).await;
+        let s = crate::servers::predict_rest(Some(tokio_rustls::TlsAcceptor::from(config))).await;
         let base = format!("https://localhost:{}", s.addr.port());
         (s, base, "ca = \"cert.pem\"".to_string())
     } else {
-        let s = common::predict_rest(None).await;
+        let s = crate::servers::predict_rest(None).await;
         let base = format!("http://{}", s.addr);
         (s, base, String::new())
     };
     let file = dir.write("s.toml", &scenario(&base, version, &extra));
     let (out, json) = common::run_with_json(&file, &[]).await;
-    let (stdout, stderr) = common::text(&out);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{version} tls={tls}\n{stdout}\n{stderr}"
-    );
+    let (stdout, _) = common::text(&out);
+    out.expect_exit_in(0, format_args!("{version} tls={tls}"));
     let r = read_json(&json);
     assert_eq!(r["totals"]["requests"], 400, "{r}");
     assert_eq!(
@@ -88,7 +84,7 @@ async fn tls_h2_and_http1() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn host_flag_overrides_the_base_url_and_env_vars_expand() {
-    let server = common::predict_rest(None).await;
+    let server = crate::servers::predict_rest(None).await;
     let dir = Dir::new();
     dir.write("texts.txt", "GOAL\n");
     // The file points at a closed port; -H sends everything to the server.
@@ -98,18 +94,12 @@ async fn host_flag_overrides_the_base_url_and_env_vars_expand() {
     );
     let json = dir.path("out.json");
     let host = format!("http://{}", server.addr);
-    let out = volley_async(args(&[
-        "run",
-        "-f",
-        file.to_str().unwrap(),
-        "--host",
-        &host,
-        "-n",
-        "50",
-        "--json",
-        json.to_str().unwrap(),
-    ]))
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{:?}", common::text(&out));
+    let out = Volley::run(&file)
+        .flag("--host", &host)
+        .flag("-n", "50")
+        .json(&json)
+        .output_async()
+        .await;
+    out.expect_exit(0);
     assert_eq!(read_json(&json)["totals"]["requests"], 50);
 }

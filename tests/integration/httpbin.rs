@@ -12,7 +12,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{self, Dir, read_json};
+use crate::common::{self, Dir, ExpectExit, Volley, read_json};
 
 struct Httpbin {
     child: Child,
@@ -186,16 +186,11 @@ name = "cookies"
     let file = dir.write("s.toml", &text);
     // What run sends, check accepts (it refused such paths once, and run
     // exited 2 on them).
-    let checked = common::volley(&["check", "--offline", "-f", file.to_str().unwrap()]);
-    assert_eq!(
-        checked.status.code(),
-        Some(0),
-        "{:?}",
-        common::text(&checked)
-    );
+    let checked = Volley::check(&file).offline().output();
+    checked.expect_exit(0);
     let (out, json) = common::run_with_json(&file, &["--status-every", "1h"]).await;
     let (stdout, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    out.expect_exit(0);
     let r = read_json(&json);
     assert_eq!(r["totals"]["requests"], 200, "{r}");
     for n in r["names"].as_array().unwrap() {

@@ -16,7 +16,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use serde_json::{Value, json};
 
-use crate::common::{self, Dir, read_json};
+use crate::common::{
+    self, Dir, ExpectExit, VERSIONS, Volley, per_version, read_json, with_version,
+};
 
 /// What the server saw.
 #[derive(Default)]
@@ -125,7 +127,7 @@ fn start() -> Web {
         .route("/get", get(|| async { "ok" }))
         .layer(axum::middleware::from_fn_with_state(seen.clone(), note))
         .with_state(seen.clone());
-    crate::procs::serve_on_own_thread(listener, move |listener| async move {
+    crate::servers::serve_on_own_thread(listener, move |listener| async move {
         let _ = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -179,11 +181,18 @@ fn moved(status: u16, to: &str) -> Response {
         .into_response()
 }
 
-async fn headers(h: HeaderMap) -> Response {
-    let map: BTreeMap<String, String> = h
+/// The request's headers as JSON; on HTTP/2, which has no Host header,
+/// `host` is the request's `:authority`, as HTTP/1.1 would have sent it.
+async fn headers(req: Request) -> Response {
+    let mut map: BTreeMap<String, String> = req
+        .headers()
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
         .collect();
+    if let Some(a) = req.uri().authority() {
+        map.entry("host".to_owned())
+            .or_insert_with(|| a.to_string());
+    }
     axum::Json(json!({ "headers": map })).into_response()
 }
 
@@ -218,10 +227,15 @@ async fn redirect(Path(n): Path<u32>) -> Response {
 /// A redirect to the same server under another name (127.0.0.1 and
 /// localhost are two origins).
 async fn elsewhere(req: Request) -> Response {
-    let port = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
+    // Host on HTTP/1.1, :authority on HTTP/2.
+    let authority = req.uri().authority().map(|a| a.to_string()).or_else(|| {
+        req.headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned)
+    });
+    let port = authority
+        .as_deref()
         .and_then(|h| h.rsplit(':').next())
         .unwrap_or("80")
         .to_owned();
@@ -314,6 +328,11 @@ async fn run(dir: &Dir, text: &str) -> (i32, Value, String) {
     )
 }
 
+/// [`run`] with the scenario under `version`.
+async fn run_as(dir: &Dir, text: &str, version: &str) -> (i32, Value, String) {
+    run(dir, &with_version(text, version)).await
+}
+
 fn name<'a>(r: &'a Value, n: &str) -> &'a Value {
     r["names"]
         .as_array()
@@ -339,12 +358,14 @@ fn reasons(r: &Value, n: &str) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn default_headers_are_what_clients_send_and_each_can_be_changed() {
-    let web = start();
-    let dir = Dir::new();
-    let version = env!("CARGO_PKG_VERSION");
-    for (http_version, extra) in [("http1", ""), ("h2c", "")] {
-        let text = format!(
-            r#"[load]
+    per_version(|v| async move {
+        let web = start();
+        let dir = Dir::new();
+        let version = env!("CARGO_PKG_VERSION");
+        {
+            let (http_version, extra) = (v, "");
+            let text = format!(
+                r#"[load]
 users = 1
 requests = 2
 [http]
@@ -358,16 +379,16 @@ path = "/headers"
 "/headers/accept" = "*/*"
 "/headers/accept-encoding" = "gzip, deflate, br, zstd"
 "#,
-            web.base()
-        );
-        let (code, r, out) = run(&dir, &text).await;
-        assert_eq!(code, 0, "{http_version}: {out}\n{r}");
-        assert_eq!(r["totals"]["failures"], 0, "{r}");
-    }
-    // Each default gives way to the scenario's own value; compression off
-    // sends no Accept-Encoding at all.
-    let text = format!(
-        r#"[load]
+                web.base()
+            );
+            let (code, r, out) = run(&dir, &text).await;
+            assert_eq!(code, 0, "{http_version}: {out}\n{r}");
+            assert_eq!(r["totals"]["failures"], 0, "{r}");
+        }
+        // Each default gives way to the scenario's own value; compression off
+        // sends no Accept-Encoding at all.
+        let text = format!(
+            r#"[load]
 users = 1
 requests = 1
 [http]
@@ -382,68 +403,75 @@ body_contains = "my-agent/2"
 [request.check.json]
 "/headers/accept" = "application/json"
 "#,
-        web.base()
-    );
-    let (code, r, out) = run(&dir, &text).await;
-    assert_eq!(code, 0, "{out}\n{r}");
-    // A run of only failures passes when the scenario says it may.
-    let text = text
-        .replace(
-            "body_contains = \"my-agent/2\"",
-            "body_contains = \"accept-encoding\"",
-        )
-        .replace("[load]", "[scenario]\nallow_all_failed = true\n[load]");
-    let (code, r, _) = run(&dir, &text).await;
-    assert_eq!(
-        code, 0,
-        "the failure is expected in the counts, not the exit"
-    );
-    assert_eq!(
-        reasons(&r, "own"),
-        [(
-            "check".to_owned(),
-            "body does not contain \"accept-encoding\"".to_owned()
-        )]
-    );
+            web.base()
+        );
+        let (code, r, out) = run_as(&dir, &text, v).await;
+        assert_eq!(code, 0, "{out}\n{r}");
+        // A run of only failures passes when the scenario says it may.
+        let text = text
+            .replace(
+                "body_contains = \"my-agent/2\"",
+                "body_contains = \"accept-encoding\"",
+            )
+            .replace("[load]", "[scenario]\nallow_all_failed = true\n[load]");
+        let (code, r, _) = run_as(&dir, &text, v).await;
+        assert_eq!(
+            code, 0,
+            "the failure is expected in the counts, not the exit"
+        );
+        assert_eq!(
+            reasons(&r, "own"),
+            [(
+                "check".to_owned(),
+                "body does not contain \"accept-encoding\"".to_owned()
+            )]
+        );
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn compressed_answers_are_decoded_for_checks_and_counted_as_sent() {
-    let web = start();
-    let dir = Dir::new();
-    let mut text = format!(
-        "[load]\nusers = 2\nrequests = 40\n[http]\nbase_url = \"{}\"\n",
-        web.base()
-    );
-    for coding in ["gzip", "deflate", "br", "zstd"] {
-        text.push_str(&format!(
-            "[[request]]\nname = \"{coding}\"\npath = \"/coded/{coding}\"\n\
+    per_version(|v| async move {
+        let web = start();
+        let dir = Dir::new();
+        let mut text = format!(
+            "[load]\nusers = 2\nrequests = 40\n[http]\nbase_url = \"{}\"\n",
+            web.base()
+        );
+        for coding in ["gzip", "deflate", "br", "zstd"] {
+            text.push_str(&format!(
+                "[[request]]\nname = \"{coding}\"\npath = \"/coded/{coding}\"\n\
              [request.check.json]\n\"/coding\" = \"{coding}\"\n\"/ok\" = true\n"
-        ));
-    }
-    let (code, r, out) = run(&dir, &text).await;
-    assert_eq!(code, 0, "{out}\n{r}");
-    assert_eq!(r["totals"]["requests"], 40);
-    assert_eq!(r["totals"]["failures"], 0, "{r}");
-    // The bytes counted are the wire's: far fewer than the 4 KiB document.
-    let plain = doc("gzip").len() as u64;
-    for coding in ["gzip", "deflate", "br", "zstd"] {
-        let n = name(&r, coding);
-        let per = n["bytes_received"].as_u64().unwrap() / n["requests"].as_u64().unwrap().max(1);
-        assert!(per < plain / 4, "{coding}: {per} bytes per answer");
-    }
-    // Without compression the server sends the document as it is.
-    let text = text.replace("[http]\n", "[http]\ncompression = false\n");
-    let (_, r, _) = run(&dir, &text).await;
-    assert_eq!(
-        reasons(&r, "gzip"),
-        [("check".to_owned(), "/coding is not \"gzip\"".to_owned())],
-        "{r}"
-    );
+            ));
+        }
+        let (code, r, out) = run_as(&dir, &text, v).await;
+        assert_eq!(code, 0, "{out}\n{r}");
+        assert_eq!(r["totals"]["requests"], 40);
+        assert_eq!(r["totals"]["failures"], 0, "{r}");
+        // The bytes counted are the wire's: far fewer than the 4 KiB document.
+        let plain = doc("gzip").len() as u64;
+        for coding in ["gzip", "deflate", "br", "zstd"] {
+            let n = name(&r, coding);
+            let per =
+                n["bytes_received"].as_u64().unwrap() / n["requests"].as_u64().unwrap().max(1);
+            assert!(per < plain / 4, "{coding}: {per} bytes per answer");
+        }
+        // Without compression the server sends the document as it is.
+        let text = text.replace("[http]\n", "[http]\ncompression = false\n");
+        let (_, r, _) = run_as(&dir, &text, v).await;
+        assert_eq!(
+            reasons(&r, "gzip"),
+            [("check".to_owned(), "/coding is not \"gzip\"".to_owned())],
+            "{r}"
+        );
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_decompression_bomb_is_a_bounded_failure() {
+    per_version(|v| async move {
     let web = start();
     let dir = Dir::new();
     let text = format!(
@@ -451,7 +479,7 @@ async fn a_decompression_bomb_is_a_bounded_failure() {
          [[request]]\nname = \"bomb\"\npath = \"/bomb\"\n[request.check]\nbody_contains = \"never\"\n",
         web.base()
     );
-    let (code, r, out) = run(&dir, &text).await;
+    let (code, r, out) = run_as(&dir, &text, v).await;
     // Every request failed (bounded): the run fails.
     assert_eq!(code, 1, "{out}");
     assert_eq!(r["totals"]["failures"], 6, "{r}");
@@ -460,14 +488,17 @@ async fn a_decompression_bomb_is_a_bounded_failure() {
         "body longer than [http] max_body: checked only its first bytes",
         "{r}"
     );
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn redirects_are_followed_as_one_request_with_the_final_status() {
-    let web = start();
-    let dir = Dir::new();
-    let text = format!(
-        r#"[load]
+    per_version(|v| async move {
+        let web = start();
+        let dir = Dir::new();
+        let text = format!(
+            r#"[load]
 users = 2
 requests = 10
 [http]
@@ -478,48 +509,51 @@ path = "/redirect/3"
 [request.check]
 status = [200]
 "#,
-        web.base()
-    );
-    let (code, r, out) = run(&dir, &text).await;
-    assert_eq!(code, 0, "{out}\n{r}");
-    assert_eq!(r["totals"]["requests"], 10);
-    assert_eq!(r["totals"]["failures"], 0, "{r}");
-    // Every hop reached the server; each chain is one request.
-    for p in [
-        "/redirect/3",
-        "/redirect/2",
-        "/redirect/1",
-        "/redirect/0",
-        "/get",
-    ] {
-        assert_eq!(web.count(p), 10, "{p}");
-    }
-    // Not followed: the 302 is the answer (a pass: below 400).
-    let off = text.replace("[http]\n", "[http]\nfollow_redirects = false\n");
-    let off = off.replace("status = [200]", "status = [302]");
-    let (code, r, _) = run(&dir, &off).await;
-    assert_eq!((code, &r["totals"]["failures"]), (0, &json!(0)), "{r}");
-    assert_eq!(web.count("/get"), 10, "no hop followed");
-    // A loop is a failure of its own kind, after the hops allowed.
-    let looped = format!(
-        "[load]\nusers = 1\nrequests = 2\n[http]\nbase_url = \"{}\"\nfollow_redirects = 5\n\
+            web.base()
+        );
+        let (code, r, out) = run_as(&dir, &text, v).await;
+        assert_eq!(code, 0, "{out}\n{r}");
+        assert_eq!(r["totals"]["requests"], 10);
+        assert_eq!(r["totals"]["failures"], 0, "{r}");
+        // Every hop reached the server; each chain is one request.
+        for p in [
+            "/redirect/3",
+            "/redirect/2",
+            "/redirect/1",
+            "/redirect/0",
+            "/get",
+        ] {
+            assert_eq!(web.count(p), 10, "{p}");
+        }
+        // Not followed: the 302 is the answer (a pass: below 400).
+        let off = text.replace("[http]\n", "[http]\nfollow_redirects = false\n");
+        let off = off.replace("status = [200]", "status = [302]");
+        let (code, r, _) = run_as(&dir, &off, v).await;
+        assert_eq!((code, &r["totals"]["failures"]), (0, &json!(0)), "{r}");
+        assert_eq!(web.count("/get"), 10, "no hop followed");
+        // A loop is a failure of its own kind, after the hops allowed.
+        let looped = format!(
+            "[load]\nusers = 1\nrequests = 2\n[http]\nbase_url = \"{}\"\nfollow_redirects = 5\n\
          [[request]]\nname = \"loop\"\npath = \"/loop\"\n",
-        web.base()
-    );
-    let (_, r, _) = run(&dir, &looped).await;
-    assert_eq!(
-        reasons(&r, "loop"),
-        [("redirect".to_owned(), "more than 5 redirects".to_owned())]
-    );
-    assert_eq!(web.count("/loop"), 12, "6 answers per request, then stop");
+            web.base()
+        );
+        let (_, r, _) = run_as(&dir, &looped, v).await;
+        assert_eq!(
+            reasons(&r, "loop"),
+            [("redirect".to_owned(), "more than 5 redirects".to_owned())]
+        );
+        assert_eq!(web.count("/loop"), 12, "6 answers per request, then stop");
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn methods_change_on_redirects_as_browsers_change_them() {
-    let web = start();
-    let dir = Dir::new();
-    let text = format!(
-        r#"[load]
+    per_version(|v| async move {
+        let web = start();
+        let dir = Dir::new();
+        let text = format!(
+            r#"[load]
 users = 1
 requests = 2
 [http]
@@ -543,19 +577,22 @@ name = "posts"
   "/method" = "POST"
   "/body" = "payload"
 "#,
-        web.base()
-    );
-    let (code, r, out) = run(&dir, &text).await;
-    assert_eq!(code, 0, "{out}\n{r}");
-    assert_eq!(r["totals"]["failures"], 0, "{r}");
+            web.base()
+        );
+        let (code, r, out) = run_as(&dir, &text, v).await;
+        assert_eq!(code, 0, "{out}\n{r}");
+        assert_eq!(r["totals"]["failures"], 0, "{r}");
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_redirect_to_another_origin_leaves_credentials_home() {
-    let web = start();
-    let dir = Dir::new();
-    let text = format!(
-        r#"[load]
+    per_version(|v| async move {
+        let web = start();
+        let dir = Dir::new();
+        let text = format!(
+            r#"[load]
 users = 1
 requests = 3
 [http]
@@ -570,27 +607,30 @@ body_contains = "x-kept"
 [request.check.json]
 "/headers/host" = "localhost:{}"
 "#,
-        web.base(),
-        web.addr.port()
-    );
-    let (code, r, out) = run(&dir, &text).await;
-    assert_eq!(code, 0, "{out}\n{r}");
-    assert_eq!(r["totals"]["failures"], 0, "{r}");
-    let with_auth = text.replace(
-        "body_contains = \"x-kept\"",
-        "body_contains = \"tok-secret\"",
-    );
-    let (_, r, _) = run(&dir, &with_auth).await;
-    assert_eq!(r["totals"]["failures"], 3, "Authorization stayed home: {r}");
+            web.base(),
+            web.addr.port()
+        );
+        let (code, r, out) = run_as(&dir, &text, v).await;
+        assert_eq!(code, 0, "{out}\n{r}");
+        assert_eq!(r["totals"]["failures"], 0, "{r}");
+        let with_auth = text.replace(
+            "body_contains = \"x-kept\"",
+            "body_contains = \"tok-secret\"",
+        );
+        let (_, r, _) = run_as(&dir, &with_auth, v).await;
+        assert_eq!(r["totals"]["failures"], 3, "Authorization stayed home: {r}");
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn each_user_keeps_its_own_cookies_unless_told_not_to() {
-    let web = start();
-    let dir = Dir::new();
-    dir.write("ids.txt", "u1\nu2\nu3\n");
-    let text = format!(
-        r#"[load]
+    per_version(|v| async move {
+        let web = start();
+        let dir = Dir::new();
+        dir.write("ids.txt", "u1\nu2\nu3\n");
+        let text = format!(
+            r#"[load]
 users = 3
 duration = "1s"
 [http]
@@ -612,23 +652,26 @@ name = "session"
   [flow.step.check]
   status = [200]
 "#,
-        web.base()
-    );
-    let (code, r, out) = run(&dir, &text).await;
-    assert_eq!(code, 0, "{out}\n{r}");
-    assert!(r["totals"]["requests"].as_u64().unwrap() >= 6, "{r}");
-    assert_eq!(r["totals"]["failures"], 0, "{r}");
-    let off = text.replace("[http]\n", "[http]\ncookies = false\n");
-    let (_, r, _) = run(&dir, &off).await;
-    assert_eq!(
-        name(&r, "set")["failures"],
-        name(&r, "set")["requests"],
-        "no jar, no cookie: {r}"
-    );
+            web.base()
+        );
+        let (code, r, out) = run_as(&dir, &text, v).await;
+        assert_eq!(code, 0, "{out}\n{r}");
+        assert!(r["totals"]["requests"].as_u64().unwrap() >= 6, "{r}");
+        assert_eq!(r["totals"]["failures"], 0, "{r}");
+        let off = text.replace("[http]\n", "[http]\ncookies = false\n");
+        let (_, r, _) = run_as(&dir, &off, v).await;
+        assert_eq!(
+            name(&r, "set")["failures"],
+            name(&r, "set")["requests"],
+            "no jar, no cookie: {r}"
+        );
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn credentials_in_the_url_are_basic_auth_and_never_printed() {
+    per_version(|v| async move {
     let web = start();
     let dir = Dir::new();
     // p@ss:w0rd, percent-encoded in the URL.
@@ -640,22 +683,24 @@ async fn credentials_in_the_url_are_basic_auth_and_never_printed() {
         web.addr
     );
     dir.write("n.txt", "1\n2\n");
-    let (code, r, out) = run(&dir, &text).await;
+    let (code, r, out) = run_as(&dir, &text, v).await;
     assert_eq!(code, 0, "{out}\n{r}");
     assert_eq!(r["totals"]["failures"], 0, "{r}");
     let file = dir.write("s.toml", &text);
-    let checked = common::volley(&["check", "-f", file.to_str().unwrap()]);
+    let checked = Volley::check(&file).output();
     let (stdout, stderr) = common::text(&checked);
     for shown in [&stdout, &stderr, &out, &r.to_string()] {
         assert!(!shown.contains("w0rd"), "the password is printed: {shown}");
     }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_host_header_is_the_authority_on_http2() {
     let web = start();
     let dir = Dir::new();
-    for version in ["http1", "h2c"] {
+    for &version in VERSIONS {
         let text = format!(
             "[load]\nusers = 1\nrequests = 2\n[http]\nbase_url = \"{}\"\nversion = \"{version}\"\n\
              headers = {{ host = \"shop.example\" }}\n[[request]]\nname = \"vhost\"\npath = \"/get\"\n",
@@ -681,7 +726,7 @@ async fn bytes_sent_count_the_query_and_a_timed_out_request() {
     let web = start();
     let dir = Dir::new();
     let query = "?q=0123456789012345678901234567890123456789";
-    for version in ["http1", "h2c"] {
+    for &version in VERSIONS {
         let mut sent = Vec::new();
         for path in ["/get".to_owned(), format!("/get{query}")] {
             let text = format!(
@@ -728,26 +773,29 @@ async fn keep_alive_off_opens_a_connection_per_request() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_url_may_hold_placeholders_after_its_host() {
-    let web = start();
-    let dir = Dir::new();
-    dir.write("n.txt", "7\n");
-    let text = format!(
-        "[load]\nusers = 1\nrequests = 2\n[data.n]\nfile = \"n.txt\"\n\
+    per_version(|v| async move {
+        let web = start();
+        let dir = Dir::new();
+        dir.write("n.txt", "7\n");
+        let text = format!(
+            "[load]\nusers = 1\nrequests = 2\n[data.n]\nfile = \"n.txt\"\n\
          [[request]]\nname = \"u\"\nurl = \"{}/redirect/{{{{ n }}}}\"\n",
-        web.base()
-    );
-    let (code, r, out) = run(&dir, &text).await;
-    assert_eq!(code, 0, "{out}\n{r}");
-    assert_eq!(web.count("/redirect/7"), 2);
-    // The host cannot be templated: it picks the connection.
-    let bad =
-        "[data.n]\nfile = \"n.txt\"\n[[request]]\nname = \"u\"\nurl = \"http://{{ n }}:1/\"\n";
-    let file = dir.write("bad.toml", bad);
-    let out = common::volley(&["check", "-f", file.to_str().unwrap()]);
-    let (_, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("bad.toml:5:"), "{stderr}");
-    assert!(stderr.contains("only the path and query"), "{stderr}");
+            web.base()
+        );
+        let (code, r, out) = run_as(&dir, &text, v).await;
+        assert_eq!(code, 0, "{out}\n{r}");
+        assert_eq!(web.count("/redirect/7"), 2);
+        // The host cannot be templated: it picks the connection.
+        let bad =
+            "[data.n]\nfile = \"n.txt\"\n[[request]]\nname = \"u\"\nurl = \"http://{{ n }}:1/\"\n";
+        let file = dir.write("bad.toml", bad);
+        let out = Volley::check(&file).output();
+        let (_, stderr) = common::text(&out);
+        out.expect_exit(2);
+        assert!(stderr.contains("bad.toml:5:"), "{stderr}");
+        assert!(stderr.contains("only the path and query"), "{stderr}");
+    })
+    .await;
 }
 
 /// A TLS server on loopback that asks for a client certificate signed by
@@ -803,7 +851,7 @@ fn tls_web(dir: &Dir, mutual: bool) -> TlsWeb {
     let port = listener.local_addr().unwrap().port();
     let names: Arc<Mutex<Vec<String>>> = Arc::default();
     let seen = names.clone();
-    crate::procs::serve_on_own_thread(listener, move |listener| async move {
+    crate::servers::serve_on_own_thread(listener, move |listener| async move {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         while let Ok((tcp, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
@@ -885,9 +933,9 @@ body_contains = "ok"
     // A cert without its key is an error at its line.
     let half = named.replace("key = \"client.key\"\n", "");
     let file = dir.write("half.toml", &half);
-    let out = common::volley(&["check", "-f", file.to_str().unwrap()]);
+    let out = Volley::check(&file).output();
     let (_, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    out.expect_exit(2);
     assert!(
         stderr.contains("half.toml:7:") && stderr.contains("cert needs key"),
         "{stderr}"
@@ -916,9 +964,9 @@ async fn users_share_http2_connections_when_told_to() {
     // HTTP/1.1 cannot share a connection: said when the file is checked.
     let h1 = text.replace("version = \"h2c\"", "version = \"http1\"");
     let file = dir.write("h1.toml", &h1);
-    let out = common::volley(&["check", "-f", file.to_str().unwrap()]);
+    let out = Volley::check(&file).output();
     let (_, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    out.expect_exit(2);
     assert!(
         stderr.contains("h1.toml:7:") && stderr.contains("HTTP/2"),
         "{stderr}"
@@ -985,7 +1033,7 @@ fn forward_proxy() -> (u16, Arc<Mutex<ProxySeen>>) {
     let port = listener.local_addr().unwrap().port();
     let seen: Arc<Mutex<ProxySeen>> = Arc::default();
     let s = seen.clone();
-    crate::procs::serve_on_own_thread(listener, move |listener| async move {
+    crate::servers::serve_on_own_thread(listener, move |listener| async move {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         while let Ok((mut client, _)) = listener.accept().await {
             let s = s.clone();
@@ -1085,12 +1133,11 @@ async fn requests_go_through_a_proxy_forwarded_or_tunnelled() {
     );
     let file = dir.write("direct.toml", &direct);
     let before = seen.lock().unwrap().lines.len();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_volley"))
-        .args(["run", "-f", file.to_str().unwrap(), "--status-every", "1h"])
+    let out = Volley::run(&file)
+        .quiet_status()
         .env("HTTP_PROXY", format!("http://127.0.0.1:{pport}"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
+        .output();
+    out.expect_exit(0);
     assert_eq!(seen.lock().unwrap().lines.len(), before);
 }
 

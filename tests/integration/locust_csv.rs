@@ -14,7 +14,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
 
-use crate::common::{self, Dir, args, volley_async};
+use crate::common::{Dir, ExpectExit, Volley};
 
 async fn target() -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
     let app = Router::new()
@@ -76,21 +76,15 @@ async fn the_csv_files_have_locusts_shape() {
         ),
     );
     let prefix = dir.path("v");
-    let out = volley_async(args(&[
-        "run",
-        file.to_str().unwrap(),
-        "-t",
-        "3",
-        "--csv",
-        prefix.to_str().unwrap(),
-        "--csv-full-history",
-        "--exit-code-on-error",
-        "3",
-    ]))
-    .await;
-    let (stdout, stderr) = common::text(&out);
+    let out = Volley::run_bare(&file)
+        .flag("-t", "3")
+        .flag("--csv", &prefix)
+        .arg("--csv-full-history")
+        .flag("--exit-code-on-error", "3")
+        .output_async()
+        .await;
     // No threshold failed, but requests did: Locust's exit code asked for.
-    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+    out.expect_exit(3);
     let ours = |f: &str| rows(&dir.path(&format!("v_{f}.csv")));
 
     // _stats.csv
@@ -223,16 +217,12 @@ async fn the_csv_files_have_locusts_shape() {
     }
 
     // Without --csv-full-history, only Aggregated rows, as Locust.
-    let out = volley_async(args(&[
-        "run",
-        file.to_str().unwrap(),
-        "-n",
-        "50",
-        "--csv",
-        prefix.to_str().unwrap(),
-    ]))
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{:?}", common::text(&out));
+    let out = Volley::run_bare(&file)
+        .flag("-n", "50")
+        .flag("--csv", &prefix)
+        .output_async()
+        .await;
+    out.expect_exit(0);
     assert!(
         ours("stats_history")[1..]
             .iter()

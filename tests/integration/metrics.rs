@@ -65,7 +65,7 @@ fn p99(scrape: &Scrape) -> Option<f64> {
 
 #[test]
 fn prometheus_scrapes_a_master_while_it_runs() {
-    let target = procs::counting();
+    let target = crate::servers::request_counter();
     let dir = Dir::new();
     let file = dir.write(
         "s.toml",

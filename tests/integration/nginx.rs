@@ -10,7 +10,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{self, Dir, read_json};
+use crate::common::{self, Dir, ExpectExit, read_json};
 
 struct Nginx(Child);
 
@@ -136,8 +136,7 @@ headers = {{ host = "shop.example" }}
     );
     let file = dir.write("s.toml", &text);
     let (out, json) = common::run_with_json(&file, &["--status-every", "1h"]).await;
-    let (stdout, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    out.expect_exit(0);
     let r = read_json(&json);
     assert_eq!(r["totals"]["requests"], 200, "{r}");
     assert_eq!(r["totals"]["failures"], 0, "{r}");

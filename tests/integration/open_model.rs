@@ -3,58 +3,13 @@
 //! busy wait (and say so), and a generator that cannot keep the schedule
 //! makes the run INVALID (exit 4) with its reason in every output.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use crate::common::{Dir, ExpectExit, read_json, run_with_json, text};
+use crate::servers::{ConnectionCounter, connection_counter};
 
-use crate::common::{Dir, read_json, run_with_json, text};
-
-/// An HTTP/1.1 server that answers every request `200 ok` after `delay`,
-/// counting the connections it accepted.
-struct Counting {
-    addr: std::net::SocketAddr,
-    accepted: Arc<AtomicU64>,
-}
-
-async fn counting(delay: Duration) -> Counting {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let accepted = Arc::new(AtomicU64::new(0));
-    let count = accepted.clone();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = listener.accept().await {
-            count.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(answer(s, delay));
-        }
-    });
-    Counting { addr, accepted }
-}
-
-/// Answers each request head (GETs: no bodies) in turn.
-async fn answer(mut s: TcpStream, delay: Duration) -> std::io::Result<()> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            buf.drain(..end + 4);
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-            s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                .await?;
-        }
-        let n = s.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-}
-
-fn scenario(dir: &Dir, target: &Counting, load: &str) -> std::path::PathBuf {
+fn scenario(dir: &Dir, target: &ConnectionCounter, load: &str) -> std::path::PathBuf {
     dir.write(
         "s.toml",
         &format!(
@@ -66,7 +21,7 @@ fn scenario(dir: &Dir, target: &Counting, load: &str) -> std::path::PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pool_is_opened_first_and_does_not_grow() {
-    let target = counting(Duration::ZERO).await;
+    let target = connection_counter(Duration::ZERO).await;
     let dir = Dir::new();
     let file = scenario(
         &dir,
@@ -74,8 +29,7 @@ async fn the_pool_is_opened_first_and_does_not_grow() {
         "rate = 200\nconnections = 6\nduration = \"2s\"",
     );
     let (out, json) = run_with_json(&file, &[]).await;
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    out.expect_exit(0);
     // Six connections, opened before the first arrival; a fast target
     // never needs more, and the pool takes no more however the
     // dispatcher fares.
@@ -93,7 +47,7 @@ async fn arrivals_that_find_the_pool_busy_wait_and_their_wait_counts() {
     // 100 ms answers on 2 connections carry 20/s; 50/s arrive. The pool
     // stays at 2, arrivals queue for it, and their latency grows with the
     // queue (from the intended start), as a real client's would.
-    let target = counting(Duration::from_millis(100)).await;
+    let target = connection_counter(Duration::from_millis(100)).await;
     let dir = Dir::new();
     let file = scenario(
         &dir,
@@ -122,7 +76,7 @@ async fn arrivals_that_find_the_pool_busy_wait_and_their_wait_counts() {
 async fn a_generator_that_cannot_keep_the_schedule_is_invalid_and_exits_4() {
     // One runtime thread asked for a million arrivals a second: it cannot,
     // the queue of waiting arrivals fills, and the run is INVALID.
-    let target = counting(Duration::ZERO).await;
+    let target = connection_counter(Duration::ZERO).await;
     let dir = Dir::new();
     let file = scenario(
         &dir,
@@ -144,7 +98,7 @@ async fn a_generator_that_cannot_keep_the_schedule_is_invalid_and_exits_4() {
     )
     .await;
     let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(4), "{stdout}\n{stderr}");
+    out.expect_exit(4);
     let r = read_json(&json);
     assert_eq!(r["verdict"], "invalid");
     assert_eq!(r["passed"], false);

@@ -3,7 +3,7 @@
 
 use base64::Engine as _;
 
-use crate::common::{self, Dir, args, read_json, volley_async};
+use crate::common::{self, Dir, ExpectExit, Volley, read_json};
 
 fn scenario(base: &str, extra: &str) -> String {
     format!(
@@ -13,7 +13,7 @@ fn scenario(base: &str, extra: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn json_and_csv_have_their_shapes_and_histograms_merge() {
-    let server = common::predict_rest(None).await;
+    let server = crate::servers::predict_rest(None).await;
     let dir = Dir::new();
     let file = dir.write(
         "s.toml",
@@ -21,22 +21,15 @@ async fn json_and_csv_have_their_shapes_and_histograms_merge() {
     );
     let json = dir.path("out.json");
     let prefix = dir.path("res");
-    let out = volley_async(args(&[
-        "run",
-        "-f",
-        file.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-        "--csv",
-        prefix.to_str().unwrap(),
-        "--threshold",
-        "health:p50<5s",
-        "--threshold",
-        "rps>1",
-    ]))
-    .await;
+    let out = Volley::run(&file)
+        .json(&json)
+        .flag("--csv", &prefix)
+        .flag("--threshold", "health:p50<5s")
+        .flag("--threshold", "rps>1")
+        .output_async()
+        .await;
     let (stdout, _) = common::text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    out.expect_exit(0);
     for col in [
         "name", "requests", "failures", "rps", "mean", "p50", "p90", "p95", "p99", "p99.9", "max",
     ] {
@@ -111,27 +104,21 @@ async fn json_and_csv_have_their_shapes_and_histograms_merge() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_threshold_exits_1_and_is_named() {
-    let server = common::predict_rest(None).await;
+    let server = crate::servers::predict_rest(None).await;
     let dir = Dir::new();
     let file = dir.write(
         "s.toml",
         &scenario(&format!("http://{}", server.addr), "requests = 100"),
     );
     let junit = dir.path("junit.xml");
-    let out = volley_async(args(&[
-        "run",
-        "-f",
-        file.to_str().unwrap(),
-        "--threshold",
-        "p99<1us",
-        "--threshold",
-        "requests>=100",
-        "--junit",
-        junit.to_str().unwrap(),
-    ]))
-    .await;
+    let out = Volley::run(&file)
+        .flag("--threshold", "p99<1us")
+        .flag("--threshold", "requests>=100")
+        .flag("--junit", &junit)
+        .output_async()
+        .await;
     let (stdout, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    out.expect_exit(1);
     assert!(stdout.contains("FAIL p99<1us"), "{stdout}");
     assert!(stdout.contains("PASS requests>=100"), "{stdout}");
     assert!(stderr.contains("threshold failed: p99<1us"), "{stderr}");
@@ -151,7 +138,7 @@ async fn a_failed_threshold_exits_1_and_is_named() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ctrl_c_stops_gracefully_and_still_reports() {
-    let server = common::predict_rest(None).await;
+    let server = crate::servers::predict_rest(None).await;
     let dir = Dir::new();
     let file = dir.write(
         "s.toml",
@@ -187,7 +174,7 @@ async fn ctrl_c_stops_gracefully_and_still_reports() {
     .unwrap();
     let (o, took) = out;
     let (stdout, stderr) = common::text(&o);
-    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    o.expect_exit(0);
     assert!(took < std::time::Duration::from_secs(10), "{took:?}");
     assert!(stderr.contains("stopping (SIGINT)"), "{stderr}");
     assert!(stderr.contains("users"), "no status line: {stderr}");
@@ -199,25 +186,20 @@ async fn ctrl_c_stops_gracefully_and_still_reports() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn json_dash_puts_the_result_alone_on_stdout_and_the_summary_on_stderr() {
-    let server = common::predict_rest(None).await;
+    let server = crate::servers::predict_rest(None).await;
     let dir = Dir::new();
     let file = dir.write(
         "s.toml",
         &scenario(&format!("http://{}", server.addr), "requests = 200"),
     );
-    let out = volley_async(args(&[
-        "run",
-        "-f",
-        file.to_str().unwrap(),
-        "--json",
-        "-",
-        "--threshold",
-        "p99<1us",
-    ]))
-    .await;
+    let out = Volley::run(&file)
+        .json("-")
+        .flag("--threshold", "p99<1us")
+        .output_async()
+        .await;
     let (stdout, stderr) = common::text(&out);
     // The verdict is still the exit code (the Job's status in Kubernetes).
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    out.expect_exit(1);
     // stdout is one JSON document and nothing else...
     let r: serde_json::Value = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {stdout}"));

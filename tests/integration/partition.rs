@@ -103,7 +103,7 @@ fn a_partitioned_worker_is_lost_and_rejoins_when_healed() {
     };
     // The target listens on the veth address: reachable from both sides,
     // and from the namespace only while the link is up.
-    let target = procs::counting_on(&ns.host_ip);
+    let target = crate::servers::request_counter_on(&ns.host_ip);
     let dir = Dir::new();
     let file = dir.write(
         "s.toml",

@@ -1,18 +1,14 @@
 //! Real processes for the cluster tests: volley masters and workers started
 //! as children, their stderr collected line by line as it comes, killed
-//! with real signals; and a loopback HTTP target that counts what it gets.
+//! with real signals. The loopback targets they load are in `crate::servers`.
 
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 /// A volley process.
 pub struct Proc {
@@ -238,106 +234,4 @@ pub fn worker_with(
         ],
         &[("VOLLEY_TOKEN", token)],
     )
-}
-
-/// An HTTP/1.1 target that answers 200 to everything and counts requests.
-pub struct Counting {
-    pub addr: SocketAddr,
-    pub received: Arc<AtomicU64>,
-}
-
-impl Counting {
-    pub fn count(&self) -> u64 {
-        self.received.load(Ordering::SeqCst)
-    }
-}
-
-/// Runs on a thread of its own, so that tests can block while it serves.
-pub fn counting() -> Counting {
-    counting_on("127.0.0.1")
-}
-
-/// The same, listening on `ip`.
-pub fn counting_on(ip: &str) -> Counting {
-    let std_listener = std::net::TcpListener::bind((ip, 0)).unwrap();
-    std_listener.set_nonblocking(true).unwrap();
-    let addr = std_listener.local_addr().unwrap();
-    let received = Arc::new(AtomicU64::new(0));
-    let r = received.clone();
-    serve_on_own_thread(std_listener, move |listener| serve(listener, r));
-    Counting { addr, received }
-}
-
-/// Serves `listener` (non-blocking) with `serve` on a thread and runtime of
-/// its own, so that tests can block while it answers.
-pub fn serve_on_own_thread<F, Fut>(listener: std::net::TcpListener, serve: F)
-where
-    F: FnOnce(TcpListener) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()>,
-{
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            serve(TcpListener::from_std(listener).unwrap()).await;
-        });
-    });
-}
-
-/// A loopback listener whose every connection `conn` serves, on a task of
-/// its own, on a thread and runtime of their own; its address.
-pub fn serve_connections<F, Fut>(conn: F) -> std::net::SocketAddr
-where
-    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let addr = listener.local_addr().unwrap();
-    serve_on_own_thread(listener, move |listener| async move {
-        while let Ok((sock, _)) = listener.accept().await {
-            tokio::spawn(conn(sock));
-        }
-    });
-    addr
-}
-
-async fn serve(listener: TcpListener, r: Arc<AtomicU64>) {
-    answer_ok(listener, move |_| {
-        r.fetch_add(1, Ordering::SeqCst);
-        async {}
-    })
-    .await;
-}
-
-/// Serves HTTP/1.1 keep-alive connections, answering each request `200 ok`
-/// once `before(arrival)` is done (a test's hook: count it, delay it).
-pub async fn answer_ok<F, Fut>(listener: TcpListener, before: F)
-where
-    F: Fn(Instant) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    while let Ok((mut s, _)) = listener.accept().await {
-        let before = before.clone();
-        tokio::spawn(async move {
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            loop {
-                while let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                    buf.drain(..i + 4);
-                    before(Instant::now()).await;
-                    let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-                    if s.write_all(ok).await.is_err() {
-                        return;
-                    }
-                }
-                match s.read(&mut chunk).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                }
-            }
-        });
-    }
 }

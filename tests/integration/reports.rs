@@ -4,7 +4,7 @@
 
 use base64::Engine as _;
 
-use crate::common::{self, Dir, args, read_json, volley_async};
+use crate::common::{self, Dir, ExpectExit, Volley, read_json};
 
 fn scenario(base: &str, names: &[&str], requests: u64) -> String {
     let mut s = format!(
@@ -36,40 +36,28 @@ fn named<'a>(doc: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn report_draws_a_result_again_and_merges_results_exactly() {
-    let server = common::predict_rest(None).await;
+    let server = crate::servers::predict_rest(None).await;
     let base = format!("http://{}", server.addr);
     let dir = Dir::new();
     let p = |n: &str| dir.path(n).to_str().unwrap().to_owned();
     let a = dir.write("a.toml", &scenario(&base, &["health", "ready"], 300));
     let b = dir.write("b.toml", &scenario(&base, &["ready", "other"], 200));
     for (file, json) in [(&a, "a.json"), (&b, "b.json")] {
-        let out = volley_async(args(&[
-            "run",
-            "-f",
-            file.to_str().unwrap(),
-            "--json",
-            &p(json),
-        ]))
-        .await;
-        assert_eq!(out.status.code(), Some(0), "{:?}", common::text(&out));
+        let out = Volley::run(file).json(p(json)).output_async().await;
+        out.expect_exit(0);
     }
 
     // One result drawn again: the same document, and every other report.
-    let out = volley_async(args(&[
-        "report",
-        &p("a.json"),
-        "--json",
-        &p("again.json"),
-        "--html",
-        &p("a.html"),
-        "--csv",
-        &p("a"),
-        "--junit",
-        &p("a.xml"),
-    ]))
-    .await;
-    let (stdout, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let out = Volley::sub("report")
+        .arg(p("a.json"))
+        .json(p("again.json"))
+        .flag("--html", p("a.html"))
+        .flag("--csv", p("a"))
+        .flag("--junit", p("a.xml"))
+        .output_async()
+        .await;
+    let (stdout, _) = common::text(&out);
+    out.expect_exit(0);
     assert!(stdout.contains("PASS p99<10s"), "{stdout}");
     assert_eq!(
         read_json(&dir.path("again.json")),
@@ -115,20 +103,15 @@ async fn report_draws_a_result_again_and_merges_results_exactly() {
 
     // Two results merged: names once each, histograms added, the thresholds
     // of both evaluated again on the sums, plus one given here.
-    let out = volley_async(args(&[
-        "report",
-        &p("a.json"),
-        &p("b.json"),
-        "--json",
-        &p("merged.json"),
-        "--threshold",
-        "requests>=500",
-        "--threshold",
-        "ready:requests>=1",
-    ]))
-    .await;
-    let (stdout, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let out = Volley::sub("report")
+        .arg(p("a.json"))
+        .arg(p("b.json"))
+        .json(p("merged.json"))
+        .flag("--threshold", "requests>=500")
+        .flag("--threshold", "ready:requests>=1")
+        .output_async()
+        .await;
+    out.expect_exit(0);
     let (ra, rb, m) = (
         read_json(&dir.path("a.json")),
         read_json(&dir.path("b.json")),
@@ -163,16 +146,14 @@ async fn report_draws_a_result_again_and_merges_results_exactly() {
     assert_eq!(m["config"]["users"], 4);
 
     // A threshold the merged run misses fails the command, as a run would.
-    let out = volley_async(args(&[
-        "report",
-        &p("a.json"),
-        &p("b.json"),
-        "--threshold",
-        "requests>=501",
-    ]))
-    .await;
+    let out = Volley::sub("report")
+        .arg(p("a.json"))
+        .arg(p("b.json"))
+        .flag("--threshold", "requests>=501")
+        .output_async()
+        .await;
     let (stdout, _) = common::text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    out.expect_exit(1);
     assert!(stdout.contains("FAIL requests>=501"), "{stdout}");
 
     // Bad input: what and where, exit 2.
@@ -180,21 +161,19 @@ async fn report_draws_a_result_again_and_merges_results_exactly() {
         "bad.json",
         "{\n  \"volley\": \"0.1.0\",\n  \"config\": 7\n}\n",
     );
-    let out = volley_async(args(&["report", bad.to_str().unwrap()])).await;
+    let out = Volley::report(&bad).output_async().await;
     let (_, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    out.expect_exit(2);
     assert!(
         stderr.contains("bad.json") && stderr.contains("line 3"),
         "{stderr}"
     );
-    let out = volley_async(args(&[
-        "report",
-        &p("a.json"),
-        "--threshold",
-        "nope:p99<1s",
-    ]))
-    .await;
+    let out = Volley::sub("report")
+        .arg(p("a.json"))
+        .flag("--threshold", "nope:p99<1s")
+        .output_async()
+        .await;
     let (_, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    out.expect_exit(2);
     assert!(stderr.contains("\"nope\""), "{stderr}");
 }

@@ -1,13 +1,13 @@
 //! Bad scenarios and flags: a clear error naming file, line and column, and
 //! exit code 2, before anything is sent; the shipped scenarios validate.
 
-use crate::common::{self, Dir};
+use crate::common::{self, Dir, ExpectExit, Volley};
 
 fn check(content: &str) -> (i32, String) {
     let dir = Dir::new();
     dir.write("texts.txt", "a\nb\n");
     let file = dir.write("bad.toml", content);
-    let out = common::volley(&["check", "-f", file.to_str().unwrap()]);
+    let out = Volley::check(&file).output();
     let (_, stderr) = common::text(&out);
     (out.status.code().unwrap_or(-1), stderr)
 }
@@ -67,8 +67,8 @@ fn check_refuses_what_run_refuses() {
     );
     let dir = Dir::new();
     let file = dir.write("bad.toml", &text);
-    let out = common::volley(&["run", "-f", file.to_str().unwrap(), "--headless", "-n", "1"]);
-    assert_eq!(out.status.code(), Some(2), "{:?}", common::text(&out));
+    let out = Volley::run(&file).args(["--headless", "-n", "1"]).output();
+    out.expect_exit(2);
 }
 
 #[test]
@@ -78,28 +78,19 @@ fn bad_thresholds_and_flags_exit_2() {
         "s.toml",
         &format!("thresholds = [\"p99<fast\"]\n{BASE}[[request]]\nname = \"a\"\n"),
     );
-    let out = common::volley(&["run", "-f", file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
+    let out = Volley::run(&file).output();
+    out.expect_exit(2);
     assert!(common::text(&out).1.contains("p99<fast"));
     let file = dir.write("t.toml", &format!("{BASE}[[request]]\nname = \"a\"\n"));
-    let out = common::volley(&[
-        "run",
-        "-f",
-        file.to_str().unwrap(),
-        "--rate",
-        "10",
-        "--think-time",
-        "1s",
-    ]);
-    assert_eq!(out.status.code(), Some(2), "{:?}", common::text(&out));
-    let out = common::volley(&[
-        "run",
-        "-f",
-        file.to_str().unwrap(),
-        "--threshold",
-        "nope:p99<1s",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
+    let out = Volley::run(&file)
+        .flag("--rate", "10")
+        .flag("--think-time", "1s")
+        .output();
+    out.expect_exit(2);
+    let out = Volley::run(&file)
+        .flag("--threshold", "nope:p99<1s")
+        .output();
+    out.expect_exit(2);
     assert!(
         common::text(&out)
             .1
@@ -107,8 +98,8 @@ fn bad_thresholds_and_flags_exit_2() {
         "{:?}",
         common::text(&out)
     );
-    let out = common::volley(&["run", "-f", file.to_str().unwrap(), "--host", "ftp://x"]);
-    assert_eq!(out.status.code(), Some(2));
+    let out = Volley::run(&file).args(["--host", "ftp://x"]).output();
+    out.expect_exit(2);
     assert!(
         common::text(&out).1.contains("--host"),
         "{:?}",
@@ -127,9 +118,9 @@ fn unknown_grpc_service_in_the_proto_is_named() {
             p = proto.display()
         ),
     );
-    let out = common::volley(&["check", "-f", file.to_str().unwrap()]);
+    let out = Volley::check(&file).output();
     let (_, stderr) = common::text(&out);
-    assert_eq!(out.status.code(), Some(2));
+    out.expect_exit(2);
     assert!(stderr.contains("s.toml:7:8"), "{stderr}");
     assert!(
         stderr.contains("services: predict.v1.Predictor"),
@@ -144,14 +135,8 @@ fn shipped_scenarios_validate() {
     for entry in std::fs::read_dir(root.join("scenarios")).unwrap() {
         let p = entry.unwrap().path();
         if p.extension().is_some_and(|e| e == "toml") {
-            let out = common::volley(&["check", "-f", p.to_str().unwrap()]);
-            assert_eq!(
-                out.status.code(),
-                Some(0),
-                "{}: {:?}",
-                p.display(),
-                common::text(&out)
-            );
+            let out = Volley::check(&p).output();
+            out.expect_exit_in(0, p.display());
             n += 1;
         }
     }
@@ -293,7 +278,7 @@ fn absurd_flags_exit_2_with_their_bound() {
     for (args, message) in cases {
         let out = common::volley(&args);
         let (_, stderr) = common::text(&out);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        out.expect_exit_in(2, format_args!("{args:?}"));
         assert!(
             stderr.contains(message),
             "{args:?}: want {message:?} in:\n{stderr}"

@@ -7,6 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::common;
+use crate::common::ExpectExit;
+use crate::common::Volley;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -19,8 +21,8 @@ fn checked_in() -> serde_json::Value {
 
 #[test]
 fn the_checked_in_schema_is_the_generated_one() {
-    let out = common::volley(&["schema"]);
-    assert_eq!(out.status.code(), Some(0));
+    let out = Volley::sub("schema").output();
+    out.expect_exit(0);
     let path = root().join("docs/scenario.schema.json");
     if std::env::var_os("VOLLEY_WRITE_SCHEMA").is_some() {
         std::fs::write(&path, &out.stdout).unwrap();

@@ -77,7 +77,7 @@ pub fn start(accounts: usize) -> Running {
         .route("/orders", post(order))
         .route("/orders/{id}", get(read_order))
         .with_state(shop.clone());
-    crate::procs::serve_on_own_thread(listener, move |listener| async move {
+    crate::servers::serve_on_own_thread(listener, move |listener| async move {
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 let _ = rx.await;
