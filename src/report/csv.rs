@@ -242,10 +242,11 @@ pub fn write_history(
     let mut users_before = 0u64;
     for (k, p) in points.iter().enumerate() {
         let at = started_unix_s.saturating_add(p.t).to_string();
-        // The last second is recorded as the users stop; Locust's last row
-        // still shows them.
-        let users = if k + 1 == points.len() && p.users == 0 {
-            users_before
+        // The last second is recorded as the users stop (some or all of
+        // them may have stopped when it is sealed); Locust's last row still
+        // shows them.
+        let users = if k + 1 == points.len() {
+            p.users.max(users_before)
         } else {
             p.users
         };
