@@ -1,6 +1,8 @@
-//! `volley run`: one engine on this machine, its snapshots merged into the
-//! run's statistics, a status line while it runs, and at the end the summary,
-//! the JSON and CSV files and the thresholds' verdict as the exit code.
+//! `volley run`: a master and its workers in this process (one by default,
+//! `--local-workers N` for more), their snapshots merged into the run's
+//! statistics over the same QUIC path a cluster takes, the console or a
+//! status line while it runs, and at the end the summary, the result files
+//! and the thresholds' verdict as the exit code.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
