@@ -9,34 +9,8 @@ use crate::stats::histogram;
 use crate::stats::series::Point;
 use crate::stats::{FailureKind, NameTotals, RunStats};
 
-use super::run_report::RunReport;
+use super::run_report::{LagJson, RunConfig, RunReport};
 use crate::stats::threshold::Verdict;
-
-/// The run's settings, as recorded in the result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunConfig {
-    pub scenario: String,
-    pub targets: Vec<String>,
-    /// "closed" or "open".
-    pub model: String,
-    pub users: Option<u64>,
-    pub spawn_rate: Option<f64>,
-    pub rate: Option<f64>,
-    /// Open model: the connection pool of the whole run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connections: Option<u64>,
-    pub duration_s: Option<f64>,
-    pub requests: Option<u64>,
-    pub timeout_s: f64,
-    pub workers: usize,
-    /// A run that completes no requests may pass ([scenario] allow_empty).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub allow_empty: bool,
-    /// A run in which every request failed may pass ([scenario]
-    /// allow_all_failed).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub allow_all_failed: bool,
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FailureJson {
@@ -199,23 +173,6 @@ pub fn stats_json(name: &str, n: &NameTotals, run: &RunStats) -> StatsJson {
             })
             .collect(),
         histogram: base64::engine::general_purpose::STANDARD.encode(histogram::encode(&h.dense())),
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LagJson {
-    pub p50: u64,
-    pub p99: u64,
-    pub max: u64,
-}
-
-impl LagJson {
-    pub fn of(h: &crate::stats::Latency) -> Option<LagJson> {
-        (!h.is_empty()).then(|| LagJson {
-            p50: h.value_at_quantile(0.5),
-            p99: h.value_at_quantile(0.99),
-            max: h.max(),
-        })
     }
 }
 

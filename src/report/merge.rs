@@ -7,7 +7,8 @@ use std::path::Path;
 
 use base64::Engine as _;
 
-use super::json::{ResultJson, RunConfig, StatsJson};
+use super::json::{ResultJson, StatsJson};
+use super::run_report::RunConfig;
 use super::run_report::RunReport;
 use crate::stats::histogram;
 use crate::stats::series::Point;

@@ -3,7 +3,9 @@
 //! from saved results ([`super::merge`]); the summary, JSON, CSV, JUnit and
 //! HTML writers all draw from it, so a re-rendered report is the same report.
 
-use super::json::{LagJson, RunConfig, WorkerJson};
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::coordinator::WorkerSummary as WorkerJson;
 use crate::stats::RunStats;
 use crate::stats::threshold::{Aborted, Threshold, Verdict};
 
@@ -163,5 +165,49 @@ impl RunReport {
     /// The Type column of name `i` (HTTP, gRPC, flow).
     pub fn kind(&self, i: usize) -> &str {
         self.kinds.get(i).map_or("", String::as_str)
+    }
+}
+
+/// The run's settings, as recorded in the result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    pub scenario: String,
+    pub targets: Vec<String>,
+    /// "closed" or "open".
+    pub model: String,
+    pub users: Option<u64>,
+    pub spawn_rate: Option<f64>,
+    pub rate: Option<f64>,
+    /// Open model: the connection pool of the whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<u64>,
+    pub duration_s: Option<f64>,
+    pub requests: Option<u64>,
+    pub timeout_s: f64,
+    pub workers: usize,
+    /// A run that completes no requests may pass ([scenario] allow_empty).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_empty: bool,
+    /// A run in which every request failed may pass ([scenario]
+    /// allow_all_failed).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_all_failed: bool,
+}
+
+/// How late the workers' reports reached the master, in milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LagJson {
+    pub p50: u64,
+    pub p99: u64,
+    pub max: u64,
+}
+
+impl LagJson {
+    pub fn of(h: &crate::stats::Latency) -> Option<LagJson> {
+        (!h.is_empty()).then(|| LagJson {
+            p50: h.value_at_quantile(0.5),
+            p99: h.value_at_quantile(0.99),
+            max: h.max(),
+        })
     }
 }
