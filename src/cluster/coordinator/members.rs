@@ -87,22 +87,28 @@ impl Member {
         }
     }
 
+    /// Its state as the console (`live`, during the run) or the report
+    /// (after it: a worker that did not leave or get lost is done) says it.
+    fn state(&self, live: bool) -> &'static str {
+        if self.lost {
+            "lost"
+        } else if self.left {
+            "left"
+        } else if !live || self.done.is_some() {
+            "done"
+        } else if self.rejoined {
+            "rejoined"
+        } else {
+            "running"
+        }
+    }
+
     pub fn row(&self, now: Instant, health: Option<&Health>) -> WorkerRow {
         WorkerRow {
             invalid: health.map(Health::reasons).unwrap_or_default(),
             id: self.info.id.clone(),
             host: self.info.hostname.clone(),
-            state: if self.lost {
-                "lost"
-            } else if self.left {
-                "left"
-            } else if self.done.is_some() {
-                "done"
-            } else if self.rejoined {
-                "rejoined"
-            } else {
-                "running"
-            },
+            state: self.state(true),
             users: if self.lost { 0 } else { self.users },
             rps: self.rps,
             cpu_percent: self.cpu,
@@ -116,14 +122,7 @@ impl Member {
             invalid: health.map(Health::reasons).unwrap_or_default(),
             id: self.info.id.clone(),
             host: self.info.hostname.clone(),
-            state: if self.lost {
-                "lost"
-            } else if self.left {
-                "left"
-            } else {
-                "done"
-            }
-            .into(),
+            state: self.state(false).into(),
             requests: self.requests,
             peak_users: self.peak_users,
             mean_cpu_percent: if self.reports > 0 {

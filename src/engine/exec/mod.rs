@@ -34,7 +34,7 @@ mod grpc_stream;
 mod http;
 mod prepare;
 
-pub use conns::Conn;
+use conns::Conn;
 use conns::Target;
 pub use prepare::{PrepareError, check_http};
 

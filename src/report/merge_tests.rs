@@ -1,0 +1,270 @@
+//! Tests of merging saved results: exact histograms, aligned series,
+//! names and workers added up, and what refuses to merge.
+
+use super::*;
+use crate::report::json;
+use crate::stats::{FailureKind, Snapshot};
+
+fn report(names: &[&str], flows: usize, started: u64, seed: u64) -> RunReport {
+    // Streams' rows, where there are any, are the last names.
+    let streams = names
+        .iter()
+        .filter(|n| {
+            crate::scenario::STREAM_PREFIXES
+                .iter()
+                .any(|p| n.starts_with(p))
+        })
+        .count();
+    let mut stats = RunStats::new(names.iter().map(|n| n.to_string()).collect())
+        .with_streams(streams)
+        .with_flows(flows);
+    for sec in 1..=3u64 {
+        let mut snap = Snapshot {
+            at_ms: sec * 1000,
+            interval_ms: 1000,
+            users: 2,
+            ..Snapshot::default()
+        };
+        for i in 0..names.len() as u32 {
+            let mut n = NameTotals::empty(i);
+            for k in 0..(10 + seed) {
+                n.hist.record(100 * (i as u64 + 1) + k * seed + sec);
+                n.requests += 1;
+            }
+            n.failures = 1;
+            n.add_failure(FailureCount {
+                kind: FailureKind::Status,
+                reason: "HTTP 503".into(),
+                count: 1,
+                last_detail: None,
+                seen_ms: None,
+            });
+            snap.names.push(n);
+        }
+        stats.apply(0, &snap);
+    }
+    stats.finish();
+    let mut r = RunReport {
+        config: RunConfig {
+            scenario: "s".into(),
+            targets: vec!["http://127.0.0.1:1".into()],
+            model: "closed".into(),
+            users: Some(2),
+            spawn_rate: Some(1.0),
+            rate: None,
+            duration_s: Some(3.0),
+            requests: None,
+            timeout_s: 5.0,
+            workers: 1,
+            allow_empty: false,
+            allow_all_failed: false,
+            connections: None,
+        },
+        kinds: names
+            .iter()
+            .map(|n| {
+                if n.starts_with("flow:") {
+                    "flow"
+                } else {
+                    "HTTP"
+                }
+                .into()
+            })
+            .collect(),
+        methods: names.iter().map(|_| "GET".into()).collect(),
+        stats,
+        started_unix_ms: started,
+        thresholds: vec![Threshold::parse("p99<1s").unwrap()],
+        verdicts: Vec::new(),
+        notes: vec![],
+        errors: vec![],
+        invalid: vec![],
+        generator_cpu_percent: None,
+        report_lag_ms: None,
+        workers: vec![],
+        merged_from: vec![],
+        aborted: None,
+    };
+    r.evaluate();
+    r
+}
+
+fn round_trip(r: &RunReport) -> RunReport {
+    let text = serde_json::to_string(&json::result(r)).unwrap();
+    from_json(serde_json::from_str(&text).unwrap(), "r.json").unwrap()
+}
+
+#[test]
+fn a_result_reads_back_exactly() {
+    let r = report(&["a", "b", "flow:f"], 1, 1_000_000, 3);
+    let back = round_trip(&r);
+    assert_eq!(back.stats.names, r.stats.names);
+    assert_eq!(back.stats.flows, 1);
+    assert_eq!(back.stats.totals, r.stats.totals);
+    assert_eq!(back.stats.elapsed_ms, r.stats.elapsed_ms);
+    assert_eq!(back.stats.series.points, r.stats.series.points);
+    assert_eq!(back.verdicts, r.verdicts);
+    assert_eq!(back.kinds, r.kinds);
+    // The document written again is the same document.
+    let again = serde_json::to_value(json::result(&back)).unwrap();
+    assert_eq!(again, serde_json::to_value(json::result(&r)).unwrap());
+}
+
+#[test]
+fn streams_read_back_and_merge_after_the_flows() {
+    let names = ["chat", "flow:f", "sent:chat", "first:chat", "msg:chat"];
+    let a = report(&names, 1, 1_000_000, 2);
+    let back = round_trip(&a);
+    assert_eq!(back.stats.names, a.stats.names);
+    assert_eq!((back.stats.flows, back.stats.streams), (1, 3));
+    assert_eq!(back.stats.totals, a.stats.totals);
+    let doc = json::result(&back);
+    assert_eq!(doc.streams.len(), 3);
+    assert_eq!(doc.flows.len(), 1);
+    // A run without streams merged with one that has them: each row
+    // stays in its group, the totals count calls only.
+    let b = report(&["other", "chat"], 0, 1_000_000, 3);
+    let m = merge(
+        vec![("a.json".into(), back), ("b.json".into(), b)],
+        Align::Clock,
+    )
+    .unwrap();
+    assert_eq!(
+        m.stats.names,
+        [
+            "chat",
+            "other",
+            "flow:f",
+            "sent:chat",
+            "first:chat",
+            "msg:chat"
+        ]
+    );
+    assert_eq!((m.stats.flows, m.stats.streams), (1, 3));
+    assert_eq!(m.stats.total().requests, 3 * 12 + 2 * 3 * 13);
+    assert_eq!(m.stats.totals[5].requests, 3 * 12);
+}
+
+#[test]
+fn merging_adds_histograms_and_lines_up_series() {
+    let a = report(&["a", "flow:f"], 1, 1_000_000, 2);
+    let b = report(&["b", "a", "flow:f"], 1, 1_002_000, 5);
+    let mut truth_a = a.stats.totals[0].hist.clone();
+    truth_a.add(&b.stats.totals[1].hist);
+    let m = merge(
+        vec![("a.json".into(), round_trip(&a)), ("b.json".into(), b)],
+        Align::Clock,
+    )
+    .unwrap();
+    // Requests first, flows last, each once.
+    assert_eq!(m.stats.names, ["a", "b", "flow:f"]);
+    assert_eq!(m.stats.flows, 1);
+    assert_eq!(m.stats.totals[0].hist, truth_a);
+    assert_eq!(m.stats.totals[0].requests, 3 * 12 + 3 * 15);
+    assert_eq!(m.stats.totals[0].failure_counts[0].count, 6);
+    assert_eq!(m.stats.total().requests, 3 * 12 + 2 * 3 * 15);
+    // b started 2 s after a and ran 3 s: 5 s in all, seconds 3 shared.
+    assert_eq!(m.stats.elapsed_ms, 5000);
+    let ts: Vec<u64> = m.stats.series.points.iter().map(|p| p.t).collect();
+    assert_eq!(ts, [1, 2, 3, 4, 5]);
+    let third = &m.stats.series.points[2];
+    assert_eq!((third.requests, third.users), (12 + 30, 4));
+    // b's "a" (index 1 there) is the merged "a" (index 0).
+    assert_eq!(
+        m.stats.series.points[4]
+            .names
+            .iter()
+            .find(|n| n.name == 0)
+            .map(|n| n.requests),
+        Some(15)
+    );
+    assert_eq!(m.config.users, Some(4));
+    assert_eq!(m.merged_from, ["a.json", "b.json"]);
+    assert_eq!(m.verdicts.len(), 1);
+    let aligned = merge(
+        vec![
+            ("a".into(), report(&["a"], 0, 0, 1)),
+            ("b".into(), report(&["a"], 0, 9_000, 1)),
+        ],
+        Align::Start,
+    )
+    .unwrap();
+    assert_eq!(aligned.stats.elapsed_ms, 3000);
+    assert_eq!(aligned.stats.series.points.len(), 3);
+}
+
+#[test]
+fn bad_files_say_what_and_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = load(&dir.path().join("none.json"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(missing.contains("none.json"), "{missing}");
+    let p = dir.path().join("bad.json");
+    std::fs::write(&p, "{\n  \"volley\": 3\n}").unwrap();
+    let e = load(&p).err().unwrap().to_string();
+    assert!(e.contains("bad.json") && e.contains("line 2"), "{e}");
+    let r = report(&["a"], 0, 0, 1);
+    let mut doc = json::result(&r);
+    doc.names[0].histogram = "!!".into();
+    let e = from_json(doc, "x.json").err().unwrap().to_string();
+    assert!(e.contains("x.json") && e.contains("\"a\""), "{e}");
+}
+
+#[test]
+fn results_that_contradict_themselves_are_refused_naming_the_field() {
+    let r = report(&["a"], 0, 0, 1);
+    let refused = |change: &dyn Fn(&mut ResultJson)| {
+        let mut doc = json::result(&r);
+        change(&mut doc);
+        from_json(doc, "f.json").err().map(|e| e.to_string())
+    };
+    assert!(refused(&|_| {}).is_none(), "the unchanged result reads");
+    let e = refused(&|d| d.names[0].failures = d.names[0].requests + 1).unwrap();
+    assert!(e.contains("f.json") && e.contains("\"a\" failures"), "{e}");
+    let e = refused(&|d| d.names[0].requests += 1).unwrap();
+    assert!(e.contains("\"a\" histogram"), "{e}");
+    let e = refused(&|d| {
+        d.names[0].failures_by_reason.push(json::FailureJson {
+            kind: crate::stats::FailureKind::Connect,
+            reason: "forged".into(),
+            count: u64::MAX,
+            last_detail: None,
+            first_seen_s: None,
+            last_seen_s: None,
+        })
+    })
+    .unwrap();
+    assert!(e.contains("failures_by_reason"), "{e}");
+    let e = refused(&|d| d.totals.failures = d.totals.requests + 1).unwrap();
+    assert!(e.contains("totals failures"), "{e}");
+    let e = refused(&|d| d.duration_s = 0.0).unwrap();
+    assert!(e.contains("duration_s"), "{e}");
+    let e = refused(&|d| d.duration_s = f64::NAN).unwrap();
+    assert!(e.contains("duration_s"), "{e}");
+    let e = refused(&|d| d.reset_at_s = d.duration_s + 1.0).unwrap();
+    assert!(e.contains("reset_at_s"), "{e}");
+}
+
+#[test]
+fn sums_that_would_wrap_are_refused_not_wrapped() {
+    let mut big = report(&["a"], 0, 0, 1);
+    big.stats.totals[0].requests = u64::MAX;
+    let e = merge(
+        vec![
+            ("big.json".into(), big),
+            ("b.json".into(), report(&["a"], 0, 0, 1)),
+        ],
+        Align::Start,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("b.json") && e.contains("64 bits"), "{e}");
+    let mut late = report(&["a"], 0, 0, 1);
+    late.stats.retries = u64::MAX;
+    let mut later = report(&["a"], 0, 0, 1);
+    later.stats.retries = 1;
+    assert!(merge(vec![("x".into(), late), ("y".into(), later)], Align::Start).is_err());
+}
