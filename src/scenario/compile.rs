@@ -106,9 +106,8 @@ pub fn compile(
     let mut next = requests.len() + flows.len();
     let mut stream_names: HashSet<String> = HashSet::new();
     for r in requests.iter_mut() {
-        if let super::RequestKind::Grpc(super::GrpcSpec {
-            stream: Some(st), ..
-        }) = &mut r.kind
+        if let super::RequestKind::Grpc(g) = &mut r.kind
+            && let Some(st) = &mut g.stream
         {
             for (k, slot) in st.stats.iter_mut().enumerate() {
                 *slot =

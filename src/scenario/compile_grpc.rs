@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
+use super::compile_request::OneRequest;
 use super::compile_target::{check_base_url, tls_spec};
 use super::context::Ctx;
 use super::error::ScenarioError;
@@ -14,17 +15,22 @@ use super::template::Scope;
 use super::template::Template;
 use super::{GrpcCompression, GrpcSpec, MessageSpec, PathSeg, Schema, StreamSpec};
 
-#[allow(clippy::too_many_arguments)]
+/// `method` is the request's `grpc` key; `schema` the file's, compiled by
+/// the first gRPC request and shared by the others.
 pub(super) fn compile_grpc(
     cx: &Ctx<'_>,
-    name: &str,
+    one: &OneRequest<'_, '_>,
     method: &S<String>,
-    r: &file::Request,
-    parsed: &file::File,
-    data: &Scope<'_>,
     schema: &mut Option<Schema>,
-    span: Range<usize>,
 ) -> Result<GrpcSpec, ScenarioError> {
+    let OneRequest {
+        name,
+        r,
+        parsed,
+        data,
+        span,
+    } = one;
+    let span = span.clone();
     let g = &parsed.grpc;
     let endpoint = match &g.endpoint {
         Some(e) => check_base_url(cx, &cx.env(e)?, e.span(), &["http", "https"])?,

@@ -3,6 +3,7 @@
 use std::ops::Range;
 
 use super::coding::{ACCEPT_ALL, Coding};
+use super::compile_request::OneRequest;
 use super::compile_target::{check_base_url, tls_spec};
 use super::context::Ctx;
 use super::error::ScenarioError;
@@ -14,12 +15,16 @@ use super::{Auth, DEFAULT_REDIRECTS, HttpSpec, HttpVersion, ProxySetting};
 
 pub(super) fn compile_http(
     cx: &Ctx<'_>,
-    name: &str,
-    r: &file::Request,
-    parsed: &file::File,
-    data: &Scope<'_>,
-    span: Range<usize>,
+    one: &OneRequest<'_, '_>,
 ) -> Result<HttpSpec, ScenarioError> {
+    let OneRequest {
+        name,
+        r,
+        parsed,
+        data,
+        span,
+    } = one;
+    let span = span.clone();
     let options = cx.options;
     let method = match &r.method {
         Some(m) => http::Method::from_bytes(cx.env(m)?.to_ascii_uppercase().as_bytes())

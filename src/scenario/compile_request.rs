@@ -1,6 +1,8 @@
 //! One `[[request]]` or request step: its name, weight and checks, then
 //! its HTTP or gRPC part ([`super::compile_http`], [`super::compile_grpc`]).
 
+use std::ops::Range;
+
 use super::compile_grpc::compile_grpc;
 use super::compile_http::compile_http;
 use super::context::Ctx;
@@ -8,6 +10,18 @@ use super::error::ScenarioError;
 use super::file::{self, S, toml_to_json};
 use super::template::Scope;
 use super::{Check, RequestKind, RequestSpec, Schema};
+
+/// One request of the file as the HTTP and gRPC compilers see it.
+pub(super) struct OneRequest<'a, 's> {
+    pub name: &'a str,
+    pub r: &'a file::Request,
+    /// The file around it, whose `[http]` and `[grpc]` tables it inherits.
+    pub parsed: &'a file::File,
+    /// What its templates may name.
+    pub data: &'a Scope<'s>,
+    /// Where it is in the file (errors that belong to no key point here).
+    pub span: Range<usize>,
+}
 
 /// Compiles a top-level request, or (`step`) a flow's request step, whose
 /// captures the caller adds.
@@ -87,6 +101,13 @@ pub(super) fn compile_request(
         ("headers", r.headers.values().next().map(|v| v.span())),
     ];
     let check = compile_check(cx, &r.check, is_grpc)?;
+    let one = OneRequest {
+        name: &name,
+        r,
+        parsed,
+        data,
+        span: span.clone(),
+    };
     let kind = if let Some(method) = &r.grpc {
         if let Some((key, Some(s))) = http_keys.iter().find(|(_, s)| s.is_some()) {
             return Err(cx.err(
@@ -94,16 +115,7 @@ pub(super) fn compile_request(
                 format!("{key} is an HTTP key; request {name:?} is gRPC (grpc = ...)"),
             ));
         }
-        RequestKind::Grpc(compile_grpc(
-            cx,
-            &name,
-            method,
-            r,
-            parsed,
-            data,
-            grpc_schema,
-            span,
-        )?)
+        RequestKind::Grpc(Box::new(compile_grpc(cx, &one, method, grpc_schema)?))
     } else {
         if let Some(m) = &r.message {
             return Err(cx.err(m.span(), "message is a gRPC key: add grpc = \"package.Service/Method\", or use body/json for HTTP"));
@@ -120,7 +132,7 @@ pub(super) fn compile_request(
                 "[request.stream] is for streaming gRPC methods (grpc = ...)",
             ));
         }
-        RequestKind::Http(compile_http(cx, &name, r, parsed, data, span)?)
+        RequestKind::Http(std::sync::Arc::new(compile_http(cx, &one)?))
     };
     Ok(RequestSpec {
         name,

@@ -155,7 +155,7 @@ impl Scenario {
     /// scenario has one gRPC endpoint).
     pub fn reflection_request(&self) -> Option<&GrpcSpec> {
         self.requests.iter().find_map(|r| match &r.kind {
-            RequestKind::Grpc(g) if matches!(g.schema, Schema::Reflection) => Some(g),
+            RequestKind::Grpc(g) if matches!(g.schema, Schema::Reflection) => Some(&**g),
             _ => None,
         })
     }
@@ -353,8 +353,10 @@ pub enum CaptureFrom {
 
 #[derive(Debug)]
 pub enum RequestKind {
-    Http(HttpSpec),
-    Grpc(GrpcSpec),
+    /// Shared (`Arc`) with the engine's prepared request, which sends it
+    /// without looking its kind up again.
+    Http(std::sync::Arc<HttpSpec>),
+    Grpc(Box<GrpcSpec>),
 }
 
 /// Which HTTP version to speak.

@@ -6,7 +6,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::{Carried, Failed, Requests, Sent, UserState};
+use super::{Carried, Failed, Parts, Requests, Sent, UserState};
 use crate::client::answer::{Headers, HttpAnswer};
 use crate::client::body::EXCERPT;
 use crate::client::check;
@@ -15,8 +15,7 @@ use crate::client::digest;
 use crate::client::http::HttpTarget;
 use crate::client::redirect;
 use crate::engine::capture;
-use crate::engine::http_request::{self, Answered, FixedHttp, HttpRequest, Keep, Route, Scratch};
-use crate::scenario::template::RenderCtx;
+use crate::engine::http_request::{self, Answered, FixedHttp, HttpRequest, Keep, Route};
 use crate::scenario::{Auth, HttpSpec, RequestSpec, Scenario};
 use crate::stats::{Failure, FailureKind};
 
@@ -320,32 +319,25 @@ impl Requests {
     ) -> Result<Answered, Failed> {
         let (t, _) = self.http_target(home.target).map_err(Failed::bare)?;
         let mut retried = false;
+        let id = user.id;
         loop {
-            let conn = self
-                .http_conn(home.target, user.id, &mut user.conns)
-                .await?;
+            let Parts {
+                conns,
+                mut ctx,
+                scratch,
+                cookie,
+                sent_now,
+            } = user.parts(&self.scenario.data);
+            let conn = self.http_conn(home.target, id, conns).await?;
             let route = Route {
                 method: &req.h.method,
                 target: t,
                 path: home.templated.then_some(home.path),
                 body: true,
                 home: true,
-                cookie: (home.with_cookie && !user.cookie.is_empty())
-                    .then_some(user.cookie.as_str()),
+                cookie: (home.with_cookie && !cookie.is_empty()).then_some(cookie),
                 authorization,
             };
-            let mut ctx = RenderCtx {
-                data: &self.scenario.data,
-                rng: &mut user.rng,
-                picked: &mut user.picked,
-                own: &user.own,
-                vars: &user.vars,
-            };
-            let scratch = Scratch {
-                a: &mut user.scratch,
-                b: &mut user.scratch2,
-            };
-            let sent_now = &mut user.sent_now;
             *sent_now = 0;
             match http_request::send(req, &route, conn, &mut ctx, scratch, sent_now).await {
                 // The server closed this kept-alive connection as the
@@ -393,8 +385,16 @@ impl Requests {
                 return Err(Failed::bare(f));
             }
         };
+        let id = user.id;
+        let Parts {
+            conns,
+            mut ctx,
+            scratch,
+            cookie,
+            sent_now,
+        } = user.parts(&self.scenario.data);
         let conn = match slot {
-            Some(i) => self.http_conn(i, user.id, &mut user.conns).await?,
+            Some(i) => self.http_conn(i, id, conns).await?,
             None => transient.insert(Box::pin(t.connect()).await.map_err(Failed::bare)?),
         };
         let route = Route {
@@ -403,25 +403,14 @@ impl Requests {
             path: Some(path),
             body: next.body,
             home: hop.home,
-            cookie: with_cookie.then_some(user.cookie.as_str()),
+            cookie: with_cookie.then_some(cookie),
             // A hop is not answered with Digest: its challenge would be
             // another origin's or another path's.
             authorization: None,
         };
-        let mut ctx = RenderCtx {
-            data: &self.scenario.data,
-            rng: &mut user.rng,
-            picked: &mut user.picked,
-            own: &user.own,
-            vars: &user.vars,
-        };
-        let scratch = Scratch {
-            a: &mut user.scratch,
-            b: &mut user.scratch2,
-        };
         let mut hop_sent = 0;
         let result = http_request::send(req, &route, conn, &mut ctx, scratch, &mut hop_sent).await;
-        user.sent_now = user.sent_now.saturating_add(hop_sent);
+        *sent_now = sent_now.saturating_add(hop_sent);
         result
     }
 }

@@ -18,14 +18,14 @@ use rand::Rng;
 use rand::rngs::SmallRng;
 
 use super::guard;
-use super::http_request::FixedHttp;
+use super::http_request::{FixedHttp, Scratch};
 use super::outcome::{Carried, Failed, Sent};
 use crate::client::digest;
 use crate::client::grpc::GrpcCall;
 use crate::client::h2conn;
 use crate::client::http::HttpConn;
 use crate::scenario::template::RenderCtx;
-use crate::scenario::{RequestKind, Scenario};
+use crate::scenario::{DataSource, HttpSpec, Scenario, StreamSpec};
 use crate::stats::{Failure, FailureKind, Recorder, Sample};
 
 mod conns;
@@ -44,19 +44,30 @@ enum Prepared {
     Http {
         /// Index into [`Requests::targets`].
         target: usize,
+        spec: Arc<HttpSpec>,
         fixed: Box<FixedHttp>,
     },
+    /// A unary gRPC call.
     Grpc {
         /// Index into [`Requests::targets`].
         target: usize,
         call: GrpcCall,
+    },
+    /// A client, server or bidirectional streaming gRPC call.
+    GrpcStream {
+        /// Index into [`Requests::targets`].
+        target: usize,
+        call: GrpcCall,
+        stream: Box<StreamSpec>,
     },
 }
 
 impl Prepared {
     fn target(&self) -> usize {
         match self {
-            Prepared::Http { target, .. } | Prepared::Grpc { target, .. } => *target,
+            Prepared::Http { target, .. }
+            | Prepared::Grpc { target, .. }
+            | Prepared::GrpcStream { target, .. } => *target,
         }
     }
 
@@ -64,9 +75,15 @@ impl Prepared {
     /// next one.
     fn poisoned_by(&self, f: &Failure) -> bool {
         match self {
-            Prepared::Grpc { .. } => grpc_poisoned_by(f),
+            Prepared::Grpc { .. } | Prepared::GrpcStream { .. } => grpc_poisoned_by(f),
             Prepared::Http { .. } => http_poisoned_by(f),
         }
+    }
+
+    /// Whether a stream reset past the timeout counts as the timeout: a
+    /// gRPC server may end a call at the deadline it was told.
+    fn has_deadline(&self) -> bool {
+        !matches!(self, Prepared::Http { .. })
     }
 
     /// What a request cut by its timeout counts, its connection dropped
@@ -83,7 +100,7 @@ impl Prepared {
                 user.conns[*target] = None;
                 Carried::new(user.sent_now, arrived)
             }
-            Prepared::Grpc { .. } => {
+            Prepared::Grpc { .. } | Prepared::GrpcStream { .. } => {
                 let (sent, received) = user.wire.get();
                 Carried::new(sent, received)
             }
@@ -194,7 +211,7 @@ impl Requests {
         let prepared = &self.prepared[idx];
         // When the call began, for gRPC only (a clock read per HTTP request
         // saved): a stream the server reset after it was past its deadline.
-        let began = matches!(prepared, Prepared::Grpc { .. }).then(Instant::now);
+        let began = prepared.has_deadline().then(Instant::now);
         let result =
             tokio::time::timeout(self.timeout, guard::catch(self.send(idx, user, start, rec)))
                 .await;
@@ -242,8 +259,12 @@ impl Requests {
 
     async fn send(&self, idx: usize, user: &mut UserState, start: Instant, rec: &Recorder) -> Sent {
         let spec = &self.scenario.requests[idx];
-        match (&self.prepared[idx], &spec.kind) {
-            (Prepared::Http { target, fixed }, RequestKind::Http(h)) => {
+        match &self.prepared[idx] {
+            Prepared::Http {
+                target,
+                spec: h,
+                fixed,
+            } => {
                 let result = self.send_http(spec, *target, fixed, h, user).await;
                 if !h.keep_alive {
                     // keep_alive = false: a connection per request, as
@@ -254,25 +275,24 @@ impl Requests {
             }
             // Boxed: tonic's futures are large, and an idle user should not
             // carry one (ten thousand users stay small).
-            (Prepared::Grpc { target, call }, RequestKind::Grpc(g)) => match &g.stream {
-                None => Box::pin(self.send_grpc(idx, *target, call, user)).await,
-                Some(st) => {
-                    let s = grpc_stream::Stream {
-                        idx,
-                        target: *target,
-                        call,
-                        spec: st,
-                        start,
-                        rec,
-                    };
-                    Box::pin(self.send_grpc_stream(s, user)).await
-                }
-            },
-            // prepare() makes each request's variant from its kind.
-            _ => Err(Failed::bare(Failure::new(
-                FailureKind::Internal,
-                "request kind mismatch",
-            ))),
+            Prepared::Grpc { target, call } => {
+                Box::pin(self.send_grpc(idx, *target, call, user)).await
+            }
+            Prepared::GrpcStream {
+                target,
+                call,
+                stream,
+            } => {
+                let s = grpc_stream::Stream {
+                    idx,
+                    target: *target,
+                    call,
+                    spec: stream,
+                    start,
+                    rec,
+                };
+                Box::pin(self.send_grpc_stream(s, user)).await
+            }
         }
     }
 }
@@ -307,31 +327,47 @@ pub struct UserState {
     sent_now: u64,
 }
 
+/// A user borrowed apart for one HTTP exchange: its connections (one of
+/// which carries the request) beside what rendering and sending change.
+struct Parts<'a> {
+    conns: &'a mut Vec<Option<Conn>>,
+    ctx: RenderCtx<'a>,
+    scratch: Scratch<'a>,
+    /// The Cookie value the jar wrote for this request.
+    cookie: &'a str,
+    sent_now: &'a mut u64,
+}
+
 impl UserState {
-    /// A render context and the scratch buffer beside it, borrowed apart
-    /// (rendering a template into the user's own buffer).
-    fn render_parts<'a>(
-        &'a mut self,
-        data: &'a [crate::scenario::DataSource],
-    ) -> (RenderCtx<'a>, &'a mut String) {
-        let ctx = RenderCtx {
-            data,
-            rng: &mut self.rng,
-            picked: &mut self.picked,
-            own: &self.own,
-            vars: &self.vars,
-        };
-        (ctx, &mut self.scratch)
+    /// The user split into the borrows one exchange needs at once.
+    fn parts<'a>(&'a mut self, data: &'a [DataSource]) -> Parts<'a> {
+        Parts {
+            conns: &mut self.conns,
+            ctx: RenderCtx {
+                data,
+                rng: &mut self.rng,
+                picked: &mut self.picked,
+                own: &self.own,
+                vars: &self.vars,
+            },
+            scratch: Scratch {
+                a: &mut self.scratch,
+                b: &mut self.scratch2,
+            },
+            cookie: &self.cookie,
+            sent_now: &mut self.sent_now,
+        }
     }
 
-    fn render_ctx<'a>(&'a mut self, data: &'a [crate::scenario::DataSource]) -> RenderCtx<'a> {
-        RenderCtx {
-            data,
-            rng: &mut self.rng,
-            picked: &mut self.picked,
-            own: &self.own,
-            vars: &self.vars,
-        }
+    /// A render context and the scratch buffer beside it, borrowed apart
+    /// (rendering a template into the user's own buffer).
+    fn render_parts<'a>(&'a mut self, data: &'a [DataSource]) -> (RenderCtx<'a>, &'a mut String) {
+        let Parts { ctx, scratch, .. } = self.parts(data);
+        (ctx, scratch.a)
+    }
+
+    fn render_ctx<'a>(&'a mut self, data: &'a [DataSource]) -> RenderCtx<'a> {
+        self.parts(data).ctx
     }
 
     /// Its HTTP connection to `target`, if it has one.

@@ -100,6 +100,7 @@ impl Requests {
                     let fixed = FixedHttp::new(h, t).map_err(|e| PrepareError::of(r, e))?;
                     Prepared::Http {
                         target,
+                        spec: Arc::clone(h),
                         fixed: Box::new(fixed),
                     }
                 }
@@ -129,7 +130,14 @@ impl Requests {
                     }
                     .map_err(|e| PrepareError::of(r, e))?;
                     let call = GrpcCall::new(g, &method).map_err(|e| PrepareError::of(r, e))?;
-                    Prepared::Grpc { target, call }
+                    match &g.stream {
+                        None => Prepared::Grpc { target, call },
+                        Some(st) => Prepared::GrpcStream {
+                            target,
+                            call,
+                            stream: Box::new(st.clone()),
+                        },
+                    }
                 }
             };
             prepared.push(p);
