@@ -226,3 +226,7 @@ async fn run_flow(
     });
     end
 }
+
+#[cfg(test)]
+#[path = "flow_tests.rs"]
+mod tests;

@@ -286,6 +286,34 @@ struct Shared {
 }
 
 impl Shared {
+    /// An engine's state before its first user: nothing counted yet.
+    fn new(
+        requests: Requests,
+        records: Records,
+        limit: Option<u64>,
+        stop: CancellationToken,
+        t0: Instant,
+        threads: health::Threads,
+    ) -> Self {
+        Shared {
+            requests,
+            records,
+            starved: AtomicBool::new(false),
+            recorder: Recorder::new(),
+            issued: AtomicU64::new(0),
+            limit,
+            active: AtomicU64::new(0),
+            late: AtomicU64::new(0),
+            missed: AtomicU64::new(0),
+            waited: AtomicU64::new(0),
+            abandoned: AtomicU64::new(0),
+            stop,
+            t0,
+            fault: parking_lot::Mutex::new(None),
+            threads,
+        }
+    }
+
     /// Claims the right to start one more request; false once the count
     /// limit is used up (requests in flight still finish and are counted).
     fn claim(&self) -> bool {
@@ -373,25 +401,17 @@ async fn run(
     }
     let limit = plan.load.requests.map(|n| plan.share.count(n));
     let records = Records::new(&plan.scenario.data, plan.share);
-    let shared = Arc::new(Shared {
+    let t0 = Instant::now()
+        .checked_sub(plan.offset)
+        .unwrap_or_else(Instant::now);
+    let shared = Arc::new(Shared::new(
         requests,
         records,
-        starved: AtomicBool::new(false),
-        recorder: Recorder::new(),
-        issued: AtomicU64::new(0),
         limit,
-        active: AtomicU64::new(0),
-        late: AtomicU64::new(0),
-        missed: AtomicU64::new(0),
-        waited: AtomicU64::new(0),
-        abandoned: AtomicU64::new(0),
-        stop: stop.clone(),
-        t0: Instant::now()
-            .checked_sub(plan.offset)
-            .unwrap_or_else(Instant::now),
-        fault: parking_lot::Mutex::new(None),
+        stop.clone(),
+        t0,
         threads,
-    });
+    ));
 
     let driver = {
         let load = plan.load.clone();
