@@ -666,11 +666,11 @@ fn capacity_table(f: &mut Frame, area: Rect, m: &Model, ui: &UiState) {
             .style(style)
         })
         .collect();
-    if let Some((n, rate)) = s.current {
+    if let Some(running) = s.current {
         rows.push(
             TRow::new(vec![
-                n.to_string(),
-                format_rate(rate),
+                running.number.to_string(),
+                format_rate(running.rate),
                 "running".into(),
                 short(m.rps),
                 format_micros(m.total_row.p50 as f64),
