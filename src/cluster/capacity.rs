@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use super::coordinator::{Outcome, Pool, RunError, RunSpec, gather, run_on};
-use super::live::{Interrupt, SearchBoard, Watcher};
+use super::live::{Interrupt, RunningProbe, SearchBoard, Watcher};
 use super::master::Master;
 use crate::scenario::{LoadModel, limits};
 use crate::stats::RunStats;
@@ -133,7 +133,7 @@ pub async fn search(
             break;
         }
         let n = search.probes.len() + 1;
-        board.current = Some((n, rate));
+        board.current = Some(RunningProbe { number: n, rate });
         board.found = search.found().line();
         let mut run = probe_spec(&spec.run, rate, &spec.settings, &spec.slos);
         run.search = Some(board.clone());

@@ -77,10 +77,21 @@ pub struct SearchBoard {
     pub slos: Vec<String>,
     /// Finished probes, in the order they ran.
     pub probes: Vec<crate::stats::capacity::Probe>,
-    /// The running probe's number (from 1) and rate.
-    pub current: Option<(usize, f64)>,
+    /// The probe running now; none between probes and once the search ends.
+    pub current: Option<RunningProbe>,
     /// What the search found so far, in a line.
     pub found: String,
+}
+
+/// The probe a capacity search is running: the console shows it as the
+/// last row of its probes, with the run's live figures beside it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunningProbe {
+    /// Its place among the search's probes, counted from 1 as the console
+    /// numbers them.
+    pub number: usize,
+    /// The rate it offers, in requests per second.
+    pub rate: f64,
 }
 
 /// What a watcher may ask of the run.

@@ -537,7 +537,7 @@ fn running_board(target: f64) -> crate::cluster::live::Board {
 /// cannot be steered, so + and - are not offered.
 #[test]
 fn a_capacity_search_shows_its_probes_and_cannot_be_steered() {
-    use crate::cluster::live::SearchBoard;
+    use crate::cluster::live::{RunningProbe, SearchBoard};
     use crate::stats::capacity::{Kind, Probe};
     let probe = |rate: f64, kind: Kind, why: &str| Probe {
         rate,
@@ -573,7 +573,10 @@ fn a_capacity_search_shows_its_probes_and_cannot_be_steered() {
             probe(200.0, Kind::Kept, ""),
             probe(400.0, Kind::Broken, "p99<25ms broke (observed 480ms)"),
         ],
-        current: Some((4, 300.0)),
+        current: Some(RunningProbe {
+            number: 4,
+            rate: 300.0,
+        }),
         found: "capacity 200/s so far".into(),
     });
     let mut ui = UiState::default();
