@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use volley::cluster::identity::Trust;
 use volley::cluster::wire::{self, hello_reply, master_message, worker_message};
 use volley::cluster::{PROTOCOL_VERSION, convert, framing};
-use volley::stats::{NameSnapshot, Snapshot, histogram};
+use volley::stats::{NameSnapshot, Snapshot, StatId, histogram};
 
 fn report_template(names: u32, seed: u64) -> Snapshot {
     let mut x = seed | 1;
@@ -27,7 +27,7 @@ fn report_template(names: u32, seed: u64) -> Snapshot {
     };
     let names = (0..names)
         .map(|n| {
-            let mut s = NameSnapshot::empty(n);
+            let mut s = NameSnapshot::empty(StatId(n));
             // Latencies as APIs have them: log-normal, median 20 ms, p99
             // near 80 ms (Box-Muller over the xorshift stream).
             for _ in 0..1000 {

@@ -8,7 +8,7 @@ use super::wire;
 use crate::engine::Share;
 use crate::scenario::{LoadModel, LoadSpec, Source, Stage, Think};
 use crate::stats::snapshot::Sparse;
-use crate::stats::{FailureCount, FailureKind, NameSnapshot, Snapshot};
+use crate::stats::{FailureCount, FailureKind, NameSnapshot, Snapshot, StatId};
 
 /// A message that does not hold what it must.
 #[derive(Debug, thiserror::Error)]
@@ -247,7 +247,7 @@ pub fn snapshot_to_wire(s: &Snapshot<Sparse>) -> wire::Snapshot {
             .names
             .iter()
             .map(|n| wire::NameStats {
-                name: n.name,
+                name: n.name.0,
                 buckets: n.hist.0.clone(),
                 requests: n.requests,
                 failures: n.failures,
@@ -299,7 +299,7 @@ pub fn snapshot_from_wire(
         let hist = Sparse::checked(n.buckets)
             .map_err(|e| bad("snapshot", format!("histogram of request {}: {e}", n.name)))?;
         let mut ns = NameSnapshot {
-            name: n.name,
+            name: StatId(n.name),
             hist,
             requests: n.requests,
             failures: n.failures,
@@ -465,7 +465,7 @@ mod tests {
 
     #[test]
     fn snapshots_survive_the_wire_and_bad_ones_are_refused() {
-        let mut n = NameSnapshot::<crate::stats::Latency>::empty(1);
+        let mut n = NameSnapshot::<crate::stats::Latency>::empty(StatId(1));
         for v in [120, 250, 99_000] {
             n.hist.record(v).unwrap();
         }

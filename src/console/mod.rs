@@ -14,6 +14,7 @@ pub mod view;
 #[cfg(test)]
 mod tests;
 
+use crate::stats::StatId;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -86,7 +87,10 @@ pub fn start(layout: Layout) -> std::io::Result<(Console, Watcher)> {
         .spawn(move || terminal::run(models_rx, commands_tx, closing, selecting))?;
     let watcher = Watcher {
         publish: Box::new(move |stats, board| {
-            let row = selected.load(Ordering::Relaxed).checked_sub(1);
+            let row = selected
+                .load(Ordering::Relaxed)
+                .checked_sub(1)
+                .and_then(StatId::at);
             let _ = models_tx.send(Some(Arc::new(Model::build(stats, board, &layout, row))));
         }),
         commands: commands_rx,

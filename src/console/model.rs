@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::cluster::live::{Board, Phase, WorkerRow};
 use crate::scenario::{Scenario, Step};
-use crate::stats::{NameTotals, RunStats};
+use crate::stats::{NameTotals, Rows, RunStats, StatId};
 
 /// Seconds of history the charts show.
 pub const HISTORY_SECS: u64 = 300;
@@ -24,8 +24,8 @@ pub enum RowKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     pub kind: RowKind,
-    /// Its statistics index (usize::MAX for the total).
-    pub stat: usize,
+    /// Its statistics row ([`StatId::TOTAL`] for the total).
+    pub stat: StatId,
     /// Rows of one group (a request, or a flow and its steps) sort together.
     pub group: usize,
     pub name: String,
@@ -130,8 +130,8 @@ pub struct Layout {
     pub target: String,
     /// Shown while waiting for workers (where the master listens).
     pub info: String,
-    /// (kind, statistics index, group) in display order.
-    pub order: Vec<(RowKind, usize, usize)>,
+    /// (kind, statistics row, group) in display order.
+    pub order: Vec<(RowKind, StatId, usize)>,
 }
 
 impl Layout {
@@ -148,23 +148,23 @@ impl Layout {
             })
             .collect();
         // A streaming call's rows follow it, as steps follow their flow.
-        let streams = |i: usize, group: usize, order: &mut Vec<(RowKind, usize, usize)>| {
+        let streams = |i: usize, group: usize, order: &mut Vec<(RowKind, StatId, usize)>| {
             if let Some(st) = s.requests.get(i).and_then(|r| r.stream()) {
                 for stat in st.stats {
-                    order.push((RowKind::Step, stat as usize, group));
+                    order.push((RowKind::Step, stat, group));
                 }
             }
         };
         for i in (0..s.requests.len()).filter(|i| !steps.contains(i)) {
-            order.push((RowKind::Request, i, group));
+            order.push((RowKind::Request, Rows::request(i), group));
             streams(i, group, &mut order);
             group += 1;
         }
         for (f, flow) in s.flows.iter().enumerate() {
-            order.push((RowKind::Flow, s.flow_stat(f) as usize, group));
+            order.push((RowKind::Flow, s.flow_stat(f), group));
             for st in &flow.steps {
                 if let Step::Request(i) = st {
-                    order.push((RowKind::Step, *i, group));
+                    order.push((RowKind::Step, Rows::request(*i), group));
                     streams(*i, group, &mut order);
                 }
             }
@@ -180,7 +180,7 @@ impl Layout {
 }
 
 fn row(
-    (kind, stat, group): (RowKind, usize, usize),
+    (kind, stat, group): (RowKind, StatId, usize),
     name: &str,
     n: &NameTotals,
     run: &RunStats,
@@ -249,13 +249,23 @@ impl Model {
     /// One frame's worth of the run's state.
     /// `selected`: the statistics index of the row the console has
     /// selected, whose own series the charts then show.
-    pub fn build(run: &RunStats, board: &Board, layout: &Layout, selected: Option<usize>) -> Model {
+    pub fn build(
+        run: &RunStats,
+        board: &Board,
+        layout: &Layout,
+        selected: Option<StatId>,
+    ) -> Model {
         let rows = layout
             .order
             .iter()
-            .filter_map(|&(kind, i, group)| {
-                let n = run.totals.get(i)?;
-                Some(row((kind, i, group), run.names.get(i)?, n, run))
+            .filter_map(|&(kind, stat, group)| {
+                let n = run.totals.get(stat.index())?;
+                Some(row(
+                    (kind, stat, group),
+                    run.names.get(stat.index())?,
+                    n,
+                    run,
+                ))
             })
             .collect();
         let total = run.total();
@@ -267,14 +277,14 @@ impl Model {
             .filter(|p| p.t + HISTORY_SECS > newest)
             .map(|p| Point::of(p, p.requests, p.failures, &p.latency))
             .collect();
-        let selected = selected.and_then(|i| {
-            let name = run.names.get(i)?.clone();
+        let selected = selected.and_then(|stat| {
+            let name = run.names.get(stat.index())?.clone();
             let points = run
                 .series
                 .points
                 .iter()
                 .filter(|p| p.t + HISTORY_SECS > newest)
-                .map(|p| match p.names.iter().find(|n| n.name as usize == i) {
+                .map(|p| match p.names.iter().find(|n| n.name == stat) {
                     Some(n) => Point::of(p, n.requests, n.failures, &n.latency),
                     None => Point::of(p, 0, 0, &Default::default()),
                 })
@@ -323,7 +333,7 @@ impl Model {
             distribution: distribution(&total),
             rows,
             total_row: row(
-                (RowKind::Request, usize::MAX, usize::MAX),
+                (RowKind::Request, StatId::TOTAL, usize::MAX),
                 "total",
                 &total,
                 run,

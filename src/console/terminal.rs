@@ -78,7 +78,7 @@ fn frames(
                     Action::Quit if done => return Ok(()),
                     Action::Select => {
                         // The charts follow the selected row (not the total).
-                        let stat = view::selected_stat(m, &ui).map_or(0, |s| s + 1);
+                        let stat = view::selected_stat(m, &ui).map_or(0, |s| s.index() + 1);
                         selected.store(stat, Ordering::Relaxed);
                     }
                     Action::Quit => {

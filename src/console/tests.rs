@@ -11,15 +11,16 @@ use super::keys::{Action, handle};
 use super::model::{FailureRow, Model, Point, Row, RowKind};
 use super::view::{Sort, Tab, UiState, draw, sorted_rows};
 use crate::cluster::live::{Command, Phase, WorkerRow};
+use crate::stats::{Rows, StatId};
 
 fn row(kind: RowKind, group: usize, name: &str, requests: u64, p99: u64) -> Row {
     Row {
         kind,
         // Distinct per name, as statistics indices are.
         stat: if group == usize::MAX {
-            usize::MAX
+            StatId::TOTAL
         } else {
-            name.len() * 7 + group
+            Rows::request(name.len() * 7 + group)
         },
         group,
         name: name.into(),
@@ -303,12 +304,10 @@ fn a_frame_is_built_from_the_runs_statistics() {
     )
     .unwrap();
     let layout = super::model::Layout::of(&s);
-    let mut run = RunStats::new(s.names())
-        .with_streams(s.stream_names())
-        .with_flows(s.flows.len());
+    let mut run = RunStats::new(s.rows.clone());
     let names = (0..4u32)
         .map(|i| {
-            let mut n = NameSnapshot::empty(i);
+            let mut n = NameSnapshot::empty(StatId(i));
             for v in [100, 200, 300] {
                 histogram::record(&mut n.hist, v * u64::from(i + 1));
                 n.requests += 1;
@@ -369,15 +368,15 @@ fn a_streaming_calls_rows_follow_it_as_steps() {
         ["chat", "one", "sent:chat", "first:chat", "msg:chat"]
     );
     let layout = super::model::Layout::of(&s);
-    let order: Vec<(RowKind, usize, usize)> = layout.order.clone();
+    let order: Vec<(RowKind, StatId, usize)> = layout.order.clone();
     assert_eq!(
         order,
         [
-            (RowKind::Request, 0, 0),
-            (RowKind::Step, 2, 0),
-            (RowKind::Step, 3, 0),
-            (RowKind::Step, 4, 0),
-            (RowKind::Request, 1, 1),
+            (RowKind::Request, StatId(0), 0),
+            (RowKind::Step, StatId(2), 0),
+            (RowKind::Step, StatId(3), 0),
+            (RowKind::Step, StatId(4), 0),
+            (RowKind::Request, StatId(1), 1),
         ]
     );
 }
@@ -479,7 +478,7 @@ fn a_frame_built_for_a_selected_name_carries_its_series() {
     for sec in 1..=3u64 {
         let names = (0..2u32)
             .map(|i| {
-                let mut n = NameSnapshot::empty(i);
+                let mut n = NameSnapshot::empty(StatId(i));
                 for _ in 0..(10 * (i as u64 + 1)) {
                     histogram::record(&mut n.hist, 1000 * (i as u64 + 1));
                     n.requests += 1;
@@ -504,9 +503,12 @@ fn a_frame_built_for_a_selected_name_carries_its_series() {
         scenario: "s".into(),
         target: "t".into(),
         info: String::new(),
-        order: vec![(RowKind::Request, 0, 0), (RowKind::Request, 1, 1)],
+        order: vec![
+            (RowKind::Request, StatId(0), 0),
+            (RowKind::Request, StatId(1), 1),
+        ],
     };
-    let m = Model::build(&run, &board, &layout, Some(1));
+    let m = Model::build(&run, &board, &layout, Some(StatId(1)));
     let (name, points) = m.selected.clone().unwrap();
     assert_eq!(name, "b");
     assert_eq!(points.len(), 3);

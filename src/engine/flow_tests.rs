@@ -103,7 +103,7 @@ fn recorded(shared: &Shared) -> BTreeMap<String, NameSnapshot> {
         .recorder
         .drain()
         .into_iter()
-        .map(|n| (names[n.name as usize].clone(), n))
+        .map(|n| (names[n.name.index()].clone(), n))
         .collect()
 }
 

@@ -254,7 +254,7 @@ pub fn write_history(
         // A second's rows per name, in Locust's order: by name, then type.
         let mut named: Vec<Vec<String>> = Vec::new();
         for n in &p.names {
-            let i = n.name as usize;
+            let i = n.name.index();
             let Some(c) = per_name.get_mut(i) else {
                 continue;
             };

@@ -13,7 +13,7 @@ use super::run_report::RunReport;
 use crate::stats::histogram;
 use crate::stats::series::Point;
 use crate::stats::threshold::Threshold;
-use crate::stats::{FailureCount, Latencies, NameClass, NameTotals, RunStats};
+use crate::stats::{FailureCount, Latencies, NameClass, NameTotals, Rows, RunStats, StatId};
 
 /// Why a result could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -102,7 +102,7 @@ pub fn load(path: &Path) -> Result<RunReport, LoadError> {
     from_json(doc, &shown)
 }
 
-fn totals(i: u32, s: &StatsJson, path: &str) -> Result<NameTotals, LoadError> {
+fn totals(i: StatId, s: &StatsJson, path: &str) -> Result<NameTotals, LoadError> {
     let bad = |reason: String| LoadError::Histogram {
         path: path.to_owned(),
         name: s.name.clone(),
@@ -190,13 +190,13 @@ pub fn from_json(mut doc: ResultJson, path: &str) -> Result<RunReport, LoadError
     // Each name's text (its base64 histogram) is freed once decoded, so a
     // result's peak is its text or its statistics, not both.
     for (i, mut s) in all.into_iter().enumerate() {
-        totals_of.push(totals(i as u32, &s, path)?);
+        totals_of.push(totals(Rows::request(i), &s, path)?);
         requests = requests.max(s.requests);
         names.push(std::mem::take(&mut s.name));
         kinds.push(std::mem::take(&mut s.kind));
         methods.push(std::mem::take(&mut s.method));
     }
-    let mut stats = RunStats::new(names).with_streams(streams).with_flows(flows);
+    let mut stats = RunStats::new(Rows::from_parts(names, flows, streams));
     stats.totals = totals_of;
     if doc.totals.failures > doc.totals.requests {
         return Err(inconsistent(
@@ -277,7 +277,7 @@ pub fn from_json(mut doc: ResultJson, path: &str) -> Result<RunReport, LoadError
 /// rows (as a run keeps them), each once, in the order first seen; and
 /// where each report's names went. A merged name is given as (report,
 /// index) of its first sighting.
-fn union_names(reports: &[(String, RunReport)]) -> (Vec<(usize, usize)>, Vec<Vec<u32>>) {
+fn union_names(reports: &[(String, RunReport)]) -> (Vec<(usize, usize)>, Vec<Vec<StatId>>) {
     let mut order: Vec<(NameClass, usize, usize)> = Vec::new();
     let mut seen: BTreeMap<(NameClass, &str), usize> = BTreeMap::new();
     for (r, (_, rep)) in reports.iter().enumerate() {
@@ -292,9 +292,9 @@ fn union_names(reports: &[(String, RunReport)]) -> (Vec<(usize, usize)>, Vec<Vec
     // Requests, flows, streams, each group in first-seen order.
     let mut sorted: Vec<usize> = (0..order.len()).collect();
     sorted.sort_by_key(|&k| (order[k].0, k));
-    let mut position = vec![0u32; order.len()];
+    let mut position = vec![StatId(0); order.len()];
     for (new, &k) in sorted.iter().enumerate() {
-        position[k] = new as u32;
+        position[k] = Rows::request(new);
     }
     let maps = reports
         .iter()
@@ -378,9 +378,8 @@ pub fn merge(mut reports: Vec<(String, RunReport)>, align: Align) -> Result<RunR
         .iter()
         .filter(|d| d.3 == NameClass::Stream)
         .count();
-    let mut stats = RunStats::new(described.iter().map(|d| d.0.clone()).collect())
-        .with_streams(streams)
-        .with_flows(flows);
+    let names = described.iter().map(|d| d.0.clone()).collect();
+    let mut stats = RunStats::new(Rows::from_parts(names, flows, streams));
     let started = reports
         .iter()
         .map(|(_, r)| r.started_unix_ms)
@@ -418,7 +417,7 @@ pub fn merge(mut reports: Vec<(String, RunReport)>, align: Align) -> Result<RunR
             } else {
                 n
             };
-            stats.totals[map[i] as usize]
+            stats.totals[map[i].index()]
                 .checked_add(n)
                 .map_err(|e| overflow(&format!("the {} of {name:?}", e.what)))?;
         }
@@ -448,7 +447,7 @@ pub fn merge(mut reports: Vec<(String, RunReport)>, align: Align) -> Result<RunR
                 p.t.checked_add(shift)
                     .ok_or_else(|| overflow("the series' times"))?;
             for n in &mut p.names {
-                n.name = map.get(n.name as usize).copied().unwrap_or(n.name);
+                n.name = map.get(n.name.index()).copied().unwrap_or(n.name);
             }
             match series.get_mut(&p.t) {
                 Some(q) => q.add_concurrent(&p),

@@ -15,9 +15,12 @@ fn report(names: &[&str], flows: usize, started: u64, seed: u64) -> RunReport {
                 .any(|p| n.starts_with(p))
         })
         .count();
-    let mut stats = RunStats::new(names.iter().map(|n| n.to_string()).collect())
-        .with_streams(streams)
-        .with_flows(flows);
+    let rows = Rows::from_parts(
+        names.iter().map(|n| n.to_string()).collect(),
+        flows,
+        streams,
+    );
+    let mut stats = RunStats::new(rows);
     for sec in 1..=3u64 {
         let mut snap = Snapshot {
             at_ms: sec * 1000,
@@ -26,7 +29,7 @@ fn report(names: &[&str], flows: usize, started: u64, seed: u64) -> RunReport {
             ..Snapshot::default()
         };
         for i in 0..names.len() as u32 {
-            let mut n = NameTotals::empty(i);
+            let mut n = NameTotals::empty(StatId(i));
             for k in 0..(10 + seed) {
                 n.hist.record(100 * (i as u64 + 1) + k * seed + sec);
                 n.requests += 1;
@@ -174,7 +177,7 @@ fn merging_adds_histograms_and_lines_up_series() {
         m.stats.series.points[4]
             .names
             .iter()
-            .find(|n| n.name == 0)
+            .find(|n| n.name == StatId(0))
             .map(|n| n.requests),
         Some(15)
     );

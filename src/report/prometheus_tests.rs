@@ -8,6 +8,7 @@ use crate::stats::Latency;
 use crate::stats::histogram;
 use crate::stats::histogram::record;
 use crate::stats::{FailureCount, FailureKind, NameSnapshot, Snapshot};
+use crate::stats::{Rows, StatId};
 
 /// A request name with everything that must be escaped: `we"ird\na`,
 /// a newline, `me`.
@@ -51,7 +52,7 @@ fn fixture() -> Fixture {
     let names: Vec<String> = ["home", WEIRD, "idle", "login", "flow:checkout"]
         .map(String::from)
         .into();
-    let mut stats = RunStats::new(names).with_flows(1);
+    let mut stats = RunStats::new(Rows::from_parts(names, 1, 0));
     stats.expect_sources(2);
     let mut truth: Vec<Latency> = (0..5).map(|_| histogram::new()).collect();
     let mut recorded = vec![Recorded::default(); 5];
@@ -68,7 +69,7 @@ fn fixture() -> Fixture {
                 ..Snapshot::default()
             };
             for name in [HOME, WEIRD_I, LOGIN, FLOW] {
-                let mut n = NameSnapshot::empty(name as u32);
+                let mut n = NameSnapshot::empty(Rows::request(name));
                 let k = name as u64 + 1;
                 for i in 0..(10 * k + sec) {
                     let v = 100 + i * 37 * k * sec + source;
@@ -666,7 +667,7 @@ fn streams_appear_only_in_stream_families_labelled_by_their_call() {
     let names: Vec<String> = ["chat", "flow:f", "sent:chat", "first:chat", "msg:chat"]
         .map(String::from)
         .into();
-    let mut stats = RunStats::new(names).with_streams(3).with_flows(1);
+    let mut stats = RunStats::new(Rows::from_parts(names, 1, 3));
     let mut snap = Snapshot {
         at_ms: 1000,
         interval_ms: 1000,
@@ -680,7 +681,7 @@ fn streams_appear_only_in_stream_families_labelled_by_their_call() {
         (3, 2, 2_000),
         (4, 10, 4_000),
     ] {
-        let mut n = NameSnapshot::empty(name);
+        let mut n = NameSnapshot::empty(StatId(name));
         for _ in 0..count {
             record(&mut n.hist, micros);
             n.requests += 1;

@@ -19,6 +19,7 @@ use super::file;
 use super::limits;
 use super::template::Scope;
 use super::{Scenario, Schema, Source};
+use crate::stats::Rows;
 
 // Public paths callers use (`scenario::compile::{Options, parse_duration, ...}`).
 pub use super::limits::{DEFAULT_DURATION, DEFAULT_TIMEOUT};
@@ -102,20 +103,23 @@ pub fn compile(
         cx.add_request(&mut requests, spec, r)?;
     }
     let flows = compile_flows(&cx, &parsed, &scope, &mut grpc_pool, &mut requests)?;
-    // Streaming calls' rows come after the flows', three per call.
-    let mut next = requests.len() + flows.len();
+    let rows = Rows::lay_out(
+        requests.iter().map(|r| r.name.as_str()),
+        flows.iter().map(|f| f.name.as_str()),
+        requests
+            .iter()
+            .filter(|r| r.stream().is_some())
+            .map(|r| r.name.as_str()),
+    )
+    .map_err(|e| cx.err(0..0, e.to_string()))?;
     let mut stream_names: HashSet<String> = HashSet::new();
-    for r in requests.iter_mut() {
-        if let super::RequestKind::Grpc(g) = &mut r.kind
-            && let Some(st) = &mut g.stream
-        {
-            for (k, slot) in st.stats.iter_mut().enumerate() {
-                *slot =
-                    u32::try_from(next + k).map_err(|_| cx.err(0..0, "too many request names"))?;
-            }
-            next += super::STREAM_PREFIXES.len();
-            stream_names.insert(r.name.clone());
-        }
+    let streaming = requests.iter_mut().filter_map(|r| match &mut r.kind {
+        super::RequestKind::Grpc(g) => g.stream.as_mut().map(|st| (&r.name, st)),
+        super::RequestKind::Http(_) => None,
+    });
+    for (k, (name, st)) in streaming.enumerate() {
+        st.stats = rows.stream(k);
+        stream_names.insert(name.clone());
     }
     let thresholds = compile_thresholds(&cx, &parsed, &flows, &stream_names)?;
     let name = parsed.scenario.name.clone().unwrap_or_else(|| {
@@ -135,6 +139,7 @@ pub fn compile(
         allow_empty: parsed.scenario.allow_empty,
         allow_all_failed: parsed.scenario.allow_all_failed,
         source,
+        rows,
     })
 }
 

@@ -542,6 +542,7 @@ fn compile_stream(
         interval,
         duration,
         ping_pong: s.ping_pong.as_ref().is_some_and(|p| *p.get_ref()),
-        stats: [0; 3],
+        // Laid out once every request is known (see `Rows`).
+        stats: [crate::stats::StatId(0); 3],
     })
 }

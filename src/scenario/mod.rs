@@ -38,6 +38,9 @@ mod variables;
 
 use std::time::Duration;
 
+pub use crate::stats::rows::{FLOW_PREFIX, STREAM_PREFIXES};
+use crate::stats::{Rows, StatId};
+
 pub use compile::{Sources, compile, load};
 pub use data::DataSource;
 pub use error::ScenarioError;
@@ -65,6 +68,8 @@ pub struct Scenario {
     pub allow_all_failed: bool,
     /// What it was compiled from, for shipping to workers.
     pub source: Source,
+    /// Its statistics rows: requests, flows, streaming calls' rows.
+    pub rows: Rows,
 }
 
 /// A threshold as the file gives it: the rule, and whether breaking it
@@ -110,15 +115,6 @@ pub struct Source {
     pub headers: Vec<(String, String)>,
 }
 
-/// Flows' statistics are named `flow:NAME`, so that reports and thresholds
-/// tell them from requests.
-pub const FLOW_PREFIX: &str = "flow:";
-
-/// A streaming call's own statistics, after its call's: the messages it
-/// sent (`sent:NAME`), its first answer message (`first:NAME`) and every
-/// answer message (`msg:NAME`). Names with these prefixes are theirs.
-pub const STREAM_PREFIXES: [&str; 3] = ["sent:", "first:", "msg:"];
-
 /// The scenario format's JSON Schema (draft 2020-12), generated from the
 /// types the file is read into, so it cannot drift from the parser; docs/
 /// scenario.schema.json is this text (a test keeps them equal).
@@ -131,24 +127,10 @@ pub fn schema() -> String {
 }
 
 impl Scenario {
-    /// Statistics names in index order (the index is what samples carry):
-    /// every request, then every flow as `flow:NAME`, then each streaming
-    /// call's three rows (see [`STREAM_PREFIXES`]).
+    /// Statistics names in index order (the index is what samples carry),
+    /// as [`Rows`] lays them out.
     pub fn names(&self) -> Vec<String> {
-        self.requests
-            .iter()
-            .map(|r| r.name.clone())
-            .chain(
-                self.flows
-                    .iter()
-                    .map(|f| format!("{FLOW_PREFIX}{}", f.name)),
-            )
-            .chain(self.streaming().flat_map(|r| {
-                STREAM_PREFIXES
-                    .iter()
-                    .map(move |p| format!("{p}{}", r.name))
-            }))
-            .collect()
+        self.rows.names().to_vec()
     }
 
     /// The first gRPC request whose schema comes from server reflection (a
@@ -165,11 +147,6 @@ impl Scenario {
         self.requests.iter().filter(|r| r.stream().is_some())
     }
 
-    /// How many statistics names belong to streaming calls (they come last).
-    pub fn stream_names(&self) -> usize {
-        self.streaming().count() * STREAM_PREFIXES.len()
-    }
-
     /// Whether a threshold may name `name`: a request, a step, `flow:NAME`
     /// or a streaming call's `sent:`, `first:` or `msg:NAME`.
     pub fn has_stat(&self, name: &str) -> bool {
@@ -183,9 +160,9 @@ impl Scenario {
             })
     }
 
-    /// The statistics index of flow `f`.
-    pub fn flow_stat(&self, f: usize) -> u32 {
-        (self.requests.len() + f) as u32
+    /// The statistics row of flow `f`.
+    pub fn flow_stat(&self, f: usize) -> StatId {
+        self.rows.flow(f)
     }
 
     /// The flow run once by each user before its iterations, if any.
@@ -301,8 +278,8 @@ pub struct StreamSpec {
     /// Bidirectional: send a message only once the previous one's answer
     /// came (a ping-pong), so that each message's latency is its own.
     pub ping_pong: bool,
-    /// The statistics indices of `sent:`, `first:` and `msg:NAME`.
-    pub stats: [u32; 3],
+    /// The statistics rows of `sent:`, `first:` and `msg:NAME`.
+    pub stats: [StatId; 3],
 }
 
 /// A journey: steps in order, each request measured on its own and the

@@ -9,6 +9,7 @@ pub mod health;
 pub mod histogram;
 pub mod latencies;
 pub mod recorder;
+pub mod rows;
 pub mod run;
 pub mod series;
 pub mod snapshot;
@@ -25,6 +26,7 @@ pub const LATE_AFTER_MS: u64 = 10;
 pub use histogram::Latency;
 pub use latencies::Latencies;
 pub use recorder::Recorder;
+pub use rows::{Rows, StatId};
 pub use run::{NameClass, NameTotals, RunStats};
 pub use snapshot::{CountOverflow, FailureCount, NameSnapshot, Snapshot};
 
@@ -141,8 +143,8 @@ impl std::fmt::Display for Failure {
 /// One finished request.
 #[derive(Debug, Clone)]
 pub struct Sample {
-    /// Index of the request name in the scenario.
-    pub name: u32,
+    /// The row it is recorded in.
+    pub name: StatId,
     /// From the intended start (open model) or the actual start (closed) to
     /// the end of the answer.
     pub micros: u64,

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 
 use super::histogram::{self, Latency};
+use super::rows::{Rows, StatId};
 use super::snapshot::{FailureCount, NameSnapshot, Sparse};
 use super::{Failure, FailureKind, Sample};
 
@@ -170,7 +171,7 @@ impl NameData {
 
     /// This name's first snapshot of the interval: the shard's histogram
     /// moved into it.
-    fn into_snapshot(self, name: u32) -> NameSnapshot {
+    fn into_snapshot(self, name: StatId) -> NameSnapshot {
         let mut snap = NameSnapshot {
             name,
             hist: self.values.into_latency(),
@@ -246,7 +247,7 @@ impl Recorder {
     /// Records one finished request.
     pub fn record(&self, sample: Sample) {
         self.with_shard(|shard| {
-            let idx = sample.name as usize;
+            let idx = sample.name.index();
             if shard.names.len() <= idx {
                 shard.names.resize_with(idx + 1, NameData::default);
             }
@@ -275,7 +276,7 @@ impl Recorder {
     /// Takes everything recorded since the last drain: per request name, in
     /// the order of the names, the shards' values and counters taken
     /// together. Costs the names plus what was recorded.
-    fn take(&self) -> Vec<(u32, NameData)> {
+    fn take(&self) -> Vec<(StatId, NameData)> {
         let shards: Vec<_> = self.shards.lock().clone();
         // Indexed by name.
         let mut out: Vec<Option<NameData>> = Vec::new();
@@ -297,7 +298,7 @@ impl Recorder {
         }
         out.into_iter()
             .enumerate()
-            .filter_map(|(i, d)| d.map(|d| (i as u32, d)))
+            .filter_map(|(i, d)| d.map(|d| (Rows::request(i), d)))
             .collect()
     }
 
@@ -342,7 +343,7 @@ mod tests {
 
     fn sample(name: u32, micros: u64, failure: Option<Failure>) -> Sample {
         Sample {
-            name,
+            name: StatId(name),
             micros,
             bytes_sent: 10,
             bytes_received: 20,
@@ -384,7 +385,7 @@ mod tests {
         rec.record(sample(1, 5, None));
         let again = rec.drain();
         assert_eq!(again.len(), 1);
-        assert_eq!(again[0].name, 1);
+        assert_eq!(again[0].name, StatId(1));
     }
 
     #[test]
@@ -435,7 +436,7 @@ mod tests {
             }
             let n = &snap[expected];
             expected += 1;
-            assert_eq!(n.name, name);
+            assert_eq!(n.name, StatId(name));
             assert_eq!(n.requests, truth.len());
             assert_eq!(n.bytes_sent, 10 * truth.len());
             assert!(equal(&n.hist, &truth), "name {name}");
@@ -452,7 +453,7 @@ mod tests {
         }
         let snap = rec.drain();
         assert_eq!(snap.len(), 1);
-        assert_eq!(snap[0].name, 9_999);
+        assert_eq!(snap[0].name, StatId(9_999));
         // 2,048 counters, not 23,552.
         assert!(snap[0].hist.distinct_values() <= 2048);
         // Past FEW_VALUES in one shard: dense, still sized to the range.

@@ -8,6 +8,7 @@ use super::buckets::Buckets;
 use super::health::{self, Health};
 use super::histogram;
 use super::latencies::Latencies;
+use super::rows::{Rows, StatId};
 use super::series::{Cumulative, NamePoint, Percentiles, Point, Series};
 use super::snapshot::{Hist, NameSnapshot, Snapshot};
 
@@ -29,7 +30,7 @@ struct Pending {
     users: u64,
     /// Engines that reported this second.
     reports: u64,
-    names: BTreeMap<u32, PendingName>,
+    names: BTreeMap<StatId, PendingName>,
 }
 
 /// What a statistics name measures, in the order names are kept.
@@ -96,12 +97,15 @@ pub struct RunStats {
 }
 
 impl RunStats {
-    pub fn new(names: Vec<String>) -> Self {
-        let totals = (0..names.len() as u32).map(NameTotals::empty).collect();
+    pub fn new(rows: impl Into<Rows>) -> Self {
+        let (names, flows, streams) = rows.into().into_parts();
+        let totals = (0..names.len())
+            .map(|i| NameTotals::empty(Rows::request(i)))
+            .collect();
         RunStats {
             names,
-            flows: 0,
-            streams: 0,
+            flows,
+            streams,
             totals,
             elapsed_ms: 0,
             reset_at_ms: 0,
@@ -126,20 +130,6 @@ impl RunStats {
     /// [`RunStats::name_history`]).
     pub fn with_name_history(mut self, on: bool) -> Self {
         self.name_history = on;
-        self
-    }
-
-    /// Marks the last `n` names (before any streams') as flows.
-    pub fn with_flows(mut self, n: usize) -> Self {
-        self.flows = n.min(self.names.len().saturating_sub(self.streams));
-        self
-    }
-
-    /// Marks the last `n` names as streaming calls' rows (call it before
-    /// [`RunStats::with_flows`]).
-    pub fn with_streams(mut self, n: usize) -> Self {
-        self.streams = n.min(self.names.len());
-        self.flows = self.flows.min(self.names.len() - self.streams);
         self
     }
 
@@ -247,7 +237,7 @@ impl RunStats {
         let requests = snap
             .names
             .iter()
-            .filter(|n| (n.name as usize) < self.request_names())
+            .filter(|n| n.name.index() < self.request_names())
             .fold(0u64, |a, n| a.saturating_add(n.requests));
         self.health.entry(source).or_default().add(snap, requests);
         self.waited_starts = self.waited_starts.saturating_add(snap.waited_starts);
@@ -263,10 +253,10 @@ impl RunStats {
             // Counters go into the totals now; the histogram once, when its
             // second is sealed (a master merging a thousand workers adds
             // each report's buckets once, not twice).
-            if (n.name as usize) < first_other {
+            if n.name.index() < first_other {
                 self.received_so_far = self.received_so_far.saturating_add(n.bytes_received);
             }
-            if let Some(t) = self.totals.get_mut(n.name as usize) {
+            if let Some(t) = self.totals.get_mut(n.name.index()) {
                 t.add_counts(n);
                 // Failures are seen in the second of the report that
                 // brought them (Locust's First Seen and Last Seen).
@@ -319,7 +309,7 @@ impl RunStats {
         for (name, mut n) in p.names {
             let latency = n.latency.percentiles();
             let mut so_far = None;
-            if let Some(t) = self.totals.get_mut(name as usize) {
+            if let Some(t) = self.totals.get_mut(name.index()) {
                 n.latency.add_to(&mut t.hist);
                 if self.name_history && !t.hist.is_empty() {
                     so_far = Some(Box::new(Cumulative::of(
@@ -331,7 +321,7 @@ impl RunStats {
             }
             // A flow's iterations and a stream's messages are not requests:
             // they stay out of the sums.
-            if (name as usize) < first_flow {
+            if name.index() < first_flow {
                 n.latency.add_into(&mut total);
                 requests = requests.saturating_add(n.requests);
                 failures = failures.saturating_add(n.failures);
@@ -384,7 +374,7 @@ impl RunStats {
 
     /// All requests added together (flows left out).
     pub fn total(&self) -> NameTotals {
-        let mut t = NameTotals::empty(u32::MAX);
+        let mut t = NameTotals::empty(StatId::TOTAL);
         for n in &self.totals[..self.request_names()] {
             t.add(n);
         }
@@ -418,10 +408,8 @@ impl RunStats {
         let (flows, streams) = (self.flows, self.streams);
         let (elapsed_ms, expected) = (self.elapsed_ms, self.expected_sources);
         let name_history = self.name_history;
-        *self = RunStats::new(std::mem::take(&mut self.names))
-            .with_streams(streams)
-            .with_flows(flows)
-            .with_name_history(name_history);
+        let rows = Rows::from_parts(std::mem::take(&mut self.names), flows, streams);
+        *self = RunStats::new(rows).with_name_history(name_history);
         self.elapsed_ms = elapsed_ms;
         self.reset_at_ms = elapsed_ms;
         self.expected_sources = expected;

@@ -8,6 +8,8 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::rows::StatId;
+
 /// The most points kept; past it, old points merge.
 pub const MAX_POINTS: usize = 7200;
 /// The most per-name entries ([`NamePoint`]s, 56 bytes each) kept in all
@@ -51,7 +53,7 @@ impl Percentiles {
 /// One request name within a point.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NamePoint {
-    pub name: u32,
+    pub name: StatId,
     pub requests: u64,
     pub failures: u64,
     #[serde(flatten)]
@@ -124,7 +126,7 @@ impl Point {
     /// `later` point's when it follows, none when both ran side by side.
     /// Counts saturate: a point may come from a file.
     fn add_names(names: &mut Vec<NamePoint>, other: &[NamePoint], later: bool) {
-        let mut at: HashMap<u32, usize> =
+        let mut at: HashMap<StatId, usize> =
             names.iter().enumerate().map(|(i, n)| (n.name, i)).collect();
         for n in other {
             match at.get(&n.name) {
@@ -280,7 +282,7 @@ mod tests {
             let mut p = point(t);
             p.names = (0..NAMES)
                 .map(|name| NamePoint {
-                    name,
+                    name: StatId(name),
                     requests: 2,
                     failures: u64::from(name % 2),
                     latency: Percentiles {
@@ -303,7 +305,13 @@ mod tests {
         assert_eq!(s.points.iter().map(|p| p.step).sum::<u64>(), n);
         assert!(s.points.windows(2).all(|w| w[0].t < w[1].t));
         for name in [0, 1, 4_321, NAMES - 1] {
-            let of = |p: &Point| p.names.iter().find(|m| m.name == name).cloned().unwrap();
+            let of = |p: &Point| {
+                p.names
+                    .iter()
+                    .find(|m| m.name == StatId(name))
+                    .cloned()
+                    .unwrap()
+            };
             let requests: u64 = s.points.iter().map(|p| of(p).requests).sum();
             assert_eq!(requests, 2 * n);
             let failures: u64 = s.points.iter().map(|p| of(p).failures).sum();

@@ -6,6 +6,7 @@ use super::FailureKind;
 use super::buckets::Buckets;
 use super::histogram::{self, Latency};
 use super::latencies::Latencies;
+use super::rows::StatId;
 
 /// Failures of one kind and reason for one request name.
 #[derive(Debug, Clone, PartialEq)]
@@ -239,8 +240,8 @@ fn check(what: &'static str, have: u64, adding: u64) -> Result<(), CountOverflow
 /// One request name's statistics over an interval (or, added up, a run).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NameSnapshot<H = Latency> {
-    /// Index of the name in the scenario's list of names.
-    pub name: u32,
+    /// The row it belongs to.
+    pub name: StatId,
     pub hist: H,
     pub requests: u64,
     pub failures: u64,
@@ -273,7 +274,7 @@ impl<H> NameSnapshot<H> {
 }
 
 impl<T: Sum> NameSnapshot<T> {
-    pub fn empty(name: u32) -> Self {
+    pub fn empty(name: StatId) -> Self {
         NameSnapshot {
             name,
             hist: T::empty(),
@@ -447,7 +448,7 @@ impl<H> Snapshot<H> {
     pub fn requests_before(&self, first_other: usize) -> u64 {
         self.names
             .iter()
-            .filter(|n| (n.name as usize) < first_other)
+            .filter(|n| n.name.index() < first_other)
             .fold(0, |a, n| a.saturating_add(n.requests))
     }
 
@@ -477,7 +478,7 @@ mod tests {
     }
 
     fn named(name: u32, values: &[u64]) -> NameSnapshot {
-        let mut n = NameSnapshot::empty(name);
+        let mut n = NameSnapshot::empty(StatId(name));
         for v in values {
             record(&mut n.hist, *v);
             n.requests += 1;
@@ -518,7 +519,7 @@ mod tests {
                 named(3, c)
             })
             .collect();
-        let mut merged = NameSnapshot::empty(3);
+        let mut merged = NameSnapshot::empty(StatId(3));
         for p in &parts {
             let sparse = NameSnapshot {
                 hist: Sparse::of(&p.hist),

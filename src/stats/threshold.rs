@@ -375,7 +375,7 @@ mod tests {
     fn an_abort_threshold_breaks_only_past_its_delay_and_with_requests() {
         use std::time::Duration;
         let mut run = RunStats::new(vec!["a".into(), "b".into()]);
-        let mut n = crate::stats::NameSnapshot::empty(0);
+        let mut n = crate::stats::NameSnapshot::empty(crate::stats::StatId(0));
         for v in 1..=100u64 {
             record(&mut n.hist, v * 1000);
             n.requests += 1;
@@ -416,7 +416,7 @@ mod tests {
     #[test]
     fn evaluates_against_a_run() {
         let mut run = RunStats::new(vec!["a".into(), "b".into()]);
-        let mut n = crate::stats::NameSnapshot::empty(0);
+        let mut n = crate::stats::NameSnapshot::empty(crate::stats::StatId(0));
         for v in 1..=1000u64 {
             record(&mut n.hist, v * 1000);
             n.requests += 1;

@@ -230,9 +230,7 @@ pub async fn gather(
     let deadline = tokio::time::Instant::now() + spec.workers.join_timeout;
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut board = board_of(spec);
-    let waiting_stats = RunStats::new(spec.scenario.names())
-        .with_streams(spec.scenario.stream_names())
-        .with_flows(spec.scenario.flows.len());
+    let waiting_stats = RunStats::new(spec.scenario.rows.clone());
     let mut by_hand = false;
     'waiting: while pool.len() < spec.workers.expect {
         tokio::select! {

@@ -124,12 +124,9 @@ impl<'a> RunState<'a> {
         if pool.is_empty() {
             return Err(RunError::Failed("no worker is connected any more".into()));
         }
-        let names = spec.scenario.names();
-        let name_count = names.len();
-        let mut stats = RunStats::new(names)
-            .with_streams(spec.scenario.stream_names())
-            .with_flows(spec.scenario.flows.len())
-            .with_name_history(spec.name_history);
+        let name_count = spec.scenario.rows.names().len();
+        let mut stats =
+            RunStats::new(spec.scenario.rows.clone()).with_name_history(spec.name_history);
         let members = Members(
             std::mem::take(&mut pool.members)
                 .into_values()

@@ -10,6 +10,7 @@ mod header;
 mod tables;
 mod text;
 
+use crate::stats::StatId;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -167,14 +168,14 @@ pub fn sorted_rows(model: &Model, sort: Sort) -> Vec<&Row> {
 /// The statistics index of the row whose charts the console shows: the
 /// selected row of the requests table once the user moved to it, not the
 /// total.
-pub fn selected_stat(model: &Model, ui: &UiState) -> Option<usize> {
+pub fn selected_stat(model: &Model, ui: &UiState) -> Option<StatId> {
     if !ui.follow || ui.tab != Tab::Requests {
         return None;
     }
     sorted_rows(model, ui.sort)
         .get(ui.selected)
         .map(|r| r.stat)
-        .filter(|s| *s != usize::MAX)
+        .filter(|s| *s != StatId::TOTAL)
 }
 
 /// How many rows the current view has (for moving the selection).

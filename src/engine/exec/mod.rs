@@ -26,7 +26,7 @@ use crate::client::h2conn;
 use crate::client::http::HttpConn;
 use crate::scenario::template::RenderCtx;
 use crate::scenario::{DataSource, HttpSpec, Scenario, StreamSpec};
-use crate::stats::{Failure, FailureKind, Recorder, Sample};
+use crate::stats::{Failure, FailureKind, Recorder, Rows, Sample};
 
 mod conns;
 mod grpc;
@@ -249,7 +249,7 @@ impl Requests {
             Err(_) => (prepared.cut(user), Some(timed_out())),
         };
         Sample {
-            name: idx as u32,
+            name: Rows::request(idx),
             micros,
             bytes_sent: carried.sent,
             bytes_received: carried.received,

@@ -61,7 +61,7 @@ impl Side {
             }
             for point in &r.stats.series.points {
                 for n in &point.names {
-                    let i = n.name as usize;
+                    let i = n.name.index();
                     let Some(name) = r.stats.names.get(i) else {
                         continue;
                     };

@@ -6,7 +6,7 @@ use crate::report::json;
 use crate::report::merge;
 use crate::report::run_report::RunReport;
 use crate::stats::histogram::record;
-use crate::stats::{NameSnapshot, RunStats, Snapshot};
+use crate::stats::{NameSnapshot, Rows, RunStats, Snapshot};
 
 /// One name of a synthetic run: its latency centre (µs) per second, and
 /// its failures per second.
@@ -53,7 +53,7 @@ fn run(specs: &[Spec], seed: u64) -> RunReport {
             let Some(&level) = s.levels.get(t) else {
                 continue;
             };
-            let mut n = NameSnapshot::empty(i as u32);
+            let mut n = NameSnapshot::empty(Rows::request(i));
             for v in spread_around(level, s.per_second, seed * 1000 + t as u64 * 10 + i as u64) {
                 record(&mut n.hist, v);
                 n.requests += 1;
