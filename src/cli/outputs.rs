@@ -29,7 +29,8 @@ pub struct ReportFiles {
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// Write PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv
-    /// and PREFIX_exceptions.csv, as Locust writes them.
+    /// and PREFIX_exceptions.csv, as Locust writes them, and
+    /// PREFIX_ttfb.csv (times to first byte) when the run has HTTP requests.
     #[arg(long, value_name = "PREFIX")]
     pub csv: Option<PathBuf>,
     /// With --csv: a row per request name each second in the history too,
@@ -113,6 +114,11 @@ pub fn write(report: &RunReport, files: &ReportFiles) -> Result<Exit, Exit> {
         write_file(&path("exceptions"), |f| {
             csv::write_exceptions(f, stats).map_err(Into::into)
         })?;
+        if stats.tail.ttfb > 0 {
+            write_file(&path("ttfb"), |f| {
+                csv::write_ttfb(f, stats, &kinds, methods).map_err(Into::into)
+            })?;
+        }
     }
     if let Some(path) = &files.junit {
         write_file(path, |f| {

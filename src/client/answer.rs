@@ -2,6 +2,8 @@
 //! whichever protocol brought it (HTTP/1.1, HTTP/2; gRPC's metadata as
 //! headers): its status, its body as kept, its bytes and its headers.
 
+use std::time::Instant;
+
 use super::body::Body;
 use super::decode::Encoding;
 use super::h1::MAX_HEADERS;
@@ -19,6 +21,10 @@ pub struct HttpAnswer {
     pub headers: Headers,
     /// What `Content-Encoding` says was done to the body.
     pub encoding: Encoding,
+    /// When the first byte of the body arrived (the end of the head when
+    /// the answer has no body): the time to first byte, read against the
+    /// request's start. Of a chain's answers, the final one's.
+    pub first_byte: Instant,
 }
 
 /// Response headers, kept only when something will read them.

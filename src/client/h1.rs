@@ -12,6 +12,7 @@
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
@@ -246,6 +247,11 @@ impl H1Conn {
         } else {
             Headers::None
         };
+        // The body's first byte is here already (it came with the head's
+        // last read) or the answer has none; else it is the first read of
+        // the body that brings it. One clock read per answer.
+        let mut first_byte = (!self.rbuf.is_empty() || matches!(head.framing, Framing::Length(0)))
+            .then(Instant::now);
         let body = match head.framing {
             // The usual answer: a small body, already here whole.
             Framing::Length(n) if n <= keep_body as u64 && self.rbuf.len() as u64 >= n => {
@@ -284,7 +290,11 @@ impl H1Conn {
                                     .with_detail(format!("after {} body bytes", decoder.wire()));
                             return Err((f, None));
                         }
-                        Ok(_) => {}
+                        Ok(_) => {
+                            if first_byte.is_none() {
+                                first_byte = Some(Instant::now());
+                            }
+                        }
                         Err(e) => return Err((io_failure(e), None)),
                     }
                 }
@@ -299,6 +309,9 @@ impl H1Conn {
             received,
             headers,
             encoding: head.encoding,
+            // An answer closed before any body byte (a close-delimited
+            // empty body) had its last byte with the head.
+            first_byte: first_byte.unwrap_or_else(Instant::now),
         })
     }
 

@@ -11,6 +11,7 @@ use std::future::Future;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::uri::{Authority, Scheme};
@@ -402,7 +403,8 @@ pub async fn send_h2(
     } else {
         Headers::None
     };
-    let body = read_body(body, &mut pipe, keep_body, &mut c.arrived).await?;
+    let headed = Instant::now();
+    let (body, first_data) = read_body(body, &mut pipe, keep_body, &mut c.arrived).await?;
     // The answer is whole: what of the request is unsent is never needed,
     // and dropping the pipe resets the stream rather than leave it open.
     drop(pipe);
@@ -414,6 +416,7 @@ pub async fn send_h2(
         received,
         headers,
         encoding,
+        first_byte: first_data.unwrap_or(headed),
     })
 }
 
@@ -459,7 +462,8 @@ async fn read_body(
     pipe: &mut Option<Pipe<Full<Bytes>>>,
     keep: usize,
     arrived: &mut u64,
-) -> Result<Body, Failure> {
+) -> Result<(Body, Option<Instant>), Failure> {
+    let mut first_data = None;
     let mut first: Option<Bytes> = None;
     let mut kept: Option<Kept> = None;
     loop {
@@ -473,6 +477,9 @@ async fn read_body(
             Some(Err(e)) => return Err(h2conn::h2_failure(&e)),
             Some(Ok(d)) => d,
         };
+        if first_data.is_none() && !data.is_empty() {
+            first_data = Some(Instant::now());
+        }
         let _ = body.flow_control().release_capacity(data.len());
         *arrived = arrived.saturating_add(data.len() as u64);
         match (&mut kept, first.take()) {
@@ -492,9 +499,10 @@ async fn read_body(
     if let Err(e) = std::future::poll_fn(|cx| body.poll_trailers(cx)).await {
         return Err(h2conn::h2_failure(&e));
     }
-    Ok(match (kept, first) {
+    let body = match (kept, first) {
         (Some(k), _) => k.finish(),
         (None, Some(b)) => Body::whole(b),
         (None, None) => Body::default(),
-    })
+    };
+    Ok((body, first_data))
 }

@@ -25,10 +25,14 @@
 //!   resolution (`7.949`), Locust's with its own timer's (`7.949184000608511`).
 //! - `_exceptions.csv` lists volley's own failures (kind `internal`, a
 //!   caught panic), the nearest thing to an exception in a user's code.
+//! - Times to first byte (`ttfb:NAME` rows) are no Locust row: they go to
+//!   a file of their own, PREFIX_ttfb.csv, written only when the run has
+//!   HTTP requests, and Locust's four files stay as Locust writes them.
 
 use std::io::Write;
 use std::time::{Duration, UNIX_EPOCH};
 
+use crate::stats::rows::TTFB_PREFIX;
 use crate::stats::series::{Cumulative, Percentiles, Point};
 use crate::stats::{FailureKind, NameTotals, RunStats};
 
@@ -149,7 +153,7 @@ pub fn write_stats(
     ];
     header.extend(PCT_HEADERS);
     w.write_record(&header)?;
-    let mut rows: Vec<(String, &str, usize)> = (0..run.names.len())
+    let mut rows: Vec<(String, &str, usize)> = (0..run.ttfb_names().start)
         .map(|i| (type_of(methods, kinds, i), run.names[i].as_str(), i))
         .collect();
     rows.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
@@ -157,6 +161,61 @@ pub fn write_stats(
         w.write_record(stats_row(&kind, name, &run.totals[i], run))?;
     }
     w.write_record(stats_row("", "Aggregated", &run.total(), run))?;
+    w.flush()?;
+    Ok(())
+}
+
+/// Writes PREFIX_ttfb.csv: per HTTP request, sorted by name then type as
+/// the stats file is, its time to first byte (from its start to the first
+/// byte of its answer's body) in milliseconds: count, mean, min, max and
+/// the stats file's percentiles.
+pub fn write_ttfb(
+    out: impl Write,
+    run: &RunStats,
+    kinds: &[&str],
+    methods: &[String],
+) -> csv::Result<()> {
+    let mut w = writer(out);
+    let mut header = vec![
+        "Type",
+        "Name",
+        "Answer Count",
+        "Median Time to First Byte",
+        "Average Time to First Byte",
+        "Min Time to First Byte",
+        "Max Time to First Byte",
+    ];
+    header.extend(PCT_HEADERS);
+    w.write_record(&header)?;
+    let mut rows: Vec<(String, &str, &NameTotals)> = Vec::new();
+    for i in run.ttfb_names() {
+        let (Some(row), Some(n)) = (run.names.get(i), run.totals.get(i)) else {
+            continue;
+        };
+        let name = row.strip_prefix(TTFB_PREFIX).unwrap_or(row);
+        let request = run.names.iter().position(|x| x == name).unwrap_or(i);
+        rows.push((type_of(methods, kinds, request), name, n));
+    }
+    rows.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+    for (kind, name, n) in rows {
+        let h = &n.hist;
+        let empty = h.is_empty();
+        let mut r = vec![
+            kind,
+            name.to_owned(),
+            n.requests.to_string(),
+            rounded_ms(h.quantile(0.5)),
+            ms(if empty { 0.0 } else { h.mean() }),
+            ms(if empty { 0.0 } else { h.min() as f64 }),
+            ms(if empty { 0.0 } else { h.max() as f64 }),
+        ];
+        if empty {
+            r.extend(PCTS.iter().map(|_| "N/A".to_string()));
+        } else {
+            r.extend(PCTS.iter().map(|q| rounded_ms(h.quantile(*q))));
+        }
+        w.write_record(r)?;
+    }
     w.flush()?;
     Ok(())
 }
@@ -255,6 +314,9 @@ pub fn write_history(
         let mut named: Vec<Vec<String>> = Vec::new();
         for n in &p.names {
             let i = n.name.index();
+            if i >= run.ttfb_names().start {
+                continue;
+            }
             let Some(c) = per_name.get_mut(i) else {
                 continue;
             };

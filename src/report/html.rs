@@ -121,6 +121,7 @@ fn stats_table(out: &mut String, report: &RunReport, class: NameClass) {
     let (count, failed, rate, one) = match class {
         NameClass::Flow => ("iterations", "failed", "per s", "iteration"),
         NameClass::Stream => ("messages", "failed", "per s", "message"),
+        NameClass::Ttfb => ("answers", "failed", "per s", "answer"),
         NameClass::Request => ("requests", "failures", "req/s", "request"),
     };
     let _ = write!(
@@ -138,6 +139,7 @@ fn stats_table(out: &mut String, report: &RunReport, class: NameClass) {
     let range = match class {
         NameClass::Flow => run.flow_names(),
         NameClass::Stream => run.stream_names(),
+        NameClass::Ttfb => run.ttfb_names(),
         NameClass::Request => 0..run.request_names(),
     };
     for i in range {
@@ -257,13 +259,17 @@ pub fn render(report: &RunReport) -> String {
 
     out.push_str("<h2 id=\"requests\">Requests</h2>\n");
     stats_table(&mut out, report, NameClass::Request);
-    if run.flows > 0 {
+    if run.tail.flows > 0 {
         out.push_str("<h2 id=\"flows\">Flows</h2><p class=\"sub\">Iterations of each journey; latency is the whole journey, think time included.</p>\n");
         stats_table(&mut out, report, NameClass::Flow);
     }
-    if run.streams > 0 {
+    if run.tail.streams > 0 {
         out.push_str("<h2 id=\"streams\">Streams</h2><p class=\"sub\">Messages of each streaming call: <code>sent:</code> each message sent (latency: its wait for a place in the send queue), <code>first:</code> each call's first answer (from the call's start), <code>msg:</code> each answer (from the message it answers, or the answer before).</p>\n");
         stats_table(&mut out, report, NameClass::Stream);
+    }
+    if run.tail.ttfb > 0 {
+        out.push_str("<h2 id=\"ttfb\">Time to first byte</h2><p class=\"sub\">From each HTTP request's start (its intended start, open model) to the first byte of its answer's body (the end of the head when it has none); the whole answer's time is in Requests.</p>\n");
+        stats_table(&mut out, report, NameClass::Ttfb);
     }
     if !report.invalid.is_empty() {
         let _ = writeln!(

@@ -52,6 +52,24 @@ pub struct StatsJson {
     pub failures_by_reason: Vec<FailureJson>,
     /// HDR V2 deflate, base64.
     pub histogram: String,
+    /// An HTTP request's time to first byte: from its start to the first
+    /// byte of its answer's body (its `ttfb:NAME` row, in `ttfb`, has the
+    /// histogram).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttfb: Option<TtfbJson>,
+}
+
+/// A request's time-to-first-byte percentiles, in microseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TtfbJson {
+    /// Answers whose first byte came.
+    pub count: u64,
+    pub mean_us: f64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p95_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
 }
 
 /// The result document. Everything a report is drawn from is in it, so that
@@ -78,6 +96,13 @@ pub struct ResultJson {
     /// volley streamed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub streams: Vec<StatsJson>,
+    /// Each HTTP request's time to first byte, `ttfb:NAME`: `requests` are
+    /// answers whose first byte came, latencies from the request's start
+    /// (intended start, open model) to the first byte of its answer's body
+    /// (the end of the head when it has none). Absent before volley
+    /// measured it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ttfb: Vec<StatsJson>,
     pub late_starts: u64,
     pub missed_starts: u64,
     /// Requests sent again on a new connection because a kept-alive one
@@ -173,6 +198,22 @@ pub fn stats_json(name: &str, n: &NameTotals, run: &RunStats) -> StatsJson {
             })
             .collect(),
         histogram: base64::engine::general_purpose::STANDARD.encode(histogram::encode(&h.dense())),
+        ttfb: None,
+    }
+}
+
+/// `n`'s time-to-first-byte percentiles.
+fn ttfb_json(n: &NameTotals) -> TtfbJson {
+    let h = &n.hist;
+    let empty = h.is_empty();
+    TtfbJson {
+        count: n.requests,
+        mean_us: if empty { 0.0 } else { h.mean() },
+        p50_us: h.quantile(0.5),
+        p90_us: h.quantile(0.9),
+        p95_us: h.quantile(0.95),
+        p99_us: h.quantile(0.99),
+        max_us: if empty { 0 } else { h.max() },
     }
 }
 
@@ -183,6 +224,11 @@ pub fn result(report: &RunReport) -> ResultJson {
         let mut s = stats_json(&run.names[i], &run.totals[i], run);
         s.kind = report.kinds.get(i).cloned().unwrap_or_default();
         s.method = report.methods.get(i).cloned().unwrap_or_default();
+        s.ttfb = run
+            .ttfb_of(&run.names[i])
+            .filter(|_| i < run.request_names())
+            .and_then(|t| run.totals.get(t))
+            .map(ttfb_json);
         s
     };
     ResultJson {
@@ -195,6 +241,7 @@ pub fn result(report: &RunReport) -> ResultJson {
         names: (0..run.request_names()).map(stats).collect(),
         flows: run.flow_names().map(stats).collect(),
         streams: run.stream_names().map(stats).collect(),
+        ttfb: run.ttfb_names().map(stats).collect(),
         late_starts: run.late_starts,
         missed_starts: run.missed_starts,
         retries: run.retries,

@@ -13,7 +13,7 @@ use super::run_report::RunReport;
 use crate::stats::histogram;
 use crate::stats::series::Point;
 use crate::stats::threshold::Threshold;
-use crate::stats::{FailureCount, Latencies, NameClass, NameTotals, Rows, RunStats, StatId};
+use crate::stats::{FailureCount, Latencies, NameClass, NameTotals, Rows, RunStats, StatId, Tail};
 
 /// Why a result could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -175,11 +175,16 @@ fn totals(i: StatId, s: &StatsJson, path: &str) -> Result<NameTotals, LoadError>
 
 /// A result document as a report; `path` names it in errors.
 pub fn from_json(mut doc: ResultJson, path: &str) -> Result<RunReport, LoadError> {
-    let (flows, streams) = (doc.flows.len(), doc.streams.len());
+    let tail = Tail {
+        flows: doc.flows.len(),
+        streams: doc.streams.len(),
+        ttfb: doc.ttfb.len(),
+    };
     let all: Vec<StatsJson> = std::mem::take(&mut doc.names)
         .into_iter()
         .chain(std::mem::take(&mut doc.flows))
         .chain(std::mem::take(&mut doc.streams))
+        .chain(std::mem::take(&mut doc.ttfb))
         .collect();
     let count = all.len();
     let mut names = Vec::with_capacity(count);
@@ -196,7 +201,7 @@ pub fn from_json(mut doc: ResultJson, path: &str) -> Result<RunReport, LoadError
         kinds.push(std::mem::take(&mut s.kind));
         methods.push(std::mem::take(&mut s.method));
     }
-    let mut stats = RunStats::new(Rows::from_parts(names, flows, streams));
+    let mut stats = RunStats::new(Rows::from_parts(names, tail));
     stats.totals = totals_of;
     if doc.totals.failures > doc.totals.requests {
         return Err(inconsistent(
@@ -373,13 +378,14 @@ pub fn merge(mut reports: Vec<(String, RunReport)>, align: Align) -> Result<RunR
         )
     };
     let described: Vec<_> = firsts.iter().map(|&c| name_of(c)).collect();
-    let flows = described.iter().filter(|d| d.3 == NameClass::Flow).count();
-    let streams = described
-        .iter()
-        .filter(|d| d.3 == NameClass::Stream)
-        .count();
+    let count = |class| described.iter().filter(|d| d.3 == class).count();
+    let tail = Tail {
+        flows: count(NameClass::Flow),
+        streams: count(NameClass::Stream),
+        ttfb: count(NameClass::Ttfb),
+    };
     let names = described.iter().map(|d| d.0.clone()).collect();
-    let mut stats = RunStats::new(Rows::from_parts(names, flows, streams));
+    let mut stats = RunStats::new(Rows::from_parts(names, tail));
     let started = reports
         .iter()
         .map(|(_, r)| r.started_unix_ms)

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::report::json;
+use crate::stats::Tail;
 use crate::stats::{FailureKind, Snapshot};
 
 fn report(names: &[&str], flows: usize, started: u64, seed: u64) -> RunReport {
@@ -17,8 +18,11 @@ fn report(names: &[&str], flows: usize, started: u64, seed: u64) -> RunReport {
         .count();
     let rows = Rows::from_parts(
         names.iter().map(|n| n.to_string()).collect(),
-        flows,
-        streams,
+        Tail {
+            flows,
+            streams,
+            ttfb: 0,
+        },
     );
     let mut stats = RunStats::new(rows);
     for sec in 1..=3u64 {
@@ -102,7 +106,7 @@ fn a_result_reads_back_exactly() {
     let r = report(&["a", "b", "flow:f"], 1, 1_000_000, 3);
     let back = round_trip(&r);
     assert_eq!(back.stats.names, r.stats.names);
-    assert_eq!(back.stats.flows, 1);
+    assert_eq!(back.stats.tail.flows, 1);
     assert_eq!(back.stats.totals, r.stats.totals);
     assert_eq!(back.stats.elapsed_ms, r.stats.elapsed_ms);
     assert_eq!(back.stats.series.points, r.stats.series.points);
@@ -119,7 +123,7 @@ fn streams_read_back_and_merge_after_the_flows() {
     let a = report(&names, 1, 1_000_000, 2);
     let back = round_trip(&a);
     assert_eq!(back.stats.names, a.stats.names);
-    assert_eq!((back.stats.flows, back.stats.streams), (1, 3));
+    assert_eq!((back.stats.tail.flows, back.stats.tail.streams), (1, 3));
     assert_eq!(back.stats.totals, a.stats.totals);
     let doc = json::result(&back);
     assert_eq!(doc.streams.len(), 3);
@@ -143,7 +147,7 @@ fn streams_read_back_and_merge_after_the_flows() {
             "msg:chat"
         ]
     );
-    assert_eq!((m.stats.flows, m.stats.streams), (1, 3));
+    assert_eq!((m.stats.tail.flows, m.stats.tail.streams), (1, 3));
     assert_eq!(m.stats.total().requests, 3 * 12 + 2 * 3 * 13);
     assert_eq!(m.stats.totals[5].requests, 3 * 12);
 }
@@ -161,7 +165,7 @@ fn merging_adds_histograms_and_lines_up_series() {
     .unwrap();
     // Requests first, flows last, each once.
     assert_eq!(m.stats.names, ["a", "b", "flow:f"]);
-    assert_eq!(m.stats.flows, 1);
+    assert_eq!(m.stats.tail.flows, 1);
     assert_eq!(m.stats.totals[0].hist, truth_a);
     assert_eq!(m.stats.totals[0].requests, 3 * 12 + 3 * 15);
     assert_eq!(m.stats.totals[0].failure_counts[0].count, 6);

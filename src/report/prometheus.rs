@@ -19,15 +19,18 @@
 //! - Flows (the last `stats.flows` names, `flow:NAME`) appear only in the
 //!   `volley_flow_*` families, labelled `flow="NAME"`; their failures by
 //!   reason are the failures of their steps, which are requests.
-//! - Streaming calls' rows (the last `stats.streams` names, `sent:`,
-//!   `first:` and `msg:NAME`) appear only in the `volley_stream_*`
-//!   families, labelled `name="NAME"` (the call's own name).
+//! - Streaming calls' rows (`sent:`, `first:` and `msg:NAME`, after the
+//!   flows) appear only in the `volley_stream_*` families, labelled
+//!   `name="NAME"` (the call's own name).
+//! - Times to first byte (`ttfb:NAME`, the last rows) appear only in
+//!   `volley_ttfb_seconds`, labelled with the request's own name.
 //! - Resetting the statistics (the console's `r`) starts the counters again
 //!   from zero, which Prometheus' `rate()` reads as a counter reset.
 
 use super::exposition::{Exposition, Num};
 use crate::cluster::live::{Board, Phase, WorkerRow};
 use crate::scenario::{FLOW_PREFIX, STREAM_PREFIXES};
+use crate::stats::rows::TTFB_PREFIX;
 use crate::stats::{NameTotals, RunStats};
 
 /// The quantiles of every duration summary, with their label values.
@@ -75,8 +78,11 @@ pub fn render(stats: &RunStats, board: &Board, scenario: &str) -> String {
     worker_families(&mut t, board);
     request_families(&mut t, stats);
     flow_families(&mut t, stats);
-    if stats.streams > 0 {
+    if stats.tail.streams > 0 {
         stream_families(&mut t, stats);
+    }
+    if stats.tail.ttfb > 0 {
+        ttfb_family(&mut t, stats);
     }
     t.finish()
 }
@@ -253,7 +259,8 @@ fn streams<'a>(
         .names
         .iter()
         .zip(&stats.totals)
-        .skip(stats.request_names() + stats.flows)
+        .skip(stats.stream_names().start)
+        .take(stats.tail.streams)
         .filter_map(move |(name, totals)| Some((name.strip_prefix(prefix)?, totals)))
 }
 
@@ -264,7 +271,7 @@ fn flows(stats: &RunStats) -> impl Iterator<Item = (&str, &NameTotals)> {
         .iter()
         .zip(&stats.totals)
         .skip(stats.request_names())
-        .take(stats.flows)
+        .take(stats.tail.flows)
         .map(|(name, totals)| {
             let flow = name.strip_prefix(FLOW_PREFIX).unwrap_or(name);
             (flow, totals)
@@ -390,6 +397,22 @@ fn flow_families(t: &mut Exposition, stats: &RunStats) {
             &n.hist,
             &QUANTILES,
         );
+    }
+}
+
+fn ttfb_family(t: &mut Exposition, stats: &RunStats) {
+    let family = "volley_ttfb_seconds";
+    t.family(
+        family,
+        "summary",
+        "From an HTTP request's start to the first byte of its answer's body, per request name.",
+    );
+    let rows = stats.ttfb_names().filter_map(|i| {
+        let name = stats.names.get(i)?.strip_prefix(TTFB_PREFIX)?;
+        Some((name, stats.totals.get(i)?))
+    });
+    for (name, n) in rows {
+        t.summary(family, ("name", name), &n.hist, &QUANTILES);
     }
 }
 

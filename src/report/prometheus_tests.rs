@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
 use crate::stats::Latency;
+use crate::stats::Tail;
 use crate::stats::histogram;
 use crate::stats::histogram::record;
 use crate::stats::{FailureCount, FailureKind, NameSnapshot, Snapshot};
@@ -52,7 +53,14 @@ fn fixture() -> Fixture {
     let names: Vec<String> = ["home", WEIRD, "idle", "login", "flow:checkout"]
         .map(String::from)
         .into();
-    let mut stats = RunStats::new(Rows::from_parts(names, 1, 0));
+    let mut stats = RunStats::new(Rows::from_parts(
+        names,
+        Tail {
+            flows: 1,
+            streams: 0,
+            ttfb: 0,
+        },
+    ));
     stats.expect_sources(2);
     let mut truth: Vec<Latency> = (0..5).map(|_| histogram::new()).collect();
     let mut recorded = vec![Recorded::default(); 5];
@@ -667,7 +675,14 @@ fn streams_appear_only_in_stream_families_labelled_by_their_call() {
     let names: Vec<String> = ["chat", "flow:f", "sent:chat", "first:chat", "msg:chat"]
         .map(String::from)
         .into();
-    let mut stats = RunStats::new(Rows::from_parts(names, 1, 3));
+    let mut stats = RunStats::new(Rows::from_parts(
+        names,
+        Tail {
+            flows: 1,
+            streams: 3,
+            ttfb: 0,
+        },
+    ));
     let mut snap = Snapshot {
         at_ms: 1000,
         interval_ms: 1000,

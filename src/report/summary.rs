@@ -139,7 +139,7 @@ pub fn write_summary(
             }
         })
     };
-    if run.flows > 0 {
+    if run.tail.flows > 0 {
         writeln!(out)?;
         let (count, row) = group(run.flow_names());
         write_table(
@@ -150,7 +150,7 @@ pub fn write_summary(
             false,
         )?;
     }
-    if run.streams > 0 {
+    if run.tail.streams > 0 {
         // sent: each message sent (latency: its wait for a place in the send queue);
         // first: each call's first answer; msg: each answer.
         writeln!(out)?;
@@ -158,6 +158,18 @@ pub fn write_summary(
         write_table(
             out,
             &columns(["stream", "messages", "failed", "per s"]),
+            count,
+            row,
+            false,
+        )?;
+    }
+    if run.tail.ttfb > 0 {
+        // From each HTTP request's start to the first byte of its answer's body.
+        writeln!(out)?;
+        let (count, row) = group(run.ttfb_names());
+        write_table(
+            out,
+            &columns(["first byte", "answers", "failed", "per s"]),
             count,
             row,
             false,

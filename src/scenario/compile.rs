@@ -5,7 +5,6 @@
 //! (`compile_thresholds.rs`), all in one context (`context.rs`) that
 //! carries the file for file:line:column errors.
 
-use std::collections::HashSet;
 use std::path::Path;
 
 use super::compile_data::compile_data;
@@ -19,7 +18,7 @@ use super::file;
 use super::limits;
 use super::template::Scope;
 use super::{Scenario, Schema, Source};
-use crate::stats::Rows;
+use crate::stats::rows::{RequestRows, Rows};
 
 // Public paths callers use (`scenario::compile::{Options, parse_duration, ...}`).
 pub use super::limits::{DEFAULT_DURATION, DEFAULT_TIMEOUT};
@@ -103,25 +102,24 @@ pub fn compile(
         cx.add_request(&mut requests, spec, r)?;
     }
     let flows = compile_flows(&cx, &parsed, &scope, &mut grpc_pool, &mut requests)?;
-    let rows = Rows::lay_out(
-        requests.iter().map(|r| r.name.as_str()),
-        flows.iter().map(|f| f.name.as_str()),
-        requests
-            .iter()
-            .filter(|r| r.stream().is_some())
-            .map(|r| r.name.as_str()),
-    )
-    .map_err(|e| cx.err(0..0, e.to_string()))?;
-    let mut stream_names: HashSet<String> = HashSet::new();
+    let laid: Vec<RequestRows> = requests
+        .iter()
+        .map(|r| RequestRows {
+            name: &r.name,
+            streaming: r.stream().is_some(),
+            http: matches!(r.kind, super::RequestKind::Http(_)),
+        })
+        .collect();
+    let rows = Rows::lay_out(&laid, flows.iter().map(|f| f.name.as_str()))
+        .map_err(|e| cx.err(0..0, e.to_string()))?;
     let streaming = requests.iter_mut().filter_map(|r| match &mut r.kind {
-        super::RequestKind::Grpc(g) => g.stream.as_mut().map(|st| (&r.name, st)),
+        super::RequestKind::Grpc(g) => g.stream.as_mut(),
         super::RequestKind::Http(_) => None,
     });
-    for (k, (name, st)) in streaming.enumerate() {
+    for (k, st) in streaming.enumerate() {
         st.stats = rows.stream(k);
-        stream_names.insert(name.clone());
     }
-    let thresholds = compile_thresholds(&cx, &parsed, &flows, &stream_names)?;
+    let thresholds = compile_thresholds(&cx, &parsed, &rows)?;
     let name = parsed.scenario.name.clone().unwrap_or_else(|| {
         file.file_stem()
             .map(|s| s.to_string_lossy().into_owned())

@@ -63,6 +63,12 @@ pub(super) fn compile_request(
             ),
         ));
     }
+    if name.starts_with(super::TTFB_PREFIX) {
+        return Err(cx.err(
+            name_v.span(),
+            format!("request name {name:?}: names starting with \"ttfb:\" are times to first byte"),
+        ));
+    }
     let weight = match (&r.weight, step) {
         (Some(w), true) => {
             return Err(cx.err(w.span(), "weight belongs to the [[flow]], not to its steps"));

@@ -1,45 +1,37 @@
 //! `thresholds`: each rule parsed by the statistics' own parser, its name
-//! checked against the requests, steps, flows and streaming calls'
-//! rows, and `abort` and `delay` read for the rules that stop a run.
+//! checked against the scenario's rows (requests, steps, flows, streaming
+//! calls' rows, times to first byte), and `abort` and `delay` read for the
+//! rules that stop a run.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
+use super::ThresholdSpec;
 use super::context::Ctx;
 use super::error::ScenarioError;
 use super::file::{self, S};
 use super::limits;
 use super::units::parse_duration;
-use super::{FLOW_PREFIX, FlowSpec, STREAM_PREFIXES, ThresholdSpec};
+use crate::stats::Rows;
 use crate::stats::threshold::Threshold;
 
-/// Every threshold of the file; `stream_names` are the streaming calls,
-/// whose message rows thresholds may name.
+/// Every threshold of the file, each naming one of `rows` if it names one.
 pub(super) fn compile_thresholds(
     cx: &Ctx<'_>,
     parsed: &file::File,
-    flows: &[FlowSpec],
-    stream_names: &HashSet<String>,
+    rows: &Rows,
 ) -> Result<Vec<ThresholdSpec>, ScenarioError> {
     let mut thresholds = Vec::new();
-    let flow_names: HashSet<&str> = flows.iter().map(|f| f.name.as_str()).collect();
     for tv in &parsed.thresholds {
         let (t, abort) = compile_threshold(cx, tv)?;
         let text = cx.env(&t)?;
         let parsed_t = Threshold::parse(&text)
             .map_err(|e| cx.err(t.span(), format!("threshold {text:?}: {e}")))?;
         if let Some(n) = &parsed_t.name
-            && !cx.has_name(n)
-            && !n
-                .strip_prefix(FLOW_PREFIX)
-                .is_some_and(|f| flow_names.contains(f))
-            && !STREAM_PREFIXES
-                .iter()
-                .any(|p| n.strip_prefix(p).is_some_and(|s| stream_names.contains(s)))
+            && !rows.names().contains(n)
         {
             return Err(cx.err(
                 t.span(),
-                format!("threshold {text:?}: there is no request, step, flow:NAME or streaming call's sent:/first:/msg:NAME named {n:?}"),
+                format!("threshold {text:?}: there is no request, step, flow:NAME, streaming call's sent:/first:/msg:NAME or HTTP request's ttfb:NAME named {n:?}"),
             ));
         }
         thresholds.push(ThresholdSpec { rule: text, abort });

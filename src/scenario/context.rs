@@ -151,14 +151,6 @@ impl<'a> Ctx<'a> {
         Template::compile(&text, data).map_err(|e| self.err(v.span(), format!("template: {e}")))
     }
 
-    /// Whether a request or step of this name was added.
-    pub(super) fn has_name(&self, name: &str) -> bool {
-        self.names
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(name)
-    }
-
     /// Adds a compiled request, refusing a name already taken (requests and
     /// steps share one namespace: both are rows in the reports). Every
     /// request goes through here, so that the names seen are all known.

@@ -38,7 +38,7 @@ mod variables;
 
 use std::time::Duration;
 
-pub use crate::stats::rows::{FLOW_PREFIX, STREAM_PREFIXES};
+pub use crate::stats::rows::{FLOW_PREFIX, STREAM_PREFIXES, TTFB_PREFIX};
 use crate::stats::{Rows, StatId};
 
 pub use compile::{Sources, compile, load};
@@ -147,17 +147,11 @@ impl Scenario {
         self.requests.iter().filter(|r| r.stream().is_some())
     }
 
-    /// Whether a threshold may name `name`: a request, a step, `flow:NAME`
-    /// or a streaming call's `sent:`, `first:` or `msg:NAME`.
+    /// Whether a threshold may name `name`: one of its rows (a request, a
+    /// step, `flow:NAME`, a streaming call's `sent:`, `first:` or
+    /// `msg:NAME`, an HTTP request's `ttfb:NAME`).
     pub fn has_stat(&self, name: &str) -> bool {
-        self.requests.iter().any(|r| r.name == name)
-            || name
-                .strip_prefix(FLOW_PREFIX)
-                .is_some_and(|f| self.flows.iter().any(|x| x.name == f))
-            || STREAM_PREFIXES.iter().any(|p| {
-                name.strip_prefix(p)
-                    .is_some_and(|n| self.streaming().any(|r| r.name == n))
-            })
+        self.rows.names().iter().any(|n| n == name)
     }
 
     /// The statistics row of flow `f`.

@@ -26,7 +26,7 @@ pub const LATE_AFTER_MS: u64 = 10;
 pub use histogram::Latency;
 pub use latencies::Latencies;
 pub use recorder::Recorder;
-pub use rows::{Rows, StatId};
+pub use rows::{Rows, StatId, Tail};
 pub use run::{NameClass, NameTotals, RunStats};
 pub use snapshot::{CountOverflow, FailureCount, NameSnapshot, Snapshot};
 

@@ -8,7 +8,7 @@ use super::buckets::Buckets;
 use super::health::{self, Health};
 use super::histogram;
 use super::latencies::Latencies;
-use super::rows::{Rows, StatId};
+use super::rows::{Rows, StatId, TTFB_PREFIX, Tail};
 use super::series::{Cumulative, NamePoint, Percentiles, Point, Series};
 use super::snapshot::{Hist, NameSnapshot, Snapshot};
 
@@ -42,19 +42,20 @@ pub enum NameClass {
     Flow,
     /// A streaming call's messages (`sent:`, `first:`, `msg:NAME`).
     Stream,
+    /// An HTTP request's time to first byte (`ttfb:NAME`).
+    Ttfb,
 }
 
 /// Everything measured in a run so far.
 pub struct RunStats {
-    /// Requests (and flow steps), then flows, then streaming calls' rows
-    /// (the last `streams` names).
+    /// Requests (and flow steps), then flows, then streaming calls' rows,
+    /// then times to first byte, as [`Rows`] lays them out.
     pub names: Vec<String>,
-    /// How many of the names, after the requests, are flows: journeys whose
-    /// iterations are not requests and stay out of the totals.
-    pub flows: usize,
-    /// How many of the names, at the end, are streaming calls' messages
-    /// (`sent:`, `first:`, `msg:NAME`): not requests either.
-    pub streams: usize,
+    /// How many of the names, after the requests, are flows (journeys
+    /// whose iterations are not requests), streaming calls' messages and
+    /// times to first byte: none of them is a request, and they stay out
+    /// of the totals.
+    pub tail: Tail,
     /// Per name, everything so far. A name that saw nothing holds an empty
     /// histogram, which is small (16 KB) and grows with what it gets.
     pub totals: Vec<NameTotals>,
@@ -98,14 +99,13 @@ pub struct RunStats {
 
 impl RunStats {
     pub fn new(rows: impl Into<Rows>) -> Self {
-        let (names, flows, streams) = rows.into().into_parts();
+        let (names, tail) = rows.into().into_parts();
         let totals = (0..names.len())
             .map(|i| NameTotals::empty(Rows::request(i)))
             .collect();
         RunStats {
             names,
-            flows,
-            streams,
+            tail,
             totals,
             elapsed_ms: 0,
             reset_at_ms: 0,
@@ -184,7 +184,9 @@ impl RunStats {
 
     /// What name `i` measures.
     pub fn class(&self, i: usize) -> NameClass {
-        if self.is_stream(i) {
+        if self.ttfb_names().contains(&i) {
+            NameClass::Ttfb
+        } else if self.is_stream(i) {
             NameClass::Stream
         } else if self.is_flow(i) {
             NameClass::Flow
@@ -200,23 +202,39 @@ impl RunStats {
 
     /// Whether name `i` is a streaming call's row.
     pub fn is_stream(&self, i: usize) -> bool {
-        i >= self.names.len() - self.streams && i < self.names.len()
+        self.stream_names().contains(&i)
     }
 
     /// How many names are requests (they come first).
     pub fn request_names(&self) -> usize {
-        self.names.len() - self.flows - self.streams
+        let t = self.tail;
+        self.names.len() - t.flows - t.streams - t.ttfb
     }
 
     /// The flows' names' indices.
     pub fn flow_names(&self) -> std::ops::Range<usize> {
         let r = self.request_names();
-        r..r + self.flows
+        r..r + self.tail.flows
     }
 
     /// The streaming calls' rows' indices.
     pub fn stream_names(&self) -> std::ops::Range<usize> {
-        self.names.len() - self.streams..self.names.len()
+        let f = self.flow_names().end;
+        f..f + self.tail.streams
+    }
+
+    /// The time-to-first-byte rows' indices (they come last).
+    pub fn ttfb_names(&self) -> std::ops::Range<usize> {
+        self.names.len() - self.tail.ttfb..self.names.len()
+    }
+
+    /// The time-to-first-byte row of the request named `name`, if it has one.
+    pub fn ttfb_of(&self, name: &str) -> Option<usize> {
+        self.ttfb_names().find(|&i| {
+            self.names[i]
+                .strip_prefix(TTFB_PREFIX)
+                .is_some_and(|n| n == name)
+        })
     }
 
     /// How many engines report each second, so that a second is complete
@@ -405,10 +423,9 @@ impl RunStats {
     /// Clears everything measured (the console's reset). The run's clock
     /// goes on; rates count from now.
     pub fn reset(&mut self) {
-        let (flows, streams) = (self.flows, self.streams);
         let (elapsed_ms, expected) = (self.elapsed_ms, self.expected_sources);
         let name_history = self.name_history;
-        let rows = Rows::from_parts(std::mem::take(&mut self.names), flows, streams);
+        let rows = Rows::from_parts(std::mem::take(&mut self.names), self.tail);
         *self = RunStats::new(rows).with_name_history(name_history);
         self.elapsed_ms = elapsed_ms;
         self.reset_at_ms = elapsed_ms;

@@ -2,6 +2,7 @@
 //! flows and stream messages kept out of the totals, rates after a reset.
 
 use super::*;
+use crate::stats::Tail;
 use crate::stats::histogram::record;
 use crate::stats::{Latency, Rows, StatId};
 
@@ -102,7 +103,14 @@ fn name_history_keeps_each_names_run_so_far_only_when_asked() {
 
 #[test]
 fn flows_stay_out_of_the_totals() {
-    let mut run = RunStats::new(Rows::from_parts(vec!["step".into(), "flow:f".into()], 1, 0));
+    let mut run = RunStats::new(Rows::from_parts(
+        vec!["step".into(), "flow:f".into()],
+        Tail {
+            flows: 1,
+            streams: 0,
+            ttfb: 0,
+        },
+    ));
     run.apply(0, &snap(1000, 0, &[10, 20, 30], 1));
     run.apply(0, &snap(1001, 1, &[100], 1));
     run.finish();
@@ -124,7 +132,7 @@ fn flows_stay_out_of_the_totals() {
             .any(|p| p.names.iter().any(|n| n.name == StatId(1)))
     );
     run.reset();
-    assert_eq!(run.flows, 1);
+    assert_eq!(run.tail.flows, 1);
 }
 
 #[test]
@@ -151,8 +159,11 @@ fn streams_messages_stay_out_of_the_totals_and_after_the_flows() {
     let names = ["call", "flow:f", "sent:call", "first:call", "msg:call"];
     let mut run = RunStats::new(Rows::from_parts(
         names.iter().map(|n| n.to_string()).collect(),
-        1,
-        3,
+        Tail {
+            flows: 1,
+            streams: 3,
+            ttfb: 0,
+        },
     ));
     assert_eq!(run.request_names(), 1);
     assert_eq!(run.flow_names(), 1..2);
@@ -177,7 +188,7 @@ fn streams_messages_stay_out_of_the_totals_and_after_the_flows() {
     assert_eq!(run.series.points[0].requests, 1);
     assert_eq!(run.totals[4].requests, 3);
     run.reset();
-    assert_eq!((run.flows, run.streams), (1, 3));
+    assert_eq!((run.tail.flows, run.tail.streams), (1, 3));
 }
 
 #[test]

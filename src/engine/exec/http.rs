@@ -88,6 +88,7 @@ impl Requests {
         }
         let path = fixed.static_path().unwrap_or(path);
         let Chain { sent, answer, url } = self.exchange_chain(target, req, user, path).await?;
+        user.first_byte = Some(answer.first_byte);
         let r = answer.received;
         let failed = |f| Failed::new(sent, r, f);
         // The body as checks read it: decoded when it came encoded.

@@ -26,7 +26,7 @@ use crate::client::h2conn;
 use crate::client::http::HttpConn;
 use crate::scenario::template::RenderCtx;
 use crate::scenario::{DataSource, HttpSpec, Scenario, StreamSpec};
-use crate::stats::{Failure, FailureKind, Recorder, Rows, Sample};
+use crate::stats::{Failure, FailureKind, Recorder, Rows, Sample, StatId};
 
 mod conns;
 mod grpc;
@@ -46,6 +46,8 @@ enum Prepared {
         target: usize,
         spec: Arc<HttpSpec>,
         fixed: Box<FixedHttp>,
+        /// Its time-to-first-byte row.
+        ttfb: Option<StatId>,
     },
     /// A unary gRPC call.
     Grpc {
@@ -191,6 +193,7 @@ impl Requests {
             digest: Vec::new(),
             wire: Arc::default(),
             sent_now: 0,
+            first_byte: None,
         }
     }
 
@@ -208,6 +211,7 @@ impl Requests {
             *p = None;
         }
         user.sent_now = 0;
+        user.first_byte = None;
         let prepared = &self.prepared[idx];
         // When the call began, for gRPC only (a clock read per HTTP request
         // saved): a stream the server reset after it was past its deadline.
@@ -248,6 +252,23 @@ impl Requests {
             }
             Err(_) => (prepared.cut(user), Some(timed_out())),
         };
+        // The time to first byte of an answer that came (its status or
+        // checks may still fail the request), in a row of its own.
+        if let (
+            Prepared::Http {
+                ttfb: Some(row), ..
+            },
+            Some(at),
+        ) = (prepared, user.first_byte)
+        {
+            rec.record(Sample {
+                name: *row,
+                micros: micros_between(start, at),
+                bytes_sent: 0,
+                bytes_received: 0,
+                failure: None,
+            });
+        }
         Sample {
             name: Rows::request(idx),
             micros,
@@ -264,6 +285,7 @@ impl Requests {
                 target,
                 spec: h,
                 fixed,
+                ..
             } => {
                 let result = self.send_http(spec, *target, fixed, h, user).await;
                 if !h.keep_alive {
@@ -297,6 +319,13 @@ impl Requests {
     }
 }
 
+/// Microseconds from `start` to `at` (0 when `at` is earlier: an open
+/// model's intended start is never after its answer, but a clock is not
+/// trusted to say so).
+fn micros_between(start: Instant, at: Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(start).as_micros()).unwrap_or(u64::MAX)
+}
+
 /// One virtual user's (or open-model executor's) own state.
 pub struct UserState {
     pub id: u64,
@@ -325,6 +354,9 @@ pub struct UserState {
     /// Bytes written for the current HTTP request so far (counted if it
     /// times out).
     sent_now: u64,
+    /// When the first byte of the current HTTP request's (final) answer's
+    /// body came, once it did.
+    first_byte: Option<Instant>,
 }
 
 /// A user borrowed apart for one HTTP exchange: its connections (one of

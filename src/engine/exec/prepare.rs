@@ -76,7 +76,7 @@ impl Requests {
     ) -> Result<Self, PrepareError> {
         let mut found = Found::default();
         let mut prepared = Vec::with_capacity(scenario.requests.len());
-        for r in &scenario.requests {
+        for (i, r) in scenario.requests.iter().enumerate() {
             let p = match &r.kind {
                 RequestKind::Http(h) => {
                     let target = match found.http_index.get(&h.base) {
@@ -102,6 +102,7 @@ impl Requests {
                         target,
                         spec: Arc::clone(h),
                         fixed: Box::new(fixed),
+                        ttfb: scenario.rows.ttfb(i),
                     }
                 }
                 RequestKind::Grpc(g) => {

@@ -22,6 +22,7 @@ fn class_name(c: NameClass) -> &'static str {
         NameClass::Request => "request",
         NameClass::Flow => "flow",
         NameClass::Stream => "stream",
+        NameClass::Ttfb => "ttfb",
     }
 }
 
