@@ -80,7 +80,9 @@ fn rate(s: &str) -> Result<f64, String> {
     if v <= 0.0 {
         return Err(format!("{s:?}: a rate must be above 0"));
     }
-    limits::rate(v)
+    // This parser's own refusals are texts (its flags are not load flags);
+    // the bound's message joins them as text, word for word.
+    limits::rate(v).map_err(|e| e.to_string())
 }
 
 fn number(s: &str) -> Result<f64, String> {
