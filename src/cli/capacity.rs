@@ -218,9 +218,7 @@ pub fn plan(
         warmup: search.warmup,
         drain: search.drain,
     };
-    settings
-        .check()
-        .map_err(|e| Exit::cannot_start(anyhow::anyhow!(e)))?;
+    settings.check().map_err(Exit::cannot_start)?;
     Ok(Planned {
         prepared,
         settings,
