@@ -80,7 +80,9 @@ fn rate(s: &str) -> Result<f64, String> {
     if v <= 0.0 {
         return Err(format!("{s:?}: a rate must be above 0"));
     }
-    limits::rate(v)
+    // This parser's own refusals are texts (its flags are not load flags);
+    // the bound's message joins them as text, word for word.
+    limits::rate(v).map_err(|e| e.to_string())
 }
 
 fn number(s: &str) -> Result<f64, String> {
@@ -216,9 +218,7 @@ pub fn plan(
         warmup: search.warmup,
         drain: search.drain,
     };
-    settings
-        .check()
-        .map_err(|e| Exit::cannot_start(anyhow::anyhow!(e)))?;
+    settings.check().map_err(Exit::cannot_start)?;
     Ok(Planned {
         prepared,
         settings,

@@ -7,78 +7,95 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::scenario::compile::parse_duration;
-use crate::scenario::limits;
+use crate::scenario::limits::{self, BoundError, NotWhole, parse_whole};
+use crate::scenario::units::DurationError;
 use crate::scenario::{LoadModel, LoadSpec, Think};
 
 // Every flag is parsed within the bounds of the file's key (scenario::limits),
 // so that clap refuses it (exit 2) with the bound in its message.
 
-fn duration(s: &str) -> Result<Duration, String> {
-    limits::duration(parse_duration(s)?)
+/// Why a flag's value was refused. clap takes any error from a value
+/// parser and prints its message after its own "invalid value 'V' for
+/// '--flag <N>'", so these need not be turned into text first.
+#[derive(Debug, thiserror::Error)]
+enum ValueError {
+    #[error(transparent)]
+    Duration(#[from] DurationError),
+    #[error(transparent)]
+    NotWhole(#[from] NotWhole),
+    #[error("{0:?} is not a number")]
+    NotANumber(String),
+    #[error(transparent)]
+    Bound(#[from] BoundError),
+    #[error("{0:?}: write a header as \"Name: value\"")]
+    HeaderWithoutColon(String),
+    /// Locust's -H is the host: said where it went rather than sent as a
+    /// header named "http".
+    #[error("{0:?} is a URL: -H is a header (\"Name: value\", as in curl); the host is --host")]
+    HeaderIsUrl(String),
+    #[error("{0:?} is not a valid header name")]
+    HeaderName(String),
+    #[error("{0:?} is not a valid header value")]
+    HeaderValue(String),
+    #[error("{0:?} is not an HTTP method")]
+    Method(String),
 }
 
-fn timeout(s: &str) -> Result<Duration, String> {
-    limits::timeout(parse_duration(s)?)
+fn duration(s: &str) -> Result<Duration, ValueError> {
+    Ok(limits::duration(parse_duration(s)?)?)
 }
 
-fn think_time(s: &str) -> Result<Duration, String> {
-    limits::think(parse_duration(s)?)
+fn timeout(s: &str) -> Result<Duration, ValueError> {
+    Ok(limits::timeout(parse_duration(s)?)?)
 }
 
-fn whole(s: &str) -> Result<u64, String> {
+fn think_time(s: &str) -> Result<Duration, ValueError> {
+    Ok(limits::think(parse_duration(s)?)?)
+}
+
+fn number(s: &str) -> Result<f64, ValueError> {
     s.trim()
         .parse()
-        .map_err(|_| format!("{s:?} is not a whole number >= 0"))
+        .map_err(|_| ValueError::NotANumber(s.to_owned()))
 }
 
-fn number(s: &str) -> Result<f64, String> {
-    s.trim()
-        .parse()
-        .map_err(|_| format!("{s:?} is not a number"))
+fn users(s: &str) -> Result<u64, ValueError> {
+    Ok(limits::users(parse_whole(s)?)?)
 }
 
-fn users(s: &str) -> Result<u64, String> {
-    limits::users(whole(s)?)
+fn requests(s: &str) -> Result<u64, ValueError> {
+    Ok(limits::requests(parse_whole(s)?)?)
 }
 
-fn requests(s: &str) -> Result<u64, String> {
-    limits::requests(whole(s)?)
+fn rate(s: &str) -> Result<f64, ValueError> {
+    Ok(limits::rate(number(s)?)?)
 }
 
-fn rate(s: &str) -> Result<f64, String> {
-    limits::rate(number(s)?)
+fn connections(s: &str) -> Result<u64, ValueError> {
+    Ok(limits::connections(parse_whole(s)?)?)
 }
 
-fn connections(s: &str) -> Result<u64, String> {
-    limits::connections(whole(s)?)
-}
-
-fn spawn_rate(s: &str) -> Result<f64, String> {
-    limits::spawn_rate(number(s)?)
+fn spawn_rate(s: &str) -> Result<f64, ValueError> {
+    Ok(limits::spawn_rate(number(s)?)?)
 }
 
 /// "Name: value", for -H/--header.
-fn header(s: &str) -> Result<(String, String), String> {
+fn header(s: &str) -> Result<(String, String), ValueError> {
     let (k, v) = s
         .split_once(':')
-        .ok_or_else(|| format!("{s:?}: write a header as \"Name: value\""))?;
+        .ok_or_else(|| ValueError::HeaderWithoutColon(s.to_owned()))?;
     let (k, v) = (k.trim(), v.trim());
-    // Locust's -H is the host: say where it went rather than send a header
-    // named "http".
     if (k.eq_ignore_ascii_case("http") || k.eq_ignore_ascii_case("https")) && v.starts_with("//") {
-        return Err(format!(
-            "{s:?} is a URL: -H is a header (\"Name: value\", as in curl); the host is --host"
-        ));
+        return Err(ValueError::HeaderIsUrl(s.to_owned()));
     }
-    http::HeaderName::from_bytes(k.as_bytes())
-        .map_err(|_| format!("{k:?} is not a valid header name"))?;
-    http::HeaderValue::from_str(v).map_err(|_| format!("{v:?} is not a valid header value"))?;
+    http::HeaderName::from_bytes(k.as_bytes()).map_err(|_| ValueError::HeaderName(k.to_owned()))?;
+    http::HeaderValue::from_str(v).map_err(|_| ValueError::HeaderValue(v.to_owned()))?;
     Ok((k.to_owned(), v.to_owned()))
 }
 
-fn method(s: &str) -> Result<http::Method, String> {
+fn method(s: &str) -> Result<http::Method, ValueError> {
     http::Method::from_bytes(s.trim().to_ascii_uppercase().as_bytes())
-        .map_err(|_| format!("{s:?} is not an HTTP method"))
+        .map_err(|_| ValueError::Method(s.to_owned()))
 }
 
 /// What to run, and the load flags; each flag overrides the file.
@@ -329,5 +346,77 @@ impl LoadArgs {
             });
         }
         Ok(load)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Flags {
+        #[command(flatten)]
+        load: LoadArgs,
+    }
+
+    fn refusal(args: &[&str]) -> String {
+        match Flags::try_parse_from(std::iter::once("volley").chain(args.iter().copied())) {
+            Ok(f) => panic!("{args:?} parsed: {f:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// clap prints a value parser's error after its own line, whatever its
+    /// type: the messages are those the flags always gave.
+    #[test]
+    fn refused_values_are_worded_as_before() {
+        for (args, want) in [
+            (
+                &["--users=-5"][..],
+                "invalid value '-5' for '--users <N>': \"-5\" is not a whole number >= 0",
+            ),
+            (
+                &["-u", "2000000"],
+                "invalid value '2000000' for '--users <N>': must be at most 1000000 users, not 2000000",
+            ),
+            (
+                &["--rate", "fast"],
+                "invalid value 'fast' for '--rate <R>': \"fast\" is not a number",
+            ),
+            (
+                &["--connections", "0"],
+                "invalid value '0' for '--connections <N>': must be from 1 to 100000, not 0",
+            ),
+            (
+                &["--timeout", "2h"],
+                "invalid value '2h' for '--timeout <DURATION>': must be from 1ms to 1h, not 2h",
+            ),
+            (
+                &["-t", "soon"],
+                "invalid value 'soon' for '--duration <DURATION>': \"soon\" is not a duration",
+            ),
+            (
+                &["-H", "Accept"],
+                "invalid value 'Accept' for '--header <NAME: VALUE>': \"Accept\": write a header as \"Name: value\"",
+            ),
+            (
+                &["-H", "http://example.com"],
+                "\"http://example.com\" is a URL: -H is a header (\"Name: value\", as in curl); the host is --host",
+            ),
+            (&["-H", "a b: c"], "\"a b\" is not a valid header name"),
+            (
+                &["-H", "a: \u{7f}"],
+                "\"\\u{7f}\" is not a valid header value",
+            ),
+            (
+                &["-m", "GE T"],
+                "invalid value 'GE T' for '--method <METHOD>': \"GE T\" is not an HTTP method",
+            ),
+        ] {
+            let e = refusal(args);
+            assert!(e.contains(want), "{args:?}: want {want:?} in:\n{e}");
+        }
     }
 }

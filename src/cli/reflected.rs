@@ -17,7 +17,9 @@ pub enum Asked {
     /// Checked against the schema the endpoint gave.
     Checked { endpoint: String },
     /// The endpoint could not be asked: methods and messages are checked
-    /// only when the run starts.
+    /// only when the run starts. `why` is only shown (a note of `volley
+    /// check` and of the run), and may come from the runtime that asks as
+    /// well as from reflection: text is all it needs to be.
     Unreached { endpoint: String, why: String },
 }
 
@@ -40,7 +42,10 @@ pub fn recompile(
         .enable_all()
         .build()
         .map_err(|e| e.to_string())
-        .and_then(|rt| rt.block_on(crate::client::grpc::reflect_endpoint(spec, timeout)));
+        .and_then(|rt| {
+            rt.block_on(crate::client::grpc::reflect_endpoint(spec, timeout))
+                .map_err(|e| e.to_string())
+        });
     match asked {
         Ok(pool) => {
             let options = Options {

@@ -52,15 +52,47 @@ struct TlsTarget {
     name: ServerName<'static>,
 }
 
+/// Why an endpoint cannot be made from a scenario's URL and TLS settings.
+/// The errors beneath are in the message, so none is a `#[source]`: a
+/// chain printed whole (`{:#}`) would say them twice.
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    #[error("{endpoint}: {error}")]
+    Url {
+        endpoint: String,
+        error: http::uri::InvalidUri,
+    },
+    #[error("{endpoint}: no host")]
+    NoHost { endpoint: String },
+    /// The origin requests name, made from the URL's parts.
+    #[error("{endpoint}: {error}")]
+    Origin {
+        endpoint: String,
+        error: http::Error,
+    },
+    /// tonic's endpoint (for server reflection) refused the address.
+    #[error("{endpoint}: {error}")]
+    Reflection {
+        endpoint: String,
+        error: tonic::transport::Error,
+    },
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error("TLS server name: {0}")]
+    ServerName(rustls::pki_types::InvalidDnsNameError),
+}
+
 /// An endpoint for `spec`, with TLS when it is https.
-pub fn endpoint(spec: &GrpcSpec, timeout: Duration) -> Result<GrpcEndpoint, String> {
-    let uri: http::Uri = spec
-        .endpoint
-        .parse()
-        .map_err(|e| format!("{}: {e}", spec.endpoint))?;
+pub fn endpoint(spec: &GrpcSpec, timeout: Duration) -> Result<GrpcEndpoint, EndpointError> {
+    let uri: http::Uri = spec.endpoint.parse().map_err(|error| EndpointError::Url {
+        endpoint: spec.endpoint.clone(),
+        error,
+    })?;
     let authority = uri
         .authority()
-        .ok_or_else(|| format!("{}: no host", spec.endpoint))?
+        .ok_or_else(|| EndpointError::NoHost {
+            endpoint: spec.endpoint.clone(),
+        })?
         .clone();
     let https = uri.scheme_str() == Some("https");
     let host = authority.host().trim_matches(['[', ']']).to_owned();
@@ -70,7 +102,10 @@ pub fn endpoint(spec: &GrpcSpec, timeout: Duration) -> Result<GrpcEndpoint, Stri
         .authority(authority.clone())
         .path_and_query("/")
         .build()
-        .map_err(|e| format!("{}: {e}", spec.endpoint))?;
+        .map_err(|error| EndpointError::Origin {
+            endpoint: spec.endpoint.clone(),
+            error,
+        })?;
     let connect_timeout = timeout.min(Duration::from_secs(10));
     // Over https tonic is given the plain address (its connector then does
     // no TLS of its own) and the https URL as the origin its requests name.
@@ -80,14 +115,17 @@ pub fn endpoint(spec: &GrpcSpec, timeout: Duration) -> Result<GrpcEndpoint, Stri
         spec.endpoint.clone()
     };
     let mut ep = Endpoint::from_shared(connect_to)
-        .map_err(|e| format!("{}: {e}", spec.endpoint))?
+        .map_err(|error| EndpointError::Reflection {
+            endpoint: spec.endpoint.clone(),
+            error,
+        })?
         .connect_timeout(connect_timeout)
         .tcp_nodelay(true);
     let tls = if https {
         ep = ep.origin(uri.clone());
-        let config = tls::client_config(&spec.tls, &[b"h2"]).map_err(|e| e.to_string())?;
+        let config = tls::client_config(&spec.tls, &[b"h2"])?;
         let name = spec.tls.server_name.clone().unwrap_or_else(|| host.clone());
-        let name = ServerName::try_from(name).map_err(|e| format!("TLS server name: {e}"))?;
+        let name = ServerName::try_from(name).map_err(EndpointError::ServerName)?;
         Some(Arc::new(TlsTarget {
             connector: TlsConnector::from(config),
             name,

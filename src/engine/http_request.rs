@@ -14,10 +14,12 @@ use std::io::Write;
 
 use base64::Engine as _;
 use bytes::Bytes;
+use http::header::InvalidHeaderValue;
 use http::header::{
     ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_LENGTH, COOKIE, HOST, TRANSFER_ENCODING,
     USER_AGENT,
 };
+use http::uri::InvalidUri;
 use http::{HeaderName, HeaderValue, Method};
 use http_body_util::Full;
 
@@ -35,6 +37,22 @@ pub const USER_AGENT_VALUE: &str = crate::client::USER_AGENT;
 /// sent to another origin a redirect leads to (as browsers and curl).
 fn credential(name: &HeaderName) -> bool {
     *name == HOST || *name == AUTHORIZATION || *name == COOKIE
+}
+
+/// Why the parts of a request that no template changes are not a valid
+/// request (found before the load starts). The errors beneath are in the
+/// message, so none is a `#[source]`.
+#[derive(Debug, thiserror::Error)]
+pub enum FixedHttpError {
+    #[error("header {name}: {error}")]
+    Header {
+        name: HeaderName,
+        error: InvalidHeaderValue,
+    },
+    #[error("path {path:?}: {error}")]
+    Path { path: String, error: InvalidUri },
+    #[error("auth: {0}")]
+    Auth(InvalidHeaderValue),
 }
 
 /// The parts of an HTTP request that no template changes, built once.
@@ -70,7 +88,7 @@ pub struct FixedHttp {
 }
 
 impl FixedHttp {
-    pub fn new(h: &HttpSpec, t: &HttpTarget) -> Result<Self, String> {
+    pub fn new(h: &HttpSpec, t: &HttpTarget) -> Result<Self, FixedHttpError> {
         let own = |n: &HeaderName| h.headers.iter().any(|(name, _)| name == n);
         let mut statics: Vec<(HeaderName, String)> = Vec::new();
         let mut templated_headers = Vec::new();
@@ -104,11 +122,15 @@ impl FixedHttp {
         let mut headers_other = http::HeaderMap::new();
         let (mut static_len, mut static_len_other) = (0u64, 0u64);
         if let Some(v) = &host {
-            HeaderValue::from_str(v).map_err(|e| format!("header host: {e}"))?;
+            HeaderValue::from_str(v)
+                .map_err(|error| FixedHttpError::Header { name: HOST, error })?;
             push_header(&mut head_h1, "host", v);
         }
         for (name, v) in &statics {
-            let value = HeaderValue::from_str(v).map_err(|e| format!("header {name}: {e}"))?;
+            let value = HeaderValue::from_str(v).map_err(|error| FixedHttpError::Header {
+                name: name.clone(),
+                error,
+            })?;
             let len = (name.as_str().len() + v.len() + 4) as u64;
             static_len += len;
             push_header(&mut head_h1, name.as_str(), v);
@@ -130,8 +152,12 @@ impl FixedHttp {
                 let p = crate::client::uri::encode_path(p);
                 let p = p.as_ref();
                 let authority = host.as_deref().unwrap_or(t.authority.as_str());
-                let abs = absolute(t.scheme.as_str(), authority, p)
-                    .map_err(|e| format!("path {p:?}: {e}"))?;
+                let abs = absolute(t.scheme.as_str(), authority, p).map_err(|error| {
+                    FixedHttpError::Path {
+                        path: p.to_owned(),
+                        error,
+                    }
+                })?;
                 (Some(p.to_owned()), Some(abs))
             }
             None => (None, None),
@@ -148,7 +174,7 @@ impl FixedHttp {
             Some(Auth::Digest { .. }) | None => None,
         };
         if let Some(a) = &auth {
-            HeaderValue::from_str(a).map_err(|e| format!("auth: {e}"))?;
+            HeaderValue::from_str(a).map_err(FixedHttpError::Auth)?;
         }
         let body = match &h.body {
             None => Some(Bytes::new()),
@@ -191,11 +217,9 @@ impl FixedHttp {
     }
 }
 
-fn absolute(scheme: &str, authority: &str, path: &str) -> Result<http::Uri, String> {
-    http::uri::PathAndQuery::try_from(path).map_err(|e| e.to_string())?;
-    format!("{scheme}://{authority}{path}")
-        .parse()
-        .map_err(|e: http::uri::InvalidUri| e.to_string())
+fn absolute(scheme: &str, authority: &str, path: &str) -> Result<http::Uri, InvalidUri> {
+    http::uri::PathAndQuery::try_from(path)?;
+    format!("{scheme}://{authority}{path}").parse()
 }
 
 fn basic(user: &str, password: &str) -> String {

@@ -12,7 +12,7 @@ use super::run_report::RunConfig;
 use super::run_report::RunReport;
 use crate::stats::histogram;
 use crate::stats::series::Point;
-use crate::stats::threshold::Threshold;
+use crate::stats::threshold::{Threshold, ThresholdError};
 use crate::stats::{FailureCount, Latencies, NameClass, NameTotals, Rows, RunStats, StatId, Tail};
 
 /// Why a result could not be read.
@@ -35,7 +35,7 @@ pub enum LoadError {
     Threshold {
         path: String,
         text: String,
-        reason: String,
+        reason: ThresholdError,
     },
     #[error("{path}: {what} do not fit in 64 bits once added up; the results cannot be merged")]
     Overflow { path: String, what: String },

@@ -225,10 +225,11 @@ pub(super) fn compile_grpc(
         metadata.push((key, cx.template(v, data)?));
     }
     let connections = match &g.connections {
-        Some(c) => Some(
-            super::limits::grpc_connections(*c.get_ref())
-                .map_err(|e| cx.err(c.span(), format!("connections {e}")))?,
-        ),
+        Some(c) => Some(cx.bound(
+            c.span(),
+            "connections",
+            super::limits::grpc_connections(*c.get_ref()),
+        )?),
         None => None,
     };
     let mut tls = tls_spec(cx, &g.ca, &g.insecure, (&g.cert, &g.key), &endpoint)?;

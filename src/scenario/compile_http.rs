@@ -265,10 +265,11 @@ pub(super) fn compile_http(
                     "connections shares HTTP/2 connections among users: set version = \"h2c\" or \"http2\" (or use https://)",
                 ));
             }
-            Some(
-                limits::grpc_connections(*c.get_ref())
-                    .map_err(|e| cx.err(c.span(), format!("connections {e}")))?,
-            )
+            Some(cx.bound(
+                c.span(),
+                "connections",
+                limits::grpc_connections(*c.get_ref()),
+            )?)
         }
         None => None,
     };
@@ -372,7 +373,9 @@ fn compile_redirects(cx: &Ctx<'_>, v: &S<toml::Value>) -> Result<u32, ScenarioEr
     match v.get_ref() {
         toml::Value::Boolean(true) => Ok(DEFAULT_REDIRECTS),
         toml::Value::Boolean(false) => Ok(0),
-        toml::Value::Integer(n) => limits::redirects(*n).map_err(|e| cx.err(v.span(), e)),
+        toml::Value::Integer(n) => {
+            limits::redirects(*n).map_err(|e| cx.err(v.span(), e.to_string()))
+        }
         other => Err(cx.err(
             v.span(),
             format!("follow_redirects must be true, false or a number of hops, not {other}"),

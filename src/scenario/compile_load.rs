@@ -16,7 +16,7 @@ use super::{LoadModel, LoadSpec, Stage, Think};
 fn compile_stages(
     cx: &Ctx<'_>,
     stages: &[S<file::Stage>],
-    target: fn(f64) -> Result<f64, String>,
+    target: fn(f64) -> Result<f64, limits::BoundError>,
 ) -> Result<Vec<Stage>, ScenarioError> {
     let mut out: Vec<Stage> = Vec::with_capacity(stages.len());
     for s in stages {

@@ -116,89 +116,170 @@ fn num(x: f64) -> String {
     }
 }
 
+/// A byte count in the largest binary unit that divides it ("1KiB",
+/// "1GiB"), as the `max_body` bounds are written.
+fn size(n: usize) -> String {
+    for (unit, name) in [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")] {
+        if n > 0 && n.is_multiple_of(unit) {
+            return format!("{}{name}", n / unit);
+        }
+    }
+    format!("{n}B")
+}
+
+/// A value outside its setting's bound: which bound, its ends and the value
+/// given. The message is what follows the setting's name ("must be at most
+/// 1000000 users, not 2000000"): the file's key, the flag or
+/// [`LimitError`] puts the name before it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BoundError {
+    #[error("must be at most {max} users, not {value}")]
+    Users { max: u64, value: u64 },
+    #[error("must be a number of users from 0 to {max}, not {}", num(*.value))]
+    UserTarget { max: u64, value: f64 },
+    #[error(
+        "must be 0 or a number of requests per second from {min} to {}, not {}",
+        num(*.max),
+        num(*.value)
+    )]
+    Rate { min: f64, max: f64, value: f64 },
+    #[error(
+        "must be a number of users per second above 0 and at most {} (leave it out to start all users at once), not {}",
+        num(*.max),
+        num(*.value)
+    )]
+    SpawnRate { max: f64, value: f64 },
+    /// A count with only an upper end (`max_in_flight`).
+    #[error("must be at most {max}, not {value}")]
+    AtMost { max: u64, value: u64 },
+    /// A count that must be at least this (`max_in_flight` in a plan).
+    #[error("must be at least {min}")]
+    AtLeast { min: u64 },
+    /// A count with both ends (connections, requests, stream messages,
+    /// workers).
+    #[error("must be from {min} to {max}, not {value}")]
+    Count { min: u64, max: u64, value: u64 },
+    /// A duration with only an upper end (a run, a stage, a think time).
+    #[error("must be at most {}, not {}", show(*.max), show(*.value))]
+    Duration { max: Duration, value: Duration },
+    /// The stages' total, in seconds since it may be beyond `Duration`.
+    #[error("must be at most {} in all, not {}", show(*.max), show_secs(*.secs))]
+    StagesTotal { max: Duration, secs: f64 },
+    /// A duration with both ends (the timeout).
+    #[error("must be from {} to {}, not {}", show(*.min), show(*.max), show(*.value))]
+    DurationRange {
+        min: Duration,
+        max: Duration,
+        value: Duration,
+    },
+    /// A uniform think time whose ends are the wrong way round.
+    #[error("min {} is above max {}", show(*.min), show(*.max))]
+    MinAboveMax { min: Duration, max: Duration },
+    /// `follow_redirects` as hops: the key is in the message, as the file's
+    /// compiler shows it alone.
+    #[error("follow_redirects must be from 0 to {max} hops (or true or false), not {value}")]
+    Redirects { max: u32, value: i64 },
+    #[error(
+        "must be from {} to {} ({min} to {max} bytes), not {value} bytes",
+        size(*.min),
+        size(*.max)
+    )]
+    Bytes { min: usize, max: usize, value: u64 },
+    #[error("must be at most {max} (0: one per core), not {value}")]
+    Threads { max: usize, value: usize },
+}
+
 /// `users`.
-pub fn users(n: u64) -> Result<u64, String> {
+pub fn users(n: u64) -> Result<u64, BoundError> {
     if n > MAX_USERS {
-        return Err(format!("must be at most {MAX_USERS} users, not {n}"));
+        return Err(BoundError::Users {
+            max: MAX_USERS,
+            value: n,
+        });
     }
     Ok(n)
 }
 
 /// A closed-model stage's target (users).
-pub fn user_target(x: f64) -> Result<f64, String> {
+pub fn user_target(x: f64) -> Result<f64, BoundError> {
     if !(x.is_finite() && (0.0..=MAX_USERS as f64).contains(&x)) {
-        return Err(format!(
-            "must be a number of users from 0 to {MAX_USERS}, not {}",
-            num(x)
-        ));
+        return Err(BoundError::UserTarget {
+            max: MAX_USERS,
+            value: x,
+        });
     }
     Ok(x)
 }
 
 /// `rate`, or an open-model stage's target (requests per second).
-pub fn rate(x: f64) -> Result<f64, String> {
+pub fn rate(x: f64) -> Result<f64, BoundError> {
     if !(x.is_finite() && (x == 0.0 || (MIN_RATE..=MAX_RATE).contains(&x))) {
-        return Err(format!(
-            "must be 0 or a number of requests per second from {MIN_RATE} to {}, not {}",
-            num(MAX_RATE),
-            num(x)
-        ));
+        return Err(BoundError::Rate {
+            min: MIN_RATE,
+            max: MAX_RATE,
+            value: x,
+        });
     }
     Ok(x)
 }
 
 /// `spawn_rate` as given (absent, all at once, is not a number to check).
-pub fn spawn_rate(x: f64) -> Result<f64, String> {
+pub fn spawn_rate(x: f64) -> Result<f64, BoundError> {
     if !(x.is_finite() && x > 0.0 && x <= MAX_SPAWN_RATE) {
-        return Err(format!(
-            "must be a number of users per second above 0 and at most {} (leave it out to start all users at once), not {}",
-            num(MAX_SPAWN_RATE),
-            num(x)
-        ));
+        return Err(BoundError::SpawnRate {
+            max: MAX_SPAWN_RATE,
+            value: x,
+        });
     }
     Ok(x)
 }
 
 /// `max_in_flight` (0 is taken as 1).
-pub fn max_in_flight(n: u64) -> Result<u64, String> {
+pub fn max_in_flight(n: u64) -> Result<u64, BoundError> {
     if n > MAX_IN_FLIGHT {
-        return Err(format!("must be at most {MAX_IN_FLIGHT}, not {n}"));
+        return Err(BoundError::AtMost {
+            max: MAX_IN_FLIGHT,
+            value: n,
+        });
     }
     Ok(n.max(1))
 }
 
-/// The open model's `connections`.
-pub fn connections(n: u64) -> Result<u64, String> {
-    if n == 0 || n > MAX_CONNECTIONS {
-        return Err(format!("must be from 1 to {MAX_CONNECTIONS}, not {n}"));
+/// A count from `min` to `max`.
+fn count(n: u64, min: u64, max: u64) -> Result<u64, BoundError> {
+    if !(min..=max).contains(&n) {
+        return Err(BoundError::Count { min, max, value: n });
     }
     Ok(n)
 }
 
+/// The open model's `connections`.
+pub fn connections(n: u64) -> Result<u64, BoundError> {
+    count(n, 1, MAX_CONNECTIONS)
+}
+
 /// `duration`, a stage's duration, or the stages' total.
-pub fn duration(d: Duration) -> Result<Duration, String> {
+pub fn duration(d: Duration) -> Result<Duration, BoundError> {
     if d > MAX_DURATION {
-        return Err(format!(
-            "must be at most {}, not {}",
-            show(MAX_DURATION),
-            show(d)
-        ));
+        return Err(BoundError::Duration {
+            max: MAX_DURATION,
+            value: d,
+        });
     }
     Ok(d)
 }
 
 /// The stages' total length, checked without overflowing.
-pub fn stages_total(stages: &[Stage]) -> Result<Duration, String> {
+pub fn stages_total(stages: &[Stage]) -> Result<Duration, BoundError> {
     let total = stages
         .iter()
         .try_fold(Duration::ZERO, |a, s| a.checked_add(s.duration));
     match total {
         Some(t) if t <= MAX_DURATION => Ok(t),
-        _ => Err(format!(
-            "must be at most {} in all, not {}",
-            show(MAX_DURATION),
-            show_secs(stages.iter().map(|s| s.duration.as_secs_f64()).sum())
-        )),
+        _ => Err(BoundError::StagesTotal {
+            max: MAX_DURATION,
+            secs: stages.iter().map(|s| s.duration.as_secs_f64()).sum(),
+        }),
     }
 }
 
@@ -211,36 +292,31 @@ fn show_secs(secs: f64) -> String {
 }
 
 /// `timeout`.
-pub fn timeout(d: Duration) -> Result<Duration, String> {
+pub fn timeout(d: Duration) -> Result<Duration, BoundError> {
     if !(MIN_TIMEOUT..=MAX_TIMEOUT).contains(&d) {
-        return Err(format!(
-            "must be from {} to {}, not {}",
-            show(MIN_TIMEOUT),
-            show(MAX_TIMEOUT),
-            show(d)
-        ));
+        return Err(BoundError::DurationRange {
+            min: MIN_TIMEOUT,
+            max: MAX_TIMEOUT,
+            value: d,
+        });
     }
     Ok(d)
 }
 
 /// A think time (either end of a range).
-pub fn think(d: Duration) -> Result<Duration, String> {
+pub fn think(d: Duration) -> Result<Duration, BoundError> {
     if d > MAX_THINK {
-        return Err(format!(
-            "must be at most {}, not {}",
-            show(MAX_THINK),
-            show(d)
-        ));
+        return Err(BoundError::Duration {
+            max: MAX_THINK,
+            value: d,
+        });
     }
     Ok(d)
 }
 
 /// `requests`.
-pub fn requests(n: u64) -> Result<u64, String> {
-    if !(1..=MAX_REQUESTS).contains(&n) {
-        return Err(format!("must be from 1 to {MAX_REQUESTS}, not {n}"));
-    }
-    Ok(n)
+pub fn requests(n: u64) -> Result<u64, BoundError> {
+    count(n, 1, MAX_REQUESTS)
 }
 
 /// Messages a streaming call sends at most (`[request.stream] messages`):
@@ -249,24 +325,18 @@ pub fn requests(n: u64) -> Result<u64, String> {
 pub const MAX_STREAM_MESSAGES: u64 = 10_000_000;
 
 /// `[request.stream] messages`.
-pub fn stream_messages(n: u64) -> Result<u64, String> {
-    if !(1..=MAX_STREAM_MESSAGES).contains(&n) {
-        return Err(format!("must be from 1 to {MAX_STREAM_MESSAGES}, not {n}"));
-    }
-    Ok(n)
+pub fn stream_messages(n: u64) -> Result<u64, BoundError> {
+    count(n, 1, MAX_STREAM_MESSAGES)
 }
 
 /// `[request.stream] duration`: within a call's timeout's bounds.
-pub fn stream_duration(d: Duration) -> Result<Duration, String> {
+pub fn stream_duration(d: Duration) -> Result<Duration, BoundError> {
     timeout(d)
 }
 
 /// `[grpc] connections`.
-pub fn grpc_connections(n: u64) -> Result<u64, String> {
-    if !(1..=MAX_GRPC_CONNECTIONS).contains(&n) {
-        return Err(format!("must be from 1 to {MAX_GRPC_CONNECTIONS}, not {n}"));
-    }
-    Ok(n)
+pub fn grpc_connections(n: u64) -> Result<u64, BoundError> {
+    count(n, 1, MAX_GRPC_CONNECTIONS)
 }
 
 /// `[grpc] max_message_size` when the file does not say: larger than
@@ -279,75 +349,97 @@ pub const DEFAULT_GRPC_MESSAGE: usize = 64 << 20;
 pub const MAX_REDIRECTS: u32 = 100;
 
 /// `follow_redirects` given as a number of hops.
-pub fn redirects(n: i64) -> Result<u32, String> {
+pub fn redirects(n: i64) -> Result<u32, BoundError> {
     match u32::try_from(n) {
         Ok(n) if n <= MAX_REDIRECTS => Ok(n),
-        _ => Err(format!(
-            "follow_redirects must be from 0 to {MAX_REDIRECTS} hops (or true or false), not {n}"
-        )),
+        _ => Err(BoundError::Redirects {
+            max: MAX_REDIRECTS,
+            value: n,
+        }),
     }
 }
 
 /// `[http] max_body`, in bytes.
-pub fn max_body(n: u64) -> Result<usize, String> {
+pub fn max_body(n: u64) -> Result<usize, BoundError> {
     if !(MIN_MAX_BODY as u64..=MAX_MAX_BODY as u64).contains(&n) {
-        return Err(format!(
-            "must be from 1KiB to 1GiB ({MIN_MAX_BODY} to {MAX_MAX_BODY} bytes), not {n} bytes"
-        ));
+        return Err(BoundError::Bytes {
+            min: MIN_MAX_BODY,
+            max: MAX_MAX_BODY,
+            value: n,
+        });
     }
     Ok(n as usize)
 }
 
 /// `--threads` (0: one per core).
-pub fn threads(n: usize) -> Result<usize, String> {
+pub fn threads(n: usize) -> Result<usize, BoundError> {
     if n > MAX_THREADS {
-        return Err(format!(
-            "must be at most {MAX_THREADS} (0: one per core), not {n}"
-        ));
+        return Err(BoundError::Threads {
+            max: MAX_THREADS,
+            value: n,
+        });
     }
     Ok(n)
 }
 
-fn whole(s: &str) -> Result<u64, String> {
-    s.trim()
-        .parse::<u64>()
-        .map_err(|_| format!("{s:?} is not a whole number >= 0"))
+/// A count flag's text that is not a whole number.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a whole number >= 0")]
+pub struct NotWhole(pub String);
+
+/// A count flag's text as a whole number (surrounding blanks allowed).
+pub fn parse_whole(s: &str) -> Result<u64, NotWhole> {
+    s.trim().parse::<u64>().map_err(|_| NotWhole(s.to_owned()))
+}
+
+/// Why a count flag (`--threads`, `--local-workers`, `--expect-workers`)
+/// was refused. clap takes it as it is and prints its message after its
+/// own "invalid value" line.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CountError {
+    #[error(transparent)]
+    NotWhole(#[from] NotWhole),
+    #[error(transparent)]
+    Bound(#[from] BoundError),
+    /// Within the bound, but not in the flag's integer type.
+    #[error("must be at most {max}, not {text}")]
+    TooLarge { max: usize, text: String },
 }
 
 /// Parses `--threads N` (any integer type the flag has).
-pub fn parse_threads<T: TryFrom<usize>>(s: &str) -> Result<T, String> {
-    let n = whole(s)?;
+pub fn parse_threads<T: TryFrom<usize>>(s: &str) -> Result<T, CountError> {
+    let n = parse_whole(s)?;
     let n = threads(usize::try_from(n).unwrap_or(usize::MAX))?;
-    T::try_from(n).map_err(|_| format!("must be at most {MAX_THREADS}, not {s}"))
+    T::try_from(n).map_err(|_| CountError::TooLarge {
+        max: MAX_THREADS,
+        text: s.to_owned(),
+    })
 }
 
 /// Parses `--local-workers N`.
-pub fn parse_local_workers(s: &str) -> Result<usize, String> {
-    let n = whole(s)?;
-    if !(1..=MAX_LOCAL_WORKERS as u64).contains(&n) {
-        return Err(format!("must be from 1 to {MAX_LOCAL_WORKERS}, not {n}"));
-    }
+pub fn parse_local_workers(s: &str) -> Result<usize, CountError> {
+    let n = count(parse_whole(s)?, 1, MAX_LOCAL_WORKERS as u64)?;
     Ok(n as usize)
 }
 
 /// Parses `--expect-workers N`.
-pub fn parse_workers(s: &str) -> Result<usize, String> {
-    let n = whole(s)?;
-    if !(1..=MAX_WORKERS as u64).contains(&n) {
-        return Err(format!("must be from 1 to {MAX_WORKERS}, not {n}"));
-    }
+pub fn parse_workers(s: &str) -> Result<usize, CountError> {
+    let n = count(parse_whole(s)?, 1, MAX_WORKERS as u64)?;
     Ok(n as usize)
 }
 
-/// A setting out of its bounds: the key, and why.
+/// A setting out of its bounds: the key, and why ("users must be at most
+/// 1000000 users, not 2000000").
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{key} {why}")]
 pub struct LimitError {
     pub key: &'static str,
-    pub why: String,
+    /// Not a `#[source]`: its text is this message's, and a chain printed
+    /// whole (`{:#}`) would say it twice.
+    pub why: BoundError,
 }
 
-fn at<T>(key: &'static str, r: Result<T, String>) -> Result<T, LimitError> {
+fn at<T>(key: &'static str, r: Result<T, BoundError>) -> Result<T, LimitError> {
     r.map_err(|why| LimitError { key, why })
 }
 
@@ -363,7 +455,7 @@ fn check_think(key: &'static str, t: &Think) -> Result<(), LimitError> {
             if lo > hi {
                 return Err(LimitError {
                     key,
-                    why: format!("min {} is above max {}", show(lo), show(hi)),
+                    why: BoundError::MinAboveMax { min: lo, max: hi },
                 });
             }
         }
@@ -373,7 +465,7 @@ fn check_think(key: &'static str, t: &Think) -> Result<(), LimitError> {
 
 fn check_stages(
     stages: &[Stage],
-    target: fn(f64) -> Result<f64, String>,
+    target: fn(f64) -> Result<f64, BoundError>,
 ) -> Result<(), LimitError> {
     for s in stages {
         at("stage duration", duration(s.duration))?;
@@ -413,7 +505,7 @@ impl LoadSpec {
                 if *m == 0 {
                     return Err(LimitError {
                         key: "max_in_flight",
-                        why: "must be at least 1".into(),
+                        why: BoundError::AtLeast { min: 1 },
                     });
                 }
                 at("max_in_flight", max_in_flight(*m))?;
@@ -432,152 +524,5 @@ impl LoadSpec {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn closed(users: u64) -> LoadSpec {
-        LoadSpec {
-            model: LoadModel::Closed {
-                users,
-                spawn_rate: f64::INFINITY,
-                think: Think::None,
-                stages: Vec::new(),
-            },
-            duration: Some(Duration::from_secs(10)),
-            requests: None,
-            timeout: Duration::from_secs(30),
-        }
-    }
-
-    #[test]
-    fn bounds_are_inclusive_and_named() {
-        assert_eq!(users(MAX_USERS), Ok(MAX_USERS));
-        let e = users(MAX_USERS + 1).unwrap_err();
-        assert!(e.contains("1000000"), "{e}");
-        assert!(rate(0.0).is_ok() && rate(MAX_RATE).is_ok() && rate(MIN_RATE).is_ok());
-        for bad in [
-            f64::NAN,
-            f64::INFINITY,
-            -1.0,
-            1e-30,
-            1e15,
-            MAX_RATE * 1.0001,
-        ] {
-            let e = rate(bad).unwrap_err();
-            assert!(e.contains("10000000"), "{e}");
-        }
-        for bad in [f64::NAN, f64::INFINITY, 0.0, -1.0, 1e7] {
-            assert!(spawn_rate(bad).is_err(), "{bad}");
-        }
-        assert_eq!(max_in_flight(0), Ok(1));
-        assert!(max_in_flight(1_000_000_000).is_err());
-        assert!(duration(MAX_DURATION).is_ok());
-        let e = duration(MAX_DURATION + Duration::from_secs(1)).unwrap_err();
-        assert!(e.contains("365d"), "{e}");
-        assert!(timeout(Duration::ZERO).is_err());
-        assert!(timeout(Duration::from_micros(500)).is_err());
-        assert!(
-            timeout(Duration::from_secs(3601))
-                .unwrap_err()
-                .contains("1h")
-        );
-        assert!(think(Duration::from_secs(3601)).is_err());
-        assert!(requests(0).is_err() && requests(MAX_REQUESTS + 1).is_err());
-    }
-
-    #[test]
-    fn stage_totals_do_not_overflow() {
-        let huge = Stage {
-            duration: Duration::MAX,
-            target: 1.0,
-        };
-        let e = stages_total(&[huge, huge]).unwrap_err();
-        assert!(e.contains("365d"), "{e}");
-        let day = Stage {
-            duration: Duration::from_secs(86_400),
-            target: 1.0,
-        };
-        assert!(stages_total(&vec![day; 365]).is_ok());
-        assert!(stages_total(&vec![day; 366]).is_err());
-    }
-
-    #[test]
-    fn load_specs_are_checked_whole() {
-        assert_eq!(closed(10).check(), Ok(()));
-        assert_eq!(closed(i64::MAX as u64).check().unwrap_err().key, "users");
-        let mut l = closed(10);
-        l.timeout = Duration::from_secs(7200);
-        assert_eq!(l.check().unwrap_err().key, "timeout");
-        l = closed(10);
-        if let LoadModel::Closed { think, .. } = &mut l.model {
-            *think = Think::Uniform(Duration::from_secs(1), Duration::from_secs(9000));
-        }
-        assert_eq!(l.check().unwrap_err().key, "think_time");
-        let open = |rate: f64, max_in_flight: u64| LoadSpec {
-            model: LoadModel::Open {
-                rate,
-                max_in_flight,
-                connections: DEFAULT_CONNECTIONS,
-                stages: vec![],
-            },
-            ..closed(1)
-        };
-        assert_eq!(open(100.0, 10).check(), Ok(()));
-        let mut no_pool = open(100.0, 10);
-        if let LoadModel::Open { connections, .. } = &mut no_pool.model {
-            *connections = 0;
-        }
-        assert_eq!(no_pool.check().unwrap_err().key, "connections");
-        assert!(connections(MAX_CONNECTIONS + 1).is_err());
-        assert_eq!(open(1e15, 10).check().unwrap_err().key, "rate");
-        assert_eq!(open(f64::NAN, 10).check().unwrap_err().key, "rate");
-        assert_eq!(open(10.0, 0).check().unwrap_err().key, "max_in_flight");
-        assert_eq!(
-            open(10.0, i64::MAX as u64).check().unwrap_err().key,
-            "max_in_flight"
-        );
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("4MiB"), Ok(4 << 20));
-        assert_eq!(parse_size("512KiB"), Ok(512 << 10));
-        assert_eq!(parse_size("1MB"), Ok(1_000_000));
-        assert_eq!(parse_size("100B"), Ok(100));
-        assert_eq!(parse_size("1.5 KiB"), Ok(1536));
-        assert_eq!(parse_size("2048"), Ok(2048));
-        assert_eq!(parse_size("4 mb"), Ok(4_000_000));
-        for bad in [
-            "",
-            "MiB",
-            "4 Mbit",
-            "-1KiB",
-            "1e3",
-            "4MiBs",
-            ".5MiB",
-            "99999999999GiB",
-        ] {
-            assert!(parse_size(bad).is_err(), "{bad}");
-        }
-        assert!(max_body(1023).is_err() && max_body(1024).is_ok());
-        assert!(redirects(-1).is_err() && redirects(0) == Ok(0));
-        assert!(redirects(100) == Ok(100) && redirects(101).is_err());
-        assert!(max_body(1 << 30).is_ok() && max_body((1 << 30) + 1).is_err());
-    }
-
-    #[test]
-    fn process_flags() {
-        assert_eq!(parse_threads::<u32>("0"), Ok(0));
-        assert_eq!(parse_threads::<usize>("1024"), Ok(1024));
-        assert!(
-            parse_threads::<usize>("100000")
-                .unwrap_err()
-                .contains("1024")
-        );
-        assert!(parse_threads::<u32>("-1").is_err());
-        assert!(parse_local_workers("0").is_err());
-        assert!(parse_local_workers("65").unwrap_err().contains("64"));
-        assert!(parse_workers("1001").unwrap_err().contains("1000"));
-        assert_eq!(parse_workers("3"), Ok(3));
-    }
-}
+#[path = "limits_tests.rs"]
+mod tests;

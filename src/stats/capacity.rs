@@ -78,52 +78,75 @@ mod secs {
     }
 }
 
+/// Search settings that cannot make a search: each names the flag at fault
+/// and gives the value (or values) it had.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SettingsError {
+    #[error("--start-rate must be above 0 (got {0})")]
+    StartRate(f64),
+    #[error("--factor must be above 1 and at most 100 (got {0})")]
+    Factor(f64),
+    #[error("--max-rate ({max_rate}) must be at least --start-rate ({start})")]
+    MaxRate { max_rate: f64, start: f64 },
+    #[error("--min-rate ({min_rate}) must be above 0 and at most --start-rate ({start})")]
+    MinRate { min_rate: f64, start: f64 },
+    /// A fraction, shown as a percentage.
+    #[error("--precision must be between 0.1% and 100% (got {:.3}%)", *.0 * 100.0)]
+    Precision(f64),
+    #[error("--max-probes must be at least 1")]
+    NoProbes,
+    #[error(
+        "--probe must be at least 1s (got {0:?}): a probe shorter than a statistics interval measures nothing"
+    )]
+    ProbeTooShort(Duration),
+    #[error(
+        "--probe is at most 24h, --drain and --warmup at most 1h (got {probe:?}, {drain:?} and {warmup:?})"
+    )]
+    TooLong {
+        probe: Duration,
+        drain: Duration,
+        warmup: Duration,
+    },
+}
+
 impl Settings {
-    /// Checks the settings; the message names the flag at fault.
-    pub fn check(&self) -> Result<(), String> {
+    /// Checks the settings; the error names the flag at fault.
+    pub fn check(&self) -> Result<(), SettingsError> {
         let positive = |v: f64| v.is_finite() && v > 0.0;
         if !positive(self.start) {
-            return Err(format!("--start-rate must be above 0 (got {})", self.start));
+            return Err(SettingsError::StartRate(self.start));
         }
         if !(self.factor.is_finite() && self.factor > 1.0 && self.factor <= 100.0) {
-            return Err(format!(
-                "--factor must be above 1 and at most 100 (got {})",
-                self.factor
-            ));
+            return Err(SettingsError::Factor(self.factor));
         }
         if !positive(self.max_rate) || self.max_rate < self.start {
-            return Err(format!(
-                "--max-rate ({}) must be at least --start-rate ({})",
-                self.max_rate, self.start
-            ));
+            return Err(SettingsError::MaxRate {
+                max_rate: self.max_rate,
+                start: self.start,
+            });
         }
         if !positive(self.min_rate) || self.min_rate > self.start {
-            return Err(format!(
-                "--min-rate ({}) must be above 0 and at most --start-rate ({})",
-                self.min_rate, self.start
-            ));
+            return Err(SettingsError::MinRate {
+                min_rate: self.min_rate,
+                start: self.start,
+            });
         }
         if !(self.precision.is_finite() && self.precision >= 0.001 && self.precision <= 1.0) {
-            return Err(format!(
-                "--precision must be between 0.1% and 100% (got {:.3}%)",
-                self.precision * 100.0
-            ));
+            return Err(SettingsError::Precision(self.precision));
         }
         if self.max_probes == 0 {
-            return Err("--max-probes must be at least 1".into());
+            return Err(SettingsError::NoProbes);
         }
         if self.probe < Duration::from_secs(1) {
-            return Err(format!(
-                "--probe must be at least 1s (got {:?}): a probe shorter than a statistics interval measures nothing",
-                self.probe
-            ));
+            return Err(SettingsError::ProbeTooShort(self.probe));
         }
         let hour = Duration::from_secs(3600);
         if self.probe > 24 * hour || self.drain > hour || self.warmup > hour {
-            return Err(format!(
-                "--probe is at most 24h, --drain and --warmup at most 1h (got {:?}, {:?} and {:?})",
-                self.probe, self.drain, self.warmup
-            ));
+            return Err(SettingsError::TooLong {
+                probe: self.probe,
+                drain: self.drain,
+                warmup: self.warmup,
+            });
         }
         Ok(())
     }

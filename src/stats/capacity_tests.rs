@@ -198,3 +198,70 @@ fn settings_are_checked() {
     assert_eq!(round_rate(1234.5), 1230.0);
     assert_eq!(format_rate(12.5), "12.5");
 }
+
+/// The messages word for word (`volley capacity` prints them as they are).
+#[test]
+fn settings_refusals_name_the_flag() {
+    let refusal = |s: Settings| s.check().unwrap_err().to_string();
+    let cases = [
+        (
+            Settings {
+                start: -1.0,
+                ..settings()
+            },
+            "--start-rate must be above 0 (got -1)",
+        ),
+        (
+            Settings {
+                factor: 1.0,
+                ..settings()
+            },
+            "--factor must be above 1 and at most 100 (got 1)",
+        ),
+        (
+            Settings {
+                max_rate: 10.5,
+                ..settings()
+            },
+            "--max-rate (10.5) must be at least --start-rate (50)",
+        ),
+        (
+            Settings {
+                min_rate: 60.0,
+                ..settings()
+            },
+            "--min-rate (60) must be above 0 and at most --start-rate (50)",
+        ),
+        (
+            Settings {
+                precision: 0.0005,
+                ..settings()
+            },
+            "--precision must be between 0.1% and 100% (got 0.050%)",
+        ),
+        (
+            Settings {
+                max_probes: 0,
+                ..settings()
+            },
+            "--max-probes must be at least 1",
+        ),
+        (
+            Settings {
+                probe: Duration::from_millis(500),
+                ..settings()
+            },
+            "--probe must be at least 1s (got 500ms): a probe shorter than a statistics interval measures nothing",
+        ),
+        (
+            Settings {
+                warmup: Duration::from_secs(7200),
+                ..settings()
+            },
+            "--probe is at most 24h, --drain and --warmup at most 1h (got 10s, 2s and 7200s)",
+        ),
+    ];
+    for (s, want) in cases {
+        assert_eq!(refusal(s), want);
+    }
+}

@@ -145,7 +145,37 @@ impl fmt::Display for Op {
     }
 }
 
-fn parse_metric(m: &str) -> Result<Metric, String> {
+/// Why a threshold's text does not read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ThresholdError {
+    #[error("expected METRIC<VALUE, e.g. p99<250ms")]
+    NoOperator,
+    /// "p" and something that is not a number.
+    #[error("unknown metric {0:?}")]
+    NotAPercentile(String),
+    #[error("percentile {0:?} is outside p0..p100")]
+    PercentileRange(String),
+    #[error(
+        "unknown metric {0:?} (known: p50, p95, p99, p99.9, mean, min, max, error_rate, rps, requests, failures)"
+    )]
+    UnknownMetric(String),
+    /// The value as given (its unit included).
+    #[error("{0:?} is not a number")]
+    NotANumber(String),
+    #[error("{0:?} needs a unit: us, ms or s")]
+    NoUnit(String),
+}
+
+/// A threshold names a request the run has no statistics of (what its
+/// verdict observes instead of a value).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("threshold {threshold:?}: no request is named {name:?}")]
+pub struct UnknownName {
+    pub threshold: String,
+    pub name: String,
+}
+
+fn parse_metric(m: &str) -> Result<Metric, ThresholdError> {
     Ok(match m {
         "mean" | "avg" => Metric::Mean,
         "min" => Metric::Min,
@@ -158,27 +188,23 @@ fn parse_metric(m: &str) -> Result<Metric, String> {
         p if p.starts_with('p') => {
             let q: f64 = p[1..]
                 .parse()
-                .map_err(|_| format!("unknown metric {m:?}"))?;
+                .map_err(|_| ThresholdError::NotAPercentile(m.to_owned()))?;
             if !(0.0..=100.0).contains(&q) {
-                return Err(format!("percentile {m:?} is outside p0..p100"));
+                return Err(ThresholdError::PercentileRange(m.to_owned()));
             }
             // Rounded so that p99.9 is exactly 0.999.
             Metric::Quantile((q * 1e6).round() / 1e8)
         }
-        _ => {
-            return Err(format!(
-                "unknown metric {m:?} (known: p50, p95, p99, p99.9, mean, min, max, error_rate, rps, requests, failures)"
-            ));
-        }
+        _ => return Err(ThresholdError::UnknownMetric(m.to_owned())),
     })
 }
 
-fn parse_value(metric: Metric, v: &str) -> Result<f64, String> {
+fn parse_value(metric: Metric, v: &str) -> Result<f64, ThresholdError> {
     let v = v.trim();
     let num = |s: &str| {
         s.trim()
             .parse::<f64>()
-            .map_err(|_| format!("{v:?} is not a number"))
+            .map_err(|_| ThresholdError::NotANumber(v.to_owned()))
     };
     match metric {
         Metric::Quantile(_) | Metric::Mean | Metric::Min | Metric::Max => {
@@ -190,7 +216,7 @@ fn parse_value(metric: Metric, v: &str) -> Result<f64, String> {
             } else if let Some(n) = v.strip_suffix('s') {
                 (n, 1e6)
             } else {
-                return Err(format!("{v:?} needs a unit: us, ms or s"));
+                return Err(ThresholdError::NoUnit(v.to_owned()));
             };
             Ok(num(n)? * scale)
         }
@@ -204,7 +230,7 @@ fn parse_value(metric: Metric, v: &str) -> Result<f64, String> {
 
 impl Threshold {
     /// Parses one threshold.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, ThresholdError> {
         let t = text.trim();
         let (pos, op, len) = ["<=", ">=", "<", ">"]
             .iter()
@@ -219,7 +245,7 @@ impl Threshold {
                 };
                 (p, op, o.len())
             })
-            .ok_or_else(|| "expected METRIC<VALUE, e.g. p99<250ms".to_string())?;
+            .ok_or(ThresholdError::NoOperator)?;
         let lhs = t[..pos].trim();
         let rhs = &t[pos + len..];
         let (name, metric) = match lhs.rsplit_once(':') {
@@ -239,7 +265,7 @@ impl Threshold {
     }
 
     /// The measured value of this threshold's metric.
-    pub fn observe(&self, run: &RunStats) -> Result<f64, String> {
+    pub fn observe(&self, run: &RunStats) -> Result<f64, UnknownName> {
         let total;
         let stats: &NameTotals = match &self.name {
             None => {
@@ -247,9 +273,14 @@ impl Threshold {
                 &total
             }
             Some(n) => {
-                let i = run.names.iter().position(|x| x == n).ok_or_else(|| {
-                    format!("threshold {:?}: no request is named {n:?}", self.text)
-                })?;
+                let i = run
+                    .names
+                    .iter()
+                    .position(|x| x == n)
+                    .ok_or_else(|| UnknownName {
+                        threshold: self.text.clone(),
+                        name: n.clone(),
+                    })?;
                 &run.totals[i]
             }
         };
@@ -334,7 +365,7 @@ impl Threshold {
             Err(e) => Verdict {
                 threshold: self.text.clone(),
                 passed: false,
-                observed: e,
+                observed: e.to_string(),
                 implicit: false,
             },
         }
@@ -368,7 +399,7 @@ mod tests {
             assert!(Threshold::parse(bad).is_err(), "{bad}");
         }
         let e = Threshold::parse("p99<250").unwrap_err();
-        assert!(e.contains("needs a unit"), "{e}");
+        assert!(e.to_string().contains("needs a unit"), "{e}");
     }
 
     #[test]
@@ -461,5 +492,33 @@ mod tests {
             .unwrap()
             .evaluate(&empty, false);
         assert_eq!((v.passed, v.observed.as_str()), (false, NO_REQUESTS));
+    }
+
+    /// The messages word for word (`--threshold`, `--slo` and the file's
+    /// `[thresholds]` quote them).
+    #[test]
+    fn refusals_are_worded_as_users_see_them() {
+        for (text, want) in [
+            ("p99", "expected METRIC<VALUE, e.g. p99<250ms"),
+            ("pxx<1s", "unknown metric \"pxx\""),
+            ("p101<1s", "percentile \"p101\" is outside p0..p100"),
+            (
+                "latency<1s",
+                "unknown metric \"latency\" (known: p50, p95, p99, p99.9, mean, min, max, error_rate, rps, requests, failures)",
+            ),
+            ("p99< 250 ", "\"250\" needs a unit: us, ms or s"),
+            ("p99<fastms", "\"fastms\" is not a number"),
+            ("rps>many", "\"many\" is not a number"),
+            ("error_rate<x%", "\"x%\" is not a number"),
+        ] {
+            let e = Threshold::parse(text).unwrap_err().to_string();
+            assert_eq!(e, want, "{text}");
+        }
+        let run = RunStats::new(vec!["a".into()]);
+        let t = Threshold::parse("nope:p99<1s").unwrap();
+        assert_eq!(
+            t.observe(&run).unwrap_err().to_string(),
+            "threshold \"nope:p99<1s\": no request is named \"nope\""
+        );
     }
 }

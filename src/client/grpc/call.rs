@@ -10,6 +10,7 @@ use bytes::Bytes;
 use http::uri::PathAndQuery;
 use prost_reflect::{MessageDescriptor, MethodDescriptor};
 use tonic::codec::CompressionEncoding;
+use tonic::metadata::errors::InvalidMetadataKey;
 use tonic::metadata::{
     AsciiMetadataKey, AsciiMetadataValue, BinaryMetadataKey, BinaryMetadataValue,
 };
@@ -17,10 +18,56 @@ use tonic::metadata::{
 use super::GrpcConn;
 use super::messages::{self, Part};
 use super::streaming::Streaming;
-use crate::scenario::grpc_message::binary_value;
+use crate::scenario::grpc_message::{MessageError, binary_value};
 use crate::scenario::template::RenderCtx;
 use crate::scenario::{GrpcCompression, GrpcSpec, Template};
 use crate::stats::{Failure, FailureKind};
+
+/// Why a request does not fit its method (with reflection, found only as
+/// the run starts), or cannot be sent as written.
+#[derive(Debug, thiserror::Error)]
+pub enum CallSetupError {
+    #[error("{method} is a unary method: [request.stream] is for streaming methods")]
+    StreamOnUnary { method: String },
+    #[error("ping_pong is for bidirectional streaming; {method} is {}", .streaming.describe())]
+    PingPong {
+        method: String,
+        streaming: Streaming,
+    },
+    /// What the request asks of a streaming method that it does not do.
+    #[error("{method} is {}: {misfit}", .streaming.describe())]
+    Misfit {
+        method: String,
+        streaming: Streaming,
+        misfit: Misfit,
+    },
+    /// A message that does not fit the method's input, of several (from 1).
+    #[error("message {n}: {error}")]
+    NthMessage { n: usize, error: MessageError },
+    #[error(transparent)]
+    Message(MessageError),
+    #[error("no message")]
+    NoMessage,
+    #[error("metadata key {key:?}: {error}")]
+    MetadataKey {
+        key: String,
+        error: InvalidMetadataKey,
+    },
+    #[error("method path: {0}")]
+    Path(http::uri::InvalidUri),
+}
+
+/// What a request asks of a method that its kind does not do: the text
+/// after "METHOD is a KIND method: ".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Misfit {
+    #[error("add a [request.stream] table to the request (it may be empty) to call it")]
+    NoStreamTable,
+    #[error("its call sends one message")]
+    OneMessage,
+    #[error("a list of messages is for client and bidirectional streaming")]
+    MessageList,
+}
 
 /// A compiled request of one gRPC method.
 pub struct GrpcCall {
@@ -42,48 +89,37 @@ enum MetaKey {
 
 impl GrpcCall {
     /// Compiles a request for `method`.
-    pub fn new(spec: &GrpcSpec, method: &MethodDescriptor) -> Result<Self, String> {
+    pub fn new(spec: &GrpcSpec, method: &MethodDescriptor) -> Result<Self, CallSetupError> {
         // With reflection the method's kind is known only now; with .proto
         // files the scenario's compiler has said all this already.
         let streaming = Streaming::of(method);
+        let misfit = |misfit| CallSetupError::Misfit {
+            method: method.full_name().to_owned(),
+            streaming,
+            misfit,
+        };
         match (&spec.stream, streaming) {
             (Some(_), Streaming::Unary) => {
-                return Err(format!(
-                    "{} is a unary method: [request.stream] is for streaming methods",
-                    method.full_name()
-                ));
+                return Err(CallSetupError::StreamOnUnary {
+                    method: method.full_name().to_owned(),
+                });
             }
-            (None, s) if s != Streaming::Unary => {
-                return Err(format!(
-                    "{} is {}: add a [request.stream] table to the request (it may be empty) to call it",
-                    method.full_name(),
-                    s.describe()
-                ));
-            }
+            (None, s) if s != Streaming::Unary => return Err(misfit(Misfit::NoStreamTable)),
             (Some(st), s) => {
                 if st.ping_pong && s != Streaming::Bidi {
-                    return Err(format!(
-                        "ping_pong is for bidirectional streaming; {} is {}",
-                        method.full_name(),
-                        s.describe()
-                    ));
+                    return Err(CallSetupError::PingPong {
+                        method: method.full_name().to_owned(),
+                        streaming,
+                    });
                 }
                 if !s.client_streams() && st.messages.is_some_and(|n| n != 1) {
-                    return Err(format!(
-                        "{} is {}: its call sends one message",
-                        method.full_name(),
-                        s.describe()
-                    ));
+                    return Err(misfit(Misfit::OneMessage));
                 }
             }
             _ => {}
         }
         if spec.messages.len() > 1 && !streaming.client_streams() {
-            return Err(format!(
-                "{} is {}: a list of messages is for client and bidirectional streaming",
-                method.full_name(),
-                streaming.describe()
-            ));
+            return Err(misfit(Misfit::MessageList));
         }
         let input = method.input();
         let parts = spec
@@ -91,30 +127,28 @@ impl GrpcCall {
             .iter()
             .enumerate()
             .map(|(i, m)| {
-                Part::new(&input, m).map_err(|e| {
+                Part::new(&input, m).map_err(|error| {
                     if spec.messages.len() > 1 {
-                        format!("message {}: {e}", i + 1)
+                        CallSetupError::NthMessage { n: i + 1, error }
                     } else {
-                        e.to_string()
+                        CallSetupError::Message(error)
                     }
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
         if parts.is_empty() {
-            return Err("no message".into());
+            return Err(CallSetupError::NoMessage);
         }
         let mut metadata = Vec::new();
         for (k, t) in &spec.metadata {
+            let bad_key = |error| CallSetupError::MetadataKey {
+                key: k.clone(),
+                error,
+            };
             let key = if k.ends_with("-bin") {
-                MetaKey::Binary(
-                    BinaryMetadataKey::from_str(k)
-                        .map_err(|e| format!("metadata key {k:?}: {e}"))?,
-                )
+                MetaKey::Binary(BinaryMetadataKey::from_str(k).map_err(bad_key)?)
             } else {
-                MetaKey::Ascii(
-                    AsciiMetadataKey::from_str(k)
-                        .map_err(|e| format!("metadata key {k:?}: {e}"))?,
-                )
+                MetaKey::Ascii(AsciiMetadataKey::from_str(k).map_err(bad_key)?)
             };
             metadata.push((key, t.clone()));
         }
@@ -123,7 +157,7 @@ impl GrpcCall {
             method.parent_service().full_name(),
             method.name()
         ))
-        .map_err(|e| format!("method path: {e}"))?;
+        .map_err(CallSetupError::Path)?;
         Ok(GrpcCall {
             path,
             streaming,
@@ -214,5 +248,134 @@ impl GrpcCall {
     /// The response as JSON, for checks.
     pub fn decode_json(&self, bytes: &[u8]) -> Result<serde_json::Value, Failure> {
         messages::decode_json(&self.output, bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Display;
+
+    use prost_reflect::DescriptorPool;
+
+    use super::*;
+    use crate::client::grpc::{endpoint, find_method};
+    use crate::scenario::{MessageSpec, Schema, StreamSpec, TlsSpec};
+
+    fn pool() -> DescriptorPool {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("proto");
+        let fds = protox::compile(["predict/v1/predict.proto"], [root]).unwrap();
+        DescriptorPool::from_file_descriptor_set(fds).unwrap()
+    }
+
+    fn spec(method: &str, messages: usize) -> GrpcSpec {
+        GrpcSpec {
+            endpoint: "http://127.0.0.1:1".into(),
+            method: method.into(),
+            messages: (0..messages)
+                .map(|_| MessageSpec {
+                    json: serde_json::json!({}),
+                    templates: Vec::new(),
+                })
+                .collect(),
+            metadata: Vec::new(),
+            schema: Schema::Reflection,
+            connections: None,
+            tls: TlsSpec::default(),
+            max_message_size: 4 << 20,
+            compression: None,
+            stream: None,
+        }
+    }
+
+    fn stream() -> StreamSpec {
+        StreamSpec {
+            messages: None,
+            answers: None,
+            check_each: true,
+            interval: Duration::ZERO,
+            duration: None,
+            ping_pong: false,
+            stats: [crate::stats::StatId(0); 3],
+        }
+    }
+
+    fn refusal<T, E: Display>(r: Result<T, E>) -> String {
+        match r {
+            Ok(_) => panic!("accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// What a run refuses before the load, word for word (with reflection
+    /// the scenario's compiler could not say it).
+    #[test]
+    fn setup_refusals_are_worded_as_users_see_them() {
+        let pool = pool();
+        assert_eq!(
+            refusal(find_method(&pool, "Predict")),
+            "\"Predict\" is not package.Service/Method"
+        );
+        assert_eq!(
+            refusal(find_method(&pool, "predict.v2.Predictor/Predict")),
+            "service \"predict.v2.Predictor\" is not known to the server or the .proto files"
+        );
+        assert_eq!(
+            refusal(find_method(&pool, "predict.v1.Predictor/Predcit")),
+            "predict.v1.Predictor has no method \"Predcit\""
+        );
+        let unary = find_method(&pool, "predict.v1.Predictor/Predict").unwrap();
+        let bidi = find_method(&pool, "predict.v1.Predictor/PredictStream").unwrap();
+        let mut s = spec("predict.v1.Predictor/Predict", 1);
+        s.stream = Some(stream());
+        assert_eq!(
+            refusal(GrpcCall::new(&s, &unary)),
+            "predict.v1.Predictor.Predict is a unary method: [request.stream] is for streaming methods"
+        );
+        assert_eq!(
+            refusal(GrpcCall::new(&spec("", 1), &bidi)),
+            "predict.v1.Predictor.PredictStream is a bidirectional streaming method: add a [request.stream] table to the request (it may be empty) to call it"
+        );
+        assert_eq!(
+            refusal(GrpcCall::new(&spec("", 2), &unary)),
+            "predict.v1.Predictor.Predict is a unary method: a list of messages is for client and bidirectional streaming"
+        );
+        assert_eq!(refusal(GrpcCall::new(&spec("", 0), &unary)), "no message");
+        let mut s = spec("", 1);
+        s.metadata = vec![("bad key".into(), Template::literal("v"))];
+        assert_eq!(
+            refusal(GrpcCall::new(&s, &unary)),
+            "metadata key \"bad key\": invalid gRPC metadata key name"
+        );
+        let mut s = spec("", 1);
+        s.messages[0].json = serde_json::json!({"nope": 1});
+        assert!(
+            refusal(GrpcCall::new(&s, &unary)).contains("unrecognized field name 'nope'"),
+            "{}",
+            refusal(GrpcCall::new(&s, &unary))
+        );
+        s.messages.push(s.messages[0].clone());
+        let mut st = stream();
+        st.messages = Some(2);
+        s.stream = Some(st);
+        assert!(
+            refusal(GrpcCall::new(&s, &bidi)).starts_with("message 1: "),
+            "{}",
+            refusal(GrpcCall::new(&s, &bidi))
+        );
+        let timeout = Duration::from_secs(1);
+        let mut s = spec("", 1);
+        s.endpoint = "/predict".into();
+        assert_eq!(refusal(endpoint(&s, timeout)), "/predict: no host");
+        s.endpoint = "http://[::1".into();
+        assert_eq!(
+            refusal(endpoint(&s, timeout)),
+            "http://[::1: invalid authority"
+        );
+        s.endpoint = "https://127.0.0.1:1".into();
+        s.tls.server_name = Some("not a name".into());
+        assert_eq!(
+            refusal(endpoint(&s, timeout)),
+            "TLS server name: invalid dns name"
+        );
     }
 }

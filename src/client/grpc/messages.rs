@@ -16,9 +16,23 @@ use crate::scenario::template::RenderCtx;
 use crate::scenario::{MessageSpec, PathSeg, Template};
 use crate::stats::{Failure, FailureKind};
 
+/// Why a rendered template is no value of its field (a request's failure's
+/// detail).
+#[derive(Debug, Clone, thiserror::Error)]
+enum FieldValueError {
+    /// The text, and the field's type as prost-reflect names it.
+    #[error("{text:?} is not a valid {kind:?}")]
+    Invalid { text: String, kind: Kind },
+    #[error("a template cannot fill a whole message")]
+    WholeMessage,
+}
+
 /// Converts a rendered template into a field value.
-fn field_value(kind: &Kind, text: &str) -> Result<Value, String> {
-    let bad = || format!("{text:?} is not a valid {kind:?}");
+fn field_value(kind: &Kind, text: &str) -> Result<Value, FieldValueError> {
+    let bad = || FieldValueError::Invalid {
+        text: text.to_owned(),
+        kind: kind.clone(),
+    };
     Ok(match kind {
         Kind::String => Value::String(text.to_owned()),
         Kind::Bytes => Value::Bytes(Bytes::copy_from_slice(text.as_bytes())),
@@ -42,7 +56,7 @@ fn field_value(kind: &Kind, text: &str) -> Result<Value, String> {
                 .ok_or_else(bad)?;
             Value::EnumNumber(n)
         }
-        Kind::Message(_) => return Err("a template cannot fill a whole message".into()),
+        Kind::Message(_) => return Err(FieldValueError::WholeMessage),
     })
 }
 
@@ -100,7 +114,8 @@ impl Part {
             scratch.clear();
             slot.template.render(ctx, scratch);
             let value = field_value(&slot.field.kind(), scratch).map_err(|e| {
-                Failure::new(FailureKind::Request, "cannot build the message").with_detail(e)
+                Failure::new(FailureKind::Request, "cannot build the message")
+                    .with_detail(e.to_string())
             })?;
             let mut cur = &mut msg;
             for parent in &slot.parents {
@@ -150,4 +165,30 @@ pub(super) fn decode_json(
             Failure::new(FailureKind::Decode, "answer does not convert to JSON")
                 .with_detail(e.to_string())
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A request's failure's detail, word for word.
+    #[test]
+    fn a_field_that_does_not_read_says_its_type() {
+        let say = |kind: Kind, text: &str| match field_value(&kind, text) {
+            Ok(v) => panic!("{v:?}"),
+            Err(e) => e.to_string(),
+        };
+        assert_eq!(say(Kind::Int32, "x"), "\"x\" is not a valid int32");
+        assert_eq!(say(Kind::Bool, "yes"), "\"yes\" is not a valid bool");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("proto");
+        let fds = protox::compile(["predict/v1/predict.proto"], [root]).unwrap();
+        let pool = prost_reflect::DescriptorPool::from_file_descriptor_set(fds).unwrap();
+        let message = pool
+            .get_message_by_name("predict.v1.PredictRequest")
+            .unwrap();
+        assert_eq!(
+            say(Kind::Message(message), "{}"),
+            "a template cannot fill a whole message"
+        );
+    }
 }

@@ -19,11 +19,26 @@ mod reflection;
 mod status;
 mod streaming;
 
-pub use super::grpc_conn::{CallError, GrpcConn, GrpcEndpoint, endpoint};
+pub use super::grpc_conn::{CallError, EndpointError, GrpcConn, GrpcEndpoint, endpoint};
 pub use crate::scenario::grpc_codes::{code_from_name, code_name};
 pub use crate::scenario::grpc_message::{binary_value, check_message};
-pub use call::GrpcCall;
+pub use call::{CallSetupError, GrpcCall, Misfit};
 pub use codec::{RawCodec, RawDecoder, RawEncoder};
-pub use reflection::{find_method, reflect, reflect_endpoint};
+pub use reflection::{MethodError, ReflectError, Refusal, find_method, reflect, reflect_endpoint};
 pub use status::status_failure;
 pub use streaming::Streaming;
+
+/// Why a gRPC request cannot be made ready before the load: its endpoint,
+/// its method, the server's schema or the request itself. Each is the
+/// error it wraps, message and all.
+#[derive(Debug, thiserror::Error)]
+pub enum GrpcSetupError {
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    #[error(transparent)]
+    Method(#[from] MethodError),
+    #[error(transparent)]
+    Reflect(#[from] ReflectError),
+    #[error(transparent)]
+    Call(#[from] CallSetupError),
+}

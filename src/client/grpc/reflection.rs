@@ -8,22 +8,72 @@ use prost::Message as _;
 use prost_reflect::{DescriptorPool, MethodDescriptor};
 use tonic::transport::Channel;
 
+use super::GrpcSetupError;
 use super::endpoint;
 use super::status::error_chain;
 use crate::scenario::GrpcSpec;
 use crate::scenario::grpc_codes::code_name;
 
+/// A method that is not in the schema.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MethodError {
+    #[error("{0:?} is not package.Service/Method")]
+    NotAMethodName(String),
+    #[error("service {0:?} is not known to the server or the .proto files")]
+    NoService(String),
+    #[error("{service} has no method {method:?}")]
+    NoMethod { service: String, method: String },
+}
+
 /// Finds a method in a descriptor pool.
-pub fn find_method(pool: &DescriptorPool, full: &str) -> Result<MethodDescriptor, String> {
+pub fn find_method(pool: &DescriptorPool, full: &str) -> Result<MethodDescriptor, MethodError> {
     let (service, rpc) = full
         .split_once('/')
-        .ok_or_else(|| format!("{full:?} is not package.Service/Method"))?;
-    let svc = pool.get_service_by_name(service).ok_or_else(|| {
-        format!("service {service:?} is not known to the server or the .proto files")
-    })?;
+        .ok_or_else(|| MethodError::NotAMethodName(full.to_owned()))?;
+    let svc = pool
+        .get_service_by_name(service)
+        .ok_or_else(|| MethodError::NoService(service.to_owned()))?;
     svc.methods()
         .find(|m| m.name() == rpc)
-        .ok_or_else(|| format!("{service} has no method {rpc:?}"))
+        .ok_or_else(|| MethodError::NoMethod {
+            service: service.to_owned(),
+            method: rpc.to_owned(),
+        })
+}
+
+/// Why server reflection gave no schema. The errors beneath are in the
+/// message, so none is a `#[source]` (a chain printed whole would say them
+/// twice).
+#[derive(Debug, thiserror::Error)]
+pub enum ReflectError {
+    #[error("server reflection: {0}")]
+    Failed(Refusal),
+    /// The server does not implement v1, and v1alpha failed too.
+    #[error("server reflection (v1alpha; v1 is not implemented): {0}")]
+    AlphaFailed(Refusal),
+    /// A file the server sent does not decode.
+    #[error("server reflection: {0}")]
+    Decode(prost::DecodeError),
+    /// The files the server sent do not make a schema.
+    #[error("server reflection: {0}")]
+    Descriptors(prost_reflect::DescriptorError),
+    /// Before a run ([`reflect_endpoint`]): the error and its causes, as
+    /// tonic's own message says little ("transport error").
+    #[error("connecting to {endpoint}: {}", error_chain(.error))]
+    Connect {
+        endpoint: String,
+        error: tonic::transport::Error,
+    },
+    /// When a run starts, on the endpoint the run's calls go to.
+    #[error("connecting to {endpoint} for reflection: {error}")]
+    ConnectForRun {
+        endpoint: String,
+        error: tonic::transport::Error,
+    },
+    #[error("server reflection at {endpoint} timed out after {timeout:?}")]
+    TimedOut { endpoint: String, timeout: Duration },
+    #[error("server reflection timed out")]
+    TimedOutForRun,
 }
 
 /// Asks a server for the encoded files that define `services` over one
@@ -49,28 +99,28 @@ macro_rules! reflected_files {
             let mut stream = client
                 .server_reflection_info(tokio_stream::iter(reqs))
                 .await
-                .map_err(Reflection::Status)?
+                .map_err(Refusal::Status)?
                 .into_inner();
             let mut raw = Vec::new();
             for _ in 0..n {
                 let resp = stream
                     .message()
                     .await
-                    .map_err(Reflection::Status)?
-                    .ok_or_else(|| Reflection::Answer("the stream ended early".into()))?;
+                    .map_err(Refusal::Status)?
+                    .ok_or(Refusal::EndedEarly)?;
                 match resp.message_response {
                     Some(MessageResponse::FileDescriptorResponse(f)) => {
                         raw.extend(f.file_descriptor_proto)
                     }
                     Some(MessageResponse::ErrorResponse(e)) => {
-                        return Err(Reflection::Answer(e.error_message));
+                        return Err(Refusal::Error(e.error_message));
                     }
                     other => {
-                        return Err(Reflection::Answer(format!("unexpected answer {other:?}")));
+                        return Err(Refusal::Unexpected(format!("{other:?}")));
                     }
                 }
             }
-            Ok::<Vec<Vec<u8>>, Reflection>(raw)
+            Ok::<Vec<Vec<u8>>, Refusal>(raw)
         }
     }};
 }
@@ -92,65 +142,69 @@ macro_rules! listed_services {
             let mut stream = client
                 .server_reflection_info(tokio_stream::iter([req]))
                 .await
-                .map_err(Reflection::Status)?
+                .map_err(Refusal::Status)?
                 .into_inner();
             let resp = stream
                 .message()
                 .await
-                .map_err(Reflection::Status)?
-                .ok_or_else(|| Reflection::Answer("the stream ended early".into()))?;
+                .map_err(Refusal::Status)?
+                .ok_or(Refusal::EndedEarly)?;
             match resp.message_response {
                 Some(MessageResponse::ListServicesResponse(l)) => {
-                    Ok::<Vec<String>, Reflection>(l.service.into_iter().map(|s| s.name).collect())
+                    Ok::<Vec<String>, Refusal>(l.service.into_iter().map(|s| s.name).collect())
                 }
-                Some(MessageResponse::ErrorResponse(e)) => Err(Reflection::Answer(e.error_message)),
-                other => Err(Reflection::Answer(format!("unexpected answer {other:?}"))),
+                Some(MessageResponse::ErrorResponse(e)) => Err(Refusal::Error(e.error_message)),
+                other => Err(Refusal::Unexpected(format!("{other:?}"))),
             }
         }
     }};
 }
 
-/// Why one version of server reflection gave no files.
-enum Reflection {
+/// Why one version of server reflection gave no files or services.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// The call's status: its code's name and its message.
+    #[error("{} {}", code_name(.0.code() as i32), .0.message())]
     Status(tonic::Status),
-    Answer(String),
-}
-
-impl std::fmt::Display for Reflection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Reflection::Status(s) => write!(f, "{} {}", code_name(s.code() as i32), s.message()),
-            Reflection::Answer(m) => f.write_str(m),
-        }
-    }
+    #[error("the stream ended early")]
+    EndedEarly,
+    /// The server's own error answer.
+    #[error("{0}")]
+    Error(String),
+    /// An answer of another kind than asked, as it was received.
+    #[error("unexpected answer {0}")]
+    Unexpected(String),
 }
 
 /// Asks the server for the files that define `services`, by server reflection
 /// (v1, then v1alpha when the server does not implement v1, as older
 /// servers and ghz do), and builds a descriptor pool from them.
-pub async fn reflect(channel: Channel, services: &[String]) -> Result<DescriptorPool, String> {
+pub async fn reflect(
+    channel: Channel,
+    services: &[String],
+) -> Result<DescriptorPool, ReflectError> {
     let raw = match reflected_files!(v1, channel.clone(), services).await {
         Ok(raw) => raw,
-        Err(Reflection::Status(s)) if s.code() == tonic::Code::Unimplemented => {
+        Err(Refusal::Status(s)) if s.code() == tonic::Code::Unimplemented => {
             let raw = reflected_files!(v1alpha, channel, services)
                 .await
-                .map_err(|e| format!("server reflection (v1alpha; v1 is not implemented): {e}"))?;
+                .map_err(ReflectError::AlphaFailed)?;
             tracing::info!("server reflection: v1 is not implemented; used v1alpha");
             raw
         }
-        Err(e) => return Err(format!("server reflection: {e}")),
+        Err(e) => return Err(ReflectError::Failed(e)),
     };
     let mut files: Vec<prost_types::FileDescriptorProto> = Vec::new();
     for bytes in raw {
         let fd = prost_types::FileDescriptorProto::decode(bytes.as_slice())
-            .map_err(|e| format!("server reflection: {e}"))?;
+            .map_err(ReflectError::Decode)?;
         if !files.iter().any(|o| o.name == fd.name) {
             files.push(fd);
         }
     }
     let mut pool = DescriptorPool::new();
     pool.add_file_descriptor_protos(files)
-        .map_err(|e| format!("server reflection: {e}"))?;
+        .map_err(ReflectError::Descriptors)?;
     Ok(pool)
 }
 
@@ -161,23 +215,21 @@ pub async fn reflect(channel: Channel, services: &[String]) -> Result<Descriptor
 pub async fn reflect_endpoint(
     spec: &GrpcSpec,
     timeout: Duration,
-) -> Result<DescriptorPool, String> {
+) -> Result<DescriptorPool, GrpcSetupError> {
     let ep = endpoint(spec, timeout)?;
     let asked = async {
-        let channel = ep
-            .connect()
-            .await
-            .map_err(|e| format!("connecting to {}: {}", spec.endpoint, error_chain(&e)))?;
+        let channel = ep.connect().await.map_err(|error| ReflectError::Connect {
+            endpoint: spec.endpoint.clone(),
+            error,
+        })?;
         let services = match listed_services!(v1, channel.clone()).await {
             Ok(s) => s,
-            Err(Reflection::Status(s)) if s.code() == tonic::Code::Unimplemented => {
+            Err(Refusal::Status(s)) if s.code() == tonic::Code::Unimplemented => {
                 listed_services!(v1alpha, channel.clone())
                     .await
-                    .map_err(|e| {
-                        format!("server reflection (v1alpha; v1 is not implemented): {e}")
-                    })?
+                    .map_err(ReflectError::AlphaFailed)?
             }
-            Err(e) => return Err(format!("server reflection: {e}")),
+            Err(e) => return Err(ReflectError::Failed(e)),
         };
         let services: Vec<String> = services
             .into_iter()
@@ -185,10 +237,12 @@ pub async fn reflect_endpoint(
             .collect();
         reflect(channel, &services).await
     };
-    tokio::time::timeout(timeout, asked).await.map_err(|_| {
-        format!(
-            "server reflection at {} timed out after {timeout:?}",
-            spec.endpoint
-        )
-    })?
+    let pool =
+        tokio::time::timeout(timeout, asked)
+            .await
+            .map_err(|_| ReflectError::TimedOut {
+                endpoint: spec.endpoint.clone(),
+                timeout,
+            })??;
+    Ok(pool)
 }

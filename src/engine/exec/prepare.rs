@@ -11,27 +11,64 @@ use std::time::Duration;
 
 use super::conns::{Target, shared};
 use super::{Action, Prepared, Requests};
-use crate::client::grpc::{self, GrpcCall, GrpcEndpoint};
-use crate::client::http::HttpTarget;
-use crate::engine::http_request::FixedHttp;
+use crate::client::grpc::{
+    self, CallSetupError, EndpointError, GrpcCall, GrpcEndpoint, GrpcSetupError, MethodError,
+    ReflectError,
+};
+use crate::client::http::{HttpTarget, TargetError};
+use crate::engine::http_request::{FixedHttp, FixedHttpError};
 use crate::scenario::{GrpcSpec, RequestKind, RequestSpec, Scenario, Schema};
 
-/// Why the engine cannot start.
+/// Why the engine cannot start: the request, and what is wrong with it.
 #[derive(Debug, thiserror::Error)]
-#[error("request {name:?}: {message}")]
+#[error("request {name:?}: {cause}")]
 pub struct PrepareError {
     pub name: String,
-    pub message: String,
+    /// Not a `#[source]`: its text is this message's, and the CLI prints an
+    /// error's chain whole (`{:#}`), which would say it twice.
+    pub cause: PrepareCause,
+}
+
+/// What is wrong with a request that the engine cannot prepare.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareCause {
+    /// Its HTTP target (a URL, its TLS settings).
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    /// Its fixed parts (a header, the path, the credentials).
+    #[error(transparent)]
+    Request(#[from] FixedHttpError),
+    /// Its gRPC endpoint, method or schema.
+    #[error(transparent)]
+    Grpc(#[from] GrpcSetupError),
+    /// A target found for the request is not where it was put (a bug).
+    #[error("no target for the request")]
+    NoTarget,
 }
 
 impl PrepareError {
-    fn of(r: &RequestSpec, message: impl Into<String>) -> Self {
+    fn of(r: &RequestSpec, cause: impl Into<PrepareCause>) -> Self {
         PrepareError {
             name: r.name.clone(),
-            message: message.into(),
+            cause: cause.into(),
         }
     }
 }
+
+/// Each gRPC error is a cause as it is (through [`GrpcSetupError`]), so that
+/// every step of preparing a request hands its own error to
+/// [`PrepareError::of`] or `?`.
+macro_rules! grpc_causes {
+    ($($error:ty),*) => {$(
+        impl From<$error> for PrepareCause {
+            fn from(e: $error) -> Self {
+                PrepareCause::Grpc(e.into())
+            }
+        }
+    )*};
+}
+
+grpc_causes!(EndpointError, MethodError, ReflectError, CallSetupError);
 
 /// What [`Requests::prepare`] would refuse in the scenario's HTTP requests
 /// (a target, a header, a path), found without connecting: `volley check`
@@ -44,9 +81,7 @@ pub fn check_http(scenario: &Scenario) -> Result<(), PrepareError> {
         };
         let target = match targets.entry(h.base.as_str()) {
             Entry::Occupied(t) => t.into_mut(),
-            Entry::Vacant(v) => {
-                v.insert(HttpTarget::new(h).map_err(|e| PrepareError::of(r, e.to_string()))?)
-            }
+            Entry::Vacant(v) => v.insert(HttpTarget::new(h).map_err(|e| PrepareError::of(r, e))?),
         };
         FixedHttp::new(h, target).map_err(|e| PrepareError::of(r, e))?;
     }
@@ -82,8 +117,7 @@ impl Requests {
                     let target = match found.http_index.get(&h.base) {
                         Some(&i) => i,
                         None => {
-                            let t = HttpTarget::new(h)
-                                .map_err(|e| PrepareError::of(r, e.to_string()))?;
+                            let t = HttpTarget::new(h).map_err(|e| PrepareError::of(r, e))?;
                             let n = h.connections.unwrap_or(0);
                             found.targets.push(Target::Http {
                                 target: Box::new(t),
@@ -95,7 +129,7 @@ impl Requests {
                         }
                     };
                     let Some(Target::Http { target: t, .. }) = found.targets.get(target) else {
-                        return Err(PrepareError::of(r, "no target for the request"));
+                        return Err(PrepareError::of(r, PrepareCause::NoTarget));
                     };
                     let fixed = FixedHttp::new(h, t).map_err(|e| PrepareError::of(r, e))?;
                     Prepared::Http {
@@ -168,7 +202,7 @@ impl Found {
         g: &GrpcSpec,
         target: usize,
         timeout: Duration,
-    ) -> Result<prost_reflect::DescriptorPool, String> {
+    ) -> Result<prost_reflect::DescriptorPool, PrepareCause> {
         if let Some(p) = self.reflected.get(&g.endpoint) {
             return Ok(p.clone());
         }
@@ -184,15 +218,18 @@ impl Found {
             .collect();
         let endpoint: &GrpcEndpoint = match self.targets.get(target) {
             Some(Target::Grpc { endpoint, .. }) => endpoint,
-            _ => return Err("no target for the request".into()),
+            _ => return Err(PrepareCause::NoTarget),
         };
         let ch = endpoint
             .connect()
             .await
-            .map_err(|e| format!("connecting to {} for reflection: {e}", g.endpoint))?;
+            .map_err(|error| ReflectError::ConnectForRun {
+                endpoint: g.endpoint.clone(),
+                error,
+            })?;
         let pool = tokio::time::timeout(timeout, grpc::reflect(ch, &services))
             .await
-            .map_err(|_| "server reflection timed out".to_owned())??;
+            .map_err(|_| ReflectError::TimedOutForRun)??;
         self.reflected.insert(g.endpoint.clone(), pool.clone());
         Ok(pool)
     }
@@ -267,5 +304,24 @@ path = "/s"
         let (actions, cumulative) = weighted_pick(&scenario);
         assert_eq!(actions, [at("a"), at("b"), Action::Flow(0)]);
         assert_eq!(cumulative, [3, 4, 6]);
+    }
+
+    /// The request's name, then its cause's own message, as before the
+    /// cause had a type.
+    #[test]
+    fn a_refusal_names_the_request_then_says_why() {
+        let e = PrepareError {
+            name: "a".into(),
+            cause: PrepareCause::NoTarget,
+        };
+        assert_eq!(e.to_string(), "request \"a\": no target for the request");
+        let e = PrepareError {
+            name: "g".into(),
+            cause: PrepareCause::Grpc(ReflectError::TimedOutForRun.into()),
+        };
+        assert_eq!(e.to_string(), "request \"g\": server reflection timed out");
+        // The cause's text is in the message: a chain printed whole says it
+        // once.
+        assert!(std::error::Error::source(&e).is_none());
     }
 }
