@@ -47,6 +47,8 @@
 //! - `reports`: `volley report` redraws and merges saved results; HTML.
 //! - `scenario_errors`: bad scenarios and flags: file:line:column, exit 2.
 //! - `schema`: the JSON Schema matches the parser; shipped scenarios validate.
+//! - `ttfb`: time to first byte against a target whose body pauses, once
+//!   per HTTP version; in every output, judged by thresholds.
 
 mod abort;
 mod browser;
@@ -83,3 +85,4 @@ mod scenario_errors;
 mod schema;
 mod servers;
 mod shop;
+mod ttfb;
