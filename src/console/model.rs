@@ -41,6 +41,8 @@ pub struct Row {
     pub max: u64,
     /// Mean bytes received.
     pub size: f64,
+    /// An HTTP request's time to first byte, p50 and p99.
+    pub ttfb: Option<(u64, u64)>,
 }
 
 /// One second of the charts; latencies in milliseconds.
@@ -130,8 +132,30 @@ pub struct Layout {
     pub target: String,
     /// Shown while waiting for workers (where the master listens).
     pub info: String,
-    /// (kind, statistics row, group) in display order.
-    pub order: Vec<(RowKind, StatId, usize)>,
+    /// The table's rows in display order.
+    pub order: Vec<Placed>,
+}
+
+/// A row of the requests table as the layout places it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placed {
+    pub kind: RowKind,
+    pub stat: StatId,
+    /// Rows of one group (a request, or a flow and its steps) sort together.
+    pub group: usize,
+    /// Its time-to-first-byte row (an HTTP request).
+    pub ttfb: Option<StatId>,
+}
+
+impl Placed {
+    pub fn new(kind: RowKind, stat: StatId, group: usize) -> Placed {
+        Placed {
+            kind,
+            stat,
+            group,
+            ttfb: None,
+        }
+    }
 }
 
 impl Layout {
@@ -148,24 +172,28 @@ impl Layout {
             })
             .collect();
         // A streaming call's rows follow it, as steps follow their flow.
-        let streams = |i: usize, group: usize, order: &mut Vec<(RowKind, StatId, usize)>| {
+        // A request's row carries its time to first byte; a streaming
+        // call's rows follow it, as steps follow their flow.
+        let request = |kind, i: usize, group: usize, order: &mut Vec<Placed>| {
+            order.push(Placed {
+                ttfb: s.rows.ttfb(i),
+                ..Placed::new(kind, Rows::request(i), group)
+            });
             if let Some(st) = s.requests.get(i).and_then(|r| r.stream()) {
                 for stat in st.stats {
-                    order.push((RowKind::Step, stat, group));
+                    order.push(Placed::new(RowKind::Step, stat, group));
                 }
             }
         };
         for i in (0..s.requests.len()).filter(|i| !steps.contains(i)) {
-            order.push((RowKind::Request, Rows::request(i), group));
-            streams(i, group, &mut order);
+            request(RowKind::Request, i, group, &mut order);
             group += 1;
         }
         for (f, flow) in s.flows.iter().enumerate() {
-            order.push((RowKind::Flow, s.flow_stat(f), group));
+            order.push(Placed::new(RowKind::Flow, s.flow_stat(f), group));
             for st in &flow.steps {
                 if let Step::Request(i) = st {
-                    order.push((RowKind::Step, Rows::request(*i), group));
-                    streams(*i, group, &mut order);
+                    request(RowKind::Step, *i, group, &mut order);
                 }
             }
             group += 1;
@@ -179,18 +207,19 @@ impl Layout {
     }
 }
 
-fn row(
-    (kind, stat, group): (RowKind, StatId, usize),
-    name: &str,
-    n: &NameTotals,
-    run: &RunStats,
-) -> Row {
+fn row(at: Placed, name: &str, n: &NameTotals, run: &RunStats) -> Row {
     let h = &n.hist;
     let empty = h.is_empty();
+    let ttfb = at
+        .ttfb
+        .and_then(|t| run.totals.get(t.index()))
+        .filter(|t| !t.hist.is_empty())
+        .map(|t| (t.hist.quantile(0.5), t.hist.quantile(0.99)));
     Row {
-        kind,
-        stat,
-        group,
+        kind: at.kind,
+        stat: at.stat,
+        group: at.group,
+        ttfb,
         name: name.to_owned(),
         requests: n.requests,
         failures: n.failures,
@@ -258,14 +287,9 @@ impl Model {
         let rows = layout
             .order
             .iter()
-            .filter_map(|&(kind, stat, group)| {
-                let n = run.totals.get(stat.index())?;
-                Some(row(
-                    (kind, stat, group),
-                    run.names.get(stat.index())?,
-                    n,
-                    run,
-                ))
+            .filter_map(|&at| {
+                let n = run.totals.get(at.stat.index())?;
+                Some(row(at, run.names.get(at.stat.index())?, n, run))
             })
             .collect();
         let total = run.total();
@@ -333,7 +357,7 @@ impl Model {
             distribution: distribution(&total),
             rows,
             total_row: row(
-                (RowKind::Request, StatId::TOTAL, usize::MAX),
+                Placed::new(RowKind::Request, StatId::TOTAL, usize::MAX),
                 "total",
                 &total,
                 run,

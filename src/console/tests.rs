@@ -8,7 +8,7 @@ use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::keys::{Action, handle};
-use super::model::{FailureRow, Model, Point, Row, RowKind};
+use super::model::{FailureRow, Model, Placed, Point, Row, RowKind};
 use super::view::{Sort, Tab, UiState, draw, sorted_rows};
 use crate::cluster::live::{Command, Phase, WorkerRow};
 use crate::stats::{Rows, StatId};
@@ -35,6 +35,7 @@ fn row(kind: RowKind, group: usize, name: &str, requests: u64, p99: u64) -> Row 
         p999: 9_000,
         max: 12_000,
         size: 57.0,
+        ttfb: None,
     }
 }
 
@@ -368,7 +369,11 @@ fn a_streaming_calls_rows_follow_it_as_steps() {
         ["chat", "one", "sent:chat", "first:chat", "msg:chat"]
     );
     let layout = super::model::Layout::of(&s);
-    let order: Vec<(RowKind, StatId, usize)> = layout.order.clone();
+    let order: Vec<(RowKind, StatId, usize)> = layout
+        .order
+        .iter()
+        .map(|p| (p.kind, p.stat, p.group))
+        .collect();
     assert_eq!(
         order,
         [
@@ -379,6 +384,8 @@ fn a_streaming_calls_rows_follow_it_as_steps() {
             (RowKind::Request, StatId(1), 1),
         ]
     );
+    // gRPC calls have no time to first byte.
+    assert!(layout.order.iter().all(|p| p.ttfb.is_none()));
 }
 
 #[test]
@@ -504,8 +511,8 @@ fn a_frame_built_for_a_selected_name_carries_its_series() {
         target: "t".into(),
         info: String::new(),
         order: vec![
-            (RowKind::Request, StatId(0), 0),
-            (RowKind::Request, StatId(1), 1),
+            Placed::new(RowKind::Request, StatId(0), 0),
+            Placed::new(RowKind::Request, StatId(1), 1),
         ],
     };
     let m = Model::build(&run, &board, &layout, Some(StatId(1)));
@@ -611,4 +618,24 @@ fn a_capacity_search_shows_its_probes_and_cannot_be_steered() {
         handle(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE), &mut ui, &m);
     }
     assert_eq!(ui.tab, Tab::Requests);
+}
+
+#[test]
+fn times_to_first_byte_show_where_the_terminal_has_room() {
+    let mut m = model();
+    for r in m.rows.iter_mut().filter(|r| r.kind != RowKind::Flow) {
+        r.ttfb = Some((640, 1_900));
+    }
+    let ui = UiState::default();
+    let wide = render(&m, &ui, 160, 48);
+    assert!(
+        wide.contains("ttfb p50") && wide.contains("ttfb p99"),
+        "{wide}"
+    );
+    assert!(wide.contains("1.90ms"), "{wide}");
+    let narrow = render(&m, &ui, 120, 48);
+    assert!(!narrow.contains("ttfb"), "{narrow}");
+    // Without an HTTP request, no empty columns.
+    let wide = render(&model(), &ui, 160, 48);
+    assert!(!wide.contains("ttfb"), "{wide}");
 }

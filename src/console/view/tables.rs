@@ -16,6 +16,8 @@ use crate::report::format_micros;
 /// narrow terminal drops the columns read least.
 pub(super) fn requests(f: &mut Frame, area: Rect, m: &Model, ui: &UiState) {
     let wide = area.width >= 120;
+    // Times to first byte where there is room and an HTTP request has one.
+    let ttfb = area.width >= 140 && m.rows.iter().any(|r| r.ttfb.is_some());
     let mut head = vec!["name", "reqs", "fails", "rps"];
     // The summary's order; a narrow terminal keeps p50, p95, p99 and max.
     if wide {
@@ -26,6 +28,9 @@ pub(super) fn requests(f: &mut Frame, area: Rect, m: &Model, ui: &UiState) {
     head.push("max");
     if wide {
         head.push("size");
+    }
+    if ttfb {
+        head.extend(["ttfb p50", "ttfb p99"]);
     }
     let cells = |r: &Row| -> Vec<String> {
         let name = match r.kind {
@@ -51,6 +56,15 @@ pub(super) fn requests(f: &mut Frame, area: Rect, m: &Model, ui: &UiState) {
         c.push(format_micros(r.max as f64));
         if wide {
             c.push(format!("{:.0}B", r.size));
+        }
+        if ttfb {
+            match r.ttfb {
+                Some((p50, p99)) => {
+                    c.push(format_micros(p50 as f64));
+                    c.push(format_micros(p99 as f64));
+                }
+                None => c.extend([String::new(), String::new()]),
+            }
         }
         c
     };
