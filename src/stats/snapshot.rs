@@ -162,31 +162,43 @@ impl Sparse {
     /// (a varint cut short); the one pass that adds it stops at anything
     /// else malformed and clamps every value into range, so a bad peer can
     /// spoil its own numbers, never crash or stall the master.
-    pub fn checked(bytes: Vec<u8>) -> Result<Sparse, String> {
+    pub fn checked(bytes: Vec<u8>) -> Result<Sparse, SparseError> {
         match bytes.last() {
-            Some(b) if b & 0x80 != 0 => Err("the bucket list ends inside a number".into()),
+            Some(b) if b & 0x80 != 0 => Err(SparseError::CutShort),
             _ => Ok(Sparse(bytes)),
         }
     }
 
-    /// Calls `f(value, count)` per bucket.
-    fn walk(mut buf: &[u8], mut f: impl FnMut(u64, u64)) -> Result<(), String> {
+    /// Calls `f(value, count)` per bucket; stops at what is malformed.
+    fn walk(mut buf: &[u8], mut f: impl FnMut(u64, u64)) -> Result<(), SparseError> {
         let mut value = 0u64;
         while !buf.is_empty() {
-            let head = prost::encoding::decode_varint(&mut buf).map_err(|e| e.to_string())?;
+            let head =
+                prost::encoding::decode_varint(&mut buf).map_err(|_| SparseError::BadNumber)?;
             value = value
                 .checked_add(head >> 1)
                 .filter(|v| *v <= histogram::MAX_MICROS * 2)
-                .ok_or("bucket value out of range")?;
+                .ok_or(SparseError::OutOfRange)?;
             let count = if head & 1 == 1 {
                 1
             } else {
-                prost::encoding::decode_varint(&mut buf).map_err(|e| e.to_string())?
+                prost::encoding::decode_varint(&mut buf).map_err(|_| SparseError::BadNumber)?
             };
             f(value, count);
         }
         Ok(())
     }
+}
+
+/// Why a peer's bucket list is refused or stops being read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SparseError {
+    #[error("the bucket list ends inside a number")]
+    CutShort,
+    #[error("a bucket's number is not a varint")]
+    BadNumber,
+    #[error("bucket value out of range")]
+    OutOfRange,
 }
 
 impl Hist for Sparse {
