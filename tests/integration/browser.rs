@@ -180,8 +180,9 @@ async fn the_html_report_renders_in_headless_chromium() {
 
     assert_eq!(page["title"], "volley: predict-mixed", "{page}");
     assert_eq!(page["verdict"], "PASSED", "{page}");
-    // Two requests and the total.
-    assert_eq!(page["rows"], 3, "{page}");
+    // Two requests and the total, then the REST request's time to first
+    // byte (the gRPC call has none).
+    assert_eq!(page["rows"], 4, "{page}");
     assert_eq!(page["resources"], 0, "the page fetched something: {page}");
     let charts = page["charts"].as_array().expect("charts");
     let ids: Vec<&str> = charts.iter().filter_map(|c| c["id"].as_str()).collect();

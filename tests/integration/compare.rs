@@ -115,7 +115,13 @@ async fn compare_flags_a_slower_target_and_passes_a_repeat_and_an_improvement() 
     assert!(md.contains("| work | **REGRESSION** |"), "{md}");
     let xml = std::fs::read_to_string(dir.path("cmp.xml")).unwrap();
     assert!(xml.starts_with(r#"<?xml version="1.0" encoding="UTF-8"?>"#));
-    assert!(xml.contains(r#"tests="1" failures="1""#), "{xml}");
+    // The request and its time to first byte (the delay is before the
+    // answer's head: both slowed).
+    assert!(xml.contains(r#"tests="2" failures="2""#), "{xml}");
+    assert!(
+        xml.contains(r#"<testcase classname="volley.compare.ttfb" name="ttfb:work""#),
+        "{xml}"
+    );
     assert!(
         xml.contains(r#"<testcase classname="volley.compare.request" name="work" time="0"><failure type="regression" message="p"#),
         "{xml}"
@@ -158,7 +164,7 @@ async fn compare_flags_a_slower_target_and_passes_a_repeat_and_an_improvement() 
         "{stdout}\n{stderr}"
     );
     assert!(
-        stdout.starts_with("<?xml") && stdout.contains(r#"tests="1""#),
+        stdout.starts_with("<?xml") && stdout.contains(r#"tests="2""#),
         "{stdout}"
     );
     assert!(

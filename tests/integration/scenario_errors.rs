@@ -29,7 +29,7 @@ fn errors_name_file_line_and_column() {
         ("[load]\nusers = 1\n".to_string(), "bad.toml:1:1", "sends nothing"),
         ("[load\nusers = 1\n".to_string(), "bad.toml:1:6", ""),
         (format!("thresholds = [\"p99<1s\", \"p99<fast\"]\n{BASE}[[request]]\nname = \"a\"\n"), "bad.toml:1:25", "p99<fast"),
-        (format!("thresholds = [\"b:p99<1s\"]\n{BASE}[[request]]\nname = \"a\"\n"), "bad.toml:1:15", "no request, step, flow:NAME or streaming call's sent:/first:/msg:NAME named \"b\""),
+        (format!("thresholds = [\"b:p99<1s\"]\n{BASE}[[request]]\nname = \"a\"\n"), "bad.toml:1:15", "no request, step, flow:NAME, streaming call's sent:/first:/msg:NAME or HTTP request's ttfb:NAME named \"b\""),
         // Flows: variables read before any step captures them, bad captures,
         // think steps with request keys, two on-start flows.
         (format!("{BASE}[[flow]]\nname = \"f\"\n[[flow.step]]\nname = \"a\"\npath = \"/{{{{ tok }}}}\"\n[[flow.step]]\nname = \"b\"\ncapture = {{ tok = {{ json = \"/t\" }} }}\n"), "bad.toml:5:1", "uses {{ tok }}, but no step of flow \"f\" before it"),
