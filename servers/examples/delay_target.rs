@@ -30,7 +30,12 @@
 //! outside the window still follow it exactly.
 //!
 //! The body is `{"delay_us":N}` (the scheduled delay) or `{"stalled_us":N}`
-//! (how long a stalled request was held). The server prints
+//! (how long a stalled request was held).
+//!
+//! `--rest-after 5ms`: the answer's head and the body's first bytes go at
+//! the delay, the rest of the body (`"rest_us":N}`) that much later, timed
+//! by the same timer thread: a known time to first byte (the delay) and a
+//! known whole answer (the delay plus this). The server prints
 //! `listening on ADDR` to stderr once it accepts, and nothing per request.
 //!
 //! ```sh
@@ -52,7 +57,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use bytes::Bytes;
 use clap::{Parser, ValueEnum};
-use http_body_util::{BodyExt, Full};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -63,6 +70,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use tokio_stream::wrappers::ReceiverStream;
 
 /// Slots in a `mix:` schedule.
 const SLOTS: usize = 1000;
@@ -93,6 +101,10 @@ struct Cli {
     /// Tokio worker threads (default: the CPUs this process may run on).
     #[arg(long)]
     threads: Option<usize>,
+    /// Send the body's first bytes at the delay and the rest this much
+    /// later (a chunked body), so that the time to first byte is known.
+    #[arg(long, value_parser = parse_duration)]
+    rest_after: Option<Duration>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -218,6 +230,7 @@ struct State {
     first: OnceLock<Instant>,
     clock: Clock,
     stall: Option<(Duration, Duration)>,
+    rest_after: Option<Duration>,
 }
 
 impl State {
@@ -243,14 +256,8 @@ impl State {
     }
 }
 
-async fn answer(
-    state: Arc<State>,
-    request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    let arrival = Instant::now();
-    let (until, body) = state.hold(arrival);
-    // Read the whole body so that the connection stays reusable.
-    let _ = request.into_body().collect().await;
+/// Waits until `until` on the timer thread.
+async fn wait_until(state: &State, until: Instant) {
     if until > Instant::now() {
         let (wake, woken) = oneshot::channel();
         let seq = state.waits.fetch_add(1, Ordering::Relaxed);
@@ -266,7 +273,39 @@ async fn answer(
             let _ = woken.await;
         }
     }
-    let mut response = Response::new(Full::new(body));
+}
+
+type Body = BoxBody<Bytes, Infallible>;
+
+async fn answer(
+    state: Arc<State>,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    let arrival = Instant::now();
+    let (until, body) = state.hold(arrival);
+    // Read the whole body so that the connection stays reusable.
+    let _ = request.into_body().collect().await;
+    wait_until(&state, until).await;
+    let body = match state.rest_after {
+        None => Full::new(body).boxed(),
+        Some(rest) => {
+            // The JSON object opened now (the first byte at the delay),
+            // closed `rest` later.
+            let mut first = body.to_vec();
+            first.pop();
+            first.push(b',');
+            let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(2);
+            let _ = tx.try_send(Ok(Frame::data(Bytes::from(first))));
+            let state = state.clone();
+            tokio::spawn(async move {
+                wait_until(&state, until + rest).await;
+                let end = format!("\"rest_us\":{}}}", rest.as_micros());
+                let _ = tx.send(Ok(Frame::data(Bytes::from(end)))).await;
+            });
+            StreamBody::new(ReceiverStream::new(rx)).boxed()
+        }
+    };
+    let mut response = Response::new(body);
     response.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("application/json"),
@@ -300,6 +339,7 @@ fn main() -> Result<()> {
             first: OnceLock::new(),
             clock: cli.clock,
             stall: cli.stall_at.zip(cli.stall_for),
+            rest_after: cli.rest_after,
         });
         eprintln!("listening on {}", listener.local_addr()?);
         loop {

@@ -218,6 +218,7 @@ async fn run_flow(
         FlowEnd::Passed
     };
     shared.recorder.record(Sample {
+        first_byte: None,
         name: scenario.flow_stat(f),
         micros: start.elapsed().as_micros() as u64,
         bytes_sent: sent,

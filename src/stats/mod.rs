@@ -151,6 +151,16 @@ pub struct Sample {
     pub bytes_sent: u64,
     pub bytes_received: u64,
     pub failure: Option<Failure>,
+    /// An HTTP request's time to first byte, recorded with it (under the
+    /// same lock) in its own row.
+    pub first_byte: Option<FirstByte>,
+}
+
+/// A time to first byte and the row it is recorded in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FirstByte {
+    pub row: StatId,
+    pub micros: u64,
 }
 
 /// Microseconds as a short human figure: 850us, 12.3ms, 1.25s.

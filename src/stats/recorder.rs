@@ -197,6 +197,17 @@ struct Shard {
     names: Vec<NameData>,
 }
 
+impl Shard {
+    /// Row `row`'s data, made on its first sample.
+    fn name(&mut self, row: StatId) -> &mut NameData {
+        let idx = row.index();
+        if self.names.len() <= idx {
+            self.names.resize_with(idx + 1, NameData::default);
+        }
+        &mut self.names[idx]
+    }
+}
+
 thread_local! {
     /// The shards of this thread, one per live recorder (usually one).
     static SHARDS: RefCell<Vec<(u64, Arc<Mutex<Shard>>)>> = const { RefCell::new(Vec::new()) };
@@ -247,11 +258,12 @@ impl Recorder {
     /// Records one finished request.
     pub fn record(&self, sample: Sample) {
         self.with_shard(|shard| {
-            let idx = sample.name.index();
-            if shard.names.len() <= idx {
-                shard.names.resize_with(idx + 1, NameData::default);
+            if let Some(fb) = sample.first_byte {
+                let d = shard.name(fb.row);
+                d.values.record(fb.micros);
+                d.counts.requests += 1;
             }
-            let d = &mut shard.names[idx];
+            let d = shard.name(sample.name);
             d.values.record(sample.micros);
             let c = &mut d.counts;
             c.requests += 1;
@@ -340,9 +352,11 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::FirstByte;
 
     fn sample(name: u32, micros: u64, failure: Option<Failure>) -> Sample {
         Sample {
+            first_byte: None,
             name: StatId(name),
             micros,
             bytes_sent: 10,
@@ -512,5 +526,25 @@ mod tests {
         assert_eq!(direct.len(), 399);
         assert_eq!(direct, via_dense.names);
         assert!(sparse.drain_sparse().is_empty());
+    }
+
+    /// A time to first byte goes in its own row with the request's sample:
+    /// counted as an answer, its latency its own, no bytes or failures.
+    #[test]
+    fn a_first_byte_is_recorded_in_its_row_with_the_request() {
+        let rec = Recorder::new();
+        let mut s = sample(0, 900, Some(Failure::new(FailureKind::Status, "HTTP 500")));
+        s.first_byte = Some(FirstByte {
+            row: StatId(3),
+            micros: 250,
+        });
+        rec.record(s);
+        rec.record(sample(0, 800, None));
+        let snap = rec.drain();
+        let row = |r: u32| snap.iter().find(|n| n.name == StatId(r)).unwrap();
+        assert_eq!((row(0).requests, row(0).failures), (2, 1));
+        let fb = row(3);
+        assert_eq!((fb.requests, fb.failures, fb.bytes_sent), (1, 0, 0));
+        assert_eq!((fb.hist.min(), fb.hist.max()), (250, 250));
     }
 }

@@ -173,6 +173,7 @@ impl Requests {
                         answers_n += 1;
                         if answers_n == 1 {
                             s.rec.record(Sample {
+                                first_byte: None,
                                 name: first_row,
                                 micros: micros(at.saturating_duration_since(s.start)),
                                 bytes_sent: 0,
@@ -193,6 +194,7 @@ impl Requests {
                                 .unwrap_or(opened)
                         };
                         s.rec.record(Sample {
+                            first_byte: None,
                             name: msg_row,
                             micros: micros(at.saturating_duration_since(since)),
                             bytes_sent: 0,
@@ -276,6 +278,7 @@ impl Requests {
                     permit.send(body);
                     sent_n += 1;
                     s.rec.record(Sample {
+                        first_byte: None,
                         name: sent_row,
                         // How long the message waited for a place in the
                         // queue past its time.

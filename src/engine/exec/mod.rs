@@ -26,7 +26,7 @@ use crate::client::h2conn;
 use crate::client::http::HttpConn;
 use crate::scenario::template::RenderCtx;
 use crate::scenario::{DataSource, HttpSpec, Scenario, StreamSpec};
-use crate::stats::{Failure, FailureKind, Recorder, Rows, Sample, StatId};
+use crate::stats::{Failure, FailureKind, FirstByte, Recorder, Rows, Sample, StatId};
 
 mod conns;
 mod grpc;
@@ -253,23 +253,21 @@ impl Requests {
             Err(_) => (prepared.cut(user), Some(timed_out())),
         };
         // The time to first byte of an answer that came (its status or
-        // checks may still fail the request), in a row of its own.
-        if let (
-            Prepared::Http {
-                ttfb: Some(row), ..
-            },
-            Some(at),
-        ) = (prepared, user.first_byte)
-        {
-            rec.record(Sample {
-                name: *row,
+        // checks may still fail the request), for a row of its own.
+        let first_byte = match (prepared, user.first_byte) {
+            (
+                Prepared::Http {
+                    ttfb: Some(row), ..
+                },
+                Some(at),
+            ) => Some(FirstByte {
+                row: *row,
                 micros: micros_between(start, at),
-                bytes_sent: 0,
-                bytes_received: 0,
-                failure: None,
-            });
-        }
+            }),
+            _ => None,
+        };
         Sample {
+            first_byte,
             name: Rows::request(idx),
             micros,
             bytes_sent: carried.sent,
