@@ -5,8 +5,9 @@
 //! [`grpc_conn`]), messages built at run time by prost-reflect. Also TLS
 //! settings ([`tls`]), answer bodies decoded and kept within a bound
 //! ([`body`]), content codings ([`decode`]), a user's cookie jar
-//! ([`cookies`]), redirects ([`redirect`]), proxies ([`proxy`]), and the
-//! response checks ([`check`]).
+//! ([`cookies`]), redirects ([`redirect`]), proxies ([`proxy`]), the
+//! response checks ([`check`]), and Server-Sent Events streams parsed from
+//! body bytes without I/O, every buffer bounded ([`sse`]).
 //! What the scenario names and checks when it compiles (code names, coding
 //! names, proxy URLs, messages fitted to their type) lives below, in
 //! `crate::scenario`; clients import it from there.
@@ -26,6 +27,7 @@ pub mod h2conn;
 pub mod http;
 pub mod proxy;
 pub mod redirect;
+pub mod sse;
 pub mod tls;
 pub mod uri;
 
