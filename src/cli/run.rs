@@ -429,6 +429,12 @@ pub fn report_of(p: &Prepared, outcome: Outcome, started: SystemTime) -> RunRepo
             .chain(p.scenario.streaming().flat_map(|_| {
                 ["sent", "first", "msg"].map(|m| ("stream".to_owned(), m.to_owned()))
             }))
+            // Each HTTP request's time to first byte, in request order (as
+            // `stats::Rows` lays them out).
+            .chain(p.scenario.requests.iter().filter_map(|r| match &r.kind {
+                RequestKind::Http(h) => Some(("ttfb".to_owned(), h.method.to_string())),
+                RequestKind::Grpc(_) => None,
+            }))
             .unzip();
     let mut report = RunReport {
         config: run_config(p, outcome.workers.len()),

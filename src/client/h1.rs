@@ -250,8 +250,13 @@ impl H1Conn {
         // The body's first byte is here already (it came with the head's
         // last read) or the answer has none; else it is the first read of
         // the body that brings it. One clock read per answer.
-        let mut first_byte = (!self.rbuf.is_empty() || matches!(head.framing, Framing::Length(0)))
-            .then(Instant::now);
+        let no_body = matches!(head.framing, Framing::None | Framing::Length(0));
+        let mut first_byte = (!self.rbuf.is_empty() || no_body).then(Instant::now);
+        // A body that runs to the close may turn out empty: its "first
+        // byte" is then the end of the head, not the close (rare: one more
+        // clock read for such answers only).
+        let headed =
+            (first_byte.is_none() && head.framing == Framing::UntilClose).then(Instant::now);
         let body = match head.framing {
             // The usual answer: a small body, already here whole.
             Framing::Length(n) if n <= keep_body as u64 && self.rbuf.len() as u64 >= n => {
@@ -309,9 +314,9 @@ impl H1Conn {
             received,
             headers,
             encoding: head.encoding,
-            // An answer closed before any body byte (a close-delimited
-            // empty body) had its last byte with the head.
-            first_byte: first_byte.unwrap_or_else(Instant::now),
+            // A chunked answer always brings bytes; an empty one that ran
+            // to the close had its last byte with the head.
+            first_byte: first_byte.or(headed).unwrap_or_else(Instant::now),
         })
     }
 

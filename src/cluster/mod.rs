@@ -29,7 +29,9 @@ pub mod wire {
 }
 
 /// The protocol version this build speaks; a peer of another is refused.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// 2: snapshots carry time-to-first-byte rows after the streams' (a
+/// version-1 master would refuse their indices).
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// TLS application protocol of the cluster connection.
 pub const ALPN: &[u8] = b"volley/1";

@@ -171,7 +171,6 @@ impl Layout {
                 Step::Think(_) => None,
             })
             .collect();
-        // A streaming call's rows follow it, as steps follow their flow.
         // A request's row carries its time to first byte; a streaming
         // call's rows follow it, as steps follow their flow.
         let request = |kind, i: usize, group: usize, order: &mut Vec<Placed>| {

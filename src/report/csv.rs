@@ -193,8 +193,7 @@ pub fn write_ttfb(
             continue;
         };
         let name = row.strip_prefix(TTFB_PREFIX).unwrap_or(row);
-        let request = run.names.iter().position(|x| x == name).unwrap_or(i);
-        rows.push((type_of(methods, kinds, request), name, n));
+        rows.push((type_of(methods, kinds, i), name, n));
     }
     rows.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
     for (kind, name, n) in rows {

@@ -6,6 +6,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use crate::stats::histogram;
+use crate::stats::rows::TTFB_PREFIX;
 use crate::stats::series::Point;
 use crate::stats::{FailureKind, NameTotals, RunStats};
 
@@ -220,15 +221,22 @@ fn ttfb_json(n: &NameTotals) -> TtfbJson {
 /// Builds the result document of a report.
 pub fn result(report: &RunReport) -> ResultJson {
     let run = &report.stats;
+    // Each request's time-to-first-byte row, found once (a run may have
+    // many names).
+    let ttfb_of: std::collections::HashMap<&str, usize> = run
+        .ttfb_names()
+        .filter_map(|i| Some((run.names.get(i)?.strip_prefix(TTFB_PREFIX)?, i)))
+        .collect();
     let stats = |i: usize| {
         let mut s = stats_json(&run.names[i], &run.totals[i], run);
         s.kind = report.kinds.get(i).cloned().unwrap_or_default();
         s.method = report.methods.get(i).cloned().unwrap_or_default();
-        s.ttfb = run
-            .ttfb_of(&run.names[i])
-            .filter(|_| i < run.request_names())
-            .and_then(|t| run.totals.get(t))
-            .map(ttfb_json);
+        if i < run.request_names() {
+            s.ttfb = ttfb_of
+                .get(run.names[i].as_str())
+                .and_then(|&t| run.totals.get(t))
+                .map(ttfb_json);
+        }
         s
     };
     ResultJson {

@@ -279,7 +279,7 @@ pub fn from_json(mut doc: ResultJson, path: &str) -> Result<RunReport, LoadError
 }
 
 /// The names of all reports, requests first, then flows, then streams'
-/// rows (as a run keeps them), each once, in the order first seen; and
+/// rows, then times to first byte (as a run keeps them), each once, in the order first seen; and
 /// where each report's names went. A merged name is given as (report,
 /// index) of its first sighting.
 fn union_names(reports: &[(String, RunReport)]) -> (Vec<(usize, usize)>, Vec<Vec<StatId>>) {
@@ -294,7 +294,8 @@ fn union_names(reports: &[(String, RunReport)]) -> (Vec<(usize, usize)>, Vec<Vec
             });
         }
     }
-    // Requests, flows, streams, each group in first-seen order.
+    // Requests, flows, streams, times to first byte (`NameClass`'s
+    // order), each group in first-seen order.
     let mut sorted: Vec<usize> = (0..order.len()).collect();
     sorted.sort_by_key(|&k| (order[k].0, k));
     let mut position = vec![StatId(0); order.len()];

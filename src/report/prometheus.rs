@@ -16,7 +16,7 @@
 //!   quantiles and `_sum` are computed from, so `_sum / _count` is the mean.
 //!   Histograms take each second once it is sealed, so `_count` trails
 //!   `volley_requests_total` by a second or two while the run goes on.
-//! - Flows (the last `stats.flows` names, `flow:NAME`) appear only in the
+//! - Flows (`flow:NAME`, the rows after the requests) appear only in the
 //!   `volley_flow_*` families, labelled `flow="NAME"`; their failures by
 //!   reason are the failures of their steps, which are requests.
 //! - Streaming calls' rows (`sent:`, `first:` and `msg:NAME`, after the

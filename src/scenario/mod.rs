@@ -68,7 +68,8 @@ pub struct Scenario {
     pub allow_all_failed: bool,
     /// What it was compiled from, for shipping to workers.
     pub source: Source,
-    /// Its statistics rows: requests, flows, streaming calls' rows.
+    /// Its statistics rows: requests, flows, streaming calls' rows, times
+    /// to first byte.
     pub rows: Rows,
 }
 

@@ -8,7 +8,7 @@ use super::buckets::Buckets;
 use super::health::{self, Health};
 use super::histogram;
 use super::latencies::Latencies;
-use super::rows::{Rows, StatId, TTFB_PREFIX, Tail};
+use super::rows::{Rows, StatId, Tail};
 use super::series::{Cumulative, NamePoint, Percentiles, Point, Series};
 use super::snapshot::{Hist, NameSnapshot, Snapshot};
 
@@ -226,15 +226,6 @@ impl RunStats {
     /// The time-to-first-byte rows' indices (they come last).
     pub fn ttfb_names(&self) -> std::ops::Range<usize> {
         self.names.len() - self.tail.ttfb..self.names.len()
-    }
-
-    /// The time-to-first-byte row of the request named `name`, if it has one.
-    pub fn ttfb_of(&self, name: &str) -> Option<usize> {
-        self.ttfb_names().find(|&i| {
-            self.names[i]
-                .strip_prefix(TTFB_PREFIX)
-                .is_some_and(|n| n == name)
-        })
     }
 
     /// How many engines report each second, so that a second is complete

@@ -14,7 +14,7 @@ pub fn write_json(out: &mut impl Write, c: &Comparison) -> io::Result<()> {
 }
 
 /// The comparison as JUnit XML: one test case per name, in a suite per
-/// class (`volley.compare.request`, `.flow`, `.stream`); a regression is a
+/// class (`volley.compare.request`, `.flow`, `.stream`, `.ttfb`); a regression is a
 /// failure, too little data a skipped case, the rest pass with their
 /// verdict in `system-out`.
 pub fn write_junit(out: &mut impl Write, c: &Comparison) -> io::Result<()> {

@@ -11,11 +11,13 @@ use super::{
 };
 use crate::report::format_micros;
 
-/// What a name's count is: requests, a flow's iterations, a stream's messages.
+/// What a name's count is: requests, a flow's iterations, a stream's
+/// messages, the answers whose first byte came.
 fn count_word(n: &NameComparison) -> &'static str {
     match n.class {
         "flow" => "iterations",
         "stream" => "messages",
+        "ttfb" => "answers",
         _ => "requests",
     }
 }
