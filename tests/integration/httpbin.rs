@@ -1,4 +1,5 @@
-//! volley against go-httpbin, a server nobody here wrote: compression,
+//! volley against go-httpbin, a server nobody here wrote: time to first
+//! byte on its `/drip`, compression,
 //! redirects (relative, absolute, 307), cookies, Basic, Bearer and Digest
 //! auth (MD5 and SHA-256, from an auth table or the URL's credentials), the
 //! default headers, and paths and queries with spaces, accents and a stray
@@ -202,4 +203,39 @@ name = "cookies"
         assert!(n["requests"].as_u64().unwrap() > 0, "{}", n["name"]);
     }
     assert!(!stdout.contains("s3cret") && !stderr.contains("s3cret"));
+}
+
+/// Time to first byte against go-httpbin's `/drip`, which sends its head
+/// and the first byte after `delay` and the rest over `duration`: volley's
+/// `ttfb:drip` is at least the delay, and the whole answer comes well after
+/// it (the drip's remaining bytes take about 270 ms more here).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs go-httpbin: .ci/third-party installs it and runs this test"]
+async fn ttfb_is_the_drips_first_byte() {
+    let hb = start();
+    let dir = Dir::new();
+    let port = hb.port;
+    let file = dir.write(
+        "drip.toml",
+        &format!(
+            "[load]\nusers = 2\nrequests = 4\n[http]\nbase_url = \"http://127.0.0.1:{port}\"\n[[request]]\nname = \"drip\"\npath = \"/drip?duration=400ms&numbytes=4&delay=300ms\"\n"
+        ),
+    );
+    let json = dir.path("drip.json");
+    Volley::run(&file)
+        .json(&json)
+        .output_async()
+        .await
+        .expect_exit(0);
+    let r = read_json(&json);
+    let name = &r["names"][0];
+    assert_eq!(name["requests"], 4, "{name}");
+    let first = name["ttfb"]["p50_us"].as_u64().unwrap();
+    let whole = name["p50_us"].as_u64().unwrap();
+    assert!(first >= 300_000, "ttfb {first} us before the drip's delay");
+    assert!(
+        whole >= first + 250_000,
+        "ttfb {first} us, whole {whole} us"
+    );
+    assert_eq!(r["ttfb"][0]["requests"], 4);
 }

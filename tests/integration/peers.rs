@@ -38,7 +38,8 @@ async fn other_version(master: SocketAddr) {
     let Some(hello_reply::Reply::Reject(r)) = reply.reply else {
         panic!("not rejected: {reply:?}")
     };
-    assert!(r.reason.contains("protocol 1"), "{}", r.reason);
+    let ours = format!("protocol {}", volley::cluster::PROTOCOL_VERSION);
+    assert!(r.reason.contains(&ours), "{}", r.reason);
     assert!(r.reason.contains("protocol 99"), "{}", r.reason);
 }
 
