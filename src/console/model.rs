@@ -178,10 +178,8 @@ impl Layout {
                 ttfb: s.rows.ttfb(i),
                 ..Placed::new(kind, Rows::request(i), group)
             });
-            if let Some(st) = s.requests.get(i).and_then(|r| r.stream()) {
-                for stat in st.stats {
-                    order.push(Placed::new(RowKind::Step, stat, group));
-                }
+            for stat in s.rows.stream_of(i).into_iter().flatten() {
+                order.push(Placed::new(RowKind::Step, stat, group));
             }
         };
         for i in (0..s.requests.len()).filter(|i| !steps.contains(i)) {

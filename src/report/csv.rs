@@ -34,7 +34,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use crate::stats::rows::TTFB_PREFIX;
 use crate::stats::series::{Cumulative, Percentiles, Point};
-use crate::stats::{FailureKind, NameTotals, RunStats};
+use crate::stats::{FailureKind, Latencies, NameTotals, RunStats};
 
 const PCTS: [f64; 11] = [
     0.5, 0.66, 0.75, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0,
@@ -100,19 +100,38 @@ fn type_of(methods: &[String], kinds: &[&str], i: usize) -> String {
     }
 }
 
-fn stats_row(kind: &str, name: &str, n: &NameTotals, run: &RunStats) -> Vec<String> {
-    let h = &n.hist;
-    let secs = run.measured_secs().max(1e-9);
+/// Median, mean, min and max in milliseconds, as Locust writes them.
+fn summary_ms(h: &Latencies) -> [String; 4] {
     let empty = h.is_empty();
+    [
+        rounded_ms(h.quantile(0.5)),
+        ms(if empty { 0.0 } else { h.mean() }),
+        ms(if empty { 0.0 } else { h.min() as f64 }),
+        ms(if empty { 0.0 } else { h.max() as f64 }),
+    ]
+}
+
+/// The stats file's percentile columns (`N/A` without samples).
+fn percentiles_ms(h: &Latencies) -> impl Iterator<Item = String> + '_ {
+    PCTS.iter().map(move |q| {
+        if h.is_empty() {
+            "N/A".to_string()
+        } else {
+            rounded_ms(h.quantile(*q))
+        }
+    })
+}
+
+fn stats_row(kind: &str, name: &str, n: &NameTotals, run: &RunStats) -> Vec<String> {
+    let secs = run.measured_secs().max(1e-9);
     let mut r = vec![
         kind.to_owned(),
         name.to_owned(),
         n.requests.to_string(),
         n.failures.to_string(),
-        rounded_ms(h.quantile(0.5)),
-        ms(if empty { 0.0 } else { h.mean() }),
-        ms(if empty { 0.0 } else { h.min() as f64 }),
-        ms(if empty { 0.0 } else { h.max() as f64 }),
+    ];
+    r.extend(summary_ms(&n.hist));
+    r.extend([
         rate(if n.requests > 0 {
             n.bytes_received as f64 / n.requests as f64
         } else {
@@ -120,12 +139,8 @@ fn stats_row(kind: &str, name: &str, n: &NameTotals, run: &RunStats) -> Vec<Stri
         }),
         rate(n.requests as f64 / secs),
         rate(n.failures as f64 / secs),
-    ];
-    if empty {
-        r.extend(PCTS.iter().map(|_| "N/A".to_string()));
-    } else {
-        r.extend(PCTS.iter().map(|q| rounded_ms(h.quantile(*q))));
-    }
+    ]);
+    r.extend(percentiles_ms(&n.hist));
     r
 }
 
@@ -197,22 +212,9 @@ pub fn write_ttfb(
     }
     rows.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
     for (kind, name, n) in rows {
-        let h = &n.hist;
-        let empty = h.is_empty();
-        let mut r = vec![
-            kind,
-            name.to_owned(),
-            n.requests.to_string(),
-            rounded_ms(h.quantile(0.5)),
-            ms(if empty { 0.0 } else { h.mean() }),
-            ms(if empty { 0.0 } else { h.min() as f64 }),
-            ms(if empty { 0.0 } else { h.max() as f64 }),
-        ];
-        if empty {
-            r.extend(PCTS.iter().map(|_| "N/A".to_string()));
-        } else {
-            r.extend(PCTS.iter().map(|q| rounded_ms(h.quantile(*q))));
-        }
+        let mut r = vec![kind, name.to_owned(), n.requests.to_string()];
+        r.extend(summary_ms(&n.hist));
+        r.extend(percentiles_ms(&n.hist));
         w.write_record(r)?;
     }
     w.flush()?;

@@ -112,13 +112,6 @@ pub fn compile(
         .collect();
     let rows = Rows::lay_out(&laid, flows.iter().map(|f| f.name.as_str()))
         .map_err(|e| cx.err(0..0, e.to_string()))?;
-    let streaming = requests.iter_mut().filter_map(|r| match &mut r.kind {
-        super::RequestKind::Grpc(g) => g.stream.as_mut(),
-        super::RequestKind::Http(_) => None,
-    });
-    for (k, st) in streaming.enumerate() {
-        st.stats = rows.stream(k);
-    }
     let thresholds = compile_thresholds(&cx, &parsed, &rows)?;
     let name = parsed.scenario.name.clone().unwrap_or_else(|| {
         file.file_stem()

@@ -543,7 +543,5 @@ fn compile_stream(
         interval,
         duration,
         ping_pong: s.ping_pong.as_ref().is_some_and(|p| *p.get_ref()),
-        // Laid out once every request is known (see `Rows`).
-        stats: [crate::stats::StatId(0); 3],
     })
 }

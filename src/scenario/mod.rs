@@ -273,8 +273,6 @@ pub struct StreamSpec {
     /// Bidirectional: send a message only once the previous one's answer
     /// came (a ping-pong), so that each message's latency is its own.
     pub ping_pong: bool,
-    /// The statistics rows of `sent:`, `first:` and `msg:NAME`.
-    pub stats: [StatId; 3],
 }
 
 /// A journey: steps in order, each request measured on its own and the

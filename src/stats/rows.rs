@@ -71,6 +71,9 @@ pub struct Rows {
     /// Per request of the scenario, its time-to-first-byte row (HTTP
     /// requests; empty for rows read back from a file).
     ttfb_of: Vec<Option<StatId>>,
+    /// Per request of the scenario, its `sent:`, `first:` and `msg:` rows
+    /// (streaming calls; empty for rows read back from a file).
+    stream_of: Vec<Option<[StatId; 3]>>,
 }
 
 /// A scenario's requests as [`Rows::lay_out`] reads them.
@@ -110,7 +113,7 @@ impl Rows {
         }
         let ttfb = names.len() - before;
         StatId::at(names.len()).ok_or(TooManyRows)?;
-        Ok(Rows {
+        let mut rows = Rows {
             names,
             tail: Tail {
                 flows,
@@ -118,7 +121,20 @@ impl Rows {
                 ttfb,
             },
             ttfb_of,
-        })
+            stream_of: Vec::new(),
+        };
+        let mut k = 0;
+        let stream_of = requests
+            .iter()
+            .map(|r| {
+                r.streaming.then(|| {
+                    k += 1;
+                    rows.stream(k - 1)
+                })
+            })
+            .collect();
+        rows.stream_of = stream_of;
+        Ok(rows)
     }
 
     /// Rows already laid out (a saved result, a plan from the network):
@@ -136,6 +152,7 @@ impl Rows {
                 ttfb,
             },
             ttfb_of: Vec::new(),
+            stream_of: Vec::new(),
         }
     }
 
@@ -181,8 +198,14 @@ impl Rows {
         self.at(self.requests().end.saturating_add(f))
     }
 
+    /// Request `i`'s `sent:`, `first:` and `msg:` rows, if it is a
+    /// streaming call.
+    pub fn stream_of(&self, i: usize) -> Option<[StatId; 3]> {
+        self.stream_of.get(i).copied().flatten()
+    }
+
     /// The rows of the `k`-th streaming call (in its requests' order).
-    pub fn stream(&self, k: usize) -> [StatId; 3] {
+    fn stream(&self, k: usize) -> [StatId; 3] {
         let first = self
             .streams()
             .start
@@ -240,7 +263,9 @@ mod tests {
         assert_eq!(rows.streams(), 4..10);
         assert_eq!(rows.ttfb_rows(), 10..11);
         assert_eq!(rows.flow(0), StatId(3));
-        assert_eq!(rows.stream(1), [StatId(7), StatId(8), StatId(9)]);
+        assert_eq!(rows.stream_of(2), Some([StatId(7), StatId(8), StatId(9)]));
+        assert_eq!(rows.stream_of(1), Some([StatId(4), StatId(5), StatId(6)]));
+        assert_eq!(rows.stream_of(0), None);
         assert_eq!(Rows::request(2), StatId(2));
         assert_eq!(rows.ttfb(0), Some(StatId(10)));
         assert_eq!(rows.ttfb(1), None);

@@ -295,7 +295,6 @@ mod tests {
             interval: Duration::ZERO,
             duration: None,
             ping_pong: false,
-            stats: [crate::stats::StatId(0); 3],
         }
     }
 

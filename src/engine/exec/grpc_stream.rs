@@ -23,7 +23,7 @@ use crate::client::check;
 use crate::client::grpc::{self, GrpcCall, RawCodec, Streaming};
 use crate::engine::capture;
 use crate::scenario::StreamSpec;
-use crate::stats::{Failure, FailureKind, Recorder, Sample};
+use crate::stats::{Failure, FailureKind, Recorder, Sample, StatId};
 
 /// What a streaming call needs besides its user.
 pub(super) struct Stream<'a> {
@@ -32,6 +32,8 @@ pub(super) struct Stream<'a> {
     pub target: usize,
     pub call: &'a GrpcCall,
     pub spec: &'a StreamSpec,
+    /// Its `sent:`, `first:` and `msg:` rows.
+    pub rows: [StatId; 3],
     /// Where the call's latency counts from (the open model's intended
     /// start): `first:NAME` counts from it too.
     pub start: Instant,
@@ -83,7 +85,7 @@ impl Requests {
     pub(super) async fn send_grpc_stream(&self, s: Stream<'_>, user: &mut UserState) -> Sent {
         let spec = &self.scenario.requests[s.idx];
         let kind = s.call.streaming;
-        let [sent_row, first_row, msg_row] = s.spec.stats;
+        let [sent_row, first_row, msg_row] = s.rows;
         let conn = self.grpc_conn(s.target, user).await.map_err(Failed::bare)?;
         user.wire.reset();
         let wire = user.wire.clone();

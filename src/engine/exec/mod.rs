@@ -61,6 +61,8 @@ enum Prepared {
         target: usize,
         call: GrpcCall,
         stream: Box<StreamSpec>,
+        /// Its `sent:`, `first:` and `msg:` rows.
+        rows: [StatId; 3],
     },
 }
 
@@ -302,12 +304,14 @@ impl Requests {
                 target,
                 call,
                 stream,
+                rows,
             } => {
                 let s = grpc_stream::Stream {
                     idx,
                     target: *target,
                     call,
                     spec: stream,
+                    rows: *rows,
                     start,
                     rec,
                 };

@@ -165,13 +165,16 @@ impl Requests {
                     }
                     .map_err(|e| PrepareError::of(r, e))?;
                     let call = GrpcCall::new(g, &method).map_err(|e| PrepareError::of(r, e))?;
-                    match &g.stream {
-                        None => Prepared::Grpc { target, call },
-                        Some(st) => Prepared::GrpcStream {
+                    match (&g.stream, scenario.rows.stream_of(i)) {
+                        (Some(st), Some(rows)) => Prepared::GrpcStream {
                             target,
                             call,
                             stream: Box::new(st.clone()),
+                            rows,
                         },
+                        // Rows laid out from the same requests: a stream
+                        // always has its rows.
+                        _ => Prepared::Grpc { target, call },
                     }
                 }
             };
