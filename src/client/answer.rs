@@ -8,6 +8,35 @@ use super::body::Body;
 use super::decode::Encoding;
 use super::h1::MAX_HEADERS;
 
+/// What to keep of an answer for checks and captures, and where its body
+/// goes as it arrives when a streaming call reads it.
+#[derive(Clone, Copy, Default)]
+pub struct Keep<'a> {
+    pub headers: bool,
+    /// The most body bytes kept (the body is read to its end regardless).
+    pub body: usize,
+    /// Reads the body as it arrives (Server-Sent Events), and may end it.
+    pub sink: Option<&'a dyn BodySink>,
+}
+
+/// Where an answer's body goes as it arrives, beside what is kept of it: a
+/// streaming call (Server-Sent Events) reads its events as they come rather
+/// than once the body has ended, which it may never do. Methods take
+/// `&self` so that one sink goes with a request that may be sent more than
+/// once (a retry, a redirect); implementations keep their state behind a
+/// lock no one else takes.
+pub trait BodySink: Sync {
+    /// The answer's head came (`headers` are kept whole when a sink is
+    /// given): whether its body goes to [`BodySink::data`]. A redirect or
+    /// an error's body is read as any other.
+    fn open(&self, status: u16, headers: &Headers, encoding: Encoding) -> bool;
+    /// The next piece of the body, as it arrived, framing removed. False
+    /// ends the answer here: the caller has what it wanted, and what is left
+    /// of the body is never read (its connection is not used again; an
+    /// HTTP/2 stream is reset).
+    fn data(&self, piece: &[u8]) -> bool;
+}
+
 /// What came back.
 pub struct HttpAnswer {
     pub status: u16,

@@ -19,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-use super::answer::{Headers, HttpAnswer};
+use super::answer::{Headers, HttpAnswer, Keep};
 pub use super::body::{Body, Framing};
 use super::body::{Decoder, Kept};
 use super::decode::Encoding;
@@ -158,18 +158,13 @@ impl H1Conn {
     /// the body to its end, every byte counted, at most `keep_body` bytes
     /// of it kept. `head` is true for HEAD requests, whose answers have no
     /// body; `keep_headers` keeps the response head for [`Headers::get`].
-    pub async fn round_trip(
-        &mut self,
-        head: bool,
-        keep_headers: bool,
-        keep_body: usize,
-    ) -> Result<HttpAnswer, Failure> {
+    pub async fn round_trip(&mut self, head: bool, keep: Keep<'_>) -> Result<HttpAnswer, Failure> {
         // Until this exchange completes, the connection is in an unknown
         // state (a timeout may drop this future at any await).
         self.reusable = false;
         self.stale = None;
         let reused = self.exchanges > 0;
-        let result = self.exchange(head, keep_headers, keep_body).await;
+        let result = self.exchange(head, keep).await;
         match &result {
             Ok(_) => {
                 self.exchanges = self.exchanges.saturating_add(1);
@@ -189,9 +184,13 @@ impl H1Conn {
     async fn exchange(
         &mut self,
         head: bool,
-        keep_headers: bool,
-        keep_body: usize,
+        keep: Keep<'_>,
     ) -> Result<HttpAnswer, (Failure, Option<Closed>)> {
+        let Keep {
+            headers: keep_headers,
+            body: keep_body,
+            sink,
+        } = keep;
         let unsent = |e: io::Error| {
             let closed = matches!(
                 e.kind(),
@@ -242,11 +241,13 @@ impl H1Conn {
         };
         received = received.saturating_add(head.len as u64);
         let raw_head = self.rbuf.split_to(head.len);
-        let headers = if keep_headers || head.needed {
+        let headers = if keep_headers || head.needed || sink.is_some() {
             Headers::Raw(raw_head.freeze())
         } else {
             Headers::None
         };
+        // A streaming call reads this body as it comes (a 2xx event stream).
+        let sink = sink.filter(|s| s.open(head.status, &headers, head.encoding));
         // The body's first byte is here already (it came with the head's
         // last read) or the answer has none; else it is the first read of
         // the body that brings it. One clock read per answer.
@@ -259,7 +260,9 @@ impl H1Conn {
             (first_byte.is_none() && head.framing == Framing::UntilClose).then(Instant::now);
         let body = match head.framing {
             // The usual answer: a small body, already here whole.
-            Framing::Length(n) if n <= keep_body as u64 && self.rbuf.len() as u64 >= n => {
+            Framing::Length(n)
+                if sink.is_none() && n <= keep_body as u64 && self.rbuf.len() as u64 >= n =>
+            {
                 // n <= rbuf.len(), a usize.
                 let n = n as usize;
                 received = received.saturating_add(n as u64);
@@ -272,11 +275,32 @@ impl H1Conn {
                 };
                 let mut kept = Kept::new(keep_body, hint);
                 let mut decoder = Decoder::new(framing);
+                // Set when the sink has read enough: the rest of the body is
+                // never read, and the connection is not used again.
+                let mut enough = false;
                 loop {
                     let used = decoder
-                        .decode(&self.rbuf, &mut |b| kept.push(b))
+                        .decode(&self.rbuf, &mut |b| {
+                            kept.push(b);
+                            if let Some(s) = sink
+                                && !enough
+                            {
+                                enough = !s.data(b);
+                            }
+                        })
                         .map_err(|reason| (protocol(reason), None))?;
                     self.rbuf.advance(used);
+                    if enough {
+                        received = received.saturating_add(decoder.wire());
+                        return Ok(HttpAnswer {
+                            status: head.status,
+                            body: kept.finish(),
+                            received,
+                            headers,
+                            encoding: head.encoding,
+                            first_byte: first_byte.or(headed).unwrap_or_else(Instant::now),
+                        });
+                    }
                     if decoder.is_done() {
                         break;
                     }

@@ -133,7 +133,15 @@ async fn conn(addr: std::net::SocketAddr) -> H1Conn {
 async fn get(c: &mut H1Conn) -> Result<HttpAnswer, Failure> {
     c.request_buf()
         .extend_from_slice(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
-    c.round_trip(false, true, 1 << 20).await
+    c.round_trip(
+        false,
+        Keep {
+            headers: true,
+            body: 1 << 20,
+            sink: None,
+        },
+    )
+    .await
 }
 
 #[tokio::test]
@@ -218,7 +226,16 @@ async fn a_body_is_read_through_but_kept_up_to_the_limit() {
     let send = async |c: &mut H1Conn| {
         c.request_buf()
             .extend_from_slice(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
-        c.round_trip(false, false, 4).await.unwrap()
+        c.round_trip(
+            false,
+            Keep {
+                headers: false,
+                body: 4,
+                sink: None,
+            },
+        )
+        .await
+        .unwrap()
     };
     let a = send(&mut c).await;
     assert_eq!((&a.body.kept[..], a.body.len), (&b"abcd"[..], 26));

@@ -22,7 +22,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_util::either::Either;
 
-use super::answer::{Headers, HttpAnswer};
+use super::answer::{BodySink, Headers, HttpAnswer, Keep};
 use super::body::{Body, Kept};
 use super::h1::H1Conn;
 use super::h2conn::{self, Pipe};
@@ -330,8 +330,7 @@ impl HttpConn {
 pub async fn send_h2(
     c: &mut H2Conn,
     req: Request<Full<Bytes>>,
-    keep_headers: bool,
-    keep_body: usize,
+    keep: Keep<'_>,
 ) -> Result<HttpAnswer, Failure> {
     // A request that fails at once (a header HTTP/2 forbids, stream ids
     // run out) must still give the thread back now and then, or a user's
@@ -398,13 +397,15 @@ pub async fn send_h2(
     let needed = parts.headers.contains_key(http::header::SET_COOKIE)
         || (is_redirect(status) && parts.headers.contains_key(http::header::LOCATION))
         || (status == 401 && parts.headers.contains_key(http::header::WWW_AUTHENTICATE));
-    let headers = if keep_headers || needed {
+    let headers = if keep.headers || needed || keep.sink.is_some() {
         Headers::Map(parts.headers)
     } else {
         Headers::None
     };
     let headed = Instant::now();
-    let (body, first_data) = read_body(body, &mut pipe, keep_body, &mut c.arrived).await?;
+    // A streaming call reads this body as it comes (a 2xx event stream).
+    let sink = keep.sink.filter(|s| s.open(status, &headers, encoding));
+    let (body, first_data) = read_body(body, &mut pipe, keep.body, sink, &mut c.arrived).await?;
     // The answer is whole: what of the request is unsent is never needed,
     // and dropping the pipe resets the stream rather than leave it open.
     drop(pipe);
@@ -461,9 +462,11 @@ async fn read_body(
     mut body: h2::RecvStream,
     pipe: &mut Option<Pipe<Full<Bytes>>>,
     keep: usize,
+    sink: Option<&dyn BodySink>,
     arrived: &mut u64,
 ) -> Result<(Body, Option<Instant>), Failure> {
     let mut first_data = None;
+    let mut ended_early = false;
     let mut first: Option<Bytes> = None;
     let mut kept: Option<Kept> = None;
     loop {
@@ -482,6 +485,7 @@ async fn read_body(
         }
         let _ = body.flow_control().release_capacity(data.len());
         *arrived = arrived.saturating_add(data.len() as u64);
+        let enough = sink.is_some_and(|s| !s.data(&data));
         match (&mut kept, first.take()) {
             (Some(k), _) => k.push(&data),
             (None, None) if data.len() <= keep => first = Some(data),
@@ -494,9 +498,15 @@ async fn read_body(
                 kept = Some(k);
             }
         }
+        if enough {
+            // The sink has what it wanted: the stream is reset when `body`
+            // is dropped, and its trailers are never read.
+            ended_early = true;
+            break;
+        }
     }
     // Trailers, if any, are read and dropped: the stream ends with them.
-    if let Err(e) = std::future::poll_fn(|cx| body.poll_trailers(cx)).await {
+    if !ended_early && let Err(e) = std::future::poll_fn(|cx| body.poll_trailers(cx)).await {
         return Err(h2conn::h2_failure(&e));
     }
     let body = match (kept, first) {

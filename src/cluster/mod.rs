@@ -31,7 +31,7 @@ pub mod wire {
 /// The protocol version this build speaks; a peer of another is refused.
 /// 2: snapshots carry time-to-first-byte rows after the streams' (a
 /// version-1 master would refuse their indices).
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// TLS application protocol of the cluster connection.
 pub const ALPN: &[u8] = b"volley/1";

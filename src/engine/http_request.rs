@@ -25,6 +25,7 @@ use http_body_util::Full;
 
 use super::outcome::Failed;
 use crate::client::answer::HttpAnswer;
+pub use crate::client::answer::Keep;
 use crate::client::http::{HttpConn, HttpTarget, send_h2};
 use crate::scenario::template::RenderCtx;
 use crate::scenario::{Auth, HttpSpec};
@@ -109,7 +110,13 @@ impl FixedHttp {
             statics.push((USER_AGENT, USER_AGENT_VALUE.to_owned()));
         }
         if !own(&ACCEPT) {
-            statics.push((ACCEPT, "*/*".to_owned()));
+            // An event stream is asked for as browsers' EventSource asks.
+            let accept = if h.sse.is_some() {
+                "text/event-stream"
+            } else {
+                "*/*"
+            };
+            statics.push((ACCEPT, accept.to_owned()));
         }
         if let Some(codings) = &h.accept_encoding
             && !own(&ACCEPT_ENCODING)
@@ -249,14 +256,6 @@ fn request_err(e: String) -> Failed {
     Failed::bare(Failure::new(FailureKind::Request, "cannot build the request").with_detail(e))
 }
 
-/// What to keep of an answer for checks and captures.
-#[derive(Debug, Clone, Copy)]
-pub struct Keep {
-    pub headers: bool,
-    /// The most body bytes kept (the body is read to its end regardless).
-    pub body: usize,
-}
-
 /// Where one request of a chain goes, and with what.
 pub struct Route<'a> {
     pub method: &'a Method,
@@ -310,7 +309,7 @@ pub struct Answered {
 pub struct HttpRequest<'a> {
     pub h: &'a HttpSpec,
     pub fixed: &'a FixedHttp,
-    pub keep: Keep,
+    pub keep: Keep<'a>,
 }
 
 /// Renders and sends one request over `conn`; returns the bytes sent and
@@ -333,7 +332,7 @@ pub async fn send(
             let sent = buf.len() as u64;
             *sent_now = sent;
             let answer = c
-                .round_trip(*route.method == Method::HEAD, keep.headers, keep.body)
+                .round_trip(*route.method == Method::HEAD, keep)
                 .await
                 .map_err(|f| Failed::new(sent, 0, f))?;
             Ok(Answered { sent, answer })
@@ -341,7 +340,7 @@ pub async fn send(
         HttpConn::H2(c) => {
             let (req, sent) = build_h2(h, fixed, route, ctx, scratch)?;
             *sent_now = sent;
-            let answer = send_h2(c, req, keep.headers, keep.body)
+            let answer = send_h2(c, req, keep)
                 .await
                 .map_err(|f| Failed::new(sent, 0, f))?;
             Ok(Answered { sent, answer })

@@ -106,7 +106,7 @@ pub fn compile(
         .iter()
         .map(|r| RequestRows {
             name: &r.name,
-            streaming: r.stream().is_some(),
+            streaming: r.is_streaming(),
             http: matches!(r.kind, super::RequestKind::Http(_)),
         })
         .collect();

@@ -475,6 +475,22 @@ fn compile_schema(
     Ok(Schema::Protos(compiler.descriptor_pool()))
 }
 
+/// A stream's `check`: on "each" message (true, the default) or the
+/// "last" one.
+pub(super) fn check_each(cx: &Ctx<'_>, check: Option<&S<String>>) -> Result<bool, ScenarioError> {
+    let Some(c) = check else {
+        return Ok(true);
+    };
+    match cx.env(c)?.as_str() {
+        "each" => Ok(true),
+        "last" => Ok(false),
+        other => Err(cx.err(
+            c.span(),
+            format!("check must be \"each\" or \"last\", not {other:?}"),
+        )),
+    }
+}
+
 /// `[request.stream]`, each value within its bounds; `listed` is how many
 /// messages the request lists.
 fn compile_stream(
@@ -517,19 +533,7 @@ fn compile_stream(
         )?),
         None => None,
     };
-    let check_each = match &s.check {
-        None => true,
-        Some(c) => match cx.env(c)?.as_str() {
-            "each" => true,
-            "last" => false,
-            other => {
-                return Err(cx.err(
-                    c.span(),
-                    format!("check must be \"each\" or \"last\", not {other:?}"),
-                ));
-            }
-        },
-    };
+    let check_each = check_each(cx, s.check.as_ref())?;
     Ok(StreamSpec {
         // Without a count, as many as the duration allows; without either,
         // the listed messages once.

@@ -3,6 +3,7 @@
 use std::ops::Range;
 
 use super::coding::{ACCEPT_ALL, Coding};
+use super::compile_grpc::check_each;
 use super::compile_request::OneRequest;
 use super::compile_target::{check_base_url, tls_spec};
 use super::context::Ctx;
@@ -11,7 +12,7 @@ use super::file::{self, S, toml_to_json};
 use super::limits;
 use super::template::Scope;
 use super::template::Template;
-use super::{Auth, DEFAULT_REDIRECTS, HttpSpec, HttpVersion, ProxySetting};
+use super::{Auth, DEFAULT_REDIRECTS, HttpSpec, HttpVersion, ProxySetting, SseSpec};
 
 pub(super) fn compile_http(
     cx: &Ctx<'_>,
@@ -302,6 +303,50 @@ pub(super) fn compile_http(
         connections,
         unix_socket,
         proxy,
+        sse: match &r.sse {
+            Some(v) => Some(compile_sse(cx, v.get_ref())?),
+            None => None,
+        },
+    })
+}
+
+/// `[request.sse]`, each value within its bounds.
+fn compile_sse(cx: &Ctx<'_>, s: &file::Sse) -> Result<SseSpec, ScenarioError> {
+    let events = match &s.events {
+        Some(v) => Some(cx.whole(
+            v,
+            "events",
+            &format!("from 1 to {}", limits::MAX_STREAM_MESSAGES),
+            limits::stream_messages,
+        )?),
+        None => None,
+    };
+    let duration = match &s.duration {
+        Some(v) => Some(cx.bound(
+            v.span(),
+            "duration",
+            limits::stream_duration(cx.duration(v, "duration")?),
+        )?),
+        None => None,
+    };
+    let until = match &s.until {
+        Some(v) => {
+            let u = cx.env(v)?;
+            if u.contains(['\r', '\n']) {
+                return Err(cx.err(
+                    v.span(),
+                    "until is one event's data on one line: it cannot hold a line end",
+                ));
+            }
+            Some(u)
+        }
+        None => None,
+    };
+    Ok(SseSpec {
+        events,
+        duration,
+        until,
+        check_each: check_each(cx, s.check.as_ref())?,
     })
 }
 

@@ -105,6 +105,7 @@ pub(super) fn compile_request(
         ("body", r.body.as_ref().map(|v| v.span())),
         ("json", r.json.as_ref().map(|v| v.span())),
         ("headers", r.headers.values().next().map(|v| v.span())),
+        ("[request.sse]", r.sse.as_ref().map(|v| v.span())),
     ];
     let check = compile_check(cx, &r.check, is_grpc)?;
     let one = OneRequest {

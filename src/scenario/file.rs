@@ -320,6 +320,9 @@ pub struct Request {
     /// How a streaming method streams.
     #[schemars(with = "Option<Stream>")]
     pub stream: Option<S<Stream>>,
+    /// HTTP: read the answer as Server-Sent Events.
+    #[schemars(with = "Option<Sse>")]
+    pub sse: Option<S<Sse>>,
     #[serde(default)]
     pub check: Check,
 }
@@ -349,6 +352,27 @@ pub struct Stream {
     /// Bidirectional: wait for each message's answer before the next.
     #[schemars(with = "Option<bool>")]
     pub ping_pong: Option<S<bool>>,
+}
+
+/// `[request.sse]`: an HTTP request whose answer is read as Server-Sent
+/// Events, each event measured as it arrives.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Sse {
+    /// End the call after this many events (an integer); it passes. A
+    /// stream the server ends with fewer fails.
+    #[schemars(with = "Option<u64>")]
+    pub events: Option<S<toml::Value>>,
+    /// End the call after this long ("30s"); it passes.
+    #[schemars(with = "Option<String>")]
+    pub duration: Option<S<String>>,
+    /// End the call at the event whose data is exactly this ("[DONE]");
+    /// it passes. A stream that ends without it fails.
+    #[schemars(with = "Option<String>")]
+    pub until: Option<S<String>>,
+    /// Body checks on "each" event's data (default) or the "last" one.
+    #[schemars(with = "Option<String>")]
+    pub check: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]

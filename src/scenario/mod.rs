@@ -145,7 +145,7 @@ impl Scenario {
 
     /// The requests that are streaming calls, in order.
     pub fn streaming(&self) -> impl Iterator<Item = &RequestSpec> {
-        self.requests.iter().filter(|r| r.stream().is_some())
+        self.requests.iter().filter(|r| r.is_streaming())
     }
 
     /// Whether a threshold may name `name`: one of its rows (a request, a
@@ -250,6 +250,32 @@ impl RequestSpec {
             RequestKind::Http(_) => None,
         }
     }
+
+    /// Whether it is a streaming call, with the rows of one (`sent:`,
+    /// `first:`, `msg:NAME`): a streaming gRPC method, or an HTTP request
+    /// read as Server-Sent Events.
+    pub fn is_streaming(&self) -> bool {
+        match &self.kind {
+            RequestKind::Grpc(g) => g.stream.is_some(),
+            RequestKind::Http(h) => h.sse.is_some(),
+        }
+    }
+}
+
+/// How an HTTP answer is read as Server-Sent Events: `[request.sse]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SseSpec {
+    /// End the call after this many events (it passes); a stream the
+    /// server ends with fewer fails.
+    pub events: Option<u64>,
+    /// End the call after this long (it passes).
+    pub duration: Option<Duration>,
+    /// End the call at the event whose data is exactly this (it passes,
+    /// and that event is not one of the call's messages); a stream that
+    /// ends without it fails.
+    pub until: Option<String>,
+    /// Body checks on every event's data (true) or on the last one only.
+    pub check_each: bool,
 }
 
 /// How a streaming gRPC call (client, server or bidirectional) streams:
@@ -388,6 +414,8 @@ pub struct HttpSpec {
     pub unix_socket: Option<std::path::PathBuf>,
     /// `[http] proxy`.
     pub proxy: ProxySetting,
+    /// `[request.sse]`: the answer is read as Server-Sent Events.
+    pub sse: Option<SseSpec>,
 }
 
 /// Where a proxy comes from.

@@ -69,10 +69,14 @@ pub enum FailureKind {
     /// A gRPC answer did not decode as the method's response type (the
     /// scenario's .proto and the server's disagree).
     Decode,
+    /// A streaming call's stream was not what the call waited for: an
+    /// answer that is not an event stream, a stream that ended before the
+    /// events or the `until` event it was to bring, or mid-event.
+    Stream,
 }
 
 impl FailureKind {
-    pub const ALL: [FailureKind; 14] = [
+    pub const ALL: [FailureKind; 15] = [
         FailureKind::Connect,
         FailureKind::Reset,
         FailureKind::Timeout,
@@ -87,6 +91,7 @@ impl FailureKind {
         FailureKind::Redirect,
         FailureKind::Limit,
         FailureKind::Decode,
+        FailureKind::Stream,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -105,6 +110,7 @@ impl FailureKind {
             FailureKind::Redirect => "redirect",
             FailureKind::Limit => "limit",
             FailureKind::Decode => "decode",
+            FailureKind::Stream => "stream",
         }
     }
 }

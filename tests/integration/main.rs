@@ -47,6 +47,8 @@
 //! - `reports`: `volley report` redraws and merges saved results; HTML.
 //! - `scenario_errors`: bad scenarios and flags: file:line:column, exit 2.
 //! - `schema`: the JSON Schema matches the parser; shipped scenarios validate.
+//! - `sse`: Server-Sent Events calls: events counted as they arrive, how
+//!   calls end, broken and hostile streams.
 //! - `ttfb`: time to first byte against a target whose body pauses, once
 //!   per HTTP version; in every output, judged by thresholds.
 
@@ -85,4 +87,5 @@ mod scenario_errors;
 mod schema;
 mod servers;
 mod shop;
+mod sse;
 mod ttfb;

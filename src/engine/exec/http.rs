@@ -7,6 +7,7 @@
 use std::sync::atomic::Ordering;
 
 use super::{Carried, Failed, Parts, Requests, Sent, UserState};
+use crate::client::answer::{BodySink, Keep};
 use crate::client::answer::{Headers, HttpAnswer};
 use crate::client::body::EXCERPT;
 use crate::client::check;
@@ -15,7 +16,7 @@ use crate::client::digest;
 use crate::client::http::HttpTarget;
 use crate::client::redirect;
 use crate::engine::capture;
-use crate::engine::http_request::{self, Answered, FixedHttp, HttpRequest, Keep, Route};
+use crate::engine::http_request::{self, Answered, FixedHttp, HttpRequest, Route};
 use crate::scenario::{Auth, HttpSpec, RequestSpec, Scenario};
 use crate::stats::{Failure, FailureKind};
 
@@ -48,8 +49,12 @@ impl Requests {
         fixed: &FixedHttp,
         h: &HttpSpec,
         user: &mut UserState,
+        sink: Option<&dyn BodySink>,
     ) -> Sent {
-        let needs_body = spec.check.needs_body() || capture::needs_body(&spec.captures);
+        // An event stream's checks and captures read its events, not the
+        // body (`sse.rs`): of the body, enough for a failure's detail.
+        let needs_body =
+            sink.is_none() && (spec.check.needs_body() || capture::needs_body(&spec.captures));
         let req = HttpRequest {
             h,
             fixed,
@@ -62,6 +67,7 @@ impl Requests {
                 } else {
                     EXCERPT.min(h.max_body)
                 },
+                sink,
             },
         };
         // The path is rendered once, for the request and for the URL that
@@ -108,7 +114,7 @@ impl Requests {
             return Err(failed(f));
         }
         let needs_body = spec.check.needs_body() || capture::needs_body(&spec.captures);
-        if !needs_body && spec.captures.is_empty() {
+        if req.keep.sink.is_some() || (!needs_body && spec.captures.is_empty()) {
             return Ok(Carried::new(sent, r));
         }
         let (body, truncated) = match coded {

@@ -4,7 +4,8 @@
 //! One file per job: the scenario made ready to send (`prepare.rs`), the
 //! targets and the connections users keep to them (`conns.rs`), an HTTP
 //! request with its redirects, cookies and Digest challenge (`http.rs`), a
-//! unary gRPC call (`grpc.rs`) and a streaming one (`grpc_stream.rs`).
+//! unary gRPC call (`grpc.rs`), a streaming one (`grpc_stream.rs`) and an
+//! HTTP request read as Server-Sent Events (`sse.rs`).
 //! Dispatch is on [`Prepared`], whose variants each own what differs by
 //! protocol: how a request is sent, which failures end its connection, and
 //! what a request cut by its timeout counts. A new protocol is a variant
@@ -25,7 +26,7 @@ use crate::client::grpc::GrpcCall;
 use crate::client::h2conn;
 use crate::client::http::HttpConn;
 use crate::scenario::template::RenderCtx;
-use crate::scenario::{DataSource, HttpSpec, Scenario, StreamSpec};
+use crate::scenario::{DataSource, HttpSpec, Scenario, SseSpec, StreamSpec};
 use crate::stats::{Failure, FailureKind, FirstByte, Recorder, Rows, Sample, StatId};
 
 mod conns;
@@ -33,6 +34,7 @@ mod grpc;
 mod grpc_stream;
 mod http;
 mod prepare;
+mod sse;
 
 use conns::Conn;
 use conns::Target;
@@ -48,6 +50,18 @@ enum Prepared {
         fixed: Box<FixedHttp>,
         /// Its time-to-first-byte row.
         ttfb: Option<StatId>,
+    },
+    /// An HTTP request whose answer is read as Server-Sent Events.
+    Sse {
+        /// Index into [`Requests::targets`].
+        target: usize,
+        spec: Arc<HttpSpec>,
+        fixed: Box<FixedHttp>,
+        /// Its time-to-first-byte row.
+        ttfb: Option<StatId>,
+        sse: Box<SseSpec>,
+        /// Its `sent:`, `first:` and `msg:` rows.
+        rows: [StatId; 3],
     },
     /// A unary gRPC call.
     Grpc {
@@ -70,6 +84,7 @@ impl Prepared {
     fn target(&self) -> usize {
         match self {
             Prepared::Http { target, .. }
+            | Prepared::Sse { target, .. }
             | Prepared::Grpc { target, .. }
             | Prepared::GrpcStream { target, .. } => *target,
         }
@@ -80,14 +95,14 @@ impl Prepared {
     fn poisoned_by(&self, f: &Failure) -> bool {
         match self {
             Prepared::Grpc { .. } | Prepared::GrpcStream { .. } => grpc_poisoned_by(f),
-            Prepared::Http { .. } => http_poisoned_by(f),
+            Prepared::Http { .. } | Prepared::Sse { .. } => http_poisoned_by(f),
         }
     }
 
     /// Whether a stream reset past the timeout counts as the timeout: a
     /// gRPC server may end a call at the deadline it was told.
     fn has_deadline(&self) -> bool {
-        !matches!(self, Prepared::Http { .. })
+        !matches!(self, Prepared::Http { .. } | Prepared::Sse { .. })
     }
 
     /// What a request cut by its timeout counts, its connection dropped
@@ -99,7 +114,7 @@ impl Prepared {
     /// and its connection goes on.
     fn cut(&self, user: &mut UserState) -> Carried {
         match self {
-            Prepared::Http { target, .. } => {
+            Prepared::Http { target, .. } | Prepared::Sse { target, .. } => {
                 let arrived = user.http_conn(*target).map_or(0, |c| c.arrived());
                 user.conns[*target] = None;
                 Carried::new(user.sent_now, arrived)
@@ -260,6 +275,9 @@ impl Requests {
             (
                 Prepared::Http {
                     ttfb: Some(row), ..
+                }
+                | Prepared::Sse {
+                    ttfb: Some(row), ..
                 },
                 Some(at),
             ) => Some(FirstByte {
@@ -287,10 +305,35 @@ impl Requests {
                 fixed,
                 ..
             } => {
-                let result = self.send_http(spec, *target, fixed, h, user).await;
+                let result = self.send_http(spec, *target, fixed, h, user, None).await;
                 if !h.keep_alive {
                     // keep_alive = false: a connection per request, as
                     // `oha --disable-keepalive`.
+                    user.conns[*target] = None;
+                }
+                result
+            }
+            Prepared::Sse {
+                target,
+                spec: h,
+                fixed,
+                sse,
+                rows,
+                ..
+            } => {
+                let s = sse::Call {
+                    target: *target,
+                    h,
+                    fixed,
+                    sse,
+                    rows: *rows,
+                    start,
+                    rec,
+                };
+                // Boxed: an event stream's state need not be part of every
+                // request's future.
+                let result = Box::pin(self.send_sse(spec, s, user)).await;
+                if !h.keep_alive {
                     user.conns[*target] = None;
                 }
                 result

@@ -132,11 +132,23 @@ impl Requests {
                         return Err(PrepareError::of(r, PrepareCause::NoTarget));
                     };
                     let fixed = FixedHttp::new(h, t).map_err(|e| PrepareError::of(r, e))?;
-                    Prepared::Http {
-                        target,
-                        spec: Arc::clone(h),
-                        fixed: Box::new(fixed),
-                        ttfb: scenario.rows.ttfb(i),
+                    match (&h.sse, scenario.rows.stream_of(i)) {
+                        (Some(sse), Some(rows)) => Prepared::Sse {
+                            target,
+                            spec: Arc::clone(h),
+                            fixed: Box::new(fixed),
+                            ttfb: scenario.rows.ttfb(i),
+                            sse: Box::new(sse.clone()),
+                            rows,
+                        },
+                        // Rows laid out from the same requests: an event
+                        // stream always has its rows.
+                        _ => Prepared::Http {
+                            target,
+                            spec: Arc::clone(h),
+                            fixed: Box::new(fixed),
+                            ttfb: scenario.rows.ttfb(i),
+                        },
                     }
                 }
                 RequestKind::Grpc(g) => {
