@@ -1,5 +1,5 @@
 //! volley against go-httpbin, a server nobody here wrote: time to first
-//! byte on its `/drip`, compression,
+//! byte on its `/drip`, Server-Sent Events on its `/sse`, compression,
 //! redirects (relative, absolute, 307), cookies, Basic, Bearer and Digest
 //! auth (MD5 and SHA-256, from an auth table or the URL's credentials), the
 //! default headers, and paths and queries with spaces, accents and a stray
@@ -238,4 +238,66 @@ async fn ttfb_is_the_drips_first_byte() {
         "ttfb {first} us, whole {whole} us"
     );
     assert_eq!(r["ttfb"][0]["requests"], 4);
+}
+
+/// go-httpbin's `/sse` sends `count` events (`event: ping`, JSON data with
+/// an `id` from 0) over `duration`, after `delay`: volley counts every one,
+/// the last one's id is count-1, the first comes after the delay, and a
+/// call ended after 3 events passes with 3.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs go-httpbin: .ci/third-party installs it and runs this test"]
+async fn sse_events_are_go_httpbins_events() {
+    let hb = start();
+    let dir = Dir::new();
+    let port = hb.port;
+    let file = dir.write(
+        "sse.toml",
+        &format!(
+            "[load]\nusers = 2\nrequests = 8\n[http]\nbase_url = \"http://127.0.0.1:{port}\"\n\
+             [[request]]\nname = \"all\"\npath = \"/sse?count=7&duration=140ms&delay=100ms\"\n\
+             [request.sse]\ncheck = \"last\"\n\
+             [request.check]\njson = {{ \"/id\" = 6 }}\n\
+             [[request]]\nname = \"three\"\npath = \"/sse?count=50&duration=500ms\"\n\
+             [request.sse]\nevents = 3\n"
+        ),
+    );
+    let json = dir.path("sse.json");
+    Volley::run(&file)
+        .json(&json)
+        .output_async()
+        .await
+        .expect_exit(0);
+    let r = read_json(&json);
+    let row = |group: &str, n: &str| {
+        r[group]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == n)
+            .unwrap_or_else(|| panic!("no {n} in {r}"))
+            .clone()
+    };
+    let all = row("names", "all");
+    let three = row("names", "three");
+    let calls = all["requests"].as_u64().unwrap();
+    let short = three["requests"].as_u64().unwrap();
+    assert_eq!(calls + short, 8, "{r}");
+    assert_eq!(
+        (all["failures"].as_u64(), three["failures"].as_u64()),
+        (Some(0), Some(0)),
+        "{r}"
+    );
+    assert_eq!(
+        row("streams", "msg:all")["requests"].as_u64(),
+        Some(7 * calls)
+    );
+    assert_eq!(
+        row("streams", "msg:three")["requests"].as_u64(),
+        Some(3 * short)
+    );
+    if calls > 0 {
+        let first = row("streams", "first:all")["p50_us"].as_u64().unwrap();
+        assert!(first >= 100_000, "first event {first} us before the delay");
+        assert!(all["p50_us"].as_u64().unwrap() >= 240_000, "{all}");
+    }
 }
