@@ -44,6 +44,11 @@ fn errors_name_file_line_and_column() {
         (format!("{BASE}[[request]]\nname = \"a\"\nheaders = {{ x-a = \"a\\r\\nb\" }}\n"), "bad.toml:5:19", "is not a valid header value"),
         // A socket path no socket address can hold would fail every connect.
         (format!("{BASE}unix_socket = \"/{}\"\n[[request]]\nname = \"a\"\n", "s".repeat(200)), "bad.toml:3:15", "longer than the 107 bytes"),
+        // Server-Sent Events: an HTTP key, bounded counts, one-line markers.
+        ("[grpc]\nendpoint = \"http://127.0.0.1:1\"\nreflection = true\n[[request]]\nname = \"g\"\ngrpc = \"a.B/C\"\n[request.sse]\n".to_string(), "bad.toml:7:1", "[request.sse] is an HTTP key"),
+        (format!("{BASE}[[request]]\nname = \"a\"\n[request.sse]\nevents = 0\n"), "bad.toml:6:10", "events must be"),
+        (format!("{BASE}[[request]]\nname = \"a\"\n[request.sse]\nuntil = \"a\\nb\"\n"), "bad.toml:6:9", "cannot hold a line end"),
+        (format!("{BASE}[[request]]\nname = \"a\"\n[request.sse]\ncheck = \"first\"\n"), "bad.toml:6:9", "check must be \"each\" or \"last\""),
     ];
     for (content, place, message) in cases {
         let (code, stderr) = check(&content);
