@@ -188,6 +188,10 @@ fn describe(r: &RequestSpec, asked: &Asked) -> String {
     match &r.kind {
         // The path as written, each placeholder as {{…}}.
         RequestKind::Http(h) => format!("HTTP {} {}{}", h.method, h.base, h.path.shape()),
+        RequestKind::WebSocket(w) => {
+            let base = w.http.base.replacen("http", "ws", 1);
+            format!("WebSocket {base}{}", w.http.path.shape())
+        }
         RequestKind::Grpc(g) => {
             let stream = match &g.stream {
                 None => String::new(),

@@ -424,6 +424,7 @@ pub fn report_of(p: &Prepared, outcome: Outcome, started: SystemTime) -> RunRepo
             .map(|r| match &r.kind {
                 RequestKind::Http(h) => ("HTTP".to_owned(), h.method.to_string()),
                 RequestKind::Grpc(_) => ("gRPC".to_owned(), "gRPC".to_owned()),
+                RequestKind::WebSocket(_) => ("WebSocket".to_owned(), "GET".to_owned()),
             })
             .chain(flows)
             .chain(p.scenario.streaming().flat_map(|_| {
@@ -433,7 +434,7 @@ pub fn report_of(p: &Prepared, outcome: Outcome, started: SystemTime) -> RunRepo
             // `stats::Rows` lays them out).
             .chain(p.scenario.requests.iter().filter_map(|r| match &r.kind {
                 RequestKind::Http(h) => Some(("ttfb".to_owned(), h.method.to_string())),
-                RequestKind::Grpc(_) => None,
+                RequestKind::Grpc(_) | RequestKind::WebSocket(_) => None,
             }))
             .unzip();
     let mut report = RunReport {

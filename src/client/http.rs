@@ -24,7 +24,7 @@ use tokio_util::either::Either;
 
 use super::answer::{BodySink, Headers, HttpAnswer, Keep};
 use super::body::{Body, Kept};
-use super::h1::H1Conn;
+use super::h1::{H1Conn, Stream};
 use super::h2conn::{self, Pipe};
 
 use super::decode::Encoding;
@@ -151,15 +151,28 @@ impl HttpTarget {
     /// Opens a connection (TCP, TLS when https, then the HTTP/2 handshake
     /// where HTTP/2 was asked for or negotiated).
     pub async fn connect(&self) -> Result<HttpConn, Failure> {
+        let (io, h2) = self.open().await?;
+        if h2 {
+            // Boxed: the handshake's state is large, and a plain HTTP/1.1
+            // connect (ten thousand of them at once while users ramp up)
+            // should not carry it.
+            Box::pin(handshake_h2(io)).await
+        } else {
+            Ok(HttpConn::H1(H1Conn::new(io)))
+        }
+    }
+
+    /// Opens the byte stream an HTTP connection runs on: TCP (through the
+    /// proxy's tunnel, if any) or the unix socket, then TLS when https.
+    /// True when HTTP/2 goes on it (asked for, or negotiated by ALPN). A
+    /// WebSocket runs on it as it is (its target offers only http/1.1).
+    pub async fn open(&self) -> Result<(Stream, bool), Failure> {
+        let h2_asked = self.version == HttpVersion::H2c || self.version == HttpVersion::Http2;
         if let Some(path) = &self.unix {
             let unix = tokio::net::UnixStream::connect(path)
                 .await
                 .map_err(connect_failure)?;
-            return if self.version == HttpVersion::H2c || self.version == HttpVersion::Http2 {
-                Box::pin(handshake_h2(unix)).await
-            } else {
-                Ok(HttpConn::H1(H1Conn::new(Either::Left(Either::Right(unix)))))
-            };
+            return Ok((Either::Left(Either::Right(unix)), h2_asked));
         }
         let tcp = match &self.proxy {
             None => TcpStream::connect(&self.addr)
@@ -179,29 +192,18 @@ impl HttpTarget {
             }
         };
         let _ = tcp.set_nodelay(true);
-        // The TLS and HTTP/2 handshakes are boxed: their state is large, and a
-        // plain HTTP/1.1 connect (ten thousand of them at once while users
-        // ramp up) should not carry it.
         match &self.tls {
-            None => {
-                if self.version == HttpVersion::H2c || self.version == HttpVersion::Http2 {
-                    Box::pin(handshake_h2(tcp)).await
-                } else {
-                    Ok(HttpConn::H1(H1Conn::new(Either::Left(Either::Left(tcp)))))
-                }
-            }
+            None => Ok((Either::Left(Either::Left(tcp)), h2_asked)),
             Some((connector, name)) => {
+                // Boxed, as the HTTP/2 handshake.
                 let stream = Box::pin(connector.connect(name.clone(), tcp))
                     .await
                     .map_err(|e| {
                         Failure::new(FailureKind::Tls, "TLS handshake failed")
                             .with_detail(e.to_string())
                     })?;
-                if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-                    Box::pin(handshake_h2(stream)).await
-                } else {
-                    Ok(HttpConn::H1(H1Conn::new(Either::Right(Box::new(stream)))))
-                }
+                let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                Ok((Either::Right(Box::new(stream)), h2))
             }
         }
     }

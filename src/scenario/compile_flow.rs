@@ -61,6 +61,10 @@ fn templates(spec: &RequestSpec) -> Vec<&Template> {
             .chain(h.headers.iter().map(|(_, t)| t))
             .chain(&h.body)
             .collect(),
+        RequestKind::WebSocket(w) => std::iter::once(&w.http.path)
+            .chain(w.http.headers.iter().map(|(_, t)| t))
+            .chain(&w.messages)
+            .collect(),
         RequestKind::Grpc(g) => g
             .messages
             .iter()

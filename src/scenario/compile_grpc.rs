@@ -272,7 +272,15 @@ pub(super) fn compile_grpc(
         }),
     };
     let stream = match &r.stream {
-        Some(st) => Some(compile_stream(cx, st.get_ref(), messages.len())?),
+        Some(st) => {
+            if let Some(b) = &st.get_ref().binary {
+                return Err(cx.err(
+                    b.span(),
+                    "binary is for WebSocket calls (url = \"ws://...\")",
+                ));
+            }
+            Some(compile_stream(cx, st.get_ref(), messages.len())?)
+        }
         None if default_stream => Some(compile_stream(
             cx,
             &file::Stream::default(),
@@ -493,7 +501,7 @@ pub(super) fn check_each(cx: &Ctx<'_>, check: Option<&S<String>>) -> Result<bool
 
 /// `[request.stream]`, each value within its bounds; `listed` is how many
 /// messages the request lists.
-fn compile_stream(
+pub(super) fn compile_stream(
     cx: &Ctx<'_>,
     s: &file::Stream,
     listed: usize,

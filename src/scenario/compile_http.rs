@@ -42,6 +42,12 @@ pub(super) fn compile_http(
         }
         (Some(u), None) => {
             let full = cx.env(u)?;
+            // A WebSocket's handshake is an HTTP request to the same place.
+            let full = match full.split_once("://") {
+                Some(("ws", rest)) => format!("http://{rest}"),
+                Some(("wss", rest)) => format!("https://{rest}"),
+                _ => full,
+            };
             // The scheme and host pick the connection, so they are fixed;
             // the path and query after them may hold placeholders.
             let (origin, path) = split_url(&full);

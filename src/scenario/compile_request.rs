@@ -5,6 +5,7 @@ use std::ops::Range;
 
 use super::compile_grpc::compile_grpc;
 use super::compile_http::compile_http;
+use super::compile_ws::compile_ws;
 use super::context::Ctx;
 use super::error::ScenarioError;
 use super::file::{self, S, toml_to_json};
@@ -115,7 +116,19 @@ pub(super) fn compile_request(
         data,
         span: span.clone(),
     };
-    let kind = if let Some(method) = &r.grpc {
+    let websocket = match &r.url {
+        Some(u) => {
+            let u = cx.env(u)?;
+            u.starts_with("ws://") || u.starts_with("wss://")
+        }
+        None => false,
+    };
+    let kind = if websocket {
+        if r.grpc.is_some() {
+            return Err(cx.err(span, "a ws:// url is a WebSocket call, not gRPC"));
+        }
+        RequestKind::WebSocket(Box::new(compile_ws(cx, &one)?))
+    } else if let Some(method) = &r.grpc {
         if let Some((key, Some(s))) = http_keys.iter().find(|(_, s)| s.is_some()) {
             return Err(cx.err(
                 s.clone(),
@@ -136,7 +149,7 @@ pub(super) fn compile_request(
         if let Some(st) = &r.stream {
             return Err(cx.err(
                 st.span(),
-                "[request.stream] is for streaming gRPC methods (grpc = ...)",
+                "[request.stream] is for streaming gRPC methods (grpc = ...) and WebSocket calls (url = \"ws://...\")",
             ));
         }
         RequestKind::Http(std::sync::Arc::new(compile_http(cx, &one)?))

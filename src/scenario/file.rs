@@ -327,7 +327,8 @@ pub struct Request {
     pub check: Check,
 }
 
-/// `[request.stream]`: how a streaming gRPC call streams.
+/// `[request.stream]`: how a streaming gRPC call or a WebSocket call
+/// streams.
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Stream {
@@ -352,6 +353,9 @@ pub struct Stream {
     /// Bidirectional: wait for each message's answer before the next.
     #[schemars(with = "Option<bool>")]
     pub ping_pong: Option<S<bool>>,
+    /// WebSocket: send the messages as binary messages, not text.
+    #[schemars(with = "Option<bool>")]
+    pub binary: Option<S<bool>>,
 }
 
 /// `[request.sse]`: an HTTP request whose answer is read as Server-Sent

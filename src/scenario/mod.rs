@@ -20,6 +20,7 @@ mod compile_load;
 mod compile_request;
 mod compile_target;
 mod compile_thresholds;
+mod compile_ws;
 mod context;
 pub mod data;
 pub mod env;
@@ -171,11 +172,12 @@ impl Scenario {
         let mut out: Vec<String> = Vec::new();
         for r in &self.requests {
             let t = match &r.kind {
-                RequestKind::Http(h) => &h.base,
-                RequestKind::Grpc(g) => &g.endpoint,
+                RequestKind::Http(h) => h.base.clone(),
+                RequestKind::Grpc(g) => g.endpoint.clone(),
+                RequestKind::WebSocket(w) => w.http.base.replacen("http", "ws", 1),
             };
-            if seen.insert(t.as_str()) {
-                out.push(t.clone());
+            if seen.insert(t.clone()) {
+                out.push(t);
             }
         }
         out
@@ -247,6 +249,7 @@ impl RequestSpec {
     pub fn stream(&self) -> Option<&StreamSpec> {
         match &self.kind {
             RequestKind::Grpc(g) => g.stream.as_ref(),
+            RequestKind::WebSocket(w) => Some(&w.stream),
             RequestKind::Http(_) => None,
         }
     }
@@ -258,6 +261,7 @@ impl RequestSpec {
         match &self.kind {
             RequestKind::Grpc(g) => g.stream.is_some(),
             RequestKind::Http(h) => h.sse.is_some(),
+            RequestKind::WebSocket(_) => true,
         }
     }
 }
@@ -353,6 +357,21 @@ pub enum RequestKind {
     /// without looking its kind up again.
     Http(std::sync::Arc<HttpSpec>),
     Grpc(Box<GrpcSpec>),
+    /// A `ws://` or `wss://` URL: a WebSocket call.
+    WebSocket(Box<WsSpec>),
+}
+
+/// A WebSocket call: its handshake is an HTTP/1.1 request (`http`: its URL
+/// as `http://` or `https://`, headers, TLS, proxy), then messages go as
+/// `stream` says, each answer read as it comes.
+#[derive(Debug)]
+pub struct WsSpec {
+    pub http: std::sync::Arc<HttpSpec>,
+    /// The messages sent in turn (a text each; JSON for a table).
+    pub messages: Vec<Template>,
+    /// Send them as binary messages (their text's bytes) rather than text.
+    pub binary: bool,
+    pub stream: StreamSpec,
 }
 
 /// Which HTTP version to speak.

@@ -71,12 +71,16 @@ pub enum FailureKind {
     Decode,
     /// A streaming call's stream was not what the call waited for: an
     /// answer that is not an event stream, a stream that ended before the
-    /// events or the `until` event it was to bring, or mid-event.
+    /// events or the `until` event it was to bring, or mid-event; a
+    /// WebSocket the server closed before the answers waited for.
     Stream,
+    /// A WebSocket closed with a code other than normal (1000) or going
+    /// away (1001), or whose close the server never answered.
+    Close,
 }
 
 impl FailureKind {
-    pub const ALL: [FailureKind; 15] = [
+    pub const ALL: [FailureKind; 16] = [
         FailureKind::Connect,
         FailureKind::Reset,
         FailureKind::Timeout,
@@ -92,6 +96,7 @@ impl FailureKind {
         FailureKind::Limit,
         FailureKind::Decode,
         FailureKind::Stream,
+        FailureKind::Close,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -111,6 +116,7 @@ impl FailureKind {
             FailureKind::Limit => "limit",
             FailureKind::Decode => "decode",
             FailureKind::Stream => "stream",
+            FailureKind::Close => "close",
         }
     }
 }

@@ -4,8 +4,9 @@
 //! One file per job: the scenario made ready to send (`prepare.rs`), the
 //! targets and the connections users keep to them (`conns.rs`), an HTTP
 //! request with its redirects, cookies and Digest challenge (`http.rs`), a
-//! unary gRPC call (`grpc.rs`), a streaming one (`grpc_stream.rs`) and an
-//! HTTP request read as Server-Sent Events (`sse.rs`).
+//! unary gRPC call (`grpc.rs`), a streaming one (`grpc_stream.rs`), an
+//! HTTP request read as Server-Sent Events (`sse.rs`) and a WebSocket call
+//! (`websocket.rs`).
 //! Dispatch is on [`Prepared`], whose variants each own what differs by
 //! protocol: how a request is sent, which failures end its connection, and
 //! what a request cut by its timeout counts. A new protocol is a variant
@@ -24,7 +25,7 @@ use super::outcome::{Carried, Failed, Sent};
 use crate::client::digest;
 use crate::client::grpc::GrpcCall;
 use crate::client::h2conn;
-use crate::client::http::HttpConn;
+use crate::client::http::{HttpConn, HttpTarget};
 use crate::scenario::template::RenderCtx;
 use crate::scenario::{DataSource, HttpSpec, Scenario, SseSpec, StreamSpec};
 use crate::stats::{Failure, FailureKind, FirstByte, Recorder, Rows, Sample, StatId};
@@ -35,6 +36,7 @@ mod grpc_stream;
 mod http;
 mod prepare;
 mod sse;
+mod websocket;
 
 use conns::Conn;
 use conns::Target;
@@ -63,6 +65,12 @@ enum Prepared {
         /// Its `sent:`, `first:` and `msg:` rows.
         rows: [StatId; 3],
     },
+    /// A WebSocket call, on a connection of its own.
+    WebSocket {
+        target: Box<HttpTarget>,
+        /// Its `sent:`, `first:` and `msg:` rows.
+        rows: [StatId; 3],
+    },
     /// A unary gRPC call.
     Grpc {
         /// Index into [`Requests::targets`].
@@ -81,12 +89,24 @@ enum Prepared {
 }
 
 impl Prepared {
-    fn target(&self) -> usize {
+    /// The index of the target whose connection users keep (none for a
+    /// WebSocket call, whose connection is its own).
+    fn target(&self) -> Option<usize> {
         match self {
             Prepared::Http { target, .. }
             | Prepared::Sse { target, .. }
             | Prepared::Grpc { target, .. }
-            | Prepared::GrpcStream { target, .. } => *target,
+            | Prepared::GrpcStream { target, .. } => Some(*target),
+            Prepared::WebSocket { .. } => None,
+        }
+    }
+
+    /// Drops the user's connection for this request, if it keeps one.
+    fn drop_conn(&self, user: &mut UserState) {
+        if let Some(t) = self.target()
+            && let Some(c) = user.conns.get_mut(t)
+        {
+            *c = None;
         }
     }
 
@@ -96,13 +116,18 @@ impl Prepared {
         match self {
             Prepared::Grpc { .. } | Prepared::GrpcStream { .. } => grpc_poisoned_by(f),
             Prepared::Http { .. } | Prepared::Sse { .. } => http_poisoned_by(f),
+            // Its connection ends with the call.
+            Prepared::WebSocket { .. } => false,
         }
     }
 
     /// Whether a stream reset past the timeout counts as the timeout: a
     /// gRPC server may end a call at the deadline it was told.
     fn has_deadline(&self) -> bool {
-        !matches!(self, Prepared::Http { .. } | Prepared::Sse { .. })
+        !matches!(
+            self,
+            Prepared::Http { .. } | Prepared::Sse { .. } | Prepared::WebSocket { .. }
+        )
     }
 
     /// What a request cut by its timeout counts, its connection dropped
@@ -119,7 +144,7 @@ impl Prepared {
                 user.conns[*target] = None;
                 Carried::new(user.sent_now, arrived)
             }
-            Prepared::Grpc { .. } | Prepared::GrpcStream { .. } => {
+            Prepared::Grpc { .. } | Prepared::GrpcStream { .. } | Prepared::WebSocket { .. } => {
                 let (sent, received) = user.wire.get();
                 Carried::new(sent, received)
             }
@@ -246,13 +271,13 @@ impl Requests {
         let (carried, failure) = match result {
             Ok(Err(panic)) => {
                 // Whatever the connection was doing is unknown now.
-                user.conns[prepared.target()] = None;
+                prepared.drop_conn(user);
                 (Carried::default(), Some(guard::failure(panic)))
             }
             Ok(Ok(Ok(c))) => (c, None),
             Ok(Ok(Err(Failed { carried, failure }))) => {
                 if prepared.poisoned_by(&failure) {
-                    user.conns[prepared.target()] = None;
+                    prepared.drop_conn(user);
                 }
                 // A server that ends a call at the deadline it was told
                 // (grpc-timeout) by resetting its stream raced volley's own
@@ -337,6 +362,23 @@ impl Requests {
                     user.conns[*target] = None;
                 }
                 result
+            }
+            Prepared::WebSocket { target, rows } => {
+                let crate::scenario::RequestKind::WebSocket(ws) = &spec.kind else {
+                    let f =
+                        Failure::new(FailureKind::Internal, "a WebSocket call without its spec");
+                    return Err(Failed::bare(f));
+                };
+                let call = websocket::Call {
+                    target,
+                    ws,
+                    rows: *rows,
+                    start,
+                    rec,
+                };
+                // Boxed: a WebSocket's state need not be part of every
+                // request's future.
+                Box::pin(self.send_ws(spec, call, user)).await
             }
             // Boxed: tonic's futures are large, and an idle user should not
             // carry one (ten thousand users stay small).

@@ -76,8 +76,10 @@ grpc_causes!(EndpointError, MethodError, ReflectError, CallSetupError);
 pub fn check_http(scenario: &Scenario) -> Result<(), PrepareError> {
     let mut targets: HashMap<&str, HttpTarget> = HashMap::new();
     for r in &scenario.requests {
-        let RequestKind::Http(h) = &r.kind else {
-            continue;
+        let h = match &r.kind {
+            RequestKind::Http(h) => h,
+            RequestKind::WebSocket(w) => &w.http,
+            RequestKind::Grpc(_) => continue,
         };
         let target = match targets.entry(h.base.as_str()) {
             Entry::Occupied(t) => t.into_mut(),
@@ -113,6 +115,20 @@ impl Requests {
         let mut prepared = Vec::with_capacity(scenario.requests.len());
         for (i, r) in scenario.requests.iter().enumerate() {
             let p = match &r.kind {
+                RequestKind::WebSocket(w) => {
+                    // A call's own connection, made for it and closed with
+                    // it: no user keeps one.
+                    let target = HttpTarget::new(&w.http).map_err(|e| PrepareError::of(r, e))?;
+                    match scenario.rows.stream_of(i) {
+                        Some(rows) => Prepared::WebSocket {
+                            target: Box::new(target),
+                            rows,
+                        },
+                        // Rows laid out from the same requests: a
+                        // WebSocket call always has its rows.
+                        None => return Err(PrepareError::of(r, PrepareCause::NoTarget)),
+                    }
+                }
                 RequestKind::Http(h) => {
                     let target = match found.http_index.get(&h.base) {
                         Some(&i) => i,
