@@ -1,5 +1,6 @@
 //! volley against go-httpbin, a server nobody here wrote: time to first
-//! byte on its `/drip`, Server-Sent Events on its `/sse`, compression,
+//! byte on its `/drip`, Server-Sent Events on its `/sse`, WebSocket on its
+//! `/websocket/echo`, compression,
 //! redirects (relative, absolute, 307), cookies, Basic, Bearer and Digest
 //! auth (MD5 and SHA-256, from an auth table or the URL's credentials), the
 //! default headers, and paths and queries with spaces, accents and a stray
@@ -299,5 +300,87 @@ async fn sse_events_are_go_httpbins_events() {
         let first = row("streams", "first:all")["p50_us"].as_u64().unwrap();
         assert!(first >= 100_000, "first event {first} us before the delay");
         assert!(all["p50_us"].as_u64().unwrap() >= 240_000, "{all}");
+    }
+}
+
+/// go-httpbin's `/websocket/echo` answers each message with itself: in
+/// ping-pong and pipelined, every message sent is answered and each answer
+/// checked; its message limit refuses a larger one with a close of its
+/// own (1009, message too big).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs go-httpbin: .ci/third-party installs it and runs this test"]
+async fn websocket_echoes_are_go_httpbins() {
+    let hb = start();
+    let dir = Dir::new();
+    let url = format!("ws://127.0.0.1:{}/websocket/echo", hb.port);
+    let big = "z".repeat(300);
+    let text = format!(
+        r#"[load]
+users = 2
+requests = 12
+
+[[request]]
+name = "pong"
+url = "{url}"
+message = {{ text = "t{{{{ int(1, 9) }}}}", n = 7 }}
+[request.stream]
+messages = 10
+ping_pong = true
+[request.check]
+json = {{ "/n" = 7 }}
+
+[[request]]
+name = "pipe"
+url = "{url}"
+message = ["a", "b"]
+[request.stream]
+messages = 50
+
+[[request]]
+name = "big"
+url = "{url}?max_fragment_size=100&max_message_size=100"
+message = "{big}"
+"#
+    );
+    let file = dir.write("ws.toml", &text);
+    let json = dir.path("ws.json");
+    Volley::run(&file)
+        .json(&json)
+        .output_async()
+        .await
+        .expect_exit(0);
+    let r = read_json(&json);
+    let row = |group: &str, n: &str| {
+        r[group]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == n)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {n} in {r}"))
+    };
+    let calls = |n: &str| row("names", n)["requests"].as_u64().unwrap();
+    assert_eq!(calls("pong") + calls("pipe") + calls("big"), 12, "{r}");
+    for n in ["pong", "pipe"] {
+        assert_eq!(row("names", n)["failures"], 0, "{n}: {r}");
+    }
+    assert_eq!(
+        row("streams", "msg:pong")["requests"].as_u64(),
+        Some(10 * calls("pong"))
+    );
+    assert_eq!(
+        row("streams", "msg:pipe")["requests"].as_u64(),
+        Some(50 * calls("pipe"))
+    );
+    assert_eq!(
+        row("streams", "sent:pipe")["requests"].as_u64(),
+        Some(50 * calls("pipe"))
+    );
+    if calls("big") > 0 {
+        let big = row("names", "big");
+        assert_eq!(big["failures"].as_u64(), Some(calls("big")), "{big}");
+        let reason = &big["failures_by_reason"][0];
+        assert_eq!(reason["kind"], "close", "{big}");
+        assert_eq!(reason["reason"], "closed with 1009", "{big}");
     }
 }

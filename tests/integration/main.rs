@@ -51,6 +51,9 @@
 //!   calls end, broken and hostile streams.
 //! - `ttfb`: time to first byte against a target whose body pauses, once
 //!   per HTTP version; in every output, judged by thresholds.
+//! - `websocket`: WebSocket calls: echoes in ping-pong and pipelined, and
+//!   servers that refuse, close badly, never close, send huge frames or
+//!   floods of pings.
 
 mod abort;
 mod browser;
@@ -89,3 +92,4 @@ mod servers;
 mod shop;
 mod sse;
 mod ttfb;
+mod websocket;

@@ -36,6 +36,9 @@ use crate::engine::http_request;
 use crate::scenario::{RequestSpec, WsSpec};
 use crate::stats::{Failure, FailureKind, Recorder, Sample, StatId};
 
+/// The reason of a connection that ended without a close frame.
+const ABRUPT: &str = "closed with 1006: the connection ended without a close frame";
+
 /// How long a call waits for the server's answer to its close.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
@@ -108,6 +111,10 @@ fn ws_failure(e: tungstenite::Error) -> Failure {
         E::Io(io) => crate::client::h1::io_failure(io),
         E::ConnectionClosed | E::AlreadyClosed => {
             Failure::new(FailureKind::Reset, "WebSocket connection closed")
+        }
+        // RFC 6455's 1006: the connection ended with no close frame.
+        E::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake) => {
+            Failure::new(FailureKind::Close, ABRUPT)
         }
         E::Protocol(p) => Failure::new(FailureKind::Protocol, "WebSocket protocol error")
             .with_detail(p.to_string()),
@@ -310,7 +317,7 @@ impl Requests {
                         break;
                     }
                     Some(Err(e)) => return fail(ws_failure(e)),
-                    None => return fail(Failure::new(FailureKind::Reset, "WebSocket connection closed without a close")),
+                    None => return fail(Failure::new(FailureKind::Close, ABRUPT)),
                 },
                 r = std::future::poll_fn(|cx| {
                     if flush
