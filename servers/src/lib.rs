@@ -15,7 +15,7 @@ pub mod train;
 pub mod vectors;
 
 pub use model::{Model, Prediction};
-pub use shared::SharedModel;
+pub use shared::{Refusal, SharedModel};
 
 /// The largest text (REST: request body) either server accepts: 64 KiB.
 pub const MAX_TEXT_BYTES: usize = 64 * 1024;
