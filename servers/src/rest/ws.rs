@@ -15,7 +15,8 @@
 //!
 //! Before the upgrade, the request gets the same JSON errors as every other
 //! route: 503 while the model loads, 400 for a request that is not a
-//! WebSocket handshake. HTTP/2's extended CONNECT is not offered.
+//! WebSocket handshake, and 400 over HTTP/2 (its extended CONNECT is not
+//! offered).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,7 +25,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Version};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::{Notify, watch};
 use tokio_tungstenite::tungstenite;
@@ -37,6 +38,10 @@ pub const MAX_WS_MESSAGE_BYTES: usize = MAX_TEXT_BYTES;
 
 /// How long a session may stay without a message before it is closed.
 pub const WS_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Why an HTTP/2 request to `/predict/ws` is a 400.
+pub const HTTP2_REFUSED: &str =
+    "WebSocket needs HTTP/1.1 here: HTTP/2's extended CONNECT is not offered";
 
 /// How long a session waits for the client's close after sending its own.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -100,6 +105,7 @@ impl Drop for Open {
 
 pub(super) async fn predict_ws(
     State(state): State<AppState>,
+    version: Version,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     if state.model.get().is_none() {
@@ -107,6 +113,10 @@ pub(super) async fn predict_ws(
             StatusCode::SERVICE_UNAVAILABLE,
             "the model is still loading",
         );
+    }
+    // Over HTTP/2 axum would ask for CONNECT, which this route does not take.
+    if version >= Version::HTTP_2 {
+        return error(StatusCode::BAD_REQUEST, HTTP2_REFUSED);
     }
     let upgrade = match upgrade {
         Ok(u) => u,
