@@ -8,7 +8,7 @@
 //!   each text message `{"text": "..."}` with one text message ([`ws`]);
 //! - `GET /healthz`, `GET /readyz`.
 //!
-//! All three answer a text with the same bytes: [`answer`] is their one path
+//! All three answer a text with the same bytes: `answer` is their one path
 //! from a text to its JSON, and refuses texts through
 //! [`SharedModel::classify`], as gRPC does.
 
