@@ -2,10 +2,13 @@
 """Checks that running prediction servers answer like the Rust reference.
 
 Starts nothing. Sends every line of servers/model/vectors.jsonl
-({"text", "category", "label"}) to the REST server (--rest URL) and/or the
-gRPC server (--grpc HOST:PORT; through Predict and through PredictStream),
-then bad inputs whose statuses the API fixes (docs/predict-api.md). Exits 1
-naming every text or case that differs.
+({"text", "category", "label"}) to the REST server (--rest URL; through
+/predict, and through /predict/stream and /predict/ws where the server has
+them, whose answers must be /predict's bytes; the Python REST server has
+neither, so they are skipped for it) and/or the gRPC server (--grpc
+HOST:PORT; through Predict and through PredictStream), then bad inputs whose
+statuses the API fixes (docs/predict-api.md). Exits 1 naming every text or
+case that differs.
 
 The REST half needs only the standard library; the gRPC half needs grpcio,
 grpcio-health-checking and grpcio-reflection (the servers/python project).
@@ -16,7 +19,10 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import queue
+import socket
+import struct
 import sys
 import urllib.parse
 from pathlib import Path
@@ -74,13 +80,16 @@ class Rest:
 
 def check_rest(url: str, vectors: list[dict]) -> None:
     rest = Rest(url)
+    predicted = []  # /predict's bytes for each vector
     for v in vectors:
         body = json.dumps({"text": v["text"]}).encode()
         status, _, data = rest.send("POST", "/predict", body, JSON)
+        predicted.append(data)
         want = {"category": v["category"], "label": v["label"]}
         got = json.loads(data) if status == 200 else None
         if status != 200 or got != want:
             fail(f"REST {v['text']!r}: got {status} {data[:200]!r}, want 200 {want}")
+    check_streams(rest, url, vectors, predicted)
 
     big = b'{"text": "' + b"a" * LIMIT + b'"}'
     exact = b'{"text":"' + b"a" * (LIMIT - 11) + b'"}'
@@ -150,6 +159,119 @@ def check_rest(url: str, vectors: list[dict]) -> None:
         elif status == 200 and path == "/predict" and set(doc) != {"category", "label"}:
             fail(f"REST {name}: answer {doc}")
     print(f"REST {url}: {len(vectors)} vectors, {len(cases)} cases checked")
+
+
+# ---- REST streaming: /predict/stream (SSE) and /predict/ws (WebSocket) ------
+
+def check_streams(rest: Rest, url: str, vectors: list[dict], predicted: list[bytes]) -> None:
+    """Each vector through /predict/stream and /predict/ws must get /predict's
+    bytes; skipped (and said) for a server without them, as the Python one."""
+    if rest.send("POST", "/predict/stream", b"{}", JSON)[0] == 404:
+        print(f"REST {url}: no /predict/stream or /predict/ws (optional): streaming not checked")
+        return
+    texts = [v["text"] for v in vectors]
+    want = b"".join(b"id: %d\ndata: %s\n\n" % (i, p) for i, p in enumerate(predicted))
+    want += b"data: [DONE]\n\n"
+    for name, body, expected in (("all vectors", {"texts": texts}, want),
+                                 ("no texts", {"texts": []}, b"data: [DONE]\n\n")):
+        status, ctype, data = rest.send("POST", "/predict/stream", json.dumps(body).encode(), JSON)
+        if status != 200 or ctype != "text/event-stream" or data != expected:
+            fail(f"SSE {name}: {status} {ctype!r} {data[:300]!r}, want 200 text/event-stream "
+                 f"{expected[:300]!r}")
+    for name, body, status_want in (
+            ("100 000 texts", b'{"texts":[' + b",".join([b'"a"'] * 100000) + b"]}", 422),
+            ("not JSON", b"texts=a", 400),
+            ("empty text mid-list", b'{"texts":["a","","b"]}', 422),
+            ("texts a string", b'{"texts":"a"}', 422)):
+        status, _, data = rest.send("POST", "/predict/stream", body, JSON)
+        if status != status_want:
+            fail(f"SSE {name}: got {status} {data[:200]!r}, want {status_want}")
+
+    u = urllib.parse.urlsplit(url)
+    ws = Ws(u.hostname, u.port or 80)
+    for v, p in zip(vectors, predicted):
+        got = ws.ask(json.dumps({"text": v["text"]}).encode())
+        if got != p:
+            fail(f"WS {v['text']!r}: {got!r}, /predict says {p!r}")
+    for bad in (b"not json", b'{"text":""}', b'{"txt":"a"}'):
+        got = ws.ask(bad)
+        doc = json.loads(got) if got.startswith(b"{") else None
+        if not (isinstance(doc, dict) and list(doc) == ["error"]):
+            fail(f"WS {bad!r}: {got!r}, want {{\"error\": \"...\"}}")
+    ws.send(9, b"ping")
+    if ws.recv() != (10, b"ping"):
+        fail("WS ping: no pong")
+    ws.send(8, struct.pack("!H", 1000))
+    op, payload = ws.recv()
+    if op != 8 or payload[:2] != struct.pack("!H", 1000):
+        fail(f"WS close: {op} {payload!r}, want a close 1000")
+    ws.sock.close()
+    ws = Ws(u.hostname, u.port or 80)
+    ws.send(2, b'{"text":"GOAL"}')
+    op, payload = ws.recv()
+    if op != 8 or payload[:2] != struct.pack("!H", 1003):
+        fail(f"WS binary: {op} {payload!r}, want a close 1003")
+    ws.sock.close()
+    print(f"REST {url}: /predict/stream and /predict/ws agree with /predict")
+
+
+class Ws:
+    """A WebSocket client by hand (RFC 6455): masked frames out, close codes
+    visible."""
+
+    def __init__(self, host: str, port: int):
+        self.sock = socket.create_connection((host, port), timeout=30)
+        self.sock.sendall(b"GET /predict/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                          b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                          b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf and len(self.buf) < 8192:
+            self.buf += self._read()
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise AssertionError(f"WebSocket handshake answered {head[:100]!r}")
+
+    def _read(self) -> bytes:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        return chunk
+
+    def _take(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            self.buf += self._read()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def send(self, opcode: int, payload: bytes) -> None:
+        n = len(payload)
+        head = bytes([0x80 | opcode])
+        if n <= 125:
+            head += bytes([0x80 | n])
+        elif n <= 0xFFFF:
+            head += bytes([0x80 | 126]) + struct.pack("!H", n)
+        else:
+            head += bytes([0x80 | 127]) + struct.pack("!Q", n)
+        mask = os.urandom(4)
+        self.sock.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+    def recv(self) -> tuple[int, bytes]:
+        b0, b1 = self._take(2)
+        n = b1 & 0x7F
+        if n == 126:
+            n = struct.unpack("!H", self._take(2))[0]
+        elif n == 127:
+            n = struct.unpack("!Q", self._take(8))[0]
+        if n > 1 << 20:
+            raise AssertionError(f"a server frame of {n} bytes")
+        return b0 & 0x0F, self._take(n)
+
+    def ask(self, message: bytes) -> bytes:
+        self.send(1, message)
+        op, payload = self.recv()
+        if op != 1:
+            fail(f"WS {message[:80]!r}: opcode {op} {payload!r}, want a text")
+        return payload
 
 
 # ---- gRPC -----------------------------------------------------------------

@@ -12,7 +12,8 @@ use tonic::codegen::BoxStream;
 use tonic::transport::ServerTlsConfig;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::{MAX_TEXT_BYTES, SharedModel};
+use crate::SharedModel;
+use crate::shared::Refusal;
 
 /// The generated messages, client and server of proto/predict/v1/predict.proto.
 pub mod pb {
@@ -40,25 +41,19 @@ impl PredictService {
 }
 
 /// What Predict answers for one text; PredictStream answers each of its texts
-/// the same way, so that the two methods cannot drift apart.
+/// the same way, and the REST endpoints refuse texts through the same
+/// [`SharedModel::classify`], so that none of them can drift apart.
 fn answer(model: &SharedModel, text: &str) -> Result<PredictResponse, Status> {
-    let Some(model) = model.get() else {
-        return Err(Status::unavailable("the model is still loading"));
-    };
-    if text.is_empty() {
-        return Err(Status::invalid_argument("text must not be empty"));
+    match model.classify(text) {
+        Ok(p) => Ok(PredictResponse {
+            category: p.category as i32,
+            label: p.label.to_owned(),
+        }),
+        Err(r @ Refusal::Loading) => Err(Status::unavailable(r.to_string())),
+        Err(r @ (Refusal::Empty | Refusal::TooLong(_))) => {
+            Err(Status::invalid_argument(r.to_string()))
+        }
     }
-    if text.len() > MAX_TEXT_BYTES {
-        return Err(Status::invalid_argument(format!(
-            "text is {} bytes; the limit is {MAX_TEXT_BYTES}",
-            text.len()
-        )));
-    }
-    let p = model.predict(text);
-    Ok(PredictResponse {
-        category: p.category as i32,
-        label: p.label.to_owned(),
-    })
 }
 
 #[tonic::async_trait]

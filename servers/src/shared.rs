@@ -5,7 +5,22 @@ use std::sync::{Arc, OnceLock};
 
 use tokio::sync::Notify;
 
-use crate::model::Model;
+use crate::MAX_TEXT_BYTES;
+use crate::model::{Model, Prediction};
+
+/// Why a text gets no prediction. Every endpoint (REST `/predict`, its
+/// streaming twins, gRPC `Predict` and `PredictStream`) refuses texts through
+/// [`SharedModel::classify`] with these messages, so that they cannot drift
+/// apart; each maps a refusal to its own status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("the model is still loading")]
+    Loading,
+    #[error("text must not be empty")]
+    Empty,
+    #[error("text is {0} bytes; the limit is {MAX_TEXT_BYTES}")]
+    TooLong(usize),
+}
 
 #[derive(Default)]
 struct Inner {
@@ -40,6 +55,26 @@ impl SharedModel {
     /// The model, once loaded.
     pub fn get(&self) -> Option<&Model> {
         self.0.model.get()
+    }
+
+    /// The model, if `text` is one it would classify; otherwise why not: no
+    /// model yet, an empty text, or one over [`MAX_TEXT_BYTES`].
+    pub fn check(&self, text: &str) -> Result<&Model, Refusal> {
+        let model = self.get().ok_or(Refusal::Loading)?;
+        if text.is_empty() {
+            return Err(Refusal::Empty);
+        }
+        if text.len() > MAX_TEXT_BYTES {
+            return Err(Refusal::TooLong(text.len()));
+        }
+        Ok(model)
+    }
+
+    /// The prediction for `text`, or why there is none (see [`check`]).
+    ///
+    /// [`check`]: SharedModel::check
+    pub fn classify(&self, text: &str) -> Result<Prediction<'_>, Refusal> {
+        Ok(self.check(text)?.predict(text))
     }
 
     /// Waits until the model is loaded.

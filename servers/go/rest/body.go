@@ -24,28 +24,53 @@ type parseError struct {
 // text, skips other values without checking their strings' UTF-8, and checks
 // trailing bytes last. encoding/json differs on all of these.
 func parseBody(b []byte) (string, *parseError) {
+	var text string
+	perr := parseObject(b, "text", `body must be a JSON object with a "text" string`, func(p *parser) *parseError {
+		t, perr := p.textValue()
+		text = t
+		return perr
+	})
+	return text, perr
+}
+
+// parseStreamBody reads {"texts": ["...", ...]}, the body of
+// /predict/stream, as parseBody reads {"text": "..."}: the same statuses in
+// the same order, and a 422 for the first text past MaxStreamTexts.
+func parseStreamBody(b []byte) ([]string, *parseError) {
+	var texts []string
+	perr := parseObject(b, "texts", `body must be a JSON object with a "texts" array`, func(p *parser) *parseError {
+		t, perr := p.textsValue()
+		texts = t
+		return perr
+	})
+	return texts, perr
+}
+
+// parseObject reads a JSON object whose one wanted field, key, value reads;
+// every other field is skipped. shape is the 422 message for well-formed
+// JSON that is not an object.
+func parseObject(b []byte, key, shape string, value func(*parser) *parseError) *parseError {
 	// serde would also accept a struct written as an array: only objects do.
 	// (Rust's is_ascii_whitespace includes form feed; JSON's does not.)
 	first := strings.TrimLeft(string(b), " \t\n\r\f")
 	if first == "" || first[0] != '{' {
 		p := &parser{b: b}
 		if err := p.ignoreValue(); err != nil {
-			return "", syntaxErr(err)
+			return syntaxErr(err)
 		}
 		if err := p.end(); err != nil {
-			return "", syntaxErr(err)
+			return syntaxErr(err)
 		}
-		return "", &parseError{422, `body must be a JSON object with a "text" string`}
+		return &parseError{422, shape}
 	}
 	p := &parser{b: b}
-	text, err := p.predictBody()
-	if err != nil {
-		return "", err
+	if perr := p.object(key, value); perr != nil {
+		return perr
 	}
 	if err := p.end(); err != nil {
-		return "", syntaxErr(err)
+		return syntaxErr(err)
 	}
-	return text, nil
+	return nil
 }
 
 func syntaxErr(err error) *parseError {
@@ -81,17 +106,18 @@ func (p *parser) end() error {
 	return nil
 }
 
-func (p *parser) predictBody() (string, *parseError) {
+// object reads an object with the field key (read by value), as serde's
+// derive does: other fields skipped, a duplicate or a missing key a 422.
+func (p *parser) object(key string, value func(*parser) *parseError) *parseError {
 	if p.peek() != '{' {
-		return "", syntaxErr(p.errorf("expected value"))
+		return syntaxErr(p.errorf("expected value"))
 	}
 	p.i++
-	var text string
 	have := false
 	for first := true; ; first = false {
 		c := p.peek()
 		if c < 0 {
-			return "", syntaxErr(p.errorf("EOF while parsing an object"))
+			return syntaxErr(p.errorf("EOF while parsing an object"))
 		}
 		if c == '}' {
 			p.i++
@@ -99,95 +125,151 @@ func (p *parser) predictBody() (string, *parseError) {
 		}
 		if !first {
 			if c != ',' {
-				return "", syntaxErr(p.errorf("expected `,` or `}`"))
+				return syntaxErr(p.errorf("expected `,` or `}`"))
 			}
 			p.i++
 			switch p.peek() {
 			case '"':
 			case '}':
-				return "", syntaxErr(p.errorf("trailing comma"))
+				return syntaxErr(p.errorf("trailing comma"))
 			case -1:
-				return "", syntaxErr(p.errorf("EOF while parsing a value"))
+				return syntaxErr(p.errorf("EOF while parsing a value"))
 			default:
-				return "", syntaxErr(p.errorf("key must be a string"))
+				return syntaxErr(p.errorf("key must be a string"))
 			}
 		} else if c != '"' {
-			return "", syntaxErr(p.errorf("key must be a string"))
+			return syntaxErr(p.errorf("key must be a string"))
 		}
 		p.i++
-		key, err := p.str()
+		k, err := p.str()
 		if err != nil {
-			return "", syntaxErr(err)
+			return syntaxErr(err)
 		}
 		switch p.peek() {
 		case ':':
 			p.i++
 		case -1:
-			return "", syntaxErr(p.errorf("EOF while parsing an object"))
+			return syntaxErr(p.errorf("EOF while parsing an object"))
 		default:
-			return "", syntaxErr(p.errorf("expected `:`"))
+			return syntaxErr(p.errorf("expected `:`"))
 		}
-		if key != "text" {
+		if k != key {
 			if err := p.ignoreValue(); err != nil {
-				return "", syntaxErr(err)
+				return syntaxErr(err)
 			}
 			continue
 		}
 		if have {
-			return "", &parseError{422, "duplicate field `text`"}
+			return &parseError{422, "duplicate field `" + key + "`"}
 		}
-		t, perr := p.textValue()
-		if perr != nil {
-			return "", perr
+		if perr := value(p); perr != nil {
+			return perr
 		}
-		text, have = t, true
+		have = true
 	}
 	if !have {
-		return "", &parseError{422, "missing field `text`"}
+		return &parseError{422, "missing field `" + key + "`"}
 	}
-	return text, nil
+	return nil
 }
 
-// textValue reads the value of "text": a string, or the first error.
+// textValue reads a string (the value of "text", an element of "texts"), or
+// the first error.
 func (p *parser) textValue() (string, *parseError) {
-	wrong := func(what string) *parseError {
-		return &parseError{422, "invalid type: " + what + ", expected a string"}
-	}
-	switch c := p.peek(); {
-	case c < 0:
-		return "", syntaxErr(p.errorf("EOF while parsing a value"))
-	case c == '"':
+	if p.peek() == '"' {
 		p.i++
 		s, err := p.str()
 		if err != nil {
 			return "", syntaxErr(err)
 		}
 		return s, nil
+	}
+	return "", p.wrongType("a string")
+}
+
+// textsValue reads the value of "texts": an array of strings, refusing (422)
+// the first one past MaxStreamTexts once it has been read, as the Rust
+// server's visitor does.
+func (p *parser) textsValue() ([]string, *parseError) {
+	if p.peek() != '[' {
+		return nil, p.wrongType(fmt.Sprintf("an array of at most %d strings", MaxStreamTexts))
+	}
+	p.i++
+	texts := []string{}
+	if p.peek() == ']' {
+		p.i++
+		return texts, nil
+	}
+	// One element per turn; the body's size bounds them.
+	for {
+		t, perr := p.textValue()
+		if perr != nil {
+			return nil, perr
+		}
+		if len(texts) >= MaxStreamTexts {
+			return nil, &parseError{422, fmt.Sprintf("more than %d texts", MaxStreamTexts)}
+		}
+		texts = append(texts, t)
+		switch p.peek() {
+		case ',':
+			p.i++
+			if p.peek() == ']' {
+				return nil, syntaxErr(p.errorf("trailing comma"))
+			}
+		case ']':
+			p.i++
+			return texts, nil
+		case -1:
+			return nil, syntaxErr(p.errorf("EOF while parsing a list"))
+		default:
+			return nil, syntaxErr(p.errorf("expected `,` or `]`"))
+		}
+	}
+}
+
+// wrongType reads a value that is not the expected one and returns its
+// error: 422 naming its type, or 400 if it is not even well-formed (serde
+// reads a wrong-typed string, number or literal whole, but stops at the
+// opening bracket of an array or object).
+func (p *parser) wrongType(expected string) *parseError {
+	wrong := func(what string) *parseError {
+		return &parseError{422, "invalid type: " + what + ", expected " + expected}
+	}
+	switch c := p.peek(); {
+	case c < 0:
+		return syntaxErr(p.errorf("EOF while parsing a value"))
+	case c == '"':
+		p.i++
+		s, err := p.str()
+		if err != nil {
+			return syntaxErr(err)
+		}
+		return wrong("string " + jsonString(s))
 	case c == 'n' || c == 't' || c == 'f':
 		word := map[int]string{'n': "null", 't': "true", 'f': "false"}[c]
 		if err := p.ident(word); err != nil {
-			return "", syntaxErr(err)
+			return syntaxErr(err)
 		}
 		if c == 'n' {
-			return "", wrong("null")
+			return wrong("null")
 		}
-		return "", wrong("boolean `" + word + "`")
+		return wrong("boolean `" + word + "`")
 	case c == '-' || (c >= '0' && c <= '9'):
 		start := p.i
 		if err := p.number(); err != nil {
-			return "", syntaxErr(err)
+			return syntaxErr(err)
 		}
 		f, _ := strconv.ParseFloat(string(p.b[start:p.i]), 64)
 		if math.IsInf(f, 0) {
-			return "", syntaxErr(p.errorf("number out of range"))
+			return syntaxErr(p.errorf("number out of range"))
 		}
-		return "", wrong("number `" + string(p.b[start:p.i]) + "`")
+		return wrong("number `" + string(p.b[start:p.i]) + "`")
 	case c == '[':
-		return "", wrong("sequence")
+		return wrong("sequence")
 	case c == '{':
-		return "", wrong("map")
+		return wrong("map")
 	default:
-		return "", syntaxErr(p.errorf("expected value"))
+		return syntaxErr(p.errorf("expected value"))
 	}
 }
 

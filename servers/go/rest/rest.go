@@ -1,6 +1,7 @@
 // Package rest is the REST flavour of the prediction API: POST /predict,
-// GET /healthz, GET /readyz, with the Rust server's statuses and JSON error
-// bodies.
+// POST /predict/stream (Server-Sent Events), GET /predict/ws (WebSocket),
+// GET /healthz, GET /readyz, with the Rust server's statuses, JSON error
+// bodies and answer bytes.
 package rest
 
 import (
@@ -11,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +28,15 @@ type Handler struct {
 	model atomic.Pointer[model.Model]
 	// BodyTimeout overrides ClientTimeout for the body (tests).
 	BodyTimeout time.Duration
+	// WSIdleTimeout overrides WSIdleTimeout (tests).
+	WSIdleTimeout time.Duration
+
+	// The WebSocket sessions: net/http forgets a connection once it is
+	// hijacked, so Shutdown does not wait for them; CloseSessions does.
+	mu       sync.Mutex
+	open     int
+	stopping chan struct{} // closed by CloseSessions; made on first use
+	idle     chan struct{} // closed when stopping and no session is open
 }
 
 // SetModel makes the handler ready.
@@ -42,6 +53,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.predict(w, r)
+	case "/predict/stream":
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", "POST")
+			methodNotAllowed(w, r, path)
+			return
+		}
+		h.predictStream(w, r)
+	case "/predict/ws":
+		// axum's get routes take HEAD too, which its WebSocket extractor
+		// then refuses (in predictWS).
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET,HEAD")
+			methodNotAllowed(w, r, path)
+			return
+		}
+		h.predictWS(w, r)
 	case "/healthz", "/readyz":
 		// axum's get routes answer HEAD too.
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -82,12 +109,10 @@ func isJSON(r *http.Request) bool {
 	return strings.EqualFold(strings.Trim(mime, " \t"), "application/json")
 }
 
-func (h *Handler) predict(w http.ResponseWriter, r *http.Request) {
-	m := h.model.Load()
-	if m == nil {
-		writeError(w, http.StatusServiceUnavailable, "the model is still loading")
-		return
-	}
+// readJSONBody reads a JSON request body of at most limit bytes, or answers
+// why not (400 for another content type, 413 over the limit, 408 when it is
+// too slow) and returns false.
+func (h *Handler) readJSONBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
 	timeout := h.BodyTimeout
 	if timeout == 0 {
 		timeout = ClientTimeout
@@ -101,16 +126,16 @@ func (h *Handler) predict(w http.ResponseWriter, r *http.Request) {
 	deadlineSet := rc.SetReadDeadline(time.Now().Add(timeout)) == nil
 	if !isJSON(r) {
 		writeError(w, http.StatusBadRequest, "content type must be application/json")
-		return
+		return nil, false
 	}
 	tooLarge := func() {
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is over %d bytes", model.MaxTextBytes))
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is over %d bytes", limit))
 	}
-	if r.ContentLength > model.MaxTextBytes {
+	if r.ContentLength > limit {
 		tooLarge()
-		return
+		return nil, false
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, model.MaxTextBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if deadlineSet && err == nil {
 		_ = rc.SetReadDeadline(time.Time{})
 	}
@@ -118,12 +143,48 @@ func (h *Handler) predict(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &maxErr):
 		tooLarge()
-		return
+		return nil, false
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		writeError(w, http.StatusRequestTimeout, "request body did not arrive in time")
-		return
+		return nil, false
 	case err != nil:
 		writeError(w, http.StatusBadRequest, "reading request body: "+err.Error())
+		return nil, false
+	}
+	return body, true
+}
+
+// refusal says why a text gets no prediction, with the Rust server's
+// statuses and messages (its SharedModel::check); 0 when there is none.
+func refusal(text string) (int, string) {
+	if text == "" {
+		return http.StatusUnprocessableEntity, "text must not be empty"
+	}
+	if len(text) > model.MaxTextBytes {
+		return http.StatusUnprocessableEntity, fmt.Sprintf("text is %d bytes; the limit is %d", len(text), model.MaxTextBytes)
+	}
+	return 0, ""
+}
+
+// answer is what /predict, each /predict/stream event and each /predict/ws
+// message say for one text: the prediction's JSON, or the status and
+// message of its refusal. Their one path from a text to its bytes.
+func answer(m *model.Model, text string) (string, int, string) {
+	if status, msg := refusal(text); status != 0 {
+		return "", status, msg
+	}
+	c, label := m.Predict(text)
+	return `{"category":` + strconv.Itoa(c) + `,"label":` + jsonString(label) + `}`, 0, ""
+}
+
+func (h *Handler) predict(w http.ResponseWriter, r *http.Request) {
+	m := h.model.Load()
+	if m == nil {
+		writeError(w, http.StatusServiceUnavailable, "the model is still loading")
+		return
+	}
+	body, ok := h.readJSONBody(w, r, model.MaxTextBytes)
+	if !ok {
 		return
 	}
 	text, perr := parseBody(body)
@@ -131,12 +192,12 @@ func (h *Handler) predict(w http.ResponseWriter, r *http.Request) {
 		writeError(w, perr.status, perr.msg)
 		return
 	}
-	if text == "" {
-		writeError(w, http.StatusUnprocessableEntity, "text must not be empty")
+	json, status, msg := answer(m, text)
+	if status != 0 {
+		writeError(w, status, msg)
 		return
 	}
-	c, label := m.Predict(text)
-	writeJSON(w, http.StatusOK, `{"category":`+strconv.Itoa(c)+`,"label":`+jsonString(label)+`}`)
+	writeJSON(w, http.StatusOK, json)
 }
 
 func writeJSON(w http.ResponseWriter, status int, body string) {
@@ -147,7 +208,12 @@ func writeJSON(w http.ResponseWriter, status int, body string) {
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, `{"error":`+jsonString(msg)+`}`)
+	writeJSON(w, status, errorJSON(msg))
+}
+
+// errorJSON is the error body of every route: {"error":"..."}.
+func errorJSON(msg string) string {
+	return `{"error":` + jsonString(msg) + `}`
 }
 
 // jsonString quotes s as serde_json does: only quotes, backslashes and

@@ -7,7 +7,9 @@ use clap::Parser;
 use predict::server::{self, ServerArgs};
 
 /// Serves POST /predict ({"text": "..."} → {"category": N, "label": "..."}),
-/// GET /healthz and GET /readyz over HTTP/1.1 and HTTP/2 on one port.
+/// POST /predict/stream ({"texts": [...]} → Server-Sent Events), GET
+/// /predict/ws (WebSocket), GET /healthz and GET /readyz over HTTP/1.1 and
+/// HTTP/2 on one port.
 #[derive(Parser)]
 #[command(version)]
 struct Cli {

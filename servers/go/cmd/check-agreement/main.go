@@ -1,5 +1,7 @@
 // Command check-agreement sends every line of servers/model/vectors.jsonl to
-// a REST and/or gRPC prediction server (over gRPC through Predict and
+// a REST and/or gRPC prediction server (over REST through /predict, and
+// through /predict/stream and /predict/ws where the server has them, which
+// must answer each text with /predict's bytes; over gRPC through Predict and
 // through PredictStream), then a set of bad inputs, and exits non-zero
 // naming every answer that differs from the expected one.
 package main
@@ -26,6 +28,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"volley/servers/go/internal/wsraw"
 	pb "volley/servers/go/predictpb"
 )
 
@@ -143,6 +146,32 @@ var badREST = []struct {
 	{"readyz", "GET", "/readyz", "", ``, false, 200},
 }
 
+// badStream are the bad requests to /predict/stream and /predict/ws, sent
+// only to a server that has them.
+var badStream = []struct {
+	name, method, path, ctype, body string
+	chunked                         bool
+	want                            int
+}{
+	{"stream: 100 000 texts", "POST", "/predict/stream", "application/json", `{"texts":["a"` + strings.Repeat(`,"a"`, 99999) + `]}`, false, 422},
+	{"stream: 10 001 texts", "POST", "/predict/stream", "application/json", `{"texts":["a"` + strings.Repeat(`,"a"`, 10000) + `]}`, false, 422},
+	{"stream: not JSON", "POST", "/predict/stream", "application/json", `texts=a`, false, 400},
+	{"stream: trailing comma", "POST", "/predict/stream", "application/json", `{"texts":["a",]}`, false, 400},
+	{"stream: no content type", "POST", "/predict/stream", "", `{"texts":["a"]}`, false, 400},
+	{"stream: array", "POST", "/predict/stream", "application/json", `["a"]`, false, 422},
+	{"stream: texts missing", "POST", "/predict/stream", "application/json", `{"text":"a"}`, false, 422},
+	{"stream: texts a string", "POST", "/predict/stream", "application/json", `{"texts":"a"}`, false, 422},
+	{"stream: a number text", "POST", "/predict/stream", "application/json", `{"texts":["a",5]}`, false, 422},
+	{"stream: wrong type before syntax error", "POST", "/predict/stream", "application/json", `{"texts":["a",5,`, false, 422},
+	{"stream: empty text mid-list", "POST", "/predict/stream", "application/json", `{"texts":["a","","b"]}`, false, 422},
+	{"stream: text over 64 KiB", "POST", "/predict/stream", "application/json", `{"texts":["` + strings.Repeat("a", 65537) + `"]}`, false, 422},
+	{"stream: over 1 MiB", "POST", "/predict/stream", "application/json", `{"texts":["` + strings.Repeat("a", 1<<20) + `"]}`, false, 413},
+	{"stream: over 1 MiB chunked", "POST", "/predict/stream", "application/json", `{"texts":["` + strings.Repeat("a", 1<<20) + `"]}`, true, 413},
+	{"stream: GET", "GET", "/predict/stream", "", ``, false, 405},
+	{"ws: no upgrade", "GET", "/predict/ws", "", ``, false, 400},
+	{"ws: POST", "POST", "/predict/ws", "application/json", `{}`, false, 405},
+}
+
 func checkREST(base string, vectors []vector, slow bool) {
 	client := &http.Client{Timeout: 30 * time.Second}
 	slowDone := make(chan struct{})
@@ -152,21 +181,34 @@ func checkREST(base string, vectors []vector, slow bool) {
 			checkSlowBody(base)
 		}
 	}()
-	for _, v := range vectors {
+	predicted := make([]string, len(vectors)) // /predict's bytes for each
+	for i, v := range vectors {
 		body, _ := json.Marshal(map[string]string{"text": v.Text})
 		resp, err := client.Post(base+"/predict", "application/json", bytes.NewReader(body))
 		if err != nil {
 			fail("rest %q: %v", v.Text, err)
 			continue
 		}
-		var got vector
-		err = json.NewDecoder(resp.Body).Decode(&got)
+		raw, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		var got vector
+		if err == nil {
+			err = json.Unmarshal(raw, &got)
+		}
+		predicted[i] = string(raw)
 		if err != nil || resp.StatusCode != 200 || got.Category != v.Category || got.Label != v.Label {
 			fail("rest %q: status %d, category %d label %q (%v); want %d %q", v.Text, resp.StatusCode, got.Category, got.Label, err, v.Category, v.Label)
 		}
 	}
-	for _, c := range badREST {
+	bad := badREST
+	if has(client, base, "POST", "/predict/stream") && has(client, base, "GET", "/predict/ws") {
+		checkSSE(client, base, vectors, predicted)
+		checkWS(base, vectors, predicted)
+		bad = append(bad[:len(bad):len(bad)], badStream...)
+	} else {
+		fmt.Printf("check-agreement: %s has no /predict/stream and /predict/ws; not checked\n", base)
+	}
+	for _, c := range bad {
 		var body io.Reader = strings.NewReader(c.body)
 		if c.chunked {
 			body = io.MultiReader(body) // unknown length: sent chunked
@@ -199,6 +241,163 @@ func checkREST(base string, vectors []vector, slow bool) {
 		}
 	}
 	<-slowDone
+}
+
+// has reports whether the server routes method path (anything but a 404).
+func has(client *http.Client, base, method, path string) bool {
+	req, err := http.NewRequest(method, base+path, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode != http.StatusNotFound
+}
+
+// checkSSE sends every vector in one /predict/stream request: the answer
+// must be 200, text/event-stream, no-cache, then exactly one event per text
+// carrying /predict's bytes, in order, and [DONE]; and no texts is [DONE].
+func checkSSE(client *http.Client, base string, vectors []vector, predicted []string) {
+	texts := make([]string, len(vectors))
+	var want strings.Builder
+	for i, v := range vectors {
+		texts[i] = v.Text
+		fmt.Fprintf(&want, "id: %d\ndata: %s\n\n", i, predicted[i])
+	}
+	want.WriteString("data: [DONE]\n\n")
+	for _, c := range []struct {
+		name  string
+		texts []string
+		want  string
+	}{
+		{fmt.Sprintf("%d vectors", len(texts)), texts, want.String()},
+		{"no texts", []string{}, "data: [DONE]\n\n"},
+	} {
+		body, _ := json.Marshal(map[string][]string{"texts": c.texts})
+		resp, err := client.Post(base+"/predict/stream", "application/json", bytes.NewReader(body))
+		if err != nil {
+			fail("rest stream, %s: %v", c.name, err)
+			continue
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" ||
+			resp.Header.Get("Cache-Control") != "no-cache" {
+			fail("rest stream, %s: %d %q %q (%v)", c.name, resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Cache-Control"), err)
+			continue
+		}
+		if string(got) != c.want {
+			fail("rest stream, %s: body differs from /predict's answers:\n got %.300q\nwant %.300q", c.name, got, c.want)
+		}
+	}
+}
+
+// checkWS opens /predict/ws: each vector one at a time and then all at once
+// must be answered with /predict's bytes, bad messages with {"error"} on a
+// session that goes on, a ping with its pong, a close with a close; a binary
+// message closes with 1003, a frame announcing 4 GiB with 1009.
+func checkWS(base string, vectors []vector, predicted []string) {
+	u, err := url.Parse(base)
+	if err != nil {
+		fail("ws: %v", err)
+		return
+	}
+	dial := func() *wsraw.Conn {
+		c, err := wsraw.Dial(u.Host, "/predict/ws", 30*time.Second)
+		if err != nil {
+			fail("ws: %v", err)
+		}
+		return c
+	}
+	ask := func(c *wsraw.Conn, what string, msg []byte) (string, bool) {
+		if err := c.Write(wsraw.Text, msg); err != nil {
+			fail("ws %s: %v", what, err)
+			return "", false
+		}
+		op, p, err := c.Read(1 << 20)
+		if err != nil || op != wsraw.Text {
+			fail("ws %s: opcode %d %q (%v), want a text", what, op, p, err)
+			return "", false
+		}
+		return string(p), true
+	}
+	c := dial()
+	if c == nil {
+		return
+	}
+	defer c.C.Close()
+	for i, v := range vectors {
+		msg, _ := json.Marshal(map[string]string{"text": v.Text})
+		got, ok := ask(c, fmt.Sprintf("%q", v.Text), msg)
+		if !ok {
+			return
+		}
+		if got != predicted[i] {
+			fail("ws %q: %s; /predict says %s", v.Text, got, predicted[i])
+		}
+	}
+	for _, bad := range []string{`not json`, `{"text":""}`, `{"txt":"a"}`, `["a"]`, `{"text":5}`} {
+		got, ok := ask(c, bad, []byte(bad))
+		if !ok {
+			return
+		}
+		var e map[string]string
+		if json.Unmarshal([]byte(got), &e) != nil || len(e) != 1 || e["error"] == "" {
+			fail("ws %s: %s, want {\"error\": \"...\"}", bad, got)
+		}
+	}
+	for _, v := range vectors { // all at once, then every answer in order
+		msg, _ := json.Marshal(map[string]string{"text": v.Text})
+		if err := c.Write(wsraw.Text, msg); err != nil {
+			fail("ws, all at once: %v", err)
+			return
+		}
+	}
+	for i := range vectors {
+		op, p, err := c.Read(1 << 20)
+		if err != nil || op != wsraw.Text || string(p) != predicted[i] {
+			fail("ws, all at once, answer %d: opcode %d %q (%v); want %s", i, op, p, err, predicted[i])
+			return
+		}
+	}
+	if err := c.Write(wsraw.Ping, []byte("ping")); err != nil {
+		fail("ws ping: %v", err)
+		return
+	}
+	if op, p, err := c.Read(125); err != nil || op != wsraw.Pong || string(p) != "ping" {
+		fail("ws ping: opcode %d %q (%v), want its pong", op, p, err)
+	}
+	_ = c.Write(wsraw.Close, []byte{0x03, 0xe8})
+	if code, err := c.CloseCode(); err != nil || code != 1000 {
+		fail("ws close: %d (%v), want a close 1000", code, err)
+	}
+
+	for _, h := range []struct {
+		name  string
+		frame []byte
+		want  int
+	}{
+		{"binary message", nil, 1003},
+		{"frame header announcing 4 GiB", []byte{0x81, 0xff, 0, 0, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4}, 1009},
+	} {
+		c := dial()
+		if c == nil {
+			return
+		}
+		if h.frame == nil {
+			err = c.Write(wsraw.Binary, []byte(`{"text":"GOAL"}`))
+		} else {
+			_, err = c.C.Write(h.frame)
+		}
+		code, cerr := c.CloseCode()
+		if err != nil || cerr != nil || code != h.want {
+			fail("ws %s: close %d (%v %v), want %d", h.name, code, err, cerr, h.want)
+		}
+		c.C.Close()
+	}
 }
 
 // checkSlowBody sends a head promising a body that never comes: 408.

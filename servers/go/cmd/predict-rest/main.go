@@ -55,6 +55,10 @@ func main() {
 	} else if err != nil {
 		logger.Printf("requests still in flight after %v; exiting anyway", cli.DrainTimeout)
 	}
+	// Hijacked (WebSocket) connections are not Shutdown's: close them (1001).
+	if err := handler.CloseSessions(drain); err != nil {
+		logger.Printf("%s: %v; exiting anyway", name, err)
+	}
 	logger.Printf("%s stopped", name)
 	os.Exit(0)
 }
