@@ -333,3 +333,30 @@ fn an_endless_line_and_a_huge_event_are_limits_in_bounded_memory() {
     }
     assert!(p.peak_rss_mib() < 150, "peak RSS {} MiB", p.peak_rss_mib());
 }
+
+/// The prediction server's `POST /predict/stream`: one event per text of
+/// the request, then `[DONE]`; every text's event counted and checked.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_prediction_servers_stream_answers_every_text() {
+    let server = crate::servers::predict_rest(None).await;
+    let dir = Dir::new();
+    let text = format!(
+        "[load]\nusers = 2\nrequests = 6\n[http]\nbase_url = \"http://{}\"\n\
+         [[request]]\nname = \"stream\"\nmethod = \"POST\"\npath = \"/predict/stream\"\n\
+         json = {{ texts = [\"the match ended in a draw\", \"rates rose {{{{ int(1, 9) }}}}%\", \"a new phone\", \"an election\"] }}\n\
+         [request.sse]\nuntil = \"[DONE]\"\n\
+         [request.check]\nbody_contains = \"\\\"label\\\"\"\n",
+        server.addr
+    );
+    let file = dir.write("s.toml", &text);
+    let json = dir.path("r.json");
+    Volley::run(&file)
+        .json(&json)
+        .output_async()
+        .await
+        .expect_exit(0);
+    let r = read_json(&json);
+    assert_eq!(name(&r, "stream")["failures"], 0, "{r}");
+    assert_eq!(row(&r, "msg:stream")["requests"], 24);
+    assert_eq!(row(&r, "first:stream")["requests"], 6);
+}

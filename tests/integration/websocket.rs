@@ -295,3 +295,35 @@ fn refused_upgrades_bad_closes_huge_frames_and_ping_floods() {
     assert_eq!(flood["failures"], 0, "{:?}", reasons(&r, "ping-flood"));
     assert!(p.peak_rss_mib() < 150, "peak RSS {} MiB", p.peak_rss_mib());
 }
+
+/// The prediction server's `GET /predict/ws`: each text message answered
+/// by its prediction, in ping-pong and pipelined.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_prediction_servers_websocket_answers_every_text() {
+    let server = crate::servers::predict_rest(None).await;
+    let dir = Dir::new();
+    let url = format!("ws://{}/predict/ws", server.addr);
+    let text = format!(
+        "[load]\nusers = 1\nrequests = 6\n\
+         [[flow]]\nname = \"both\"\n\
+         [[flow.step]]\nname = \"pong\"\nurl = \"{url}\"\nmessage = {{ text = \"goal {{{{ int(1, 9) }}}}\" }}\n\
+         [flow.step.stream]\nmessages = 10\nping_pong = true\n\
+         [flow.step.check]\nbody_contains = \"\\\"label\\\"\"\n\
+         [[flow.step]]\nname = \"pipe\"\nurl = \"{url}\"\nmessage = [{{ text = \"a\" }}, {{ text = \"b\" }}]\n\
+         [flow.step.stream]\nmessages = 40\n"
+    );
+    let file = dir.write("s.toml", &text);
+    let json = dir.path("r.json");
+    Volley::run(&file)
+        .json(&json)
+        .output_async()
+        .await
+        .expect_exit(0);
+    let r = read_json(&json);
+    for n in ["pong", "pipe"] {
+        assert_eq!(name(&r, n)["requests"], 3, "{n}: {r}");
+        assert_eq!(name(&r, n)["failures"], 0, "{n}: {r}");
+    }
+    assert_eq!(row(&r, "msg:pong")["requests"], 30);
+    assert_eq!(row(&r, "msg:pipe")["requests"], 120);
+}
