@@ -1,7 +1,8 @@
 //! volley against nginx over TLS and HTTP/2 (ALPN), a server nobody here
 //! wrote: gzip answers decoded for checks, a Host header routed as HTTP/2's
 //! `:authority` to nginx's virtual server, and volley's request count equal
-//! to nginx's access log.
+//! to nginx's access log; and nginx proxying Server-Sent Events and
+//! WebSocket to the prediction server, its log counting volley's calls.
 //!
 //! nginx comes from Debian: `.ci/third-party` installs it and runs this test
 //! with `VOLLEY_NGINX` naming the binary. Without it the test is ignored (the
@@ -168,4 +169,138 @@ headers = {{ host = "shop.example" }}
         .as_u64()
         .unwrap();
     assert_eq!(shop, vhost);
+}
+
+/// nginx as the proxy in front of the prediction server, as streams are
+/// deployed: Server-Sent Events unbuffered (`proxy_buffering off`) and
+/// WebSocket upgraded (`Upgrade`/`Connection` passed on). volley's calls
+/// are nginx's log lines, every text's event or answer counted, and an
+/// SSE call's first event comes before its stream ends.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs nginx: .ci/third-party installs it and runs this test"]
+async fn nginx_proxies_event_streams_and_websockets_and_counts_alike() {
+    let bin = std::env::var("VOLLEY_NGINX")
+        .expect("VOLLEY_NGINX names the nginx binary (.ci/third-party sets it)");
+    let upstream = crate::servers::predict_rest(None).await;
+    let dir = Dir::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let d = dir.path("").display().to_string();
+    let d = d.trim_end_matches('/');
+    let up = upstream.addr;
+    let conf = format!(
+        r#"worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    log_format v '$uri $status';
+    access_log {d}/access.log v;
+    client_body_temp_path {d}/tmp_body;
+    proxy_temp_path {d}/tmp_proxy;
+    fastcgi_temp_path {d}/tmp_fastcgi;
+    uwsgi_temp_path {d}/tmp_uwsgi;
+    scgi_temp_path {d}/tmp_scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location = /predict/stream {{
+            proxy_pass http://{up};
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+        }}
+        location = /predict/ws {{
+            proxy_pass http://{up};
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_read_timeout 60s;
+        }}
+    }}
+}}
+"#
+    );
+    let conf_path = dir.write("nginx.conf", &conf);
+    let _nginx = Nginx(
+        Command::new(bin)
+            .args([
+                "-p",
+                d,
+                "-c",
+                conf_path.to_str().unwrap(),
+                "-g",
+                "daemon off;",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let end = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < end, "nginx did not start: {d}/error.log");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let text = format!(
+        r#"[load]
+users = 4
+requests = 60
+[http]
+base_url = "http://127.0.0.1:{port}"
+
+[[request]]
+name = "sse"
+method = "POST"
+path = "/predict/stream"
+json = {{ texts = ["the match ended in a draw", "rates rose again", "a new phone", "an election", "a storm"] }}
+[request.sse]
+until = "[DONE]"
+[request.check]
+body_contains = '"label"'
+
+[[request]]
+name = "ws"
+url = "ws://127.0.0.1:{port}/predict/ws"
+message = {{ text = "goal {{{{ int(1, 9) }}}}" }}
+[request.stream]
+messages = 20
+ping_pong = true
+[request.check]
+body_contains = '"label"'
+"#
+    );
+    let file = dir.write("s.toml", &text);
+    let (out, json) = common::run_with_json(&file, &["--status-every", "1h"]).await;
+    out.expect_exit(0);
+    let r = read_json(&json);
+    assert_eq!(r["totals"]["requests"], 60, "{r}");
+    assert_eq!(r["totals"]["failures"], 0, "{r}");
+    let find = |group: &str, n: &str| {
+        r[group]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == n)
+            .unwrap()
+            .clone()
+    };
+    let calls = |n: &str| find("names", n)["requests"].as_u64().unwrap();
+    assert_eq!(
+        find("streams", "msg:sse")["requests"].as_u64(),
+        Some(5 * calls("sse"))
+    );
+    assert_eq!(
+        find("streams", "msg:ws")["requests"].as_u64(),
+        Some(20 * calls("ws"))
+    );
+    // nginx logged each call once: an event stream as 200, a WebSocket as
+    // its 101 (logged at its close).
+    let log = std::fs::read_to_string(format!("{d}/access.log")).unwrap();
+    let count = |line: &str| log.lines().filter(|l| *l == line).count() as u64;
+    assert_eq!(count("/predict/stream 200"), calls("sse"), "{log}");
+    assert_eq!(count("/predict/ws 101"), calls("ws"), "{log}");
+    assert_eq!(log.lines().count(), 60, "{log}");
 }
