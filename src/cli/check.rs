@@ -184,35 +184,60 @@ fn show(d: std::time::Duration) -> String {
     crate::scenario::limits::show(d)
 }
 
+/// How a stream streams, in words: "a stream of 5 messages, ping-pong".
+fn stream_shape(st: &crate::scenario::StreamSpec) -> String {
+    let mut how = match (st.messages, st.duration) {
+        (Some(n), Some(d)) => format!("{n} messages or {}", show(d)),
+        (Some(n), None) => format!("{n} message{}", if n == 1 { "" } else { "s" }),
+        (None, Some(d)) => format!("messages for {}", show(d)),
+        (None, None) => "messages".into(),
+    };
+    if !st.interval.is_zero() {
+        how.push_str(&format!(" {} apart", show(st.interval)));
+    }
+    if st.ping_pong {
+        how.push_str(", ping-pong");
+    }
+    if let Some(n) = st.answers {
+        how.push_str(&format!(", ended after {n} answers"));
+    }
+    format!("a stream of {how}")
+}
+
 fn describe(r: &RequestSpec, asked: &Asked) -> String {
     match &r.kind {
         // The path as written, each placeholder as {{…}}.
-        RequestKind::Http(h) => format!("HTTP {} {}{}", h.method, h.base, h.path.shape()),
+        RequestKind::Http(h) => {
+            let sse = match &h.sse {
+                None => String::new(),
+                Some(s) => {
+                    let mut ends = Vec::new();
+                    if let Some(n) = s.events {
+                        ends.push(format!("{n} events"));
+                    }
+                    if let Some(u) = &s.until {
+                        ends.push(format!("the event {u:?}"));
+                    }
+                    if let Some(d) = s.duration {
+                        ends.push(show(d));
+                    }
+                    if ends.is_empty() {
+                        ends.push("the server's end".into());
+                    }
+                    format!(", read as Server-Sent Events until {}", ends.join(" or "))
+                }
+            };
+            format!("HTTP {} {}{}{sse}", h.method, h.base, h.path.shape())
+        }
         RequestKind::WebSocket(w) => {
             let base = w.http.base.replacen("http", "ws", 1);
-            format!("WebSocket {base}{}", w.http.path.shape())
+            let how = stream_shape(&w.stream);
+            format!("WebSocket {base}{}, {how}", w.http.path.shape())
         }
         RequestKind::Grpc(g) => {
             let stream = match &g.stream {
                 None => String::new(),
-                Some(st) => {
-                    let mut how = match (st.messages, st.duration) {
-                        (Some(n), Some(d)) => format!("{n} messages or {}", show(d)),
-                        (Some(n), None) => format!("{n} message{}", if n == 1 { "" } else { "s" }),
-                        (None, Some(d)) => format!("messages for {}", show(d)),
-                        (None, None) => "messages".into(),
-                    };
-                    if !st.interval.is_zero() {
-                        how.push_str(&format!(" {} apart", show(st.interval)));
-                    }
-                    if st.ping_pong {
-                        how.push_str(", ping-pong");
-                    }
-                    if let Some(n) = st.answers {
-                        how.push_str(&format!(", ended after {n} answers"));
-                    }
-                    format!(", a stream of {how}")
-                }
+                Some(st) => format!(", {}", stream_shape(st)),
             };
             format!(
                 "gRPC {} at {} (schema: {}){stream}",
