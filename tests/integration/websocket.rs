@@ -4,7 +4,7 @@
 //! servers that misbehave, each a failure with its kind and reason: a
 //! refused upgrade (`status`), a close with 1011 (`close`), a close never
 //! answered (`close`), a connection dropped without one (`close`, 1006),
-//! a frame announcing 2^62 bytes (`limit`, nothing
+//! frames announcing 2^62 and 2^63 bytes (`limit`, nothing
 //! allocated), a flood of pings (answered; the call passes), all in
 //! bounded memory.
 
@@ -42,10 +42,16 @@ async fn serve_one(tcp: tokio::net::TcpStream) {
         return;
     };
     match path.as_str() {
-        "/huge-frame" => {
-            // A binary frame announcing 2^62 bytes, then a few of them.
+        "/huge-frame" | "/frame-2-63" => {
+            // A binary frame announcing 2^62 (or 2^63: RFC 6455 says its
+            // top bit must be 0) bytes, then a few of them.
             let mut frame = vec![0x82u8, 0x7f];
-            frame.extend_from_slice(&(1u64 << 62).to_be_bytes());
+            let len = if path == "/huge-frame" {
+                1u64 << 62
+            } else {
+                1u64 << 63
+            };
+            frame.extend_from_slice(&len.to_be_bytes());
             frame.extend_from_slice(&[0u8; 1024]);
             let _ = ws.get_mut().write_all(&frame).await;
             tokio::time::sleep(Duration::from_secs(5)).await;
@@ -241,7 +247,7 @@ fn refused_upgrades_bad_closes_huge_frames_and_ping_floods() {
     let dir = Dir::new();
     // Every case once per iteration, twice.
     let mut text =
-        "[load]\nusers = 1\nrequests = 12\ntimeout = \"5s\"\n[http]\nmax_body = \"1MiB\"\n\
+        "[load]\nusers = 1\nrequests = 14\ntimeout = \"5s\"\n[http]\nmax_body = \"1MiB\"\n\
                     [[flow]]\nname = \"all\"\ncontinue_on_failure = true\n"
             .to_owned();
     for (n, stream) in [
@@ -250,6 +256,7 @@ fn refused_upgrades_bad_closes_huge_frames_and_ping_floods() {
         ("no-close", "messages = 1"),
         ("drop", "messages = 3\nping_pong = true"),
         ("huge-frame", "messages = 1"),
+        ("frame-2-63", "messages = 1"),
         ("ping-flood", "messages = 3\nping_pong = true"),
     ] {
         text.push_str(&format!(
@@ -277,6 +284,11 @@ fn refused_upgrades_bad_closes_huge_frames_and_ping_floods() {
         ),
         (
             "huge-frame",
+            "limit",
+            "WebSocket message over [http] max_body",
+        ),
+        (
+            "frame-2-63",
             "limit",
             "WebSocket message over [http] max_body",
         ),
