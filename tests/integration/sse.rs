@@ -57,7 +57,7 @@ fn count(uri: &axum::http::Uri) -> u64 {
 }
 
 /// The target; stopped when the sender is dropped.
-fn target() -> (SocketAddr, oneshot::Sender<()>) {
+pub(crate) fn target() -> (SocketAddr, oneshot::Sender<()>) {
     use axum::routing::{get, post};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();

@@ -6,7 +6,8 @@
 //! answered (`close`), a connection dropped without one (`close`, 1006),
 //! frames announcing 2^62 and 2^63 bytes (`limit`, nothing
 //! allocated), a flood of pings (answered; the call passes), all in
-//! bounded memory.
+//! bounded memory; and two workers merging the rows of WebSocket and
+//! event-stream calls exactly.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -338,4 +339,45 @@ async fn the_prediction_servers_websocket_answers_every_text() {
     }
     assert_eq!(row(&r, "msg:pong")["requests"], 30);
     assert_eq!(row(&r, "msg:pipe")["requests"], 120);
+}
+
+const TOKEN: &str = "streams-test-token";
+
+/// A master and two workers: WebSocket and event-stream calls' rows merged
+/// exactly, every message of every call counted once.
+#[test]
+fn two_workers_merge_websocket_and_event_stream_rows() {
+    let (ws, _stop_ws) = server();
+    let (sse, _stop_sse) = crate::sse::target();
+    let dir = Dir::new();
+    let file = dir.write(
+        "s.toml",
+        &format!(
+            "[load]\nusers = 4\nrequests = 40\n\
+             [[request]]\nname = \"echo\"\nurl = \"ws://{ws}/echo\"\nmessage = \"m\"\n\
+             [request.stream]\nmessages = 7\n\
+             [[request]]\nname = \"ev\"\nurl = \"http://{sse}/events?n=3\"\n[request.sse]\n"
+        ),
+    );
+    let json = dir.path("r.json");
+    let (mut master, addr, fp) = crate::procs::master(
+        file.to_str().unwrap(),
+        TOKEN,
+        &["--expect-workers", "2", "--json", json.to_str().unwrap()],
+    );
+    let _w1 = crate::procs::worker(&addr, &fp, TOKEN, "w1");
+    let _w2 = crate::procs::worker(&addr, &fp, TOKEN, "w2");
+    master.succeeds();
+    let r = read_json(&json);
+    assert_eq!(r["config"]["workers"], 2);
+    assert_eq!(r["totals"]["requests"], 40, "{r}");
+    assert_eq!(r["totals"]["failures"], 0, "{r}");
+    let (echo, ev) = (
+        name(&r, "echo")["requests"].as_u64().unwrap(),
+        name(&r, "ev")["requests"].as_u64().unwrap(),
+    );
+    assert_eq!(row(&r, "msg:echo")["requests"].as_u64(), Some(7 * echo));
+    assert_eq!(row(&r, "sent:echo")["requests"].as_u64(), Some(7 * echo));
+    assert_eq!(row(&r, "msg:ev")["requests"].as_u64(), Some(3 * ev));
+    assert_eq!(row(&r, "first:ev")["requests"].as_u64(), Some(ev));
 }
