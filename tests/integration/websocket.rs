@@ -1,6 +1,7 @@
 //! WebSocket calls (`url = "ws://..."`) against servers written here on
 //! tokio-tungstenite's server side: an echo in ping-pong and pipelined,
-//! every message and answer counted and checked, over plain TCP; and the
+//! every message and answer counted and checked, over plain TCP and TLS
+//! (`wss://`, HTTP/1.1 by ALPN beside an event stream over h2); and the
 //! servers that misbehave, each a failure with its kind and reason: a
 //! refused upgrade (`status`), a close with 1011 (`close`), a close never
 //! answered (`close`), a connection dropped without one (`close`, 1006),
@@ -380,4 +381,46 @@ fn two_workers_merge_websocket_and_event_stream_rows() {
     assert_eq!(row(&r, "sent:echo")["requests"].as_u64(), Some(7 * echo));
     assert_eq!(row(&r, "msg:ev")["requests"].as_u64(), Some(3 * ev));
     assert_eq!(row(&r, "first:ev")["requests"].as_u64(), Some(ev));
+}
+
+/// `wss://` to the prediction server over TLS (its certificate checked
+/// against `ca`), though `[http]` asks for HTTP/2: the upgrade goes over
+/// HTTP/1.1 by ALPN, while the same file's event stream goes over h2.
+#[tokio::test(flavor = "multi_thread")]
+async fn wss_upgrades_over_tls_beside_an_event_stream_over_h2() {
+    let dir = Dir::new();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let cert_path = dir.write("cert.pem", &cert.pem());
+    let key_path = dir.write("key.pem", &key.serialize_pem());
+    let config = predict::tls::server_config(&cert_path, &key_path).unwrap();
+    let server = crate::servers::predict_rest(Some(tokio_rustls::TlsAcceptor::from(config))).await;
+    let port = server.addr.port();
+    let text = format!(
+        "[load]\nusers = 1\nrequests = 4\n[http]\nbase_url = \"https://localhost:{port}\"\nversion = \"http2\"\nca = \"cert.pem\"\n\
+         [[flow]]\nname = \"both\"\n\
+         [[flow.step]]\nname = \"wss\"\nurl = \"wss://localhost:{port}/predict/ws\"\nmessage = {{ text = \"GOAL\" }}\n\
+         [flow.step.stream]\nmessages = 5\nping_pong = true\n\
+         [flow.step.check]\njson = {{ \"/label\" = \"sports\" }}\n\
+         [[flow.step]]\nname = \"sse\"\nmethod = \"POST\"\npath = \"/predict/stream\"\njson = {{ texts = [\"GOAL\", \"GOAL\"] }}\n\
+         [flow.step.sse]\nuntil = \"[DONE]\"\n\
+         [flow.step.check]\njson = {{ \"/label\" = \"sports\" }}\n"
+    );
+    let file = dir.write("s.toml", &text);
+    let json = dir.path("r.json");
+    Volley::run(&file)
+        .json(&json)
+        .output_async()
+        .await
+        .expect_exit(0);
+    let r = read_json(&json);
+    for n in ["wss", "sse"] {
+        assert_eq!(name(&r, n)["requests"], 2, "{n}: {r}");
+        assert_eq!(name(&r, n)["failures"], 0, "{n}: {r}");
+    }
+    assert_eq!(row(&r, "msg:wss")["requests"], 10);
+    assert_eq!(row(&r, "msg:sse")["requests"], 4);
 }
