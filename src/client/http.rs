@@ -162,11 +162,22 @@ impl HttpTarget {
         }
     }
 
+    /// Opens the byte stream a WebSocket runs on: as [`HttpTarget::open`],
+    /// but through a proxy always by a CONNECT tunnel (plain `ws://` too:
+    /// a proxy forwards requests, not an upgraded connection's frames).
+    pub async fn open_tunnel(&self) -> Result<Stream, Failure> {
+        Ok(self.open_with(true).await?.0)
+    }
+
     /// Opens the byte stream an HTTP connection runs on: TCP (through the
-    /// proxy's tunnel, if any) or the unix socket, then TLS when https.
-    /// True when HTTP/2 goes on it (asked for, or negotiated by ALPN). A
-    /// WebSocket runs on it as it is (its target offers only http/1.1).
+    /// proxy's tunnel for https, if any) or the unix socket, then TLS when
+    /// https. True when HTTP/2 goes on it (asked for, or negotiated by
+    /// ALPN).
     pub async fn open(&self) -> Result<(Stream, bool), Failure> {
+        self.open_with(false).await
+    }
+
+    async fn open_with(&self, always_tunnel: bool) -> Result<(Stream, bool), Failure> {
         let h2_asked = self.version == HttpVersion::H2c || self.version == HttpVersion::Http2;
         if let Some(path) = &self.unix {
             let unix = tokio::net::UnixStream::connect(path)
@@ -184,7 +195,7 @@ impl HttpTarget {
                     f.reason = format!("proxy: {}", f.reason).into();
                     f
                 })?;
-                if self.tls.is_some() {
+                if self.tls.is_some() || always_tunnel {
                     Box::pin(proxy::tunnel(tcp, p, &self.addr)).await?
                 } else {
                     tcp

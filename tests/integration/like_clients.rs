@@ -1250,3 +1250,25 @@ async fn a_digest_challenge_is_answered_once_per_user_and_one_it_cannot_answer_s
     let detail = r["names"][0]["failures_by_reason"][0]["last_detail"].to_string();
     assert!(detail.contains("qop=auth-int"), "{detail}");
 }
+
+/// A `ws://` call through a proxy goes by a CONNECT tunnel (a forward
+/// proxy passes requests on, not an upgraded connection's frames), as
+/// browsers send WebSocket through proxies.
+#[tokio::test(flavor = "multi_thread")]
+async fn websocket_calls_go_through_a_proxy_tunnel() {
+    let server = crate::servers::predict_rest(None).await;
+    let dir = Dir::new();
+    let (pport, seen) = forward_proxy();
+    let text = format!(
+        "[load]\nusers = 1\nrequests = 3\n[http]\nproxy = \"http://127.0.0.1:{pport}\"\n\
+         [[request]]\nname = \"ws\"\nurl = \"ws://{}/predict/ws\"\nmessage = {{ text = \"GOAL\" }}\n\
+         [request.stream]\nmessages = 4\n[request.check]\njson = {{ \"/label\" = \"sports\" }}\n",
+        server.addr
+    );
+    let (code, r, out) = run(&dir, &text).await;
+    assert_eq!(code, 0, "{out}\n{r}");
+    assert_eq!(r["totals"]["failures"], 0, "{r}");
+    let want = format!("CONNECT {} HTTP/1.1", server.addr);
+    let g = seen.lock().unwrap();
+    assert_eq!(g.lines, vec![want; 3], "one tunnel per call");
+}

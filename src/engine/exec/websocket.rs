@@ -220,7 +220,7 @@ impl Requests {
             }
             req
         };
-        let (io, _) = call.target.open().await.map_err(Failed::bare)?;
+        let io = call.target.open_tunnel().await.map_err(Failed::bare)?;
         let io = Counted {
             io,
             wire: wire.clone(),
