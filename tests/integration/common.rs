@@ -353,6 +353,38 @@ pub fn read_json(p: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
 }
 
+/// A self-signed certificate for `localhost` and its key, written to the
+/// dir as cert.pem and key.pem (a scenario's `ca = "cert.pem"` trusts it).
+pub fn self_signed(dir: &Dir) -> (PathBuf, PathBuf) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    (
+        dir.write("cert.pem", &cert.pem()),
+        dir.write("key.pem", &key.serialize_pem()),
+    )
+}
+
+/// The row named `name` in `group` (`names`, `streams`, `flows`, `ttfb`)
+/// of a JSON result.
+pub fn row<'a>(r: &'a serde_json::Value, group: &str, name: &str) -> &'a serde_json::Value {
+    r[group]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == name)
+        .unwrap_or_else(|| panic!("no {group} row {name}: {r}"))
+}
+
+/// Runs `file`, which must exit 0; its JSON result.
+pub async fn run_ok(file: &Path) -> serde_json::Value {
+    let (out, json) = run_with_json(file, &[]).await;
+    out.expect_exit(0);
+    read_json(&json)
+}
+
 /// The repository's proto folder.
 pub fn proto_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("proto")

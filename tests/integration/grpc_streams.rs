@@ -7,7 +7,7 @@
 //! streaming are tested against grpc-go's interop server
 //! (tests/integration/grpc_interop.rs).
 
-use crate::common::{self, Dir, ExpectExit, Volley, read_json};
+use crate::common::{self, Dir, ExpectExit, Volley, read_json, row, run_ok};
 
 fn scenario(addr: std::net::SocketAddr, load: &str, rest: &str) -> String {
     let proto = common::proto_dir();
@@ -26,22 +26,6 @@ message = { text = "{{ texts }}" }
 [request.check]
 json = { "/label" = "sports" }
 "#;
-
-fn row<'a>(r: &'a serde_json::Value, group: &str, name: &str) -> &'a serde_json::Value {
-    r[group]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["name"] == name)
-        .unwrap_or_else(|| panic!("no {group} row {name}: {r}"))
-}
-
-/// Runs `file`, which must exit 0; its result.
-async fn run_ok(file: &std::path::Path) -> serde_json::Value {
-    let (out, json) = common::run_with_json(file, &[]).await;
-    out.expect_exit(0);
-    read_json(&json)
-}
 
 fn dir_with_texts() -> Dir {
     let dir = Dir::new();

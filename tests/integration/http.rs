@@ -35,13 +35,7 @@ async fn run_rest(version: &str, tls: bool) {
         "The striker scored twice in the cup final\nGOAL\n",
     );
     let (server, base, extra) = if tls {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
-            .unwrap()
-            .self_signed(&key)
-            .unwrap();
-        let cert_path = dir.write("cert.pem", &cert.pem());
-        let key_path = dir.write("key.pem", &key.serialize_pem());
+        let (cert_path, key_path) = common::self_signed(&dir);
         let config = predict::tls::server_config(&cert_path, &key_path).unwrap();
         let s = crate::servers::predict_rest(Some(tokio_rustls::TlsAcceptor::from(config))).await;
         let base = format!("https://localhost:{}", s.addr.port());

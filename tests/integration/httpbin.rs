@@ -269,15 +269,7 @@ async fn sse_events_are_go_httpbins_events() {
         .await
         .expect_exit(0);
     let r = read_json(&json);
-    let row = |group: &str, n: &str| {
-        r[group]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["name"] == n)
-            .unwrap_or_else(|| panic!("no {n} in {r}"))
-            .clone()
-    };
+    let row = |group: &str, n: &str| common::row(&r, group, n).clone();
     let all = row("names", "all");
     let three = row("names", "three");
     let calls = all["requests"].as_u64().unwrap();
@@ -350,15 +342,7 @@ message = "{big}"
         .await
         .expect_exit(0);
     let r = read_json(&json);
-    let row = |group: &str, n: &str| {
-        r[group]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["name"] == n)
-            .cloned()
-            .unwrap_or_else(|| panic!("no {n} in {r}"))
-    };
+    let row = |group: &str, n: &str| common::row(&r, group, n).clone();
     let calls = |n: &str| row("names", n)["requests"].as_u64().unwrap();
     assert_eq!(calls("pong") + calls("pipe") + calls("big"), 12, "{r}");
     for n in ["pong", "pipe"] {

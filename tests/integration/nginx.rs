@@ -15,6 +15,36 @@ use crate::common::{self, Dir, ExpectExit, read_json};
 
 struct Nginx(Child);
 
+impl Nginx {
+    /// nginx with `conf` (its prefix `dir`), once it accepts on `port`.
+    fn start(bin: &str, dir: &Dir, conf: &str, port: u16) -> Nginx {
+        let conf_path = dir.write("nginx.conf", conf);
+        let d = dir.path("").display().to_string();
+        let d = d.trim_end_matches('/');
+        let nginx = Nginx(
+            Command::new(bin)
+                .args([
+                    "-p",
+                    d,
+                    "-c",
+                    conf_path.to_str().unwrap(),
+                    "-g",
+                    "daemon off;",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let end = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < end, "nginx did not start: {d}/error.log");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        nginx
+    }
+}
+
 impl Drop for Nginx {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -90,27 +120,7 @@ http {{
 }}
 "#
     );
-    let conf_path = dir.write("nginx.conf", &conf);
-    let _nginx = Nginx(
-        Command::new(bin)
-            .args([
-                "-p",
-                d,
-                "-c",
-                conf_path.to_str().unwrap(),
-                "-g",
-                "daemon off;",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let end = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < end, "nginx did not start: {d}/error.log");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let _nginx = Nginx::start(&bin, &dir, &conf, port);
     let text = format!(
         r#"[load]
 users = 4
@@ -223,27 +233,7 @@ http {{
 }}
 "#
     );
-    let conf_path = dir.write("nginx.conf", &conf);
-    let _nginx = Nginx(
-        Command::new(bin)
-            .args([
-                "-p",
-                d,
-                "-c",
-                conf_path.to_str().unwrap(),
-                "-g",
-                "daemon off;",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let end = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < end, "nginx did not start: {d}/error.log");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let _nginx = Nginx::start(&bin, &dir, &conf, port);
     let text = format!(
         r#"[load]
 users = 4
@@ -278,15 +268,7 @@ body_contains = '"label"'
     let r = read_json(&json);
     assert_eq!(r["totals"]["requests"], 60, "{r}");
     assert_eq!(r["totals"]["failures"], 0, "{r}");
-    let find = |group: &str, n: &str| {
-        r[group]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["name"] == n)
-            .unwrap()
-            .clone()
-    };
+    let find = |group: &str, n: &str| common::row(&r, group, n).clone();
     let calls = |n: &str| find("names", n)["requests"].as_u64().unwrap();
     assert_eq!(
         find("streams", "msg:sse")["requests"].as_u64(),

@@ -13,7 +13,7 @@ use std::time::Duration;
 use axum::response::IntoResponse;
 use tokio::sync::oneshot;
 
-use crate::common::{Dir, ExpectExit, Volley, per_version, read_json, with_version};
+use crate::common::{self, Dir, ExpectExit, Volley, per_version, read_json, with_version};
 use crate::hostile::{name, reasons, run};
 use crate::servers::serve_on_own_thread;
 
@@ -145,13 +145,9 @@ pub(crate) fn target() -> (SocketAddr, oneshot::Sender<()>) {
     (addr, tx)
 }
 
+/// A streaming call's row (`sent:`, `first:`, `msg:NAME`).
 fn row<'a>(r: &'a serde_json::Value, n: &str) -> &'a serde_json::Value {
-    r["streams"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["name"] == n)
-        .unwrap_or_else(|| panic!("no stream row {n} in {r}"))
+    common::row(r, "streams", n)
 }
 
 /// Every event of every call counted, over both HTTP versions: 6 calls of
@@ -349,13 +345,7 @@ async fn the_prediction_servers_stream_answers_every_text() {
         server.addr
     );
     let file = dir.write("s.toml", &text);
-    let json = dir.path("r.json");
-    Volley::run(&file)
-        .json(&json)
-        .output_async()
-        .await
-        .expect_exit(0);
-    let r = read_json(&json);
+    let r = common::run_ok(&file).await;
     assert_eq!(name(&r, "stream")["failures"], 0, "{r}");
     assert_eq!(row(&r, "msg:stream")["requests"], 24);
     assert_eq!(row(&r, "first:stream")["requests"], 6);

@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use crate::common::{Dir, ExpectExit, Volley, read_json};
+use crate::common::{self, Dir, ExpectExit, Volley, read_json};
 use crate::hostile::{name, reasons, run};
 use crate::servers::serve_on_own_thread;
 
@@ -140,13 +140,9 @@ fn server() -> (SocketAddr, oneshot::Sender<()>) {
     (addr, tx)
 }
 
+/// A streaming call's row (`sent:`, `first:`, `msg:NAME`).
 fn row<'a>(r: &'a serde_json::Value, n: &str) -> &'a serde_json::Value {
-    r["streams"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["name"] == n)
-        .unwrap_or_else(|| panic!("no stream row {n} in {r}"))
+    common::row(r, "streams", n)
 }
 
 /// Ping-pong and pipelined echoes: every message sent is answered, each
@@ -225,13 +221,7 @@ async fn ping_pong_answers_are_their_messages() {
          [request.check]\njson = {{ \"/n\" = 1 }}\n"
     );
     let file = dir.write("s.toml", &text);
-    let json = dir.path("r.json");
-    Volley::run(&file)
-        .json(&json)
-        .output_async()
-        .await
-        .expect_exit(0);
-    let r = read_json(&json);
+    let r = common::run_ok(&file).await;
     assert_eq!(name(&r, "json")["failures"], 0, "{r}");
     assert_eq!(row(&r, "msg:json")["requests"], 15);
     // Four pauses of 5 ms between five messages.
@@ -327,13 +317,7 @@ async fn the_prediction_servers_websocket_answers_every_text() {
          [flow.step.stream]\nmessages = 40\n"
     );
     let file = dir.write("s.toml", &text);
-    let json = dir.path("r.json");
-    Volley::run(&file)
-        .json(&json)
-        .output_async()
-        .await
-        .expect_exit(0);
-    let r = read_json(&json);
+    let r = common::run_ok(&file).await;
     for n in ["pong", "pipe"] {
         assert_eq!(name(&r, n)["requests"], 3, "{n}: {r}");
         assert_eq!(name(&r, n)["failures"], 0, "{n}: {r}");
@@ -389,13 +373,7 @@ fn two_workers_merge_websocket_and_event_stream_rows() {
 #[tokio::test(flavor = "multi_thread")]
 async fn wss_upgrades_over_tls_beside_an_event_stream_over_h2() {
     let dir = Dir::new();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    let cert_path = dir.write("cert.pem", &cert.pem());
-    let key_path = dir.write("key.pem", &key.serialize_pem());
+    let (cert_path, key_path) = common::self_signed(&dir);
     let config = predict::tls::server_config(&cert_path, &key_path).unwrap();
     let server = crate::servers::predict_rest(Some(tokio_rustls::TlsAcceptor::from(config))).await;
     let port = server.addr.port();
@@ -410,13 +388,7 @@ async fn wss_upgrades_over_tls_beside_an_event_stream_over_h2() {
          [flow.step.check]\njson = {{ \"/label\" = \"sports\" }}\n"
     );
     let file = dir.write("s.toml", &text);
-    let json = dir.path("r.json");
-    Volley::run(&file)
-        .json(&json)
-        .output_async()
-        .await
-        .expect_exit(0);
-    let r = read_json(&json);
+    let r = common::run_ok(&file).await;
     for n in ["wss", "sse"] {
         assert_eq!(name(&r, n)["requests"], 2, "{n}: {r}");
         assert_eq!(name(&r, n)["failures"], 0, "{n}: {r}");
