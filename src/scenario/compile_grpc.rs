@@ -483,6 +483,40 @@ fn compile_schema(
     Ok(Schema::Protos(compiler.descriptor_pool()))
 }
 
+/// A stream's count of messages, answers or events (`key`), 1 to
+/// [`limits::MAX_STREAM_MESSAGES`](super::limits::MAX_STREAM_MESSAGES).
+pub(super) fn stream_count(
+    cx: &Ctx<'_>,
+    v: Option<&S<toml::Value>>,
+    key: &str,
+) -> Result<Option<u64>, ScenarioError> {
+    use super::limits;
+    v.map(|v| {
+        cx.whole(
+            v,
+            key,
+            &format!("from 1 to {}", limits::MAX_STREAM_MESSAGES),
+            limits::stream_messages,
+        )
+    })
+    .transpose()
+}
+
+/// A stream's `duration`, 1 ms to 1 h.
+pub(super) fn stream_duration(
+    cx: &Ctx<'_>,
+    v: Option<&S<String>>,
+) -> Result<Option<std::time::Duration>, ScenarioError> {
+    v.map(|v| {
+        cx.bound(
+            v.span(),
+            "duration",
+            super::limits::stream_duration(cx.duration(v, "duration")?),
+        )
+    })
+    .transpose()
+}
+
 /// A stream's `check`: on "each" message (true, the default) or the
 /// "last" one.
 pub(super) fn check_each(cx: &Ctx<'_>, check: Option<&S<String>>) -> Result<bool, ScenarioError> {
@@ -507,15 +541,7 @@ pub(super) fn compile_stream(
     listed: usize,
 ) -> Result<StreamSpec, ScenarioError> {
     use super::limits;
-    let messages = match &s.messages {
-        Some(v) => Some(cx.whole(
-            v,
-            "messages",
-            &format!("from 1 to {}", limits::MAX_STREAM_MESSAGES),
-            limits::stream_messages,
-        )?),
-        None => None,
-    };
+    let messages = stream_count(cx, s.messages.as_ref(), "messages")?;
     let interval = match &s.interval {
         Some(v) => cx.bound(
             v.span(),
@@ -524,23 +550,8 @@ pub(super) fn compile_stream(
         )?,
         None => std::time::Duration::ZERO,
     };
-    let duration = match &s.duration {
-        Some(v) => Some(cx.bound(
-            v.span(),
-            "duration",
-            limits::stream_duration(cx.duration(v, "duration")?),
-        )?),
-        None => None,
-    };
-    let answers = match &s.answers {
-        Some(v) => Some(cx.whole(
-            v,
-            "answers",
-            &format!("from 1 to {}", limits::MAX_STREAM_MESSAGES),
-            limits::stream_messages,
-        )?),
-        None => None,
-    };
+    let duration = stream_duration(cx, s.duration.as_ref())?;
+    let answers = stream_count(cx, s.answers.as_ref(), "answers")?;
     let check_each = check_each(cx, s.check.as_ref())?;
     Ok(StreamSpec {
         // Without a count, as many as the duration allows; without either,

@@ -3,7 +3,7 @@
 use std::ops::Range;
 
 use super::coding::{ACCEPT_ALL, Coding};
-use super::compile_grpc::check_each;
+use super::compile_grpc::{check_each, stream_count, stream_duration};
 use super::compile_request::OneRequest;
 use super::compile_target::{check_base_url, tls_spec};
 use super::context::Ctx;
@@ -318,23 +318,8 @@ pub(super) fn compile_http(
 
 /// `[request.sse]`, each value within its bounds.
 fn compile_sse(cx: &Ctx<'_>, s: &file::Sse) -> Result<SseSpec, ScenarioError> {
-    let events = match &s.events {
-        Some(v) => Some(cx.whole(
-            v,
-            "events",
-            &format!("from 1 to {}", limits::MAX_STREAM_MESSAGES),
-            limits::stream_messages,
-        )?),
-        None => None,
-    };
-    let duration = match &s.duration {
-        Some(v) => Some(cx.bound(
-            v.span(),
-            "duration",
-            limits::stream_duration(cx.duration(v, "duration")?),
-        )?),
-        None => None,
-    };
+    let events = stream_count(cx, s.events.as_ref(), "events")?;
+    let duration = stream_duration(cx, s.duration.as_ref())?;
     let until = match &s.until {
         Some(v) => {
             let u = cx.env(v)?;
