@@ -39,6 +39,12 @@ use crate::stats::{Failure, FailureKind, Recorder, Sample, StatId};
 /// The reason of a connection that ended without a close frame.
 const ABRUPT: &str = "closed with 1006: the connection ended without a close frame";
 
+/// The socket's read buffer.
+const READ_BUFFER: usize = 16 * 1024;
+
+/// Messages written back to back before a flush.
+const FLUSH_EVERY: usize = 64;
+
 /// How long a call waits for the server's answer to its close.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
@@ -226,7 +232,12 @@ impl Requests {
             wire: wire.clone(),
         };
         let limit = ws.http.max_body;
+        // tungstenite zeroes its read buffer's spare room before each read:
+        // its 128 KiB default cost more than the rest of a ping-pong's
+        // message (bench/run-streams). Messages larger than this still
+        // arrive whole, over several reads.
         let config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER)
             .max_message_size(Some(limit))
             .max_frame_size(Some(limit));
         let (socket, response) =
@@ -256,7 +267,8 @@ impl Requests {
         let mut unanswered: VecDeque<Instant> = VecDeque::new();
         let mut last_answer: Option<Instant> = None;
         let (mut sent_n, mut answers_n) = (0u64, 0u64);
-        let mut unflushed = false;
+        // Messages written to the socket's buffer and not flushed yet.
+        let mut unflushed = 0usize;
         let mut last: Option<Vec<u8>> = None;
         let keep_last =
             (spec.check.needs_body() && !st.check_each) || capture::needs_body(&spec.captures);
@@ -275,7 +287,7 @@ impl Requests {
             let over = until.is_some_and(|u| now >= u);
             let done = match st.answers {
                 Some(n) => answers_n >= n || (over && !sends),
-                None if sends => !sending && answers_n >= sent_n && !unflushed,
+                None if sends => !sending && answers_n >= sent_n && unflushed == 0,
                 None => over,
             };
             if done {
@@ -283,8 +295,11 @@ impl Requests {
             }
             let may_send = sending && !awaiting;
             let is_due = now >= due;
-            let flush = unflushed;
-            let send_now = may_send && is_due;
+            // Messages due back to back go out in one write (as the gRPC
+            // stream's queue of 64 does); a flush follows once none is due
+            // now, or after FLUSH_EVERY of them, so none waits on the next.
+            let send_now = may_send && is_due && unflushed < FLUSH_EVERY;
+            let flush = unflushed > 0 && !send_now;
             tokio::select! {
                 biased;
                 m = rx.next() => match m {
@@ -320,23 +335,17 @@ impl Requests {
                     None => return fail(Failure::new(FailureKind::Close, ABRUPT)),
                 },
                 r = std::future::poll_fn(|cx| {
-                    if flush
-                        && let Poll::Ready(r) = Pin::new(&mut tx).poll_flush(cx)
-                    {
-                        return Poll::Ready(Writer::Flushed(r));
+                    if send_now {
+                        Pin::new(&mut tx).poll_ready(cx).map(Writer::Ready)
+                    } else {
+                        Pin::new(&mut tx).poll_flush(cx).map(Writer::Flushed)
                     }
-                    if send_now
-                        && let Poll::Ready(r) = Pin::new(&mut tx).poll_ready(cx)
-                    {
-                        return Poll::Ready(Writer::Ready(r));
-                    }
-                    Poll::Pending
                 }), if flush || send_now => match r {
                     Writer::Flushed(r) => {
                         if let Err(e) = r {
                             return fail(ws_failure(e));
                         }
-                        unflushed = false;
+                        unflushed = 0;
                     }
                     Writer::Ready(Err(e)) => return fail(ws_failure(e)),
                     Writer::Ready(Ok(())) => {
@@ -358,7 +367,7 @@ impl Requests {
                         if let Err(e) = Pin::new(&mut tx).start_send(msg) {
                             return fail(ws_failure(e));
                         }
-                        unflushed = true;
+                        unflushed += 1;
                         sent_n += 1;
                         call.rec.record(Sample {
                             first_byte: None,
