@@ -40,6 +40,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// What to do on each connection.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -79,6 +80,11 @@ struct Cli {
     /// the whole window in one write.
     #[arg(long)]
     flush_each: bool,
+    /// WebSocket: tungstenite's read buffer, in bytes (default: its own
+    /// default, 128 KiB, which volley uses too). tungstenite zeroes the
+    /// buffer's spare room, up to this size, before every read.
+    #[arg(long)]
+    read_buffer: Option<usize>,
     /// sse: events asked for per request (`/sse?n=N`).
     #[arg(long, default_value_t = 1000)]
     events: u64,
@@ -153,9 +159,13 @@ async fn run(cli: Cli) -> Result<()> {
             tokio::spawn(conn);
             h1s.push(sender);
         } else {
+            let mut config = WebSocketConfig::default();
+            if let Some(size) = cli.read_buffer {
+                config = config.read_buffer_size(size.max(1));
+            }
             let (ws, _) = tokio::time::timeout_at(
                 limit.into(),
-                tokio_tungstenite::client_async(url.as_str(), tcp),
+                tokio_tungstenite::client_async_with_config(url.as_str(), tcp, Some(config)),
             )
             .await
             .context("WebSocket handshake: timed out")?
