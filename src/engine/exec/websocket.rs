@@ -265,6 +265,21 @@ impl Requests {
         let mut sending = true;
         let mut awaiting = false;
         let mut unanswered: VecDeque<Instant> = VecDeque::new();
+        // The messages without placeholders, made once: sending one is a
+        // reference count, not a render.
+        let fixed: Vec<Option<Message>> = ws
+            .messages
+            .iter()
+            .map(|t| {
+                t.as_static().map(|s| {
+                    if ws.binary {
+                        Message::Binary(bytes::Bytes::copy_from_slice(s.as_bytes()))
+                    } else {
+                        Message::Text(s.to_owned().into())
+                    }
+                })
+            })
+            .collect();
         let mut last_answer: Option<Instant> = None;
         let (mut sent_n, mut answers_n) = (0u64, 0u64);
         // Messages written to the socket's buffer and not flushed yet.
@@ -274,7 +289,7 @@ impl Requests {
             (spec.check.needs_body() && !st.check_each) || capture::needs_body(&spec.captures);
         // How the exchange ended: None while it goes on.
         let mut closed_by_server: Option<Option<CloseFrame>> = None;
-        loop {
+        'exchange: loop {
             let now = Instant::now();
             if sending && (limit.is_some_and(|l| sent_n >= l) || until.is_some_and(|u| now >= u)) {
                 sending = false;
@@ -302,37 +317,58 @@ impl Requests {
             let flush = unflushed > 0 && !send_now;
             tokio::select! {
                 biased;
-                m = rx.next() => match m {
-                    Some(Ok(Message::Text(t))) => {
-                        let at = Instant::now();
-                        if let Err(f) = self.answer(spec, &call, t.as_bytes(), at, &mut Answers {
-                            n: &mut answers_n, unanswered: &mut unanswered, last_answer: &mut last_answer,
-                            first_row, msg_row, opened,
-                        }) {
-                            return fail(f);
+                m = rx.next() => {
+                    // The answers already read with this one arrived with it:
+                    // taken in turn, on one clock reading, with no turn of
+                    // the loop between.
+                    let at = Instant::now();
+                    let mut m = m;
+                    loop {
+                        let payload = match &m {
+                            Some(Ok(Message::Text(t))) => Some(t.as_bytes()),
+                            Some(Ok(Message::Binary(b))) => Some(&b[..]),
+                            // Answered by tungstenite; nothing to count.
+                            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => None,
+                            Some(Ok(Message::Close(frame))) => {
+                                closed_by_server = Some(frame.clone());
+                                break 'exchange;
+                            }
+                            Some(Err(_)) | None => {
+                                let f = match m {
+                                    Some(Err(e)) => ws_failure(e),
+                                    _ => Failure::new(FailureKind::Close, ABRUPT),
+                                };
+                                return fail(f);
+                            }
+                        };
+                        if let Some(p) = payload {
+                            let mut a = Answers {
+                                n: &mut answers_n,
+                                unanswered: &mut unanswered,
+                                last_answer: &mut last_answer,
+                                first_row,
+                                msg_row,
+                                opened,
+                            };
+                            if let Err(f) = self.answer(spec, &call, p, at, &mut a) {
+                                return fail(f);
+                            }
+                            if keep_last {
+                                last = Some(p.to_vec());
+                            }
+                            if awaiting {
+                                awaiting = false;
+                                due = at + st.interval;
+                            }
+                            if st.answers.is_some_and(|n| answers_n >= n) {
+                                break;
+                            }
                         }
-                        if keep_last { last = Some(t.as_bytes().to_vec()); }
-                        if awaiting { awaiting = false; due = at + st.interval; }
-                    }
-                    Some(Ok(Message::Binary(b))) => {
-                        let at = Instant::now();
-                        if let Err(f) = self.answer(spec, &call, &b, at, &mut Answers {
-                            n: &mut answers_n, unanswered: &mut unanswered, last_answer: &mut last_answer,
-                            first_row, msg_row, opened,
-                        }) {
-                            return fail(f);
+                        match std::future::poll_fn(|cx| Poll::Ready(rx.poll_next_unpin(cx))).await {
+                            Poll::Ready(next) => m = next,
+                            Poll::Pending => break,
                         }
-                        if keep_last { last = Some(b.to_vec()); }
-                        if awaiting { awaiting = false; due = at + st.interval; }
                     }
-                    // Answered by tungstenite; nothing to count.
-                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
-                    Some(Ok(Message::Close(frame))) => {
-                        closed_by_server = Some(frame);
-                        break;
-                    }
-                    Some(Err(e)) => return fail(ws_failure(e)),
-                    None => return fail(Failure::new(FailureKind::Close, ABRUPT)),
                 },
                 r = std::future::poll_fn(|cx| {
                     if send_now {
@@ -349,36 +385,64 @@ impl Requests {
                     }
                     Writer::Ready(Err(e)) => return fail(ws_failure(e)),
                     Writer::Ready(Ok(())) => {
+                        // A burst: every message due now goes while the
+                        // socket takes it without waiting, up to
+                        // FLUSH_EVERY, timed by one clock read and with no
+                        // turn of the loop (and no read attempt) between.
                         let at = Instant::now();
-                        if sent_n > 0 {
-                            // Each message picks its own data rows.
-                            for p in user.picked.iter_mut() {
-                                *p = None;
+                        loop {
+                            let k = usize::try_from(sent_n).unwrap_or(0) % ws.messages.len().max(1);
+                            let msg = match fixed.get(k) {
+                                Some(Some(m)) => m.clone(),
+                                _ => {
+                                    if sent_n > 0 {
+                                        // Each message picks its own data rows.
+                                        for p in user.picked.iter_mut() {
+                                            *p = None;
+                                        }
+                                    }
+                                    let mut text = String::new();
+                                    if let Some(t) = ws.messages.get(k) {
+                                        let mut ctx = user.render_ctx(&self.scenario.data);
+                                        t.render(&mut ctx, &mut text);
+                                    }
+                                    if ws.binary { Message::Binary(text.into_bytes().into()) } else { Message::Text(text.into()) }
+                                }
+                            };
+                            let size = msg.len() as u64;
+                            if let Err(e) = Pin::new(&mut tx).start_send(msg) {
+                                return fail(ws_failure(e));
+                            }
+                            unflushed += 1;
+                            sent_n += 1;
+                            call.rec.record(Sample {
+                                first_byte: None,
+                                name: sent_row,
+                                micros: micros(due, at),
+                                bytes_sent: size,
+                                bytes_received: 0,
+                                failure: None,
+                            });
+                            unanswered.push_back(at);
+                            if st.ping_pong {
+                                awaiting = true;
+                                break;
+                            }
+                            due = at + st.interval;
+                            let more = at >= due
+                                && unflushed < FLUSH_EVERY
+                                && limit.is_none_or(|l| sent_n < l)
+                                && until.is_none_or(|u| at < u);
+                            if !more {
+                                break;
+                            }
+                            let ready = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut tx).poll_ready(cx))).await;
+                            match ready {
+                                Poll::Ready(Ok(())) => {}
+                                Poll::Ready(Err(e)) => return fail(ws_failure(e)),
+                                Poll::Pending => break,
                             }
                         }
-                        let k = usize::try_from(sent_n).unwrap_or(0) % ws.messages.len().max(1);
-                        let mut text = String::new();
-                        if let Some(t) = ws.messages.get(k) {
-                            let mut ctx = user.render_ctx(&self.scenario.data);
-                            t.render(&mut ctx, &mut text);
-                        }
-                        let size = text.len() as u64;
-                        let msg = if ws.binary { Message::Binary(text.into_bytes().into()) } else { Message::Text(text.into()) };
-                        if let Err(e) = Pin::new(&mut tx).start_send(msg) {
-                            return fail(ws_failure(e));
-                        }
-                        unflushed += 1;
-                        sent_n += 1;
-                        call.rec.record(Sample {
-                            first_byte: None,
-                            name: sent_row,
-                            micros: micros(due, at),
-                            bytes_sent: size,
-                            bytes_received: 0,
-                            failure: None,
-                        });
-                        unanswered.push_back(at);
-                        if st.ping_pong { awaiting = true; } else { due = at + st.interval; }
                     }
                 },
                 () = tokio::time::sleep_until(until.map_or(due, |u| u.min(due)).into()), if may_send && !is_due => {},
