@@ -377,7 +377,7 @@ fn check_value(name: &str, value: &str) -> Result<(), Failed> {
 }
 
 /// The `Authorization` value when templates make it, rendered into `out`.
-fn render_auth(h: &HttpSpec, ctx: &mut RenderCtx<'_>, out: &mut String) -> Result<(), Failed> {
+pub fn render_auth(h: &HttpSpec, ctx: &mut RenderCtx<'_>, out: &mut String) -> Result<(), Failed> {
     out.clear();
     match &h.auth {
         Some(Auth::Basic { user, password }) => {

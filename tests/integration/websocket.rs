@@ -32,7 +32,11 @@ async fn serve_one(tcp: tokio::net::TcpStream) {
     let mut path = String::new();
     let accepted = tokio_tungstenite::accept_hdr_async(tcp, |req: &Request, resp: Response| {
         path = req.uri().path().to_owned();
-        if path == "/refuse" {
+        let bearer = req
+            .headers()
+            .get("authorization")
+            .is_some_and(|v| v == "Bearer t0k");
+        if path == "/refuse" || (path == "/auth-echo" && !bearer) {
             let mut e = ErrorResponse::new(Some("no upgrade for you".into()));
             *e.status_mut() = http::StatusCode::FORBIDDEN;
             return Err(e);
@@ -208,14 +212,15 @@ async fn every_message_and_answer_is_counted_in_ping_pong_and_pipelined() {
 }
 
 /// A ping-pong whose every answer passes its check, against the same
-/// echo: the messages' JSON is rendered valid and each answer is its own.
+/// echo (which wants the request's bearer token on its upgrade): the
+/// messages' JSON is rendered valid and each answer is its own.
 #[tokio::test(flavor = "multi_thread")]
 async fn ping_pong_answers_are_their_messages() {
     let (addr, _stop) = server();
     let dir = Dir::new();
     let text = format!(
         "[load]\nusers = 1\nrequests = 3\n\
-         [[request]]\nname = \"json\"\nurl = \"ws://{addr}/echo\"\n\
+         [[request]]\nname = \"json\"\nurl = \"ws://{addr}/auth-echo\"\nauth = {{ bearer = \"t0k\" }}\n\
          message = {{ text = \"say \\\"{{{{ int(1, 3) }}}}\\\"\", n = 1 }}\n\
          [request.stream]\nmessages = 5\nping_pong = true\ninterval = \"5ms\"\n\
          [request.check]\njson = {{ \"/n\" = 1 }}\n"

@@ -33,7 +33,7 @@ use crate::client::h2conn::Wire;
 use crate::client::http::HttpTarget;
 use crate::engine::capture;
 use crate::engine::http_request;
-use crate::scenario::{RequestSpec, WsSpec};
+use crate::scenario::{Auth, RequestSpec, WsSpec};
 use crate::stats::{Failure, FailureKind, Recorder, Sample, StatId};
 
 /// The reason of a connection that ended without a close frame.
@@ -218,6 +218,26 @@ impl Requests {
                     }
                 }
             }
+            // `[http] auth` or the URL's credentials, as an HTTP request
+            // sends them (Basic, Bearer; Digest answers a challenge, which
+            // an upgrade does not get).
+            if !req.headers().contains_key(http::header::AUTHORIZATION)
+                && matches!(ws.http.auth, Some(Auth::Basic { .. } | Auth::Bearer(_)))
+            {
+                value.clear();
+                http_request::render_auth(&ws.http, &mut ctx, &mut value)?;
+                match http::HeaderValue::from_str(&value) {
+                    Ok(v) => {
+                        req.headers_mut().insert(http::header::AUTHORIZATION, v);
+                    }
+                    Err(e) => {
+                        return fail(
+                            Failure::new(FailureKind::Request, "cannot build the request")
+                                .with_detail(format!("authorization: {e}")),
+                        );
+                    }
+                }
+            }
             if !req.headers().contains_key(http::header::USER_AGENT) {
                 req.headers_mut().insert(
                     http::header::USER_AGENT,
@@ -294,8 +314,6 @@ impl Requests {
             if sending && (limit.is_some_and(|l| sent_n >= l) || until.is_some_and(|u| now >= u)) {
                 sending = false;
             }
-            // The call is over when sending is, and every message has its
-            // answer (or as many answers as asked for came).
             // The call is over when as many answers as asked for came;
             // else, once sending is over, when every message has its answer
             // (a call that sends nothing listens for its duration).
