@@ -81,8 +81,10 @@ async fn compare_flags_a_slower_target_and_passes_a_repeat_and_an_improvement() 
             assert!(stderr.contains("regression: work: "), "{stderr}");
             break;
         }
+        // Either direction may come out inconclusive on a noisy machine
+        // (never the wrong way, checked above and here): measured again.
         assert!(
-            round < 2 && verdict(&slower, "work") == "inconclusive",
+            round < 2 && verdict(&faster, "work") != "regression",
             "5 → 6 ms: {slower}\n6 → 5 ms: {faster}"
         );
     }
