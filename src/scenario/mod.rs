@@ -10,6 +10,7 @@
 //! ([`grpc_message`]), content codings ([`coding`]), proxy URLs
 //! ([`proxy_url`]).
 
+pub mod access_log;
 pub mod coding;
 pub mod compile;
 mod compile_data;
