@@ -119,24 +119,6 @@ enum Clock {
 #[derive(Clone, Debug)]
 struct Schedule(Vec<Duration>);
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("{s:?}: give a unit, us, ms, s or m"))?;
-    let (number, unit) = s.split_at(split);
-    let n: f64 = number
-        .parse()
-        .map_err(|_| format!("{s:?}: not a number followed by a unit"))?;
-    let secs = match unit {
-        "us" => n / 1e6,
-        "ms" => n / 1e3,
-        "s" => n,
-        "m" => n * 60.0,
-        _ => return Err(format!("{s:?}: unknown unit {unit:?}; use us, ms, s or m")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
-}
-
 fn parse_schedule(s: &str) -> Result<Schedule, String> {
     if let Some(d) = s.strip_prefix("fixed:") {
         return Ok(Schedule(vec![parse_duration(d)?]));
@@ -312,6 +294,10 @@ async fn answer(
     );
     Ok(response)
 }
+
+#[path = "shared/args.rs"]
+mod args;
+use args::parse_duration;
 
 fn main() -> Result<()> {
     let cli = Cli::parse();

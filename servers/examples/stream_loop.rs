@@ -94,25 +94,12 @@ struct Cli {
     threads: Option<usize>,
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("{s:?}: give a unit, ms, s or m"))?;
-    let (number, unit) = s.split_at(split);
-    let n: f64 = number
-        .parse()
-        .map_err(|_| format!("{s:?}: not a number followed by ms, s or m"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        _ => return Err(format!("{s:?}: unknown unit {unit:?}; use ms, s or m")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
-}
-
 /// How long past `--duration` a task may take to finish its round and close.
 const GRACE: Duration = Duration::from_secs(10);
+
+#[path = "shared/args.rs"]
+mod args;
+use args::parse_duration;
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
