@@ -10,7 +10,6 @@
 //! ([`grpc_message`]), content codings ([`coding`]), proxy URLs
 //! ([`proxy_url`]).
 
-pub mod access_log;
 pub mod coding;
 pub mod compile;
 mod compile_data;
@@ -34,6 +33,7 @@ pub mod options;
 #[cfg(test)]
 mod proptests;
 pub mod proxy_url;
+pub mod replay;
 pub mod template;
 pub mod units;
 mod variables;

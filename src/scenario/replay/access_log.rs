@@ -198,7 +198,7 @@ pub fn parse_line(line: &str) -> Result<LogLine<'_>, LineError> {
 
 /// `$time_local`, `10/Oct/2000:13:55:36 -0700`, as microseconds since the
 /// Unix epoch.
-fn time_local(s: &str) -> Option<i64> {
+pub(super) fn time_local(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if b.len() != 26 || b[2] != b'/' || b[6] != b'/' || b[11] != b':' || b[20] != b' ' {
         return None;
@@ -245,6 +245,62 @@ fn time_local(s: &str) -> Option<i64> {
     let oh = i8::try_from(num(22..24)?).ok()?;
     let om = i8::try_from(num(24..26)?).ok()?;
     let offset = UtcOffset::from_hms(sign * oh, sign * om, 0).ok()?;
+    let t = PrimitiveDateTime::new(date, clock).assume_offset(offset);
+    t.unix_timestamp().checked_mul(1_000_000)
+}
+
+/// `$time_iso8601`, `2000-10-10T13:55:36-07:00` (or `+00:00`, or `Z`), as
+/// microseconds since the Unix epoch.
+pub(super) fn time_iso8601(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let d = b.get(r)?;
+        if !d.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        Some(d.iter().fold(0u32, |n, &x| n * 10 + u32::from(x - b'0')))
+    };
+    let month = Month::try_from(u8::try_from(num(5..7)?).ok()?).ok()?;
+    let date = Date::from_calendar_date(
+        i32::try_from(num(0..4)?).ok()?,
+        month,
+        u8::try_from(num(8..10)?).ok()?,
+    )
+    .ok()?;
+    let clock = Time::from_hms(
+        u8::try_from(num(11..13)?).ok()?,
+        u8::try_from(num(14..16)?).ok()?,
+        u8::try_from(num(17..19)?).ok()?,
+    )
+    .ok()?;
+    // Fractions of a second, if any, are dropped (nginx writes none).
+    let mut rest = &s[19..];
+    if let Some(f) = rest.strip_prefix('.') {
+        let digits = f.bytes().take_while(u8::is_ascii_digit).count();
+        rest = &f[digits..];
+    }
+    let offset = match rest.as_bytes() {
+        b"Z" => UtcOffset::UTC,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let two = |a: u8, c: u8| -> Option<i8> {
+                (a.is_ascii_digit() && c.is_ascii_digit())
+                    .then(|| i8::try_from((a - b'0') * 10 + (c - b'0')).ok())
+                    .flatten()
+            };
+            let k: i8 = if *sign == b'+' { 1 } else { -1 };
+            UtcOffset::from_hms(k * two(*h1, *h2)?, k * two(*m1, *m2)?, 0).ok()?
+        }
+        _ => return None,
+    };
     let t = PrimitiveDateTime::new(date, clock).assume_offset(offset);
     t.unix_timestamp().checked_mul(1_000_000)
 }
