@@ -18,7 +18,7 @@ use crate::scenario::{LoadModel, LoadSpec, Think};
 /// parser and prints its message after its own "invalid value 'V' for
 /// '--flag <N>'", so these need not be turned into text first.
 #[derive(Debug, thiserror::Error)]
-enum ValueError {
+pub(super) enum ValueError {
     #[error(transparent)]
     Duration(#[from] DurationError),
     #[error(transparent)]
@@ -80,7 +80,7 @@ fn spawn_rate(s: &str) -> Result<f64, ValueError> {
 }
 
 /// "Name: value", for -H/--header.
-fn header(s: &str) -> Result<(String, String), ValueError> {
+pub(super) fn header(s: &str) -> Result<(String, String), ValueError> {
     let (k, v) = s
         .split_once(':')
         .ok_or_else(|| ValueError::HeaderWithoutColon(s.to_owned()))?;
@@ -99,7 +99,7 @@ fn method(s: &str) -> Result<http::Method, ValueError> {
 }
 
 /// What to run, and the load flags; each flag overrides the file.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Load (overrides the scenario file)")]
 pub struct LoadArgs {
     /// A scenario file (TOML; see docs/scenario.md), or an http(s) URL for

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod outputs;
 pub mod panics;
 pub mod reflected;
+pub mod replay;
 pub mod report;
 pub mod run;
 pub mod signals;
@@ -101,6 +102,11 @@ pub enum Command {
     /// open-model probes up a ladder, then bisection, each judged on its
     /// whole length (`--slo 'p99<20ms'`). See docs/capacity.md.
     Capacity(Box<capacity::CapacityArgs>),
+    /// Send recorded traffic again at its own times: access logs, HAR
+    /// files or volley's JSON lines, against --target (faster or slower
+    /// with --speed), sessions kept in order; the report sets the target's
+    /// statuses against the sources'. See docs/replay.md.
+    Replay(Box<replay::ReplayArgs>),
     /// Validate a scenario file without sending anything.
     Check(check::CheckArgs),
     /// See volley work: the prediction servers (REST and gRPC) in this
@@ -128,6 +134,7 @@ pub fn main(cli: Cli) -> i32 {
         Command::Master(args) => master::master(*args),
         Command::Worker(args) => worker::worker(*args),
         Command::Capacity(args) => capacity::capacity(*args),
+        Command::Replay(args) => replay::replay(*args),
         Command::Check(args) => check::check(args),
         Command::Report(args) => report::report(*args),
         Command::Compare(args) => compare::compare(*args),

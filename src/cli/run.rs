@@ -167,6 +167,11 @@ pub fn prepare_compiled(
         .apply(scenario.load.clone())
         .map_err(Exit::cannot_start)?;
     check_records(&scenario, &spec).map_err(Exit::cannot_start)?;
+    if scenario.replay.is_some() && !matches!(spec.model, LoadModel::Open { .. }) {
+        return Err(Exit::cannot_start(anyhow::anyhow!(
+            "a replay sends its sources' requests at their times: --users (the closed model) does not apply"
+        )));
+    }
     let mut thresholds = Vec::new();
     let given = scenario
         .thresholds
@@ -457,6 +462,13 @@ pub fn report_of(p: &Prepared, outcome: Outcome, started: SystemTime) -> RunRepo
         aborted: outcome.aborted,
         stats: outcome.stats,
     };
+    // A replay says first what of its sources went, and where the target
+    // answered otherwise than the sources' server.
+    if let Some(r) = &p.scenario.replay {
+        let mut notes = crate::report::replay::notes(r, &report.stats);
+        notes.append(&mut report.notes);
+        report.notes = notes;
+    }
     // A panic nobody caught (the master, merging, a connection) breaks the
     // run: its numbers may be incomplete.
     if let Some(panic) = super::panics::uncaught() {

@@ -235,9 +235,13 @@ fn basic(user: &str, password: &str) -> String {
 }
 
 fn push_header(buf: &mut Vec<u8>, name: &str, value: &str) {
+    push_header_bytes(buf, name, value.as_bytes());
+}
+
+fn push_header_bytes(buf: &mut Vec<u8>, name: &str, value: &[u8]) {
     buf.extend_from_slice(name.as_bytes());
     buf.extend_from_slice(b": ");
-    buf.extend_from_slice(value.as_bytes());
+    buf.extend_from_slice(value);
     buf.extend_from_slice(b"\r\n");
 }
 
@@ -310,6 +314,27 @@ pub struct HttpRequest<'a> {
     pub h: &'a HttpSpec,
     pub fixed: &'a FixedHttp,
     pub keep: Keep<'a>,
+    /// The path, headers and body given for this one request (a replayed
+    /// one), in place of the scenario's.
+    pub given: Option<Given<'a>>,
+}
+
+/// What a replayed request brings of its own: its path, its headers (they
+/// replace the scenario's of the same name, defaults included) and its
+/// body; and the status the source's server answered it with, which the
+/// answer is set against.
+#[derive(Clone, Copy)]
+pub struct Given<'a> {
+    pub path: &'a str,
+    pub headers: &'a [(HeaderName, HeaderValue)],
+    pub body: &'a Bytes,
+    pub expect: Option<u16>,
+}
+
+impl Given<'_> {
+    fn has(&self, name: &HeaderName) -> bool {
+        self.headers.iter().any(|(n, _)| n == name)
+    }
 }
 
 /// Renders and sends one request over `conn`; returns the bytes sent and
@@ -324,11 +349,16 @@ pub async fn send(
     scratch: Scratch<'_>,
     sent_now: &mut u64,
 ) -> Result<Answered, Failed> {
-    let HttpRequest { h, fixed, keep } = req;
+    let HttpRequest {
+        h,
+        fixed,
+        keep,
+        given,
+    } = req;
     match conn {
         HttpConn::H1(c) => {
             let buf = c.request_buf();
-            encode_h1(h, fixed, route, ctx, scratch, buf)?;
+            encode_h1(h, fixed, given, route, ctx, scratch, buf)?;
             let sent = buf.len() as u64;
             *sent_now = sent;
             let answer = c
@@ -338,7 +368,7 @@ pub async fn send(
             Ok(Answered { sent, answer })
         }
         HttpConn::H2(c) => {
-            let (req, sent) = build_h2(h, fixed, route, ctx, scratch)?;
+            let (req, sent) = build_h2(h, fixed, given, route, ctx, scratch)?;
             *sent_now = sent;
             let answer = send_h2(c, req, keep)
                 .await
@@ -420,6 +450,7 @@ pub fn credentials(h: &HttpSpec, ctx: &mut RenderCtx<'_>) -> Option<(String, Str
 fn encode_h1(
     h: &HttpSpec,
     fixed: &FixedHttp,
+    given: Option<Given<'_>>,
     route: &Route<'_>,
     ctx: &mut RenderCtx<'_>,
     scratch: Scratch<'_>,
@@ -448,11 +479,35 @@ fn encode_h1(
     if let Some(auth) = proxy.and_then(|p| p.auth.as_deref()) {
         push_header(buf, "proxy-authorization", auth);
     }
-    buf.extend_from_slice(if route.home {
-        &fixed.head_h1
-    } else {
-        &fixed.head_h1_other
-    });
+    match given {
+        None => buf.extend_from_slice(if route.home {
+            &fixed.head_h1
+        } else {
+            &fixed.head_h1_other
+        }),
+        Some(g) => {
+            // The request's own headers, then the scenario's it does not
+            // have (written one by one: a replayed request's differ).
+            let statics = if route.home {
+                &fixed.headers
+            } else {
+                &fixed.headers_other
+            };
+            for (name, v) in statics {
+                if !g.has(name) {
+                    push_header_bytes(buf, name.as_str(), v.as_bytes());
+                }
+            }
+            for (name, v) in g.headers {
+                if route.home || !credential(name) {
+                    push_header_bytes(buf, name.as_str(), v.as_bytes());
+                }
+            }
+            if !h.keep_alive {
+                buf.extend_from_slice(b"connection: close\r\n");
+            }
+        }
+    }
     let value = &mut *scratch.b;
     for &i in &fixed.templated_headers {
         if !route.home && credential(&h.headers[i].0) {
@@ -483,6 +538,11 @@ fn encode_h1(
     };
     match (route.body, &fixed.body, &h.body) {
         (false, _, _) => body_at(buf, 0),
+        (true, _, _) if given.is_some() => {
+            let b = given.map_or(&[][..], |g| &g.body[..]);
+            body_at(buf, b.len());
+            buf.extend_from_slice(b);
+        }
         (true, Some(b), _) => {
             body_at(buf, b.len());
             buf.extend_from_slice(b);
@@ -507,6 +567,7 @@ type H2Request = http::Request<Full<Bytes>>;
 fn build_h2(
     h: &HttpSpec,
     fixed: &FixedHttp,
+    given: Option<Given<'_>>,
     route: &Route<'_>,
     ctx: &mut RenderCtx<'_>,
     scratch: Scratch<'_>,
@@ -555,6 +616,19 @@ fn build_h2(
         sent += fixed.static_len_other;
         fixed.headers_other.clone()
     };
+    if let Some(g) = given {
+        for (name, v) in g.headers {
+            if !route.home && credential(name) {
+                continue;
+            }
+            let len = (name.as_str().len() + v.len() + 4) as u64;
+            if let Some(old) = headers.insert(name.clone(), v.clone()) {
+                // Replaced one of the scenario's: counted once.
+                sent = sent.saturating_sub((name.as_str().len() + old.len() + 4) as u64);
+            }
+            sent += len;
+        }
+    }
     let mut add = |headers: &mut http::HeaderMap, name: HeaderName, v: &str| {
         sent += (name.as_str().len() + v.len() + 4) as u64;
         let v = HeaderValue::from_str(v).map_err(|e| request_err(format!("header {name}: {e}")))?;
@@ -584,6 +658,7 @@ fn build_h2(
     }
     let body = match (route.body, &fixed.body, &h.body) {
         (false, _, _) => Bytes::new(),
+        (true, _, _) if given.is_some() => given.map(|g| g.body.clone()).unwrap_or_default(),
         (true, Some(b), _) => b.clone(),
         (true, None, Some(tpl)) => {
             let mut b = String::new();

@@ -15,6 +15,7 @@ mod open;
 pub mod outcome;
 pub mod pacing;
 pub mod records;
+mod replay;
 pub mod share;
 mod timer;
 
@@ -97,6 +98,9 @@ pub enum EngineError {
     TaskPanicked { what: &'static str, panic: String },
     #[error("engine thread panicked")]
     ThreadPanicked,
+    /// The replay's sources could not be read while it ran.
+    #[error("replay: {0}")]
+    Replay(String),
 }
 
 /// A running engine.
@@ -416,10 +420,12 @@ async fn run(
     let driver = {
         let load = plan.load.clone();
         let s = shared.clone();
+        let replayed = plan.scenario.replay.clone();
         shared.spawn("the load driver", async move {
-            match &load.model {
-                LoadModel::Closed { .. } => closed::run(s, load, control).await,
-                LoadModel::Open { .. } => open::run(s, load, control).await,
+            match (&load.model, replayed) {
+                (LoadModel::Open { .. }, Some(r)) => replay::run(s, load, control, r).await,
+                (LoadModel::Closed { .. }, _) => closed::run(s, load, control).await,
+                (LoadModel::Open { .. }, None) => open::run(s, load, control).await,
             }
         })
     };

@@ -86,7 +86,12 @@ pub(super) async fn run(shared: Arc<Shared>, load: LoadSpec, control: watch::Rec
 }
 
 /// An engine's share of the open model's connection pool.
-fn pool_size(shared: &Shared, share: Share, connections: u64, max_in_flight: u64) -> u64 {
+pub(super) fn pool_size(
+    shared: &Shared,
+    share: Share,
+    connections: u64,
+    max_in_flight: u64,
+) -> u64 {
     let records = shared
         .records
         .capacity()
@@ -322,7 +327,7 @@ async fn executor(
         // No select on the stop here: the dispatcher closes the hand-off
         // when it stops (also when it unwinds), and a cancellation future
         // per arrival costs a lock and a registration.
-        let Some(Arrival { intended, free }) = handoff.next(slot).await else {
+        let Some(Arrival { intended, free, .. }) = handoff.next(slot).await else {
             break;
         };
         if stop.is_cancelled() {

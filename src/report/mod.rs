@@ -18,6 +18,7 @@ pub mod junit;
 pub mod merge;
 pub mod metrics_endpoint;
 pub mod prometheus;
+pub mod replay;
 pub mod run_report;
 pub mod summary;
 

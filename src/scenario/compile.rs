@@ -10,6 +10,7 @@ use std::path::Path;
 use super::compile_data::compile_data;
 use super::compile_flow::{collect_vars, compile_flows};
 use super::compile_load::compile_load;
+use super::compile_replay::compile_replay;
 use super::compile_request::compile_request;
 use super::compile_thresholds::compile_thresholds;
 use super::context::Ctx;
@@ -89,13 +90,21 @@ pub fn compile(
         vars: &vars,
         var_index: Some(&var_index),
     };
-    if parsed.requests.is_empty() && parsed.flows.is_empty() {
+    let replayed = compile_replay(&cx, &parsed, file, &scope)?;
+    if replayed.is_none() && parsed.requests.is_empty() && parsed.flows.is_empty() {
         return Err(cx.err(
             whole,
             "the scenario sends nothing: add a [[request]] or a [[flow]]",
         ));
     }
-    let mut requests = Vec::new();
+    let (replay, mut requests) = match replayed {
+        Some((r, requests)) => (Some(r), requests),
+        None => (None, Vec::new()),
+    };
+    let load = match &replay {
+        Some(r) => replay_load(load, r, parsed.load.duration.is_some()),
+        None => load,
+    };
     let mut grpc_pool: Option<Schema> = None;
     for r in &parsed.requests {
         let spec = compile_request(&cx, r, &parsed, &scope, &mut grpc_pool, false)?;
@@ -131,7 +140,59 @@ pub fn compile(
         allow_all_failed: parsed.scenario.allow_all_failed,
         source,
         rows,
+        replay,
     })
+}
+
+/// A replay's load: its requests at their times (the open model's
+/// executors and waiting bound from `[load]`), for as long as the timeline
+/// lasts at its speed, and every pass, unless `[load] duration` cuts it.
+fn replay_load(
+    load: super::LoadSpec,
+    r: &super::replay::Replay,
+    duration_given: bool,
+) -> super::LoadSpec {
+    let (connections, max_in_flight) = match load.model {
+        super::LoadModel::Open {
+            connections,
+            max_in_flight,
+            ..
+        } => (connections, max_in_flight),
+        super::LoadModel::Closed { .. } => {
+            (limits::DEFAULT_CONNECTIONS, limits::DEFAULT_MAX_IN_FLIGHT)
+        }
+    };
+    let n = r.index.requests as f64;
+    let pass = match r.spec.rate {
+        Some(rate) => std::time::Duration::from_secs_f64(n / rate),
+        None => r.index.span.div_f64(r.spec.speed),
+    };
+    let rate = if pass.is_zero() {
+        n
+    } else {
+        n / pass.as_secs_f64()
+    };
+    let all = pass.saturating_mul(r.spec.loops);
+    // The run ends when the last request is answered; the duration only
+    // bounds it (every request's timeout after the last is sent).
+    let bound = all
+        .saturating_add(load.timeout)
+        .saturating_add(std::time::Duration::from_secs(5));
+    super::LoadSpec {
+        model: super::LoadModel::Open {
+            rate,
+            max_in_flight,
+            connections,
+            stages: Vec::new(),
+        },
+        duration: if duration_given {
+            load.duration
+        } else {
+            Some(bound)
+        },
+        requests: None,
+        timeout: load.timeout,
+    }
 }
 
 /// serde's "unknown field `spawn_rat`, expected one of `users`, ..." with

@@ -34,6 +34,68 @@ pub struct File {
     #[serde(default, rename = "flow")]
     #[schemars(with = "Vec<Flow>")]
     pub flows: Vec<S<Flow>>,
+    /// Send recorded traffic at its own times instead of requests
+    /// (docs/replay.md); `[http]` settings apply to it.
+    #[schemars(with = "Option<Replay>")]
+    pub replay: Option<S<Replay>>,
+}
+
+/// `[replay]`: the sources, how they are read, and how they are sent.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Replay {
+    /// Files read in turn (relative to the scenario's folder; `.gz` read
+    /// as it is decompressed).
+    #[schemars(with = "Vec<String>")]
+    pub sources: S<Vec<String>>,
+    /// "combined" (nginx's and Apache's combined and common logs), "json"
+    /// (volley's JSON lines), "har", or an nginx log_format string
+    /// ("$msec \"$request\" $status ..."). Default: by the first file's
+    /// extension (.har, .jsonl/.json), else combined.
+    #[schemars(with = "Option<String>")]
+    pub format: Option<S<String>>,
+    /// The timeline divided by this (2: twice as fast; default 1).
+    #[schemars(with = "Option<f64>")]
+    pub speed: Option<S<f64>>,
+    /// Instead of the timeline, this many requests per second, in order.
+    #[schemars(with = "Option<f64>")]
+    pub rate: Option<S<f64>>,
+    /// Passes over the sources (default 1).
+    #[schemars(with = "Option<u32>")]
+    pub loops: Option<S<u32>>,
+    /// What makes a session: "client" (the log's client address),
+    /// "cookie:NAME", "header:NAME", "session" (JSON lines' field), or
+    /// "none". Default: "session" for JSON lines, else "none".
+    #[schemars(with = "Option<String>")]
+    pub session: Option<S<String>>,
+    /// Only requests these match: "METHOD", "/path-regex" or "METHOD /regex".
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub include: Vec<S<String>>,
+    /// Requests these match are not sent (same forms as include).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub exclude: Vec<S<String>>,
+    /// Headers sent as recorded although dropped by default: cookie,
+    /// authorization, proxy-authorization.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub keep_headers: Vec<S<String>>,
+    /// Naming rules, first match wins: "REGEX=NAME" ($1 for groups).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub names: Vec<S<String>>,
+    /// The body of a log's POST, PUT and PATCH (logs hold no bodies):
+    /// without it (or body_file), they are skipped and counted.
+    #[schemars(with = "Option<String>")]
+    pub body: Option<S<String>>,
+    /// The same, from a file (relative to the scenario's folder).
+    #[schemars(with = "Option<String>")]
+    pub body_file: Option<S<String>>,
+    /// "log" (default): a status other than the source's fails the
+    /// request; "any": any answer passes.
+    #[schemars(with = "Option<String>")]
+    pub statuses: Option<S<String>>,
 }
 
 /// A journey: `[[flow]]` with its `[[flow.step]]`s.
@@ -268,7 +330,7 @@ pub struct Data {
     pub pick: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Request {
     /// Required, except on a flow's think step.

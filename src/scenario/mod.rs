@@ -17,6 +17,7 @@ mod compile_flow;
 mod compile_grpc;
 mod compile_http;
 mod compile_load;
+mod compile_replay;
 mod compile_request;
 mod compile_target;
 mod compile_thresholds;
@@ -73,6 +74,9 @@ pub struct Scenario {
     /// Its statistics rows: requests, flows, streaming calls' rows, times
     /// to first byte.
     pub rows: Rows,
+    /// `[replay]`: the requests are the sources', sent at their times (its
+    /// requests are one per name, which the engine sends as the sources say).
+    pub replay: Option<std::sync::Arc<replay::Replay>>,
 }
 
 /// A threshold as the file gives it: the rule, and whether breaking it

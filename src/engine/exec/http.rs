@@ -16,9 +16,18 @@ use crate::client::digest;
 use crate::client::http::HttpTarget;
 use crate::client::redirect;
 use crate::engine::capture;
-use crate::engine::http_request::{self, Answered, FixedHttp, HttpRequest, Route};
+use crate::engine::http_request::{self, Answered, FixedHttp, Given, HttpRequest, Route};
 use crate::scenario::{Auth, HttpSpec, RequestSpec, Scenario};
 use crate::stats::{Failure, FailureKind};
+
+/// What one request brings beyond its scenario's spec: a sink its answer's
+/// body goes to as it comes (an event stream), or its own path, headers
+/// and body (a replayed request).
+#[derive(Clone, Copy, Default)]
+pub(super) struct With<'a> {
+    pub sink: Option<&'a dyn BodySink>,
+    pub given: Option<Given<'a>>,
+}
 
 /// The final answer of a chain: the bytes the whole chain wrote, the answer
 /// (its `received` the whole chain's), and the URL of its request when it
@@ -49,8 +58,9 @@ impl Requests {
         fixed: &FixedHttp,
         h: &HttpSpec,
         user: &mut UserState,
-        sink: Option<&dyn BodySink>,
+        with: With<'_>,
     ) -> Sent {
+        let With { sink, given } = with;
         // An event stream's checks and captures read its events, not the
         // body (`sse.rs`): of the body, enough for a failure's detail.
         let needs_body =
@@ -69,6 +79,7 @@ impl Requests {
                 },
                 sink,
             },
+            given,
         };
         // The path is rendered once, for the request and for the URL that
         // cookies and redirects are resolved against; its buffer is the
@@ -88,15 +99,23 @@ impl Requests {
         path: &mut String,
     ) -> Sent {
         let HttpRequest { h, fixed, .. } = req;
-        if fixed.static_path().is_none() {
+        if fixed.static_path().is_none() && req.given.is_none() {
             let mut ctx = user.render_ctx(&self.scenario.data);
             http_request::render_path(h, &mut ctx, path)?;
         }
-        let path = fixed.static_path().unwrap_or(path);
+        let path = match req.given {
+            Some(g) => g.path,
+            None => fixed.static_path().unwrap_or(path),
+        };
         let Chain { sent, answer, url } = self.exchange_chain(target, req, user, path).await?;
         user.first_byte = Some(answer.first_byte);
         let r = answer.received;
         let failed = |f| Failed::new(sent, r, f);
+        if let Some(want) = req.given.and_then(|g| g.expect)
+            && answer.status != want
+        {
+            return Err(failed(status_differs(answer.status, want)));
+        }
         // The body as checks read it: decoded when it came encoded.
         let coded = match answer.encoding {
             Encoding::Coded(c) => Some(c),
@@ -180,7 +199,7 @@ impl Requests {
         let home = HomeRoute {
             target,
             path,
-            templated: fixed.static_path().is_none(),
+            templated: fixed.static_path().is_none() || req.given.is_some(),
             with_cookie,
         };
         let Answered {
@@ -465,4 +484,18 @@ fn origin(u: &url::Url) -> String {
         Some(p) => format!("{}://{host}:{p}", u.scheme()),
         None => format!("{}://{host}", u.scheme()),
     }
+}
+
+/// A replayed request answered with another status than the source's
+/// server gave: the reason names both, so that the report groups them
+/// (`HTTP 404 Not Found where the source had 200`).
+fn status_differs(got: u16, want: u16) -> Failure {
+    let reason = http::StatusCode::from_u16(got)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .map_or_else(|| format!("HTTP {got}"), |r| format!("HTTP {got} {r}"));
+    Failure::new(
+        FailureKind::Status,
+        format!("{reason} where the source had {want}"),
+    )
 }

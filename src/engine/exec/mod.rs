@@ -20,7 +20,7 @@ use rand::Rng;
 use rand::rngs::SmallRng;
 
 use super::guard;
-use super::http_request::{FixedHttp, Scratch};
+use super::http_request::{FixedHttp, Given, Scratch};
 use super::outcome::{Carried, Failed, Sent};
 use crate::client::digest;
 use crate::client::grpc::GrpcCall;
@@ -249,6 +249,39 @@ impl Requests {
         start: Instant,
         rec: &Recorder,
     ) -> Sample {
+        self.execute_given(idx, None, user, start, rec).await
+    }
+
+    /// Sends a replayed request (`e.request` is the scenario request it
+    /// counts under) as [`Requests::execute`] sends one of the scenario's,
+    /// with its own path, headers and body; with `compare`, an answer with
+    /// another status than the source's fails it.
+    pub async fn execute_replayed(
+        &self,
+        e: &crate::scenario::replay::Entry,
+        compare: bool,
+        user: &mut UserState,
+        start: Instant,
+        rec: &Recorder,
+    ) -> Sample {
+        let given = Given {
+            path: &e.path,
+            headers: &e.headers,
+            body: &e.body,
+            expect: if compare { e.status } else { None },
+        };
+        self.execute_given(e.request, Some(given), user, start, rec)
+            .await
+    }
+
+    async fn execute_given(
+        &self,
+        idx: usize,
+        given: Option<Given<'_>>,
+        user: &mut UserState,
+        start: Instant,
+        rec: &Recorder,
+    ) -> Sample {
         for p in user.picked.iter_mut() {
             *p = None;
         }
@@ -258,9 +291,11 @@ impl Requests {
         // When the call began, for gRPC only (a clock read per HTTP request
         // saved): a stream the server reset after it was past its deadline.
         let began = prepared.has_deadline().then(Instant::now);
-        let result =
-            tokio::time::timeout(self.timeout, guard::catch(self.send(idx, user, start, rec)))
-                .await;
+        let result = tokio::time::timeout(
+            self.timeout,
+            guard::catch(self.send(idx, user, start, rec, given)),
+        )
+        .await;
         let micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
         let timed_out = || {
             Failure::new(
@@ -321,7 +356,14 @@ impl Requests {
         }
     }
 
-    async fn send(&self, idx: usize, user: &mut UserState, start: Instant, rec: &Recorder) -> Sent {
+    async fn send(
+        &self,
+        idx: usize,
+        user: &mut UserState,
+        start: Instant,
+        rec: &Recorder,
+        given: Option<Given<'_>>,
+    ) -> Sent {
         let spec = &self.scenario.requests[idx];
         match &self.prepared[idx] {
             Prepared::Http {
@@ -330,7 +372,16 @@ impl Requests {
                 fixed,
                 ..
             } => {
-                let result = self.send_http(spec, *target, fixed, h, user, None).await;
+                let result = self
+                    .send_http(
+                        spec,
+                        *target,
+                        fixed,
+                        h,
+                        user,
+                        http::With { sink: None, given },
+                    )
+                    .await;
                 if !h.keep_alive {
                     // keep_alive = false: a connection per request, as
                     // `oha --disable-keepalive`.

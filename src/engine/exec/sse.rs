@@ -261,7 +261,17 @@ impl Requests {
             bytes_received: 0,
             failure: None,
         });
-        let exchange = self.send_http(spec, call.target, call.fixed, call.h, user, Some(&sink));
+        let exchange = self.send_http(
+            spec,
+            call.target,
+            call.fixed,
+            call.h,
+            user,
+            super::http::With {
+                sink: Some(&sink),
+                given: None,
+            },
+        );
         let carried = match call.sse.duration {
             None => exchange.await?,
             Some(d) => match tokio::time::timeout(d, exchange).await {
