@@ -85,6 +85,7 @@ mod outputs;
 mod partition;
 mod peers;
 mod procs;
+mod replay;
 mod reports;
 mod scenario_errors;
 mod schema;

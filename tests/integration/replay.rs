@@ -1,0 +1,312 @@
+//! `volley replay` against a target written here that keeps every request
+//! it got (method, path, session header, body, when it came): the sources'
+//! requests arrive all and once, with their bodies and headers, on their
+//! timeline (faster with --speed), each session's in order across three
+//! workers; statuses other than the sources' are named; lines that are not
+//! requests are counted with their line numbers. The replay of a real
+//! nginx's own log is in nginx.rs.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::common::{Dir, ExpectExit, Volley, read_json, text};
+use crate::servers::serve_on_own_thread;
+
+/// One request as the target got it.
+#[derive(Debug, Clone)]
+struct Got {
+    method: String,
+    path: String,
+    session: Option<String>,
+    agent: Option<String>,
+    cookie: Option<String>,
+    body: Vec<u8>,
+    at: Instant,
+}
+
+type Log = Arc<Mutex<Vec<Got>>>;
+
+/// The target: answers `?status=N` with N, else 200, and keeps each request.
+fn target() -> (SocketAddr, Log) {
+    let log: Log = Arc::default();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let kept = log.clone();
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let kept = kept.clone();
+        async move {
+            let at = Instant::now();
+            let (parts, body) = req.into_parts();
+            let body = axum::body::to_bytes(body, 1 << 20)
+                .await
+                .unwrap_or_default();
+            let header = |n: &str| {
+                parts
+                    .headers
+                    .get(n)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let status = parts
+                .uri
+                .query()
+                .and_then(|q| q.strip_prefix("status="))
+                .and_then(|s| s.parse::<u16>().ok())
+                .unwrap_or(200);
+            kept.lock().unwrap().push(Got {
+                method: parts.method.to_string(),
+                path: parts.uri.to_string(),
+                session: header("x-session"),
+                agent: header("user-agent"),
+                cookie: header("cookie"),
+                body: body.to_vec(),
+                at,
+            });
+            axum::http::StatusCode::from_u16(status).unwrap()
+        }
+    });
+    serve_on_own_thread(listener, |l| async move {
+        let _ = axum::serve(l, app).await;
+    });
+    (addr, log)
+}
+
+/// `n` requests 5 ms apart: GETs of /items/K, every fifth a POST with a
+/// body, every tenth recorded as 200 but answered 500 by the target.
+fn source(dir: &Dir, n: u64) -> std::path::PathBuf {
+    let mut lines = String::new();
+    for k in 0..n {
+        let t = 1000.0 + k as f64 * 0.005;
+        let line = if k % 5 == 0 {
+            format!(
+                r#"{{"t":{t},"method":"POST","url":"http://prod.example/items/{k}","headers":{{"content-type":"application/json","user-agent":"agent {k}","cookie":"secret=1"}},"body":"{{\"k\":{k}}}","status":201}}"#
+            )
+        } else if k % 10 == 1 {
+            format!(r#"{{"t":{t},"url":"/items/{k}?status=500","status":200}}"#)
+        } else {
+            format!(r#"{{"t":{t},"url":"/items/{k}","status":200}}"#)
+        };
+        lines.push_str(&line);
+        lines.push('\n');
+    }
+    dir.write("source.jsonl", &lines)
+}
+
+/// The k of `/items/K`.
+fn item(path: &str) -> u64 {
+    path.trim_start_matches("/items/")
+        .split('?')
+        .next()
+        .and_then(|k| k.parse().ok())
+        .unwrap()
+}
+
+fn replay(
+    src: &std::path::Path,
+    addr: SocketAddr,
+    extra: &[&str],
+    json: &std::path::Path,
+) -> std::process::Output {
+    Volley::sub("replay")
+        .arg(src)
+        .flag("--target", format!("http://{addr}"))
+        .args(extra)
+        .headless()
+        .quiet_status()
+        .json(json)
+        .expect_exit(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_request_arrives_once_with_its_body_and_headers_on_its_timeline() {
+    let dir = Dir::new();
+    let (addr, log) = target();
+    let src = source(&dir, 200);
+    let json = dir.path("out.json");
+    let out = replay(&src, addr, &[], &json);
+    let got = log.lock().unwrap().clone();
+    assert_eq!(got.len(), 200, "{}", text(&out).1);
+    let mut seen: Vec<u64> = got.iter().map(|g| item(&g.path)).collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..200).collect::<Vec<_>>());
+    for g in &got {
+        let k = item(&g.path);
+        if k % 5 == 0 {
+            assert_eq!(g.method, "POST");
+            assert_eq!(g.body, format!("{{\"k\":{k}}}").as_bytes());
+            assert_eq!(g.agent.as_deref(), Some(format!("agent {k}").as_str()));
+            // Credentials from the source are not sent.
+            assert_eq!(g.cookie, None);
+        } else {
+            assert_eq!(g.method, "GET");
+            assert!(g.body.is_empty());
+            assert!(g.agent.as_deref().unwrap().starts_with("volley/"));
+        }
+    }
+    // On the timeline: each arrives about k × 5 ms after the first.
+    let first = got.iter().map(|g| g.at).min().unwrap();
+    let mut lag: Vec<f64> = got
+        .iter()
+        .map(|g| {
+            let want = item(&g.path) as f64 * 5.0;
+            (g.at.duration_since(first).as_secs_f64() * 1e3 - want).abs()
+        })
+        .collect();
+    lag.sort_by(f64::total_cmp);
+    assert!(
+        lag[lag.len() / 2] < 3.0,
+        "median {} ms off the timeline",
+        lag[lag.len() / 2]
+    );
+    let span = got
+        .iter()
+        .map(|g| g.at)
+        .max()
+        .unwrap()
+        .duration_since(first);
+    assert!(
+        span > Duration::from_millis(900) && span < Duration::from_millis(1500),
+        "{span:?}"
+    );
+    // The rows are the names with ids folded; the statuses that differ
+    // from the source's are failures that say so.
+    let r = read_json(&json);
+    let names: Vec<&str> = r["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert!(names.contains(&"GET /items/{id}"), "{names:?}");
+    assert!(names.contains(&"POST /items/{id}"), "{names:?}");
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.contains("HTTP 500 Internal Server Error where the source had 200"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("replay: 200 of 200 requests answered"),
+        "{stdout}"
+    );
+    let notes = r["notes"].to_string();
+    assert!(notes.contains("replay statuses, GET /items/{id}: the source had 200×160; the target answered 140 as the source, HTTP 500 Internal Server Error where the source had 200 ×20"), "{notes}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn speed_two_halves_the_span_and_loops_send_it_again() {
+    let dir = Dir::new();
+    let (addr, log) = target();
+    let src = source(&dir, 100);
+    let json = dir.path("out.json");
+    replay(
+        &src,
+        addr,
+        &["--speed", "2", "--loop", "2", "--statuses", "any"],
+        &json,
+    );
+    let got = log.lock().unwrap().clone();
+    assert_eq!(got.len(), 200);
+    // One pass spans 495 ms of the source; two at speed 2: about 500 ms.
+    let first = got.iter().map(|g| g.at).min().unwrap();
+    let span = got
+        .iter()
+        .map(|g| g.at)
+        .max()
+        .unwrap()
+        .duration_since(first);
+    assert!(
+        span > Duration::from_millis(450) && span < Duration::from_millis(800),
+        "{span:?}"
+    );
+    let r = read_json(&json);
+    assert_eq!(r["totals"]["failures"], 0, "{}", r["notes"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_session_keeps_its_order_across_three_workers() {
+    let dir = Dir::new();
+    let (addr, log) = target();
+    // 30 sessions of 20 requests, interleaved 1 ms apart.
+    let mut lines = String::new();
+    for k in 0..600u64 {
+        let (s, i) = (k % 30, k / 30);
+        lines.push_str(&format!(
+            r#"{{"t":{},"url":"/s/{s}/{i}","headers":{{"x-session":"s{s}"}},"session":"s{s}"}}"#,
+            k as f64 * 0.001
+        ));
+        lines.push('\n');
+    }
+    let src = dir.write("sessions.jsonl", &lines);
+    let json = dir.path("out.json");
+    replay(
+        &src,
+        addr,
+        &["--local-workers", "3", "--connections", "12"],
+        &json,
+    );
+    let got = log.lock().unwrap().clone();
+    assert_eq!(got.len(), 600);
+    let mut last: std::collections::HashMap<String, i64> = Default::default();
+    for g in &got {
+        let i: i64 = g.path.rsplit('/').next().unwrap().parse().unwrap();
+        let s = g.session.clone().unwrap();
+        let prev = last.insert(s.clone(), i).unwrap_or(-1);
+        assert_eq!(i, prev + 1, "session {s}: {i} after {prev}");
+    }
+    assert_eq!(last.len(), 30);
+    let r = read_json(&json);
+    assert_eq!(r["totals"]["requests"], 600);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lines_that_are_not_requests_are_counted_by_line_and_a_log_of_none_cannot_start() {
+    let dir = Dir::new();
+    let (addr, log) = target();
+    let good = |s: u32, p: &str| {
+        format!(
+            "127.0.0.1 - - [10/Oct/2000:13:55:{s:02} +0000] \"GET {p} HTTP/1.1\" 200 5 \"-\" \"curl/8\"\n"
+        )
+    };
+    let text_log = format!(
+        "{}this is no log line\n{}\"\\x16\\x03\\x01\" 400 0\n{}127.0.0.1 - - [10/Oct/2000:13:55:02 +0000] \"POST /form HTTP/1.1\" 200 5 \"-\" \"-\"\n",
+        good(0, "/a"),
+        good(1, "/b"),
+        good(1, "/c")
+    );
+    let src = dir.write("access.log", &text_log);
+    let json = dir.path("out.json");
+    let out = replay(&src, addr, &[], &json);
+    assert_eq!(log.lock().unwrap().len(), 3);
+    let (stdout, stderr) = text(&out);
+    assert!(
+        stdout.contains(&format!(
+            "2 lines of the sources are not requests and were not sent; the first: {}:2:",
+            src.display()
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("1 requests not sent: sends a body the source does not hold"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("replaying 3 requests"), "{stderr}");
+    // Only bad lines: nothing to send, a clear error, exit 2.
+    let none = dir.write("none.log", "garbage\nmore garbage\n");
+    let out = Volley::sub("replay")
+        .arg(&none)
+        .flag("--target", format!("http://{addr}"))
+        .headless()
+        .expect_exit(2);
+    let (_, stderr) = text(&out);
+    assert!(stderr.contains("hold no request to send"), "{stderr}");
+    assert!(stderr.contains("none.log:1:"), "{stderr}");
+    // A source that is not there is named.
+    let out = Volley::sub("replay")
+        .arg(dir.path("missing.log"))
+        .flag("--target", format!("http://{addr}"))
+        .headless()
+        .expect_exit(2);
+    assert!(text(&out).1.contains("missing.log"), "{}", text(&out).1);
+}
