@@ -86,15 +86,7 @@ pub(super) async fn run(
         handoff.close();
         return;
     }
-    // The timeline starts when the pool is ready; an engine that joins a
-    // running replay (its start a second or more ago) starts where the
-    // others are.
-    let base = if shared.t0.elapsed() < Duration::from_secs(1) {
-        Instant::now()
-    } else {
-        shared.t0
-    };
-    let completed = dispatch(&shared, rx, control, &handoff, pool, base).await;
+    let completed = dispatch(&shared, rx, control, &handoff, pool).await;
     handoff.close();
     for e in executors {
         let _ = e.await;
@@ -168,10 +160,10 @@ async fn dispatch(
     control: watch::Receiver<Control>,
     handoff: &Handoff<Entry>,
     pool: u64,
-    base: Instant,
 ) -> bool {
     let mut timer = Timer::new();
     let pool = usize::try_from(pool).unwrap_or(1).max(1);
+    let mut base: Option<Instant> = None;
     loop {
         let batch = tokio::select! {
             b = rx.recv() => b,
@@ -185,6 +177,17 @@ async fn dispatch(
                 return false;
             }
         };
+        // The timeline starts when the pool is ready and the first requests
+        // are read (not before: reading them is not the target's delay);
+        // an engine that joins a running replay (its start a second or
+        // more ago) starts where the others are.
+        let base = *base.get_or_insert_with(|| {
+            if shared.t0.elapsed() < Duration::from_secs(1) {
+                Instant::now()
+            } else {
+                shared.t0
+            }
+        });
         // A new share (a worker lost or joined) applies from this batch.
         let share = control.borrow().share;
         for (due, entry) in batch {

@@ -13,11 +13,13 @@ use std::time::{Duration, Instant};
 
 use crate::common::{self, Dir, ExpectExit, read_json};
 
-struct Nginx(Child);
+mod replay;
+
+pub(crate) struct Nginx(Child);
 
 impl Nginx {
     /// nginx with `conf` (its prefix `dir`), once it accepts on `port`.
-    fn start(bin: &str, dir: &Dir, conf: &str, port: u16) -> Nginx {
+    pub(crate) fn start(bin: &str, dir: &Dir, conf: &str, port: u16) -> Nginx {
         let conf_path = dir.write("nginx.conf", conf);
         let d = dir.path("").display().to_string();
         let d = d.trim_end_matches('/');
