@@ -123,7 +123,12 @@ pub enum Command {
     Man,
     /// Print the scenario format's JSON Schema (docs/scenario.schema.json),
     /// for editors that complete and check TOML with it.
-    Schema,
+    Schema {
+        /// The schema of one line of a replay's JSON lines instead
+        /// (docs/replay.schema.json).
+        #[arg(long)]
+        replay: bool,
+    },
 }
 
 /// Runs the parsed command; returns the process exit code.
@@ -141,7 +146,10 @@ pub fn main(cli: Cli) -> i32 {
         Command::Demo(args) => demo::demo(*args),
         Command::Completions { shell } => completions(shell),
         Command::Man => man(),
-        Command::Schema => write_out(crate::scenario::schema().as_bytes()),
+        Command::Schema { replay: false } => write_out(crate::scenario::schema().as_bytes()),
+        Command::Schema { replay: true } => {
+            write_out(crate::scenario::replay::jsonl::schema().as_bytes())
+        }
     };
     let (Ok(exit) | Err(exit)) = result;
     if let Exit::CannotStart(e) = &exit {

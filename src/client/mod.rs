@@ -29,7 +29,6 @@ pub mod proxy;
 pub mod redirect;
 pub mod sse;
 pub mod tls;
-pub mod uri;
 
 /// What volley sends as `User-Agent`, over HTTP and gRPC alike.
 pub const USER_AGENT: &str = concat!("volley/", env!("CARGO_PKG_VERSION"));

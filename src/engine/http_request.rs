@@ -156,7 +156,7 @@ impl FixedHttp {
         }
         let (path_h1, uri_h2) = match h.path.as_static() {
             Some(p) => {
-                let p = crate::client::uri::encode_path(p);
+                let p = crate::scenario::uri::encode_path(p);
                 let p = p.as_ref();
                 let authority = host.as_deref().unwrap_or(t.authority.as_str());
                 let abs = absolute(t.scheme.as_str(), authority, p).map_err(|error| {
@@ -281,13 +281,13 @@ pub struct Route<'a> {
 }
 
 /// Renders the request's templated path into `out`, percent-encoded
-/// ([`crate::client::uri::encode_path`]), and checks it.
+/// ([`crate::scenario::uri::encode_path`]), and checks it.
 pub fn render_path(h: &HttpSpec, ctx: &mut RenderCtx<'_>, out: &mut String) -> Result<(), Failed> {
     out.clear();
     h.path.render(ctx, out);
     // Rendered values are encoded as a static path is (a data value with
     // a space or an accent is a valid request, as in requests).
-    let (encoded, kept) = match crate::client::uri::encode_path(out) {
+    let (encoded, kept) = match crate::scenario::uri::encode_path(out) {
         std::borrow::Cow::Owned(e) => (Some(e), 0),
         std::borrow::Cow::Borrowed(s) => (None, s.len()),
     };

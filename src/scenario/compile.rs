@@ -82,6 +82,21 @@ pub fn compile(
     let cx = Ctx::new(file, text, sources, options, max_body);
     let whole = 0..0;
 
+    let mut parsed = parsed;
+    if let Some(r) = &parsed.replay {
+        // A replay's load is its sources: [load] keeps the open model's
+        // pool settings (connections, max_in_flight) and the bounds.
+        if let Some(u) = &parsed.load.users {
+            return Err(cx.err(
+                u.span(),
+                "[replay] sends its sources' requests at their times: users do not apply (connections sets the pool)",
+            ));
+        }
+        if parsed.load.rate.is_none() {
+            parsed.load.rate = Some(toml::Spanned::new(r.span(), 1.0));
+        }
+    }
+    let parsed = parsed;
     let data = compile_data(&cx, &parsed.data)?;
     let load = compile_load(&cx, &parsed.load)?;
     let (vars, var_index) = collect_vars(&cx, &parsed.flows, &data)?;

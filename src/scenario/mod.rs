@@ -37,6 +37,7 @@ pub mod proxy_url;
 pub mod replay;
 pub mod template;
 pub mod units;
+pub mod uri;
 mod variables;
 
 use std::time::Duration;

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::common::{Dir, ExpectExit, Volley, read_json, text};
+use crate::common::{Dir, Volley, read_json, text};
 use crate::servers::serve_on_own_thread;
 
 /// One request as the target got it.
@@ -79,7 +79,7 @@ fn source(dir: &Dir, n: u64) -> std::path::PathBuf {
     let mut lines = String::new();
     for k in 0..n {
         let t = 1000.0 + k as f64 * 0.005;
-        let line = if k % 5 == 0 {
+        let line = if k.is_multiple_of(5) {
             format!(
                 r#"{{"t":{t},"method":"POST","url":"http://prod.example/items/{k}","headers":{{"content-type":"application/json","user-agent":"agent {k}","cookie":"secret=1"}},"body":"{{\"k\":{k}}}","status":201}}"#
             )
@@ -133,7 +133,7 @@ async fn every_request_arrives_once_with_its_body_and_headers_on_its_timeline() 
     assert_eq!(seen, (0..200).collect::<Vec<_>>());
     for g in &got {
         let k = item(&g.path);
-        if k % 5 == 0 {
+        if k.is_multiple_of(5) {
             assert_eq!(g.method, "POST");
             assert_eq!(g.body, format!("{{\"k\":{k}}}").as_bytes());
             assert_eq!(g.agent.as_deref(), Some(format!("agent {k}").as_str()));

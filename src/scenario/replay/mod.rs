@@ -434,7 +434,7 @@ fn sent_path(target: &str) -> Option<String> {
     if !path.starts_with('/') {
         return None;
     }
-    let encoded = crate::client::uri::encode_path(path);
+    let encoded = crate::scenario::uri::encode_path(path);
     http::uri::PathAndQuery::try_from(encoded.as_ref()).ok()?;
     Some(encoded.into_owned())
 }

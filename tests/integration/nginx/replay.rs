@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use super::Nginx;
-use crate::common::{Dir, ExpectExit, Volley, read_json, text};
+use crate::common::{Dir, Volley, read_json, text};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
