@@ -63,9 +63,18 @@ pub(super) fn write_file(
 
 /// The summary, then the run's notes and errors: what a person reads.
 fn print_summary(out: &mut impl Write, report: &RunReport) {
+    // A replay's first line says how far behind its timeline it fell, and
+    // how much of its sources went (report/replay.rs).
+    let (first, rest): (Vec<&String>, Vec<&String>) = report
+        .notes
+        .iter()
+        .partition(|n| n.starts_with(crate::report::replay::FIRST));
+    for n in first {
+        let _ = writeln!(out, "{n}");
+    }
     // Best effort: a closed terminal must not cost the files and the verdict.
     let _ = summary::write_summary(out, &report.stats, &report.verdicts, &report.invalid);
-    for n in &report.notes {
+    for n in rest {
         let _ = writeln!(out, "note: {n}");
     }
     for e in &report.errors {

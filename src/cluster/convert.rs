@@ -243,6 +243,11 @@ pub fn snapshot_to_wire(s: &Snapshot<Sparse>) -> wire::Snapshot {
         cookies_dropped: s.cookies_dropped,
         cpu_percent: s.cpu_percent,
         late_reports: s.late_reports,
+        start_lag: s
+            .start_lag
+            .as_ref()
+            .map(|h| h.0.clone())
+            .unwrap_or_default(),
         names: s
             .names
             .iter()
@@ -291,6 +296,14 @@ pub fn snapshot_from_wire(
         },
         late_reports: s.late_reports.min(1),
         names: Vec::with_capacity(s.names.len()),
+        start_lag: if s.start_lag.is_empty() {
+            None
+        } else {
+            Some(
+                Sparse::checked(s.start_lag)
+                    .map_err(|e| bad("snapshot", format!("start lag histogram: {e}")))?,
+            )
+        },
     };
     for n in s.names {
         if n.name as usize >= names {
@@ -491,10 +504,27 @@ mod tests {
             cpu_percent: 42.5,
             late_reports: 1,
             names: vec![n],
+            start_lag: Some({
+                let mut h = crate::stats::histogram::new();
+                crate::stats::histogram::record(&mut h, 180);
+                crate::stats::histogram::record(&mut h, 2_500);
+                h
+            }),
         };
         let w = snapshot_to_wire(&s.to_sparse());
         let back = snapshot_from_wire(w.clone(), 2).unwrap();
         assert_eq!(back, s.to_sparse());
+        // No start measured (the closed model): none on the wire, none back.
+        let closed = Snapshot {
+            start_lag: None,
+            ..s.clone()
+        };
+        let w0 = snapshot_to_wire(&closed.to_sparse());
+        assert!(w0.start_lag.is_empty());
+        assert_eq!(snapshot_from_wire(w0, 2).unwrap().start_lag, None);
+        let mut bad_lag = w.clone();
+        bad_lag.start_lag.push(0x80);
+        assert!(snapshot_from_wire(bad_lag, 2).is_err());
         // Added into a histogram, the sparse form is the original, exactly.
         let mut h = crate::stats::histogram::new();
         crate::stats::snapshot::Hist::add_into(&back.names[0].hist, &mut h);

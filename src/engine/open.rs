@@ -334,6 +334,7 @@ async fn executor(
             break;
         }
         let taken = Instant::now();
+        shared.record_lag(intended, taken);
         // A connection was free when it was dispatched: it left when it
         // could, and any delay (the dispatcher's, this task's wake-up) is the
         // generator's, counted as a late start if long, not as latency.

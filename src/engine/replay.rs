@@ -252,6 +252,7 @@ async fn executor(
             break;
         }
         let taken = Instant::now();
+        shared.record_lag(intended, taken);
         // As the open model: a request that found its executor free counts
         // from when it left (a delay is the generator's, a late start); one
         // that waited for it counts from its intended time.

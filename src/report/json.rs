@@ -73,6 +73,37 @@ pub struct TtfbJson {
     pub max_us: u64,
 }
 
+/// How long after its intended time each arrival left (open model and
+/// replays), in microseconds: what the generator's own delay was, where
+/// `late_starts` only counts those past 10 ms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StartLagJson {
+    pub starts: u64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub max_us: u64,
+    /// HDR V2 deflate, base64, as a name's: reports merge it exactly.
+    pub histogram: String,
+}
+
+impl StartLagJson {
+    pub fn of(h: &crate::stats::Latencies) -> StartLagJson {
+        let empty = h.is_empty();
+        StartLagJson {
+            starts: h.len(),
+            p50_us: h.quantile(0.5),
+            p90_us: h.quantile(0.9),
+            p99_us: h.quantile(0.99),
+            p999_us: h.quantile(0.999),
+            max_us: if empty { 0 } else { h.max() },
+            histogram: base64::engine::general_purpose::STANDARD
+                .encode(histogram::encode(&h.dense())),
+        }
+    }
+}
+
 /// The result document. Everything a report is drawn from is in it, so that
 /// `volley report` can draw the same reports again, or merge several runs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -106,6 +137,10 @@ pub struct ResultJson {
     pub ttfb: Vec<StatsJson>,
     pub late_starts: u64,
     pub missed_starts: u64,
+    /// Open model and replays: each arrival's start after its intended
+    /// time. Absent for the closed model and before volley measured it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_lag: Option<StartLagJson>,
     /// Requests sent again on a new connection because a kept-alive one
     /// was closed by the server before answering (not failures).
     #[serde(default)]
@@ -252,6 +287,7 @@ pub fn result(report: &RunReport) -> ResultJson {
         ttfb: run.ttfb_names().map(stats).collect(),
         late_starts: run.late_starts,
         missed_starts: run.missed_starts,
+        start_lag: run.start_lag.as_ref().map(StartLagJson::of),
         retries: run.retries,
         cookies_dropped: run.cookies_dropped,
         waited_starts: run.waited_starts,

@@ -241,6 +241,21 @@ pub fn from_json(mut doc: ResultJson, path: &str) -> Result<RunReport, LoadError
     stats.reset_at_ms = ((doc.reset_at_s * 1000.0).round().max(0.0) as u64).min(stats.elapsed_ms);
     stats.late_starts = doc.late_starts;
     stats.missed_starts = doc.missed_starts;
+    if let Some(lag) = &doc.start_lag {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&lag.histogram)
+            .map_err(|e| LoadError::Histogram {
+                path: path.to_owned(),
+                name: "start_lag".into(),
+                reason: format!("not base64: {e}"),
+            })?;
+        let h = histogram::decode(&bytes).map_err(|e| LoadError::Histogram {
+            path: path.to_owned(),
+            name: "start_lag".into(),
+            reason: e.to_string(),
+        })?;
+        stats.start_lag = Some(Latencies::from(&h));
+    }
     stats.retries = doc.retries;
     stats.cookies_dropped = doc.cookies_dropped;
     stats.waited_starts = doc.waited_starts;
@@ -441,6 +456,12 @@ pub fn merge(mut reports: Vec<(String, RunReport)>, align: Align) -> Result<RunR
             })
         };
         stats.late_starts = starts(stats.late_starts, rep.stats.late_starts)?;
+        if let Some(h) = &rep.stats.start_lag {
+            stats
+                .start_lag
+                .get_or_insert_with(Latencies::default)
+                .add(h);
+        }
         stats.missed_starts = starts(stats.missed_starts, rep.stats.missed_starts)?;
         stats.retries = starts(stats.retries, rep.stats.retries)?;
         stats.cookies_dropped = starts(stats.cookies_dropped, rep.stats.cookies_dropped)?;

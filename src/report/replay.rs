@@ -14,6 +14,9 @@ use crate::stats::{FailureKind, RunStats};
 /// (engine/exec/http.rs writes it).
 const DIFFERS: &str = " where the source had ";
 
+/// How the note that a summary prints first begins.
+pub const FIRST: &str = "replay: behind its timeline by ";
+
 /// The replay's notes, in the order a reader wants them.
 pub fn notes(replay: &Replay, stats: &RunStats) -> Vec<String> {
     let spec = &replay.spec;
@@ -32,8 +35,17 @@ pub fn notes(replay: &Replay, stats: &RunStats) -> Vec<String> {
         .iter()
         .map(|p| p.display().to_string())
         .collect();
+    let lag = match stats.start_lag.as_ref().filter(|h| !h.is_empty()) {
+        Some(h) => format!(
+            "behind its timeline by p50 {}, p99 {}, max {}",
+            super::format_micros(h.quantile(0.5) as f64),
+            super::format_micros(h.quantile(0.99) as f64),
+            super::format_micros(h.max() as f64)
+        ),
+        None => "behind its timeline by nothing measured (no request left)".to_owned(),
+    };
     notes.push(format!(
-        "replay: {sent} of {planned} requests answered ({} per pass, {} pass{}) from {} {pace}, spanning {:.3} s; {} late starts, {} missed{}",
+        "replay: {lag}; {sent} of {planned} requests answered ({} per pass, {} pass{}) from {} {pace}, spanning {:.3} s; {} late starts, {} missed{}",
         index.requests,
         spec.loops,
         if spec.loops == 1 { "" } else { "es" },

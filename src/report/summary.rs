@@ -212,6 +212,17 @@ pub fn write_summary(
             run.missed_starts
         )?;
     }
+    if let Some(lag) = run.start_lag.as_ref().filter(|h| !h.is_empty()) {
+        writeln!(
+            out,
+            "\nstart lag (from each arrival's intended time to when it left, {} starts): p50 {}, p99 {}, p99.9 {}, max {}",
+            lag.len(),
+            format_micros(lag.quantile(0.5) as f64),
+            format_micros(lag.quantile(0.99) as f64),
+            format_micros(lag.quantile(0.999) as f64),
+            format_micros(lag.max() as f64)
+        )?;
+    }
     if run.waited_starts > 0 {
         writeln!(
             out,

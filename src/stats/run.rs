@@ -66,6 +66,9 @@ pub struct RunStats {
     pub reset_at_ms: u64,
     pub late_starts: u64,
     pub missed_starts: u64,
+    /// Open model and replays: each arrival's start after its intended
+    /// time (None: none measured, the closed model).
+    pub start_lag: Option<Latencies>,
     /// Requests sent again on a new connection (a kept-alive one was found
     /// closed by the server): not failures, but worth knowing.
     pub retries: u64,
@@ -110,6 +113,7 @@ impl RunStats {
             elapsed_ms: 0,
             reset_at_ms: 0,
             late_starts: 0,
+            start_lag: None,
             missed_starts: 0,
             retries: 0,
             cookies_dropped: 0,
@@ -240,6 +244,9 @@ impl RunStats {
         // Counts from peers are saturated, never wrapped.
         self.elapsed_ms = self.elapsed_ms.max(snap.at_ms);
         self.late_starts = self.late_starts.saturating_add(snap.late_starts);
+        if let Some(h) = &snap.start_lag {
+            h.add_to(self.start_lag.get_or_insert_with(Latencies::default));
+        }
         self.missed_starts = self.missed_starts.saturating_add(snap.missed_starts);
         self.retries = self.retries.saturating_add(snap.retries);
         self.cookies_dropped = self.cookies_dropped.saturating_add(snap.cookies_dropped);

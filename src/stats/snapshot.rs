@@ -394,6 +394,9 @@ pub struct Snapshot<H = Latency> {
     pub late_reports: u64,
     /// Per request name, only the names that saw requests.
     pub names: Vec<NameSnapshot<H>>,
+    /// Open model and replays: how long after its intended time each
+    /// arrival left, in microseconds (None: none measured).
+    pub start_lag: Option<H>,
 }
 
 impl<H> Default for Snapshot<H> {
@@ -411,6 +414,7 @@ impl<H> Default for Snapshot<H> {
             cpu_percent: 0.0,
             late_reports: 0,
             names: Vec::new(),
+            start_lag: None,
         }
     }
 }
@@ -443,6 +447,7 @@ impl Snapshot {
                     failure_counts: n.failure_counts.clone(),
                 })
                 .collect(),
+            start_lag: self.start_lag.as_ref().map(Sparse::of),
         }
     }
 }

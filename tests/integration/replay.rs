@@ -186,10 +186,20 @@ async fn every_request_arrives_once_with_its_body_and_headers_on_its_timeline() 
         stdout.contains("HTTP 500 Internal Server Error where the source had 200"),
         "{stdout}"
     );
+    assert!(stdout.contains("200 of 200 requests answered"), "{stdout}");
+    // How far behind its timeline it fell: the summary's first line, and
+    // in the result, which merges exactly.
     assert!(
-        stdout.contains("replay: 200 of 200 requests answered"),
+        stdout.starts_with("replay: behind its timeline by p50 "),
         "{stdout}"
     );
+    assert_eq!(r["start_lag"]["starts"], 200, "{}", r["start_lag"]);
+    let merged = dir.path("merged.json");
+    Volley::report(&json)
+        .arg(&json)
+        .json(&merged)
+        .expect_exit(0);
+    assert_eq!(read_json(&merged)["start_lag"]["starts"], 400);
     let notes = r["notes"].to_string();
     assert!(notes.contains("replay statuses, GET /items/{id}: the source had 200×160; the target answered 140 as the source, HTTP 500 Internal Server Error where the source had 200 ×20"), "{notes}");
 }
