@@ -238,6 +238,7 @@ async fn executor(
     }
     drop(is_ready);
     let late_after = Duration::from_millis(crate::stats::LATE_AFTER_MS);
+    let mut jars = Jars::default();
     loop {
         let free_at = Instant::now();
         let Some(Arrival {
@@ -269,6 +270,10 @@ async fn executor(
             intended
         };
         let in_flight = Active::new(&shared.active);
+        // A session's own cookies: its jar is lent for its request.
+        if let Some(h) = item.session {
+            user.put_jar(jars.take(h));
+        }
         let sample = tokio::select! {
             s = shared.requests.execute_replayed(&item, compare, &mut user, start, &shared.recorder) => s,
             () = stop.cancelled() => {
@@ -276,7 +281,88 @@ async fn executor(
                 break;
             }
         };
+        if let Some(h) = item.session {
+            jars.keep(h, user.take_jar());
+        }
         shared.recorder.record(sample);
         drop(in_flight);
+    }
+}
+
+/// The most sessions whose cookies one executor keeps: past this, the
+/// session kept longest ago starts again without its cookies.
+const MAX_JARS: usize = 4096;
+
+/// The cookie jars of the sessions an executor carries (several sessions
+/// may share an executor; each keeps its own cookies).
+#[derive(Default)]
+struct Jars {
+    /// Per session: its jar, and the turn it was last kept at.
+    by_session: std::collections::HashMap<u64, (u64, Box<crate::client::cookies::Jar>)>,
+    /// (session, turn) in the order kept, oldest first; an entry whose
+    /// turn is not the session's last is stale and passed.
+    order: std::collections::VecDeque<(u64, u64)>,
+    turn: u64,
+}
+
+impl Jars {
+    fn take(&mut self, session: u64) -> Option<Box<crate::client::cookies::Jar>> {
+        self.by_session.remove(&session).map(|(_, jar)| jar)
+    }
+
+    fn keep(&mut self, session: u64, jar: Option<Box<crate::client::cookies::Jar>>) {
+        let Some(jar) = jar.filter(|j| !j.is_empty()) else {
+            return;
+        };
+        self.turn = self.turn.wrapping_add(1);
+        self.by_session.insert(session, (self.turn, jar));
+        self.order.push_back((session, self.turn));
+        while self.by_session.len() > MAX_JARS || self.order.len() > MAX_JARS.saturating_mul(4) {
+            let Some((old, turn)) = self.order.pop_front() else {
+                break;
+            };
+            if self.by_session.get(&old).is_some_and(|(t, _)| *t == turn) {
+                self.by_session.remove(&old);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jar() -> Option<Box<crate::client::cookies::Jar>> {
+        let mut j = Box::<crate::client::cookies::Jar>::default();
+        let url = url::Url::parse("http://127.0.0.1/").unwrap();
+        let mut map = http::HeaderMap::new();
+        map.insert("set-cookie", http::HeaderValue::from_static("a=1"));
+        j.store(&url, &crate::client::answer::Headers::Map(map));
+        assert!(!j.is_empty());
+        Some(j)
+    }
+
+    #[test]
+    fn each_session_keeps_its_jar_and_the_oldest_go_past_the_bound() {
+        let mut jars = Jars::default();
+        assert!(jars.take(1).is_none());
+        jars.keep(1, jar());
+        // An empty jar is not kept.
+        jars.keep(2, Some(Box::default()));
+        assert!(jars.take(2).is_none());
+        assert!(jars.take(1).is_some());
+        assert!(jars.take(1).is_none());
+        for s in 0..(MAX_JARS as u64 + 10) {
+            jars.keep(s, jar());
+        }
+        assert_eq!(jars.by_session.len(), MAX_JARS);
+        assert!(jars.take(0).is_none(), "the oldest went");
+        assert!(jars.take(MAX_JARS as u64 + 9).is_some());
+        // Kept again and again: stale entries do not grow without bound.
+        for _ in 0..(MAX_JARS * 5) {
+            jars.keep(7, jar());
+        }
+        assert!(jars.order.len() <= MAX_JARS * 4);
+        assert!(jars.take(7).is_some());
     }
 }

@@ -27,7 +27,8 @@ struct Got {
 
 type Log = Arc<Mutex<Vec<Got>>>;
 
-/// The target: answers `?status=N` with N, else 200, and keeps each request.
+/// The target: answers `?status=N` with N, else 200, sets the cookie
+/// `sid=V` for `?set=V`, and keeps each request.
 fn target() -> (SocketAddr, Log) {
     let log: Log = Arc::default();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -49,12 +50,14 @@ fn target() -> (SocketAddr, Log) {
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned)
             };
-            let status = parts
-                .uri
-                .query()
-                .and_then(|q| q.strip_prefix("status="))
+            let query = parts.uri.query().unwrap_or("");
+            let status = query
+                .strip_prefix("status=")
                 .and_then(|s| s.parse::<u16>().ok())
                 .unwrap_or(200);
+            let set = query
+                .strip_prefix("set=")
+                .map(|v| format!("sid={v}; Path=/"));
             kept.lock().unwrap().push(Got {
                 method: parts.method.to_string(),
                 path: parts.uri.to_string(),
@@ -64,7 +67,14 @@ fn target() -> (SocketAddr, Log) {
                 body: body.to_vec(),
                 at,
             });
-            axum::http::StatusCode::from_u16(status).unwrap()
+            let mut answer = axum::http::Response::new(axum::body::Body::empty());
+            *answer.status_mut() = axum::http::StatusCode::from_u16(status).unwrap();
+            if let Some(c) = set {
+                answer
+                    .headers_mut()
+                    .insert("set-cookie", c.parse().unwrap());
+            }
+            answer
         }
     });
     serve_on_own_thread(listener, |l| async move {
@@ -238,12 +248,18 @@ async fn speed_two_halves_the_span_and_loops_send_it_again() {
 async fn each_session_keeps_its_order_across_three_workers() {
     let dir = Dir::new();
     let (addr, log) = target();
-    // 30 sessions of 20 requests, interleaved 1 ms apart.
+    // 30 sessions of 20 requests, interleaved 1 ms apart; each session's
+    // first request is answered with a cookie of its own.
     let mut lines = String::new();
     for k in 0..600u64 {
         let (s, i) = (k % 30, k / 30);
+        let set = if i == 0 {
+            format!("?set=s{s}")
+        } else {
+            String::new()
+        };
         lines.push_str(&format!(
-            r#"{{"t":{},"url":"/s/{s}/{i}","headers":{{"x-session":"s{s}"}},"session":"s{s}"}}"#,
+            r#"{{"t":{},"url":"/s/{s}/{i}{set}","headers":{{"x-session":"s{s}"}},"session":"s{s}"}}"#,
             k as f64 * 0.001
         ));
         lines.push('\n');
@@ -260,10 +276,20 @@ async fn each_session_keeps_its_order_across_three_workers() {
     assert_eq!(got.len(), 600);
     let mut last: std::collections::HashMap<String, i64> = Default::default();
     for g in &got {
-        let i: i64 = g.path.rsplit('/').next().unwrap().parse().unwrap();
+        let last_part = g.path.rsplit('/').next().unwrap();
+        let i: i64 = last_part.split('?').next().unwrap().parse().unwrap();
         let s = g.session.clone().unwrap();
         let prev = last.insert(s.clone(), i).unwrap_or(-1);
         assert_eq!(i, prev + 1, "session {s}: {i} after {prev}");
+        // Its own cookie, never another session's, though sessions share
+        // executors (30 sessions, 12 connections).
+        if i > 0 {
+            assert_eq!(
+                g.cookie.as_deref(),
+                Some(format!("sid={s}").as_str()),
+                "{g:?}"
+            );
+        }
     }
     assert_eq!(last.len(), 30);
     let r = read_json(&json);

@@ -509,6 +509,17 @@ struct Parts<'a> {
 }
 
 impl UserState {
+    /// Its cookie jar, taken out (a replay keeps one per session and lends
+    /// it to the executor for that session's requests).
+    pub fn take_jar(&mut self) -> Option<Box<crate::client::cookies::Jar>> {
+        self.jar.take()
+    }
+
+    /// Gives it a jar (None: no cookies yet).
+    pub fn put_jar(&mut self, jar: Option<Box<crate::client::cookies::Jar>>) {
+        self.jar = jar;
+    }
+
     /// The user split into the borrows one exchange needs at once.
     fn parts<'a>(&'a mut self, data: &'a [DataSource]) -> Parts<'a> {
         Parts {
