@@ -301,7 +301,48 @@ pub struct Timeline {
     group_second: i64,
     ready: VecDeque<Timed>,
     done: bool,
+    /// Requests with fine times held to be put in time order.
+    held: std::collections::BinaryHeap<std::cmp::Reverse<Held>>,
+    held_seq: u64,
+    /// The latest time read so far.
+    newest: Option<i64>,
 }
+
+/// A request held in the reorder window: ordered by time, then by the
+/// order read.
+struct Held {
+    time_us: i64,
+    seq: u64,
+    raw: Raw,
+}
+
+impl PartialEq for Held {
+    fn eq(&self, other: &Self) -> bool {
+        (self.time_us, self.seq) == (other.time_us, other.seq)
+    }
+}
+
+impl Eq for Held {}
+
+impl PartialOrd for Held {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Held {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.time_us, self.seq).cmp(&(other.time_us, other.seq))
+    }
+}
+
+/// How far out of order (in the sources' time) requests with fine times
+/// are put back in order: a request that took longer than this and was
+/// logged when it ended is sent at the latest time so far instead.
+pub const REORDER_WINDOW_US: i64 = 10_000_000;
+
+/// The most requests held for the window: past this, the earliest go.
+const MAX_HELD: usize = 1 << 18;
 
 impl Timeline {
     pub fn new(reader: Reader) -> Timeline {
@@ -313,6 +354,9 @@ impl Timeline {
             group_second: 0,
             ready: VecDeque::new(),
             done: false,
+            held: std::collections::BinaryHeap::new(),
+            held_seq: 0,
+            newest: None,
         }
     }
 
@@ -328,6 +372,7 @@ impl Timeline {
             match self.reader.next_raw()? {
                 None => {
                     self.done = true;
+                    self.release(true);
                     self.flush_group();
                 }
                 Some(Err(bad)) => return Ok(Some(Err(bad))),
@@ -337,14 +382,24 @@ impl Timeline {
     }
 
     fn add(&mut self, raw: Raw) {
-        let origin = *self.origin.get_or_insert(raw.time_us);
         if !raw.coarse {
             self.flush_group();
-            let at = offset(raw.time_us, origin).max(self.last);
-            self.last = at;
-            self.ready.push_back(Ok((at, raw)));
+            // Put back in time order within the window: a log written as
+            // requests end, its times their starts, is out of order by the
+            // requests' durations.
+            self.newest = Some(self.newest.map_or(raw.time_us, |n| n.max(raw.time_us)));
+            let seq = self.held_seq;
+            self.held_seq += 1;
+            self.held.push(std::cmp::Reverse(Held {
+                time_us: raw.time_us,
+                seq,
+                raw,
+            }));
+            self.release(false);
             return;
         }
+        self.release(true);
+        self.origin.get_or_insert(raw.time_us);
         let second = raw.time_us.div_euclid(1_000_000);
         if !self.group.is_empty() && (second != self.group_second || self.group.len() >= MAX_GROUP)
         {
@@ -354,6 +409,27 @@ impl Timeline {
             self.group_second = second;
         }
         self.group.push(raw);
+    }
+
+    /// Moves the held requests that the window no longer waits for (all of
+    /// them with `all`) to the ready ones, earliest first.
+    fn release(&mut self, all: bool) {
+        let newest = self.newest.unwrap_or(i64::MIN);
+        while let Some(std::cmp::Reverse(h)) = self.held.peek() {
+            let due = all
+                || self.held.len() > MAX_HELD
+                || h.time_us <= newest.saturating_sub(REORDER_WINDOW_US);
+            if !due {
+                break;
+            }
+            let Some(std::cmp::Reverse(h)) = self.held.pop() else {
+                break;
+            };
+            let origin = *self.origin.get_or_insert(h.time_us);
+            let at = offset(h.time_us, origin).max(self.last);
+            self.last = at;
+            self.ready.push_back(Ok((at, h.raw)));
+        }
     }
 
     /// Spreads the requests of the held second evenly over it.
@@ -461,6 +537,40 @@ mod tests {
         assert_eq!(got.iter().filter(|r| r.is_ok()).count(), 3);
         let e = got.iter().find_map(|r| r.as_ref().err()).unwrap();
         assert!(e.to_string().ends_with(":2:13: no user field"), "{e}");
+    }
+
+    #[test]
+    fn fine_times_out_of_order_are_put_back_in_order_within_the_window() {
+        // Logged as they ended: starts out of order by their durations.
+        let text = [
+            r#"{"t":100.0,"url":"/a"}"#,
+            r#"{"t":100.3,"url":"/c"}"#,
+            r#"{"t":100.1,"url":"/b"}"#,
+            r#"{"t":100.05,"url":"/a2"}"#,
+            // Further back than the window: kept at the latest time so far.
+            r#"{"t":200.0,"url":"/d"}"#,
+            r#"{"t":99.0,"url":"/late"}"#,
+        ]
+        .join("\n");
+        let f = write(&text);
+        let got: Vec<(u64, String)> = all(vec![f.path().into()], Format::Json)
+            .into_iter()
+            .map(|r| {
+                let (d, raw) = r.unwrap();
+                (d.as_millis() as u64, raw.target)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (0, "/a".to_owned()),
+                (50, "/a2".to_owned()),
+                (100, "/b".to_owned()),
+                (300, "/c".to_owned()),
+                (300, "/late".to_owned()),
+                (100_000, "/d".to_owned()),
+            ]
+        );
     }
 
     #[test]
