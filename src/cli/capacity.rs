@@ -156,6 +156,7 @@ pub fn plan(
         metrics_addr: None,
         exit_code_on_error: None,
         status_every: Duration::from_secs(5),
+        record: None,
     };
     let mut prepared = prepare(load, &output, note_unreached)?;
     // A closed-model scenario is probed in the open model, with

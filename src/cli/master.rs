@@ -109,6 +109,7 @@ pub fn master(args: MasterArgs) -> Result<Exit, Exit> {
             scenario: p.prepared.scenario.clone(),
             load: p.prepared.load.clone(),
             thresholds: Vec::new(),
+            record: None,
         },
         Mode::Run => prepare(&args.load, &args.output, true)?,
     };

@@ -83,6 +83,12 @@ pub struct OutputArgs {
     /// Seconds between status lines on stderr.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::scenario::compile::parse_duration)]
     pub status_every: Duration,
+    /// Write every HTTP request sent (method, path, headers, body, its
+    /// intended start, name, user and status) to FILE as JSON lines, which
+    /// `volley replay FILE` sends again exactly. A cluster's workers each
+    /// write FILE on their own machine.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<std::path::PathBuf>,
 }
 
 /// A compiled, checked run: what `run` (and later `master`) executes.
@@ -90,6 +96,9 @@ pub struct Prepared {
     pub scenario: Arc<Scenario>,
     pub load: crate::scenario::LoadSpec,
     pub thresholds: Vec<Threshold>,
+    /// `--record`: where workers write the requests they send (absolute:
+    /// local workers write where the command was started).
+    pub record: Option<std::path::PathBuf>,
 }
 
 impl Prepared {
@@ -104,6 +113,7 @@ impl Prepared {
         RunSpec {
             status_every,
             name_history,
+            record: self.record.clone(),
             aborts: self
                 .thresholds
                 .iter()
@@ -211,10 +221,20 @@ pub fn prepare_compiled(
             None => thresholds.push(th),
         }
     }
+    let record = match &output.record {
+        None => None,
+        Some(p) if p.is_absolute() => Some(p.clone()),
+        Some(p) => Some(
+            std::env::current_dir()
+                .map_err(|e| Exit::cannot_start(anyhow::anyhow!("--record: {e}")))?
+                .join(p),
+        ),
+    };
     Ok(Prepared {
         scenario: Arc::new(scenario),
         load: spec,
         thresholds,
+        record,
     })
 }
 

@@ -412,6 +412,7 @@ fn start(plan: wire::Plan, threads: usize) -> Result<Running, PlanError> {
             interval: Duration::from_millis(plan.interval_ms.clamp(100, 60_000)),
             start_at,
             offset,
+            record: (!plan.record.is_empty()).then(|| std::path::PathBuf::from(&plan.record)),
         },
         tx,
     );

@@ -348,6 +348,7 @@ pub async fn send(
     ctx: &mut RenderCtx<'_>,
     scratch: Scratch<'_>,
     sent_now: &mut u64,
+    copy: Option<&mut super::record::Copied>,
 ) -> Result<Answered, Failed> {
     let HttpRequest {
         h,
@@ -359,6 +360,9 @@ pub async fn send(
         HttpConn::H1(c) => {
             let buf = c.request_buf();
             encode_h1(h, fixed, given, route, ctx, scratch, buf)?;
+            if let Some(c) = copy {
+                c.from_h1(buf);
+            }
             let sent = buf.len() as u64;
             *sent_now = sent;
             let answer = c
@@ -368,7 +372,10 @@ pub async fn send(
             Ok(Answered { sent, answer })
         }
         HttpConn::H2(c) => {
-            let (req, sent) = build_h2(h, fixed, given, route, ctx, scratch)?;
+            let (req, sent, body) = build_h2(h, fixed, given, route, ctx, scratch)?;
+            if let Some(c) = copy {
+                c.from_h2(&req, &body);
+            }
             *sent_now = sent;
             let answer = send_h2(c, req, keep)
                 .await
@@ -571,7 +578,7 @@ fn build_h2(
     route: &Route<'_>,
     ctx: &mut RenderCtx<'_>,
     scratch: Scratch<'_>,
-) -> Result<(H2Request, u64), Failed> {
+) -> Result<(H2Request, u64, Bytes), Failed> {
     let value = &mut *scratch.b;
     // The authority: the scenario's Host at home (a virtual host is the
     // request's :authority in HTTP/2), else the target's.
@@ -668,9 +675,9 @@ fn build_h2(
         (true, None, None) => Bytes::new(),
     };
     sent += body.len() as u64;
-    let mut req = http::Request::new(Full::new(body));
+    let mut req = http::Request::new(Full::new(body.clone()));
     *req.method_mut() = route.method.clone();
     *req.uri_mut() = uri;
     *req.headers_mut() = headers;
-    Ok((req, sent))
+    Ok((req, sent, body))
 }

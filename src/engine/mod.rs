@@ -14,6 +14,7 @@ pub mod http_request;
 mod open;
 pub mod outcome;
 pub mod pacing;
+pub mod record;
 pub mod records;
 mod replay;
 pub mod share;
@@ -50,6 +51,9 @@ pub struct Plan {
     /// How far into the run this engine starts (a worker that joins a
     /// running test): stages and the duration count from the run's start.
     pub offset: Duration,
+    /// Write every HTTP request sent to this file, as JSON lines
+    /// (`--record`; engines of one process share it).
+    pub record: Option<std::path::PathBuf>,
 }
 
 /// Commands to a running engine.
@@ -101,6 +105,8 @@ pub enum EngineError {
     /// The replay's sources could not be read while it ran.
     #[error("replay: {0}")]
     Replay(String),
+    #[error(transparent)]
+    Record(#[from] record::RecordError),
 }
 
 /// A running engine.
@@ -405,7 +411,7 @@ async fn run(
         }
         LoadModel::Closed { .. } => None,
     };
-    let requests =
+    let mut requests =
         match Requests::prepare(plan.scenario.clone(), plan.load.timeout, grpc_shared).await {
             Ok(r) => r,
             Err(e) => return EngineEnd::Failed(e.into()),
@@ -423,6 +429,15 @@ async fn run(
     let t0 = Instant::now()
         .checked_sub(plan.offset)
         .unwrap_or_else(Instant::now);
+    if let Some(path) = &plan.record {
+        match record::RecordFile::open(path, t0) {
+            Ok(f) => {
+                requests.record = Some(f);
+                requests.record_tag = format!("{:08x}", rand::random::<u32>());
+            }
+            Err(e) => return EngineEnd::Failed(EngineError::Record(e)),
+        }
+    }
     let shared = Arc::new(Shared::new(
         requests,
         records,
@@ -470,6 +485,10 @@ async fn run(
     }
     // Let the users see the stop and let go of their last samples.
     let _ = tokio::time::timeout(Duration::from_secs(2), driver).await;
+    // What was recorded is on disk before the run is known to be over.
+    if let Some(f) = &shared.requests.record {
+        f.flush();
+    }
     // The last snapshot comes when the load has stopped, not on a tick:
     // however long the stop took, it is not a late report.
     publish(&shared, last, None, &mut cpu, &snapshots);

@@ -346,3 +346,79 @@ async fn lines_that_are_not_requests_are_counted_by_line_and_a_log_of_none_canno
         .expect_exit(2);
     assert!(text(&out).1.contains("missing.log"), "{}", text(&out).1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recorded_run_replays_exactly_under_its_own_names() {
+    let dir = Dir::new();
+    let (addr, log) = target();
+    let scenario = dir.write(
+        "run.toml",
+        &format!(
+            r#"[http]
+base_url = "http://{addr}"
+[load]
+rate = 300
+duration = "1s"
+[[request]]
+name = "item"
+path = "/items/{{{{ int(1, 99999) }}}}?q=a%20b"
+[[request]]
+name = "order"
+method = "POST"
+path = "/orders"
+body = '{{"n": {{{{ int(1, 9) }}}}}}'
+headers = {{ "content-type" = "application/json", "x-tenant" = "t1" }}
+"#
+        ),
+    );
+    let recorded = dir.path("run.jsonl");
+    Volley::run(&scenario)
+        .headless()
+        .quiet_status()
+        .arg("--local-workers")
+        .arg("2")
+        .flag("--record", &recorded)
+        .expect_exit(0);
+    let first: Vec<Got> = std::mem::take(&mut *log.lock().unwrap());
+    let lines = std::fs::read_to_string(&recorded).unwrap();
+    assert_eq!(
+        lines.lines().count(),
+        first.len(),
+        "one line per request sent"
+    );
+    let json = dir.path("replay.json");
+    replay(&recorded, addr, &[], &json);
+    let second = log.lock().unwrap().clone();
+    // The same requests: method, path and query, body, headers.
+    let key = |g: &Got| {
+        (
+            g.method.clone(),
+            g.path.clone(),
+            g.body.clone(),
+            g.agent.clone(),
+        )
+    };
+    let mut a: Vec<_> = first.iter().map(key).collect();
+    let mut b: Vec<_> = second.iter().map(key).collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+    assert!(
+        second
+            .iter()
+            .any(|g| g.method == "POST" && g.body.starts_with(b"{\"n\": "))
+    );
+    // Under the run's own names.
+    let r = read_json(&json);
+    let names: Vec<&str> = r["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"item") && names.contains(&"order"),
+        "{names:?}"
+    );
+    assert_eq!(r["totals"]["failures"], 0, "{}", r["notes"]);
+}

@@ -63,6 +63,8 @@ pub struct RunSpec {
     /// Forget what was measured this long after the start: a capacity
     /// probe judges the target warm, not its first connections' moments.
     pub warmup: Option<Duration>,
+    /// Each worker writes every HTTP request it sends here (`--record`).
+    pub record: Option<std::path::PathBuf>,
 }
 
 impl RunSpec {
@@ -83,6 +85,7 @@ impl RunSpec {
             steerable: true,
             search: None,
             warmup: None,
+            record: None,
         }
     }
 

@@ -66,6 +66,12 @@ impl<'a> Plans<'a> {
             start_in_ms: 0,
             interval_ms: self.spec.interval.as_millis() as u64,
             threads: self.spec.workers.threads,
+            record: self
+                .spec
+                .record
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
         }
     }
 }

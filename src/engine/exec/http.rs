@@ -109,6 +109,9 @@ impl Requests {
         };
         let Chain { sent, answer, url } = self.exchange_chain(target, req, user, path).await?;
         user.first_byte = Some(answer.first_byte);
+        if let Some(c) = user.copy.as_deref_mut() {
+            c.status = Some(answer.status);
+        }
         let r = answer.received;
         let failed = |f| Failed::new(sent, r, f);
         if let Some(want) = req.given.and_then(|g| g.expect)
@@ -353,6 +356,7 @@ impl Requests {
                 scratch,
                 cookie,
                 sent_now,
+                copy,
             } = user.parts(&self.scenario.data);
             let conn = self.http_conn(home.target, id, conns).await?;
             let route = Route {
@@ -365,7 +369,7 @@ impl Requests {
                 authorization,
             };
             *sent_now = 0;
-            match http_request::send(req, &route, conn, &mut ctx, scratch, sent_now).await {
+            match http_request::send(req, &route, conn, &mut ctx, scratch, sent_now, copy).await {
                 // The server closed this kept-alive connection as the
                 // request went out (no byte of an answer): it goes again,
                 // once, on a new connection, as browsers and Go's client
@@ -418,6 +422,7 @@ impl Requests {
             scratch,
             cookie,
             sent_now,
+            ..
         } = user.parts(&self.scenario.data);
         let conn = match slot {
             Some(i) => self.http_conn(i, id, conns).await?,
@@ -435,7 +440,8 @@ impl Requests {
             authorization: None,
         };
         let mut hop_sent = 0;
-        let result = http_request::send(req, &route, conn, &mut ctx, scratch, &mut hop_sent).await;
+        let result =
+            http_request::send(req, &route, conn, &mut ctx, scratch, &mut hop_sent, None).await;
         *sent_now = sent_now.saturating_add(hop_sent);
         result
     }

@@ -197,6 +197,11 @@ pub struct Requests {
     pub retries: AtomicU64,
     /// Cookies the users' jars dropped (drained into each snapshot).
     pub cookies_dropped: AtomicU64,
+    /// Where every HTTP request sent is written (`--record`).
+    pub record: Option<Arc<super::record::RecordFile>>,
+    /// Tells this engine's users from other engines' in the record's
+    /// sessions.
+    pub record_tag: String,
 }
 
 /// What a user does in one turn.
@@ -236,6 +241,7 @@ impl Requests {
             wire: Arc::default(),
             sent_now: 0,
             first_byte: None,
+            copy: self.record.is_some().then(Box::default),
         }
     }
 
@@ -287,6 +293,9 @@ impl Requests {
         }
         user.sent_now = 0;
         user.first_byte = None;
+        if let Some(c) = user.copy.as_deref_mut() {
+            c.filled = false;
+        }
         let prepared = &self.prepared[idx];
         // When the call began, for gRPC only (a clock read per HTTP request
         // saved): a stream the server reset after it was past its deadline.
@@ -346,6 +355,17 @@ impl Requests {
             }),
             _ => None,
         };
+        if let (Some(f), Some(c)) = (&self.record, user.copy.as_deref())
+            && c.filled
+            && let Some(spec) = self.scenario.requests.get(idx)
+        {
+            f.write(
+                c,
+                &spec.name,
+                &format!("{}-{}", self.record_tag, user.id),
+                start,
+            );
+        }
         Sample {
             first_byte,
             name: Rows::request(idx),
@@ -495,6 +515,8 @@ pub struct UserState {
     /// When the first byte of the current HTTP request's (final) answer's
     /// body came, once it did.
     first_byte: Option<Instant>,
+    /// The current HTTP request as sent, when the run records them.
+    copy: Option<Box<super::record::Copied>>,
 }
 
 /// A user borrowed apart for one HTTP exchange: its connections (one of
@@ -506,6 +528,8 @@ struct Parts<'a> {
     /// The Cookie value the jar wrote for this request.
     cookie: &'a str,
     sent_now: &'a mut u64,
+    /// Where the request is copied as it goes, when the run records.
+    copy: Option<&'a mut super::record::Copied>,
 }
 
 impl UserState {
@@ -537,6 +561,7 @@ impl UserState {
             },
             cookie: &self.cookie,
             sent_now: &mut self.sent_now,
+            copy: self.copy.as_deref_mut(),
         }
     }
 

@@ -220,6 +220,8 @@ impl Requests {
             timeout,
             retries: AtomicU64::new(0),
             cookies_dropped: AtomicU64::new(0),
+            record: None,
+            record_tag: String::new(),
         })
     }
 }
