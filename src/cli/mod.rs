@@ -10,6 +10,7 @@ pub mod capacity;
 pub mod check;
 pub mod compare;
 pub mod demo;
+pub mod import_har;
 pub mod load_args;
 pub mod master;
 pub mod metrics;
