@@ -69,6 +69,11 @@ pub fn check(args: CheckArgs) -> Result<Exit, Exit> {
         }};
     }
     say!("{}: ok, scenario {:?}", args.file.display(), scenario.name);
+    if let Some(r) = &scenario.replay {
+        for line in replay_lines(r) {
+            say!("{line}");
+        }
+    }
     match &scenario.load.model {
         LoadModel::Closed {
             users, spawn_rate, ..
@@ -78,6 +83,9 @@ pub fn check(args: CheckArgs) -> Result<Exit, Exit> {
         LoadModel::Closed {
             users, spawn_rate, ..
         } => say!("  closed model: {users} users, {spawn_rate} spawned per second"),
+        LoadModel::Open { connections, .. } if scenario.replay.is_some() => {
+            say!("  {connections} connections opened before the first request")
+        }
         LoadModel::Open {
             rate, connections, ..
         } => say!("  open model: {rate} requests per second, {connections} connections"),
@@ -117,7 +125,11 @@ pub fn check(args: CheckArgs) -> Result<Exit, Exit> {
             "  gRPC methods and messages NOT checked: server reflection at {endpoint} could not be asked ({why}); they are checked when the run starts"
         ),
     }
-    for r in scenario.requests.iter().filter(|r| r.weight > 0) {
+    for r in scenario
+        .requests
+        .iter()
+        .filter(|r| r.weight > 0 && scenario.replay.is_none())
+    {
         say!(
             "  request {:?} (weight {}): {}",
             r.name,
@@ -251,4 +263,67 @@ fn describe(r: &RequestSpec, asked: &Asked) -> String {
             )
         }
     }
+}
+
+/// What `volley check` says of a replay: its sources as read, its names
+/// with their counts and the statuses the sources' server gave.
+fn replay_lines(r: &crate::scenario::replay::Replay) -> Vec<String> {
+    let (spec, index) = (&r.spec, &r.index);
+    let mut lines = Vec::new();
+    let sources: Vec<String> = spec
+        .sources
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let pace = match spec.rate {
+        Some(rate) => format!("{rate} requests/s in order"),
+        None => format!("its timeline at speed {}", spec.speed),
+    };
+    lines.push(format!(
+        "  replay of {}: {} requests spanning {:.3} s, sent on {pace}, {} pass{}{}",
+        sources.join(", "),
+        index.requests,
+        index.span.as_secs_f64(),
+        spec.loops,
+        if spec.loops == 1 { "" } else { "es" },
+        index
+            .sessions
+            .map(|s| format!(", {s} sessions kept in order"))
+            .unwrap_or_default()
+    ));
+    if index.bad > 0 {
+        lines.push(format!(
+            "  {} lines are not requests and will not be sent:",
+            index.bad
+        ));
+        for b in &index.first_bad {
+            lines.push(format!("    {b}"));
+        }
+    }
+    for (why, n) in &index.skipped {
+        lines.push(format!(
+            "  {n} requests will not be sent: {}",
+            why.describe()
+        ));
+    }
+    for (i, name) in index.names.iter().enumerate() {
+        let statuses: Vec<String> = index
+            .statuses
+            .get(i)
+            .map(|m| m.iter().map(|(s, n)| format!("{s}×{n}")).collect())
+            .unwrap_or_default();
+        let sent: u64 = index.statuses.get(i).map(|m| m.values().sum()).unwrap_or(0);
+        lines.push(format!(
+            "  name {name:?}{}",
+            if statuses.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ": the source's server answered {} ({sent})",
+                    statuses.join(" ")
+                )
+            }
+        ));
+    }
+    lines
 }

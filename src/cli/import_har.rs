@@ -242,7 +242,10 @@ mod tests {
         f.write_all(har.as_bytes()).unwrap();
         let text = import(f.path(), None).unwrap();
         let doc: toml::Table = toml::from_str(&text).unwrap();
-        assert_eq!(doc["http"]["base_url"].as_str(), Some("https://shop.example"));
+        assert_eq!(
+            doc["http"]["base_url"].as_str(),
+            Some("https://shop.example")
+        );
         let reqs = doc["request"].as_array().unwrap();
         assert_eq!(reqs.len(), 2, "{text}");
         let items = &reqs[0];
