@@ -422,3 +422,76 @@ headers = {{ "content-type" = "application/json", "x-tenant" = "t1" }}
     );
     assert_eq!(r["totals"]["failures"], 0, "{}", r["notes"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_scenario_form_checks_its_settings_and_takes_thresholds() {
+    let dir = Dir::new();
+    let (addr, log) = target();
+    let src = source(&dir, 50);
+    let ok = dir.write(
+        "replay.toml",
+        &format!(
+            r#"thresholds = ["error_rate<1%"]
+[http]
+base_url = "http://{addr}"
+[load]
+connections = 8
+[replay]
+sources = ["source.jsonl"]
+exclude = ["POST"]
+speed = 4
+"#
+        ),
+    );
+    let out = Volley::check_bare(&ok).expect_exit(0);
+    let (stdout, _) = text(&out);
+    assert!(stdout.contains("40 requests spanning"), "{stdout}");
+    assert!(
+        stdout.contains("10 requests will not be sent: left out by include/exclude"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("name \"GET /items/{id}\": the source's server answered 200×40"),
+        "{stdout}"
+    );
+    // Statuses that differ (every tenth) fail requests: the threshold
+    // breaks, exit 1.
+    Volley::run(&ok).headless().quiet_status().expect_exit(1);
+    assert_eq!(log.lock().unwrap().len(), 40);
+    for (body, want) in [
+        (
+            "[replay]\nsources = [\"source.jsonl\"]\n[[request]]\nname = \"a\"\npath = \"/\"\n",
+            "no [[request]] or [[flow]]",
+        ),
+        (
+            "[replay]\nsources = [\"source.jsonl\"]\nspeed = 2\nrate = 5\n",
+            "not both",
+        ),
+        (
+            "[replay]\nsources = [\"source.jsonl\"]\nformat = \"$request $status\"\n",
+            "the format has no time",
+        ),
+        (
+            "[replay]\nsources = [\"source.jsonl\"]\nspeed = 0\n",
+            "speed must be",
+        ),
+        (
+            "[replay]\nsources = [\"source.jsonl\"]\nsession = \"ip\"\n",
+            "session \"ip\"",
+        ),
+        ("[replay]\nsources = [\"missing.log\"]\n", "missing.log"),
+        (
+            "[load]\nusers = 5\n[replay]\nsources = [\"source.jsonl\"]\n",
+            "users do not apply",
+        ),
+    ] {
+        let f = dir.write(
+            "bad.toml",
+            &format!("[http]\nbase_url = \"http://{addr}\"\n{body}"),
+        );
+        let out = Volley::check_bare(&f).expect_exit(2);
+        let (_, stderr) = text(&out);
+        assert!(stderr.contains(want), "{body}: {stderr}");
+        assert!(stderr.contains("bad.toml:"), "{body}: {stderr}");
+    }
+}
