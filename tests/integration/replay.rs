@@ -427,7 +427,7 @@ headers = {{ "content-type" = "application/json", "x-tenant" = "t1" }}
 async fn the_scenario_form_checks_its_settings_and_takes_thresholds() {
     let dir = Dir::new();
     let (addr, log) = target();
-    let src = source(&dir, 50);
+    source(&dir, 50);
     let ok = dir.write(
         "replay.toml",
         &format!(
