@@ -1,0 +1,117 @@
+//! `volley import KIND SOURCE`: a scenario file written from what describes
+//! an API, so that a test starts from the API rather than from a blank
+//! file. One subcommand per kind of source; each converter is pure (text
+//! in, scenario text out, in its own module) and this file does the
+//! reading and writing. See docs/import.md.
+
+pub mod openapi;
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::anyhow;
+use clap::{Args, Subcommand};
+
+use super::Exit;
+
+/// What to import from.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// An OpenAPI 3.0 or 3.1 document (JSON or YAML): one request per
+    /// operation, with its parameters, JSON body and expected statuses,
+    /// from the document's examples (guessed where it has none, and said
+    /// so in comments).
+    Openapi(OpenapiArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OpenapiArgs {
+    /// The OpenAPI document, JSON or YAML (`-`: standard input).
+    #[arg(value_name = "SPEC")]
+    pub spec: PathBuf,
+    /// The target: scheme, host, port and any path prefix
+    /// (http://127.0.0.1:8080/v1), instead of the document's first server.
+    /// Needed when the document's server URL is relative or missing.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Write the scenario to FILE instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Runs an import; exit 2 (could not start) on a bad source, naming what
+/// and where.
+pub fn import(what: ImportCommand) -> Result<Exit, Exit> {
+    match what {
+        ImportCommand::Openapi(args) => import_openapi(args),
+    }
+}
+
+fn import_openapi(args: OpenapiArgs) -> Result<Exit, Exit> {
+    let text = read_source(&args.spec, openapi::MAX_BYTES)?;
+    let source = args.spec.display().to_string();
+    let imported = openapi::convert(
+        &text,
+        &openapi::Options {
+            source: &source,
+            base_url: args.base_url.as_deref(),
+        },
+    )
+    .map_err(|e| Exit::cannot_start(anyhow!("{source}: {e}")))?;
+    match &args.output {
+        Some(path) => std::fs::write(path, &imported.toml)
+            .map_err(|e| Exit::cannot_start(anyhow!("cannot write {}: {e}", path.display())))?,
+        None => {
+            super::write_out(imported.toml.as_bytes())?;
+        }
+    }
+    // On stderr: stdout may be the scenario itself.
+    eprintln!(
+        "{source}: {} requests{}{}",
+        imported.requests,
+        if imported.guessed > 0 {
+            format!(
+                ", {} with guessed values (see their comments)",
+                imported.guessed
+            )
+        } else {
+            String::new()
+        },
+        args.output
+            .as_ref()
+            .map(|p| format!(", written to {}", p.display()))
+            .unwrap_or_default()
+    );
+    Ok(Exit::Passed)
+}
+
+/// The text of `path` (`-`: standard input), refused past `max` bytes
+/// before more is read, and unless it is UTF-8.
+pub fn read_source(path: &Path, max: usize) -> Result<String, Exit> {
+    let shown = path.display();
+    let reader: Box<dyn std::io::Read> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(
+            std::fs::File::open(path)
+                .map_err(|e| Exit::cannot_start(anyhow!("cannot read {shown}: {e}")))?,
+        )
+    };
+    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+    let mut bytes = Vec::new();
+    reader
+        .take(limit)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Exit::cannot_start(anyhow!("cannot read {shown}: {e}")))?;
+    if bytes.len() > max {
+        return Err(Exit::cannot_start(anyhow!(
+            "{shown}: larger than {max} bytes, the most that is read"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        Exit::cannot_start(anyhow!(
+            "{shown}: not UTF-8 text (byte {} is not)",
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
