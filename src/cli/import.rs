@@ -67,8 +67,9 @@ fn import_openapi(args: OpenapiArgs) -> Result<Exit, Exit> {
     }
     // On stderr: stdout may be the scenario itself.
     eprintln!(
-        "{source}: {} requests{}{}",
+        "{source}: {} request{}{}{}",
         imported.requests,
+        if imported.requests == 1 { "" } else { "s" },
         if imported.guessed > 0 {
             format!(
                 ", {} with guessed values (see their comments)",

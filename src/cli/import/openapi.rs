@@ -235,33 +235,43 @@ fn base_url(doc: &Node, given: Option<&str>, about: &mut About) -> Result<String
 
 /// `template` with each `{name}` replaced by its server variable's default.
 fn server_variables(server: &Node, template: &str, at: &Ptr) -> Result<String, ImportError> {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let Some(close) = after.find('}') else {
-            return Err(ImportError::at(
-                &at.join("url"),
-                format!("{template:?}: a {{ without its }}"),
-            ));
-        };
-        let name = &after[..close];
-        let vars_at = at.join("variables");
+    let vars_at = at.join("variables");
+    substitute(template, &at.join("url"), |name| {
         let Some(var) = server.get("variables").and_then(|v| v.get(name)) else {
             return Err(ImportError::at(
                 &vars_at,
                 format!("the server URL's variable {{{name}}} is not declared here"),
             ));
         };
-        let Some(default) = var.get("default").and_then(Node::as_str) else {
-            return Err(ImportError::at(
+        match var.get("default").and_then(Node::as_str) {
+            Some(default) => Ok(default.to_owned()),
+            None => Err(ImportError::at(
                 &vars_at.join(name),
                 format!("server variable {name:?} has no default (a string)"),
+            )),
+        }
+    })
+}
+
+/// `template` with each `{name}` replaced by `value(name)`; `at` is where
+/// the template lies (an unclosed `{` is an error there).
+fn substitute(
+    template: &str,
+    at: &Ptr,
+    mut value: impl FnMut(&str) -> Result<String, ImportError>,
+) -> Result<String, ImportError> {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some((before, after)) = rest.split_once('{') {
+        out.push_str(before);
+        let Some((name, tail)) = after.split_once('}') else {
+            return Err(ImportError::at(
+                at,
+                format!("{template:?}: a {{ without its }}"),
             ));
         };
-        out.push_str(default);
-        rest = &after[close + 1..];
+        out.push_str(&value(name)?);
+        rest = tail;
     }
     out.push_str(rest);
     Ok(out)
@@ -594,32 +604,18 @@ fn fill_path(
     op_at: &Ptr,
     notes: &mut Vec<String>,
 ) -> Result<String, ImportError> {
-    let mut out = String::with_capacity(path.len());
-    let mut rest = path;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let Some(close) = after.find('}') else {
-            return Err(ImportError::at(
-                op_at,
-                format!("path {path:?}: a {{ without its }}"),
-            ));
-        };
-        let name = &after[..close];
-        match values.get(name) {
-            Some(v) => out.push_str(v),
+    substitute(path, op_at, |name| {
+        Ok(match values.get(name) {
+            Some(v) => v.clone(),
             None => {
                 notes.push(format!(
                     "path parameter {} is not declared: 1 is a guess",
                     write::quoted(name)
                 ));
-                out.push('1');
+                "1".into()
             }
-        }
-        rest = &after[close + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
+        })
+    })
 }
 
 /// Refuses what cannot be a header, or would be read as a template.

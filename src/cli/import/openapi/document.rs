@@ -126,11 +126,18 @@ fn write_json(node: &Node, out: &mut String) {
     }
 }
 
+/// A JSON string. A `{` that follows a `{` is written `\u007b`: the same
+/// JSON, but never a `{{` that volley would read as a template placeholder
+/// (templates have no escape for it; JSON does). Outside strings compact
+/// JSON never holds `{{`.
 fn write_json_string(s: &str, out: &mut String) {
     use std::fmt::Write as _;
     out.push('"');
+    let mut after_brace = false;
     for c in s.chars() {
+        let brace = c == '{' && !after_brace;
         match c {
+            '{' if after_brace => out.push_str("\\u007b"),
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
@@ -141,12 +148,23 @@ fn write_json_string(s: &str, out: &mut String) {
             }
             c => out.push(c),
         }
+        after_brace = brace;
     }
     out.push('"');
 }
 
 /// Reads `text` as JSON (when it starts with `{` or `[`) or YAML.
 pub fn parse(text: &str) -> Result<Node, ImportError> {
+    parse_within(text, MAX_VALUES, MAX_STRING_BYTES)
+}
+
+/// [`parse`], with the tree bounded to `max_values` values and
+/// `max_string_bytes` bytes of strings (tests use small bounds).
+pub fn parse_within(
+    text: &str,
+    max_values: usize,
+    max_string_bytes: usize,
+) -> Result<Node, ImportError> {
     if text.len() > MAX_BYTES {
         return Err(ImportError::TooLarge {
             size: text.len(),
@@ -154,7 +172,12 @@ pub fn parse(text: &str) -> Result<Node, ImportError> {
         });
     }
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let budget = Budget::default();
+    let budget = Budget {
+        values: Cell::new(0),
+        string_bytes: Cell::new(0),
+        max_values,
+        max_string_bytes,
+    };
     let seed = Seed {
         budget: &budget,
         depth: 0,
@@ -170,26 +193,36 @@ pub fn parse(text: &str) -> Result<Node, ImportError> {
         Ok(node)
     } else {
         seed.deserialize(serde_norway::Deserializer::from_str(text))
-            .map_err(|e| ImportError::Syntax {
-                format: "YAML",
-                message: e.to_string(),
+            .map_err(|e| {
+                let mut message = e.to_string();
+                // serde_norway's own bound on alias jumps says only this.
+                if message.contains("repetition limit exceeded") {
+                    message.push_str(" (YAML aliases that expand too far)");
+                }
+                ImportError::Syntax {
+                    format: "YAML",
+                    message,
+                }
             })
     }
 }
 
-/// What the tree built so far holds, shared by every level of one parse.
-#[derive(Default)]
+/// What the tree built so far holds, shared by every level of one parse,
+/// and its bounds.
 struct Budget {
     values: Cell<usize>,
     string_bytes: Cell<usize>,
+    max_values: usize,
+    max_string_bytes: usize,
 }
 
 impl Budget {
     fn value<E: de::Error>(&self) -> Result<(), E> {
         let n = self.values.get().saturating_add(1);
-        if n > MAX_VALUES {
+        if n > self.max_values {
             return Err(E::custom(format_args!(
-                "the document holds more than {MAX_VALUES} values (YAML aliases expanded)"
+                "the document holds more than {} values (YAML aliases expanded)",
+                self.max_values
             )));
         }
         self.values.set(n);
@@ -199,9 +232,10 @@ impl Budget {
     fn string<E: de::Error>(&self, len: usize) -> Result<(), E> {
         self.value()?;
         let n = self.string_bytes.get().saturating_add(len);
-        if n > MAX_STRING_BYTES {
+        if n > self.max_string_bytes {
             return Err(E::custom(format_args!(
-                "the document holds more than {MAX_STRING_BYTES} bytes of strings (YAML aliases expanded)"
+                "the document holds more than {} bytes of strings (YAML aliases expanded)",
+                self.max_string_bytes
             )));
         }
         self.string_bytes.set(n);
@@ -286,6 +320,13 @@ impl<'de> Visitor<'de> for Seed<'_> {
 
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
         d.deserialize_any(self)
+    }
+
+    /// serde_norway gives a custom tag (`!Name value`) as an enum.
+    fn visit_enum<A: de::EnumAccess<'de>>(self, _: A) -> Result<Node, A::Error> {
+        Err(de::Error::custom(
+            "a YAML tag (!name): OpenAPI documents hold plain values",
+        ))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {

@@ -76,7 +76,7 @@ impl Ptr {
     /// This pointer, one key or index further.
     pub fn join(&self, token: impl fmt::Display) -> Self {
         let token = token.to_string();
-        let mut s = String::with_capacity(self.0.len() + token.len() + 1);
+        let mut s = String::with_capacity(self.0.len().saturating_add(token.len()));
         s.push_str(&self.0);
         s.push('/');
         for c in token.chars() {

@@ -355,7 +355,9 @@ fn number(map: &IndexMap<String, Node>, key: &str) -> Option<f64> {
     }
 }
 
-/// 1, moved into `minimum`..`maximum` when they exclude it.
+/// 1, moved into `minimum`..`maximum` when they exclude it. Float
+/// arithmetic on the document's bounds cannot trap; a result that is not
+/// finite falls back to 1.
 fn placeholder_number(map: &IndexMap<String, Node>) -> f64 {
     let mut v = 1.0_f64;
     if let Some(min) = number(map, "minimum") {
