@@ -172,39 +172,50 @@ pub fn parse_within(
         });
     }
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let budget = Budget {
+    let budget = || Budget {
         values: Cell::new(0),
         string_bytes: Cell::new(0),
         max_values,
         max_string_bytes,
     };
-    let seed = Seed {
-        budget: &budget,
-        depth: 0,
-    };
-    if text.trim_start().starts_with(['{', '[']) {
-        let syntax = |e: serde_json::Error| ImportError::Syntax {
-            format: "JSON",
-            message: e.to_string(),
-        };
-        let mut de = serde_json::Deserializer::from_str(text);
-        let node = seed.deserialize(&mut de).map_err(syntax)?;
-        de.end().map_err(syntax)?;
-        Ok(node)
-    } else {
-        seed.deserialize(serde_norway::Deserializer::from_str(text))
-            .map_err(|e| {
-                let mut message = e.to_string();
-                // serde_norway's own bound on alias jumps says only this.
-                if message.contains("repetition limit exceeded") {
-                    message.push_str(" (YAML aliases that expand too far)");
-                }
-                ImportError::Syntax {
-                    format: "YAML",
-                    message,
-                }
-            })
+    if !text.trim_start().starts_with(['{', '[']) {
+        return from_yaml(text, &budget());
     }
+    match from_json(text, &budget()) {
+        Ok(node) => Ok(node),
+        // YAML's flow style starts so too (`{openapi: 3.0.0, ...}`); when
+        // it is not that either, JSON's message is the one that helps.
+        Err(json) => from_yaml(text, &budget()).map_err(|_| json),
+    }
+}
+
+fn from_json(text: &str, budget: &Budget) -> Result<Node, ImportError> {
+    let syntax = |e: serde_json::Error| ImportError::Syntax {
+        format: "JSON",
+        message: e.to_string(),
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
+    let node = Seed { budget, depth: 0 }
+        .deserialize(&mut de)
+        .map_err(syntax)?;
+    de.end().map_err(syntax)?;
+    Ok(node)
+}
+
+fn from_yaml(text: &str, budget: &Budget) -> Result<Node, ImportError> {
+    Seed { budget, depth: 0 }
+        .deserialize(serde_norway::Deserializer::from_str(text))
+        .map_err(|e| {
+            let mut message = e.to_string();
+            // serde_norway's own bound on alias jumps says only this.
+            if message.contains("repetition limit exceeded") {
+                message.push_str(" (YAML aliases that expand too far)");
+            }
+            ImportError::Syntax {
+                format: "YAML",
+                message,
+            }
+        })
 }
 
 /// What the tree built so far holds, shared by every level of one parse,

@@ -580,6 +580,9 @@ fn not_openapi_documents_are_refused_saying_why() {
         "/paths/~1a/get/parameters/0/in",
         "path, query, header or cookie",
     );
+    // YAML's flow style starts as JSON does, and is read as YAML.
+    let flow = "{openapi: 3.0.0, info: {title: t, version: '1'}, servers: [{url: 'http://h'}], paths: {/a: {get: {}}}}";
+    assert_eq!(requests(flow).len(), 1);
     let syntax = err("{\"openapi\": \"3.0.0\",");
     assert!(
         matches!(syntax, ImportError::Syntax { format: "JSON", .. }),
@@ -672,4 +675,149 @@ fn openapi_3_1_documents_are_read() {
     let r = one(d);
     assert_eq!(s(&r, "body"), r#"{"a":5,"b":"k"}"#);
     assert_eq!(statuses(&r), Some(vec![204]));
+}
+
+/// A document that uses most of what the importer reads.
+const RICH: &str = r##"{
+  "openapi": "3.0.3",
+  "info": {"title": "rich", "version": "2"},
+  "servers": [{"url": "http://127.0.0.1:{port}/v1", "variables": {"port": {"default": "8080"}}}],
+  "paths": {
+    "/pets/{petId}": {
+      "parameters": [{"$ref": "#/components/parameters/PetId"}],
+      "get": {
+        "operationId": "showPet",
+        "parameters": [
+          {"name": "fields", "in": "query", "required": true, "schema": {"type": "array", "items": {"type": "string", "enum": ["a", "b"]}}},
+          {"name": "X-Trace", "in": "header", "required": true, "schema": {"type": "string", "format": "uuid"}},
+          {"name": "sid", "in": "cookie", "required": true, "example": "s1"}
+        ],
+        "responses": {"200": {"$ref": "#/components/responses/Pet"}, "3XX": {"description": "moved"}, "default": {"description": "error"}}
+      },
+      "put": {
+        "deprecated": true,
+        "requestBody": {"$ref": "#/components/requestBodies/Pet"},
+        "responses": {"204": {"description": "done"}}
+      },
+      "post": {
+        "requestBody": {"content": {"text/plain": {"examples": {"one": {"value": "hello"}}}}},
+        "responses": {"2XX": {"description": "ok"}}
+      }
+    }
+  },
+  "components": {
+    "parameters": {"PetId": {"name": "petId", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 5}}},
+    "schemas": {
+      "Pet": {"type": "object", "required": ["name", "tags", "owner"], "properties": {
+        "name": {"type": "string", "minLength": 2},
+        "tags": {"type": "array", "items": {"$ref": "#/components/schemas/Tag"}},
+        "owner": {"allOf": [{"$ref": "#/components/schemas/Person"}, {"type": "object", "required": ["since"], "properties": {"since": {"type": "string", "format": "date"}}}]}
+      }},
+      "Tag": {"oneOf": [{"type": "string", "example": "cute"}, {"type": "integer"}]},
+      "Person": {"type": "object", "required": ["name", "friend"], "properties": {"name": {"type": "string"}, "friend": {"$ref": "#/components/schemas/Person"}}}
+    },
+    "requestBodies": {"Pet": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Pet"}}}}},
+    "responses": {"Pet": {"description": "a pet"}}
+  }
+}"##;
+
+#[test]
+fn a_rich_document_maps_whole() {
+    let r = requests(RICH);
+    assert_eq!(r.len(), 3);
+    assert_eq!(s(&r[0], "name"), "showPet");
+    assert_eq!(s(&r[0], "path"), "/pets/5?fields=a");
+    assert_eq!(r[0]["headers"]["cookie"].as_str(), Some("sid=s1"));
+    assert_eq!(statuses(&r[0]).unwrap().len(), 101);
+    assert_eq!(r[0]["follow_redirects"].as_bool(), Some(false));
+    assert_eq!(s(&r[1], "name"), "PUT /pets/{petId}");
+    assert_eq!(
+        s(&r[1], "body"),
+        r#"{"name":"xx","tags":["cute"],"owner":{"name":"x","friend":null,"since":"2024-01-01"}}"#
+    );
+    assert_eq!(s(&r[2], "body"), "hello");
+    let t: toml::Table = toml::from_str(&scenario(RICH)).unwrap();
+    assert_eq!(
+        t["http"]["base_url"].as_str(),
+        Some("http://127.0.0.1:8080/v1")
+    );
+}
+
+/// Every node of [`RICH`] and of the Petstore-like document, replaced in
+/// turn by each of a few odd values: the importer either refuses the
+/// document with a pointer or writes a scenario that compiles; it never
+/// panics.
+#[test]
+fn any_part_replaced_by_an_odd_value_is_refused_or_written_never_a_panic() {
+    use super::document::{Node, parse};
+    use indexmap::IndexMap;
+
+    fn pointers(node: &Node, at: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+        out.push(at.clone());
+        let children: Vec<(String, &Node)> = match node {
+            Node::Array(a) => a
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (i.to_string(), n))
+                .collect(),
+            Node::Object(m) => m.iter().map(|(k, n)| (k.clone(), n)).collect(),
+            _ => Vec::new(),
+        };
+        for (k, child) in children {
+            at.push(k);
+            pointers(child, at, out);
+            at.pop();
+        }
+    }
+
+    fn at_mut<'a>(node: &'a mut Node, path: &[String]) -> &'a mut Node {
+        path.iter().fold(node, |n, k| match n {
+            Node::Array(a) => &mut a[k.parse::<usize>().unwrap()],
+            Node::Object(m) => m.get_mut(k).unwrap(),
+            _ => unreachable!(),
+        })
+    }
+
+    let refer = |to: &str| {
+        Node::Object(IndexMap::from([(
+            "$ref".to_owned(),
+            Node::String(to.into()),
+        )]))
+    };
+    let odd = [
+        Node::Null,
+        Node::Bool(true),
+        Node::Number((-1).into()),
+        Node::String("{{x}} ${X} /a b".into()),
+        Node::Array(Vec::new()),
+        Node::Object(IndexMap::new()),
+        refer("#"),
+        refer("#/components"),
+        refer("#/paths/~1pets~1{petId}"),
+        refer("#/components/schemas/Person"),
+    ];
+    let mut tried = 0;
+    for text in [
+        RICH,
+        &doc(
+            "  /a/{id}:\n    get: {operationId: a, parameters: [{name: id, in: path, required: true, schema: {type: integer}}], responses: {'200': {description: ok}}}\n",
+        ),
+    ] {
+        let base = parse(text).unwrap();
+        let mut all = Vec::new();
+        pointers(&base, &mut Vec::new(), &mut all);
+        for path in &all {
+            for value in &odd {
+                let mut d = base.clone();
+                *at_mut(&mut d, path) = value.clone();
+                let text = d.to_json();
+                match convert(&text, &options()) {
+                    Ok(i) => compiles(&i.toml),
+                    Err(e) => assert!(!e.to_string().is_empty()),
+                }
+                tried += 1;
+            }
+        }
+    }
+    assert!(tried > 1000, "{tried}");
 }
