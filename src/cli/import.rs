@@ -49,7 +49,11 @@ pub fn import(what: ImportCommand) -> Result<Exit, Exit> {
 
 fn import_openapi(args: OpenapiArgs) -> Result<Exit, Exit> {
     let text = read_source(&args.spec, openapi::MAX_BYTES)?;
-    let source = args.spec.display().to_string();
+    let source = if args.spec.as_os_str() == "-" {
+        "standard input".to_owned()
+    } else {
+        args.spec.display().to_string()
+    };
     let imported = openapi::convert(
         &text,
         &openapi::Options {
