@@ -10,7 +10,7 @@ pub mod capacity;
 pub mod check;
 pub mod compare;
 pub mod demo;
-pub mod import_har;
+pub mod import;
 pub mod load_args;
 pub mod master;
 pub mod metrics;
@@ -110,6 +110,13 @@ pub enum Command {
     Replay(Box<replay::ReplayArgs>),
     /// Validate a scenario file without sending anything.
     Check(check::CheckArgs),
+    /// Write a scenario file from what describes an API (`volley import
+    /// openapi SPEC`): a request per operation, to review and run. See
+    /// docs/import.md.
+    Import {
+        #[command(subcommand)]
+        what: import::ImportCommand,
+    },
     /// See volley work: the prediction servers (REST and gRPC) in this
     /// process, and the mixed scenario against them for 20 s.
     Demo(Box<demo::DemoArgs>),
@@ -142,6 +149,7 @@ pub fn main(cli: Cli) -> i32 {
         Command::Capacity(args) => capacity::capacity(*args),
         Command::Replay(args) => replay::replay(*args),
         Command::Check(args) => check::check(args),
+        Command::Import { what } => import::import(what),
         Command::Report(args) => report::report(*args),
         Command::Compare(args) => compare::compare(*args),
         Command::Demo(args) => demo::demo(*args),

@@ -15,6 +15,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 
+use axum::response::IntoResponse;
+
 use crate::common::{self, Dir, ExpectExit, Volley};
 
 struct Driver {
@@ -215,4 +217,214 @@ async fn the_html_report_renders_in_headless_chromium() {
     if let Ok(path) = std::env::var("VOLLEY_SCREENSHOT") {
         std::fs::write(&path, &png).expect("writing the screenshot");
     }
+}
+
+/// The API requests a page's target got: method, path and query, body.
+type Kept = std::sync::Arc<std::sync::Mutex<Vec<(String, String, Vec<u8>)>>>;
+
+/// A page whose script fetches the API (a GET with a query, a JSON POST,
+/// another GET), then titles itself "done"; every request but the page's
+/// own is kept.
+fn page_target() -> (std::net::SocketAddr, Kept) {
+    let kept = Kept::default();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let log = kept.clone();
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let log = log.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+            if parts.uri.path() == "/" {
+                return axum::response::Html(
+                    r#"<!doctype html><title>loading</title><script>
+(async () => {
+  await fetch('/api/items/7?x=1');
+  await fetch('/api/orders', {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({n: 3})});
+  await fetch('/api/items/8');
+  document.title = 'done';
+})();
+</script>"#,
+                )
+                .into_response();
+            }
+            if parts.uri.path().starts_with("/api/") {
+                log.lock().unwrap().push((
+                    parts.method.to_string(),
+                    parts.uri.to_string(),
+                    body.to_vec(),
+                ));
+            }
+            axum::http::StatusCode::OK.into_response()
+        }
+    });
+    crate::servers::serve_on_own_thread(listener, |l| async move {
+        let _ = axum::serve(l, app).await;
+    });
+    (addr, kept)
+}
+
+/// `wallTime` (seconds since the epoch) as HAR's ISO 8601 with milliseconds.
+fn iso(wall: f64) -> String {
+    let ms = (wall * 1000.0).round() as i128;
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000).unwrap();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+/// A HAR 1.2 document from Chromium's performance log (DevTools' Network
+/// events, as its own HAR export reads them): each request's method, URL,
+/// headers and body, its start, and its answer's status.
+fn har_of(events: &[Value]) -> Value {
+    let mut entries: Vec<(f64, Value)> = Vec::new();
+    let mut statuses = std::collections::HashMap::new();
+    for e in events {
+        let Some(text) = e["message"].as_str() else {
+            continue;
+        };
+        let Ok(m) = serde_json::from_str::<Value>(text) else {
+            continue;
+        };
+        let (method, p) = (&m["message"]["method"], &m["message"]["params"]);
+        if method == "Network.responseReceived" {
+            statuses.insert(p["requestId"].to_string(), p["response"]["status"].clone());
+        }
+        if method != "Network.requestWillBeSent" {
+            continue;
+        }
+        let r = &p["request"];
+        let headers: Vec<Value> = r["headers"]
+            .as_object()
+            .map(|h| {
+                h.iter()
+                    .map(|(k, v)| json!({"name": k, "value": v}))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut request = json!({
+            "method": r["method"], "url": r["url"], "httpVersion": "HTTP/1.1",
+            "headers": headers, "queryString": [], "cookies": [], "headersSize": -1, "bodySize": -1
+        });
+        if let Some(body) = r["postData"].as_str() {
+            let mime = r["headers"]["content-type"].as_str().unwrap_or("");
+            request["postData"] = json!({"mimeType": mime, "text": body});
+        }
+        let wall = p["wallTime"].as_f64().unwrap();
+        entries.push((
+            wall,
+            json!({"startedDateTime": iso(wall), "time": 0, "request": request,
+                   "_id": p["requestId"].to_string()}),
+        ));
+    }
+    entries.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let entries: Vec<Value> = entries
+        .into_iter()
+        .map(|(_, mut e)| {
+            let id = e["_id"].as_str().unwrap().to_owned();
+            let status = statuses.get(&id).cloned().unwrap_or(json!(0));
+            e["response"] = json!({"status": status, "statusText": "", "httpVersion": "HTTP/1.1",
+                "headers": [], "cookies": [], "content": {"size": 0, "mimeType": ""},
+                "redirectURL": "", "headersSize": -1, "bodySize": -1});
+            e.as_object_mut().unwrap().remove("_id");
+            e
+        })
+        .collect();
+    json!({"log": {"version": "1.2", "creator": {"name": "chromium performance log", "version": "1"},
+                   "pages": [], "entries": entries}})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_har_of_what_chromium_sent_replays_the_same_requests() {
+    let Some(driver) = Driver::start() else {
+        assert!(
+            std::env::var_os("VOLLEY_REQUIRE_BROWSER").is_none(),
+            "VOLLEY_REQUIRE_BROWSER is set but chromedriver cannot be started"
+        );
+        common::skipped(
+            "browser",
+            "chromedriver is not installed (.ci/run installs chromium and chromium-driver)",
+        );
+        return;
+    };
+    assert!(driver.ready().await, "chromedriver did not become ready");
+    let (addr, kept) = page_target();
+    let session = driver
+        .call(
+            "POST",
+            "/session",
+            Some(json!({"capabilities": {"alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": {"args": [
+                    "--headless", "--no-sandbox", "--disable-gpu",
+                    "--disable-background-networking", "--disable-dev-shm-usage"
+                ]},
+                "goog:loggingPrefs": {"performance": "ALL"}
+            }}})),
+        )
+        .await
+        .expect("starting a Chromium session");
+    let id = session["sessionId"]
+        .as_str()
+        .expect("a session id")
+        .to_owned();
+    let s = |p: &str| format!("/session/{id}{p}");
+    driver
+        .call(
+            "POST",
+            &s("/url"),
+            Some(json!({"url": format!("http://{addr}/")})),
+        )
+        .await
+        .expect("opening the page");
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let title = driver
+            .call("GET", &s("/title"), None)
+            .await
+            .unwrap_or_default();
+        if title == "done" {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "the page's fetches did not end: {title}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let events = driver
+        .call("POST", &s("/se/log"), Some(json!({"type": "performance"})))
+        .await
+        .expect("the performance log");
+    let _ = driver.call("DELETE", &s(""), None).await;
+    let har = har_of(events.as_array().expect("log entries"));
+    let first: Vec<(String, String, Vec<u8>)> = std::mem::take(&mut *kept.lock().unwrap());
+    assert_eq!(first.len(), 3, "{first:?}");
+    let dir = Dir::new();
+    let file = dir.write("page.har", &har.to_string());
+    let json = dir.path("out.json");
+    Volley::sub("replay")
+        .arg(&file)
+        .flag("--target", format!("http://{addr}"))
+        .flag("--include", "/api/")
+        .headless()
+        .quiet_status()
+        .json(&json)
+        .expect_exit(0);
+    let second = kept.lock().unwrap().clone();
+    assert_eq!(
+        second, first,
+        "the replay sent what Chromium sent, in order"
+    );
+    let r = common::read_json(&json);
+    assert_eq!(r["totals"]["requests"], 3);
+    assert_eq!(r["totals"]["failures"], 0, "{}", r["notes"]);
 }

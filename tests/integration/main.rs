@@ -34,6 +34,8 @@
 //! - `hostile_h2`: a hostile HTTP/2 server whose windows never open.
 //! - `http`: predict-rest over HTTP/1.1, h2c and TLS; `--host` and env vars.
 //! - `httpbin`: go-httpbin (third-party, ignored): compression, redirects, auth.
+//! - `import`: `volley import openapi`: the Petstore document checked, the
+//!   prediction API's own description run against predict-rest.
 //! - `like_clients`: headers, bodies, compression, redirects, cookies, auth,
 //!   proxies, client certificates, unix sockets; the protocol-independent
 //!   ones once per HTTP version (`common::VERSIONS`).
@@ -76,6 +78,7 @@ mod hostile_grpc;
 mod hostile_h2;
 mod http;
 mod httpbin;
+mod import;
 mod like_clients;
 mod locust_csv;
 mod metrics;

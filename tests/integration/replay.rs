@@ -495,3 +495,75 @@ speed = 4
         assert!(stderr.contains("bad.toml:"), "{body}: {stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_har_replays_in_order_and_imports_as_a_weighted_scenario() {
+    let dir = Dir::new();
+    let (addr, log) = target();
+    let entry = |ms: u32, method: &str, path: &str, body: Option<&str>| {
+        let post = body
+            .map(|b| {
+                format!(
+                    r#","postData":{{"mimeType":"application/json","text":{}}}"#,
+                    serde_json::to_string(b).unwrap()
+                )
+            })
+            .unwrap_or_default();
+        format!(
+            r#"{{"startedDateTime":"2026-12-06T10:00:00.{ms:03}Z","time":1,"request":{{"method":"{method}","url":"http://shop.example:8080{path}","httpVersion":"HTTP/1.1","headers":[{{"name":"Accept","value":"application/json"}},{{"name":"Cookie","value":"sid=secret"}}]{post}}},"response":{{"status":200}}}}"#
+        )
+    };
+    let har = format!(
+        r#"{{"log":{{"version":"1.2","creator":{{"name":"test","version":"1"}},"entries":[{},{},{},{}]}}}}"#,
+        entry(0, "GET", "/items/1?x=1", None),
+        entry(120, "POST", "/orders", Some(r#"{"n":1}"#)),
+        entry(60, "GET", "/items/2", None),
+        entry(200, "GET", "/items/3", None),
+    );
+    let file = dir.write("shop.har", &har);
+    let json = dir.path("out.json");
+    replay(&file, addr, &[], &json);
+    let got = log.lock().unwrap().clone();
+    let seen: Vec<(&str, &str)> = got
+        .iter()
+        .map(|g| (g.method.as_str(), g.path.as_str()))
+        .collect();
+    // In startedDateTime's order, not the file's; the HAR's host replaced.
+    assert_eq!(
+        seen,
+        [
+            ("GET", "/items/1?x=1"),
+            ("GET", "/items/2"),
+            ("POST", "/orders"),
+            ("GET", "/items/3")
+        ]
+    );
+    assert_eq!(got[2].body, br#"{"n":1}"#);
+    assert!(
+        got.iter().all(|g| g.cookie.is_none()),
+        "credentials are not replayed"
+    );
+    log.lock().unwrap().clear();
+    // Imported: a scenario that check accepts and that runs.
+    let scenario = dir.path("shop.toml");
+    Volley::sub("import")
+        .arg("har")
+        .arg(&file)
+        .flag("--base-url", "http://shop.example:8080")
+        .flag("-o", &scenario)
+        .expect_exit(0);
+    let text = std::fs::read_to_string(&scenario).unwrap();
+    assert!(text.contains("weight = 3"), "{text}");
+    let text = text.replace("http://shop.example:8080", &format!("http://{addr}"));
+    std::fs::write(&scenario, text).unwrap();
+    Volley::check_bare(&scenario).expect_exit(0);
+    Volley::run(&scenario)
+        .headless()
+        .quiet_status()
+        .flag("-n", "40")
+        .expect_exit(0);
+    let got = log.lock().unwrap().clone();
+    assert_eq!(got.len(), 40);
+    let posts = got.iter().filter(|g| g.method == "POST").count();
+    assert!((2..=20).contains(&posts), "about one in four: {posts}");
+}
