@@ -8,8 +8,8 @@ let
 
   # crane's default filter keeps Rust and Cargo files only; the build also
   # reads the .proto files (build scripts, the demo), the model and its
-  # vectors (include_bytes!), the training corpus, and the scenarios the
-  # demo embeds and the tests load.
+  # vectors (include_bytes!), the training corpus, the scenarios the demo
+  # embeds and the tests load, and the documents the tests check.
   src = lib.fileset.toSource {
     inherit root;
     fileset = lib.fileset.unions [
@@ -18,6 +18,13 @@ let
       (root + "/servers/model")
       (root + "/servers/data")
       (root + "/scenarios")
+      # The tests compare these with what volley generates and read them
+      # (the JSON Schemas, the prediction API's OpenAPI description, the
+      # Petstore document the import is tested on).
+      (root + "/docs/scenario.schema.json")
+      (root + "/docs/replay.schema.json")
+      (root + "/docs/predict-openapi.yaml")
+      (root + "/tests/integration/openapi")
     ];
   };
 
