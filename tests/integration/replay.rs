@@ -567,3 +567,72 @@ async fn a_har_replays_in_order_and_imports_as_a_weighted_scenario() {
     let posts = got.iter().filter(|g| g.method == "POST").count();
     assert!((2..=20).contains(&posts), "about one in four: {posts}");
 }
+
+/// A master and three worker processes replay 30 sessions; one worker is
+/// killed (SIGKILL) early: once the master finds it lost (a few seconds),
+/// its sessions go on, in order, on the two left, and every session's last
+/// request arrives. What fell due in between was the lost worker's.
+#[test]
+fn a_killed_workers_sessions_go_on_in_order_on_the_others() {
+    const TOKEN: &str = "replay-cluster-token";
+    let dir = Dir::new();
+    let (addr, log) = target();
+    // 30 sessions of 100 requests, 5 ms apart: 15 s.
+    let mut lines = String::new();
+    for k in 0..3000u64 {
+        let (s, i) = (k % 30, k / 30);
+        lines.push_str(&format!(
+            r#"{{"t":{},"url":"/s/{s}/{i}","headers":{{"x-session":"s{s}"}},"session":"s{s}"}}"#,
+            k as f64 * 0.005
+        ));
+        lines.push('\n');
+    }
+    dir.write("sessions.jsonl", &lines);
+    let file = dir.write(
+        "replay.toml",
+        &format!(
+            "[http]\nbase_url = \"http://{addr}\"\n[load]\nconnections = 12\n[replay]\nsources = [\"sessions.jsonl\"]\n"
+        ),
+    );
+    let json = dir.path("r.json");
+    let (mut master, maddr, fp) = crate::procs::master(
+        file.to_str().unwrap(),
+        TOKEN,
+        &["--expect-workers", "3", "--json", json.to_str().unwrap()],
+    );
+    let _w1 = crate::procs::worker(&maddr, &fp, TOKEN, "w1");
+    let _w2 = crate::procs::worker(&maddr, &fp, TOKEN, "w2");
+    let w3 = crate::procs::worker(&maddr, &fp, TOKEN, "w3");
+    w3.wait_for("joined master", Duration::from_secs(20));
+    // A sixth of the way in.
+    let end = Instant::now() + Duration::from_secs(20);
+    while log.lock().unwrap().len() < 500 {
+        assert!(Instant::now() < end, "the replay did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    w3.signal(libc::SIGKILL);
+    master.wait_for("was lost", Duration::from_secs(8));
+    master.succeeds();
+    let got = log.lock().unwrap().clone();
+    let mut last: std::collections::HashMap<String, i64> = Default::default();
+    for g in &got {
+        let i: i64 = g.path.rsplit('/').next().unwrap().parse().unwrap();
+        let s = g.session.clone().unwrap();
+        let prev = last.insert(s.clone(), i).unwrap_or(-1);
+        // In order; a request the killed worker had in hand is lost.
+        assert!(i > prev, "session {s}: {i} after {prev}");
+    }
+    assert_eq!(last.len(), 30);
+    assert!(
+        last.values().all(|&i| i == 99),
+        "every session went on to its end: {last:?}"
+    );
+    // Only the lost worker's part until it was found lost went missing.
+    assert!(got.len() > 2000, "{} of 3000", got.len());
+    let r = read_json(&json);
+    assert!(
+        r["notes"].to_string().contains("was lost"),
+        "{}",
+        r["notes"]
+    );
+}
