@@ -3,7 +3,8 @@
 //! `$request_time`, and the default `combined` format); the log replayed
 //! against a second server block arrives whole, on the same timeline (the
 //! second block's log says so), twice as fast with `--speed 2`, and the
-//! statuses that differ between the two blocks are named.
+//! statuses that differ between the two blocks are named. Sessions split
+//! over three local workers reach a third block in order, by its log.
 
 use std::time::Duration;
 
@@ -38,7 +39,7 @@ async fn nginx_log_replayed_arrives_whole_on_its_timeline() {
     let bin = std::env::var("VOLLEY_NGINX")
         .expect("VOLLEY_NGINX names the nginx binary (.ci/third-party sets it)");
     let dir = Dir::new();
-    let (first, second) = (free_port(), free_port());
+    let (first, second, third) = (free_port(), free_port(), free_port());
     let d = dir.path("").display().to_string();
     let d = d.trim_end_matches('/');
     let conf = format!(
@@ -64,6 +65,12 @@ http {{
   server {{
     listen 127.0.0.1:{second};
     access_log {d}/second.log timed;
+    location / {{ return 200 "ok\n"; }}
+  }}
+  log_format sessions '$msec "$request" $http_x_session';
+  server {{
+    listen 127.0.0.1:{third};
+    access_log {d}/third.log sessions;
     location / {{ return 200 "ok\n"; }}
   }}
 }}
@@ -152,4 +159,42 @@ check = {{ status = [404] }}
         span < source_span * 0.5 + 600.0 && span > source_span * 0.5 - 600.0,
         "span {span} ms at speed 2 of {source_span} ms"
     );
+
+    // Sessions over three local workers: each session's requests reach
+    // nginx in order, by nginx's own log and the session's header.
+    let mut lines = String::new();
+    for k in 0..400u64 {
+        let (sess, i) = (k % 20, k / 20);
+        lines.push_str(&format!(
+            r#"{{"t":{},"url":"/s/{sess}/{i}","headers":{{"x-session":"u{sess}"}},"session":"u{sess}"}}"#,
+            k as f64 * 0.002
+        ));
+        lines.push('\n');
+    }
+    let sessions = dir.write("sessions.jsonl", &lines);
+    Volley::sub("replay")
+        .arg(&sessions)
+        .flag("--target", format!("http://127.0.0.1:{third}"))
+        .flag("--local-workers", "3")
+        .flag("--connections", "9")
+        .headless()
+        .quiet_status()
+        .expect_exit(0);
+    std::thread::sleep(Duration::from_millis(200));
+    let third_log = std::fs::read_to_string(dir.path("third.log")).unwrap();
+    assert_eq!(third_log.lines().count(), 400);
+    let mut last: std::collections::HashMap<String, i64> = Default::default();
+    for l in third_log.lines() {
+        // 1700000000.123 "GET /s/3/7 HTTP/1.1" u3
+        let path = l.split('"').nth(1).unwrap().split(' ').nth(1).unwrap();
+        let i: i64 = path.rsplit('/').next().unwrap().parse().unwrap();
+        let sess = l.rsplit(' ').next().unwrap().to_owned();
+        let prev = last.insert(sess.clone(), i).unwrap_or(-1);
+        assert_eq!(
+            i,
+            prev + 1,
+            "session {sess}: {i} after {prev} in nginx's log"
+        );
+    }
+    assert_eq!(last.len(), 20);
 }
