@@ -117,18 +117,7 @@ impl<T> Handoff<T> {
             if !slot.waiting {
                 continue;
             }
-            slot.waiting = false;
-            slot.handed = Some(Arrival {
-                intended,
-                free: true,
-                item,
-            });
-            let waker = slot.waker.take();
-            drop(g);
-            if let Some(w) = waker {
-                w.wake();
-            }
-            return Offered::Taken;
+            return hand(g, id, intended, item);
         }
         if g.queue.len().saturating_add(g.owned) >= self.capacity {
             return Offered::Missed;
@@ -151,21 +140,10 @@ impl<T> Handoff<T> {
         if g.slots.len() <= id {
             g.slots.resize_with(id + 1, Slot::default);
         }
-        let slot = &mut g.slots[id];
+        let slot = &g.slots[id];
         if slot.waiting && slot.handed.is_none() && slot.own.is_empty() {
             // Its entry in `idle` goes stale: `waiting` is checked there.
-            slot.waiting = false;
-            slot.handed = Some(Arrival {
-                intended,
-                free: true,
-                item,
-            });
-            let waker = slot.waker.take();
-            drop(g);
-            if let Some(w) = waker {
-                w.wake();
-            }
-            return Offered::Taken;
+            return hand(g, id, intended, item);
         }
         if g.queue.len().saturating_add(g.owned) >= self.capacity {
             return Offered::Missed;
@@ -227,6 +205,31 @@ impl<T> Handoff<T> {
             w.wake();
         }
     }
+}
+
+/// Hands an arrival to executor `id`, which waits for one, and wakes it
+/// (after the lock is let go).
+fn hand<T>(
+    mut g: parking_lot::MutexGuard<'_, Inner<T>>,
+    id: usize,
+    intended: Instant,
+    item: T,
+) -> Offered {
+    let Some(slot) = g.slots.get_mut(id) else {
+        return Offered::Missed;
+    };
+    slot.waiting = false;
+    slot.handed = Some(Arrival {
+        intended,
+        free: true,
+        item,
+    });
+    let waker = slot.waker.take();
+    drop(g);
+    if let Some(w) = waker {
+        w.wake();
+    }
+    Offered::Taken
 }
 
 #[cfg(test)]

@@ -277,20 +277,51 @@ impl Dispatcher {
     }
 }
 
+/// Counts an executor ready however its setup ends (dropped), so that the
+/// pool's start never waits on a task that is gone.
+pub(super) struct Ready(pub(super) Arc<tokio::sync::Semaphore>);
+
+impl Drop for Ready {
+    fn drop(&mut self) {
+        self.0.add_permits(1);
+    }
+}
+
+/// When an arrival taken now starts, for its latency: one that found a
+/// connection free when it was dispatched (`free`) left when it could,
+/// and any delay (the dispatcher's, the task's wake-up) is the
+/// generator's, counted as a late start if long, not as latency; one that
+/// found every connection busy waited for one, the target's doing, and
+/// counts from its intended start. Its start lag is recorded either way.
+pub(super) fn start_of(
+    shared: &Shared,
+    intended: Instant,
+    free: bool,
+    free_at: Instant,
+) -> Instant {
+    let taken = Instant::now();
+    shared.record_lag(intended, taken);
+    let late_after = Duration::from_millis(crate::stats::LATE_AFTER_MS);
+    if free {
+        if taken.saturating_duration_since(intended) > late_after {
+            shared.late.fetch_add(1, Ordering::Relaxed);
+        }
+        taken
+    } else {
+        shared.waited.fetch_add(1, Ordering::Relaxed);
+        if taken.saturating_duration_since(free_at) > late_after {
+            shared.late.fetch_add(1, Ordering::Relaxed);
+        }
+        intended
+    }
+}
+
 async fn executor(
     shared: Arc<Shared>,
     id: u64,
     handoff: Arc<Handoff>,
     ready: Arc<tokio::sync::Semaphore>,
 ) {
-    // Counted ready however this setup ends, so that the pool's start
-    // never waits on a task that is gone.
-    struct Ready(Arc<tokio::sync::Semaphore>);
-    impl Drop for Ready {
-        fn drop(&mut self) {
-            self.0.add_permits(1);
-        }
-    }
     let is_ready = Ready(ready);
     let slot = usize::try_from(id).unwrap_or(usize::MAX);
     let mut user = shared.requests.new_user(id);
@@ -321,7 +352,6 @@ async fn executor(
         () = stop.cancelled() => {}
     }
     drop(is_ready);
-    let late_after = Duration::from_millis(crate::stats::LATE_AFTER_MS);
     loop {
         let free_at = Instant::now();
         // No select on the stop here: the dispatcher closes the hand-off
@@ -333,25 +363,7 @@ async fn executor(
         if stop.is_cancelled() {
             break;
         }
-        let taken = Instant::now();
-        shared.record_lag(intended, taken);
-        // A connection was free when it was dispatched: it left when it
-        // could, and any delay (the dispatcher's, this task's wake-up) is the
-        // generator's, counted as a late start if long, not as latency.
-        // Every connection was busy: the wait for one is the target's doing,
-        // and counts in its latency, from the intended start.
-        let start = if free {
-            if taken.saturating_duration_since(intended) > late_after {
-                shared.late.fetch_add(1, Ordering::Relaxed);
-            }
-            taken
-        } else {
-            shared.waited.fetch_add(1, Ordering::Relaxed);
-            if taken.saturating_duration_since(free_at) > late_after {
-                shared.late.fetch_add(1, Ordering::Relaxed);
-            }
-            intended
-        };
+        let start = start_of(&shared, intended, free, free_at);
         let in_flight = Active::new(&shared.active);
         let mut claims = Claims::prepaid();
         flow::turn(

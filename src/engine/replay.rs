@@ -221,14 +221,7 @@ async fn executor(
     ready: Arc<tokio::sync::Semaphore>,
     compare: bool,
 ) {
-    // Counted ready however this setup ends.
-    struct Ready(Arc<tokio::sync::Semaphore>);
-    impl Drop for Ready {
-        fn drop(&mut self) {
-            self.0.add_permits(1);
-        }
-    }
-    let is_ready = Ready(ready);
+    let is_ready = super::open::Ready(ready);
     let slot = usize::try_from(id).unwrap_or(usize::MAX);
     let mut user = shared.requests.new_user(id);
     let stop = shared.stop.clone();
@@ -237,7 +230,6 @@ async fn executor(
         () = stop.cancelled() => {}
     }
     drop(is_ready);
-    let late_after = Duration::from_millis(crate::stats::LATE_AFTER_MS);
     let mut jars = Jars::default();
     loop {
         let free_at = Instant::now();
@@ -252,23 +244,8 @@ async fn executor(
         if stop.is_cancelled() {
             break;
         }
-        let taken = Instant::now();
-        shared.record_lag(intended, taken);
-        // As the open model: a request that found its executor free counts
-        // from when it left (a delay is the generator's, a late start); one
-        // that waited for it counts from its intended time.
-        let start = if free {
-            if taken.saturating_duration_since(intended) > late_after {
-                shared.late.fetch_add(1, Ordering::Relaxed);
-            }
-            taken
-        } else {
-            shared.waited.fetch_add(1, Ordering::Relaxed);
-            if taken.saturating_duration_since(free_at) > late_after {
-                shared.late.fetch_add(1, Ordering::Relaxed);
-            }
-            intended
-        };
+        // As the open model's (a wait for a busy executor is the target's).
+        let start = super::open::start_of(&shared, intended, free, free_at);
         let in_flight = Active::new(&shared.active);
         // A session's own cookies: its jar is lent for its request.
         if let Some(h) = item.session {

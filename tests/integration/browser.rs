@@ -76,6 +76,25 @@ impl Driver {
         Ok(v["value"].clone())
     }
 
+    /// A chromedriver ready for sessions; None (the test skipped, saying
+    /// so) where it is not installed, unless VOLLEY_REQUIRE_BROWSER asks
+    /// for it.
+    async fn ready_or_skip() -> Option<Driver> {
+        let Some(driver) = Driver::start() else {
+            assert!(
+                std::env::var_os("VOLLEY_REQUIRE_BROWSER").is_none(),
+                "VOLLEY_REQUIRE_BROWSER is set but chromedriver cannot be started"
+            );
+            common::skipped(
+                "browser",
+                "chromedriver is not installed (.ci/run installs chromium and chromium-driver)",
+            );
+            return None;
+        };
+        assert!(driver.ready().await, "chromedriver did not become ready");
+        Some(driver)
+    }
+
     async fn ready(&self) -> bool {
         let end = Instant::now() + Duration::from_secs(20);
         while Instant::now() < end {
@@ -92,18 +111,9 @@ impl Driver {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_html_report_renders_in_headless_chromium() {
-    let Some(driver) = Driver::start() else {
-        assert!(
-            std::env::var_os("VOLLEY_REQUIRE_BROWSER").is_none(),
-            "VOLLEY_REQUIRE_BROWSER is set but chromedriver cannot be started"
-        );
-        common::skipped(
-            "browser",
-            "chromedriver is not installed (.ci/run installs chromium and chromium-driver)",
-        );
+    let Some(driver) = Driver::ready_or_skip().await else {
         return;
     };
-    assert!(driver.ready().await, "chromedriver did not become ready");
 
     let dir = Dir::new();
     let html = dir.path("report.html");
@@ -344,18 +354,9 @@ fn har_of(events: &[Value]) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_har_of_what_chromium_sent_replays_the_same_requests() {
-    let Some(driver) = Driver::start() else {
-        assert!(
-            std::env::var_os("VOLLEY_REQUIRE_BROWSER").is_none(),
-            "VOLLEY_REQUIRE_BROWSER is set but chromedriver cannot be started"
-        );
-        common::skipped(
-            "browser",
-            "chromedriver is not installed (.ci/run installs chromium and chromium-driver)",
-        );
+    let Some(driver) = Driver::ready_or_skip().await else {
         return;
     };
-    assert!(driver.ready().await, "chromedriver did not become ready");
     let (addr, kept) = page_target();
     let session = driver
         .call(

@@ -104,6 +104,16 @@ fn source(dir: &Dir, n: u64) -> std::path::PathBuf {
     dir.write("source.jsonl", &lines)
 }
 
+/// From the first request the target got to the last.
+fn span(got: &[Got]) -> Duration {
+    let first = got.iter().map(|g| g.at).min().unwrap();
+    got.iter()
+        .map(|g| g.at)
+        .max()
+        .unwrap()
+        .duration_since(first)
+}
+
 /// The k of `/items/K`.
 fn item(path: &str) -> u64 {
     path.trim_start_matches("/items/")
@@ -170,12 +180,7 @@ async fn every_request_arrives_once_with_its_body_and_headers_on_its_timeline() 
         "median {} ms off the timeline",
         lag[lag.len() / 2]
     );
-    let span = got
-        .iter()
-        .map(|g| g.at)
-        .max()
-        .unwrap()
-        .duration_since(first);
+    let span = span(&got);
     assert!(
         span > Duration::from_millis(900) && span < Duration::from_millis(1500),
         "{span:?}"
@@ -229,13 +234,7 @@ async fn speed_two_halves_the_span_and_loops_send_it_again() {
     let got = log.lock().unwrap().clone();
     assert_eq!(got.len(), 200);
     // One pass spans 495 ms of the source; two at speed 2: about 500 ms.
-    let first = got.iter().map(|g| g.at).min().unwrap();
-    let span = got
-        .iter()
-        .map(|g| g.at)
-        .max()
-        .unwrap()
-        .duration_since(first);
+    let span = span(&got);
     assert!(
         span > Duration::from_millis(450) && span < Duration::from_millis(800),
         "{span:?}"

@@ -196,6 +196,16 @@ pub fn parse_line(line: &str) -> Result<LogLine<'_>, LineError> {
     })
 }
 
+/// The number `b[r]` writes in decimal digits (at most 9 of them: times'
+/// fields), if it is all digits.
+fn digits(b: &[u8], r: std::ops::Range<usize>) -> Option<u32> {
+    let d = b.get(r)?;
+    if d.is_empty() || d.len() > 9 || !d.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(d.iter().fold(0u32, |n, &x| n * 10 + u32::from(x - b'0')))
+}
+
 /// `$time_local`, `10/Oct/2000:13:55:36 -0700`, as microseconds since the
 /// Unix epoch.
 pub(super) fn time_local(s: &str) -> Option<i64> {
@@ -203,13 +213,7 @@ pub(super) fn time_local(s: &str) -> Option<i64> {
     if b.len() != 26 || b[2] != b'/' || b[6] != b'/' || b[11] != b':' || b[20] != b' ' {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        let d = b.get(r)?;
-        if !d.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        Some(d.iter().fold(0u32, |n, &x| n * 10 + u32::from(x - b'0')))
-    };
+    let num = |r: std::ops::Range<usize>| digits(b, r);
     let month = match &b[3..6] {
         b"Jan" => Month::January,
         b"Feb" => Month::February,
@@ -262,13 +266,7 @@ pub(super) fn time_iso8601(s: &str) -> Option<i64> {
     {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        let d = b.get(r)?;
-        if !d.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        Some(d.iter().fold(0u32, |n, &x| n * 10 + u32::from(x - b'0')))
-    };
+    let num = |r: std::ops::Range<usize>| digits(b, r);
     let month = Month::try_from(u8::try_from(num(5..7)?).ok()?).ok()?;
     let date = Date::from_calendar_date(
         i32::try_from(num(0..4)?).ok()?,
