@@ -46,19 +46,7 @@ pub(super) async fn run(shared: Arc<Shared>, load: LoadSpec, control: watch::Rec
     let mut executors: Vec<tokio::task::JoinHandle<()>> = (0..pool)
         .map(|id| spawn_executor(&shared, id, &handoff, &ready))
         .collect();
-    // The pool connects (and logs in) before the schedule starts: no
-    // arrival waits for a connect, and none are opened in a burst later.
-    let all_ready = async {
-        let n = u32::try_from(pool).unwrap_or(u32::MAX);
-        let _ = ready.acquire_many(n).await;
-    };
-    tokio::select! {
-        () = all_ready => {}
-        () = tokio::time::sleep(load.timeout) => {
-            tracing::warn!("not every connection of the pool opened within {:?}: starting anyway", load.timeout);
-        }
-        () = shared.stop.cancelled() => {}
-    }
+    pool_ready(&shared, &ready, pool, load.timeout).await;
     let dispatcher = Dispatcher {
         shared: shared.clone(),
         rate,
@@ -82,6 +70,28 @@ pub(super) async fn run(shared: Arc<Shared>, load: LoadSpec, control: watch::Rec
     }
     for e in executors {
         let _ = e.await;
+    }
+}
+
+/// Waits until the pool's `pool` executors are connected (and logged in),
+/// at most `timeout`: the schedule starts then, so that no arrival waits
+/// for a connect, and none are opened in a burst later.
+pub(super) async fn pool_ready(
+    shared: &Shared,
+    ready: &tokio::sync::Semaphore,
+    pool: u64,
+    timeout: Duration,
+) {
+    let all_ready = async {
+        let n = u32::try_from(pool).unwrap_or(u32::MAX);
+        let _ = ready.acquire_many(n).await;
+    };
+    tokio::select! {
+        () = all_ready => {}
+        () = tokio::time::sleep(timeout) => {
+            tracing::warn!("not every connection of the pool opened within {timeout:?}: starting anyway");
+        }
+        () = shared.stop.cancelled() => {}
     }
 }
 

@@ -62,17 +62,7 @@ pub(super) async fn run(
             )
         })
         .collect();
-    let all_ready = async {
-        let n = u32::try_from(pool).unwrap_or(u32::MAX);
-        let _ = ready.acquire_many(n).await;
-    };
-    tokio::select! {
-        () = all_ready => {}
-        () = tokio::time::sleep(load.timeout) => {
-            tracing::warn!("not every connection of the pool opened within {:?}: starting anyway", load.timeout);
-        }
-        () = shared.stop.cancelled() => {}
-    }
+    super::open::pool_ready(&shared, &ready, pool, load.timeout).await;
     let (tx, rx) = mpsc::channel::<Result<Vec<Due>, String>>(AHEAD);
     let reading = replay.clone();
     let stop = shared.stop.clone();

@@ -76,6 +76,31 @@ impl Driver {
         Ok(v["value"].clone())
     }
 
+    /// A headless Chromium session logging `log` (browser, performance)
+    /// events; its id.
+    async fn session(&self, log: &str) -> String {
+        let session = self
+            .call(
+                "POST",
+                "/session",
+                Some(json!({"capabilities": {"alwaysMatch": {
+                    "browserName": "chrome",
+                    "goog:chromeOptions": {"args": [
+                        "--headless", "--no-sandbox", "--disable-gpu",
+                        "--disable-background-networking", "--hide-scrollbars",
+                        "--disable-dev-shm-usage"
+                    ]},
+                    "goog:loggingPrefs": {log: "ALL"}
+                }}})),
+            )
+            .await
+            .expect("starting a Chromium session");
+        session["sessionId"]
+            .as_str()
+            .expect("a session id")
+            .to_owned()
+    }
+
     /// A chromedriver ready for sessions; None (the test skipped, saying
     /// so) where it is not installed, unless VOLLEY_REQUIRE_BROWSER asks
     /// for it.
@@ -125,26 +150,7 @@ async fn the_html_report_renders_in_headless_chromium() {
         .await;
     out.expect_exit(0);
 
-    let session = driver
-        .call(
-            "POST",
-            "/session",
-            Some(json!({"capabilities": {"alwaysMatch": {
-                "browserName": "chrome",
-                "goog:chromeOptions": {"args": [
-                    "--headless", "--no-sandbox", "--disable-gpu",
-                    "--disable-background-networking", "--hide-scrollbars",
-                    "--disable-dev-shm-usage"
-                ]},
-                "goog:loggingPrefs": {"browser": "ALL"}
-            }}})),
-        )
-        .await
-        .expect("starting a Chromium session");
-    let id = session["sessionId"]
-        .as_str()
-        .expect("a session id")
-        .to_owned();
+    let id = driver.session("browser").await;
     let s = |p: &str| format!("/session/{id}{p}");
     driver
         .call(
@@ -358,25 +364,7 @@ async fn a_har_of_what_chromium_sent_replays_the_same_requests() {
         return;
     };
     let (addr, kept) = page_target();
-    let session = driver
-        .call(
-            "POST",
-            "/session",
-            Some(json!({"capabilities": {"alwaysMatch": {
-                "browserName": "chrome",
-                "goog:chromeOptions": {"args": [
-                    "--headless", "--no-sandbox", "--disable-gpu",
-                    "--disable-background-networking", "--disable-dev-shm-usage"
-                ]},
-                "goog:loggingPrefs": {"performance": "ALL"}
-            }}})),
-        )
-        .await
-        .expect("starting a Chromium session");
-    let id = session["sessionId"]
-        .as_str()
-        .expect("a session id")
-        .to_owned();
+    let id = driver.session("performance").await;
     let s = |p: &str| format!("/session/{id}{p}");
     driver
         .call(
