@@ -62,6 +62,10 @@ pub struct ReplayArgs {
     /// from this file; without it they are skipped and counted.
     #[arg(long, value_name = "FILE")]
     pub body_file: Option<PathBuf>,
+    /// A folder of bodies by path: a log's POST /api/orders is sent with
+    /// the file DIR/api/orders if there is one (else --body-file's).
+    #[arg(long, value_name = "DIR")]
+    pub bodies: Option<PathBuf>,
     /// log: an answer with another status than the source's fails (the
     /// default); any: every answer passes.
     #[arg(long, value_name = "log|any")]
@@ -149,6 +153,16 @@ impl ReplayArgs {
             })?;
             put(
                 "body_file",
+                Some(toml::Value::String(abs.display().to_string())),
+            );
+        }
+        if let Some(b) = &self.bodies {
+            let abs = std::fs::canonicalize(b).map_err(|error| ReplayFlagError::Source {
+                path: b.display().to_string(),
+                error,
+            })?;
+            put(
+                "bodies",
                 Some(toml::Value::String(abs.display().to_string())),
             );
         }

@@ -14,7 +14,7 @@ use super::compile_request::compile_request;
 use super::context::Ctx;
 use super::error::ScenarioError;
 use super::file::{self, S};
-use super::replay::{Filter, Format, LogFormat, NameRule, Replay, ReplaySpec, SessionKey};
+use super::replay::{Bodies, Filter, Format, LogFormat, NameRule, Replay, ReplaySpec, SessionKey};
 use super::template::Scope;
 use super::{RequestKind, RequestSpec};
 
@@ -186,6 +186,17 @@ fn replay_spec(
         (None, Some(f)) => Some(cx.read_file(f.get_ref(), f.span())?),
         (None, None) => None,
     };
+    let bodies = match &r.bodies {
+        None => None,
+        Some(b) => {
+            let p = PathBuf::from(cx.env(b)?);
+            let p = if p.is_absolute() { p } else { dir.join(p) };
+            if !p.is_dir() {
+                return Err(cx.err(b.span(), format!("bodies: {} is not a folder", p.display())));
+            }
+            Some(Bodies::new(p))
+        }
+    };
     let compare_status = match r
         .statuses
         .as_ref()
@@ -209,6 +220,7 @@ fn replay_spec(
         keep_headers,
         rules,
         body,
+        bodies,
         compare_status,
     })
 }

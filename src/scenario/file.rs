@@ -92,6 +92,11 @@ pub struct Replay {
     /// The same, from a file (relative to the scenario's folder).
     #[schemars(with = "Option<String>")]
     pub body_file: Option<S<String>>,
+    /// A folder of bodies by path (relative to the scenario's folder): a
+    /// log's POST /api/orders is sent with the file FOLDER/api/orders if
+    /// there is one, else with body or body_file.
+    #[schemars(with = "Option<String>")]
+    pub bodies: Option<S<String>>,
     /// "log" (default): a status other than the source's fails the
     /// request; "any": any answer passes.
     #[schemars(with = "Option<String>")]

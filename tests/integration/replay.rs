@@ -327,6 +327,19 @@ async fn lines_that_are_not_requests_are_counted_by_line_and_a_log_of_none_canno
         "{stdout}"
     );
     assert!(stderr.contains("replaying 3 requests"), "{stderr}");
+    // A folder of bodies by path gives the log's POST its body.
+    log.lock().unwrap().clear();
+    dir.write("bodies/form", "a=1&b=2");
+    replay(
+        &src,
+        addr,
+        &["--bodies", dir.path("bodies").to_str().unwrap()],
+        &json,
+    );
+    let got = log.lock().unwrap().clone();
+    assert_eq!(got.len(), 4);
+    let post = got.iter().find(|g| g.method == "POST").unwrap();
+    assert_eq!((post.path.as_str(), &post.body[..]), ("/form", &b"a=1&b=2"[..]));
     // Only bad lines: nothing to send, a clear error, exit 2.
     let none = dir.write("none.log", "garbage\nmore garbage\n");
     let out = Volley::sub("replay")

@@ -94,10 +94,67 @@ pub struct ReplaySpec {
     pub keep_headers: Vec<String>,
     pub rules: Vec<NameRule>,
     /// The body of a request whose source holds none although its method
-    /// sends one (a log's POST): without it, such requests are skipped.
+    /// sends one (a log's POST), when `bodies` has no file for its path:
+    /// without either, such requests are skipped.
     pub body: Option<Bytes>,
+    /// A folder of bodies by path: a log's `POST /api/orders` is sent with
+    /// the file `DIR/api/orders`, if there is one.
+    pub bodies: Option<Bodies>,
     /// Whether a status other than the source's fails the request.
     pub compare_status: bool,
+}
+
+/// Bodies by path, from a folder: read once each (a log repeats its
+/// paths), the most recent kept.
+#[derive(Debug, Clone)]
+pub struct Bodies {
+    pub dir: PathBuf,
+    cache: std::sync::Arc<std::sync::Mutex<HashMap<String, Option<Bytes>>>>,
+}
+
+/// Paths whose body (or its absence) is kept; past this, the cache starts
+/// again.
+const BODIES_KEPT: usize = 4096;
+
+/// The largest body file read: a larger one is no body.
+pub const MAX_BODY_FILE: u64 = 16 << 20;
+
+impl Bodies {
+    pub fn new(dir: PathBuf) -> Bodies {
+        Bodies {
+            dir,
+            cache: std::sync::Arc::default(),
+        }
+    }
+
+    /// The body for `path` (no query): the file at `dir` + `path`, if it is
+    /// one; never outside `dir` (a `..` or an empty segment is no file).
+    pub fn of(&self, path: &str) -> Option<Bytes> {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(b) = cache.get(path) {
+            return b.clone();
+        }
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let safe = !segments.is_empty()
+            && segments
+                .iter()
+                .all(|s| !s.is_empty() && *s != "." && *s != ".." && !s.contains('\\'));
+        let body = safe
+            .then(|| {
+                let file = segments.iter().fold(self.dir.clone(), |p, s| p.join(s));
+                let meta = std::fs::metadata(&file).ok()?;
+                if !meta.is_file() || meta.len() > MAX_BODY_FILE {
+                    return None;
+                }
+                std::fs::read(&file).ok().map(Bytes::from)
+            })
+            .flatten();
+        if cache.len() >= BODIES_KEPT {
+            cache.clear();
+        }
+        cache.insert(path.to_owned(), body.clone());
+        body
+    }
 }
 
 /// The most request names a replay has; past these, a method's further
@@ -124,7 +181,9 @@ impl Skip {
     pub fn describe(self) -> &'static str {
         match self {
             Skip::Filtered => "left out by include/exclude",
-            Skip::NoBody => "sends a body the source does not hold (give body)",
+            Skip::NoBody => {
+                "sends a body the source does not hold (give body, body_file, or a file in bodies)"
+            }
             Skip::BadTarget => "a target that is not a path and query",
             Skip::BadMethod => "a method that is not a token",
             Skip::Unindexed => "named as when indexed by no request (did the source change?)",
@@ -312,9 +371,12 @@ impl ReplaySpec {
         let from_log = matches!(self.format, Format::Combined | Format::Custom(_));
         let body = match raw.body {
             Some(b) => b,
-            None if from_log && matches!(method.as_str(), "POST" | "PUT" | "PATCH") => {
-                self.body.clone().ok_or(Skip::NoBody)?
-            }
+            None if from_log && matches!(method.as_str(), "POST" | "PUT" | "PATCH") => self
+                .bodies
+                .as_ref()
+                .and_then(|b| b.of(path))
+                .or_else(|| self.body.clone())
+                .ok_or(Skip::NoBody)?,
             None => Bytes::new(),
         };
         let session = match &self.session {

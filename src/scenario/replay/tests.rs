@@ -15,6 +15,7 @@ fn spec(path: &std::path::Path, format: Format) -> ReplaySpec {
         keep_headers: Vec::new(),
         rules: Vec::new(),
         body: None,
+        bodies: None,
         compare_status: true,
     }
 }
@@ -165,4 +166,34 @@ fn past_the_most_names_a_method_folds_into_other() {
     let e = all(&r);
     assert_eq!(e.len(), MAX_NAMES + 5);
     assert!(e[MAX_NAMES..].iter().all(|e| e.request == MAX_NAMES));
+}
+
+#[test]
+fn a_folder_gives_each_path_its_body_and_nothing_outside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("api")).unwrap();
+    std::fs::write(dir.path().join("api/orders"), b"{\"n\":1}").unwrap();
+    std::fs::write(dir.path().join("secret"), b"no").unwrap();
+    let f = log(&[
+        ("POST", "/api/orders?x=1", 201),
+        ("POST", "/api/other", 201),
+        ("PUT", "/api/../secret", 200),
+        ("POST", "/api", 201),
+    ]);
+    let mut s = spec(f.path(), Format::Combined);
+    s.bodies = Some(Bodies::new(
+        dir.path().join("api").parent().unwrap().to_path_buf(),
+    ));
+    let r = s.clone().index().unwrap();
+    // /api/orders has its file; /api/other has none, and no body is given;
+    // /api/../secret is never read; /api is a folder, not a file.
+    assert_eq!(r.index.requests, 1);
+    assert_eq!(r.index.skipped.get(&Skip::NoBody), Some(&3));
+    assert_eq!(&all(&r)[0].body[..], b"{\"n\":1}");
+    // With a body besides, the paths without a file take it.
+    s.body = Some(Bytes::from_static(b"fallback"));
+    let r = s.index().unwrap();
+    let bodies: Vec<Vec<u8>> = all(&r).iter().map(|e| e.body.to_vec()).collect();
+    assert_eq!(bodies[0], b"{\"n\":1}");
+    assert!(bodies[1..].iter().all(|b| b == b"fallback"), "{bodies:?}");
 }
