@@ -339,7 +339,10 @@ async fn lines_that_are_not_requests_are_counted_by_line_and_a_log_of_none_canno
     let got = log.lock().unwrap().clone();
     assert_eq!(got.len(), 4);
     let post = got.iter().find(|g| g.method == "POST").unwrap();
-    assert_eq!((post.path.as_str(), &post.body[..]), ("/form", &b"a=1&b=2"[..]));
+    assert_eq!(
+        (post.path.as_str(), &post.body[..]),
+        ("/form", &b"a=1&b=2"[..])
+    );
     // Only bad lines: nothing to send, a clear error, exit 2.
     let none = dir.write("none.log", "garbage\nmore garbage\n");
     let out = Volley::sub("replay")
