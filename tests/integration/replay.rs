@@ -104,6 +104,41 @@ fn source(dir: &Dir, n: u64) -> std::path::PathBuf {
     dir.write("source.jsonl", &lines)
 }
 
+/// How sessions' requests `(session, i)` arrived, in arrival order: each
+/// session's `i` goes up by one (`gaps`: goes up, some may be missing);
+/// the last `i` of each session.
+pub(crate) fn in_session_order(
+    arrived: impl IntoIterator<Item = (String, i64)>,
+    gaps: bool,
+) -> std::collections::HashMap<String, i64> {
+    let mut last: std::collections::HashMap<String, i64> = Default::default();
+    for (s, i) in arrived {
+        let prev = last.insert(s.clone(), i).unwrap_or(-1);
+        if gaps {
+            assert!(i > prev, "session {s}: {i} after {prev}");
+        } else {
+            assert_eq!(i, prev + 1, "session {s}: {i} after {prev}");
+        }
+    }
+    last
+}
+
+/// The `i` of `/s/SESSION/i?…`.
+fn step(path: &str) -> i64 {
+    let last = path.rsplit('/').next().unwrap();
+    last.split('?').next().unwrap().parse().unwrap()
+}
+
+/// The rows' names of a result.
+fn row_names(r: &serde_json::Value) -> Vec<&str> {
+    r["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect()
+}
+
 /// From the first request the target got to the last.
 fn span(got: &[Got]) -> Duration {
     let first = got.iter().map(|g| g.at).min().unwrap();
@@ -188,12 +223,7 @@ async fn every_request_arrives_once_with_its_body_and_headers_on_its_timeline() 
     // The rows are the names with ids folded; the statuses that differ
     // from the source's are failures that say so.
     let r = read_json(&json);
-    let names: Vec<&str> = r["names"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|s| s["name"].as_str())
-        .collect();
+    let names = row_names(&r);
     assert!(names.contains(&"GET /items/{id}"), "{names:?}");
     assert!(names.contains(&"POST /items/{id}"), "{names:?}");
     let (stdout, _) = text(&out);
@@ -273,24 +303,18 @@ async fn each_session_keeps_its_order_across_three_workers() {
     );
     let got = log.lock().unwrap().clone();
     assert_eq!(got.len(), 600);
-    let mut last: std::collections::HashMap<String, i64> = Default::default();
-    for g in &got {
-        let last_part = g.path.rsplit('/').next().unwrap();
-        let i: i64 = last_part.split('?').next().unwrap().parse().unwrap();
-        let s = g.session.clone().unwrap();
-        let prev = last.insert(s.clone(), i).unwrap_or(-1);
-        assert_eq!(i, prev + 1, "session {s}: {i} after {prev}");
-        // Its own cookie, never another session's, though sessions share
-        // executors (30 sessions, 12 connections).
-        if i > 0 {
-            assert_eq!(
-                g.cookie.as_deref(),
-                Some(format!("sid={s}").as_str()),
-                "{g:?}"
-            );
-        }
-    }
+    let last = in_session_order(
+        got.iter()
+            .map(|g| (g.session.clone().unwrap(), step(&g.path))),
+        false,
+    );
     assert_eq!(last.len(), 30);
+    // Each its own cookie, never another session's, though sessions share
+    // executors (30 sessions, 12 connections).
+    for g in got.iter().filter(|g| step(&g.path) > 0) {
+        let want = format!("sid={}", g.session.as_deref().unwrap());
+        assert_eq!(g.cookie.as_deref(), Some(want.as_str()), "{g:?}");
+    }
     let r = read_json(&json);
     assert_eq!(r["totals"]["requests"], 600);
 }
@@ -425,12 +449,7 @@ headers = {{ "content-type" = "application/json", "x-tenant" = "t1" }}
     );
     // Under the run's own names.
     let r = read_json(&json);
-    let names: Vec<&str> = r["names"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|s| s["name"].as_str())
-        .collect();
+    let names = row_names(&r);
     assert!(
         names.contains(&"item") && names.contains(&"order"),
         "{names:?}"
@@ -629,14 +648,12 @@ fn a_killed_workers_sessions_go_on_in_order_on_the_others() {
     master.wait_for("was lost", Duration::from_secs(8));
     master.succeeds();
     let got = log.lock().unwrap().clone();
-    let mut last: std::collections::HashMap<String, i64> = Default::default();
-    for g in &got {
-        let i: i64 = g.path.rsplit('/').next().unwrap().parse().unwrap();
-        let s = g.session.clone().unwrap();
-        let prev = last.insert(s.clone(), i).unwrap_or(-1);
-        // In order; a request the killed worker had in hand is lost.
-        assert!(i > prev, "session {s}: {i} after {prev}");
-    }
+    // In order; a request the killed worker had in hand is lost.
+    let last = in_session_order(
+        got.iter()
+            .map(|g| (g.session.clone().unwrap(), step(&g.path))),
+        true,
+    );
     assert_eq!(last.len(), 30);
     assert!(
         last.values().all(|&i| i == 99),
