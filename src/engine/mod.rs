@@ -282,9 +282,6 @@ struct Shared {
     waited: AtomicU64,
     /// Requests cut off in flight by the stop.
     abandoned: AtomicU64,
-    /// Open model and replays: each arrival's start after its intended
-    /// time, in microseconds, since the last snapshot.
-    lag: parking_lot::Mutex<Option<crate::stats::Latency>>,
     /// This engine's slice of every per-user data source.
     records: Records,
     /// Whether a user has waited for a free record (warned once).
@@ -320,7 +317,6 @@ impl Shared {
             missed: AtomicU64::new(0),
             waited: AtomicU64::new(0),
             abandoned: AtomicU64::new(0),
-            lag: parking_lot::Mutex::new(None),
             stop,
             t0,
             fault: parking_lot::Mutex::new(None),
@@ -347,11 +343,9 @@ impl Shared {
     fn record_lag(&self, intended: Instant, taken: Instant) {
         let micros = u64::try_from(taken.saturating_duration_since(intended).as_micros())
             .unwrap_or(u64::MAX);
-        let mut lag = self.lag.lock();
-        crate::stats::histogram::record(
-            lag.get_or_insert_with(crate::stats::histogram::new),
-            micros,
-        );
+        // In this thread's shard of the recorder, as a sample is: no lock
+        // shared between the load threads.
+        self.recorder.record_lag(micros);
     }
 
     /// Fails the engine: the first fault is kept, and load stops.
@@ -524,11 +518,7 @@ fn publish(
         retries: shared.requests.retries.swap(0, Ordering::Relaxed),
         cookies_dropped: shared.requests.cookies_dropped.swap(0, Ordering::Relaxed),
         names,
-        start_lag: shared
-            .lag
-            .lock()
-            .take()
-            .map(|h| crate::stats::snapshot::Sparse::of(&h)),
+        start_lag: shared.recorder.drain_lag(),
     };
     let _ = out.send(snap);
     now

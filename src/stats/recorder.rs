@@ -195,6 +195,8 @@ impl NameData {
 #[derive(Default)]
 struct Shard {
     names: Vec<NameData>,
+    /// Start lags (open model, replays): how late each arrival left.
+    lag: Option<Values>,
 }
 
 impl Shard {
@@ -285,6 +287,29 @@ impl Recorder {
         })
     }
 
+    /// Records how late an arrival left its intended time (open model,
+    /// replays), in this thread's shard, as a sample is.
+    pub fn record_lag(&self, micros: u64) {
+        self.with_shard(|shard| shard.lag.get_or_insert_with(Values::default).record(micros));
+    }
+
+    /// Takes the start lags recorded since the last drain, as they go on
+    /// the wire; None when none was.
+    pub fn drain_lag(&self) -> Option<Sparse> {
+        let shards: Vec<_> = self.shards.lock().clone();
+        let mut all: Option<Values> = None;
+        for shard in shards {
+            let Some(taken) = shard.lock().lag.take() else {
+                continue;
+            };
+            match &mut all {
+                Some(a) => a.absorb(taken),
+                slot => *slot = Some(taken),
+            }
+        }
+        all.map(Values::into_sparse)
+    }
+
     /// Takes everything recorded since the last drain: per request name, in
     /// the order of the names, the shards' values and counters taken
     /// together. Costs the names plus what was recorded.
@@ -363,6 +388,33 @@ mod tests {
             bytes_received: 20,
             failure,
         }
+    }
+
+    #[test]
+    fn start_lags_from_many_threads_drain_exactly_once() {
+        let rec = Arc::new(Recorder::new());
+        assert!(rec.drain_lag().is_none());
+        let threads: Vec<_> = (0..3u64)
+            .map(|t| {
+                let rec = rec.clone();
+                // Past FEW_VALUES in one thread: a dense shard among few ones.
+                let n = if t == 0 { 1000 } else { 10 };
+                std::thread::spawn(move || {
+                    for i in 0..n {
+                        rec.record_lag(100 + i);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let lag = rec.drain_lag().unwrap();
+        let mut h = histogram::new();
+        crate::stats::snapshot::Hist::add_into(&lag, &mut h);
+        assert_eq!(h.len(), 1020);
+        assert_eq!(h.max(), histogram::new().highest_equivalent(1099));
+        assert!(rec.drain_lag().is_none(), "taken once");
     }
 
     #[test]
