@@ -404,17 +404,22 @@ impl ReplaySpec {
         }
         let mut headers = Vec::with_capacity(raw.headers.len());
         for (n, v) in &raw.headers {
-            let lower = n.to_ascii_lowercase();
-            if own_header(&lower) || (credential(&lower) && !self.keep_headers.contains(&lower)) {
+            // HeaderName lower-cases as it parses (standard names without
+            // allocating); a header no request may carry is left out, not
+            // the request.
+            let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(n.as_bytes()),
+                HeaderValue::from_str(v),
+            ) else {
+                continue;
+            };
+            let name = n.as_str();
+            if own_header(name)
+                || (credential(name) && !self.keep_headers.iter().any(|k| k == name))
+            {
                 continue;
             }
-            // A header no request may carry is left out, not the request.
-            if let (Ok(n), Ok(v)) = (
-                HeaderName::from_bytes(lower.as_bytes()),
-                HeaderValue::from_str(v),
-            ) {
-                headers.push((n, v));
-            }
+            headers.push((n, v));
         }
         Ok(Sendable {
             name: name.clone(),
