@@ -373,10 +373,7 @@ async fn ws_binary_message_closes_with_1003() {
     ws.send(Message::Binary(b"{\"text\":\"a\"}".to_vec().into()))
         .await
         .unwrap();
-    match ws_next(&mut ws).await {
-        Some(Message::Close(Some(f))) => assert_eq!(u16::from(f.code), 1003, "{f:?}"),
-        other => panic!("{other:?}"),
-    }
+    expect_close(&mut ws, 1003).await;
     assert!(ws_next(&mut ws).await.is_none());
 }
 
@@ -386,8 +383,13 @@ async fn ws_message_over_the_limit_closes_with_1009() {
     let mut ws = ws_connect(server.addr).await;
     let big = predict_body(&"x".repeat(64 * 1024));
     ws.send(Message::text(big)).await.unwrap();
-    match ws_next(&mut ws).await {
-        Some(Message::Close(Some(f))) => assert_eq!(u16::from(f.code), 1009, "{f:?}"),
+    expect_close(&mut ws, 1009).await;
+}
+
+/// The next message is a close with `code`.
+async fn expect_close(ws: &mut Ws, code: u16) {
+    match ws_next(ws).await {
+        Some(Message::Close(Some(f))) => assert_eq!(u16::from(f.code), code, "{f:?}"),
         other => panic!("{other:?}"),
     }
 }
