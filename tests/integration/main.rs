@@ -10,6 +10,7 @@
 //!   request and connection counters, slowing and delayed targets).
 //! - `procs`: masters and workers as child processes, for cluster tests.
 //! - `shop`: the in-test shop API that journeys log in to.
+//! - `h3_server`: HTTP/3 servers on quinn and h3 (answering, and hostile).
 //!
 //! Tests (a third-party server named where one is used; those are
 //! `#[ignore]`d and run where the server is installed):
@@ -29,6 +30,9 @@
 //! - `grpc_interop`: the grpc-go interop server (third-party, ignored).
 //! - `grpc_like_clients`: gRPC statuses, timeouts, compression, TLS, streams.
 //! - `grpc_streams`: streaming calls against predict-grpc's `PredictStream`.
+//! - `h3`: HTTP/3 targets (`version = "http3"`) against `h3_server`'s QUIC
+//!   servers: features, shared connections, resets, closes, UDP blocked, a
+//!   2^62-byte frame in flat memory.
 //! - `hostile`: a hostile HTTP/1.1 server: endless bodies, bad chunks, floods.
 //! - `hostile_grpc`: a hostile gRPC server whose windows never open.
 //! - `hostile_h2`: a hostile HTTP/2 server whose windows never open.
@@ -73,6 +77,8 @@ mod grpc_deadline;
 mod grpc_interop;
 mod grpc_like_clients;
 mod grpc_streams;
+mod h3;
+mod h3_server;
 mod hostile;
 mod hostile_grpc;
 mod hostile_h2;
