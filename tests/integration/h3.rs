@@ -302,3 +302,56 @@ fn a_frame_declaring_two_to_the_62_bytes_fails_in_flat_memory() {
     }
     assert!(streams.load(std::sync::atomic::Ordering::Relaxed) >= requests);
 }
+
+/// `version = "auto"`: the first requests go over TCP (HTTP/2 by ALPN),
+/// whose answers' `Alt-Svc` offers HTTP/3 on the same port; every request
+/// after goes over HTTP/3. An offer nobody answers (no UDP server there)
+/// is given up, and the run stays on TCP without a failure.
+#[test]
+fn auto_moves_to_http3_when_alt_svc_offers_it_and_stays_on_tcp_when_it_cannot() {
+    let dir = Dir::new();
+    let cert = h3_server::Cert::new(&dir);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let h3 = h3_server::start_on(&cert, port);
+    let tcp = h3_server::tcp_offering(&cert, listener, &format!("h3=\":{port}\"; ma=60"));
+    let text = |port: u16| {
+        format!(
+            "[load]\nusers = 2\nrequests = 100\ntimeout = \"4s\"\n[http]\nbase_url = \"https://127.0.0.1:{port}\"\n\
+             version = \"auto\"\nca = \"{}\"\n[[request]]\nname = \"auto\"\npath = \"/\"\n",
+            cert.ca.display()
+        )
+    };
+    let (p, code, r) = run(&dir, &text(port), &[], Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{}", p.stderr());
+    let n = name(&r, "auto");
+    assert_eq!(n["requests"], 100, "{n}");
+    assert_eq!(n["failures"], 0, "{n}");
+    let over_tcp = tcp.load(std::sync::atomic::Ordering::Relaxed);
+    let over_h3 = h3.requests().len() as u64;
+    assert_eq!(over_tcp + over_h3, 100);
+    // Each user's first request at most went over TCP.
+    assert!(
+        (1..=2).contains(&over_tcp),
+        "{over_tcp} over TCP, {over_h3} over HTTP/3"
+    );
+
+    // An offer of a UDP port where nothing answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (silent, _t) = h3_server::silent_udp();
+    let tcp = h3_server::tcp_offering(&cert, listener, &format!("h3=\":{}\"", silent.port()));
+    let (p, code, r) = run(&dir, &text(port), &[], Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{}", p.stderr());
+    let n = name(&r, "auto");
+    assert_eq!(n["failures"], 0, "{n}");
+    assert_eq!(tcp.load(std::sync::atomic::Ordering::Relaxed), 100);
+    assert!(
+        p.stderr()
+            .contains("HTTP/3 offered by Alt-Svc but not reached"),
+        "{}",
+        p.stderr()
+    );
+}

@@ -47,27 +47,50 @@ impl H3Server {
     }
 }
 
-/// A certificate for 127.0.0.1 and localhost, and the server side of TLS
-/// offering `alpn`.
+/// A certificate for 127.0.0.1 and localhost: its PEM file (for
+/// `[http] ca`), the certificate and its key.
+pub struct Cert {
+    pub ca: PathBuf,
+    der: rustls::pki_types::CertificateDer<'static>,
+    key: Vec<u8>,
+}
+
+impl Cert {
+    pub fn new(dir: &Dir) -> Cert {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        Cert {
+            ca: dir.write("h3-cert.pem", &cert.pem()),
+            der: cert.der().clone(),
+            key: key.serialize_der(),
+        }
+    }
+
+    /// The server side of TLS (1.3) with this certificate, offering `alpn`.
+    pub fn server(&self, alpn: &[&[u8]]) -> rustls::ServerConfig {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![self.der.clone()],
+                rustls::pki_types::PrivateKeyDer::try_from(self.key.clone()).unwrap(),
+            )
+            .unwrap();
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        config
+    }
+}
+
+/// A new certificate's PEM file and the server side of TLS offering `alpn`.
 pub fn tls(dir: &Dir, alpn: &[&[u8]]) -> (PathBuf, rustls::ServerConfig) {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    let ca = dir.write("h3-cert.pem", &cert.pem());
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
-        )
-        .unwrap();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    (ca, config)
+    let cert = Cert::new(dir);
+    let config = cert.server(alpn);
+    (cert.ca, config)
 }
 
 /// A QUIC endpoint on 127.0.0.1 (port 0: any; else that UDP port) with
@@ -98,13 +121,13 @@ fn endpoint(port: u16, tls: rustls::ServerConfig) -> (quinn::Endpoint, tokio::ru
 
 /// The answering server (see the module's routes in [`answer`]).
 pub fn start(dir: &Dir) -> H3Server {
-    start_on(dir, 0)
+    start_on(&Cert::new(dir), 0)
 }
 
-/// The answering server on UDP `port` (0: any).
-pub fn start_on(dir: &Dir, port: u16) -> H3Server {
-    let (ca, tls) = tls(dir, &[b"h3"]);
-    let (endpoint, rt) = endpoint(port, tls);
+/// The answering server on UDP `port` (0: any), with `cert`.
+pub fn start_on(cert: &Cert, port: u16) -> H3Server {
+    let ca = cert.ca.clone();
+    let (endpoint, rt) = endpoint(port, cert.server(&[b"h3"]));
     let addr = endpoint.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let connections = Arc::new(AtomicU64::new(0));
@@ -316,4 +339,36 @@ pub fn silent_udp() -> (SocketAddr, std::thread::JoinHandle<()>) {
         while sock.recv_from(&mut buf).is_ok() {}
     });
     (addr, t)
+}
+
+/// An HTTPS server over TCP (HTTP/2 or HTTP/1.1 by ALPN) with `cert` on
+/// `listener`, answering every request `tcp` with `Alt-Svc: ALT`; counts
+/// the requests it answered.
+pub fn tcp_offering(cert: &Cert, listener: std::net::TcpListener, alt: &str) -> Arc<AtomicU64> {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cert.server(&[b"h2", b"http/1.1"])));
+    let count = Arc::new(AtomicU64::new(0));
+    let counted = count.clone();
+    let alt = http::HeaderValue::from_str(alt).unwrap();
+    crate::servers::serve_on_own_thread(listener, move |l| async move {
+        while let Ok((sock, _)) = l.accept().await {
+            let (acceptor, counted, alt) = (acceptor.clone(), counted.clone(), alt.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(sock).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(move |_req| {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                    let mut resp =
+                        http::Response::new(http_body_util::Full::new(Bytes::from_static(b"tcp")));
+                    resp.headers_mut().insert("alt-svc", alt.clone());
+                    async move { Ok::<_, std::convert::Infallible>(resp) }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    count
 }
