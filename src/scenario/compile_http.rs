@@ -108,7 +108,7 @@ pub(super) fn compile_http(
     let path = Template::compile(&path_text, data)
         .map_err(|e| cx.err(path_span, format!("template: {e}")))?;
     let https = base.starts_with("https://");
-    let version = match &parsed.http.version {
+    let version = match r.version.as_ref().or(parsed.http.version.as_ref()) {
         None => {
             if https {
                 HttpVersion::Alpn

@@ -107,6 +107,7 @@ pub(super) fn compile_request(
         ("json", r.json.as_ref().map(|v| v.span())),
         ("headers", r.headers.values().next().map(|v| v.span())),
         ("[request.sse]", r.sse.as_ref().map(|v| v.span())),
+        ("version", r.version.as_ref().map(|v| v.span())),
     ];
     let check = compile_check(cx, &r.check, is_grpc)?;
     let one = OneRequest {

@@ -30,6 +30,12 @@ pub(super) fn compile_ws(cx: &Ctx<'_>, one: &OneRequest<'_, '_>) -> Result<WsSpe
             format!("{key} is not for a WebSocket call: it sends message (one or a list)"),
         ));
     }
+    if let Some(v) = &r.version {
+        return Err(cx.err(
+            v.span(),
+            "version is not for a WebSocket call: its handshake is HTTP/1.1 (RFC 6455)",
+        ));
+    }
     if let Some(m) = &r.method
         && !cx.env(m)?.eq_ignore_ascii_case("GET")
     {

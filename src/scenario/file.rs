@@ -190,7 +190,9 @@ pub struct Stage {
 pub struct Http {
     #[schemars(with = "Option<String>")]
     pub base_url: Option<S<String>>,
-    /// http1 (default for http://), h2c, http2, or auto (ALPN, default for https://).
+    /// http1 (default for http://), h2c, http2, http3 (QUIC), or auto (ALPN,
+    /// then HTTP/3 when the server's Alt-Svc offers it). Default for
+    /// https://: HTTP/2 or HTTP/1.1 by ALPN.
     #[schemars(with = "Option<String>")]
     pub version: Option<S<String>>,
     #[serde(default)]
@@ -374,6 +376,10 @@ pub struct Request {
     /// As `[http] auth`, for this request.
     #[schemars(with = "Option<Auth>")]
     pub auth: Option<S<Auth>>,
+    /// As `[http] version`, for this request (http1, h2c, http2, http3 or
+    /// auto).
+    #[schemars(with = "Option<String>")]
+    pub version: Option<S<String>>,
     // gRPC
     #[schemars(with = "Option<String>")]
     pub grpc: Option<S<String>>,

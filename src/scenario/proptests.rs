@@ -81,7 +81,7 @@ const FLOW_KEYS: &[&str] = &["weight", "on_start", "continue_on_failure"];
 
 const REQUEST_KEYS: &[&str] = &[
     "name", "weight", "think", "capture", "method", "path", "url", "headers", "body", "json",
-    "grpc", "message", "metadata",
+    "grpc", "message", "metadata", "version",
 ];
 
 const CHECK_KEYS: &[&str] = &["status", "code", "body_contains", "json"];

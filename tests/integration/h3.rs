@@ -355,3 +355,31 @@ fn auto_moves_to_http3_when_alt_svc_offers_it_and_stays_on_tcp_when_it_cannot() 
         p.stderr()
     );
 }
+
+/// `version` on a request: two requests to one origin, one over HTTP/3
+/// and one over HTTP/2, each on its own connections.
+#[test]
+fn a_request_s_own_version_picks_its_protocol() {
+    let dir = Dir::new();
+    let cert = h3_server::Cert::new(&dir);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let h3 = h3_server::start_on(&cert, port);
+    let tcp = h3_server::tcp_offering(&cert, listener, "clear");
+    let text = format!(
+        "[load]\nusers = 2\nrequests = 60\n[http]\nbase_url = \"https://127.0.0.1:{port}\"\n\
+         ca = \"{}\"\n\
+         [[request]]\nname = \"quic\"\npath = \"/quic\"\nversion = \"http3\"\n\
+         [[request]]\nname = \"tcp\"\npath = \"/tcp\"\nversion = \"http2\"\n",
+        cert.ca.display()
+    );
+    let (p, code, r) = run(&dir, &text, &[], Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{}", p.stderr());
+    let quic = name(&r, "quic")["requests"].as_u64().unwrap();
+    let over_tcp = name(&r, "tcp")["requests"].as_u64().unwrap();
+    assert_eq!(quic + over_tcp, 60);
+    assert_eq!(h3.requests().len() as u64, quic);
+    assert!(h3.requests().iter().all(|s| s.path == "/quic"));
+    assert_eq!(tcp.load(std::sync::atomic::Ordering::Relaxed), over_tcp);
+}

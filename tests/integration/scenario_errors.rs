@@ -49,6 +49,13 @@ fn errors_name_file_line_and_column() {
         (format!("{BASE}[[request]]\nname = \"a\"\n[request.sse]\nevents = 0\n"), "bad.toml:6:10", "events must be"),
         (format!("{BASE}[[request]]\nname = \"a\"\n[request.sse]\nuntil = \"a\\nb\"\n"), "bad.toml:6:9", "cannot hold a line end"),
         (format!("{BASE}[[request]]\nname = \"a\"\n[request.sse]\ncheck = \"first\"\n"), "bad.toml:6:9", "check must be \"each\" or \"last\""),
+        // HTTP/3: TLS only, through no HTTP proxy; a version is an HTTP
+        // request's, and a WebSocket handshake is HTTP/1.1.
+        (format!("{BASE}version = \"http3\"\n[[request]]\nname = \"a\"\n"), "bad.toml:3:11", "use an https:// URL"),
+        ("[http]\nbase_url = \"https://127.0.0.1:8443\"\nversion = \"http3\"\nproxy = \"http://127.0.0.1:3128\"\n[[request]]\nname = \"a\"\n".to_string(), "bad.toml:4:9", "HTTP/3 cannot go through an HTTP proxy"),
+        (format!("{BASE}[[request]]\nname = \"a\"\nversion = \"http4\"\n"), "bad.toml:5:11", "version must be http1, h2c, http2, http3 or auto"),
+        ("[grpc]\nendpoint = \"http://127.0.0.1:1\"\nreflection = true\n[[request]]\nname = \"g\"\ngrpc = \"a.B/C\"\nversion = \"http3\"\n".to_string(), "bad.toml:7:11", "version is an HTTP key"),
+        ("[[request]]\nname = \"w\"\nurl = \"wss://127.0.0.1:1/\"\nversion = \"http3\"\n".to_string(), "bad.toml:4:11", "its handshake is HTTP/1.1"),
     ];
     for (content, place, message) in cases {
         let (code, stderr) = check(&content);
