@@ -111,6 +111,8 @@ pub fn demo(args: DemoArgs) -> Result<Exit, Exit> {
         file: Some(SCENARIO_PATH.into()),
         method: None,
         body: None,
+        http_version: None,
+        insecure: false,
         headers: Vec::new(),
         users: args.users,
         spawn_rate: None,

@@ -25,6 +25,8 @@ pub(super) enum ValueError {
     NotWhole(#[from] NotWhole),
     #[error("{0:?} is not a number")]
     NotANumber(String),
+    #[error("{0:?}: the version is http1, h2c, http2, http3 or auto (or 1.1, 2, 3)")]
+    HttpVersion(String),
     #[error(transparent)]
     Bound(#[from] BoundError),
     #[error("{0:?}: write a header as \"Name: value\"")]
@@ -93,6 +95,20 @@ pub(super) fn header(s: &str) -> Result<(String, String), ValueError> {
     Ok((k.to_owned(), v.to_owned()))
 }
 
+/// A version as `[http] version` takes it; oha's numbers are read as the
+/// names they stand for.
+fn http_version(s: &str) -> Result<String, ValueError> {
+    let v = s.trim().to_ascii_lowercase();
+    let name = match v.as_str() {
+        "1.1" | "1" => "http1",
+        "2" | "2.0" => "http2",
+        "3" | "3.0" => "http3",
+        "http1" | "http1.1" | "h2c" | "http2" | "h2" | "http3" | "h3" | "auto" => v.as_str(),
+        _ => return Err(ValueError::HttpVersion(s.to_owned())),
+    };
+    Ok(name.to_owned())
+}
+
 fn method(s: &str) -> Result<http::Method, ValueError> {
     http::Method::from_bytes(s.trim().to_ascii_uppercase().as_bytes())
         .map_err(|_| ValueError::Method(s.to_owned()))
@@ -127,6 +143,18 @@ pub struct LoadArgs {
         help_heading = "One-line run (a URL instead of a file)"
     )]
     pub body: Option<String>,
+    /// One-line run: the HTTP version, as `[http] version` (http1, h2c,
+    /// http2, http3, auto; oha's 1.1, 2 and 3 too).
+    #[arg(long, value_name = "VERSION", value_parser = http_version, help_heading = "One-line run (a URL instead of a file)")]
+    pub http_version: Option<String>,
+    /// One-line run: skip certificate verification (loopback targets
+    /// only), as curl's -k and oha's --insecure.
+    #[arg(
+        short = 'k',
+        long,
+        help_heading = "One-line run (a URL instead of a file)"
+    )]
+    pub insecure: bool,
     /// A header on every HTTP request, "Name: value" (repeatable; replaces
     /// the file's header of that name), as in curl, oha and hey.
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = header, env = "VOLLEY_HEADER", value_delimiter = '\n')]
@@ -172,7 +200,9 @@ pub const ONE_LINE_USERS: u64 = 50;
 /// Why the flags do not make a run.
 #[derive(Debug, thiserror::Error)]
 pub enum FlagError {
-    #[error("-m and -d are for a one-line run, whose first argument is an http(s) URL, not {0:?}")]
+    #[error(
+        "-m, -d, --http-version and -k are for a one-line run, whose first argument is an http(s) URL, not {0:?}"
+    )]
     OneLineFlagsWithoutUrl(String),
     #[error(
         "give a scenario file (volley run scenario.toml) or a URL (volley run http://127.0.0.1:8080/ -u 10 -t 30s)"
@@ -206,7 +236,11 @@ impl LoadArgs {
                 Ok(Target::Url(t.clone()))
             }
             (Some(t), None) => {
-                if self.method.is_some() || self.body.is_some() {
+                if self.method.is_some()
+                    || self.body.is_some()
+                    || self.http_version.is_some()
+                    || self.insecure
+                {
                     return Err(FlagError::OneLineFlagsWithoutUrl(t.clone()));
                 }
                 Ok(Target::File(PathBuf::from(t)))
@@ -251,11 +285,19 @@ impl LoadArgs {
         if let Some(b) = &self.body {
             request.insert("body".into(), b.clone().into());
         }
+        if let Some(v) = &self.http_version {
+            request.insert("version".into(), v.clone().into());
+        }
         let mut scenario = toml::Table::new();
         scenario.insert("name".into(), url.into());
         let mut doc = toml::Table::new();
         doc.insert("scenario".into(), scenario.into());
         doc.insert("load".into(), load.into());
+        if self.insecure {
+            let mut http = toml::Table::new();
+            http.insert("insecure".into(), true.into());
+            doc.insert("http".into(), http.into());
+        }
         doc.insert(
             "request".into(),
             toml::Value::Array(vec![toml::Value::Table(request)]),

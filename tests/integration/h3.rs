@@ -383,3 +383,33 @@ fn a_request_s_own_version_picks_its_protocol() {
     assert!(h3.requests().iter().all(|s| s.path == "/quic"));
     assert_eq!(tcp.load(std::sync::atomic::Ordering::Relaxed), over_tcp);
 }
+
+/// A one-line run over HTTP/3, as oha takes it: `--http-version 3 -k`.
+#[test]
+fn a_one_line_run_speaks_http3_with_http_version_and_insecure() {
+    let dir = Dir::new();
+    let server = h3_server::start(&dir);
+    let url = format!("https://127.0.0.1:{}/", server.addr.port());
+    let json = dir.path("r.json");
+    let mut p = crate::procs::Proc::start(
+        &[
+            "run",
+            &url,
+            "--http-version",
+            "3",
+            "-k",
+            "-n",
+            "30",
+            "-u",
+            "3",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(p.wait(Duration::from_secs(60)), Some(0), "{}", p.stderr());
+    let r = crate::common::read_json(&json);
+    assert_eq!(r["totals"]["requests"], 30, "{r}");
+    assert_eq!(r["totals"]["failures"], 0, "{r}");
+    assert_eq!(server.requests().len(), 30);
+}
