@@ -214,6 +214,27 @@ fn a_handshake_nobody_answers_is_a_connect_failure_that_says_udp_may_be_blocked(
 }
 
 #[test]
+fn a_server_of_another_quic_version_fails_version_negotiation() {
+    let dir = Dir::new();
+    let (addr, _t) = h3_server::other_quic_version();
+    let text = format!(
+        "[scenario]\nallow_all_failed = true\n[load]\nusers = 1\nrequests = 3\ntimeout = \"5s\"\n\
+         [http]\nbase_url = \"https://{addr}\"\nversion = \"http3\"\ninsecure = true\n\
+         [[request]]\nname = \"vn\"\npath = \"/\"\n"
+    );
+    let (p, code, r) = run(&dir, &text, &[], Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{}", p.stderr());
+    assert_eq!(
+        reasons(&r, "vn"),
+        vec![(
+            "connect".to_owned(),
+            "QUIC version negotiation failed (the server speaks no QUIC version volley does)"
+                .to_owned()
+        )]
+    );
+}
+
+#[test]
 fn a_server_without_http3_fails_the_handshake_with_a_reason() {
     let dir = Dir::new();
     // A QUIC server offering only another protocol.

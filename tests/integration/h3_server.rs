@@ -372,3 +372,42 @@ pub fn tcp_offering(cert: &Cert, listener: std::net::TcpListener, alt: &str) -> 
     });
     count
 }
+
+/// A UDP socket on 127.0.0.1 that answers every QUIC long-header packet
+/// with a Version Negotiation packet (RFC 9000 §17.2.1) offering only a
+/// version no client speaks (0x1a2a3a4a, of the reserved greasing ones).
+pub fn other_quic_version() -> (SocketAddr, std::thread::JoinHandle<()>) {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = sock.local_addr().unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let t = std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            let p = &buf[..n];
+            // Long header: form bit, version (4), DCID length and DCID,
+            // SCID length and SCID.
+            if n < 7 || p[0] & 0x80 == 0 {
+                continue;
+            }
+            let dlen = usize::from(p[5]);
+            let Some(dcid) = p.get(6..6 + dlen) else {
+                continue;
+            };
+            let Some(&slen) = p.get(6 + dlen) else {
+                continue;
+            };
+            let Some(scid) = p.get(7 + dlen..7 + dlen + usize::from(slen)) else {
+                continue;
+            };
+            let mut vn = vec![0xc0, 0, 0, 0, 0];
+            vn.push(slen);
+            vn.extend_from_slice(scid);
+            vn.push(dlen as u8);
+            vn.extend_from_slice(dcid);
+            vn.extend_from_slice(&0x1a2a_3a4au32.to_be_bytes());
+            let _ = sock.send_to(&vn, from);
+        }
+    });
+    (addr, t)
+}
