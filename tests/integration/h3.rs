@@ -434,3 +434,57 @@ fn a_one_line_run_speaks_http3_with_http_version_and_insecure() {
     assert_eq!(r["totals"]["failures"], 0, "{r}");
     assert_eq!(server.requests().len(), 30);
 }
+
+/// Answers that are not HTTP/3: each request fails as `protocol` with the
+/// HTTP/3 code the client closed the connection with, the run goes on,
+/// nothing panics.
+#[test]
+fn broken_http3_answers_are_protocol_failures() {
+    let dir = Dir::new();
+    let cases: [(&str, &'static [u8], &str); 4] = [
+        // QPACK that does not decode: a field line naming a static table
+        // entry past its end.
+        (
+            "bad qpack",
+            &[0x01, 0x03, 0x00, 0x00, 0xff],
+            "QPACK_DECOMPRESSION_FAILED, 0x200",
+        ),
+        // DATA before any HEADERS.
+        (
+            "data first",
+            &[0x00, 0x02, b'h', b'i'],
+            "H3_FRAME_UNEXPECTED, 0x105",
+        ),
+        // A frame HTTP/2 has and HTTP/3 forbids (PING, 0x06).
+        (
+            "h2 frame",
+            &[0x06, 0x01, 0x00],
+            "H3_FRAME_UNEXPECTED, 0x105",
+        ),
+        // The stream ends mid-frame.
+        ("cut", &[0x01, 0x10, 0x00], "H3_FRAME_ERROR, 0x106"),
+    ];
+    for (case, answer, code) in cases {
+        let (addr, ca) = h3_server::raw_answers(&dir, answer);
+        let text = format!(
+            "[scenario]\nallow_all_failed = true\n[load]\nusers = 2\nrequests = 20\ntimeout = \"3s\"\n\
+             [http]\nbase_url = \"https://{addr}\"\nversion = \"http3\"\nca = \"{}\"\n\
+             [[request]]\nname = \"b\"\npath = \"/\"\n",
+            ca.display()
+        );
+        let (p, code, r) = run(&dir, &text, &[], Duration::from_secs(60));
+        assert_eq!(code, Some(0), "{case}: {}", p.stderr());
+        assert!(!p.stderr().contains("panicked"), "{case}: {}", p.stderr());
+        let n = name(&r, "b");
+        assert_eq!(n["requests"], 20, "{case}: {n}");
+        assert_eq!(n["failures"], 20, "{case}: {n}");
+        assert_eq!(
+            reasons(&r, "b"),
+            vec![(
+                "protocol".to_owned(),
+                format!("HTTP/3 protocol error ({code})")
+            )],
+            "{case}"
+        );
+    }
+}

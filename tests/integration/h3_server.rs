@@ -411,3 +411,33 @@ pub fn other_quic_version() -> (SocketAddr, std::thread::JoinHandle<()>) {
     });
     (addr, t)
 }
+
+/// A QUIC server (ALPN h3, a control stream with empty SETTINGS) that
+/// answers every request stream with `answer`'s bytes as they are, then
+/// ends the stream: whatever HTTP/3 a test wants to see a client meet.
+pub fn raw_answers(dir: &Dir, answer: &'static [u8]) -> (SocketAddr, PathBuf) {
+    let (ca, tls) = tls(dir, &[b"h3"]);
+    let (endpoint, rt) = endpoint(0, tls);
+    let addr = endpoint.local_addr().unwrap();
+    rt.spawn(async move {
+        while let Some(incoming) = endpoint.accept().await {
+            tokio::spawn(async move {
+                let Ok(conn) = incoming.await else { return };
+                if let Ok(mut control) = conn.open_uni().await {
+                    let _ = control.write_all(&[0x00, 0x04, 0x00]).await;
+                    std::mem::forget(control);
+                }
+                while let Ok((mut send, mut recv)) = conn.accept_bi().await {
+                    tokio::spawn(async move {
+                        let _ = recv.read_to_end(1 << 20).await;
+                        let _ = send.write_all(answer).await;
+                        let _ = send.finish();
+                        // Held until the client is done with the stream.
+                        let _ = send.stopped().await;
+                    });
+                }
+            });
+        }
+    });
+    (addr, ca)
+}
