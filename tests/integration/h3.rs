@@ -464,7 +464,7 @@ fn broken_http3_answers_are_protocol_failures() {
         // The stream ends mid-frame.
         ("cut", &[0x01, 0x10, 0x00], "H3_FRAME_ERROR, 0x106"),
     ];
-    for (case, answer, code) in cases {
+    for (case, answer, want) in cases {
         let (addr, ca) = h3_server::raw_answers(&dir, answer);
         let text = format!(
             "[scenario]\nallow_all_failed = true\n[load]\nusers = 2\nrequests = 20\ntimeout = \"3s\"\n\
@@ -482,7 +482,7 @@ fn broken_http3_answers_are_protocol_failures() {
             reasons(&r, "b"),
             vec![(
                 "protocol".to_owned(),
-                format!("HTTP/3 protocol error ({code})")
+                format!("HTTP/3 protocol error ({want})")
             )],
             "{case}"
         );
