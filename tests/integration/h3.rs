@@ -488,3 +488,29 @@ fn broken_http3_answers_are_protocol_failures() {
         );
     }
 }
+
+/// The open model over HTTP/3: its pool of connections opened before the
+/// first arrival, every arrival sent and counted by the server.
+#[test]
+fn the_open_model_sends_every_arrival_over_http3() {
+    let dir = Dir::new();
+    let server = h3_server::start(&dir);
+    let text = head(
+        &server,
+        "rate = 200\nduration = \"2s\"\nconnections = 4",
+        "",
+    ) + "[[request]]\nname = \"open\"\npath = \"/\"\n";
+    let (p, code, r) = run(&dir, &text, &[], Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{}", p.stderr());
+    let n = name(&r, "open");
+    assert_eq!(n["failures"], 0, "{n}");
+    let sent = n["requests"].as_u64().unwrap();
+    assert!((380..=420).contains(&sent), "{n}");
+    assert_eq!(server.requests().len() as u64, sent);
+    assert_eq!(
+        server
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed),
+        4
+    );
+}

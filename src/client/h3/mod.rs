@@ -168,7 +168,6 @@ impl Quic {
         });
         Ok(H3Conn {
             send,
-            quic,
             closed,
             tripped,
             exchanges: 0,
@@ -204,7 +203,6 @@ type SendRequest = h3::client::SendRequest<guard::OpenStreams, Bytes>;
 /// streams of it.
 pub struct H3Conn {
     send: SendRequest,
-    quic: quinn::Connection,
     /// Set when the connection's task has ended.
     closed: Arc<AtomicBool>,
     tripped: guard::Tripped,
@@ -221,7 +219,6 @@ impl H3Conn {
     pub fn share(&self) -> H3Conn {
         H3Conn {
             send: self.send.clone(),
-            quic: self.quic.clone(),
             closed: self.closed.clone(),
             tripped: self.tripped.clone(),
             // A shared connection is never fresh: a request refused because
@@ -232,8 +229,10 @@ impl H3Conn {
         }
     }
 
+    /// Whether the connection has ended (its task has: the flag is read on
+    /// every request, quinn's own state would cost a lock).
     pub fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire) || self.quic.close_reason().is_some()
+        self.closed.load(Ordering::Acquire)
     }
 
     pub fn arrived(&self) -> u64 {
