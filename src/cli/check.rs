@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use super::Exit;
 use super::reflected::Asked;
 use crate::scenario::compile::Options;
-use crate::scenario::{LoadModel, RequestKind, RequestSpec, Schema, Step, Think};
+use crate::scenario::{HttpVersion, LoadModel, RequestKind, RequestSpec, Schema, Step, Think};
 use crate::stats::threshold::Threshold;
 
 #[derive(Debug, Args)]
@@ -239,7 +239,17 @@ fn describe(r: &RequestSpec, asked: &Asked) -> String {
                     format!(", read as Server-Sent Events until {}", ends.join(" or "))
                 }
             };
-            format!("HTTP {} {}{}{sse}", h.method, h.base, h.path.shape())
+            let over = match h.version {
+                HttpVersion::Http1 => "",
+                HttpVersion::H2c => " over h2c",
+                HttpVersion::Http2 => " over HTTP/2",
+                HttpVersion::Http3 => " over HTTP/3 (QUIC)",
+                HttpVersion::Alpn => " over HTTP/2 or HTTP/1.1 (ALPN)",
+                HttpVersion::Auto => {
+                    " over HTTP/2 or HTTP/1.1 (ALPN), then HTTP/3 if Alt-Svc offers it"
+                }
+            };
+            format!("HTTP {} {}{}{over}{sse}", h.method, h.base, h.path.shape())
         }
         RequestKind::WebSocket(w) => {
             let base = w.http.base.replacen("http", "ws", 1);

@@ -395,6 +395,12 @@ fn a_request_s_own_version_picks_its_protocol() {
          [[request]]\nname = \"tcp\"\npath = \"/tcp\"\nversion = \"http2\"\n",
         cert.ca.display()
     );
+    // `volley check` says which version each request speaks.
+    let file = dir.write("versions.toml", &text);
+    let out = crate::common::Volley::check(&file).output();
+    let (stdout, _) = crate::common::text(&out);
+    assert!(stdout.contains("/quic over HTTP/3 (QUIC)"), "{stdout}");
+    assert!(stdout.contains("/tcp over HTTP/2"), "{stdout}");
     let (p, code, r) = run(&dir, &text, &[], Duration::from_secs(60));
     assert_eq!(code, Some(0), "{}", p.stderr());
     let quic = name(&r, "quic")["requests"].as_u64().unwrap();
