@@ -97,7 +97,7 @@ pub(super) fn header(s: &str) -> Result<(String, String), ValueError> {
 
 /// A version as `[http] version` takes it; oha's numbers are read as the
 /// names they stand for.
-fn http_version(s: &str) -> Result<String, ValueError> {
+pub(super) fn http_version(s: &str) -> Result<String, ValueError> {
     let v = s.trim().to_ascii_lowercase();
     let name = match v.as_str() {
         "1.1" | "1" => "http1",

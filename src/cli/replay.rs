@@ -79,6 +79,13 @@ pub struct ReplayArgs {
     /// Stop after this long even if requests are left.
     #[arg(short = 't', long, value_name = "DURATION", value_parser = crate::scenario::compile::parse_duration)]
     pub duration: Option<Duration>,
+    /// The HTTP version to replay over, as `[http] version` (http1, h2c,
+    /// http2, http3, auto; oha's 1.1, 2, 3 too).
+    #[arg(long, value_name = "VERSION", value_parser = super::load_args::http_version)]
+    pub http_version: Option<String>,
+    /// Skip certificate verification (loopback targets only).
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
     /// A header on every request, "Name: value" (replaces the source's).
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = super::load_args::header)]
     pub headers: Vec<(String, String)>,
@@ -168,6 +175,12 @@ impl ReplayArgs {
         }
         let mut http = toml::Table::new();
         http.insert("base_url".into(), self.target.clone().into());
+        if let Some(v) = &self.http_version {
+            http.insert("version".into(), v.clone().into());
+        }
+        if self.insecure {
+            http.insert("insecure".into(), true.into());
+        }
         let mut load = toml::Table::new();
         if let Some(c) = self.connections {
             load.insert(

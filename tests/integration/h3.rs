@@ -520,3 +520,49 @@ fn the_open_model_sends_every_arrival_over_http3() {
         4
     );
 }
+
+/// `volley replay --http-version 3`: an access log replayed over HTTP/3,
+/// every line a request the server saw (requests 10 ms apart go over
+/// several connections at once: the server's order is its own).
+#[test]
+fn a_log_replays_over_http3() {
+    let dir = Dir::new();
+    let server = h3_server::start(&dir);
+    let log: String = (0..20)
+        .map(|i| {
+            format!(
+                "127.0.0.1 - - [10/Oct/2000:13:55:{:02} +0000] \"GET /item/{i} HTTP/1.1\" 200 2 \"-\" \"curl/8\"\n",
+                i / 10
+            )
+        })
+        .collect();
+    let source = dir.write("access.log", &log);
+    let json = dir.path("r.json");
+    let target = format!("https://127.0.0.1:{}", server.addr.port());
+    let mut p = crate::procs::Proc::start(
+        &[
+            "replay",
+            source.to_str().unwrap(),
+            "--target",
+            &target,
+            "--http-version",
+            "http3",
+            "-k",
+            "--speed",
+            "10",
+            "--headless",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(p.wait(Duration::from_secs(60)), Some(0), "{}", p.stderr());
+    let r = crate::common::read_json(&json);
+    assert_eq!(r["totals"]["requests"], 20, "{r}");
+    assert_eq!(r["totals"]["failures"], 0, "{r}");
+    let mut paths: Vec<String> = server.requests().into_iter().map(|s| s.path).collect();
+    paths.sort();
+    let mut want: Vec<String> = (0..20).map(|i| format!("/item/{i}")).collect();
+    want.sort();
+    assert_eq!(paths, want);
+}
