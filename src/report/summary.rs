@@ -124,9 +124,10 @@ fn write_moved(out: &mut impl Write, run: &RunStats) -> io::Result<()> {
     Ok(())
 }
 
-/// Writes the summary: one row per request name and a total row; flows
-/// (iterations, failed iterations, journey latency) in a table of their own;
-/// failures by reason, open-model late/missed/waited starts, abandoned
+/// Writes the summary: one row per request name and a total row (with the
+/// protocols that answered, when counted); flows (iterations, failed
+/// iterations, journey latency) in a table of their own; the names answered
+/// over more than one protocol; failures by reason, open-model late/missed/waited starts, abandoned
 /// requests, the thresholds' verdicts, and why the run is INVALID if it is.
 pub fn write_summary(
     out: &mut impl Write,
@@ -168,7 +169,6 @@ pub fn write_summary(
         },
         true,
     )?;
-    write_moved(out, run)?;
     let group = |range: std::ops::Range<usize>| {
         let start = range.start;
         (range.len(), move |i: usize| {
@@ -230,6 +230,7 @@ pub fn write_summary(
     } else {
         writeln!(out, "duration {:.1}s", run.elapsed_secs())?;
     }
+    write_moved(out, run)?;
     let mut failures: Vec<(String, &str, u64, Option<&String>)> = Vec::new();
     for (name, n) in run.names.iter().zip(&run.totals) {
         for f in &n.failure_counts {
