@@ -8,7 +8,9 @@ use super::wire;
 use crate::engine::Share;
 use crate::scenario::{LoadModel, LoadSpec, Source, Stage, Think};
 use crate::stats::snapshot::Sparse;
-use crate::stats::{FailureCount, FailureKind, NameSnapshot, Snapshot, StatId};
+use crate::stats::{
+    FailureCount, FailureKind, NameSnapshot, Protocol, ProtocolCounts, Snapshot, StatId,
+};
 
 /// A message that does not hold what it must.
 #[derive(Debug, thiserror::Error)]
@@ -268,9 +270,43 @@ pub fn snapshot_to_wire(s: &Snapshot<Sparse>) -> wire::Snapshot {
                         last_detail: f.last_detail.clone(),
                     })
                     .collect(),
+                protocols: protocols_to_wire(&n.protocols),
             })
             .collect(),
     }
+}
+
+/// None when none was counted: nothing on the wire for rows that are not
+/// requests.
+fn protocols_to_wire(c: &ProtocolCounts) -> Option<wire::ProtocolCounts> {
+    (!c.is_empty()).then(|| wire::ProtocolCounts {
+        http1: c.get(Protocol::Http1),
+        http2: c.get(Protocol::Http2),
+        http3: c.get(Protocol::Http3),
+    })
+}
+
+/// A row's protocols from a peer; absent (an older worker) is none. More
+/// than the row's requests is refused: each request has one connection at
+/// most, so a peer that says otherwise is wrong, and the result it would
+/// leave could not be read back.
+fn protocols_from_wire(
+    w: Option<wire::ProtocolCounts>,
+    name: u32,
+    requests: u64,
+) -> Result<ProtocolCounts, ConvertError> {
+    let mut c = ProtocolCounts::default();
+    let Some(w) = w else { return Ok(c) };
+    c.set(Protocol::Http1, w.http1);
+    c.set(Protocol::Http2, w.http2);
+    c.set(Protocol::Http3, w.http3);
+    if c.checked_total().is_none_or(|t| t > requests) {
+        return Err(bad(
+            "snapshot",
+            format!("protocols of request {name}: more than its {requests} requests"),
+        ));
+    }
+    Ok(c)
 }
 
 /// Decodes a snapshot of a scenario with `names` request names.
@@ -311,6 +347,7 @@ pub fn snapshot_from_wire(
         }
         let hist = Sparse::checked(n.buckets)
             .map_err(|e| bad("snapshot", format!("histogram of request {}: {e}", n.name)))?;
+        let protocols = protocols_from_wire(n.protocols, n.name, n.requests)?;
         let mut ns = NameSnapshot {
             name: StatId(n.name),
             hist,
@@ -319,6 +356,7 @@ pub fn snapshot_from_wire(
             bytes_sent: n.bytes_sent,
             bytes_received: n.bytes_received,
             failure_counts: Vec::new(),
+            protocols,
         };
         for f in n.failure_counts {
             let kind = FailureKind::ALL
@@ -484,6 +522,8 @@ mod tests {
         }
         n.requests = 3;
         n.failures = 1;
+        n.protocols.set(Protocol::Http2, 1);
+        n.protocols.set(Protocol::Http3, 2);
         n.add_failure(FailureCount {
             kind: FailureKind::Status,
             reason: "HTTP 503".into(),
@@ -522,6 +562,7 @@ mod tests {
         let w0 = snapshot_to_wire(&closed.to_sparse());
         assert!(w0.start_lag.is_empty());
         assert_eq!(snapshot_from_wire(w0, 2).unwrap().start_lag, None);
+        assert_eq!(back.names[0].protocols, s.names[0].protocols);
         let mut bad_lag = w.clone();
         bad_lag.start_lag.push(0x80);
         assert!(snapshot_from_wire(bad_lag, 2).is_err());
@@ -542,5 +583,53 @@ mod tests {
         let mut h = crate::stats::histogram::new();
         crate::stats::snapshot::Hist::add_into(&odd.names[0].hist, &mut h);
         assert!(h.is_empty());
+    }
+
+    #[test]
+    fn protocols_cross_the_wire_and_old_peers_send_none() {
+        use prost::Message as _;
+        let mut n = NameSnapshot::<crate::stats::Latency>::empty(StatId(0));
+        n.hist.record(100).unwrap();
+        n.hist.record(200).unwrap();
+        n.requests = 2;
+        n.protocols.set(Protocol::Http1, 1);
+        n.protocols.set(Protocol::Http3, 1);
+        let s = Snapshot {
+            names: vec![n],
+            ..Snapshot::default()
+        };
+        let w = snapshot_to_wire(&s.to_sparse());
+        let back = snapshot_from_wire(w.clone(), 1).unwrap();
+        assert_eq!(back.names[0].protocols, s.names[0].protocols);
+
+        // An older worker's bytes: NameStats without field 8.
+        let mut old = w.clone();
+        old.names[0].protocols = None;
+        let bytes = old.encode_to_vec();
+        let decoded = wire::Snapshot::decode(bytes.as_slice()).unwrap();
+        let back = snapshot_from_wire(decoded, 1).unwrap();
+        assert!(back.names[0].protocols.is_empty());
+        assert_eq!(back.names[0].requests, 2);
+
+        // A row that counted none sends none.
+        let mut none = s.clone();
+        none.names[0].protocols = ProtocolCounts::default();
+        assert!(
+            snapshot_to_wire(&none.to_sparse()).names[0]
+                .protocols
+                .is_none()
+        );
+
+        // More protocols than requests, or a sum past 2^64: refused.
+        for (a, b) in [(2, 1), (u64::MAX, 1)] {
+            let mut forged = w.clone();
+            forged.names[0].protocols = Some(wire::ProtocolCounts {
+                http1: a,
+                http2: b,
+                http3: 0,
+            });
+            let e = snapshot_from_wire(forged, 1).unwrap_err().to_string();
+            assert!(e.contains("protocols of request 0"), "{e}");
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::cluster::live::{Board, Phase, WorkerRow};
 use crate::scenario::{Scenario, Step};
-use crate::stats::{NameTotals, Rows, RunStats, StatId};
+use crate::stats::{NameTotals, ProtocolCounts, Rows, RunStats, StatId};
 
 /// Seconds of history the charts show.
 pub const HISTORY_SECS: u64 = 300;
@@ -43,6 +43,8 @@ pub struct Row {
     pub size: f64,
     /// An HTTP request's time to first byte, p50 and p99.
     pub ttfb: Option<(u64, u64)>,
+    /// Its requests per protocol that answered them (none for a flow).
+    pub protocols: ProtocolCounts,
 }
 
 /// One second of the charts; latencies in milliseconds.
@@ -233,6 +235,7 @@ fn row(at: Placed, name: &str, n: &NameTotals, run: &RunStats) -> Row {
         } else {
             0.0
         },
+        protocols: n.protocols,
     }
 }
 

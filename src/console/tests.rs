@@ -36,6 +36,7 @@ fn row(kind: RowKind, group: usize, name: &str, requests: u64, p99: u64) -> Row 
         max: 12_000,
         size: 57.0,
         ttfb: None,
+        protocols: Default::default(),
     }
 }
 
@@ -175,6 +176,66 @@ fn a_larger_terminal_shows_more_at_160x48() {
     ] {
         assert!(text.contains(want), "no {want:?} in\n{text}");
     }
+}
+
+/// The model with protocols: "health" moved from HTTP/2 to HTTP/3, the
+/// flow's steps kept to HTTP/1.1, the flow itself counts none.
+fn with_protocols() -> Model {
+    use crate::stats::Protocol;
+    let mut m = model();
+    for r in m.rows.iter_mut().chain([&mut m.total_row]) {
+        match r.name.as_str() {
+            "health" => {
+                r.protocols.set(Protocol::Http2, 20);
+                r.protocols.set(Protocol::Http3, 480);
+            }
+            "login" | "order" => r.protocols.set(Protocol::Http1, r.requests),
+            "total" => {
+                r.protocols.set(Protocol::Http1, 590);
+                r.protocols.set(Protocol::Http2, 20);
+                r.protocols.set(Protocol::Http3, 480);
+            }
+            _ => {}
+        }
+    }
+    m
+}
+
+/// The requests table's line of `name`, and its header's.
+fn table_line<'a>(text: &'a str, name: &str) -> (&'a str, &'a str) {
+    let header = text.lines().find(|l| l.starts_with("name ")).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(name) && l != &header)
+        .unwrap_or_else(|| panic!("no {name:?} in\n{text}"));
+    (header, line)
+}
+
+#[test]
+fn the_requests_table_says_which_protocol_answered() {
+    for (w, h) in [(80, 24), (160, 48)] {
+        let text = render(&with_protocols(), &UiState::default(), w, h);
+        let (header, health) = table_line(&text, "health ");
+        assert!(header.contains("proto"), "{w}: {header}");
+        let at = |line: &str, cell: &str| line.find(cell).map(|i| line[..i].chars().count());
+        let column = at(header, "pr");
+        assert_eq!(at(health, "h2+h3"), column, "{w}:\n{text}");
+        let (_, login) = table_line(&text, "  └ login");
+        assert_eq!(at(login, "h1"), column, "{w}:\n{text}");
+        let (_, total) = table_line(&text, "total ");
+        assert_eq!(at(total, "h1+h2+h3"), column, "{w}:\n{text}");
+        // The flow counts no connection: a blank cell.
+        // (Its name cut at 80 columns, where the protocol takes the slack.)
+        let (_, flow) = table_line(&text, "flow:check");
+        assert!(!flow.contains("h1") && !flow.contains('-'), "{w}: {flow}");
+        // The other columns are all still there.
+        for want in ["reqs", "fails", "rps", "p50", "p99", "max"] {
+            assert!(header.contains(want), "{w}: no {want} in {header}");
+        }
+    }
+    // None counted (a run before volley counted them): no column.
+    let text = render(&model(), &UiState::default(), 80, 24);
+    assert!(!text.contains("proto"), "{text}");
 }
 
 #[test]

@@ -219,6 +219,7 @@ async fn run_flow(
     };
     shared.recorder.record(Sample {
         first_byte: None,
+        protocol: None,
         name: scenario.flow_stat(f),
         micros: start.elapsed().as_micros() as u64,
         bytes_sent: sent,

@@ -72,20 +72,39 @@ fn cell_latency(n: &NameTotals, f: impl Fn(&NameTotals) -> f64) -> String {
     }
 }
 
-/// One row of a requests or flows table.
+/// Which protocol answered a row: its label, or each protocol's count when
+/// more than one did ("HTTP/2 12, HTTP/3 988").
+fn protocol_cell(n: &NameTotals) -> String {
+    match n.protocols.seen().collect::<Vec<_>>()[..] {
+        [] => "–".into(),
+        [(p, _)] => p.label().into(),
+        _ => n.protocols.breakdown(),
+    }
+}
+
+/// One row of a requests or flows table; `protocol`: whether it has the
+/// protocol column.
 fn stats_row(
     out: &mut String,
     class: &str,
     kind: &str,
     name: &str,
+    protocol: bool,
     n: &NameTotals,
     run: &RunStats,
 ) {
     let _ = write!(
         out,
-        "<tr class=\"{class}\"><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td><td>{}</td>",
+        "<tr class=\"{class}\"><td class=\"l\">{}</td><td class=\"l\">{}</td>",
         esc(kind),
         esc(name),
+    );
+    if protocol {
+        let _ = write!(out, "<td class=\"l\">{}</td>", protocol_cell(n));
+    }
+    let _ = write!(
+        out,
+        "<td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td><td>{}</td>",
         n.requests,
         n.failures,
         percent(n.failures, n.requests),
@@ -124,9 +143,18 @@ fn stats_table(out: &mut String, report: &RunReport, class: NameClass) {
         NameClass::Ttfb => ("answers", "failed", "per s", "answer"),
         NameClass::Request => ("requests", "failures", "req/s", "request"),
     };
+    // Requests only (other rows count no connection), and only where some
+    // counted one: a result from before volley counted them reads as it did.
+    let total = (class == NameClass::Request).then(|| run.total());
+    let protocol = total.as_ref().is_some_and(|t| !t.protocols.is_empty());
     let _ = write!(
         out,
-        "<div class=\"scroll\"><table class=\"stats\"><thead><tr><th class=\"l\">type</th><th class=\"l\">name</th><th>{count}</th><th>{failed}</th><th>failed %</th><th>{rate}</th><th>mean</th><th>min</th>"
+        "<div class=\"scroll\"><table class=\"stats\"><thead><tr><th class=\"l\">type</th><th class=\"l\">name</th>{}<th>{count}</th><th>{failed}</th><th>failed %</th><th>{rate}</th><th>mean</th><th>min</th>",
+        if protocol {
+            "<th class=\"l\">protocol</th>"
+        } else {
+            ""
+        }
     );
     for (label, _) in QUANTILES {
         let _ = write!(out, "<th>{label}</th>");
@@ -143,10 +171,11 @@ fn stats_table(out: &mut String, report: &RunReport, class: NameClass) {
         NameClass::Request => 0..run.request_names(),
     };
     for i in range {
-        stats_row(out, "", report.kind(i), &run.names[i], &run.totals[i], run);
+        let name = &run.names[i];
+        stats_row(out, "", report.kind(i), name, protocol, &run.totals[i], run);
     }
-    if class == NameClass::Request {
-        stats_row(out, "total", "", "total", &run.total(), run);
+    if let Some(total) = &total {
+        stats_row(out, "total", "", "total", protocol, total, run);
     }
     out.push_str("</tbody></table></div>\n");
 }
@@ -451,4 +480,100 @@ pub fn render(report: &RunReport) -> String {
         }
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::run_report::RunConfig;
+    use crate::stats::{Protocol, Rows, Snapshot, StatId, Tail};
+
+    /// A run of two requests and a flow, 10 requests each: "moved" answered
+    /// over HTTP/2 then HTTP/3, "kept" over HTTP/1.1 (none when not
+    /// `protocols`, as a result from before volley counted them).
+    fn report(protocols: bool) -> RunReport {
+        let rows = Rows::from_parts(
+            vec!["moved".into(), "kept".into(), "flow:f".into()],
+            Tail {
+                flows: 1,
+                ..Tail::default()
+            },
+        );
+        let mut stats = RunStats::new(rows);
+        let mut snap = Snapshot {
+            at_ms: 1000,
+            interval_ms: 1000,
+            ..Snapshot::default()
+        };
+        let counts: [&[(Protocol, u64)]; 3] = [
+            &[(Protocol::Http2, 2), (Protocol::Http3, 8)],
+            &[(Protocol::Http1, 10)],
+            &[],
+        ];
+        for (i, counts) in counts.into_iter().enumerate() {
+            let mut n =
+                crate::stats::NameSnapshot::<crate::stats::Latency>::empty(StatId(i as u32));
+            for v in 1..=10 {
+                crate::stats::histogram::record(&mut n.hist, 100 * v);
+            }
+            n.requests = 10;
+            for &(p, c) in counts.iter().filter(|_| protocols) {
+                n.protocols.set(p, c);
+            }
+            snap.names.push(n);
+        }
+        stats.apply(0, &snap);
+        stats.finish();
+        RunReport {
+            config: RunConfig {
+                scenario: "s".into(),
+                targets: vec!["https://127.0.0.1:1".into()],
+                model: "closed".into(),
+                users: Some(1),
+                spawn_rate: None,
+                rate: None,
+                duration_s: Some(1.0),
+                requests: None,
+                timeout_s: 5.0,
+                workers: 1,
+                allow_empty: false,
+                allow_all_failed: false,
+                connections: None,
+            },
+            kinds: vec!["HTTP".into(), "HTTP".into(), "flow".into()],
+            methods: vec!["GET".into(), "GET".into(), "flow".into()],
+            stats,
+            started_unix_ms: 0,
+            thresholds: Vec::new(),
+            verdicts: Vec::new(),
+            notes: Vec::new(),
+            errors: Vec::new(),
+            invalid: Vec::new(),
+            generator_cpu_percent: None,
+            report_lag_ms: None,
+            workers: Vec::new(),
+            merged_from: Vec::new(),
+            aborted: None,
+        }
+    }
+
+    #[test]
+    fn the_requests_table_says_which_protocol_answered() {
+        let page = render(&report(true));
+        assert!(page.contains("<th class=\"l\">name</th><th class=\"l\">protocol</th>"));
+        assert!(page.contains(
+            "<td class=\"l\">moved</td><td class=\"l\">HTTP/2 2, HTTP/3 8</td><td>10</td>"
+        ));
+        assert!(page.contains("<td class=\"l\">kept</td><td class=\"l\">HTTP/1.1</td><td>10</td>"));
+        assert!(page.contains(
+            "<td class=\"l\">total</td><td class=\"l\">HTTP/1.1 10, HTTP/2 2, HTTP/3 8</td>"
+        ));
+        // Flows count no connection: no column there.
+        assert!(page.contains("<td class=\"l\">flow:f</td><td>10</td>"));
+        assert_eq!(page.matches(">protocol</th>").count(), 1);
+        // A result from before volley counted them: no column at all.
+        let old = render(&report(false));
+        assert!(!old.contains(">protocol</th>"));
+        assert!(old.contains("<td class=\"l\">moved</td><td>10</td>"));
+    }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::stats::histogram;
 use crate::stats::rows::TTFB_PREFIX;
 use crate::stats::series::Point;
-use crate::stats::{FailureKind, NameTotals, RunStats};
+use crate::stats::{FailureKind, NameTotals, ProtocolCounts, RunStats};
 
 use super::run_report::{LagJson, RunConfig, RunReport};
 use crate::stats::threshold::Verdict;
@@ -51,6 +51,13 @@ pub struct StatsJson {
     pub bytes_sent: u64,
     pub bytes_received: u64,
     pub failures_by_reason: Vec<FailureJson>,
+    /// Requests per protocol that answered them, by label
+    /// (`{"HTTP/2": 12, "HTTP/3": 988}`), the protocols seen only; requests
+    /// that made no connection count under none. Absent when none was
+    /// counted (rows that are not requests, results before volley counted
+    /// them).
+    #[serde(default, skip_serializing_if = "ProtocolCounts::is_empty")]
+    pub protocols: ProtocolCounts,
     /// HDR V2 deflate, base64.
     pub histogram: String,
     /// An HTTP request's time to first byte: from its start to the first
@@ -233,6 +240,7 @@ pub fn stats_json(name: &str, n: &NameTotals, run: &RunStats) -> StatsJson {
                 last_seen_s: f.seen_ms.map(|(_, b)| b as f64 / 1000.0),
             })
             .collect(),
+        protocols: n.protocols,
         histogram: base64::engine::general_purpose::STANDARD.encode(histogram::encode(&h.dense())),
         ttfb: None,
     }

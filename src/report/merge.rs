@@ -146,6 +146,14 @@ fn totals(i: StatId, s: &StatsJson, path: &str) -> Result<NameTotals, LoadError>
             format!("its counts add up to more than its {} failures", s.failures),
         ));
     }
+    // A request's answer came over one connection at most.
+    if s.protocols.checked_total().is_none_or(|n| n > s.requests) {
+        return Err(inconsistent(
+            path,
+            field("protocols"),
+            format!("its counts add up to more than its {} requests", s.requests),
+        ));
+    }
     let mut n = NameTotals {
         name: i,
         hist,
@@ -154,6 +162,7 @@ fn totals(i: StatId, s: &StatsJson, path: &str) -> Result<NameTotals, LoadError>
         bytes_sent: s.bytes_sent,
         bytes_received: s.bytes_received,
         failure_counts: Vec::new(),
+        protocols: s.protocols,
     };
     for f in &s.failures_by_reason {
         n.add_failure(FailureCount {

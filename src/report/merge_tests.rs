@@ -4,7 +4,7 @@
 use super::*;
 use crate::report::json;
 use crate::stats::Tail;
-use crate::stats::{FailureKind, Snapshot};
+use crate::stats::{FailureKind, Protocol, Snapshot};
 
 fn report(names: &[&str], flows: usize, started: u64, seed: u64) -> RunReport {
     // Streams' rows, where there are any, are the last names.
@@ -200,6 +200,75 @@ fn merging_adds_histograms_and_lines_up_series() {
     assert_eq!(aligned.stats.series.points.len(), 3);
 }
 
+/// `r`'s name `i` answered `counts` times per protocol.
+fn answered(r: &mut RunReport, i: usize, counts: &[(Protocol, u64)]) {
+    for &(p, c) in counts {
+        r.stats.totals[i].protocols.set(p, c);
+    }
+}
+
+#[test]
+fn protocols_read_back_merge_exactly_and_old_results_have_none() {
+    // 36 requests per name: "a" moved from HTTP/2 to HTTP/3; "b" stayed on
+    // HTTP/1.1, two of its requests never connected.
+    let mut a = report(&["a", "b", "flow:f"], 1, 1_000_000, 2);
+    answered(&mut a, 0, &[(Protocol::Http2, 6), (Protocol::Http3, 30)]);
+    answered(&mut a, 1, &[(Protocol::Http1, 34)]);
+    let doc = serde_json::to_value(json::result(&a)).unwrap();
+    assert_eq!(
+        doc["names"][0]["protocols"],
+        serde_json::json!({"HTTP/2": 6, "HTTP/3": 30})
+    );
+    assert_eq!(
+        doc["names"][1]["protocols"],
+        serde_json::json!({"HTTP/1.1": 34})
+    );
+    assert_eq!(
+        doc["totals"]["protocols"],
+        serde_json::json!({"HTTP/1.1": 34, "HTTP/2": 6, "HTTP/3": 30})
+    );
+    assert!(
+        doc["flows"][0].get("protocols").is_none(),
+        "none counted: absent"
+    );
+    let back = round_trip(&a);
+    assert_eq!(back.stats.totals, a.stats.totals);
+
+    // A result written before volley counted protocols reads, with none.
+    let mut old = doc.clone();
+    for n in old["names"].as_array_mut().unwrap() {
+        n.as_object_mut().unwrap().remove("protocols");
+    }
+    old["totals"].as_object_mut().unwrap().remove("protocols");
+    let old = from_json(serde_json::from_value(old).unwrap(), "old.json").unwrap();
+    assert!(old.stats.totals.iter().all(|n| n.protocols.is_empty()));
+
+    // Merged: added per name and protocol; the old file adds none.
+    let mut b = report(&["a"], 0, 1_000_000, 2);
+    answered(&mut b, 0, &[(Protocol::Http3, 36)]);
+    let m = merge(
+        vec![
+            ("a.json".into(), back),
+            ("b.json".into(), b),
+            ("old.json".into(), old),
+        ],
+        Align::Clock,
+    )
+    .unwrap();
+    let p = m.stats.totals[0].protocols;
+    assert_eq!(
+        (
+            p.get(Protocol::Http1),
+            p.get(Protocol::Http2),
+            p.get(Protocol::Http3)
+        ),
+        (0, 6, 66)
+    );
+    assert_eq!(m.stats.totals[0].requests, 3 * 36);
+    assert_eq!(m.stats.totals[1].protocols.get(Protocol::Http1), 34);
+    assert_eq!(m.stats.total().protocols.checked_total(), Some(6 + 66 + 34));
+}
+
 #[test]
 fn bad_files_say_what_and_where() {
     let dir = tempfile::tempdir().unwrap();
@@ -244,6 +313,20 @@ fn results_that_contradict_themselves_are_refused_naming_the_field() {
     })
     .unwrap();
     assert!(e.contains("failures_by_reason"), "{e}");
+    let e = refused(&|d| {
+        let n = &mut d.names[0];
+        n.protocols.set(Protocol::Http2, n.requests);
+        n.protocols.set(Protocol::Http3, 1);
+    })
+    .unwrap();
+    assert!(e.contains("\"a\" protocols"), "{e}");
+    let e = refused(&|d| {
+        let n = &mut d.names[0];
+        n.protocols.set(Protocol::Http1, u64::MAX);
+        n.protocols.set(Protocol::Http2, u64::MAX);
+    })
+    .unwrap();
+    assert!(e.contains("\"a\" protocols"), "{e}");
     let e = refused(&|d| d.totals.failures = d.totals.requests + 1).unwrap();
     assert!(e.contains("totals failures"), "{e}");
     let e = refused(&|d| d.duration_s = 0.0).unwrap();

@@ -24,6 +24,14 @@
 //!   `name="NAME"` (the call's own name).
 //! - Times to first byte (`ttfb:NAME`, the last rows) appear only in
 //!   `volley_ttfb_seconds`, labelled with the request's own name.
+//! - Which protocol answered is its own family,
+//!   `volley_protocol_requests_total{name, protocol}` (protocol `HTTP/1.1`,
+//!   `HTTP/2` or `HTTP/3`), a breakdown of `volley_requests_total` as
+//!   `volley_failures_total` is of the failures: a `protocol` label on
+//!   `volley_requests_total` itself would split its series when a name
+//!   moves to HTTP/3 and change every existing one. Written once some
+//!   request counted a protocol; a protocol's series from its first
+//!   request on. Requests that made no connection are in no series.
 //! - Resetting the statistics (the console's `r`) starts the counters again
 //!   from zero, which Prometheus' `rate()` reads as a counter reset.
 
@@ -330,6 +338,24 @@ fn request_families(t: &mut Exposition, stats: &RunStats) {
                 ],
                 Num::Int(f.count),
             );
+        }
+    }
+    if requests(stats).any(|(_, n)| !n.protocols.is_empty()) {
+        let family = "volley_protocol_requests_total";
+        t.family(
+            family,
+            "counter",
+            "Requests per request name and the protocol of the connection that answered them (HTTP/1.1, HTTP/2, HTTP/3); requests that made no connection are in none.",
+        );
+        for (name, n) in requests(stats) {
+            for (p, count) in n.protocols.seen() {
+                t.sample(
+                    family,
+                    "",
+                    &[("name", name), ("protocol", p.label())],
+                    Num::Int(count),
+                );
+            }
         }
     }
     t.family(

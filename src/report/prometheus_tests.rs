@@ -8,7 +8,7 @@ use crate::stats::Latency;
 use crate::stats::Tail;
 use crate::stats::histogram;
 use crate::stats::histogram::record;
-use crate::stats::{FailureCount, FailureKind, NameSnapshot, Snapshot};
+use crate::stats::{FailureCount, FailureKind, NameSnapshot, Protocol, Snapshot};
 use crate::stats::{Rows, StatId};
 
 /// A request name with everything that must be escaped: `we"ird\na`,
@@ -100,6 +100,14 @@ fn fixture() -> Fixture {
                 if let Some(f) = f {
                     n.failures += f.count;
                     n.add_failure(f);
+                }
+                // "home" moved from HTTP/2 to HTTP/3 after its first
+                // second; "login" kept to HTTP/1.1; the flow counts none.
+                match name {
+                    HOME if sec == 1 => n.protocols.set(Protocol::Http2, n.requests),
+                    HOME => n.protocols.set(Protocol::Http3, n.requests),
+                    LOGIN => n.protocols.set(Protocol::Http1, n.requests),
+                    _ => {}
                 }
                 let r = &mut recorded[name];
                 r.requests += n.requests;
@@ -319,6 +327,7 @@ fn every_family_is_declared_once_with_its_type() {
         ("volley_requests_total", "counter"),
         ("volley_request_failures_total", "counter"),
         ("volley_failures_total", "counter"),
+        ("volley_protocol_requests_total", "counter"),
         ("volley_request_duration_seconds", "summary"),
         ("volley_bytes_sent_total", "counter"),
         ("volley_bytes_received_total", "counter"),
@@ -397,6 +406,30 @@ fn counts_equal_what_was_recorded() {
         .filter(|l| l.name == "volley_failures_total")
         .count();
     assert_eq!(by_reason, 2);
+    // Requests per protocol: home's first second (two engines) over
+    // HTTP/2, the rest over HTTP/3; login's over HTTP/1.1; none for the
+    // weird name (no connection counted) or the flow.
+    let by_protocol = |name, protocol| {
+        value(
+            &lines,
+            "volley_protocol_requests_total",
+            &[("name", name), ("protocol", protocol)],
+        )
+    };
+    assert_eq!(by_protocol("home", "HTTP/2"), Some(2.0 * 11.0));
+    assert_eq!(
+        by_protocol("home", "HTTP/3"),
+        Some((f.recorded[HOME].requests - 22) as f64)
+    );
+    assert_eq!(
+        by_protocol("login", "HTTP/1.1"),
+        Some(f.recorded[LOGIN].requests as f64)
+    );
+    let series = lines
+        .iter()
+        .filter(|l| l.name == "volley_protocol_requests_total")
+        .count();
+    assert_eq!(series, 3, "only the protocols seen");
     // The flow.
     let r = &f.recorded[FLOW];
     let l = [("flow", "checkout")];

@@ -53,13 +53,15 @@ fn row(name: &str, n: &NameTotals, run: &RunStats) -> Vec<String> {
     r
 }
 
-/// Writes `count` rows under a header, columns aligned; a rule above the
-/// last row when `rule_before_last`. Rows are made twice (once to measure,
-/// once to write) rather than held: a result of 200,000 names would hold
-/// some 90 MB of cells.
+/// Writes `count` rows under a header, columns aligned (the first `left`
+/// to the left, as text; the others to the right, as numbers); a rule above
+/// the last row when `rule_before_last`. Rows are made twice (once to
+/// measure, once to write) rather than held: a result of 200,000 names
+/// would hold some 90 MB of cells.
 fn write_table(
     out: &mut impl Write,
     header: &[&str],
+    left: usize,
     count: usize,
     row: impl Fn(usize) -> Vec<String>,
     rule_before_last: bool,
@@ -76,7 +78,7 @@ fn write_table(
             .enumerate()
             .map(|(i, c)| {
                 let w = widths.get(i).copied().unwrap_or(0);
-                if i == 0 {
+                if i < left {
                     format!("{c:<w$}")
                 } else {
                     format!("{c:>w$}")
@@ -100,9 +102,32 @@ fn write_table(
     Ok(())
 }
 
-/// Writes the summary: one row per request name and a total row; flows
-/// (iterations, failed iterations, journey latency) in a table of their own;
-/// failures by reason, open-model late/missed/waited starts, abandoned
+/// Under the requests table, each request answered over more than one
+/// protocol (`version = "auto"` moving to HTTP/3, or users whose
+/// connections differ) with its count per protocol; nothing when every
+/// name kept to one, so such a run's `proto` column says it all.
+fn write_moved(out: &mut impl Write, run: &RunStats) -> io::Result<()> {
+    let mut moved = run
+        .names
+        .iter()
+        .zip(&run.totals)
+        .take(run.request_names())
+        .filter(|(_, n)| n.protocols.mixed())
+        .peekable();
+    if moved.peek().is_none() {
+        return Ok(());
+    }
+    writeln!(out, "\nanswered over more than one protocol:")?;
+    for (name, n) in moved {
+        writeln!(out, "  {name}: {}", n.protocols.breakdown())?;
+    }
+    Ok(())
+}
+
+/// Writes the summary: one row per request name and a total row (with the
+/// protocols that answered, when counted); flows (iterations, failed
+/// iterations, journey latency) in a table of their own; the names answered
+/// over more than one protocol; failures by reason, open-model late/missed/waited starts, abandoned
 /// requests, the thresholds' verdicts, and why the run is INVALID if it is.
 pub fn write_summary(
     out: &mut impl Write,
@@ -119,13 +144,28 @@ pub fn write_summary(
     };
     let requests = run.request_names();
     let total = run.total();
+    // Which protocol answered, only where some request counted one: a
+    // result from before volley counted them reads as it did.
+    let proto = !total.protocols.is_empty();
+    let mut header = columns(["name", "requests", "failures", "rps"]);
+    if proto {
+        header.insert(1, "proto");
+    }
     write_table(
         out,
-        &columns(["name", "requests", "failures", "rps"]),
+        &header,
+        1 + usize::from(proto),
         requests + 1,
-        |i| match (run.names.get(i), run.totals.get(i)) {
-            (Some(name), Some(n)) if i < requests => row(name, n, run),
-            _ => row("total", &total, run),
+        |i| {
+            let (name, n) = match (run.names.get(i), run.totals.get(i)) {
+                (Some(name), Some(n)) if i < requests => (name.as_str(), n),
+                _ => ("total", &total),
+            };
+            let mut r = row(name, n, run);
+            if proto {
+                r.insert(1, n.protocols.short());
+            }
+            r
         },
         true,
     )?;
@@ -145,6 +185,7 @@ pub fn write_summary(
         write_table(
             out,
             &columns(["flow", "iterations", "failed", "per s"]),
+            1,
             count,
             row,
             false,
@@ -158,6 +199,7 @@ pub fn write_summary(
         write_table(
             out,
             &columns(["stream", "messages", "failed", "per s"]),
+            1,
             count,
             row,
             false,
@@ -170,6 +212,7 @@ pub fn write_summary(
         write_table(
             out,
             &columns(["first byte", "answers", "failed", "per s"]),
+            1,
             count,
             row,
             false,
@@ -187,6 +230,7 @@ pub fn write_summary(
     } else {
         writeln!(out, "duration {:.1}s", run.elapsed_secs())?;
     }
+    write_moved(out, run)?;
     let mut failures: Vec<(String, &str, u64, Option<&String>)> = Vec::new();
     for (name, n) in run.names.iter().zip(&run.totals) {
         for f in &n.failure_counts {
@@ -274,4 +318,89 @@ pub fn write_summary(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::{Latency, NameSnapshot, Protocol, Snapshot, StatId, histogram};
+
+    /// The summary of a run whose names answered `counts` per protocol, 10
+    /// requests each.
+    fn summary(counts: &[(&str, &[(Protocol, u64)])]) -> String {
+        let mut run = RunStats::new(counts.iter().map(|c| c.0.to_owned()).collect::<Vec<_>>());
+        let mut snap = Snapshot {
+            at_ms: 1000,
+            interval_ms: 1000,
+            ..Snapshot::default()
+        };
+        for (i, (_, protocols)) in counts.iter().enumerate() {
+            let mut n = NameSnapshot::<Latency>::empty(StatId(i as u32));
+            for v in 1..=10 {
+                histogram::record(&mut n.hist, 1000 * v);
+            }
+            n.requests = 10;
+            for &(p, c) in *protocols {
+                n.protocols.set(p, c);
+            }
+            snap.names.push(n);
+        }
+        run.apply(0, &snap);
+        run.finish();
+        let mut out = Vec::new();
+        write_summary(&mut out, &run, &[], &[]).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// The table row that starts with `name`, its cells.
+    fn cells<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
+        let line = text
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no row {name}: {text}"));
+        line.split_whitespace().collect()
+    }
+
+    #[test]
+    fn one_protocol_reads_clean() {
+        let text = summary(&[
+            ("health", &[(Protocol::Http3, 10)]),
+            ("ready", &[(Protocol::Http3, 10)]),
+        ]);
+        assert_eq!(cells(&text, "name")[..3], ["name", "proto", "requests"]);
+        assert_eq!(cells(&text, "health")[..3], ["health", "h3", "10"]);
+        assert_eq!(cells(&text, "total")[..3], ["total", "h3", "20"]);
+        assert!(!text.contains("more than one protocol"), "{text}");
+    }
+
+    #[test]
+    fn a_name_that_moved_is_said_under_the_table() {
+        // Two requests never connected: counted under no protocol.
+        let text = summary(&[
+            ("GET /", &[(Protocol::Http2, 1), (Protocol::Http3, 7)]),
+            ("health", &[(Protocol::Http1, 10)]),
+        ]);
+        assert_eq!(cells(&text, "GET")[..4], ["GET", "/", "h2+h3", "10"]);
+        assert_eq!(cells(&text, "health")[..3], ["health", "h1", "10"]);
+        assert_eq!(cells(&text, "total")[..3], ["total", "h1+h2+h3", "20"]);
+        // The name column, then the protocol's, both to the left.
+        let header = text.lines().next().unwrap();
+        let row = text.lines().find(|l| l.starts_with("health")).unwrap();
+        assert_eq!(header.find("proto"), row.find("h1"), "{text}");
+        let under = text
+            .split("\nanswered over more than one protocol:\n")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no line for the moved name: {text}"));
+        assert_eq!(under.lines().next(), Some("  GET /: HTTP/2 1, HTTP/3 7"));
+        // Only the name that moved.
+        assert!(!under.contains("health:"), "{text}");
+    }
+
+    #[test]
+    fn no_protocol_counted_leaves_the_table_as_it_was() {
+        let text = summary(&[("health", &[]), ("ready", &[])]);
+        assert_eq!(cells(&text, "name")[..2], ["name", "requests"]);
+        assert_eq!(cells(&text, "health")[..2], ["health", "10"]);
+        assert!(!text.contains("proto"), "{text}");
+    }
 }

@@ -8,6 +8,7 @@ pub mod capacity;
 pub mod health;
 pub mod histogram;
 pub mod latencies;
+pub mod protocol;
 pub mod recorder;
 pub mod rows;
 pub mod run;
@@ -25,6 +26,7 @@ pub use health::Health;
 pub const LATE_AFTER_MS: u64 = 10;
 pub use histogram::Latency;
 pub use latencies::Latencies;
+pub use protocol::{Protocol, ProtocolCounts};
 pub use recorder::Recorder;
 pub use rows::{Rows, StatId, Tail};
 pub use run::{NameClass, NameTotals, RunStats};
@@ -166,6 +168,10 @@ pub struct Sample {
     /// An HTTP request's time to first byte, recorded with it (under the
     /// same lock) in its own row.
     pub first_byte: Option<FirstByte>,
+    /// The protocol of the connection the (final) answer came on; None when
+    /// no connection was made. Counted in the sample's row only (not its
+    /// time-to-first-byte row: the request's own row says it).
+    pub protocol: Option<Protocol>,
 }
 
 /// A time to first byte and the row it is recorded in.

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 
 use super::histogram::{self, Latency};
+use super::protocol::ProtocolCounts;
 use super::rows::{Rows, StatId};
 use super::snapshot::{FailureCount, NameSnapshot, Sparse};
 use super::{Failure, FailureKind, Sample};
@@ -122,6 +123,8 @@ struct Counts {
     bytes_sent: u64,
     bytes_received: u64,
     reasons: Reasons,
+    /// Requests per protocol: three counters, no allocation per sample.
+    protocols: ProtocolCounts,
 }
 
 impl Counts {
@@ -132,6 +135,7 @@ impl Counts {
         self.failures = self.failures.saturating_add(other.failures);
         self.bytes_sent = self.bytes_sent.saturating_add(other.bytes_sent);
         self.bytes_received = self.bytes_received.saturating_add(other.bytes_received);
+        self.protocols.add(&other.protocols);
         for (key, (count, detail)) in other.reasons {
             let e = self.reasons.entry(key).or_insert((0, None));
             e.0 = e.0.saturating_add(count);
@@ -146,6 +150,7 @@ impl Counts {
         snap.failures += self.failures;
         snap.bytes_sent += self.bytes_sent;
         snap.bytes_received += self.bytes_received;
+        snap.protocols.add(&self.protocols);
         for ((kind, reason), (count, detail)) in self.reasons {
             snap.add_failure(FailureCount {
                 kind,
@@ -180,6 +185,7 @@ impl NameData {
             bytes_sent: 0,
             bytes_received: 0,
             failure_counts: Vec::new(),
+            protocols: ProtocolCounts::default(),
         };
         self.counts.add_into(&mut snap);
         snap
@@ -271,6 +277,7 @@ impl Recorder {
             c.requests += 1;
             c.bytes_sent += sample.bytes_sent;
             c.bytes_received += sample.bytes_received;
+            c.protocols.record(sample.protocol);
             if let Some(Failure {
                 kind,
                 reason,
@@ -366,6 +373,7 @@ impl Recorder {
                     bytes_sent: 0,
                     bytes_received: 0,
                     failure_counts: Vec::new(),
+                    protocols: ProtocolCounts::default(),
                 };
                 d.counts.add_into(&mut snap);
                 snap
@@ -382,6 +390,7 @@ mod tests {
     fn sample(name: u32, micros: u64, failure: Option<Failure>) -> Sample {
         Sample {
             first_byte: None,
+            protocol: None,
             name: StatId(name),
             micros,
             bytes_sent: 10,
@@ -578,6 +587,57 @@ mod tests {
         assert_eq!(direct.len(), 399);
         assert_eq!(direct, via_dense.names);
         assert!(sparse.drain_sparse().is_empty());
+    }
+
+    /// Each row counts its requests per protocol across threads' shards;
+    /// a request with no connection counts under none, and its time to
+    /// first byte's row under none (the request's row says it).
+    #[test]
+    fn protocols_are_counted_per_row_across_shards() {
+        use crate::stats::Protocol;
+        let rec = Arc::new(Recorder::new());
+        let threads: Vec<_> = (0..3u64)
+            .map(|t| {
+                let rec = rec.clone();
+                std::thread::spawn(move || {
+                    // Past FEW_VALUES in one thread: a dense shard too.
+                    for i in 0..(if t == 0 { 1_000 } else { 100 }) {
+                        let mut s = sample(0, 100 + i, None);
+                        s.protocol = Some(if i < 10 {
+                            Protocol::Http2
+                        } else {
+                            Protocol::Http3
+                        });
+                        s.first_byte = Some(FirstByte {
+                            row: StatId(2),
+                            micros: 50,
+                        });
+                        rec.record(s);
+                        let mut other = sample(1, 100, None);
+                        other.protocol = (i % 2 == 0).then_some(Protocol::Http1);
+                        rec.record(other);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let snap = rec.drain_sparse();
+        let row = |r: u32| snap.iter().find(|n| n.name == StatId(r)).unwrap();
+        let p = row(0).protocols;
+        assert_eq!(
+            (p.get(Protocol::Http2), p.get(Protocol::Http3)),
+            (30, 1_170)
+        );
+        assert_eq!(p.get(Protocol::Http1), 0);
+        assert_eq!(row(1).protocols.get(Protocol::Http1), 600);
+        assert_eq!(row(1).protocols.checked_total(), Some(600));
+        assert_eq!(row(1).requests, 1_200);
+        assert!(row(2).protocols.is_empty());
+        // Drained with the rest.
+        rec.record(sample(0, 5, None));
+        assert!(rec.drain()[0].protocols.is_empty());
     }
 
     /// A time to first byte goes in its own row with the request's sample:

@@ -6,6 +6,7 @@ use super::FailureKind;
 use super::buckets::Buckets;
 use super::histogram::{self, Latency};
 use super::latencies::Latencies;
+use super::protocol::ProtocolCounts;
 use super::rows::StatId;
 
 /// Failures of one kind and reason for one request name.
@@ -236,7 +237,7 @@ impl Hist for Sparse {
 #[error("{what} overflow: {have} + {adding} is past 2^64")]
 pub struct CountOverflow {
     /// Which count: "requests", "failures", "bytes sent", "bytes received",
-    /// "failures of one reason" or "latencies".
+    /// "failures of one reason", "requests of one protocol" or "latencies".
     pub what: &'static str,
     pub have: u64,
     pub adding: u64,
@@ -260,6 +261,9 @@ pub struct NameSnapshot<H = Latency> {
     pub bytes_sent: u64,
     pub bytes_received: u64,
     pub failure_counts: Vec<FailureCount>,
+    /// Requests per protocol that answered them (none for a row that is
+    /// not a request's, or a peer or file from before volley counted them).
+    pub protocols: ProtocolCounts,
 }
 
 impl<H> NameSnapshot<H> {
@@ -295,6 +299,7 @@ impl<T: Sum> NameSnapshot<T> {
             bytes_sent: 0,
             bytes_received: 0,
             failure_counts: Vec::new(),
+            protocols: ProtocolCounts::default(),
         }
     }
 
@@ -315,6 +320,7 @@ impl<T: Sum> NameSnapshot<T> {
         for f in &other.failure_counts {
             self.add_failure(f.clone());
         }
+        self.protocols.add(&other.protocols);
     }
 
     /// Adds another snapshot of the same name, histogram and counters, or,
@@ -338,6 +344,13 @@ impl<T: Sum> NameSnapshot<T> {
                 })?;
             }
             check("failures of one reason", have, f.count)?;
+        }
+        if let Some((_, have, adding)) = self.protocols.overflow_with(&other.protocols) {
+            return Err(CountOverflow {
+                what: "requests of one protocol",
+                have,
+                adding,
+            });
         }
         let latencies = other.hist.checked_count().ok_or(CountOverflow {
             what: "latencies",
@@ -445,6 +458,7 @@ impl Snapshot {
                     bytes_sent: n.bytes_sent,
                     bytes_received: n.bytes_received,
                     failure_counts: n.failure_counts.clone(),
+                    protocols: n.protocols,
                 })
                 .collect(),
             start_lag: self.start_lag.as_ref().map(Sparse::of),
@@ -479,6 +493,7 @@ impl<H> Snapshot<H> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::Protocol;
     use crate::stats::histogram::{equal, record};
     use crate::stats::series::Percentiles;
 
@@ -564,6 +579,7 @@ mod tests {
                 bytes_sent: n.bytes_sent,
                 bytes_received: n.bytes_received,
                 failure_counts: n.failure_counts.clone(),
+                protocols: n.protocols,
             }
         }
     }
@@ -580,6 +596,7 @@ mod tests {
         let mut a = named(0, &[10, 20]);
         a.bytes_sent = 5;
         a.add_failure(failure(3));
+        a.protocols.set(Protocol::Http3, 2);
         let mut huge = named(0, &[30]);
         huge.requests = u64::MAX - 1;
         huge.bytes_sent = u64::MAX;
@@ -605,6 +622,12 @@ mod tests {
             "failures of one reason"
         );
         huge.failure_counts = vec![failure(1)];
+        huge.protocols.set(Protocol::Http3, u64::MAX);
+        assert_eq!(
+            a.checked_add(&huge).unwrap_err().what,
+            "requests of one protocol"
+        );
+        huge.protocols.set(Protocol::Http3, 1);
         // A histogram whose count would pass 2^64.
         let mut many = Sparse(Vec::new());
         prost::encoding::encode_varint(100 << 1, &mut many.0);
@@ -621,6 +644,7 @@ mod tests {
             (a.requests, a.hist.len(), a.failure_counts[0].count),
             (3, 3, 4)
         );
+        assert_eq!(a.protocols.get(Protocol::Http3), 3);
 
         // Saturating: never wraps.
         huge.requests = u64::MAX;

@@ -177,3 +177,126 @@ async fn report_draws_a_result_again_and_merges_results_exactly() {
     out.expect_exit(2);
     assert!(stderr.contains("\"nope\""), "{stderr}");
 }
+
+/// Which protocol answered each name travels through saved results: drawn
+/// again by `volley report` in the summary, HTML and JSON, added exactly
+/// when results merge; a result without it reads as it did.
+#[tokio::test(flavor = "multi_thread")]
+async fn protocols_in_results_are_reported_and_merged() {
+    let server = crate::servers::predict_rest(None).await;
+    let base = format!("http://{}", server.addr);
+    let dir = Dir::new();
+    let p = |n: &str| dir.path(n).to_str().unwrap().to_owned();
+    let file = dir.write("a.toml", &scenario(&base, &["health", "ready"], 200));
+    let out = Volley::run(&file)
+        .json(p("plain.json"))
+        .output_async()
+        .await;
+    out.expect_exit(0);
+    // The result as a run that counted protocols writes it: "health"
+    // moved from HTTP/2 to HTTP/3, "ready" kept to HTTP/3.
+    let mut doc = read_json(&dir.path("plain.json"));
+    let requests = |doc: &serde_json::Value, name| named(doc, name)["requests"].as_u64().unwrap();
+    let (health, ready) = (requests(&doc, "health"), requests(&doc, "ready"));
+    assert!(health > 1 && ready > 0, "{doc}");
+    for n in doc["names"].as_array_mut().unwrap() {
+        n["protocols"] = match n["name"].as_str() {
+            Some("health") => serde_json::json!({"HTTP/2": 1, "HTTP/3": health - 1}),
+            _ => serde_json::json!({"HTTP/3": ready}),
+        };
+    }
+    std::fs::write(dir.path("a.json"), doc.to_string()).unwrap();
+
+    // Drawn again.
+    let out = Volley::sub("report")
+        .arg(p("a.json"))
+        .json(p("again.json"))
+        .flag("--html", p("a.html"))
+        .output_async()
+        .await;
+    let (stdout, _) = common::text(&out);
+    out.expect_exit(0);
+    let header = stdout.lines().next().unwrap();
+    assert!(
+        header.starts_with("name") && header.contains(" proto "),
+        "{stdout}"
+    );
+    let row = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in {stdout}"))
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        (row("health"), row("ready"), row("total")),
+        ("h2+h3".into(), "h3".into(), "h2+h3".into())
+    );
+    assert!(
+        stdout.contains(&format!(
+            "answered over more than one protocol:\n  health: HTTP/2 1, HTTP/3 {}\n",
+            health - 1
+        )),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("  ready: "), "{stdout}");
+    let again = read_json(&dir.path("again.json"));
+    assert_eq!(
+        named(&again, "health")["protocols"],
+        named(&doc, "health")["protocols"]
+    );
+    assert_eq!(
+        again["totals"]["protocols"],
+        serde_json::json!({"HTTP/2": 1, "HTTP/3": health - 1 + ready})
+    );
+    let html = std::fs::read_to_string(dir.path("a.html")).unwrap();
+    assert!(html.contains("<th class=\"l\">protocol</th>"), "no column");
+    assert!(
+        html.contains(&format!(
+            "<td class=\"l\">HTTP/2 1, HTTP/3 {}</td>",
+            health - 1
+        )),
+        "no health protocols"
+    );
+
+    // Merged with itself and with a result that counted none: added exactly.
+    let out = Volley::sub("report")
+        .args([p("a.json"), p("a.json"), p("plain.json")])
+        .json(p("merged.json"))
+        .output_async()
+        .await;
+    out.expect_exit(0);
+    let m = read_json(&dir.path("merged.json"));
+    assert_eq!(
+        named(&m, "health")["protocols"],
+        serde_json::json!({"HTTP/2": 2, "HTTP/3": 2 * (health - 1)})
+    );
+    assert_eq!(requests(&m, "health"), 3 * health);
+
+    // The result without protocols: no column, no key.
+    let out = Volley::sub("report")
+        .arg(p("plain.json"))
+        .json(p("plain-again.json"))
+        .output_async()
+        .await;
+    let (stdout, _) = common::text(&out);
+    out.expect_exit(0);
+    assert!(!stdout.contains("proto"), "{stdout}");
+    assert!(
+        named(&read_json(&dir.path("plain-again.json")), "health")
+            .get("protocols")
+            .is_none()
+    );
+
+    // More protocols than requests: refused, naming the field.
+    let mut forged = doc.clone();
+    forged["names"][0]["protocols"] = serde_json::json!({"HTTP/1.1": health, "HTTP/3": 1});
+    std::fs::write(dir.path("forged.json"), forged.to_string()).unwrap();
+    let out = Volley::report(dir.path("forged.json")).output_async().await;
+    let (_, stderr) = common::text(&out);
+    out.expect_exit(2);
+    assert!(stderr.contains("protocols"), "{stderr}");
+}

@@ -18,7 +18,14 @@ pub(super) fn requests(f: &mut Frame, area: Rect, m: &Model, ui: &UiState) {
     let wide = area.width >= 120;
     // Times to first byte where there is room and an HTTP request has one.
     let ttfb = area.width >= 140 && m.rows.iter().any(|r| r.ttfb.is_some());
-    let mut head = vec!["name", "reqs", "fails", "rps"];
+    // Which protocol answered, where some request counted one (the short
+    // form: "h2", "h2+h3" for a name that moved).
+    let proto = m.rows.iter().any(|r| !r.protocols.is_empty());
+    let mut head = vec!["name"];
+    if proto {
+        head.push("proto");
+    }
+    head.extend(["reqs", "fails", "rps"]);
     // The summary's order; a narrow terminal keeps p50, p95, p99 and max.
     if wide {
         head.extend(["mean", "p50", "p90", "p95", "p99", "p99.9"]);
@@ -37,12 +44,16 @@ pub(super) fn requests(f: &mut Frame, area: Rect, m: &Model, ui: &UiState) {
             RowKind::Step => format!("  └ {}", r.name),
             _ => r.name.clone(),
         };
-        let mut c = vec![
-            name,
-            r.requests.to_string(),
-            r.failures.to_string(),
-            short(r.rps),
-        ];
+        let mut c = vec![name];
+        if proto {
+            // Blank where none was counted: flows, streams' messages.
+            c.push(if r.protocols.is_empty() {
+                String::new()
+            } else {
+                r.protocols.short()
+            });
+        }
+        c.extend([r.requests.to_string(), r.failures.to_string(), short(r.rps)]);
         if wide {
             c.push(format_micros(r.mean));
             for v in [r.p50, r.p90, r.p95, r.p99, r.p999] {
@@ -81,7 +92,16 @@ pub(super) fn requests(f: &mut Frame, area: Rect, m: &Model, ui: &UiState) {
         .collect();
     rows.push(TRow::new(cells(&m.total_row)).style(Style::new().add_modifier(Modifier::BOLD)));
     let mut widths = vec![Constraint::Min(12)];
-    widths.extend((1..head.len()).map(|_| Constraint::Length(8)));
+    if proto {
+        // As wide as its header or its widest cell ("h1+h2+h3" at most),
+        // not the numbers' 8: an 80-column terminal has little to spare.
+        let widest = std::iter::once(&m.total_row)
+            .chain(&m.rows)
+            .map(|r| r.protocols.short().len())
+            .fold("proto".len(), usize::max);
+        widths.push(Constraint::Length(widest as u16));
+    }
+    widths.extend((widths.len()..head.len()).map(|_| Constraint::Length(8)));
     let table = Table::new(rows, widths)
         .header(TRow::new(head).style(Style::new().add_modifier(Modifier::UNDERLINED)))
         .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));

@@ -176,6 +176,7 @@ impl Requests {
                         if answers_n == 1 {
                             s.rec.record(Sample {
                                 first_byte: None,
+                                protocol: None,
                                 name: first_row,
                                 micros: micros(at.saturating_duration_since(s.start)),
                                 bytes_sent: 0,
@@ -197,6 +198,7 @@ impl Requests {
                         };
                         s.rec.record(Sample {
                             first_byte: None,
+                            protocol: None,
                             name: msg_row,
                             micros: micros(at.saturating_duration_since(since)),
                             bytes_sent: 0,
@@ -281,6 +283,7 @@ impl Requests {
                     sent_n += 1;
                     s.rec.record(Sample {
                         first_byte: None,
+                        protocol: None,
                         name: sent_row,
                         // How long the message waited for a place in the
                         // queue past its time.

@@ -370,6 +370,7 @@ impl Requests {
         }
         Sample {
             first_byte,
+            protocol: None,
             name: Rows::request(idx),
             micros,
             bytes_sent: carried.sent,

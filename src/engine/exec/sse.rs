@@ -138,6 +138,7 @@ impl<'a> Sink<'a> {
         if s.events == 1 {
             self.call.rec.record(Sample {
                 first_byte: None,
+                protocol: None,
                 name: first_row,
                 micros: micros(self.call.start, at),
                 bytes_sent: 0,
@@ -148,6 +149,7 @@ impl<'a> Sink<'a> {
         let since = s.last_at.unwrap_or(self.call.start);
         self.call.rec.record(Sample {
             first_byte: None,
+            protocol: None,
             name: msg_row,
             micros: micros(since, at),
             bytes_sent: 0,
@@ -255,6 +257,7 @@ impl Requests {
         // executor, or nothing.
         call.rec.record(Sample {
             first_byte: None,
+            protocol: None,
             name: sent_row,
             micros: micros(call.start, Instant::now()),
             bytes_sent: 0,

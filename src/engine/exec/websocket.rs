@@ -435,6 +435,7 @@ impl Requests {
                             sent_n += 1;
                             call.rec.record(Sample {
                                 first_byte: None,
+                                protocol: None,
                                 name: sent_row,
                                 micros: micros(due, at),
                                 bytes_sent: size,
@@ -565,6 +566,7 @@ impl Requests {
         if *a.n == 1 {
             call.rec.record(Sample {
                 first_byte: None,
+                protocol: None,
                 name: a.first_row,
                 micros: micros(call.start, at),
                 bytes_sent: 0,
@@ -581,6 +583,7 @@ impl Requests {
             .unwrap_or(a.opened);
         call.rec.record(Sample {
             first_byte: None,
+            protocol: None,
             name: a.msg_row,
             micros: micros(since, at),
             bytes_sent: 0,
