@@ -25,6 +25,17 @@ impl Protocol {
     pub const ALL: [Protocol; 3] = [Protocol::Http1, Protocol::Http2, Protocol::Http3];
 
     /// As reports and the JSON result name it: "HTTP/1.1", "HTTP/2", "HTTP/3".
+    /// The protocol an `http::Version` names (HTTP/1.0 counts as HTTP/1.1,
+    /// the one volley speaks); None for a version volley does not speak.
+    pub fn of(v: http::Version) -> Option<Protocol> {
+        match v {
+            http::Version::HTTP_10 | http::Version::HTTP_11 => Some(Protocol::Http1),
+            http::Version::HTTP_2 => Some(Protocol::Http2),
+            http::Version::HTTP_3 => Some(Protocol::Http3),
+            _ => None,
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Protocol::Http1 => "HTTP/1.1",

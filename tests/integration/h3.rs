@@ -54,6 +54,8 @@ fn requests_go_over_http3_and_every_one_is_counted() {
         let n = name(&r, "root");
         assert_eq!(n["requests"], 400, "{shared}: {n}");
         assert_eq!(n["failures"], 0, "{shared}: {n}");
+        // Every answer came over HTTP/3, and the result says so.
+        assert_eq!(n["protocols"], serde_json::json!({"HTTP/3": 400}), "{n}");
         let seen = server.requests().len() - before;
         assert_eq!(seen, 400, "{shared}: the server saw {seen}");
         let conns = server
@@ -357,6 +359,18 @@ fn auto_moves_to_http3_when_alt_svc_offers_it_and_stays_on_tcp_when_it_cannot() 
         (1..=2).contains(&over_tcp),
         "{over_tcp} over TCP, {over_h3} over HTTP/3"
     );
+    // The result says which protocol answered how many, as the servers saw.
+    assert_eq!(
+        n["protocols"],
+        serde_json::json!({"HTTP/2": over_tcp, "HTTP/3": over_h3}),
+        "{n}"
+    );
+    // The summary's line for a name that moved.
+    assert!(
+        p.stdout().contains("answered over more than one protocol"),
+        "{}",
+        p.stdout()
+    );
 
     // An offer of a UDP port where nothing answers.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -409,6 +423,14 @@ fn a_request_s_own_version_picks_its_protocol() {
     assert_eq!(h3.requests().len() as u64, quic);
     assert!(h3.requests().iter().all(|s| s.path == "/quic"));
     assert_eq!(tcp.load(std::sync::atomic::Ordering::Relaxed), over_tcp);
+    assert_eq!(
+        name(&r, "quic")["protocols"],
+        serde_json::json!({"HTTP/3": quic})
+    );
+    assert_eq!(
+        name(&r, "tcp")["protocols"],
+        serde_json::json!({"HTTP/2": over_tcp})
+    );
 }
 
 /// A one-line run over HTTP/3, as oha takes it: `--http-version 3 -k`.

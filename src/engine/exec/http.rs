@@ -109,7 +109,7 @@ impl Requests {
         };
         let Chain { sent, answer, url } = self.exchange_chain(target, req, user, path).await?;
         user.first_byte = Some(answer.first_byte);
-        user.protocol = Some(answer.protocol);
+        user.protocol = crate::stats::Protocol::of(answer.protocol);
         if let Some(c) = user.copy.as_deref_mut() {
             c.status = Some(answer.status);
         }

@@ -28,7 +28,7 @@ use crate::client::h2conn;
 use crate::client::http::{HttpConn, HttpTarget};
 use crate::scenario::template::RenderCtx;
 use crate::scenario::{DataSource, HttpSpec, Scenario, SseSpec, StreamSpec};
-use crate::stats::{Failure, FailureKind, FirstByte, Recorder, Rows, Sample, StatId};
+use crate::stats::{Failure, FailureKind, FirstByte, Protocol, Recorder, Rows, Sample, StatId};
 
 mod conns;
 mod grpc;
@@ -368,9 +368,18 @@ impl Requests {
                 start,
             );
         }
+        // Which protocol answered: an HTTP request's answer says; a gRPC
+        // call is HTTP/2 and a WebSocket HTTP/1.1 once anything came back.
+        let protocol = match prepared {
+            Prepared::Http { .. } | Prepared::Sse { .. } => user.protocol,
+            Prepared::Grpc { .. } | Prepared::GrpcStream { .. } => {
+                (carried.received > 0).then_some(Protocol::Http2)
+            }
+            Prepared::WebSocket { .. } => (carried.received > 0).then_some(Protocol::Http1),
+        };
         Sample {
             first_byte,
-            protocol: None,
+            protocol,
             name: Rows::request(idx),
             micros,
             bytes_sent: carried.sent,
@@ -520,7 +529,7 @@ pub struct UserState {
     first_byte: Option<Instant>,
     /// The protocol the current HTTP request's (final) answer came over,
     /// once it came.
-    protocol: Option<::http::Version>,
+    protocol: Option<crate::stats::Protocol>,
     /// The current HTTP request as sent, when the run records them.
     copy: Option<Box<super::record::Copied>>,
 }
