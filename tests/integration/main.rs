@@ -29,6 +29,9 @@
 //! - `grpc_interop`: the grpc-go interop server (third-party, ignored).
 //! - `grpc_like_clients`: gRPC statuses, timeouts, compression, TLS, streams.
 //! - `grpc_streams`: streaming calls against predict-grpc's `PredictStream`.
+//! - `h3_peers`: HTTP/3 against Caddy and h3-httpbin, go-httpbin over
+//!   quic-go (third-party, ignored): every request HTTP/3 in the servers'
+//!   logs, `auto` moving to HTTP/3 on `Alt-Svc`, resets and closes.
 //! - `hostile`: a hostile HTTP/1.1 server: endless bodies, bad chunks, floods.
 //! - `hostile_grpc`: a hostile gRPC server whose windows never open.
 //! - `hostile_h2`: a hostile HTTP/2 server whose windows never open.
@@ -73,6 +76,7 @@ mod grpc_deadline;
 mod grpc_interop;
 mod grpc_like_clients;
 mod grpc_streams;
+mod h3_peers;
 mod hostile;
 mod hostile_grpc;
 mod hostile_h2;
