@@ -54,6 +54,8 @@ pub struct HttpAnswer {
     /// the answer has no body): the time to first byte, read against the
     /// request's start. Of a chain's answers, the final one's.
     pub first_byte: Instant,
+    /// The protocol the answer came over (HTTP/1.1, HTTP/2 or HTTP/3).
+    pub protocol: http::Version,
 }
 
 /// Response headers, kept only when something will read them.
@@ -67,6 +69,21 @@ pub enum Headers {
 }
 
 impl Headers {
+    /// An HTTP/2 or HTTP/3 answer's headers as kept: when the caller asked
+    /// for them or reads the body as a stream, or when the answer sets
+    /// cookies, redirects, or challenges (the engine reads those).
+    pub fn kept(keep: &Keep<'_>, status: u16, headers: http::HeaderMap) -> Headers {
+        let needed = headers.contains_key(http::header::SET_COOKIE)
+            || (super::redirect::is_redirect(status)
+                && headers.contains_key(http::header::LOCATION))
+            || (status == 401 && headers.contains_key(http::header::WWW_AUTHENTICATE));
+        if keep.headers || needed || keep.sink.is_some() {
+            Headers::Map(headers)
+        } else {
+            Headers::None
+        }
+    }
+
     /// Writes the first value of header `name` (case-insensitive) into
     /// `out` (replacing what it held); false if there is none.
     pub fn get_into(&self, name: &str, out: &mut String) -> bool {

@@ -232,6 +232,50 @@ impl Kept {
     }
 }
 
+/// A body that arrives in pieces (HTTP/2 and HTTP/3 DATA): all of it
+/// counted, at most `limit` bytes kept; a body of one piece that fits (the
+/// usual case) is kept as that piece, without a copy.
+#[derive(Debug)]
+pub struct Collect {
+    limit: usize,
+    first: Option<Bytes>,
+    kept: Option<Kept>,
+}
+
+impl Collect {
+    pub fn new(limit: usize) -> Self {
+        Collect {
+            limit,
+            first: None,
+            kept: None,
+        }
+    }
+
+    /// Adds the next piece.
+    pub fn push(&mut self, data: Bytes) {
+        match (&mut self.kept, self.first.take()) {
+            (Some(k), _) => k.push(&data),
+            (None, None) if data.len() <= self.limit => self.first = Some(data),
+            (None, earlier) => {
+                let mut k = Kept::new(self.limit, None);
+                if let Some(e) = earlier {
+                    k.push(&e);
+                }
+                k.push(&data);
+                self.kept = Some(k);
+            }
+        }
+    }
+
+    pub fn finish(self) -> Body {
+        match (self.kept, self.first) {
+            (Some(k), _) => k.finish(),
+            (None, Some(b)) => Body::whole(b),
+            (None, None) => Body::default(),
+        }
+    }
+}
+
 /// A received body: its first bytes, and how long it was.
 #[derive(Debug, Clone, Default)]
 pub struct Body {

@@ -34,6 +34,17 @@ pub enum Encoding {
 }
 
 impl Encoding {
+    /// What an answer's `Content-Encoding` headers (all of them) say.
+    pub fn of(headers: &http::HeaderMap) -> Encoding {
+        let mut encoding = Encoding::Identity;
+        for v in headers.get_all(http::header::CONTENT_ENCODING) {
+            for token in v.as_bytes().split(|&b| b == b',') {
+                encoding = encoding.and(token);
+            }
+        }
+        encoding
+    }
+
     /// Reads a `Content-Encoding` value. Several values (or several
     /// headers, which the caller passes one at a time through [`Self::and`])
     /// stacked are not decoded: servers do not send them.

@@ -299,6 +299,7 @@ impl H1Conn {
                             headers,
                             encoding: head.encoding,
                             first_byte: first_byte.or(headed).unwrap_or_else(Instant::now),
+                            protocol: http::Version::HTTP_11,
                         });
                     }
                     if decoder.is_done() {
@@ -341,6 +342,7 @@ impl H1Conn {
             // A chunked answer always brings bytes; an empty one that ran
             // to the close had its last byte with the head.
             first_byte: first_byte.or(headed).unwrap_or_else(Instant::now),
+            protocol: http::Version::HTTP_11,
         })
     }
 

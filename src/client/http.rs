@@ -22,16 +22,17 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_util::either::Either;
 
+use super::alt_svc::{self, AltSvc};
 use super::answer::{BodySink, Headers, HttpAnswer, Keep};
-use super::body::{Body, Kept};
+use super::body::{Body, Collect};
 use super::h1::{H1Conn, Stream};
 use super::h2conn::{self, Pipe};
+use super::h3::{self as quic_h3, H3Conn, Quic};
 
 use super::decode::Encoding;
 use super::proxy::{self, Proxy};
-use super::redirect::is_redirect;
 use super::tls;
-use crate::scenario::{HttpSpec, HttpVersion};
+use crate::scenario::{HttpSpec, HttpVersion, TlsSpec};
 use crate::stats::{Failure, FailureKind};
 
 /// Where HTTP requests of one base URL go, resolved once.
@@ -47,6 +48,35 @@ pub struct HttpTarget {
     proxy: Option<Proxy>,
     tls: Option<(TlsConnector, ServerName<'static>)>,
     version: HttpVersion,
+    /// `version = "http3"`: how its QUIC connections are made.
+    quic: Option<Quic>,
+    /// `version = "auto"` over TLS: HTTP/3 as the server's `Alt-Svc`
+    /// offers it.
+    alt: Option<Box<Alt>>,
+}
+
+/// What a `version = "auto"` target has learnt of HTTP/3 from its answers.
+pub struct Alt {
+    tls: TlsSpec,
+    /// The origin's host (an `Alt-Svc` without one means it) and the name
+    /// its certificate must have.
+    host: String,
+    server_name: String,
+    connect_to: Vec<(String, String)>,
+    handshake: std::time::Duration,
+    /// Whether answers are still read for an offer: until one comes.
+    listening: AtomicBool,
+    /// Whether new connections go over HTTP/3.
+    offered: AtomicBool,
+    state: parking_lot::Mutex<AltState>,
+}
+
+enum AltState {
+    Unknown,
+    Offered(Arc<Quic>),
+    /// Offered, but HTTP/3 could not be reached (or the server withdrew
+    /// it): connections stay on TCP for the rest of the run.
+    GivenUp,
 }
 
 /// Why a target could not be set up.
@@ -56,6 +86,8 @@ pub enum TargetError {
     Invalid { base: String, message: String },
     #[error("{0}")]
     Tls(#[from] tls::TlsError),
+    #[error("{0}")]
+    Quic(#[from] quic_h3::QuicError),
 }
 
 impl HttpTarget {
@@ -102,28 +134,39 @@ impl HttpTarget {
             .iter()
             .find(|(from, _)| from.eq_ignore_ascii_case(&addr))
             .map_or(addr, |(_, to)| to.clone());
+        // HTTP/3 goes to the scenario's own origins; a redirect elsewhere
+        // goes over TCP (h2 or HTTP/1.1 by ALPN), where HTTP/3 is not known
+        // to be served.
+        let version = match spec.version {
+            HttpVersion::Http3 if base != spec.base => HttpVersion::Alpn,
+            v => v,
+        };
+        // server_name is the scenario's own target's; a redirect to
+        // another origin names that origin.
+        let server_name = match &spec.tls.server_name {
+            Some(n) if base == spec.base => n.clone(),
+            _ => host.clone(),
+        };
         let tls = if https {
-            let alpn: &[&[u8]] = match spec.version {
+            let alpn: &[&[u8]] = match version {
                 HttpVersion::Http1 => &[b"http/1.1"],
                 HttpVersion::Http2 | HttpVersion::H2c => &[b"h2"],
-                HttpVersion::Auto => &[b"h2", b"http/1.1"],
+                HttpVersion::Alpn | HttpVersion::Auto | HttpVersion::Http3 => &[b"h2", b"http/1.1"],
             };
             let config = tls::client_config(&spec.tls, alpn)?;
-            // server_name is the scenario's own target's; a redirect to
-            // another origin names that origin.
-            let name = match &spec.tls.server_name {
-                Some(n) if base == spec.base => n.clone(),
-                _ => host.clone(),
-            };
-            let name =
-                ServerName::try_from(name).map_err(|e| invalid(format!("TLS server name: {e}")))?;
+            let name = ServerName::try_from(server_name.clone())
+                .map_err(|e| invalid(format!("TLS server name: {e}")))?;
             Some((TlsConnector::from(config), name))
         } else {
             None
         };
         let host_header =
             HeaderValue::from_str(authority.as_str()).map_err(|e| invalid(format!("{e}")))?;
-        let proxy = if spec.unix_socket.is_some() && base == spec.base {
+        // UDP goes through no HTTP proxy: HTTP/3 never takes one from the
+        // environment (the scenario refuses one it names).
+        let proxy = if (spec.unix_socket.is_some() && base == spec.base)
+            || version == HttpVersion::Http3
+        {
             None
         } else {
             proxy::choose(&spec.proxy, &host, https, |n| std::env::var(n).ok()).map_err(invalid)?
@@ -133,6 +176,27 @@ impl HttpTarget {
                 "h2c (HTTP/2 by prior knowledge) cannot go through an HTTP proxy".into(),
             ));
         }
+        let quic = match version {
+            HttpVersion::Http3 => Some(Quic::new(
+                &spec.tls,
+                addr.clone(),
+                server_name.clone(),
+                quic_h3::HANDSHAKE_TIMEOUT,
+            )?),
+            _ => None,
+        };
+        let alt = (version == HttpVersion::Auto && https).then(|| {
+            Box::new(Alt {
+                tls: spec.tls.clone(),
+                host: host.clone(),
+                server_name,
+                connect_to: spec.connect_to.clone(),
+                handshake: quic_h3::HANDSHAKE_TIMEOUT,
+                listening: AtomicBool::new(true),
+                offered: AtomicBool::new(false),
+                state: parking_lot::Mutex::new(AltState::Unknown),
+            })
+        });
         Ok(HttpTarget {
             base: base.to_owned(),
             scheme,
@@ -144,13 +208,123 @@ impl HttpTarget {
             unix: spec.unix_socket.clone().filter(|_| base == spec.base),
             proxy,
             tls,
-            version: spec.version,
+            version,
+            quic,
+            alt,
         })
     }
 
-    /// Opens a connection (TCP, TLS when https, then the HTTP/2 handshake
-    /// where HTTP/2 was asked for or negotiated).
+    /// This target with its QUIC handshakes bounded by the request's
+    /// `timeout` (see [`quic_h3::HANDSHAKE_TIMEOUT`]).
+    pub fn timed(mut self, timeout: std::time::Duration) -> Self {
+        let handshake = quic_h3::handshake_within(timeout);
+        if let Some(q) = &mut self.quic {
+            q.set_handshake(handshake);
+        }
+        if let Some(a) = &mut self.alt {
+            a.handshake = handshake;
+        }
+        self
+    }
+
+    /// Whether this target still reads answers for an HTTP/3 offer
+    /// (`version = "auto"` over TLS, none yet): their headers are kept.
+    pub fn listens_for_alt_svc(&self) -> bool {
+        self.alt
+            .as_ref()
+            .is_some_and(|a| a.listening.load(Ordering::Relaxed))
+    }
+
+    /// Reads an answer's `Alt-Svc` for HTTP/3: from the next connection
+    /// on, this target's connections go over it.
+    pub fn read_alt_svc(&self, headers: &Headers) {
+        let Some(alt) = &self.alt else { return };
+        let mut offer = None;
+        headers.for_each("alt-svc", |v| {
+            if offer.is_none() {
+                offer = std::str::from_utf8(v).ok().and_then(alt_svc::parse);
+            }
+        });
+        let Some(offer) = offer else { return };
+        let mut state = alt.state.lock();
+        if !matches!(*state, AltState::Unknown) {
+            return;
+        }
+        alt.listening.store(false, Ordering::Relaxed);
+        let (host, port) = match offer {
+            AltSvc::Clear => {
+                *state = AltState::GivenUp;
+                return;
+            }
+            AltSvc::H3 { host, port } => (host.unwrap_or_else(|| alt.host.clone()), port),
+        };
+        let authority = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        let addr = alt
+            .connect_to
+            .iter()
+            .find(|(from, _)| from.eq_ignore_ascii_case(&authority))
+            .map_or(authority, |(_, to)| to.clone());
+        match Quic::new(&alt.tls, addr, alt.server_name.clone(), alt.handshake) {
+            Ok(q) => {
+                tracing::info!(
+                    "{}: the server offers HTTP/3 (Alt-Svc): new connections use it",
+                    self.base
+                );
+                *state = AltState::Offered(Arc::new(q));
+                alt.offered.store(true, Ordering::Release);
+            }
+            Err(e) => {
+                tracing::warn!("{}: HTTP/3 offered, but {e}", self.base);
+                *state = AltState::GivenUp;
+            }
+        }
+    }
+
+    /// Whether new connections should be HTTP/3 ones now: a user's TCP
+    /// connection is then replaced by one.
+    pub fn prefers_h3(&self) -> bool {
+        self.alt
+            .as_ref()
+            .is_some_and(|a| a.offered.load(Ordering::Acquire))
+    }
+
+    /// Opens a connection: QUIC and HTTP/3 for an HTTP/3 target (or an
+    /// `auto` one the server offered it on), else TCP, TLS when https, then
+    /// the HTTP/2 handshake where HTTP/2 was asked for or negotiated. An
+    /// offered HTTP/3 that cannot be reached is given up for the run, as
+    /// browsers do, and the connection made over TCP.
     pub async fn connect(&self) -> Result<HttpConn, Failure> {
+        if let Some(q) = &self.quic {
+            return Ok(HttpConn::H3(Box::pin(q.connect()).await?));
+        }
+        if let Some(alt) = &self.alt
+            && alt.offered.load(Ordering::Acquire)
+        {
+            let quic = match &*alt.state.lock() {
+                AltState::Offered(q) => Some(q.clone()),
+                _ => None,
+            };
+            if let Some(q) = quic {
+                match Box::pin(q.connect()).await {
+                    Ok(c) => return Ok(HttpConn::H3(c)),
+                    Err(f) => {
+                        let mut state = alt.state.lock();
+                        if alt.offered.swap(false, Ordering::AcqRel) {
+                            tracing::warn!(
+                                "{}: HTTP/3 offered by Alt-Svc but not reached ({}): staying on TCP",
+                                self.base,
+                                f.reason
+                            );
+                            *state = AltState::GivenUp;
+                        }
+                    }
+                }
+            }
+        }
         let (io, h2) = self.open().await?;
         if h2 {
             // Boxed: the handshake's state is large, and a plain HTTP/1.1
@@ -245,10 +419,12 @@ where
     }))
 }
 
-/// One open connection: HTTP/1.1 on volley's own lean client, HTTP/2 on h2.
+/// One open connection: HTTP/1.1 on volley's own lean client, HTTP/2 on h2,
+/// HTTP/3 on h3 over quinn.
 pub enum HttpConn {
     H1(H1Conn),
     H2(H2Conn),
+    H3(H3Conn),
 }
 
 /// An HTTP/2 connection (a task of its own reads and writes its socket;
@@ -308,6 +484,7 @@ impl HttpConn {
         match self {
             HttpConn::H1(c) => c.arrived(),
             HttpConn::H2(c) => c.arrived,
+            HttpConn::H3(c) => c.arrived(),
         }
     }
 
@@ -316,7 +493,32 @@ impl HttpConn {
         match self {
             HttpConn::H1(c) => c.is_usable(),
             HttpConn::H2(c) => !c.is_closed(),
+            HttpConn::H3(c) => !c.is_closed(),
         }
+    }
+
+    /// Whether this connection has ended (HTTP/1.1: never said here; its
+    /// user finds out as it sends).
+    pub fn is_closed(&self) -> bool {
+        match self {
+            HttpConn::H1(_) => false,
+            HttpConn::H2(c) => c.is_closed(),
+            HttpConn::H3(c) => c.is_closed(),
+        }
+    }
+
+    /// Another handle on a connection that multiplexes (HTTP/2, HTTP/3),
+    /// for another user; None for HTTP/1.1.
+    pub fn share(&self) -> Option<HttpConn> {
+        match self {
+            HttpConn::H1(_) => None,
+            HttpConn::H2(c) => Some(HttpConn::H2(c.share())),
+            HttpConn::H3(c) => Some(HttpConn::H3(c.share())),
+        }
+    }
+
+    pub fn is_h3(&self) -> bool {
+        matches!(self, HttpConn::H3(_))
     }
 
     /// Whether the last request failed only because the server had closed
@@ -331,6 +533,7 @@ impl HttpConn {
                 Stale::Unsent => true,
                 Stale::Sent => idempotent,
             },
+            HttpConn::H3(c) => c.failed_stale(idempotent),
         }
     }
 }
@@ -401,20 +604,8 @@ pub async fn send_h2(
         + 17;
     c.arrived = received;
     let (parts, body) = resp.into_parts();
-    let mut encoding = Encoding::Identity;
-    for v in parts.headers.get_all(http::header::CONTENT_ENCODING) {
-        for token in v.as_bytes().split(|&b| b == b',') {
-            encoding = encoding.and(token);
-        }
-    }
-    let needed = parts.headers.contains_key(http::header::SET_COOKIE)
-        || (is_redirect(status) && parts.headers.contains_key(http::header::LOCATION))
-        || (status == 401 && parts.headers.contains_key(http::header::WWW_AUTHENTICATE));
-    let headers = if keep.headers || needed || keep.sink.is_some() {
-        Headers::Map(parts.headers)
-    } else {
-        Headers::None
-    };
+    let encoding = Encoding::of(&parts.headers);
+    let headers = Headers::kept(&keep, status, parts.headers);
     let headed = Instant::now();
     // A streaming call reads this body as it comes (a 2xx event stream).
     let sink = keep.sink.filter(|s| s.open(status, &headers, encoding));
@@ -431,6 +622,7 @@ pub async fn send_h2(
         headers,
         encoding,
         first_byte: first_data.unwrap_or(headed),
+        protocol: http::Version::HTTP_2,
     })
 }
 
@@ -439,7 +631,7 @@ pub async fn send_h2(
 /// `Connection` header names (h2 refuses a request that carries them), and
 /// `content-length` set when the body's length is known and the method has
 /// a body (or the body is not empty).
-fn for_h2(parts: &mut http::request::Parts, body: &Full<Bytes>) {
+pub(crate) fn for_h2(parts: &mut http::request::Parts, body: &Full<Bytes>) {
     use http::header::{CONNECTION, CONTENT_LENGTH, TE, TRANSFER_ENCODING, UPGRADE};
     let headers = &mut parts.headers;
     if let Some(named) = headers.remove(CONNECTION) {
@@ -480,8 +672,7 @@ async fn read_body(
 ) -> Result<(Body, Option<Instant>), Failure> {
     let mut first_data = None;
     let mut ended_early = false;
-    let mut first: Option<Bytes> = None;
-    let mut kept: Option<Kept> = None;
+    let mut kept = Collect::new(keep);
     loop {
         let data = std::future::poll_fn(|cx| {
             h2conn::poll_pipe(pipe, cx);
@@ -499,18 +690,7 @@ async fn read_body(
         let _ = body.flow_control().release_capacity(data.len());
         *arrived = arrived.saturating_add(data.len() as u64);
         let enough = sink.is_some_and(|s| !s.data(&data));
-        match (&mut kept, first.take()) {
-            (Some(k), _) => k.push(&data),
-            (None, None) if data.len() <= keep => first = Some(data),
-            (None, earlier) => {
-                let mut k = Kept::new(keep, None);
-                if let Some(e) = earlier {
-                    k.push(&e);
-                }
-                k.push(&data);
-                kept = Some(k);
-            }
-        }
+        kept.push(data);
         if enough {
             // The sink has what it wanted: the stream is reset when `body`
             // is dropped, and its trailers are never read.
@@ -522,10 +702,6 @@ async fn read_body(
     if !ended_early && let Err(e) = std::future::poll_fn(|cx| body.poll_trailers(cx)).await {
         return Err(h2conn::h2_failure(&e));
     }
-    let body = match (kept, first) {
-        (Some(k), _) => k.finish(),
-        (None, Some(b)) => Body::whole(b),
-        (None, None) => Body::default(),
-    };
+    let body = kept.finish();
     Ok((body, first_data))
 }

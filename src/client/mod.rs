@@ -14,6 +14,7 @@
 //! Clients turn every problem into a [`crate::stats::Failure`]; nothing here
 //! panics on what a target sends.
 
+pub mod alt_svc;
 pub mod answer;
 pub mod body;
 pub mod check;
@@ -24,6 +25,7 @@ pub mod grpc;
 pub mod grpc_conn;
 pub mod h1;
 pub mod h2conn;
+pub mod h3;
 pub mod http;
 pub mod proxy;
 pub mod redirect;

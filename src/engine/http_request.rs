@@ -2,7 +2,7 @@
 //! template changes are encoded once ([`FixedHttp`]); per request only the
 //! templated path, headers, credentials and body are rendered. HTTP/1.1
 //! requests are written as bytes straight into the connection's buffer;
-//! HTTP/2 requests become an `http::Request` for hyper.
+//! HTTP/2 and HTTP/3 requests become an `http::Request`.
 //!
 //! What goes with every request unless the scenario sets it (docs/scenario.md,
 //! "What volley sends"): `User-Agent: volley/VERSION`, `Accept: */*`,
@@ -26,6 +26,7 @@ use http_body_util::Full;
 use super::outcome::Failed;
 use crate::client::answer::HttpAnswer;
 pub use crate::client::answer::Keep;
+use crate::client::h3::send_h3;
 use crate::client::http::{HttpConn, HttpTarget, send_h2};
 use crate::scenario::template::RenderCtx;
 use crate::scenario::{Auth, HttpSpec};
@@ -378,6 +379,19 @@ pub async fn send(
             }
             *sent_now = sent;
             let answer = send_h2(c, req, keep)
+                .await
+                .map_err(|f| Failed::new(sent, 0, f))?;
+            Ok(Answered { sent, answer })
+        }
+        HttpConn::H3(c) => {
+            let (req, sent, body) = build_h2(h, fixed, given, route, ctx, scratch)?;
+            if let Some(c) = copy {
+                c.from_h2(&req, &body);
+            }
+            *sent_now = sent;
+            // Boxed: HTTP/3's exchange is large, and only its targets'
+            // requests should carry it.
+            let answer = Box::pin(send_h3(c, req, body, keep))
                 .await
                 .map_err(|f| Failed::new(sent, 0, f))?;
             Ok(Answered { sent, answer })

@@ -111,12 +111,19 @@ pub(super) fn compile_http(
     let version = match &parsed.http.version {
         None => {
             if https {
-                HttpVersion::Auto
+                HttpVersion::Alpn
             } else {
                 HttpVersion::Http1
             }
         }
         Some(v) => match (cx.env(v)?.as_str(), https) {
+            ("http3" | "h3", true) => HttpVersion::Http3,
+            ("http3" | "h3", false) => {
+                return Err(cx.err(
+                    v.span(),
+                    "HTTP/3 runs over QUIC, which is always encrypted: use an https:// URL",
+                ));
+            }
             ("http1" | "http1.1", _) => HttpVersion::Http1,
             ("h2c", false) => HttpVersion::H2c,
             ("http2" | "h2", true) => HttpVersion::Http2,
@@ -131,7 +138,7 @@ pub(super) fn compile_http(
             (other, _) => {
                 return Err(cx.err(
                     v.span(),
-                    format!("version must be http1, h2c, http2 or auto, not {other:?}"),
+                    format!("version must be http1, h2c, http2, http3 or auto, not {other:?}"),
                 ));
             }
         },
@@ -254,6 +261,12 @@ pub(super) fn compile_http(
                         "h2c (HTTP/2 by prior knowledge) cannot go through an HTTP proxy",
                     ));
                 }
+                if version == HttpVersion::Http3 {
+                    return Err(cx.err(
+                        p.span(),
+                        "HTTP/3 cannot go through an HTTP proxy (volley has no CONNECT-UDP): set proxy = false or another version",
+                    ));
+                }
                 ProxySetting::Url(u)
             }
             other => {
@@ -269,7 +282,7 @@ pub(super) fn compile_http(
             if version == HttpVersion::Http1 {
                 return Err(cx.err(
                     c.span(),
-                    "connections shares HTTP/2 connections among users: set version = \"h2c\" or \"http2\" (or use https://)",
+                    "connections shares HTTP/2 or HTTP/3 connections among users: set version = \"h2c\", \"http2\" or \"http3\" (or use https://)",
                 ));
             }
             Some(cx.bound(

@@ -388,7 +388,12 @@ pub enum HttpVersion {
     H2c,
     /// HTTP/2 over TLS.
     Http2,
-    /// Whatever ALPN negotiates (TLS), HTTP/1.1 on cleartext.
+    /// HTTP/3 over QUIC (TLS only).
+    Http3,
+    /// Whatever ALPN negotiates (TLS), HTTP/1.1 on cleartext: the default.
+    Alpn,
+    /// `version = "auto"`: as [`HttpVersion::Alpn`], then HTTP/3 from the
+    /// server's `Alt-Svc` on (TLS), as browsers do.
     Auto,
 }
 

@@ -10,6 +10,7 @@
 //!   request and connection counters, slowing and delayed targets).
 //! - `procs`: masters and workers as child processes, for cluster tests.
 //! - `shop`: the in-test shop API that journeys log in to.
+//! - `h3_server`: HTTP/3 servers on quinn and h3 (answering, and hostile).
 //!
 //! Tests (a third-party server named where one is used; those are
 //! `#[ignore]`d and run where the server is installed):
@@ -29,6 +30,9 @@
 //! - `grpc_interop`: the grpc-go interop server (third-party, ignored).
 //! - `grpc_like_clients`: gRPC statuses, timeouts, compression, TLS, streams.
 //! - `grpc_streams`: streaming calls against predict-grpc's `PredictStream`.
+//! - `h3`: HTTP/3 targets (`version = "http3"`) against `h3_server`'s QUIC
+//!   servers: features, shared connections, resets, closes, UDP blocked, a
+//!   2^62-byte frame in flat memory.
 //! - `h3_peers`: HTTP/3 against Caddy and h3-httpbin, go-httpbin over
 //!   quic-go (third-party, ignored): every request HTTP/3 in the servers'
 //!   logs, `auto` moving to HTTP/3 on `Alt-Svc`, resets and closes.
@@ -76,7 +80,9 @@ mod grpc_deadline;
 mod grpc_interop;
 mod grpc_like_clients;
 mod grpc_streams;
+mod h3;
 mod h3_peers;
+mod h3_server;
 mod hostile;
 mod hostile_grpc;
 mod hostile_h2;

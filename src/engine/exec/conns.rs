@@ -1,6 +1,6 @@
 //! The targets requests go to and the connections users keep to them: a
 //! user's own connection per target, or a handle on one of the few that
-//! all users share (`[http] connections` over HTTP/2, `[grpc] connections`
+//! all users share (`[http] connections` over HTTP/2 or HTTP/3, `[grpc] connections`
 //! or the open model's default over gRPC). A connection is opened when a
 //! user has none or its own closed, and a shared one by the first user
 //! that needs it, again by the first after it closed.
@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::{Failed, Requests, UserState};
 use crate::client::grpc::{GrpcConn, GrpcEndpoint};
-use crate::client::http::{H2Conn, HttpConn, HttpTarget};
+use crate::client::http::{HttpConn, HttpTarget};
 use crate::scenario::HttpSpec;
 use crate::stats::{Failure, FailureKind};
 
@@ -23,7 +23,9 @@ pub(super) enum Target {
         /// Boxed, as the endpoint: each holds its addresses and TLS
         /// settings, and only references to them are ever taken.
         target: Box<HttpTarget>,
-        shared: Shared<H2Conn>,
+        /// HTTP/2 or HTTP/3 connections (never HTTP/1.1: one of those is
+        /// a user's own).
+        shared: Shared<HttpConn>,
     },
     Grpc {
         endpoint: Box<GrpcEndpoint>,
@@ -49,7 +51,10 @@ fn no_target() -> Failure {
 
 impl Requests {
     /// HTTP target `i` and the connections its users share.
-    pub(super) fn http_target(&self, i: usize) -> Result<(&HttpTarget, &Shared<H2Conn>), Failure> {
+    pub(super) fn http_target(
+        &self,
+        i: usize,
+    ) -> Result<(&HttpTarget, &Shared<HttpConn>), Failure> {
         match self.targets.get(i) {
             Some(Target::Http { target, shared }) => Ok((target, shared)),
             _ => Err(no_target()),
@@ -92,7 +97,9 @@ impl Requests {
     ) -> Result<&'c mut HttpConn, Failed> {
         let slot = conns.get_mut(i).ok_or_else(|| Failed::bare(no_target()))?;
         let usable = match slot {
-            Some(Conn::Http(c)) => c.is_usable(),
+            // A TCP connection to a target that now offers HTTP/3 (Alt-Svc)
+            // is replaced by an HTTP/3 one.
+            Some(Conn::Http(c)) => c.is_usable() && (c.is_h3() || !self.prefers_h3(i)),
             _ => false,
         };
         if !usable {
@@ -111,8 +118,8 @@ impl Requests {
     }
 
     /// A connection to HTTP target `i` for user `id`: its own, or a handle
-    /// on one of the shared HTTP/2 connections. A server that answers
-    /// HTTP/1.1 (ALPN) gets a connection per user after all.
+    /// on one of the shared HTTP/2 or HTTP/3 connections. A server that
+    /// answers HTTP/1.1 (ALPN) gets a connection per user after all.
     async fn http_connect(&self, i: usize, id: u64) -> Result<HttpConn, Failure> {
         let (t, pool) = self.http_target(i)?;
         if pool.is_empty() {
@@ -122,17 +129,24 @@ impl Requests {
         let mut shared = slot.lock().await;
         if let Some(c) = shared.as_ref()
             && !c.is_closed()
+            && (c.is_h3() || !t.prefers_h3())
+            && let Some(mine) = c.share()
         {
-            return Ok(HttpConn::H2(c.share()));
+            return Ok(mine);
         }
-        match t.connect().await? {
-            HttpConn::H2(c) => {
-                let mine = c.share();
+        let c = t.connect().await?;
+        match c.share() {
+            Some(mine) => {
                 *shared = Some(c);
-                Ok(HttpConn::H2(mine))
+                Ok(mine)
             }
-            h1 => Ok(h1),
+            None => Ok(c),
         }
+    }
+
+    /// Whether HTTP target `i` now wants its connections over HTTP/3.
+    fn prefers_h3(&self, i: usize) -> bool {
+        self.http_target(i).is_ok_and(|(t, _)| t.prefers_h3())
     }
 
     /// The target for an origin no request names (a redirect led there),
@@ -141,12 +155,14 @@ impl Requests {
         if let Some(t) = self.others.lock().get(base) {
             return Ok(t.clone());
         }
-        let t = HttpTarget::with_base(h, base).map_err(|e| {
-            Failed::bare(
-                Failure::new(FailureKind::Redirect, "cannot follow the redirect")
-                    .with_detail(e.to_string()),
-            )
-        })?;
+        let t = HttpTarget::with_base(h, base)
+            .map(|t| t.timed(self.timeout))
+            .map_err(|e| {
+                Failed::bare(
+                    Failure::new(FailureKind::Redirect, "cannot follow the redirect")
+                        .with_detail(e.to_string()),
+                )
+            })?;
         let t = Arc::new(t);
         self.others.lock().insert(base.to_owned(), t.clone());
         Ok(t)

@@ -109,6 +109,7 @@ impl Requests {
         };
         let Chain { sent, answer, url } = self.exchange_chain(target, req, user, path).await?;
         user.first_byte = Some(answer.first_byte);
+        user.protocol = Some(answer.protocol);
         if let Some(c) = user.copy.as_deref_mut() {
             c.status = Some(answer.status);
         }
@@ -349,6 +350,11 @@ impl Requests {
         let (t, _) = self.http_target(home.target).map_err(Failed::bare)?;
         let mut retried = false;
         let id = user.id;
+        // A `version = "auto"` target reads its answers' Alt-Svc until one
+        // offers HTTP/3.
+        let listening = t.listens_for_alt_svc();
+        let mut req = req;
+        req.keep.headers |= listening;
         loop {
             let Parts {
                 conns,
@@ -369,7 +375,12 @@ impl Requests {
                 authorization,
             };
             *sent_now = 0;
-            match http_request::send(req, &route, conn, &mut ctx, scratch, sent_now, copy).await {
+            let result =
+                http_request::send(req, &route, conn, &mut ctx, scratch, sent_now, copy).await;
+            if listening && let Ok(a) = &result {
+                t.read_alt_svc(&a.answer.headers);
+            }
+            match result {
                 // The server closed this kept-alive connection as the
                 // request went out (no byte of an answer): it goes again,
                 // once, on a new connection, as browsers and Go's client
@@ -401,7 +412,10 @@ impl Requests {
                 .as_ref()
                 .is_some_and(|j| j.header_into(&next.url, &mut user.cookie));
         let mut transient = None;
-        let slot = self.http_index.get(hop.base).copied();
+        let slot = self
+            .http_index
+            .get(&super::prepare::target_key(hop.base, req.h.version))
+            .copied();
         let other = match slot {
             Some(_) => None,
             None => Some(self.other_target(req.h, hop.base)?),

@@ -180,8 +180,8 @@ pub struct Requests {
     prepared: Vec<Prepared>,
     /// Every target requests go to: HTTP base URLs and gRPC endpoints.
     targets: Vec<Target>,
-    /// The HTTP targets by base URL (a redirect to one of them uses the
-    /// user's connection to it).
+    /// The HTTP targets by base URL and version ([`prepare::target_key`]: a
+    /// redirect to one of them uses the user's connection to it).
     http_index: std::collections::HashMap<String, usize>,
     /// Origins that redirects led to and no request names, made once each
     /// (their connections are not kept: such hops are rare).
@@ -241,6 +241,7 @@ impl Requests {
             wire: Arc::default(),
             sent_now: 0,
             first_byte: None,
+            protocol: None,
             copy: self.record.is_some().then(Box::default),
         }
     }
@@ -293,6 +294,7 @@ impl Requests {
         }
         user.sent_now = 0;
         user.first_byte = None;
+        user.protocol = None;
         if let Some(c) = user.copy.as_deref_mut() {
             c.filled = false;
         }
@@ -515,6 +517,9 @@ pub struct UserState {
     /// When the first byte of the current HTTP request's (final) answer's
     /// body came, once it did.
     first_byte: Option<Instant>,
+    /// The protocol the current HTTP request's (final) answer came over,
+    /// once it came.
+    protocol: Option<::http::Version>,
     /// The current HTTP request as sent, when the run records them.
     copy: Option<Box<super::record::Copied>>,
 }

@@ -17,7 +17,7 @@ use crate::client::grpc::{
 };
 use crate::client::http::{HttpTarget, TargetError};
 use crate::engine::http_request::{FixedHttp, FixedHttpError};
-use crate::scenario::{GrpcSpec, RequestKind, RequestSpec, Scenario, Schema};
+use crate::scenario::{GrpcSpec, HttpVersion, RequestKind, RequestSpec, Scenario, Schema};
 
 /// Why the engine cannot start: the request, and what is wrong with it.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +90,12 @@ pub fn check_http(scenario: &Scenario) -> Result<(), PrepareError> {
     Ok(())
 }
 
+/// What names an HTTP target among a scenario's: its origin and the
+/// version its requests speak (two requests to one origin may speak two).
+pub(super) fn target_key(base: &str, version: HttpVersion) -> String {
+    format!("{base} {version:?}")
+}
+
 /// The targets as they are found, each once: a scenario of many requests
 /// to few targets prepares in linear time.
 #[derive(Default)]
@@ -130,17 +136,20 @@ impl Requests {
                     }
                 }
                 RequestKind::Http(h) => {
-                    let target = match found.http_index.get(&h.base) {
+                    let key = target_key(&h.base, h.version);
+                    let target = match found.http_index.get(&key) {
                         Some(&i) => i,
                         None => {
-                            let t = HttpTarget::new(h).map_err(|e| PrepareError::of(r, e))?;
+                            let t = HttpTarget::new(h)
+                                .map_err(|e| PrepareError::of(r, e))?
+                                .timed(timeout);
                             let n = h.connections.unwrap_or(0);
                             found.targets.push(Target::Http {
                                 target: Box::new(t),
                                 shared: shared(usize::try_from(n).unwrap_or(usize::MAX)),
                             });
                             let i = found.targets.len() - 1;
-                            found.http_index.insert(h.base.clone(), i);
+                            found.http_index.insert(key, i);
                             i
                         }
                     };

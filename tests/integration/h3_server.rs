@@ -1,0 +1,319 @@
+//! HTTP/3 targets for the tests, on quinn and the h3 crate's server (the
+//! client's stack, but its other half: Caddy and quic-go's server are the
+//! third-party ones, `h3_peers`). [`H3Server`] answers a few routes and
+//! keeps what it saw; the hostile ones ([`resets_every_stream`],
+//! [`endless_frame`], [`silent_udp`]) do one wrong thing each.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use parking_lot::Mutex;
+
+use crate::common::Dir;
+
+/// A request as the server saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub cookie: Option<String>,
+    pub body_len: usize,
+}
+
+/// A running HTTP/3 server on 127.0.0.1 (UDP), its certificate's PEM file
+/// for `[http] ca`.
+pub struct H3Server {
+    pub addr: SocketAddr,
+    pub ca: PathBuf,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+    /// QUIC connections accepted.
+    pub connections: Arc<AtomicU64>,
+    endpoint: quinn::Endpoint,
+}
+
+impl Drop for H3Server {
+    fn drop(&mut self) {
+        self.endpoint.close(0u32.into(), b"done");
+    }
+}
+
+impl H3Server {
+    pub fn requests(&self) -> Vec<Seen> {
+        self.seen.lock().clone()
+    }
+}
+
+/// A certificate for 127.0.0.1 and localhost, and the server side of TLS
+/// offering `alpn`.
+pub fn tls(dir: &Dir, alpn: &[&[u8]]) -> (PathBuf, rustls::ServerConfig) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let ca = dir.write("h3-cert.pem", &cert.pem());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+        )
+        .unwrap();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    (ca, config)
+}
+
+/// A QUIC endpoint on 127.0.0.1 (port 0: any; else that UDP port) with
+/// `tls`, on a runtime of its own thread (tests call volley as a child
+/// process and wait on it).
+fn endpoint(port: u16, tls: rustls::ServerConfig) -> (quinn::Endpoint, tokio::runtime::Handle) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let handle = rt.handle().clone();
+        let endpoint = rt.block_on(async {
+            let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls).unwrap();
+            let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+            let mut transport = quinn::TransportConfig::default();
+            transport.max_concurrent_bidi_streams(1000u32.into());
+            config.transport_config(Arc::new(transport));
+            quinn::Endpoint::server(config, ([127, 0, 0, 1], port).into()).unwrap()
+        });
+        tx.send((endpoint, handle)).unwrap();
+        rt.block_on(std::future::pending::<()>());
+    });
+    rx.recv().unwrap()
+}
+
+/// The answering server (see the module's routes in [`answer`]).
+pub fn start(dir: &Dir) -> H3Server {
+    start_on(dir, 0)
+}
+
+/// The answering server on UDP `port` (0: any).
+pub fn start_on(dir: &Dir, port: u16) -> H3Server {
+    let (ca, tls) = tls(dir, &[b"h3"]);
+    let (endpoint, rt) = endpoint(port, tls);
+    let addr = endpoint.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let connections = Arc::new(AtomicU64::new(0));
+    let (ep, s, c) = (endpoint.clone(), seen.clone(), connections.clone());
+    rt.spawn(async move {
+        while let Some(incoming) = ep.accept().await {
+            let (s, c) = (s.clone(), c.clone());
+            tokio::spawn(async move {
+                let Ok(conn) = incoming.await else { return };
+                c.fetch_add(1, Ordering::Relaxed);
+                let _ = serve(conn, s).await;
+            });
+        }
+    });
+    H3Server {
+        addr,
+        ca,
+        seen,
+        connections,
+        endpoint,
+    }
+}
+
+async fn serve(
+    conn: quinn::Connection,
+    seen: Arc<Mutex<Vec<Seen>>>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let mut h3 = h3::server::builder()
+        .build::<_, Bytes>(h3_quinn::Connection::new(conn.clone()))
+        .await?;
+    while let Some(resolver) = h3.accept().await? {
+        let (seen, conn) = (seen.clone(), conn.clone());
+        tokio::spawn(async move {
+            let Ok((req, stream)) = resolver.resolve_request().await else {
+                return;
+            };
+            let _ = answer(req, stream, &seen, &conn).await;
+        });
+    }
+    Ok(())
+}
+
+type Stream = h3::server::RequestStream<h3_quinn::BidiStream<Bytes>, Bytes>;
+
+/// Routes: `/` ok; `/status/N`; `/redirect/N` (N hops to `/`);
+/// `/set-cookie` (sets `s=1`) and `/cookie` (echoes the Cookie header);
+/// `/echo` (the request's body); `/bytes/N`; `/gzip` (a gzipped JSON body);
+/// `/slow/MS`; `/reset` (the stream reset, H3_REQUEST_CANCELLED);
+/// `/close` (the connection closed, H3_REQUEST_CANCELLED).
+async fn answer(
+    req: http::Request<()>,
+    mut stream: Stream,
+    seen: &Mutex<Vec<Seen>>,
+    conn: &quinn::Connection,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let mut body = Vec::new();
+    while let Some(mut chunk) = stream.recv_data().await? {
+        while chunk.has_remaining() {
+            let c = chunk.chunk();
+            body.extend_from_slice(c);
+            let n = c.len();
+            chunk.advance(n);
+        }
+    }
+    let path = req.uri().path().to_owned();
+    let cookie = req
+        .headers()
+        .get("cookie")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    seen.lock().push(Seen {
+        method: req.method().to_string(),
+        path: req
+            .uri()
+            .path_and_query()
+            .map_or(path.clone(), |p| p.to_string()),
+        cookie: cookie.clone(),
+        body_len: body.len(),
+    });
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let mut resp = http::Response::builder().status(200);
+    let out: Bytes = match parts.as_slice() {
+        ["status", n] => {
+            resp = resp.status(n.parse::<u16>().unwrap_or(500));
+            Bytes::new()
+        }
+        ["redirect", n] => {
+            let n: u32 = n.parse().unwrap_or(0);
+            let next = if n <= 1 {
+                "/".to_owned()
+            } else {
+                format!("/redirect/{}", n - 1)
+            };
+            resp = resp.status(302).header("location", next);
+            Bytes::new()
+        }
+        ["set-cookie"] => {
+            resp = resp.header("set-cookie", "s=1; Path=/");
+            Bytes::from_static(b"set")
+        }
+        ["cookie"] => Bytes::from(cookie.unwrap_or_default()),
+        ["echo"] => Bytes::from(body),
+        ["bytes", n] => Bytes::from(vec![b'x'; n.parse().unwrap_or(0)]),
+        ["gzip"] => {
+            use std::io::Write;
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(br#"{"gzipped": true, "label": "sports"}"#)?;
+            resp = resp
+                .header("content-encoding", "gzip")
+                .header("content-type", "application/json");
+            Bytes::from(e.finish()?)
+        }
+        ["slow", ms] => {
+            tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(0))).await;
+            Bytes::from_static(b"slow")
+        }
+        ["reset"] => {
+            stream.stop_stream(h3::error::Code::H3_REQUEST_CANCELLED);
+            return Ok(());
+        }
+        ["close"] => {
+            conn.close(0x10cu32.into(), b"closing");
+            return Ok(());
+        }
+        _ => Bytes::from_static(b"ok"),
+    };
+    stream.send_response(resp.body(())?).await?;
+    if !out.is_empty() {
+        stream.send_data(out).await?;
+    }
+    stream.finish().await?;
+    Ok(())
+}
+
+/// A QUIC server (ALPN h3) that resets every stream a client opens, before
+/// any HTTP/3, with H3_REQUEST_CANCELLED.
+pub fn resets_every_stream(dir: &Dir) -> (SocketAddr, PathBuf) {
+    let (ca, tls) = tls(dir, &[b"h3"]);
+    let (endpoint, rt) = endpoint(0, tls);
+    let addr = endpoint.local_addr().unwrap();
+    rt.spawn(async move {
+        let _keep = endpoint.clone();
+        while let Some(incoming) = endpoint.accept().await {
+            tokio::spawn(async move {
+                let Ok(conn) = incoming.await else { return };
+                while let Ok((mut send, mut recv)) = conn.accept_bi().await {
+                    let _ = send.reset(0x10cu32.into());
+                    let _ = recv.stop(0x10cu32.into());
+                }
+            });
+        }
+    });
+    (addr, ca)
+}
+
+/// A QUIC server (ALPN h3) that answers every request stream with a
+/// HEADERS frame declaring 2^62 - 1 bytes, then sends zeros for as long as
+/// the stream is open: an answer no client can hold.
+pub fn endless_frame(dir: &Dir) -> (SocketAddr, PathBuf, Arc<AtomicU64>) {
+    let (ca, tls) = tls(dir, &[b"h3"]);
+    let (endpoint, rt) = endpoint(0, tls);
+    let addr = endpoint.local_addr().unwrap();
+    let streams = Arc::new(AtomicU64::new(0));
+    let counted = streams.clone();
+    rt.spawn(async move {
+        while let Some(incoming) = endpoint.accept().await {
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let Ok(conn) = incoming.await else { return };
+                // The control stream with empty SETTINGS, as HTTP/3 asks.
+                if let Ok(mut control) = conn.open_uni().await {
+                    let _ = control.write_all(&[0x00, 0x04, 0x00]).await;
+                    std::mem::forget(control);
+                }
+                while let Ok((mut send, _recv)) = conn.accept_bi().await {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                    tokio::spawn(async move {
+                        // HEADERS (type 0x01), length 2^62 - 1 (an 8-byte varint).
+                        let mut head = vec![0x01];
+                        head.extend_from_slice(&0xffff_ffff_ffff_ffffu64.to_be_bytes());
+                        if send.write_all(&head).await.is_err() {
+                            return;
+                        }
+                        let zeros = vec![0u8; 64 << 10];
+                        // At most 1 GiB a stream: the test's bound, not the client's.
+                        for _ in 0..(1 << 14) {
+                            if send.write_all(&zeros).await.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+            });
+        }
+    });
+    (addr, ca, streams)
+}
+
+/// A UDP socket on 127.0.0.1 that reads every datagram and answers none:
+/// a QUIC handshake that never finishes (a firewall that drops UDP looks
+/// the same from the client).
+pub fn silent_udp() -> (SocketAddr, std::thread::JoinHandle<()>) {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = sock.local_addr().unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let t = std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while sock.recv_from(&mut buf).is_ok() {}
+    });
+    (addr, t)
+}
