@@ -33,6 +33,9 @@
 //! - `h3`: HTTP/3 targets (`version = "http3"`) against `h3_server`'s QUIC
 //!   servers: features, shared connections, resets, closes, UDP blocked, a
 //!   2^62-byte frame in flat memory.
+//! - `h3_peers`: HTTP/3 against Caddy and h3-httpbin, go-httpbin over
+//!   quic-go (third-party, ignored): every request HTTP/3 in the servers'
+//!   logs, `auto` moving to HTTP/3 on `Alt-Svc`, resets and closes.
 //! - `hostile`: a hostile HTTP/1.1 server: endless bodies, bad chunks, floods.
 //! - `hostile_grpc`: a hostile gRPC server whose windows never open.
 //! - `hostile_h2`: a hostile HTTP/2 server whose windows never open.
@@ -78,6 +81,7 @@ mod grpc_interop;
 mod grpc_like_clients;
 mod grpc_streams;
 mod h3;
+mod h3_peers;
 mod h3_server;
 mod hostile;
 mod hostile_grpc;
