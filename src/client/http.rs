@@ -476,6 +476,11 @@ impl H2Conn {
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
+
+    /// Bytes of the current (or last) answer that have arrived.
+    pub fn arrived(&self) -> u64 {
+        self.arrived
+    }
 }
 
 impl HttpConn {

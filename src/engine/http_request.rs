@@ -366,10 +366,10 @@ pub async fn send(
             }
             let sent = buf.len() as u64;
             *sent_now = sent;
-            let answer = c
-                .round_trip(*route.method == Method::HEAD, keep)
-                .await
-                .map_err(|f| Failed::new(sent, 0, f))?;
+            let answer = match c.round_trip(*route.method == Method::HEAD, keep).await {
+                Ok(a) => a,
+                Err(f) => return Err(Failed::new(sent, c.arrived(), f)),
+            };
             Ok(Answered { sent, answer })
         }
         HttpConn::H2(c) => {
@@ -378,9 +378,12 @@ pub async fn send(
                 c.from_h2(&req, &body);
             }
             *sent_now = sent;
-            let answer = send_h2(c, req, keep)
-                .await
-                .map_err(|f| Failed::new(sent, 0, f))?;
+            // A failure mid-answer counts what had arrived (its head, the
+            // body so far), as a timeout does.
+            let answer = match send_h2(c, req, keep).await {
+                Ok(a) => a,
+                Err(f) => return Err(Failed::new(sent, c.arrived(), f)),
+            };
             Ok(Answered { sent, answer })
         }
         HttpConn::H3(c) => {
@@ -391,9 +394,10 @@ pub async fn send(
             *sent_now = sent;
             // Boxed: HTTP/3's exchange is large, and only its targets'
             // requests should carry it.
-            let answer = Box::pin(send_h3(c, req, body, keep))
-                .await
-                .map_err(|f| Failed::new(sent, 0, f))?;
+            let answer = match Box::pin(send_h3(c, req, body, keep)).await {
+                Ok(a) => a,
+                Err(f) => return Err(Failed::new(sent, c.arrived(), f)),
+            };
             Ok(Answered { sent, answer })
         }
     }

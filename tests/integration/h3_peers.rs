@@ -11,7 +11,7 @@
 //!   and gzip included; `http2` and `http1` are never HTTP/3 although
 //!   offered; `auto` starts on HTTP/2 and moves to HTTP/3 once offered.
 //! - **h3-httpbin** (`VOLLEY_H3_HTTPBIN`, our Go program in
-//!   `tests/integration/h3/h3-httpbin`): go-httpbin's handler served over
+//!   `tests/integration/h3_peers/h3-httpbin`): go-httpbin's handler served over
 //!   HTTP/3 only by quic-go (the HTTP/3 stack Caddy uses too), with a
 //!   self-signed certificate it writes at start and a JSON line per request
 //!   (`method`, `uri`, `proto`, `status`). httpbin's redirects (every hop
@@ -388,9 +388,15 @@ async fn caddy_over_http3_counts_alike_and_logs_every_request_as_http3() {
     // A connection per user, then two that the users share (each request a
     // stream of one of them).
     for extra in ["", "connections = 2"] {
-        let (_, lines) = run_against_caddy("http3", extra, 4, 200).await;
+        let (r, lines) = run_against_caddy("http3", extra, 4, 200).await;
         let other: Vec<_> = lines.iter().filter(|(p, _, _)| p != "HTTP/3.0").collect();
         assert!(other.is_empty(), "{extra}: not over HTTP/3: {other:?}");
+        // The result says so too.
+        assert_eq!(
+            r["totals"]["protocols"],
+            serde_json::json!({"HTTP/3": 200}),
+            "{extra}"
+        );
     }
 }
 
@@ -401,9 +407,15 @@ async fn caddy_over_http3_counts_alike_and_logs_every_request_as_http3() {
 #[ignore = "needs Caddy and h3-httpbin: .ci/third-party installs them"]
 async fn caddy_over_http2_and_http1_logs_them_so_despite_alt_svc() {
     for (version, proto) in [("http2", "HTTP/2.0"), ("http1", "HTTP/1.1")] {
-        let (_, lines) = run_against_caddy(version, "", 4, 100).await;
+        let (r, lines) = run_against_caddy(version, "", 4, 100).await;
         let other: Vec<_> = lines.iter().filter(|(p, _, _)| p != proto).collect();
         assert!(other.is_empty(), "{version}: not over {proto}: {other:?}");
+        let label = if version == "http2" {
+            "HTTP/2"
+        } else {
+            "HTTP/1.1"
+        };
+        assert_eq!(r["totals"]["protocols"], serde_json::json!({ label: 100 }));
     }
 }
 
@@ -414,7 +426,7 @@ async fn caddy_over_http2_and_http1_logs_them_so_despite_alt_svc() {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs Caddy and h3-httpbin: .ci/third-party installs them"]
 async fn caddy_auto_starts_on_http2_and_moves_to_http3_offered_by_alt_svc() {
-    let (_, lines) = run_against_caddy("auto", "", 1, 60).await;
+    let (r, lines) = run_against_caddy("auto", "", 1, 60).await;
     let protos: Vec<&str> = lines.iter().map(|(p, _, _)| p.as_str()).collect();
     assert_eq!(protos.first(), Some(&"HTTP/2.0"), "{protos:?}");
     let h2 = protos.iter().take_while(|p| **p == "HTTP/2.0").count();
@@ -424,6 +436,18 @@ async fn caddy_auto_starts_on_http2_and_moves_to_http3_offered_by_alt_svc() {
     );
     let h3 = protos.len() - h2;
     assert!(h3 > h2, "{h2} lines over HTTP/2, {h3} over HTTP/3");
+    // The result counts what Caddy's log says (a redirect's two lines are
+    // one request: counted by its final answer's protocol).
+    let counted = &r["totals"]["protocols"];
+    assert_eq!(
+        counted["HTTP/2"].as_u64().unwrap_or(0) + counted["HTTP/3"].as_u64().unwrap_or(0),
+        60,
+        "{counted}"
+    );
+    assert!(
+        counted["HTTP/2"].as_u64().unwrap_or(0) as usize <= h2,
+        "{counted} against {h2} HTTP/2 lines"
+    );
 }
 
 // ---- h3-httpbin ----
@@ -723,6 +747,13 @@ continue_on_failure = true
             "{name}: {rs:?}"
         );
     }
+    // What arrived before the mid-body reset (the head and 100 bytes of
+    // body) is counted, not lost with the request.
+    let reset = common::row(&r, "names", "reset");
+    assert!(
+        reset["bytes_received"].as_u64().unwrap() >= 100 * reset["requests"].as_u64().unwrap(),
+        "{reset}"
+    );
     let get = common::row(&r, "names", "get");
     assert!(get["requests"].as_u64().unwrap() > 0, "{r}");
     assert_eq!(get["failures"], 0, "{r}");

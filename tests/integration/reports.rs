@@ -199,6 +199,18 @@ async fn protocols_in_results_are_reported_and_merged() {
     let requests = |doc: &serde_json::Value, name| named(doc, name)["requests"].as_u64().unwrap();
     let (health, ready) = (requests(&doc, "health"), requests(&doc, "ready"));
     assert!(health > 1 && ready > 0, "{doc}");
+    // A real run counts which protocol answered: this one's HTTP/1.1.
+    assert_eq!(
+        named(&doc, "health")["protocols"],
+        serde_json::json!({"HTTP/1.1": health})
+    );
+    // A result from before volley counted them: the same without the key.
+    let mut old = doc.clone();
+    for n in old["names"].as_array_mut().unwrap() {
+        n.as_object_mut().unwrap().remove("protocols");
+    }
+    old["totals"].as_object_mut().unwrap().remove("protocols");
+    std::fs::write(dir.path("old.json"), old.to_string()).unwrap();
     for n in doc["names"].as_array_mut().unwrap() {
         n["protocols"] = match n["name"].as_str() {
             Some("health") => serde_json::json!({"HTTP/2": 1, "HTTP/3": health - 1}),
@@ -264,7 +276,7 @@ async fn protocols_in_results_are_reported_and_merged() {
 
     // Merged with itself and with a result that counted none: added exactly.
     let out = Volley::sub("report")
-        .args([p("a.json"), p("a.json"), p("plain.json")])
+        .args([p("a.json"), p("a.json"), p("old.json")])
         .json(p("merged.json"))
         .output_async()
         .await;
@@ -278,7 +290,7 @@ async fn protocols_in_results_are_reported_and_merged() {
 
     // The result without protocols: no column, no key.
     let out = Volley::sub("report")
-        .arg(p("plain.json"))
+        .arg(p("old.json"))
         .json(p("plain-again.json"))
         .output_async()
         .await;
