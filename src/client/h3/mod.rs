@@ -111,14 +111,18 @@ impl Quic {
         self.handshake = handshake;
     }
 
-    /// The next endpoint, bound on first use (a runtime is needed for it).
+    /// The next endpoint, bound on first use (a runtime is needed for it),
+    /// again when the family it is bound to is not `v6`'s.
     fn endpoint(&self, v6: bool) -> Result<quinn::Endpoint, Failure> {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.endpoints.len().max(1);
         let Some(slot) = self.endpoints.get(i) else {
             return Err(Failure::new(FailureKind::Internal, "no QUIC endpoint"));
         };
         let mut slot = slot.lock();
-        if let Some(e) = slot.as_ref() {
+        // A socket of the address's family (a name may resolve to either).
+        if let Some(e) = slot.as_ref()
+            && e.local_addr().is_ok_and(|a| a.is_ipv6() == v6)
+        {
             return Ok(e.clone());
         }
         let bind: SocketAddr = if v6 {
