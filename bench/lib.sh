@@ -8,9 +8,13 @@
 #   ensure_oha                            cargo install --locked into bench/.tools
 #   ensure_locust                         a venv at bench/.venv with locust pinned
 #   ensure_ghz                            go install into bench/.tools/bin; may fail
+#   ensure_caddy                          go install, pinned, into bench/.tools/bin
+#   ensure_oha_h3                         oha with its http3 feature, cargo install
+#                                         --locked into bench/.tools/oha-h3; may fail
 # Processes (everything started here is remembered and killed by bench_cleanup,
 # which bench_init installs as the EXIT trap):
 #   start_nginx PORT / stop_nginx         Debian nginx with bench/nginx.conf
+#   start_caddy PORT [CPU] / stop_caddy   Caddy, h1 h2 h3 on one port, tls internal
 #   start_bg NAME CMD... / stop_bg NAME   any background process
 #   wait_port PORT [SECONDS]              until 127.0.0.1:PORT accepts
 #   free_port                             an unused TCP port on 127.0.0.1
@@ -32,6 +36,12 @@ VENV_DIR=$BENCH_DIR/.venv
 # The newest Locust that `pip index versions locust` listed and that installs
 # on this machine's Python 3.11.
 LOCUST_VERSION=${LOCUST_VERSION:-2.47.0}
+# Caddy for the HTTP/3 benchmark (bench/run-h3); it brings quic-go v0.63.0.
+CADDY_VERSION=${CADDY_VERSION:-v2.11.9}
+# oha with HTTP/3 (its http3 feature, off by default), in a root of its own so
+# that it never stands in for ensure_oha's build.
+OHA_H3_VERSION=${OHA_H3_VERSION:-1.16.0}
+OHA_H3=$TOOLS_DIR/oha-h3/bin/oha
 export PATH="$TOOLS_DIR/bin:$PATH"
 
 log() { if [[ ${VERBOSE:-0} == 1 ]]; then echo "$*" >&2; fi; }
@@ -95,6 +105,31 @@ ensure_ghz() {
   local out
   if ! out=$(GOBIN="$TOOLS_DIR/bin" go install github.com/bojand/ghz/cmd/ghz@latest 2>&1); then
     warn "ghz: go install failed, going on without it:"
+    warn "$out"
+    return 1
+  fi
+}
+
+# The go.mod line of the binary names the version it was built from (`caddy
+# version` says "unknown" when built by go install).
+ensure_caddy() {
+  if go version -m "$TOOLS_DIR/bin/caddy" 2>/dev/null |
+    grep -q "^[[:space:]]*mod[[:space:]]*github.com/caddyserver/caddy/v2[[:space:]]*$CADDY_VERSION[[:space:]]"; then
+    return 0
+  fi
+  log "go install caddy $CADDY_VERSION (about 2 minutes)"
+  GOBIN="$TOOLS_DIR/bin" go install "github.com/caddyserver/caddy/v2/cmd/caddy@$CADDY_VERSION"
+}
+
+# Returns 1 (after printing why) when oha could not be built with http3;
+# callers go on without it.
+ensure_oha_h3() {
+  [[ -x $OHA_H3 ]] && return 0
+  log "cargo install oha $OHA_H3_VERSION --features http3 (several minutes)"
+  local out
+  if ! out=$(cargo install --quiet --locked --root "$TOOLS_DIR/oha-h3" oha \
+    --version "$OHA_H3_VERSION" --features http3 2>&1); then
+    warn "oha (http3): cargo install failed, going on without it:"
     warn "$out"
     return 1
   fi
@@ -189,6 +224,54 @@ start_nginx() {
 }
 
 stop_nginx() { stop_bg nginx; }
+
+# start_caddy PORT [CPU]: Caddy pinned to CPU (default 0), serving `ok` (200)
+# on https://127.0.0.1:PORT over HTTP/1.1, HTTP/2 (TCP) and HTTP/3 (UDP), with
+# a certificate of its own local CA (`tls internal`); its HOME, data and
+# config under $BENCH_TMP/caddy, nothing installed in any trust store. Sets
+# CADDY_ROOT, the CA's certificate (PEM) for the clients. Waits until it
+# answers over HTTP/2 with that CA.
+CADDY_ROOT=
+start_caddy() {
+  local port=$1 cpu=${2:-0} dir=$BENCH_TMP/caddy i
+  ensure_caddy
+  mkdir -p "$dir/home" "$dir/data" "$dir/config"
+  cat >"$dir/Caddyfile" <<CADDY
+{
+	admin off
+	persist_config off
+	auto_https disable_redirects
+	skip_install_trust
+	local_certs
+	http_port $(free_port)
+	https_port $port
+	servers {
+		protocols h1 h2 h3
+	}
+}
+
+https://127.0.0.1:$port {
+	bind 127.0.0.1
+	tls internal
+	respond "ok" 200
+}
+CADDY
+  CADDY_ROOT=$dir/data/caddy/pki/authorities/local/root.crt
+  start_bg caddy env HOME="$dir/home" XDG_DATA_HOME="$dir/data" XDG_CONFIG_HOME="$dir/config" \
+    taskset -c "$cpu" "$TOOLS_DIR/bin/caddy" run --config "$dir/Caddyfile" --adapter caddyfile
+  for ((i = 0; i < 300; i++)); do
+    if [[ -s $CADDY_ROOT ]] && [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 --http2 \
+      --cacert "$CADDY_ROOT" "https://127.0.0.1:$port/" 2>/dev/null || true) == 200 ]]; then
+      return 0
+    fi
+    is_running caddy || break
+    sleep 0.1
+  done
+  tail -n 20 "$BENCH_TMP/caddy.log" >&2 || true
+  die "Caddy did not answer on https://127.0.0.1:$port/"
+}
+
+stop_caddy() { stop_bg caddy; }
 
 # --- numbers ----------------------------------------------------------------
 
