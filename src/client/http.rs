@@ -444,18 +444,30 @@ pub struct H2Conn {
     arrived: u64,
 }
 
-/// How a request on a kept-alive HTTP/2 connection failed with the
-/// connection.
+/// How a request on a kept-alive HTTP/2 or HTTP/3 connection failed with
+/// the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stale {
+pub enum Stale {
     No,
     /// Never processed: the connection had closed before the request was
-    /// sent, or the server refused its stream (REFUSED_STREAM, or a
-    /// graceful GOAWAY past it). It may always go again.
+    /// sent, or the server refused its stream (REFUSED_STREAM,
+    /// H3_REQUEST_REJECTED, or a graceful GOAWAY past it). It may always go
+    /// again.
     Unsent,
     /// Sent, then the connection failed: the server may have processed it,
     /// so only an idempotent request goes again (as on HTTP/1.1).
     Sent,
+}
+
+impl Stale {
+    /// Whether the request may go again on a new connection.
+    pub fn may_retry(self, idempotent: bool) -> bool {
+        match self {
+            Stale::No => false,
+            Stale::Unsent => true,
+            Stale::Sent => idempotent,
+        }
+    }
 }
 
 impl H2Conn {
@@ -533,11 +545,7 @@ impl HttpConn {
     pub fn failed_stale(&self, idempotent: bool) -> bool {
         match self {
             HttpConn::H1(c) => c.failed_stale(idempotent),
-            HttpConn::H2(c) => match c.stale {
-                Stale::No => false,
-                Stale::Unsent => true,
-                Stale::Sent => idempotent,
-            },
+            HttpConn::H2(c) => c.stale.may_retry(idempotent),
             HttpConn::H3(c) => c.failed_stale(idempotent),
         }
     }

@@ -401,3 +401,23 @@ pub fn skipped(test: &str, why: &str) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr(), "\nSKIPPED {test}: {why}");
 }
+
+/// The failures of request `name` in a JSON result as (kind, reason)
+/// pairs, in the result's order.
+pub fn reasons(r: &serde_json::Value, name: &str) -> Vec<(String, String)> {
+    failure_pairs(&row(r, "names", name)["failures_by_reason"])
+}
+
+/// A `failures_by_reason` list as (kind, reason) pairs.
+pub fn failure_pairs(list: &serde_json::Value) -> Vec<(String, String)> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["kind"].as_str().unwrap().to_owned(),
+                f["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::common::reasons;
 use crate::common::{self, Dir, ExpectExit, read_json};
 
 /// Counts the requests it receives; answers by path.
@@ -101,25 +102,6 @@ fn scenario(base: &str) -> String {
         ));
     }
     s
-}
-
-fn reasons(r: &serde_json::Value, name: &str) -> Vec<(String, String)> {
-    r["names"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["name"] == name)
-        .unwrap()["failures_by_reason"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["kind"].as_str().unwrap().to_owned(),
-                f["reason"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

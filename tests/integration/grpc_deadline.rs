@@ -15,8 +15,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::net::TcpStream;
 
+use crate::common::reasons;
 use crate::common::{self, Dir};
-use crate::hostile::{name, reasons, run};
+use crate::hostile::{name, run};
 
 /// How the server answers a call, by its `mode` metadata.
 const MODES: [&str; 5] = [

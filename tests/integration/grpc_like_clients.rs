@@ -156,20 +156,6 @@ async fn run(dir: &Dir, text: &str) -> serde_json::Value {
     r
 }
 
-fn reasons(r: &serde_json::Value) -> Vec<(String, String)> {
-    r["totals"]["failures_by_reason"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["kind"].as_str().unwrap().to_owned(),
-                f["reason"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_status_from_the_server_is_a_status_and_keeps_the_connection() {
     let (addr, seen) = start().await;
@@ -181,7 +167,7 @@ async fn a_status_from_the_server_is_a_status_and_keeps_the_connection() {
     .await;
     assert_eq!(r["totals"]["failures"], 300);
     assert_eq!(
-        reasons(&r),
+        crate::common::failure_pairs(&r["totals"]["failures_by_reason"]),
         [("grpc".to_owned(), "gRPC UNAVAILABLE".to_owned())]
     );
     assert_eq!(seen.calls.load(Ordering::SeqCst), 300);
@@ -272,11 +258,11 @@ async fn the_timeout_is_sent_as_grpc_timeout_and_cancels_the_call_not_the_connec
         "the connection stayed"
     );
     assert!(
-        reasons(&r)
+        crate::common::failure_pairs(&r["totals"]["failures_by_reason"])
             .iter()
             .all(|(k, _)| k == "timeout" || k == "grpc"),
         "{:?}",
-        reasons(&r)
+        crate::common::failure_pairs(&r["totals"]["failures_by_reason"])
     );
 }
 
@@ -312,7 +298,7 @@ async fn large_and_compressed_answers_are_received_and_requests_may_be_compresse
     let r = run(&dir, &small).await;
     assert_eq!(r["totals"]["failures"], 3, "{r}");
     assert_eq!(
-        reasons(&r),
+        crate::common::failure_pairs(&r["totals"]["failures_by_reason"]),
         [(
             "limit".to_owned(),
             "message larger than [grpc] max_message_size".to_owned()
@@ -343,8 +329,15 @@ async fn a_transport_failure_is_still_a_connection_failure() {
     )
     .await;
     assert_eq!(r["totals"]["failures"], 3);
-    let kinds: Vec<String> = reasons(&r).into_iter().map(|(k, _)| k).collect();
-    assert!(kinds.iter().all(|k| k == "connect"), "{:?}", reasons(&r));
+    let kinds: Vec<String> = crate::common::failure_pairs(&r["totals"]["failures_by_reason"])
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert!(
+        kinds.iter().all(|k| k == "connect"),
+        "{:?}",
+        crate::common::failure_pairs(&r["totals"]["failures_by_reason"])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -438,7 +431,7 @@ async fn grpc_over_tls_with_a_ca_insecure_on_loopback_and_a_server_name() {
     let r = run(&dir, &text).await;
     assert_eq!(r["totals"]["failures"], 2, "{r}");
     assert_eq!(
-        reasons(&r),
+        crate::common::failure_pairs(&r["totals"]["failures_by_reason"]),
         [("tls".to_owned(), "TLS handshake failed".to_owned())]
     );
     // Why, said once (it was once said twice over).
@@ -519,7 +512,7 @@ async fn answers_end_an_endless_stream_and_checks_may_read_the_last_answer() {
     let r = run(&dir, &few).await;
     assert_eq!(r["totals"]["failures"], 2, "{r}");
     assert_eq!(
-        reasons(&r),
+        crate::common::failure_pairs(&r["totals"]["failures_by_reason"]),
         [("check".to_owned(), "3 answers expected, 2 came".to_owned())]
     );
     // check = "last": only the last answer must hold the value.
@@ -534,7 +527,10 @@ async fn answers_end_an_endless_stream_and_checks_may_read_the_last_answer() {
     let each = last.replace("check = \"last\"\n", "");
     let r = run(&dir, &each).await;
     assert_eq!(r["totals"]["failures"], 2, "{r}");
-    assert_eq!(reasons(&r)[0].0, "check");
+    assert_eq!(
+        crate::common::failure_pairs(&r["totals"]["failures_by_reason"])[0].0,
+        "check"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -557,7 +553,7 @@ async fn an_answer_that_does_not_fit_the_proto_is_a_decode_failure() {
     let r = run(&dir, &text).await;
     assert_eq!(r["totals"]["failures"], 2, "{r}");
     assert_eq!(
-        reasons(&r),
+        crate::common::failure_pairs(&r["totals"]["failures_by_reason"]),
         [(
             "decode".to_owned(),
             "answer does not decode as predict.v1.PredictResponse".to_owned()

@@ -5,29 +5,17 @@
 //! templates, bodies, `max_body`) over HTTP/3, shared connections, and the
 //! failures QUIC adds, each with its kind and reason: a stream reset and a
 //! connection closed with their codes, a handshake nobody answers (UDP
-//! blocked), a server without HTTP/3, and a frame of 2^62 bytes held in
-//! flat memory. Caddy and quic-go's server are in `h3_peers`.
+//! blocked), a server without HTTP/3, another QUIC version, answers that
+//! are not HTTP/3, and a frame of 2^62 bytes held in flat memory. Also the
+//! open model, Server-Sent Events, one-line runs and replays over HTTP/3,
+//! a request's own version, and ::1. Caddy and quic-go's server are in `h3_peers`.
 
 use std::time::Duration;
 
 use crate::common::Dir;
+use crate::common::reasons;
 use crate::h3_server::{self, H3Server};
 use crate::hostile::{name, run};
-
-/// Failures of row `n` as (kind, reason) pairs.
-fn reasons(r: &serde_json::Value, n: &str) -> Vec<(String, String)> {
-    name(r, n)["failures_by_reason"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["kind"].as_str().unwrap().to_owned(),
-                f["reason"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
 
 fn head(server: &H3Server, load: &str, extra_http: &str) -> String {
     format!(
@@ -587,4 +575,54 @@ fn a_log_replays_over_http3() {
     let mut want: Vec<String> = (0..20).map(|i| format!("/item/{i}")).collect();
     want.sort();
     assert_eq!(paths, want);
+}
+
+/// Server-Sent Events over HTTP/3: the stream's events counted in its own
+/// rows, as over HTTP/1.1 and HTTP/2.
+#[test]
+fn server_sent_events_are_read_over_http3() {
+    let dir = Dir::new();
+    let server = h3_server::start(&dir);
+    let text = head(&server, "users = 2\nrequests = 6", "")
+        + "[[request]]\nname = \"ev\"\npath = \"/events/5\"\n[request.sse]\n";
+    let (p, code, r) = run(&dir, &text, &[], Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{}", p.stderr());
+    let n = name(&r, "ev");
+    assert_eq!(n["requests"], 6, "{n}");
+    assert_eq!(n["failures"], 0, "{n}");
+    assert_eq!(n["protocols"], serde_json::json!({"HTTP/3": 6}), "{n}");
+    assert_eq!(
+        crate::common::row(&r, "streams", "msg:ev")["requests"],
+        30,
+        "{r}"
+    );
+    assert_eq!(
+        crate::common::row(&r, "streams", "first:ev")["requests"],
+        6,
+        "{r}"
+    );
+}
+
+/// HTTP/3 to ::1: the client's UDP socket is of the target's family.
+#[test]
+fn http3_goes_to_an_ipv6_loopback_target() {
+    // A machine without IPv6 has no ::1 to test on: said, not failed.
+    if std::net::UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("skipped: this machine has no IPv6 loopback (::1)");
+        return;
+    }
+    let dir = Dir::new();
+    let cert = h3_server::Cert::new(&dir);
+    let server = h3_server::start_at(&cert, (std::net::Ipv6Addr::LOCALHOST, 0).into());
+    let text = format!(
+        "[load]\nusers = 2\nrequests = 20\n[http]\nbase_url = \"https://[::1]:{}\"\n\
+         version = \"http3\"\nca = \"{}\"\n[[request]]\nname = \"v6\"\npath = \"/\"\n",
+        server.addr.port(),
+        cert.ca.display()
+    );
+    let (p, code, r) = run(&dir, &text, &[], Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{}", p.stderr());
+    let n = name(&r, "v6");
+    assert_eq!(n["failures"], 0, "{n}");
+    assert_eq!(server.requests().len(), 20);
 }

@@ -38,6 +38,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::common::reasons;
 use crate::common::{self, Dir, ExpectExit, read_json};
 
 /// A port free on 127.0.0.1 over both UDP and TCP (Caddy serves HTTP/3 and
@@ -126,21 +127,6 @@ fn log_lines(path: &Path, expected: usize) -> Vec<Value> {
 /// A name's requests in a JSON result.
 fn requests(r: &Value, name: &str) -> u64 {
     common::row(r, "names", name)["requests"].as_u64().unwrap()
-}
-
-/// A name's failures as (kind, reason) pairs.
-fn reasons(r: &Value, name: &str) -> Vec<(String, String)> {
-    common::row(r, "names", name)["failures_by_reason"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["kind"].as_str().unwrap().to_owned(),
-                f["reason"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
 }
 
 /// Requests volley sent again on a new connection (each reached the

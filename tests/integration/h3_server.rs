@@ -47,7 +47,7 @@ impl H3Server {
     }
 }
 
-/// A certificate for 127.0.0.1 and localhost: its PEM file (for
+/// A certificate for 127.0.0.1, ::1 and localhost: its PEM file (for
 /// `[http] ca`), the certificate and its key.
 pub struct Cert {
     pub ca: PathBuf,
@@ -58,10 +58,14 @@ pub struct Cert {
 impl Cert {
     pub fn new(dir: &Dir) -> Cert {
         let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
-            .unwrap()
-            .self_signed(&key)
-            .unwrap();
+        let cert = rcgen::CertificateParams::new(vec![
+            "localhost".into(),
+            "127.0.0.1".into(),
+            "::1".into(),
+        ])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
         Cert {
             ca: dir.write("h3-cert.pem", &cert.pem()),
             der: cert.der().clone(),
@@ -97,6 +101,14 @@ pub fn tls(dir: &Dir, alpn: &[&[u8]]) -> (PathBuf, rustls::ServerConfig) {
 /// `tls`, on a runtime of its own thread (tests call volley as a child
 /// process and wait on it).
 fn endpoint(port: u16, tls: rustls::ServerConfig) -> (quinn::Endpoint, tokio::runtime::Handle) {
+    endpoint_at(([127, 0, 0, 1], port).into(), tls)
+}
+
+/// A QUIC endpoint at `at` with `tls`, as [`endpoint`].
+fn endpoint_at(
+    at: SocketAddr,
+    tls: rustls::ServerConfig,
+) -> (quinn::Endpoint, tokio::runtime::Handle) {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -111,7 +123,7 @@ fn endpoint(port: u16, tls: rustls::ServerConfig) -> (quinn::Endpoint, tokio::ru
             let mut transport = quinn::TransportConfig::default();
             transport.max_concurrent_bidi_streams(1000u32.into());
             config.transport_config(Arc::new(transport));
-            quinn::Endpoint::server(config, ([127, 0, 0, 1], port).into()).unwrap()
+            quinn::Endpoint::server(config, at).unwrap()
         });
         tx.send((endpoint, handle)).unwrap();
         rt.block_on(std::future::pending::<()>());
@@ -126,8 +138,13 @@ pub fn start(dir: &Dir) -> H3Server {
 
 /// The answering server on UDP `port` (0: any), with `cert`.
 pub fn start_on(cert: &Cert, port: u16) -> H3Server {
+    start_at(cert, ([127, 0, 0, 1], port).into())
+}
+
+/// The answering server at `at` (127.0.0.1 or ::1), with `cert`.
+pub fn start_at(cert: &Cert, at: SocketAddr) -> H3Server {
     let ca = cert.ca.clone();
-    let (endpoint, rt) = endpoint(port, cert.server(&[b"h3"]));
+    let (endpoint, rt) = endpoint_at(at, cert.server(&[b"h3"]));
     let addr = endpoint.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let connections = Arc::new(AtomicU64::new(0));
@@ -174,7 +191,8 @@ type Stream = h3::server::RequestStream<h3_quinn::BidiStream<Bytes>, Bytes>;
 
 /// Routes: `/` ok; `/status/N`; `/redirect/N` (N hops to `/`);
 /// `/set-cookie` (sets `s=1`) and `/cookie` (echoes the Cookie header);
-/// `/echo` (the request's body); `/bytes/N`; `/gzip` (a gzipped JSON body);
+/// `/echo` (the request's body); `/bytes/N`; `/events/N` (N Server-Sent
+/// Events); `/gzip` (a gzipped JSON body);
 /// `/slow/MS`; `/reset` (the stream reset, H3_REQUEST_CANCELLED);
 /// `/close` (the connection closed, H3_REQUEST_CANCELLED).
 async fn answer(
@@ -231,6 +249,14 @@ async fn answer(
         ["cookie"] => Bytes::from(cookie.unwrap_or_default()),
         ["echo"] => Bytes::from(body),
         ["bytes", n] => Bytes::from(vec![b'x'; n.parse().unwrap_or(0)]),
+        ["events", n] => {
+            resp = resp.header("content-type", "text/event-stream");
+            let n: u32 = n.parse().unwrap_or(0);
+            let events: String = (1..=n)
+                .map(|i| format!("data: {{\"x\": {i}}}\n\n"))
+                .collect();
+            Bytes::from(events)
+        }
         ["gzip"] => {
             use std::io::Write;
             let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -297,11 +323,7 @@ pub fn endless_frame(dir: &Dir) -> (SocketAddr, PathBuf, Arc<AtomicU64>) {
             let counted = counted.clone();
             tokio::spawn(async move {
                 let Ok(conn) = incoming.await else { return };
-                // The control stream with empty SETTINGS, as HTTP/3 asks.
-                if let Ok(mut control) = conn.open_uni().await {
-                    let _ = control.write_all(&[0x00, 0x04, 0x00]).await;
-                    std::mem::forget(control);
-                }
+                control_stream(&conn).await;
                 while let Ok((mut send, _recv)) = conn.accept_bi().await {
                     counted.fetch_add(1, Ordering::Relaxed);
                     tokio::spawn(async move {
@@ -423,10 +445,7 @@ pub fn raw_answers(dir: &Dir, answer: &'static [u8]) -> (SocketAddr, PathBuf) {
         while let Some(incoming) = endpoint.accept().await {
             tokio::spawn(async move {
                 let Ok(conn) = incoming.await else { return };
-                if let Ok(mut control) = conn.open_uni().await {
-                    let _ = control.write_all(&[0x00, 0x04, 0x00]).await;
-                    std::mem::forget(control);
-                }
+                control_stream(&conn).await;
                 while let Ok((mut send, mut recv)) = conn.accept_bi().await {
                     tokio::spawn(async move {
                         let _ = recv.read_to_end(1 << 20).await;
@@ -440,4 +459,14 @@ pub fn raw_answers(dir: &Dir, answer: &'static [u8]) -> (SocketAddr, PathBuf) {
         }
     });
     (addr, ca)
+}
+
+/// Opens the server's control stream with empty SETTINGS, as HTTP/3 asks
+/// (RFC 9114 §6.2.1), and leaves it open for the connection's life (its
+/// close would be a connection error).
+async fn control_stream(conn: &quinn::Connection) {
+    if let Ok(mut control) = conn.open_uni().await {
+        let _ = control.write_all(&[0x00, 0x04, 0x00]).await;
+        std::mem::forget(control);
+    }
 }

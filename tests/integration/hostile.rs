@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::common::reasons;
 use crate::common::{Dir, ExpectExit, read_json};
 use crate::procs::{self, Proc};
 
@@ -223,21 +224,6 @@ pub(crate) fn name<'a>(r: &'a serde_json::Value, n: &str) -> &'a serde_json::Val
         .iter()
         .find(|x| x["name"] == n)
         .unwrap_or_else(|| panic!("no {n} in {r}"))
-}
-
-/// The failures of `n` as (kind, reason) pairs.
-pub(crate) fn reasons(r: &serde_json::Value, n: &str) -> Vec<(String, String)> {
-    name(r, n)["failures_by_reason"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["kind"].as_str().unwrap().to_owned(),
-                f["reason"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
 }
 
 const TOKEN: &str = "t0ken";

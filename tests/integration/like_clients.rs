@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use serde_json::{Value, json};
 
+use crate::common::reasons;
 use crate::common::{
     self, Dir, ExpectExit, VERSIONS, Volley, per_version, read_json, with_version,
 };
@@ -340,20 +341,6 @@ fn name<'a>(r: &'a Value, n: &str) -> &'a Value {
         .iter()
         .find(|x| x["name"] == n)
         .unwrap_or_else(|| panic!("no {n} in {r}"))
-}
-
-fn reasons(r: &Value, n: &str) -> Vec<(String, String)> {
-    name(r, n)["failures_by_reason"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["kind"].as_str().unwrap().to_owned(),
-                f["reason"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -13,8 +13,9 @@ use std::time::Duration;
 use axum::response::IntoResponse;
 use tokio::sync::oneshot;
 
+use crate::common::reasons;
 use crate::common::{self, Dir, ExpectExit, Volley, per_version, read_json, with_version};
-use crate::hostile::{name, reasons, run};
+use crate::hostile::{name, run};
 use crate::servers::serve_on_own_thread;
 
 /// Event `k` of `/events`: a comment, an id, data over two lines (JSON

@@ -21,8 +21,9 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
+use crate::common::reasons;
 use crate::common::{self, Dir, ExpectExit, Volley, read_json};
-use crate::hostile::{name, reasons, run};
+use crate::hostile::{name, run};
 use crate::servers::serve_on_own_thread;
 
 /// One connection of the test server: what its path asks for.

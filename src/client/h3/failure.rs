@@ -13,20 +13,8 @@ use h3::error::{Code, ConnectionError, LocalError, StreamError};
 use h3::quic::ConnectionErrorIncoming;
 
 use super::guard::Tripped;
+use crate::client::http::Stale;
 use crate::stats::{Failure, FailureKind};
-
-/// How a request on a kept connection failed with the connection (see
-/// [`super::H3Conn::failed_stale`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stale {
-    No,
-    /// Never processed (the connection had closed, or the server refused
-    /// the stream): it may always go again.
-    Unsent,
-    /// Sent, then the connection failed: only an idempotent request goes
-    /// again.
-    Sent,
-}
 
 /// RFC 9114 §8.1: H3_REQUEST_REJECTED, a request the server did not
 /// process.

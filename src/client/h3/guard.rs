@@ -174,14 +174,24 @@ fn payload(len: u64) -> State {
 /// through [`Frames`].
 pub struct Connection {
     inner: h3_quinn::Connection,
+    /// The streams it opens (h3 opens its own control stream and requests
+    /// through the connection itself too).
+    open: OpenStreams,
     quic: quinn::Connection,
     tripped: Tripped,
 }
 
 impl Connection {
     pub fn new(quic: quinn::Connection, tripped: Tripped) -> Self {
+        let inner = h3_quinn::Connection::new(quic.clone());
+        let open = OpenStreams {
+            inner: quic::Connection::<Bytes>::opener(&inner),
+            quic: quic.clone(),
+            tripped: tripped.clone(),
+        };
         Connection {
-            inner: h3_quinn::Connection::new(quic.clone()),
+            inner,
+            open,
             quic,
             tripped,
         }
@@ -269,11 +279,7 @@ impl<B: Buf> quic::Connection<B> for Connection {
     }
 
     fn opener(&self) -> Self::OpenStreams {
-        OpenStreams {
-            inner: quic::Connection::<B>::opener(&self.inner),
-            quic: self.quic.clone(),
-            tripped: self.tripped.clone(),
-        }
+        self.open.clone()
     }
 }
 
@@ -285,19 +291,18 @@ impl<B: Buf> quic::OpenStreams<B> for Connection {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Self::BidiStream, StreamErrorIncoming>> {
-        let s = std::task::ready!(quic::OpenStreams::<B>::poll_open_bidi(&mut self.inner, cx))?;
-        Poll::Ready(Ok(guarded_bidi(s, &self.quic, &self.tripped)))
+        quic::OpenStreams::<B>::poll_open_bidi(&mut self.open, cx)
     }
 
     fn poll_open_send(
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Self::SendStream, StreamErrorIncoming>> {
-        quic::OpenStreams::<B>::poll_open_send(&mut self.inner, cx)
+        quic::OpenStreams::<B>::poll_open_send(&mut self.open, cx)
     }
 
     fn close(&mut self, code: h3::error::Code, reason: &[u8]) {
-        quic::OpenStreams::<B>::close(&mut self.inner, code, reason);
+        quic::OpenStreams::<B>::close(&mut self.open, code, reason);
     }
 }
 

@@ -24,10 +24,10 @@ use http_body_util::Full;
 use super::answer::{Headers, HttpAnswer, Keep};
 use super::body::Collect;
 use super::decode::Encoding;
+use super::http::Stale;
 use super::tls::{self, TlsError};
 use crate::scenario::TlsSpec;
 use crate::stats::{Failure, FailureKind};
-use failure::Stale;
 
 /// The most bytes of an answer's header section volley accepts, decoded
 /// (as for HTTP/2).
@@ -247,11 +247,7 @@ impl H3Conn {
     /// closed under it: unsent, it may always go again; sent, only when
     /// idempotent.
     pub fn failed_stale(&self, idempotent: bool) -> bool {
-        match self.stale {
-            Stale::No => false,
-            Stale::Unsent => true,
-            Stale::Sent => idempotent,
-        }
+        self.stale.may_retry(idempotent)
     }
 }
 
