@@ -246,6 +246,16 @@ impl HttpTarget {
             }
         });
         let Some(offer) = offer else { return };
+        // Only the origin's own host: an alternative elsewhere would send
+        // the load to a host the scenario never named (and, with
+        // `insecure` on a loopback target, to one whose certificate is not
+        // checked). Such an offer is passed over.
+        if let AltSvc::H3 { host: Some(h), .. } = &offer {
+            let h = h.trim_start_matches('[').trim_end_matches(']');
+            if !h.eq_ignore_ascii_case(&alt.host) {
+                return;
+            }
+        }
         let mut state = alt.state.lock();
         if !matches!(*state, AltState::Unknown) {
             return;
@@ -256,7 +266,7 @@ impl HttpTarget {
                 *state = AltState::GivenUp;
                 return;
             }
-            AltSvc::H3 { host, port } => (host.unwrap_or_else(|| alt.host.clone()), port),
+            AltSvc::H3 { port, .. } => (alt.host.clone(), port),
         };
         let authority = if host.contains(':') {
             format!("[{host}]:{port}")

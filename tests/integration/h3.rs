@@ -316,8 +316,9 @@ fn a_frame_declaring_two_to_the_62_bytes_fails_in_flat_memory() {
 
 /// `version = "auto"`: the first requests go over TCP (HTTP/2 by ALPN),
 /// whose answers' `Alt-Svc` offers HTTP/3 on the same port; every request
-/// after goes over HTTP/3. An offer nobody answers (no UDP server there)
-/// is given up, and the run stays on TCP without a failure.
+/// after goes over HTTP/3. An offer on another host is passed over; one
+/// nobody answers (no UDP server there) is given up; either way the run
+/// stays on TCP without a failure.
 #[test]
 fn auto_moves_to_http3_when_alt_svc_offers_it_and_stays_on_tcp_when_it_cannot() {
     let dir = Dir::new();
@@ -359,6 +360,22 @@ fn auto_moves_to_http3_when_alt_svc_offers_it_and_stays_on_tcp_when_it_cannot() 
         "{}",
         p.stdout()
     );
+
+    // An offer on another host (here a name for the same server): passed
+    // over, load goes only where the scenario points.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let elsewhere = listener.local_addr().unwrap().port();
+    let tcp = h3_server::tcp_offering(&cert, listener, &format!("h3=\"localhost:{port}\""));
+    let before = h3.requests().len();
+    let (p, code, r) = run(&dir, &text(elsewhere), &[], Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{}", p.stderr());
+    assert_eq!(
+        name(&r, "auto")["protocols"],
+        serde_json::json!({"HTTP/2": 100})
+    );
+    assert_eq!(tcp.load(std::sync::atomic::Ordering::Relaxed), 100);
+    assert_eq!(h3.requests().len(), before);
 
     // An offer of a UDP port where nothing answers.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
