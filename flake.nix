@@ -34,7 +34,15 @@
           # Nix on a dirty tree): the image then has no revision label,
           # and the push apps refuse to push without VOLLEY_TAG rather
           # than push a made-up tag. "-dirty" revisions are refused too.
-          rev = self.shortRev or self.dirtyShortRev or null;
+          # Ten characters, as build.rs writes a git checkout's (one
+          # length for `volley --version` however it was built).
+          rev =
+            if self ? rev then
+              builtins.substring 0 10 self.rev
+            else if self ? dirtyRev then
+              "${builtins.substring 0 10 self.dirtyRev}-dirty"
+            else
+              null;
         };
       each = attr: nixpkgs.lib.genAttrs systems (system: (perSystem system).${attr});
     in

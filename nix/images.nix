@@ -9,16 +9,25 @@ let
   uid = "10001";
 
   # /etc/passwd and /etc/group naming the user, so that tools that look
-  # the user up (and TLS libraries that read $HOME) behave.
+  # the user up (and TLS libraries that read $HOME) behave; and
+  # /etc/nsswitch.conf, without which glibc's resolver has no order for
+  # /etc/hosts and DNS (names such as a master's Service would resolve
+  # differently than on a usual system).
   user = pkgs.runCommand "volley-user" { } ''
     mkdir -p $out/etc
     echo "volley:x:${uid}:${uid}:volley:/tmp:/sbin/nologin" > $out/etc/passwd
     echo "volley:x:${uid}:" > $out/etc/group
+    echo "hosts: files dns" > $out/etc/nsswitch.conf
   '';
 
   image =
     name:
-    { entrypoint, port, description }:
+    {
+      entrypoint,
+      ports,
+      description,
+      cmd ? [ ],
+    }:
     pkgs.dockerTools.streamLayeredImage {
       inherit name;
       contents = [
@@ -31,10 +40,16 @@ let
       '';
       config = {
         Entrypoint = [ entrypoint ];
+        Cmd = cmd;
         User = "${uid}:${uid}";
         WorkingDir = "/tmp";
         Env = [ "SSL_CERT_FILE=${pkgs.cacert}/etc/ssl/certs/ca-bundle.crt" ];
-        ExposedPorts.${port} = { };
+        ExposedPorts = builtins.listToAttrs (
+          map (p: {
+            name = p;
+            value = { };
+          }) ports
+        );
         Labels = {
           "org.opencontainers.image.title" = name;
           "org.opencontainers.image.description" = description;
@@ -48,20 +63,36 @@ let
     };
 in
 builtins.mapAttrs image {
-  # One image for both roles: volley master and volley worker (QUIC on 7700/udp).
+  # One image for both roles: volley master and volley worker (QUIC on
+  # 7700/udp), the master's Prometheus metrics on 9646/tcp.
   volley = {
     entrypoint = "${volley}/bin/volley";
-    port = "7700/udp";
+    ports = [
+      "7700/udp"
+      "9646/tcp"
+    ];
     description = "volley load tester: volley master, volley worker, volley run";
   };
+  # The servers listen on 127.0.0.1 by default (a laptop's safe default);
+  # in an image that is unreachable, so the default command listens on
+  # every interface (`docker run -p 8000:8000` reaches it). Kubernetes
+  # passes its own --addr (k8s/base), which replaces this.
   predict-rest = {
     entrypoint = "${predict-servers}/bin/predict-rest";
-    port = "8000/tcp";
+    ports = [ "8000/tcp" ];
+    cmd = [
+      "--addr"
+      "0.0.0.0:8000"
+    ];
     description = "The text-classification prediction API over REST";
   };
   predict-grpc = {
     entrypoint = "${predict-servers}/bin/predict-grpc";
-    port = "50051/tcp";
+    ports = [ "50051/tcp" ];
+    cmd = [
+      "--addr"
+      "0.0.0.0:50051"
+    ];
     description = "The text-classification prediction API over gRPC";
   };
 }

@@ -6,26 +6,27 @@
 let
   inherit (pkgs) lib;
 
-  # crane's default filter keeps Rust and Cargo files only; the build also
-  # reads the .proto files (build scripts, the demo), the model and its
-  # vectors (include_bytes!), the training corpus, the scenarios the demo
-  # embeds and the tests load, and the documents the tests check.
+  # crane's filter keeps Cargo's own files (*.rs, Cargo.toml, Cargo.lock);
+  # the build and the tests read more, listed in nix/source.list (one path
+  # a line, or DIR/*.EXT), which .ci/run also reads: it fails when the
+  # tests open a file of the tree outside this source.
+  listed = builtins.filter (
+    line: builtins.isString line && line != "" && builtins.substring 0 1 line != "#"
+  ) (builtins.split "\n" (builtins.readFile ./source.list));
+  entry =
+    line:
+    let
+      byExt = builtins.match "(.*)/\\*\\.([A-Za-z0-9]+)" line;
+    in
+    if byExt == null then
+      root + "/${line}"
+    else
+      lib.fileset.fileFilter (file: file.hasExt (builtins.elemAt byExt 1)) (
+        root + "/${builtins.elemAt byExt 0}"
+      );
   src = lib.fileset.toSource {
     inherit root;
-    fileset = lib.fileset.unions [
-      (craneLib.fileset.commonCargoSources root)
-      (lib.fileset.fileFilter (file: file.hasExt "proto") (root + "/proto"))
-      (root + "/servers/model")
-      (root + "/servers/data")
-      (root + "/scenarios")
-      # The tests compare these with what volley generates and read them
-      # (the JSON Schemas, the prediction API's OpenAPI description, the
-      # Petstore document the import is tested on).
-      (root + "/docs/scenario.schema.json")
-      (root + "/docs/replay.schema.json")
-      (root + "/docs/predict-openapi.yaml")
-      (root + "/tests/integration/openapi")
-    ];
+    fileset = lib.fileset.unions ([ (craneLib.fileset.commonCargoSources root) ] ++ map entry listed);
   };
 
   commonArgs = {
@@ -41,8 +42,12 @@ let
   };
 
   # Dependencies only, with dummy sources: build.rs code generation runs in
-  # the package builds below.
-  cargoArtifacts = craneLib.buildDepsOnly commonArgs;
+  # the package builds below. --workspace: every member's dependencies and
+  # dev-dependencies (the servers' too), so that clippy and the tests, which
+  # run on the whole workspace, compile none of them again.
+  cargoArtifacts = craneLib.buildDepsOnly (
+    commonArgs // { cargoExtraArgs = "${commonArgs.cargoExtraArgs} --workspace"; }
+  );
 
   package =
     pname: targets: mainProgram: extra:
