@@ -324,9 +324,14 @@ pub fn endless_frame(dir: &Dir) -> (SocketAddr, PathBuf, Arc<AtomicU64>) {
             tokio::spawn(async move {
                 let Ok(conn) = incoming.await else { return };
                 control_stream(&conn).await;
-                while let Ok((mut send, _recv)) = conn.accept_bi().await {
+                while let Ok((mut send, recv)) = conn.accept_bi().await {
                     counted.fetch_add(1, Ordering::Relaxed);
                     tokio::spawn(async move {
+                        // The receiving side is held while the answer goes:
+                        // dropped, quinn would ask the client to stop sending
+                        // (STOP_SENDING 0), which is not what this server is
+                        // testing.
+                        let _recv = recv;
                         // HEADERS (type 0x01), length 2^62 - 1 (an 8-byte varint).
                         let mut head = vec![0x01];
                         head.extend_from_slice(&0xffff_ffff_ffff_ffffu64.to_be_bytes());
