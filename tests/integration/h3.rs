@@ -643,3 +643,23 @@ fn http3_goes_to_an_ipv6_loopback_target() {
     assert_eq!(n["failures"], 0, "{n}");
     assert_eq!(server.requests().len(), 20);
 }
+
+/// A server that answers without the request's body and asks volley to
+/// stop sending it (STOP_SENDING H3_NO_ERROR, RFC 9114 §4.1): the answer
+/// is read and passes; the unsent body is no failure.
+#[test]
+fn an_answer_that_stops_the_body_is_read_and_passes() {
+    let dir = Dir::new();
+    let (addr, ca) = h3_server::stops_then_answers(&dir);
+    let body = "x".repeat(256 * 1024);
+    let text = format!(
+        "[load]\nusers = 2\nrequests = 100\ntimeout = \"5s\"\n[http]\nbase_url = \"https://{addr}\"\n\
+         version = \"http3\"\nca = \"{}\"\n[[request]]\nname = \"stopped\"\nmethod = \"POST\"\npath = \"/\"\nbody = \"{body}\"\n",
+        ca.display()
+    );
+    let (p, code, r) = run(&dir, &text, &[], Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{}", p.stderr());
+    let n = name(&r, "stopped");
+    assert_eq!(n["requests"], 100, "{n}");
+    assert_eq!(n["failures"], 0, "{:?}", reasons(&r, "stopped"));
+}

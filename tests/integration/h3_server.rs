@@ -475,3 +475,31 @@ async fn control_stream(conn: &quinn::Connection) {
         std::mem::forget(control);
     }
 }
+
+/// A QUIC server (ALPN h3) that, on every request stream, asks the client
+/// to stop sending its body (STOP_SENDING H3_NO_ERROR, as RFC 9114 §4.1
+/// lets a server that answers without it) and answers 200 at once.
+pub fn stops_then_answers(dir: &Dir) -> (SocketAddr, PathBuf) {
+    let (ca, tls) = tls(dir, &[b"h3"]);
+    let (endpoint, rt) = endpoint(0, tls);
+    let addr = endpoint.local_addr().unwrap();
+    rt.spawn(async move {
+        while let Some(incoming) = endpoint.accept().await {
+            tokio::spawn(async move {
+                let Ok(conn) = incoming.await else { return };
+                control_stream(&conn).await;
+                while let Ok((mut send, mut recv)) = conn.accept_bi().await {
+                    tokio::spawn(async move {
+                        let _ = recv.stop(0x100u32.into());
+                        // HEADERS: QPACK's prefix, then `:status: 200` from
+                        // its static table (index 25).
+                        let _ = send.write_all(&[0x01, 0x03, 0x00, 0x00, 0xd9]).await;
+                        let _ = send.finish();
+                        let _ = send.stopped().await;
+                    });
+                }
+            });
+        }
+    });
+    (addr, ca)
+}
