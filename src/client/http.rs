@@ -64,9 +64,10 @@ pub struct Alt {
     server_name: String,
     connect_to: Vec<(String, String)>,
     handshake: std::time::Duration,
-    /// Whether answers are still read for an offer: until one comes.
+    /// `state` is `Unknown` (answers are still read for an offer), and
+    /// `state` is `Offered` (new connections go over HTTP/3): what every
+    /// request asks, read without taking `state`'s lock.
     listening: AtomicBool,
-    /// Whether new connections go over HTTP/3.
     offered: AtomicBool,
     state: parking_lot::Mutex<AltState>,
 }

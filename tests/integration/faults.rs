@@ -9,8 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::common::reasons;
-use crate::common::{self, Dir, ExpectExit, read_json};
+use crate::common::{self, Dir, ExpectExit, read_json, reasons};
 
 /// Counts the requests it receives; answers by path.
 struct Faulty {

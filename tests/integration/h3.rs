@@ -12,10 +12,20 @@
 
 use std::time::Duration;
 
-use crate::common::Dir;
-use crate::common::reasons;
+use crate::common::{Dir, reasons};
 use crate::h3_server::{self, H3Server};
 use crate::hostile::{name, run};
+
+/// The JSON result of volley run with `args` (a one-line run, a replay),
+/// which must exit 0.
+fn totals_of(dir: &Dir, args: &[&str]) -> serde_json::Value {
+    let json = dir.path("r.json");
+    let mut all = args.to_vec();
+    all.extend(["--json", json.to_str().unwrap()]);
+    let mut p = crate::procs::Proc::start(&all, &[]);
+    assert_eq!(p.wait(Duration::from_secs(60)), Some(0), "{}", p.stderr());
+    crate::common::read_json(&json)
+}
 
 fn head(server: &H3Server, load: &str, extra_http: &str) -> String {
     format!(
@@ -444,8 +454,8 @@ fn a_one_line_run_speaks_http3_with_http_version_and_insecure() {
     let dir = Dir::new();
     let server = h3_server::start(&dir);
     let url = format!("https://127.0.0.1:{}/", server.addr.port());
-    let json = dir.path("r.json");
-    let mut p = crate::procs::Proc::start(
+    let r = totals_of(
+        &dir,
         &[
             "run",
             &url,
@@ -456,13 +466,8 @@ fn a_one_line_run_speaks_http3_with_http_version_and_insecure() {
             "30",
             "-u",
             "3",
-            "--json",
-            json.to_str().unwrap(),
         ],
-        &[],
     );
-    assert_eq!(p.wait(Duration::from_secs(60)), Some(0), "{}", p.stderr());
-    let r = crate::common::read_json(&json);
     assert_eq!(r["totals"]["requests"], 30, "{r}");
     assert_eq!(r["totals"]["failures"], 0, "{r}");
     assert_eq!(server.requests().len(), 30);
@@ -564,9 +569,9 @@ fn a_log_replays_over_http3() {
         })
         .collect();
     let source = dir.write("access.log", &log);
-    let json = dir.path("r.json");
     let target = format!("https://127.0.0.1:{}", server.addr.port());
-    let mut p = crate::procs::Proc::start(
+    let r = totals_of(
+        &dir,
         &[
             "replay",
             source.to_str().unwrap(),
@@ -578,13 +583,8 @@ fn a_log_replays_over_http3() {
             "--speed",
             "10",
             "--headless",
-            "--json",
-            json.to_str().unwrap(),
         ],
-        &[],
     );
-    assert_eq!(p.wait(Duration::from_secs(60)), Some(0), "{}", p.stderr());
-    let r = crate::common::read_json(&json);
     assert_eq!(r["totals"]["requests"], 20, "{r}");
     assert_eq!(r["totals"]["failures"], 0, "{r}");
     let mut paths: Vec<String> = server.requests().into_iter().map(|s| s.path).collect();

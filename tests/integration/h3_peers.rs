@@ -38,8 +38,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::reasons;
-use crate::common::{self, Dir, ExpectExit, read_json};
+use crate::common::{self, Dir, ExpectExit, read_json, reasons};
 
 /// A port free on 127.0.0.1 over both UDP and TCP (Caddy serves HTTP/3 and
 /// HTTP/1.1 and 2 on the same number).

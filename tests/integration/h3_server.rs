@@ -291,63 +291,38 @@ async fn answer(
 /// A QUIC server (ALPN h3) that resets every stream a client opens, before
 /// any HTTP/3, with H3_REQUEST_CANCELLED.
 pub fn resets_every_stream(dir: &Dir) -> (SocketAddr, PathBuf) {
-    let (ca, tls) = tls(dir, &[b"h3"]);
-    let (endpoint, rt) = endpoint(0, tls);
-    let addr = endpoint.local_addr().unwrap();
-    rt.spawn(async move {
-        let _keep = endpoint.clone();
-        while let Some(incoming) = endpoint.accept().await {
-            tokio::spawn(async move {
-                let Ok(conn) = incoming.await else { return };
-                while let Ok((mut send, mut recv)) = conn.accept_bi().await {
-                    let _ = send.reset(0x10cu32.into());
-                    let _ = recv.stop(0x10cu32.into());
-                }
-            });
-        }
-    });
-    (addr, ca)
+    quic_streams(dir, false, |mut send, mut recv| async move {
+        let _ = send.reset(0x10cu32.into());
+        let _ = recv.stop(0x10cu32.into());
+    })
 }
 
 /// A QUIC server (ALPN h3) that answers every request stream with a
 /// HEADERS frame declaring 2^62 - 1 bytes, then sends zeros for as long as
-/// the stream is open: an answer no client can hold.
+/// the stream is open: an answer no client can hold. Counts the streams.
 pub fn endless_frame(dir: &Dir) -> (SocketAddr, PathBuf, Arc<AtomicU64>) {
-    let (ca, tls) = tls(dir, &[b"h3"]);
-    let (endpoint, rt) = endpoint(0, tls);
-    let addr = endpoint.local_addr().unwrap();
     let streams = Arc::new(AtomicU64::new(0));
     let counted = streams.clone();
-    rt.spawn(async move {
-        while let Some(incoming) = endpoint.accept().await {
-            let counted = counted.clone();
-            tokio::spawn(async move {
-                let Ok(conn) = incoming.await else { return };
-                control_stream(&conn).await;
-                while let Ok((mut send, recv)) = conn.accept_bi().await {
-                    counted.fetch_add(1, Ordering::Relaxed);
-                    tokio::spawn(async move {
-                        // The receiving side is held while the answer goes:
-                        // dropped, quinn would ask the client to stop sending
-                        // (STOP_SENDING 0), which is not what this server is
-                        // testing.
-                        let _recv = recv;
-                        // HEADERS (type 0x01), length 2^62 - 1 (an 8-byte varint).
-                        let mut head = vec![0x01];
-                        head.extend_from_slice(&0xffff_ffff_ffff_ffffu64.to_be_bytes());
-                        if send.write_all(&head).await.is_err() {
-                            return;
-                        }
-                        let zeros = vec![0u8; 64 << 10];
-                        // At most 1 GiB a stream: the test's bound, not the client's.
-                        for _ in 0..(1 << 14) {
-                            if send.write_all(&zeros).await.is_err() {
-                                return;
-                            }
-                        }
-                    });
+    let (addr, ca) = quic_streams(dir, true, move |mut send, recv| {
+        counted.fetch_add(1, Ordering::Relaxed);
+        async move {
+            // The receiving side is held while the answer goes: dropped,
+            // quinn would ask the client to stop sending (STOP_SENDING 0),
+            // which is not what this server is testing.
+            let _recv = recv;
+            // HEADERS (type 0x01), length 2^62 - 1 (an 8-byte varint).
+            let mut head = vec![0x01];
+            head.extend_from_slice(&0xffff_ffff_ffff_ffffu64.to_be_bytes());
+            if send.write_all(&head).await.is_err() {
+                return;
+            }
+            let zeros = vec![0u8; 64 << 10];
+            // At most 1 GiB a stream: the test's bound, not the client's.
+            for _ in 0..(1 << 14) {
+                if send.write_all(&zeros).await.is_err() {
+                    return;
                 }
-            });
+            }
         }
     });
     (addr, ca, streams)
@@ -443,22 +418,37 @@ pub fn other_quic_version() -> (SocketAddr, std::thread::JoinHandle<()>) {
 /// answers every request stream with `answer`'s bytes as they are, then
 /// ends the stream: whatever HTTP/3 a test wants to see a client meet.
 pub fn raw_answers(dir: &Dir, answer: &'static [u8]) -> (SocketAddr, PathBuf) {
+    quic_streams(dir, true, move |mut send, mut recv| async move {
+        let _ = recv.read_to_end(1 << 20).await;
+        let _ = send.write_all(answer).await;
+        let _ = send.finish();
+        // Held until the client is done with the stream.
+        let _ = send.stopped().await;
+    })
+}
+
+/// A QUIC server (ALPN h3) on 127.0.0.1 that hands every stream a client
+/// opens to `each`, on a task of its own; with `control`, each connection
+/// first gets the server's control stream. The servers above that speak
+/// QUIC but not (all of) HTTP/3 are this with one thing each does.
+fn quic_streams<F, Fut>(dir: &Dir, control: bool, each: F) -> (SocketAddr, PathBuf)
+where
+    F: Fn(quinn::SendStream, quinn::RecvStream) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let (ca, tls) = tls(dir, &[b"h3"]);
     let (endpoint, rt) = endpoint(0, tls);
     let addr = endpoint.local_addr().unwrap();
     rt.spawn(async move {
         while let Some(incoming) = endpoint.accept().await {
+            let each = each.clone();
             tokio::spawn(async move {
                 let Ok(conn) = incoming.await else { return };
-                control_stream(&conn).await;
-                while let Ok((mut send, mut recv)) = conn.accept_bi().await {
-                    tokio::spawn(async move {
-                        let _ = recv.read_to_end(1 << 20).await;
-                        let _ = send.write_all(answer).await;
-                        let _ = send.finish();
-                        // Held until the client is done with the stream.
-                        let _ = send.stopped().await;
-                    });
+                if control {
+                    control_stream(&conn).await;
+                }
+                while let Ok((send, recv)) = conn.accept_bi().await {
+                    tokio::spawn(each(send, recv));
                 }
             });
         }
@@ -480,26 +470,12 @@ async fn control_stream(conn: &quinn::Connection) {
 /// to stop sending its body (STOP_SENDING H3_NO_ERROR, as RFC 9114 §4.1
 /// lets a server that answers without it) and answers 200 at once.
 pub fn stops_then_answers(dir: &Dir) -> (SocketAddr, PathBuf) {
-    let (ca, tls) = tls(dir, &[b"h3"]);
-    let (endpoint, rt) = endpoint(0, tls);
-    let addr = endpoint.local_addr().unwrap();
-    rt.spawn(async move {
-        while let Some(incoming) = endpoint.accept().await {
-            tokio::spawn(async move {
-                let Ok(conn) = incoming.await else { return };
-                control_stream(&conn).await;
-                while let Ok((mut send, mut recv)) = conn.accept_bi().await {
-                    tokio::spawn(async move {
-                        let _ = recv.stop(0x100u32.into());
-                        // HEADERS: QPACK's prefix, then `:status: 200` from
-                        // its static table (index 25).
-                        let _ = send.write_all(&[0x01, 0x03, 0x00, 0x00, 0xd9]).await;
-                        let _ = send.finish();
-                        let _ = send.stopped().await;
-                    });
-                }
-            });
-        }
-    });
-    (addr, ca)
+    quic_streams(dir, true, |mut send, mut recv| async move {
+        let _ = recv.stop(0x100u32.into());
+        // HEADERS: QPACK's prefix, then `:status: 200` from its static
+        // table (index 25).
+        let _ = send.write_all(&[0x01, 0x03, 0x00, 0x00, 0xd9]).await;
+        let _ = send.finish();
+        let _ = send.stopped().await;
+    })
 }

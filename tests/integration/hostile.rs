@@ -12,8 +12,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::common::reasons;
-use crate::common::{Dir, ExpectExit, read_json};
+use crate::common::{Dir, ExpectExit, read_json, reasons};
 use crate::procs::{self, Proc};
 
 /// Requests received, by path.

@@ -16,9 +16,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use serde_json::{Value, json};
 
-use crate::common::reasons;
 use crate::common::{
-    self, Dir, ExpectExit, VERSIONS, Volley, per_version, read_json, with_version,
+    self, Dir, ExpectExit, VERSIONS, Volley, per_version, read_json, reasons, with_version,
 };
 
 /// What the server saw.
