@@ -2,15 +2,18 @@
   description = "volley: a distributed load tester for REST and gRPC APIs, and the prediction servers it studies";
 
   inputs = {
-    nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.05";
-    # Pinned to a tag: crane 0.22.0 and later drop nixos-25.05 (and Nix
-    # before 2.31.2), so an unpinned crane breaks on `nix flake update`.
-    # v0.21.3 is the last 0.21 release. Move nixpkgs and crane together.
-    crane.url = "github:ipetkov/crane/v0.21.3";
-    # nixos-25.05's rustc (1.86) is older than the workspace's rust-version
-    # (1.88): the toolchain comes from rust-overlay, at the version pinned
-    # in nix/rust-toolchain.toml (rust-overlay keeps every stable release,
-    # so updating it does not move the toolchain).
+    # A supported release (nixos-26.05: security fixes for glibc and the
+    # CA certificates the images ship). README, Nix: where the lock entries
+    # come from and how to re-lock.
+    nixpkgs.url = "github:NixOS/nixpkgs/nixos-26.05";
+    # Pinned to a tag, moved with nixpkgs: crane supports the latest NixOS
+    # release and unstable only, and each release drops the one before
+    # (0.22.0 dropped 25.05; its unreleased master drops 25.11). v0.23.4
+    # needs Nix 2.31.2 or newer on the building machine.
+    crane.url = "github:ipetkov/crane/v0.23.4";
+    # The toolchain comes from rust-overlay, at the version pinned in
+    # nix/rust-toolchain.toml, not from nixpkgs' rustc: moving nixpkgs does
+    # not move it (rust-overlay keeps every stable release).
     rust-overlay = {
       url = "github:oxalica/rust-overlay";
       inputs.nixpkgs.follows = "nixpkgs";
@@ -51,6 +54,7 @@
       apps = each "apps";
       checks = each "checks";
       devShells = each "devShells";
-      formatter = nixpkgs.lib.genAttrs systems (system: nixpkgs.legacyPackages.${system}.nixfmt-rfc-style);
+      # nixfmt: the RFC 166 formatter (nixfmt-rfc-style is its old name).
+      formatter = nixpkgs.lib.genAttrs systems (system: nixpkgs.legacyPackages.${system}.nixfmt);
     };
 }
