@@ -489,6 +489,10 @@ pub fn report_of(p: &Prepared, outcome: Outcome, started: SystemTime) -> RunRepo
         notes.append(&mut report.notes);
         report.notes = notes;
     }
+    report.notes.extend(crate::report::auto_version::notes(
+        &p.scenario.requests,
+        &report.stats,
+    ));
     // A panic nobody caught (the master, merging, a connection) breaks the
     // run: its numbers may be incomplete.
     if let Some(panic) = super::panics::uncaught() {

@@ -7,6 +7,7 @@
 //! statistics in Prometheus' text format ([`prometheus`]), served for
 //! scraping by [`metrics_endpoint`].
 
+pub mod auto_version;
 pub mod capacity;
 pub mod charts;
 pub mod compare;

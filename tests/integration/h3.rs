@@ -370,6 +370,7 @@ fn auto_moves_to_http3_when_alt_svc_offers_it_and_stays_on_tcp_when_it_cannot() 
         "{}",
         p.stdout()
     );
+    assert_eq!(auto_notes(&r), Vec::<String>::new());
 
     // An offer on another host (here a name for the same server): passed
     // over, load goes only where the scenario points.
@@ -386,6 +387,18 @@ fn auto_moves_to_http3_when_alt_svc_offers_it_and_stays_on_tcp_when_it_cannot() 
     );
     assert_eq!(tcp.load(std::sync::atomic::Ordering::Relaxed), 100);
     assert_eq!(h3.requests().len(), before);
+    // The report says the run asked for HTTP/3 and got none.
+    assert_eq!(
+        auto_notes(&r),
+        [
+            "auto: version = \"auto\", but no answer came over HTTP/3 (100 over HTTP/2): the server's Alt-Svc offered no HTTP/3 on its own host, or the offer could not be reached (a warning said which)"
+        ]
+    );
+    assert!(
+        p.stdout().contains("no answer came over HTTP/3"),
+        "{}",
+        p.stdout()
+    );
 
     // An offer of a UDP port where nothing answers.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -404,6 +417,19 @@ fn auto_moves_to_http3_when_alt_svc_offers_it_and_stays_on_tcp_when_it_cannot() 
         "{}",
         p.stderr()
     );
+    assert_eq!(auto_notes(&r).len(), 1, "{}", r["notes"]);
+}
+
+/// The result's notes on `version = "auto"` (report/auto_version.rs).
+fn auto_notes(r: &serde_json::Value) -> Vec<String> {
+    r["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.as_str())
+        .filter(|n| n.contains("version = \"auto\""))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// `version` on a request: two requests to one origin, one over HTTP/3
