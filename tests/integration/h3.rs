@@ -554,7 +554,7 @@ fn broken_http3_answers_are_protocol_failures() {
 }
 
 /// The open model over HTTP/3: its pool of connections opened before the
-/// first arrival, every arrival sent and counted by the server.
+/// first arrival, every arrival sent and seen by the server.
 #[test]
 fn the_open_model_sends_every_arrival_over_http3() {
     let dir = Dir::new();
@@ -570,7 +570,11 @@ fn the_open_model_sends_every_arrival_over_http3() {
     assert_eq!(n["failures"], 0, "{n}");
     let sent = n["requests"].as_u64().unwrap();
     assert!((380..=420).contains(&sent), "{n}");
-    assert_eq!(server.requests().len() as u64, sent);
+    // The server saw every arrival: those answered, and those still in
+    // flight when the load stopped (counted apart, as abandoned).
+    let abandoned = r["abandoned"].as_u64().unwrap();
+    assert!(abandoned <= 20, "{r}");
+    assert_eq!(server.requests().len() as u64, sent + abandoned, "{r}");
     assert_eq!(
         server
             .connections
