@@ -185,7 +185,8 @@ fn resets_and_closes_are_failures_with_their_codes_and_the_run_goes_on() {
 }
 
 #[test]
-fn a_handshake_nobody_answers_is_a_connect_failure_that_says_udp_may_be_blocked() {
+fn a_handshake_nobody_answers_is_a_connect_failure_that_says_udp_may_be_blocked_and_a_closed_port_is_refused()
+ {
     let dir = Dir::new();
     let (addr, _t) = h3_server::silent_udp();
     let (ca, _) = h3_server::tls(&dir, &[b"h3"]);
@@ -204,13 +205,29 @@ fn a_handshake_nobody_answers_is_a_connect_failure_that_says_udp_may_be_blocked(
             "no QUIC handshake answer (UDP blocked, or no HTTP/3 server on that port)".to_owned()
         )]
     );
-    // Nothing bound at all: the same.
+    // Nothing bound at all: the host says so (ICMP port unreachable), and
+    // the failure is a refusal, as a TCP connect's, not a wait for the
+    // handshake's timeout (10 s each: three would not fit the run's 20 s).
     let free = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = free.local_addr().unwrap().port();
     drop(free);
-    let text = text.replace(&addr.to_string(), &format!("127.0.0.1:{port}"));
-    let (_, _, r) = run(&dir, &text, &[], Duration::from_secs(60));
-    assert_eq!(reasons(&r, "silent")[0].0, "connect", "{r}");
+    let text = text
+        .replace(&addr.to_string(), &format!("127.0.0.1:{port}"))
+        .replace(
+            "requests = 2\ntimeout = \"2s\"",
+            "requests = 3\nduration = \"20s\"\ntimeout = \"40s\"",
+        );
+    let (p, code, r) = run(&dir, &text, &[], Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{}", p.stderr());
+    assert_eq!(name(&r, "silent")["requests"], 3, "{r}");
+    assert_eq!(
+        reasons(&r, "silent"),
+        vec![(
+            "connect".to_owned(),
+            "connection refused (nothing listens on that UDP port, or a firewall rejects UDP)"
+                .to_owned()
+        )]
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The failure an HTTP/3 or QUIC error is. QUIC adds ways for a request to
 //! fail that TCP and TLS did not have, and each gets a kind and a reason
 //! of its own: no answer to the handshake (UDP blocked, or no HTTP/3
-//! server: `connect`), a handshake refused (`tls`, naming the TLS alert),
+//! server: `connect`), the port refused (ICMP port unreachable: `connect`), a handshake refused (`tls`, naming the TLS alert),
 //! no common QUIC version (`connect`), the idle timeout (`timeout`), a
 //! stream reset and a connection closed, each with its HTTP/3 code
 //! (`reset`, or `protocol` when the code says someone broke the protocol).
@@ -47,6 +47,16 @@ pub fn unanswered(addr: SocketAddr, within: Duration) -> Failure {
         "no QUIC handshake answer (UDP blocked, or no HTTP/3 server on that port)",
     )
     .with_detail(format!("nothing from udp {addr} within {within:?}"))
+}
+
+/// `addr`'s host refused the UDP port (ICMP port unreachable): as a TCP
+/// connect refused, at once.
+pub fn refused(addr: SocketAddr) -> Failure {
+    Failure::new(
+        FailureKind::Connect,
+        "connection refused (nothing listens on that UDP port, or a firewall rejects UDP)",
+    )
+    .with_detail(format!("ICMP port unreachable from udp {addr}"))
 }
 
 /// The QUIC handshake failed.
