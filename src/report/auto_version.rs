@@ -20,18 +20,14 @@ pub fn notes(requests: &[RequestSpec], stats: &RunStats) -> Vec<String> {
             if h.version != HttpVersion::Auto || !h.base.starts_with("https://") {
                 return None;
             }
-            let over_tcp: Vec<String> = [Protocol::Http1, Protocol::Http2]
-                .into_iter()
-                .filter(|p| t.protocols.get(*p) > 0)
-                .map(|p| format!("{} over {}", t.protocols.get(p), p.label()))
-                .collect();
-            if t.protocols.get(Protocol::Http3) > 0 || over_tcp.is_empty() {
+            // Answered (over some protocol), never over HTTP/3.
+            if t.protocols.get(Protocol::Http3) > 0 || t.protocols.is_empty() {
                 return None;
             }
             Some(format!(
                 "{}: version = \"auto\", but no answer came over HTTP/3 ({}): the server's Alt-Svc offered no HTTP/3 on its own host, or the offer could not be reached (a warning said which)",
                 r.name,
-                over_tcp.join(", ")
+                t.protocols.breakdown()
             ))
         })
         .collect()

@@ -408,7 +408,7 @@ fn auto_moves_to_http3_when_alt_svc_offers_it_and_stays_on_tcp_when_it_cannot() 
     assert_eq!(
         auto_notes(&r),
         [
-            "auto: version = \"auto\", but no answer came over HTTP/3 (100 over HTTP/2): the server's Alt-Svc offered no HTTP/3 on its own host, or the offer could not be reached (a warning said which)"
+            "auto: version = \"auto\", but no answer came over HTTP/3 (HTTP/2 100): the server's Alt-Svc offered no HTTP/3 on its own host, or the offer could not be reached (a warning said which)"
         ]
     );
     assert!(

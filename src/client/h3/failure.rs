@@ -1,10 +1,11 @@
 //! The failure an HTTP/3 or QUIC error is. QUIC adds ways for a request to
 //! fail that TCP and TLS did not have, and each gets a kind and a reason
 //! of its own: no answer to the handshake (UDP blocked, or no HTTP/3
-//! server: `connect`), the port refused (ICMP port unreachable: `connect`), a handshake refused (`tls`, naming the TLS alert),
-//! no common QUIC version (`connect`), the idle timeout (`timeout`), a
-//! stream reset and a connection closed, each with its HTTP/3 code
-//! (`reset`, or `protocol` when the code says someone broke the protocol).
+//! server: `connect`), the port refused (ICMP port unreachable:
+//! `connect`), a handshake refused (`tls`, naming the TLS alert), no
+//! common QUIC version (`connect`), the idle timeout (`timeout`), a stream
+//! reset and a connection closed, each with its HTTP/3 code (`reset`, or
+//! `protocol` when the code says someone broke the protocol).
 
 use std::net::SocketAddr;
 use std::time::Duration;
